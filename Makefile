@@ -1,0 +1,44 @@
+# tender: `make run` starts the service on SQLite; `make test` runs the whole suite on SQLite and
+# PostgreSQL. Both install what they need into .venv first (idempotent).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+export TENDER_ENV_FILE ?= var/tender.env
+
+.PHONY: run test lint bench install clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+install: $(STAMP)
+
+var/tender.env: | $(STAMP)
+	$(BIN)/tender secrets init --out var/tender.env
+
+run: $(STAMP) var/tender.env
+	$(BIN)/tender db upgrade
+	@echo "API docs: http://127.0.0.1:8000/docs   health: http://127.0.0.1:8000/health"
+	@echo "CLI help: $(BIN)/tender --help"
+	$(BIN)/tender serve
+
+test: $(STAMP)
+	./scripts/ensure-postgres.sh
+	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy src
+
+bench: $(STAMP)
+	./scripts/ensure-postgres.sh
+	$(BIN)/python -m bench.issue_cards
+	$(BIN)/python -m bench.ledger_ops
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

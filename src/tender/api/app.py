@@ -1,0 +1,88 @@
+"""The ASGI application: ``create_app()`` wires middleware, error handlers and routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from tender import __version__
+from tender.api import errors, security
+from tender.api.middleware import BodySizeLimit, CorrelationId
+from tender.api.routes import giftcards, health, oauth
+from tender.config import Settings
+from tender.db.client_store import SqlClientStore
+from tender.db.ledger_store import SqlLedgerStore
+from tender.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+tender is a headless checkout service where gift cards are a first-class payment method.
+
+**Money** is always `{"centAmount": <integer minor units>, "currency": "<ISO 4217>"}`;
+no amount is ever a float. **Errors** always have the shape
+`{"statusCode", "message", "errors": [{"code", "message", "field"?}]}`.
+Server calls authenticate with an OAuth2 bearer token (`POST /oauth/token`, client credentials)
+or a merchant-admin JWT.
+"""
+
+
+async def background_maintenance(runtime: Runtime) -> None:
+    """Expire overdue holds and forget expired tokens, on every worker; SKIP LOCKED shares it."""
+    interval = runtime.settings.sweep_interval_seconds
+    while True:
+        await asyncio.sleep(interval * random.uniform(0.8, 1.2))
+        try:
+            while await runtime.db.transaction(
+                lambda conn: runtime.ledger.sweep_expired_holds(SqlLedgerStore(conn))
+            ):
+                pass
+            await runtime.db.transaction(
+                lambda conn: SqlClientStore(conn).delete_expired_tokens(runtime.clock.now())
+            )
+        except Exception:
+            log.exception("background maintenance failed; will retry")
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+    runtime = runtime or Runtime(settings or Settings())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = None
+        if runtime.settings.sweep_interval_seconds > 0:
+            task = asyncio.create_task(background_maintenance(runtime))
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await runtime.close()
+
+    app = FastAPI(
+        title="tender",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    errors.install(app)
+    security.install(app)
+    app.include_router(health.router)
+    app.include_router(oauth.router)
+    app.include_router(giftcards.router)
+    app.add_middleware(BodySizeLimit, limit=runtime.settings.max_body_bytes)
+    app.add_middleware(CorrelationId)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """For ``uvicorn --factory``: each worker process builds its own runtime."""
+    return create_app()

@@ -1,0 +1,353 @@
+"""Admin API for gift cards (scopes ``manage_giftcards`` / ``view_giftcards``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import AwareDatetime, BaseModel, Field, StrictBool, StrictInt
+
+from tender.api.errors import responses
+from tender.api.schemas import MoneyIn, MoneyOut, PageOut, Strict, check_metadata
+from tender.api.security import require, runtime_of
+from tender.auth.principals import Principal, Scope
+from tender.db.ledger_store import SqlLedgerStore
+from tender.domain.codes import mask
+from tender.domain.errors import InvalidInput
+from tender.domain.ledger import Activity, BalanceResult, Card, CardStatus
+from tender.domain.money import Money
+from tender.services.ledger import IssuedCard
+
+router = APIRouter(prefix="/giftcards", tags=["gift cards"])
+Manage = Annotated[Principal, Depends(require(Scope.MANAGE_GIFTCARDS))]
+View = Annotated[Principal, Depends(require(Scope.VIEW_GIFTCARDS))]
+MAX_HTTP_BATCH = 1000
+
+
+class CardBalances(BaseModel):
+    posted: MoneyOut = Field(description="Money on the card.")
+    held: MoneyOut = Field(description="Reserved by active holds, not yet captured or released.")
+    available: MoneyOut = Field(description="posted - held: what can be spent now.")
+
+
+class GiftCardPublic(BaseModel):
+    id: str
+    code: str = Field(description="Masked: only the last four characters are ever shown again.")
+    pinRequired: bool
+    currency: str
+    status: CardStatus
+    balance: CardBalances
+    expiresAt: datetime | None
+    metadata: dict[str, Any]
+    version: int
+    createdAt: datetime
+    lastModifiedAt: datetime
+
+    @classmethod
+    def of(cls, card: Card) -> GiftCardPublic:
+        cur = card.currency
+        return cls(
+            id=card.id,
+            code=mask(card.code_last4),
+            pinRequired=card.pin_required,
+            currency=cur,
+            status=card.status,
+            balance=CardBalances(
+                posted=MoneyOut.of(card.posted, cur),
+                held=MoneyOut.of(card.held, cur),
+                available=MoneyOut.of(card.available, cur),
+            ),
+            expiresAt=card.expires_at,
+            metadata=card.metadata,
+            version=card.version,
+            createdAt=card.created_at,
+            lastModifiedAt=card.updated_at,
+        )
+
+
+class GiftCardIssued(GiftCardPublic):
+    code: str = Field(description="The full code. Shown in this response only: store it now.")
+    pin: str | None = Field(None, description="The PIN, if any. Shown in this response only.")
+
+    @classmethod
+    def issued(cls, issued: IssuedCard) -> GiftCardIssued:
+        public = GiftCardPublic.of(issued.card).model_dump()
+        public.update(code=issued.code, pin=issued.pin)
+        return cls(**public)
+
+
+class GiftCardCreate(Strict):
+    amount: MoneyIn = Field(description="Initial balance of each card; centAmount may be 0.")
+    count: StrictInt | None = Field(
+        None, ge=1, le=MAX_HTTP_BATCH, description="Issue a batch; the answer is then a list."
+    )
+    pinRequired: StrictBool = False
+    pin: str | None = Field(None, description="Choose the PIN of a single card (4 to 12 digits).")
+    expiresAt: AwareDatetime | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class GiftCardBatch(BaseModel):
+    results: list[GiftCardIssued]
+
+
+class MoneyMovement(Strict):
+    amount: MoneyIn
+    reference: str | None = Field(None, max_length=200)
+
+
+class StatusChange(Strict):
+    reason: str | None = Field(None, max_length=200)
+
+
+class BalanceCheck(Strict):
+    code: str = Field(max_length=128)
+    pin: str | None = Field(None, max_length=32)
+    currency: str | None = Field(None, description="Answer CurrencyNotMatch unless the card's.")
+
+
+class BalanceStatusError(BaseModel):
+    code: str
+    message: str
+
+
+class BalanceStatus(BaseModel):
+    state: str = Field(description="Valid, NotFound, Expired, CurrencyNotMatch, ZeroBalance, …")
+    errors: list[BalanceStatusError] | None = None
+
+
+class BalanceType(BaseModel):
+    """The commercetools connector's ``BalanceType``."""
+
+    status: BalanceStatus
+    amount: MoneyOut | None = None
+    giftCardId: str | None = Field(None, description="Server callers only.")
+
+    @classmethod
+    def of(cls, result: BalanceResult, *, with_id: bool) -> BalanceType:
+        errors = [BalanceStatusError(code=e.code, message=e.message) for e in result.errors]
+        return cls(
+            status=BalanceStatus(state=result.state.value, errors=errors or None),
+            amount=MoneyOut.of(result.amount.minor, result.amount.currency)
+            if result.amount
+            else None,
+            giftCardId=result.card_id if with_id else None,
+        )
+
+
+class ActivityPublic(BaseModel):
+    id: str
+    type: str
+    amount: MoneyOut
+    balanceAfter: CardBalances
+    reference: str | None
+    actor: str | None
+    holdId: str | None
+    createdAt: datetime
+
+    @classmethod
+    def of(cls, a: Activity) -> ActivityPublic:
+        cur = a.currency
+        return cls(
+            id=a.id,
+            type=a.type.value,
+            amount=MoneyOut.of(a.amount, cur),
+            balanceAfter=CardBalances(
+                posted=MoneyOut.of(a.posted_after, cur),
+                held=MoneyOut.of(a.held_after, cur),
+                available=MoneyOut.of(a.available_after, cur),
+            ),
+            reference=a.reference,
+            actor=a.actor,
+            holdId=a.hold_id,
+            createdAt=a.created_at,
+        )
+
+
+def _cursor_int(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    if not cursor.isdigit() or len(cursor) > 18:
+        raise InvalidInput("the cursor is not one this API gave out", field="cursor")
+    return int(cursor)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=GiftCardIssued | GiftCardBatch,
+    responses=responses(400, 401, 403, 413),
+    summary="Issue one gift card, or a batch with `count`",
+)
+async def issue(request: Request, body: GiftCardCreate, principal: Manage) -> Any:
+    runtime = runtime_of(request)
+    amount = _initial(body.amount)
+    metadata = check_metadata(body.metadata)
+    issued = await runtime.db.transaction(
+        lambda conn: runtime.ledger.issue(
+            SqlLedgerStore(conn),
+            amount=amount,
+            count=body.count or 1,
+            with_pin=body.pinRequired,
+            pin=body.pin,
+            expires_at=body.expiresAt,
+            metadata=metadata,
+            actor=principal.actor,
+        )
+    )
+    if body.count is None:
+        return GiftCardIssued.issued(issued[0])
+    return GiftCardBatch(results=[GiftCardIssued.issued(i) for i in issued])
+
+
+def _initial(amount: MoneyIn) -> Money:
+    """Initial balances may be zero (a card to be loaded later), never negative."""
+    if amount.centAmount == 0:
+        probe = amount.model_copy(update={"centAmount": 1})
+        return Money(0, probe.money().currency)
+    return amount.money()
+
+
+@router.get(
+    "",
+    response_model=PageOut[GiftCardPublic],
+    responses=responses(400, 401, 403),
+    summary="List gift cards, oldest first, with cursor pagination",
+)
+async def list_cards(
+    request: Request,
+    _: View,
+    status: CardStatus | None = None,
+    currency: str | None = None,
+    cursor: Annotated[str | None, Query(max_length=36)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> PageOut[GiftCardPublic]:
+    runtime = runtime_of(request)
+    page = await runtime.db.read(
+        lambda conn: runtime.ledger.list_cards(
+            SqlLedgerStore(conn), status=status, currency=currency, after=cursor, limit=limit
+        )
+    )
+    return PageOut[GiftCardPublic](
+        results=[GiftCardPublic.of(c) for c in page.items], limit=limit, nextCursor=page.next_cursor
+    )
+
+
+@router.post(
+    "/balance",
+    response_model=BalanceType,
+    response_model_exclude_none=True,
+    responses=responses(400, 401, 403),
+    summary="Check a balance by code and PIN (answers the seed's BalanceType)",
+)
+async def balance(request: Request, body: BalanceCheck, _: View) -> BalanceType:
+    runtime = runtime_of(request)
+    result = await runtime.db.transaction(
+        lambda conn: runtime.ledger.balance(
+            SqlLedgerStore(conn), code=body.code, pin=body.pin, currency=body.currency
+        )
+    )
+    return BalanceType.of(result, with_id=True)
+
+
+@router.get(
+    "/{card_id}",
+    response_model=GiftCardPublic,
+    responses=responses(401, 403, 404),
+    summary="One gift card (code masked)",
+)
+async def get_card(request: Request, card_id: str, _: View) -> GiftCardPublic:
+    runtime = runtime_of(request)
+    card = await runtime.db.read(
+        lambda conn: runtime.ledger.get(SqlLedgerStore(conn), card_id=card_id)
+    )
+    return GiftCardPublic.of(card)
+
+
+@router.get(
+    "/{card_id}/activities",
+    response_model=PageOut[ActivityPublic],
+    responses=responses(400, 401, 403, 404),
+    summary="Every movement and status change of a card, oldest first",
+)
+async def activities(
+    request: Request,
+    card_id: str,
+    _: View,
+    cursor: Annotated[str | None, Query(max_length=20)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> PageOut[ActivityPublic]:
+    runtime = runtime_of(request)
+    after = _cursor_int(cursor)
+    page = await runtime.db.read(
+        lambda conn: runtime.ledger.history(
+            SqlLedgerStore(conn), card_id=card_id, after=after, limit=limit
+        )
+    )
+    return PageOut[ActivityPublic](
+        results=[ActivityPublic.of(a) for a in page.items], limit=limit, nextCursor=page.next_cursor
+    )
+
+
+@router.post(
+    "/{card_id}/load",
+    response_model=GiftCardPublic,
+    responses=responses(400, 401, 403, 404, 422),
+    summary="Add money to an active card",
+)
+async def load(request: Request, card_id: str, body: MoneyMovement, principal: Manage) -> Any:
+    runtime = runtime_of(request)
+    amount = body.amount.money()
+    card = await runtime.db.transaction(
+        lambda conn: runtime.ledger.load(
+            SqlLedgerStore(conn),
+            card_id=card_id,
+            amount=amount,
+            reference=body.reference,
+            actor=principal.actor,
+        )
+    )
+    return GiftCardPublic.of(card)
+
+
+@router.post(
+    "/{card_id}/adjust",
+    response_model=GiftCardPublic,
+    responses=responses(400, 401, 403, 404, 422),
+    summary="Correct the posted balance by a signed amount",
+)
+async def adjust(request: Request, card_id: str, body: MoneyMovement, principal: Manage) -> Any:
+    runtime = runtime_of(request)
+    amount = body.amount.money(signed=True)
+    card = await runtime.db.transaction(
+        lambda conn: runtime.ledger.adjust(
+            SqlLedgerStore(conn),
+            card_id=card_id,
+            amount=amount,
+            reference=body.reference,
+            actor=principal.actor,
+        )
+    )
+    return GiftCardPublic.of(card)
+
+
+@router.post(
+    "/{card_id}/{action}",
+    response_model=GiftCardPublic,
+    responses=responses(400, 401, 403, 404, 409),
+    summary="Disable or enable a card",
+)
+async def change_status(
+    request: Request,
+    card_id: str,
+    action: Literal["disable", "enable"],
+    principal: Manage,
+    body: StatusChange | None = None,
+) -> Any:
+    runtime = runtime_of(request)
+    operation = runtime.ledger.disable if action == "disable" else runtime.ledger.enable
+    card = await runtime.db.transaction(
+        lambda conn: operation(SqlLedgerStore(conn), card_id=card_id, actor=principal.actor)
+    )
+    return GiftCardPublic.of(card)

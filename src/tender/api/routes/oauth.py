@@ -1,0 +1,105 @@
+"""OAuth2 token endpoint (client credentials) and token introspection (RFC 7662)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from tender.api.errors import responses
+from tender.api.security import BearerError, authenticate, basic_credentials, runtime_of
+from tender.auth.oauth import OAuthError
+from tender.auth.principals import Scope, format_scopes
+from tender.db.client_store import SqlClientStore
+
+router = APIRouter(prefix="/oauth", tags=["oauth"])
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+async def _params(request: Request) -> dict[str, str]:
+    """Form fields (RFC 6749) with query parameters as a fallback (commercetools clients)."""
+    params = dict(request.query_params.items())
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        form = await request.form()
+        params.update({k: v for k, v in form.items() if isinstance(v, str)})
+    elif content_type and request.headers.get("content-length", "0") != "0":
+        raise OAuthError("invalid_request", "send the parameters form-encoded")
+    return params
+
+
+@router.post(
+    "/token",
+    responses=responses(400, 401),
+    summary="Client credentials grant: exchange a client id and secret for an access token",
+)
+async def token(request: Request) -> JSONResponse:
+    params = await _params(request)
+    grant = params.get("grant_type")
+    if not grant:
+        raise OAuthError("invalid_request", "grant_type is required")
+    if grant != "client_credentials":
+        raise OAuthError("unsupported_grant_type", "only client_credentials is supported")
+    credentials = basic_credentials(request)
+    if credentials is None and "client_id" in params:
+        credentials = (params["client_id"], params.get("client_secret", ""))
+    if credentials is None:
+        raise OAuthError("invalid_client", "client authentication is required", status=401)
+    runtime = runtime_of(request)
+    client_id, secret = credentials
+
+    async def work(conn: Any) -> dict[str, Any]:
+        store = SqlClientStore(conn)
+        client = await runtime.oauth.verify_client(store, client_id=client_id, client_secret=secret)
+        issued = await runtime.oauth.issue_token(store, client=client, scope=params.get("scope"))
+        return {
+            "access_token": issued.access_token,
+            "token_type": issued.token_type,
+            "expires_in": issued.expires_in,
+            "scope": format_scopes(issued.scope),
+        }
+
+    return JSONResponse(await runtime.db.transaction(work), headers=NO_STORE)
+
+
+@router.post(
+    "/introspect",
+    responses=responses(400, 401, 403),
+    summary="RFC 7662 introspection; the caller needs introspect_oauth_tokens",
+)
+async def introspect(request: Request) -> JSONResponse:
+    runtime = runtime_of(request)
+    params = await _params(request)
+    basic = basic_credentials(request)
+    if basic is not None:
+        client = await runtime.db.read(
+            lambda conn: runtime.oauth.verify_client(
+                SqlClientStore(conn), client_id=basic[0], client_secret=basic[1]
+            )
+        )
+        allowed = Scope.INTROSPECT_OAUTH_TOKENS in client.scopes
+    else:
+        allowed = (await authenticate(request)).has(Scope.INTROSPECT_OAUTH_TOKENS)
+    if not allowed:
+        raise BearerError(
+            403,
+            "insufficient_scope",
+            "this call needs introspect_oauth_tokens",
+            Scope.INTROSPECT_OAUTH_TOKENS.value,
+        )
+    raw = params.get("token")
+    if not raw:
+        raise OAuthError("invalid_request", "token is required")
+    result = await runtime.db.read(lambda conn: runtime.oauth.introspect(SqlClientStore(conn), raw))
+    if not result.active:
+        return JSONResponse({"active": False}, headers=NO_STORE)
+    body = {
+        "active": True,
+        "scope": format_scopes(result.scope),
+        "client_id": result.client_id,
+        "token_type": "Bearer",
+        "exp": result.exp,
+        "iat": result.iat,
+    }
+    return JSONResponse(body, headers=NO_STORE)

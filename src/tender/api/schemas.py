@@ -1,0 +1,94 @@
+"""Wire models shared by every route: money and pages. Field names follow commercetools."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from tender.domain.errors import CurrencyMismatch, InvalidAmount, InvalidInput
+from tender.domain.money import MAX_MINOR, Money, check_currency, exponent
+
+T = TypeVar("T")
+
+
+class Strict(BaseModel):
+    """Unknown fields are refused, so a typo is an error rather than a silently ignored field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class MoneyIn(Strict):
+    """An amount in minor units. ``currencyCode`` (commercetools' templates) is accepted for
+    ``currency``; ``fractionDigits``, if sent, must be the currency's own."""
+
+    centAmount: StrictInt = Field(description="Amount in the currency's minor unit (cents).")
+    currency: str | None = Field(None, description="ISO 4217 code, e.g. EUR.")
+    currencyCode: str | None = Field(None, description="Alias of `currency`.")
+    fractionDigits: StrictInt | None = Field(None, description="Must match the currency.")
+    type: str | None = Field(None, pattern="^centPrecision$")
+
+    def money(self, field: str = "amount", *, signed: bool = False) -> Money:
+        if self.currency and self.currencyCode and self.currency != self.currencyCode:
+            raise InvalidInput("currency and currencyCode differ", field=f"{field}.currency")
+        code = self.currency or self.currencyCode
+        if not code:
+            raise InvalidInput("the currency is missing", field=f"{field}.currency")
+        try:
+            check_currency(code)
+        except InvalidInput as error:
+            error.field = f"{field}.currency"
+            raise
+        if self.fractionDigits is not None and self.fractionDigits != exponent(code):
+            raise InvalidAmount(
+                f"{code} has {exponent(code)} fraction digits, not {self.fractionDigits}",
+                field=f"{field}.fractionDigits",
+            )
+        if abs(self.centAmount) > MAX_MINOR:
+            raise InvalidAmount(f"amounts are limited to {MAX_MINOR} minor units", field=field)
+        if signed:
+            if self.centAmount == 0:
+                raise InvalidAmount("the amount must not be zero", field=f"{field}.centAmount")
+        elif self.centAmount <= 0:
+            raise InvalidAmount("the amount must be greater than zero", field=f"{field}.centAmount")
+        return Money(self.centAmount, code)
+
+    def money_in(self, currency: str, field: str = "amount") -> Money:
+        money = self.money(field)
+        if money.currency != currency:
+            raise CurrencyMismatch(currency, money.currency, field=f"{field}.currency")
+        return money
+
+
+class MoneyOut(BaseModel):
+    centAmount: int
+    currency: str
+    currencyCode: str
+    fractionDigits: int
+
+    @classmethod
+    def of(cls, minor: int, currency: str) -> MoneyOut:
+        return cls(
+            centAmount=minor,
+            currency=currency,
+            currencyCode=currency,
+            fractionDigits=exponent(currency),
+        )
+
+
+class PageOut(BaseModel, Generic[T]):
+    results: list[T]
+    limit: int
+    nextCursor: str | None = Field(
+        None, description="Pass as `cursor` to get the next page; absent on the last page."
+    )
+
+
+def check_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
+    import json
+
+    if metadata is None:
+        return {}
+    if len(json.dumps(metadata)) > 8192:
+        raise InvalidInput("metadata is limited to 8 KiB of JSON", field="metadata")
+    return metadata

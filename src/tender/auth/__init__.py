@@ -1,0 +1,1 @@
+"""Who is calling: API clients (OAuth2), merchant admins (JWT) and, later, browser sessions."""

@@ -1,0 +1,169 @@
+"""OAuth2 client credentials (RFC 6749 §4.4) with opaque tokens and introspection (RFC 7662).
+
+Tokens are random strings stored as keyed hashes, so they can be revoked and introspected, and a
+copy of the database holds no usable token. Unknown clients cost the same hash as known ones.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from tender.auth.principals import InvalidScope, Principal, PrincipalKind, Scope, parse_scopes
+from tender.domain.codes import Hasher
+from tender.domain.errors import InvalidInput
+from tender.domain.ids import new_id
+from tender.domain.ports import Clock, SystemClock
+
+TOKEN_PREFIX = "tnd_at_"
+CLIENT_PREFIX = "tnd_"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiClient:
+    id: str
+    client_id: str
+    name: str
+    scopes: frozenset[Scope]
+    active: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredClient:
+    client: ApiClient
+    secret_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredToken:
+    client_id: str
+    scopes: frozenset[Scope]
+    issued_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    access_token: str
+    expires_in: int
+    scope: frozenset[Scope]
+    token_type: str = "Bearer"
+
+
+@dataclass(frozen=True, slots=True)
+class Introspection:
+    active: bool
+    scope: frozenset[Scope] = frozenset()
+    client_id: str | None = None
+    exp: int | None = None
+    iat: int | None = None
+
+
+class OAuthError(Exception):
+    """An RFC 6749 §5.2 error: ``error`` is the registered code."""
+
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.status = status
+
+
+class ClientStore(Protocol):
+    async def insert_client(self, client: ApiClient, secret_hash: bytes) -> None: ...
+
+    async def client_by_client_id(self, client_id: str) -> StoredClient | None: ...
+
+    async def list_clients(self) -> list[ApiClient]: ...
+
+    async def set_client_active(self, client_id: str, active: bool) -> bool: ...
+
+    async def insert_token(self, token_hash: bytes, token: StoredToken) -> None: ...
+
+    async def token(self, token_hash: bytes, now: datetime) -> StoredToken | None: ...
+
+    async def delete_expired_tokens(self, now: datetime) -> int: ...
+
+
+class OAuth:
+    def __init__(self, hasher: Hasher, *, token_ttl: timedelta, clock: Clock | None = None) -> None:
+        self.hasher = hasher
+        self.token_ttl = token_ttl
+        self.clock = clock or SystemClock()
+        self._dummy_hash = hasher.secret(secrets.token_urlsafe(32))
+
+    async def create_client(
+        self, store: ClientStore, *, name: str, scopes: str
+    ) -> tuple[ApiClient, str]:
+        """A new client and its secret; the secret is returned here once and never again."""
+        name = name.strip()
+        if not 1 <= len(name) <= 200:
+            raise InvalidInput("a client name is 1 to 200 characters", field="name")
+        try:
+            parsed = parse_scopes(scopes)
+        except InvalidScope as error:
+            raise InvalidInput(str(error), field="scopes") from None
+        if not parsed:
+            raise InvalidInput("a client needs at least one scope", field="scopes")
+        client = ApiClient(
+            id=new_id(),
+            client_id=CLIENT_PREFIX + secrets.token_urlsafe(18),
+            name=name,
+            scopes=parsed,
+            active=True,
+            created_at=self.clock.now(),
+        )
+        secret = secrets.token_urlsafe(32)
+        await store.insert_client(client, self.hasher.secret(secret))
+        return client, secret
+
+    async def verify_client(
+        self, store: ClientStore, *, client_id: str, client_secret: str
+    ) -> ApiClient:
+        stored = await store.client_by_client_id(client_id)
+        expected = stored.secret_hash if stored else self._dummy_hash
+        matches = hmac.compare_digest(self.hasher.secret(client_secret), expected)
+        if stored is None or not matches or not stored.client.active:
+            raise OAuthError("invalid_client", "client authentication failed", status=401)
+        return stored.client
+
+    async def issue_token(
+        self, store: ClientStore, *, client: ApiClient, scope: str | None
+    ) -> IssuedToken:
+        try:
+            requested = parse_scopes(scope) if scope else client.scopes
+        except InvalidScope as error:
+            raise OAuthError("invalid_scope", str(error)) from None
+        if not requested <= client.scopes:
+            raise OAuthError("invalid_scope", "the client is not allowed the requested scope")
+        now = self.clock.now()
+        raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        stored = StoredToken(client.client_id, requested, now, now + self.token_ttl)
+        await store.insert_token(self.hasher.secret(raw), stored)
+        return IssuedToken(raw, int(self.token_ttl.total_seconds()), requested)
+
+    async def principal(self, store: ClientStore, token: str) -> Principal | None:
+        if not token.startswith(TOKEN_PREFIX):
+            return None
+        stored = await store.token(self.hasher.secret(token), self.clock.now())
+        if stored is None:
+            return None
+        return Principal(PrincipalKind.CLIENT, stored.client_id, stored.scopes)
+
+    async def introspect(self, store: ClientStore, token: str) -> Introspection:
+        if not token.startswith(TOKEN_PREFIX):
+            return Introspection(active=False)
+        stored = await store.token(self.hasher.secret(token), self.clock.now())
+        if stored is None:
+            return Introspection(active=False)
+        return Introspection(
+            active=True,
+            scope=stored.scopes,
+            client_id=stored.client_id,
+            exp=int(stored.expires_at.timestamp()),
+            iat=int(stored.issued_at.timestamp()),
+        )

@@ -1,0 +1,62 @@
+"""Principals and scopes, independent of how the credentials reached us."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Scope(StrEnum):
+    MANAGE_PAYMENTS = "manage_payments"
+    MANAGE_ORDERS = "manage_orders"
+    VIEW_SESSIONS = "view_sessions"
+    MANAGE_CHECKOUT_PAYMENT_INTENTS = "manage_checkout_payment_intents"
+    INTROSPECT_OAUTH_TOKENS = "introspect_oauth_tokens"
+    MANAGE_GIFTCARDS = "manage_giftcards"
+    VIEW_GIFTCARDS = "view_giftcards"
+
+
+IMPLIED: dict[Scope, frozenset[Scope]] = {
+    Scope.MANAGE_GIFTCARDS: frozenset({Scope.VIEW_GIFTCARDS}),
+    Scope.MANAGE_PAYMENTS: frozenset({Scope.VIEW_SESSIONS}),
+}
+
+
+class InvalidScope(ValueError):
+    pass
+
+
+def parse_scopes(text: str | None) -> frozenset[Scope]:
+    """Space-separated scope names; a commercetools-style ``:projectKey`` suffix is accepted."""
+    scopes: set[Scope] = set()
+    for item in (text or "").split():
+        name = item.split(":", 1)[0]
+        try:
+            scopes.add(Scope(name))
+        except ValueError:
+            raise InvalidScope(f"unknown scope {item!r}") from None
+    return frozenset(scopes)
+
+
+def format_scopes(scopes: frozenset[Scope]) -> str:
+    return " ".join(sorted(s.value for s in scopes))
+
+
+class PrincipalKind(StrEnum):
+    CLIENT = "client"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    kind: PrincipalKind
+    subject: str
+    scopes: frozenset[Scope]
+
+    def has(self, scope: Scope) -> bool:
+        return scope in self.scopes or any(scope in IMPLIED.get(s, ()) for s in self.scopes)
+
+    @property
+    def actor(self) -> str:
+        """How the ledger records who did something."""
+        return f"{self.kind.value}:{self.subject}"

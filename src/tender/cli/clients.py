@@ -1,0 +1,72 @@
+"""``tender clients``: OAuth2 API clients for merchants' backends."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from tender.auth.oauth import ApiClient
+from tender.auth.principals import Scope, format_scopes
+from tender.cli.common import cli_errors, console, fail, run
+from tender.db.client_store import SqlClientStore
+from tender.runtime import Runtime
+
+app = typer.Typer(help="OAuth2 API clients.", no_args_is_help=True)
+SCOPE_HELP = "Space-separated: " + " ".join(s.value for s in Scope)
+
+
+@app.command("create")
+@cli_errors
+def create(
+    name: Annotated[str, typer.Option(help="What the client is for.")],
+    scopes: Annotated[str, typer.Option(help=SCOPE_HELP)],
+) -> None:
+    """Create a client; its secret is printed once and cannot be shown again."""
+
+    async def work(runtime: Runtime) -> tuple[ApiClient, str]:
+        return await runtime.db.transaction(
+            lambda conn: runtime.oauth.create_client(SqlClientStore(conn), name=name, scopes=scopes)
+        )
+
+    client, secret = run(work)
+    console.print(f"client_id:     {client.client_id}")
+    console.print(f"client_secret: {secret}")
+    console.print(f"scopes:        {format_scopes(client.scopes)}")
+    console.print("[yellow]The secret is shown only now: store it safely.[/]")
+
+
+@app.command("list")
+@cli_errors
+def list_clients() -> None:
+    """List clients (secrets are never shown)."""
+
+    async def work(runtime: Runtime) -> list[ApiClient]:
+        return await runtime.db.read(lambda conn: SqlClientStore(conn).list_clients())
+
+    table = Table("client_id", "name", "scopes", "active", "created")
+    for c in run(work):
+        table.add_row(
+            c.client_id,
+            c.name,
+            format_scopes(c.scopes),
+            "yes" if c.active else "no",
+            c.created_at.isoformat(timespec="seconds"),
+        )
+    console.print(table)
+
+
+@app.command("disable")
+@cli_errors
+def disable(client_id: str) -> None:
+    """Disable a client: its tokens stop working at once."""
+
+    async def work(runtime: Runtime) -> bool:
+        return await runtime.db.transaction(
+            lambda conn: SqlClientStore(conn).set_client_active(client_id, False)
+        )
+
+    if not run(work):
+        raise fail(f"no client {client_id}")
+    console.print(f"disabled {client_id}")

@@ -1,0 +1,66 @@
+"""What every command shares: settings, the runtime, and one-line errors with exit code 1."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable
+from typing import ParamSpec, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
+
+from tender.auth.oauth import OAuthError
+from tender.config import InsecureSettings, Settings
+from tender.domain.errors import DomainError
+from tender.runtime import Runtime
+
+P = ParamSpec("P")
+T = TypeVar("T")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code=1)
+
+
+def cli_errors(func: Callable[P, T]) -> Callable[P, T]:
+    """Turn every expected failure into one clear line on stderr and exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return func(*args, **kwargs)
+        except DomainError as error:
+            where = f" ({error.field})" if error.field else ""
+            raise fail(f"{error.code}{where}: {error.detail}") from None
+        except OAuthError as error:
+            raise fail(f"{error.error}: {error.description}") from None
+        except InsecureSettings as error:
+            raise fail(str(error)) from None
+        except ValidationError as error:
+            first = error.errors()[0]
+            raise fail(f"invalid setting {first['loc']}: {first['msg']}") from None
+        except SQLAlchemyError as error:
+            raise fail(
+                f"database error: {type(error).__name__}: {str(error).splitlines()[0]}"
+            ) from None
+
+    return wrapper
+
+
+def run(work: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Build the runtime, run ``work`` on it, and dispose of the engine afterwards."""
+
+    async def main() -> T:
+        runtime = Runtime(Settings())
+        try:
+            return await work(runtime)
+        finally:
+            await runtime.close()
+
+    return asyncio.run(main())

@@ -1,0 +1,157 @@
+"""Top-level commands; cards and clients live in their own modules."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tender.auth.jwt import mint_admin_token
+from tender.auth.principals import InvalidScope, parse_scopes
+from tender.cli import cards, clients
+from tender.cli.common import cli_errors, console, fail, run
+from tender.config import DEFAULT_ENV_FILE, Settings, write_secrets_file
+from tender.db.ledger_store import SqlLedgerStore
+from tender.db.migrate import upgrade
+from tender.runtime import Runtime
+
+app = typer.Typer(help="tender: headless checkout with gift cards.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+secrets_app = typer.Typer(help="Server secrets.", no_args_is_help=True)
+admin_app = typer.Typer(help="Merchant-admin credentials.", no_args_is_help=True)
+holds_app = typer.Typer(help="Reservations on gift cards.", no_args_is_help=True)
+ledger_app = typer.Typer(help="The ledger as a whole.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(secrets_app, name="secrets")
+app.add_typer(admin_app, name="admin")
+app.add_typer(clients.app, name="clients")
+app.add_typer(cards.app, name="cards")
+app.add_typer(holds_app, name="holds")
+app.add_typer(ledger_app, name="ledger")
+
+
+@app.command()
+@cli_errors
+def serve(
+    host: Annotated[str | None, typer.Option(help="Defaults to TENDER_HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Defaults to TENDER_PORT.")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Start the HTTP service."""
+    import uvicorn
+
+    settings = Settings()
+    settings.validate_secrets()
+    host = host or settings.host
+    port = port or settings.port
+    console.print(f"tender on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run(
+        "tender.api.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level="info",
+    )
+
+
+@db_app.command("upgrade")
+@cli_errors
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations up to REVISION (default: the newest)."""
+    settings = Settings()
+    if settings.database_url.startswith("sqlite"):
+        _ensure_sqlite_dir(settings.database_url)
+
+    async def work(runtime: Runtime) -> None:
+        await upgrade(runtime.db.engine, revision)
+
+    run(work)
+    console.print(f"database at {revision}")
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    path = url.split(":///", 1)[-1]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+@secrets_app.command("init")
+@cli_errors
+def secrets_init(
+    out: Annotated[Path, typer.Option(help="Env file to create (mode 0600).")] = Path(
+        DEFAULT_ENV_FILE
+    ),
+) -> None:
+    """Generate TENDER_SECRET_KEY and TENDER_JWT_SECRET once; an existing file is kept."""
+    if write_secrets_file(out):
+        console.print(f"generated secrets in {out} (mode 0600); keep this file private")
+    else:
+        console.print(f"{out} exists; keeping its secrets")
+
+
+@admin_app.command("token")
+@cli_errors
+def admin_token(
+    subject: Annotated[str, typer.Option(help="Who the token speaks for, e.g. an email.")],
+    scopes: Annotated[str, typer.Option(help="Space-separated scopes.")],
+    ttl_minutes: Annotated[int, typer.Option(min=1, max=7 * 24 * 60)] = 60,
+) -> None:
+    """Mint a merchant-admin JWT signed with TENDER_JWT_SECRET."""
+    from datetime import UTC, datetime
+
+    settings = Settings()
+    settings.validate_secrets()
+    try:
+        parsed = parse_scopes(scopes)
+    except InvalidScope as error:
+        raise fail(str(error)) from None
+    assert settings.jwt_secret is not None
+    token = mint_admin_token(
+        key=settings.jwt_secret.get_secret_value(),
+        subject=subject,
+        scopes=parsed,
+        ttl=timedelta(minutes=ttl_minutes),
+        now=datetime.now(UTC),
+        issuer=settings.jwt_issuer,
+    )
+    print(token)
+
+
+@holds_app.command("sweep")
+@cli_errors
+def holds_sweep() -> None:
+    """Expire every overdue reservation now (workers also do this in the background)."""
+
+    async def work(runtime: Runtime) -> int:
+        total = 0
+        while count := await runtime.db.transaction(
+            lambda conn: runtime.ledger.sweep_expired_holds(SqlLedgerStore(conn))
+        ):
+            total += count
+        return total
+
+    console.print(f"expired {run(work)} reservations")
+
+
+@ledger_app.command("verify")
+@cli_errors
+def ledger_verify() -> None:
+    """Check the books: entries sum to zero, balances equal their entries and holds."""
+
+    async def work(runtime: Runtime) -> list[str]:
+        return await runtime.db.read(lambda conn: SqlLedgerStore(conn).audit())
+
+    problems = run(work)
+    if problems:
+        for problem in problems:
+            console.print(f"[red]✗[/] {problem}")
+        raise typer.Exit(code=1)
+    console.print("[green]✓[/] the ledger balances")
+
+
+def main() -> None:
+    app()

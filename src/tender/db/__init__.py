@@ -1,0 +1,1 @@
+"""SQLAlchemy persistence: models, the engine, and the stores that implement the ports."""

@@ -1,0 +1,86 @@
+"""API clients and their access tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tender.auth.oauth import ApiClient, StoredClient, StoredToken
+from tender.auth.principals import format_scopes, parse_scopes
+from tender.db.models import AccessTokenRow, ApiClientRow
+
+clients: Table = ApiClientRow.__table__  # type: ignore[assignment]
+tokens: Table = AccessTokenRow.__table__  # type: ignore[assignment]
+
+
+def _client(m: object) -> ApiClient:
+    row = m._mapping  # type: ignore[attr-defined]
+    return ApiClient(
+        id=row["id"],
+        client_id=row["client_id"],
+        name=row["name"],
+        scopes=parse_scopes(row["scopes"]),
+        active=row["active"],
+        created_at=row["created_at"],
+    )
+
+
+class SqlClientStore:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def insert_client(self, client: ApiClient, secret_hash: bytes) -> None:
+        await self.conn.execute(
+            insert(clients).values(
+                id=client.id,
+                client_id=client.client_id,
+                secret_hash=secret_hash,
+                name=client.name,
+                scopes=format_scopes(client.scopes),
+                active=client.active,
+                created_at=client.created_at,
+            )
+        )
+
+    async def client_by_client_id(self, client_id: str) -> StoredClient | None:
+        row = (
+            await self.conn.execute(select(clients).where(clients.c.client_id == client_id))
+        ).first()
+        return StoredClient(_client(row), row._mapping["secret_hash"]) if row else None
+
+    async def list_clients(self) -> list[ApiClient]:
+        return [_client(r) for r in await self.conn.execute(select(clients).order_by(clients.c.id))]
+
+    async def set_client_active(self, client_id: str, active: bool) -> bool:
+        result = await self.conn.execute(
+            update(clients).where(clients.c.client_id == client_id).values(active=active)
+        )
+        return bool(result.rowcount)
+
+    async def insert_token(self, token_hash: bytes, token: StoredToken) -> None:
+        await self.conn.execute(
+            insert(tokens).values(
+                token_hash=token_hash,
+                client_id=token.client_id,
+                scopes=format_scopes(token.scopes),
+                issued_at=token.issued_at,
+                expires_at=token.expires_at,
+            )
+        )
+
+    async def token(self, token_hash: bytes, now: datetime) -> StoredToken | None:
+        stmt = (
+            select(tokens.c.client_id, tokens.c.scopes, tokens.c.issued_at, tokens.c.expires_at)
+            .join(clients, clients.c.client_id == tokens.c.client_id)
+            .where(tokens.c.token_hash == token_hash, tokens.c.expires_at > now, clients.c.active)
+        )
+        row = (await self.conn.execute(stmt)).first()
+        if row is None:
+            return None
+        return StoredToken(row.client_id, parse_scopes(row.scopes), row.issued_at, row.expires_at)
+
+    async def delete_expired_tokens(self, now: datetime) -> int:
+        result = await self.conn.execute(delete(tokens).where(tokens.c.expires_at <= now))
+        return int(result.rowcount)

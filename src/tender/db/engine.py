@@ -1,0 +1,137 @@
+"""The engine and the one transaction boundary every request and job goes through.
+
+SQLite runs in WAL mode and opens every transaction with ``BEGIN IMMEDIATE``: taking the write
+lock up front means two transactions never both read and then deadlock upgrading to write, and
+the busy timeout queues writers instead of failing them. PostgreSQL runs at READ COMMITTED with
+conditional updates; deadlocks and serialization failures (CockroachDB's 40001) are retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from tender.domain.errors import Conflict, DomainError
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+READ_ONLY = "tender_read_only"
+"""Execution option: a transaction that only reads; on SQLite it need not take the write lock."""
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+LOCK_TIMEOUT_SQLSTATES = frozenset({"55P03"})
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+    if is_sqlite(url):
+        engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=0)
+        _configure_sqlite(engine)
+        return engine
+    return create_async_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=False,
+        connect_args={"server_settings": {"lock_timeout": "10s", "application_name": "tender"}},
+    )
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let us emit BEGIN ourselves (aiosqlite's implicit BEGIN would be DEFERRED).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=NORMAL",
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA busy_timeout=30000",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def _sqlstate(error: DBAPIError) -> str | None:
+    orig = error.orig
+    return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+
+
+def is_retryable(error: DBAPIError) -> bool:
+    if _sqlstate(error) in RETRYABLE_SQLSTATES:
+        return True
+    return "database is locked" in str(error.orig)
+
+
+class Database:
+    """Owns the engine; ``transaction`` runs one unit of work and commits it, or not, once."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+        self.url = url
+        self.engine = create_engine(url, pool_size=pool_size, echo=echo)
+        self.is_sqlite = is_sqlite(url)
+
+    async def transaction(
+        self, work: Callable[[AsyncConnection], Awaitable[T]], *, attempts: int = 8
+    ) -> T:
+        """Run ``work`` in a transaction and commit; retry the whole of it on serialization
+        failures and deadlocks, so ``work`` must do nothing outside the database it cannot redo.
+
+        A ``DomainError`` rolls back unless it asks to be committed (a counted wrong PIN).
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self._once(work)
+            except DBAPIError as error:
+                if _sqlstate(error) in LOCK_TIMEOUT_SQLSTATES:
+                    raise Conflict("the gift card is locked by another request; retry") from error
+                if not is_retryable(error) or attempt == attempts:
+                    raise
+                log.info("retrying transaction after %s", type(error.orig).__name__)
+                await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
+        raise AssertionError("unreachable")
+
+    async def read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``work`` that only reads; it sees one consistent snapshot and writes nothing."""
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(**{READ_ONLY: True})
+            async with conn.begin():
+                return await work(conn)
+
+    async def _once(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        async with self.engine.connect() as conn:
+            await conn.begin()
+            try:
+                result = await work(conn)
+            except DomainError as error:
+                if error.commit:
+                    await conn.commit()
+                else:
+                    await conn.rollback()
+                raise
+            except BaseException:
+                await conn.rollback()
+                raise
+            await conn.commit()
+            return result
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

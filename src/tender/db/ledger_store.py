@@ -1,0 +1,373 @@
+"""The ledger's persistence in SQLAlchemy Core: one statement per step, conditions in SQL.
+
+Balance moves are conditional ``UPDATE … RETURNING`` statements, so the check and the write are
+one atomic step on both databases; the row lock they take serialises writers of the same card.
+Locks are always taken hold first, card second, so no two ledger operations wait on each other
+in a cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, and_, case, func, insert, literal, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tender.db.models import ActivityRow, CardRow, HoldRow, LedgerEntryRow
+from tender.domain.ids import new_id
+from tender.domain.ledger import (
+    Activity,
+    ActivityType,
+    Card,
+    CardStatus,
+    Hold,
+    HoldStatus,
+    Posting,
+)
+from tender.domain.ports import CardCredentials, NewActivity, NewCard, Page
+
+cards: Table = CardRow.__table__  # type: ignore[assignment]
+holds: Table = HoldRow.__table__  # type: ignore[assignment]
+activities: Table = ActivityRow.__table__  # type: ignore[assignment]
+entries: Table = LedgerEntryRow.__table__  # type: ignore[assignment]
+
+CARD_COLUMNS = [c for c in cards.c if c.name not in ("code_hash", "pin_hash")]
+
+
+def _card(row: Any) -> Card:
+    m = row._mapping
+    return Card(
+        id=m["id"],
+        code_last4=m["code_last4"],
+        pin_required=m.get("pin_required", False),
+        currency=m["currency"],
+        status=CardStatus(m["status"]),
+        posted=m["posted"],
+        held=m["held"],
+        version=m["version"],
+        expires_at=m["expires_at"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        metadata=m["metadata"] or {},
+        failed_pin_attempts=m["failed_pin_attempts"],
+        locked_until=m["locked_until"],
+    )
+
+
+def _card_select() -> list[Any]:
+    return [*CARD_COLUMNS, cards.c.pin_hash.is_not(None).label("pin_required")]
+
+
+def _hold(row: Any) -> Hold:
+    m = row._mapping
+    return Hold(
+        id=m["id"],
+        card_id=m["card_id"],
+        amount=m["amount"],
+        currency=m["currency"],
+        reference=m["reference"],
+        status=HoldStatus(m["status"]),
+        expires_at=m["expires_at"],
+        captured_amount=m["captured_amount"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+def _activity(row: Any) -> Activity:
+    m = row._mapping
+    return Activity(
+        id=str(m["id"]),
+        card_id=m["card_id"],
+        type=ActivityType(m["type"]),
+        amount=m["amount"],
+        currency=m["currency"],
+        posted_after=m["posted_after"],
+        held_after=m["held_after"],
+        reference=m["reference"],
+        actor=m["actor"],
+        hold_id=m["hold_id"],
+        created_at=m["created_at"],
+    )
+
+
+class SqlLedgerStore:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def insert_cards(
+        self,
+        new_cards: Sequence[NewCard],
+        new_activities: Sequence[NewActivity],
+        postings: Sequence[Posting],
+    ) -> None:
+        rows = [
+            {
+                "id": c.id,
+                "code_hash": c.code_hash,
+                "code_last4": c.code_last4,
+                "pin_hash": c.pin_hash,
+                "currency": c.currency,
+                "status": CardStatus.ACTIVE.value,
+                "posted": c.posted,
+                "held": 0,
+                "version": 1,
+                "failed_pin_attempts": 0,
+                "locked_until": None,
+                "expires_at": c.expires_at,
+                "metadata": c.metadata,
+                "created_at": c.created_at,
+                "updated_at": c.created_at,
+            }
+            for c in new_cards
+        ]
+        await self.conn.execute(insert(cards), rows)
+        await self.insert_activities(new_activities)
+        if new_cards:
+            await self.insert_postings(postings, new_cards[0].created_at)
+
+    async def get_card(self, card_id: str) -> Card | None:
+        row = (
+            await self.conn.execute(select(*_card_select()).where(cards.c.id == card_id))
+        ).first()
+        return _card(row) if row else None
+
+    async def credentials_by_code_hash(self, code_hash: bytes) -> CardCredentials | None:
+        stmt = select(*_card_select(), cards.c.pin_hash).where(cards.c.code_hash == code_hash)
+        row = (await self.conn.execute(stmt)).first()
+        return CardCredentials(_card(row), row._mapping["pin_hash"]) if row else None
+
+    async def code_hashes_exist(self, code_hashes: Sequence[bytes]) -> set[bytes]:
+        found: set[bytes] = set()
+        for start in range(0, len(code_hashes), 500):
+            chunk = list(code_hashes[start : start + 500])
+            result = await self.conn.execute(
+                select(cards.c.code_hash).where(cards.c.code_hash.in_(chunk))
+            )
+            found.update(bytes(h) for h in result.scalars())
+        return found
+
+    async def record_pin_failure(
+        self, card_id: str, *, max_attempts: int, lock_until: datetime
+    ) -> None:
+        reached = cards.c.failed_pin_attempts + 1 >= max_attempts
+        await self.conn.execute(
+            update(cards)
+            .where(cards.c.id == card_id)
+            .values(
+                failed_pin_attempts=case((reached, 0), else_=cards.c.failed_pin_attempts + 1),
+                locked_until=case(
+                    (reached, literal(lock_until, cards.c.locked_until.type)),
+                    else_=cards.c.locked_until,
+                ),
+            )
+        )
+
+    async def reset_pin_failures(self, card_id: str) -> None:
+        await self.conn.execute(
+            update(cards)
+            .where(cards.c.id == card_id, cards.c.failed_pin_attempts != 0)
+            .values(failed_pin_attempts=0)
+        )
+
+    async def try_hold(
+        self, card_id: str, amount: int, currency: str, now: datetime
+    ) -> Card | None:
+        stmt = (
+            update(cards)
+            .where(
+                cards.c.id == card_id,
+                cards.c.currency == currency,
+                cards.c.status == CardStatus.ACTIVE.value,
+                or_(cards.c.expires_at.is_(None), cards.c.expires_at > now),
+                cards.c.posted - cards.c.held >= amount,
+            )
+            .values(held=cards.c.held + amount, version=cards.c.version + 1, updated_at=now)
+            .returning(*_card_select())
+        )
+        row = (await self.conn.execute(stmt)).first()
+        return _card(row) if row else None
+
+    async def move_balance(
+        self, card_id: str, *, posted: int, held: int, max_posted: int, now: datetime
+    ) -> Card | None:
+        new_posted = cards.c.posted + posted
+        new_held = cards.c.held + held
+        stmt = (
+            update(cards)
+            .where(
+                cards.c.id == card_id,
+                new_held >= 0,
+                new_posted - new_held >= 0,
+                new_posted <= max_posted,
+            )
+            .values(posted=new_posted, held=new_held, version=cards.c.version + 1, updated_at=now)
+            .returning(*_card_select())
+        )
+        row = (await self.conn.execute(stmt)).first()
+        return _card(row) if row else None
+
+    async def set_status(
+        self, card_id: str, *, current: CardStatus, target: CardStatus, now: datetime
+    ) -> Card | None:
+        stmt = (
+            update(cards)
+            .where(cards.c.id == card_id, cards.c.status == current.value)
+            .values(status=target.value, version=cards.c.version + 1, updated_at=now)
+            .returning(*_card_select())
+        )
+        row = (await self.conn.execute(stmt)).first()
+        return _card(row) if row else None
+
+    async def insert_hold(self, hold: Hold) -> None:
+        values = asdict(hold)
+        values["status"] = hold.status.value
+        await self.conn.execute(insert(holds), values)
+
+    async def get_hold(self, hold_id: str) -> Hold | None:
+        row = (await self.conn.execute(select(holds).where(holds.c.id == hold_id))).first()
+        return _hold(row) if row else None
+
+    async def finish_hold(
+        self, hold_id: str, *, status: HoldStatus, captured_amount: int, now: datetime
+    ) -> Hold | None:
+        stmt = (
+            update(holds)
+            .where(holds.c.id == hold_id, holds.c.status == HoldStatus.ACTIVE.value)
+            .values(status=status.value, captured_amount=captured_amount, updated_at=now)
+            .returning(holds)
+        )
+        row = (await self.conn.execute(stmt)).first()
+        return _hold(row) if row else None
+
+    async def lock_expired_holds(self, now: datetime, limit: int) -> list[Hold]:
+        stmt = (
+            select(holds)
+            .where(holds.c.status == HoldStatus.ACTIVE.value, holds.c.expires_at <= now)
+            .order_by(holds.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [_hold(row) for row in await self.conn.execute(stmt)]
+
+    async def reference_totals(self, card_id: str, reference: str) -> tuple[int, int]:
+        captured = func.coalesce(
+            func.sum(activities.c.amount).filter(activities.c.type == ActivityType.CAPTURE.value),
+            0,
+        )
+        refunded = func.coalesce(
+            func.sum(activities.c.amount).filter(activities.c.type == ActivityType.REFUND.value),
+            0,
+        )
+        stmt = select(captured, refunded).where(
+            activities.c.card_id == card_id, activities.c.reference == reference
+        )
+        row = (await self.conn.execute(stmt)).one()
+        return int(row[0]), int(row[1])
+
+    async def insert_activities(self, new_activities: Sequence[NewActivity]) -> None:
+        if not new_activities:
+            return
+        rows = []
+        for a in new_activities:
+            values = asdict(a)
+            values["type"] = a.type.value
+            rows.append(values)
+        await self.conn.execute(insert(activities), rows)
+
+    async def insert_postings(self, postings: Sequence[Posting], created_at: datetime) -> None:
+        if not postings:
+            return
+        transfer_id = new_id()
+        rows = [
+            {
+                "transfer_id": transfer_id,
+                "account": p.account.value,
+                "card_id": p.card_id,
+                "amount": p.amount,
+                "currency": p.currency,
+                "created_at": created_at,
+            }
+            for p in postings
+        ]
+        await self.conn.execute(insert(entries), rows)
+
+    async def list_cards(
+        self, *, status: CardStatus | None, currency: str | None, after: str | None, limit: int
+    ) -> Page[Card]:
+        conditions = []
+        if status is not None:
+            conditions.append(cards.c.status == status.value)
+        if currency is not None:
+            conditions.append(cards.c.currency == currency)
+        if after is not None:
+            conditions.append(cards.c.id > after)
+        stmt = (
+            select(*_card_select())
+            .where(and_(True, *conditions))
+            .order_by(cards.c.id)
+            .limit(limit + 1)
+        )
+        items = [_card(row) for row in await self.conn.execute(stmt)]
+        more = len(items) > limit
+        items = items[:limit]
+        return Page(items, items[-1].id if more else None)
+
+    async def list_activities(
+        self, card_id: str, *, after: int | None, limit: int
+    ) -> Page[Activity]:
+        stmt = select(activities).where(activities.c.card_id == card_id)
+        if after is not None:
+            stmt = stmt.where(activities.c.id > after)
+        stmt = stmt.order_by(activities.c.id).limit(limit + 1)
+        items = [_activity(row) for row in await self.conn.execute(stmt)]
+        more = len(items) > limit
+        items = items[:limit]
+        return Page(items, items[-1].id if more else None)
+
+    async def list_holds(self, card_id: str, *, status: HoldStatus | None) -> list[Hold]:
+        stmt = select(holds).where(holds.c.card_id == card_id)
+        if status is not None:
+            stmt = stmt.where(holds.c.status == status.value)
+        return [_hold(row) for row in await self.conn.execute(stmt.order_by(holds.c.id))]
+
+    async def audit(self) -> list[str]:
+        problems: list[str] = []
+        totals = await self.conn.execute(
+            select(entries.c.currency, func.sum(entries.c.amount))
+            .group_by(entries.c.currency)
+            .having(func.sum(entries.c.amount) != 0)
+        )
+        problems += [f"{cur} entries sum to {total}, not 0" for cur, total in totals]
+        card_sums = (
+            select(entries.c.card_id, func.sum(entries.c.amount).label("total"))
+            .where(entries.c.account == "card")
+            .group_by(entries.c.card_id)
+            .subquery()
+        )
+        posted = await self.conn.execute(
+            select(cards.c.id, cards.c.posted, card_sums.c.total)
+            .select_from(cards.outerjoin(card_sums, card_sums.c.card_id == cards.c.id))
+            .where(cards.c.posted != func.coalesce(card_sums.c.total, 0))
+        )
+        problems += [f"card {i} posted {p} but its entries sum to {t}" for i, p, t in posted]
+        hold_sums = (
+            select(holds.c.card_id, func.sum(holds.c.amount).label("total"))
+            .where(holds.c.status == HoldStatus.ACTIVE.value)
+            .group_by(holds.c.card_id)
+            .subquery()
+        )
+        held = await self.conn.execute(
+            select(cards.c.id, cards.c.held, hold_sums.c.total)
+            .select_from(cards.outerjoin(hold_sums, hold_sums.c.card_id == cards.c.id))
+            .where(cards.c.held != func.coalesce(hold_sums.c.total, 0))
+        )
+        problems += [f"card {i} held {h} but its active holds sum to {t}" for i, h, t in held]
+        negative = await self.conn.execute(
+            select(cards.c.id).where(or_(cards.c.held < 0, cards.c.posted < cards.c.held))
+        )
+        problems += [f"card {i} has a negative available balance" for (i,) in negative]
+        return problems

@@ -1,0 +1,120 @@
+"""Gift card codes and PINs: generation, normalisation and keyed hashing.
+
+Codes are bearer secrets, so they are drawn from ``secrets``, never stored in clear (a keyed
+HMAC-SHA256 finds the card, the last four characters are kept for display) and compared only
+through their hashes or ``hmac.compare_digest``, which take the same time whatever matches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+
+from tender.domain.errors import InvalidCardCode, InvalidInput
+
+DIGITS = "0123456789"
+ALPHANUMERIC = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+"""Upper-case letters and digits without the look-alikes 0/O and 1/I, for codes read aloud."""
+
+_SEPARATORS = re.compile(r"[\s\-_.]+")
+_VALID = re.compile(r"^[A-Z0-9]{4,64}$")
+
+
+def luhn_check_digit(digits: str) -> str:
+    """The digit that makes ``digits + check`` pass the Luhn test (catches one typo in ten)."""
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2 == 0:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return str((10 - total % 10) % 10)
+
+
+def luhn_valid(digits: str) -> bool:
+    return digits.isdigit() and len(digits) > 1 and luhn_check_digit(digits[:-1]) == digits[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class CodeFormat:
+    """How issued codes look: ``length`` characters (check digit included), shown in groups."""
+
+    length: int = 16
+    alphabet: str = DIGITS
+    luhn: bool = True
+    group: int = 4
+    prefix: str = ""
+
+    def __post_init__(self) -> None:
+        body = self.length - len(self.prefix) - (1 if self.luhn else 0)
+        if body < 8:
+            raise InvalidInput("a code needs at least 8 random characters")
+        if self.luhn and self.alphabet != DIGITS:
+            raise InvalidInput("a Luhn check digit needs a digits-only alphabet")
+        if normalise_code(self.prefix or "XXXX") != (self.prefix or "XXXX"):
+            raise InvalidInput("the code prefix must be upper-case letters and digits")
+
+    def generate(self) -> str:
+        """A new normalised code (no separators)."""
+        alphabet = self.alphabet
+        random_len = self.length - len(self.prefix) - (1 if self.luhn else 0)
+        body = self.prefix + "".join(secrets.choice(alphabet) for _ in range(random_len))
+        return body + luhn_check_digit(body) if self.luhn else body
+
+    def display(self, code: str) -> str:
+        """Group a normalised code for print, e.g. ``6012 3456 7890 1234``."""
+        if self.group <= 0:
+            return code
+        return " ".join(code[i : i + self.group] for i in range(0, len(code), self.group))
+
+
+def normalise_code(raw: str) -> str:
+    """Accept codes as people type them: any case, with spaces, dashes, dots or underscores."""
+    code = _SEPARATORS.sub("", raw).upper()
+    if not _VALID.match(code):
+        raise InvalidCardCode("a gift card code is 4 to 64 letters or digits", field="code")
+    return code
+
+
+def mask(last4: str) -> str:
+    """What a code looks like everywhere but the issuing call."""
+    return f"****{last4}"
+
+
+def generate_pin(length: int = 6) -> str:
+    return "".join(secrets.choice(DIGITS) for _ in range(length))
+
+
+def check_pin_format(pin: str) -> str:
+    pin = pin.strip()
+    if not (pin.isdigit() and 4 <= len(pin) <= 12):
+        raise InvalidInput("a PIN is 4 to 12 digits", field="pin")
+    return pin
+
+
+class Hasher:
+    """Keyed hashes of codes, PINs and secrets, so a copy of the database alone reveals none."""
+
+    def __init__(self, key: bytes) -> None:
+        self._code_key = hmac.new(key, b"tender/card-code", hashlib.sha256).digest()
+        self._pin_key = hmac.new(key, b"tender/card-pin", hashlib.sha256).digest()
+        self._secret_key = hmac.new(key, b"tender/secret", hashlib.sha256).digest()
+
+    def code(self, normalised_code: str) -> bytes:
+        return hmac.new(self._code_key, normalised_code.encode(), hashlib.sha256).digest()
+
+    def pin(self, card_id: str, pin: str) -> bytes:
+        """Bound to the card's id so equal PINs on two cards hash differently."""
+        return hmac.new(self._pin_key, f"{card_id}:{pin}".encode(), hashlib.sha256).digest()
+
+    def pin_matches(self, card_id: str, pin: str, stored: bytes) -> bool:
+        return hmac.compare_digest(self.pin(card_id, pin), stored)
+
+    def secret(self, value: str) -> bytes:
+        """For high-entropy secrets (client secrets, tokens, session ids): one HMAC is enough."""
+        return hmac.new(self._secret_key, value.encode(), hashlib.sha256).digest()

@@ -1,0 +1,149 @@
+"""Business errors: one class each, with a fixed code and message. No HTTP status lives here.
+
+The API layer maps every class to a status in one table (``tender.api.errors``)::
+
+    DomainError
+    ├── InvalidInput              the request itself is wrong
+    │   ├── InvalidAmount
+    │   ├── UnknownCurrency
+    │   └── InvalidCardCode
+    ├── NotFound                  an id that does not exist (or is not the caller's)
+    │   ├── CardNotFound
+    │   ├── HoldNotFound
+    │   └── ClientNotFound
+    ├── InvalidCredentials        unknown code, wrong PIN or locked card: one answer for all
+    ├── BusinessRuleViolation     well-formed but refused by the rules of money
+    │   ├── CurrencyMismatch
+    │   ├── InsufficientFunds
+    │   ├── BalanceLimitExceeded
+    │   ├── RefundExceedsCapture
+    │   ├── CardExpired
+    │   └── CardDisabled
+    ├── IllegalTransition         a state machine refuses the change
+    │   ├── HoldNotActive
+    │   └── CardStatusUnchanged
+    └── Conflict                  a concurrent writer won; retrying may succeed
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class DomainError(Exception):
+    code: ClassVar[str] = "GenericError"
+    message: ClassVar[str] = "The request could not be processed."
+    commit: ClassVar[bool] = False
+    """When true the transaction that raised is still committed: a failed PIN must be counted
+    even though the call that carried it fails."""
+
+    def __init__(self, detail: str | None = None, *, field: str | None = None) -> None:
+        self.detail = detail or self.message
+        self.field = field
+        super().__init__(self.detail)
+
+
+class InvalidInput(DomainError):
+    code = "InvalidInput"
+    message = "The request is invalid."
+
+
+class InvalidAmount(InvalidInput):
+    code = "InvalidAmount"
+    message = "The amount is invalid."
+
+
+class UnknownCurrency(InvalidInput):
+    code = "InvalidCurrency"
+    message = "The currency is not a known ISO 4217 code."
+
+    def __init__(self, currency: object, *, field: str | None = None) -> None:
+        super().__init__(f"{currency!r} is not a known ISO 4217 currency code", field=field)
+
+
+class InvalidCardCode(InvalidInput):
+    code = "InvalidCardCode"
+    message = "The gift card code is malformed."
+
+
+class NotFound(DomainError):
+    code = "ResourceNotFound"
+    message = "The resource was not found."
+
+
+class CardNotFound(NotFound):
+    code = "GiftCardNotFound"
+    message = "The gift card was not found."
+
+
+class HoldNotFound(NotFound):
+    code = "HoldNotFound"
+    message = "The reservation was not found."
+
+
+class ClientNotFound(NotFound):
+    code = "ClientNotFound"
+    message = "The API client was not found."
+
+
+class InvalidCredentials(DomainError):
+    code = "InvalidGiftCard"
+    message = "The gift card code or PIN is not valid."
+    commit = True
+
+
+class BusinessRuleViolation(DomainError):
+    code = "BusinessRuleViolation"
+
+
+class CurrencyMismatch(BusinessRuleViolation):
+    code = "CurrencyMismatch"
+    message = "The currency does not match."
+
+    def __init__(self, expected: str, got: str, *, field: str | None = None) -> None:
+        super().__init__(f"expected currency {expected}, got {got}", field=field)
+
+
+class InsufficientFunds(BusinessRuleViolation):
+    code = "InsufficientFunds"
+    message = "The gift card's available balance is too low."
+
+
+class BalanceLimitExceeded(BusinessRuleViolation):
+    code = "BalanceLimitExceeded"
+    message = "The operation would take the balance past its limit."
+
+
+class RefundExceedsCapture(BusinessRuleViolation):
+    code = "RefundExceedsCapture"
+    message = "The refund is larger than what was captured and not yet refunded."
+
+
+class CardExpired(BusinessRuleViolation):
+    code = "GiftCardExpired"
+    message = "The gift card has expired."
+
+
+class CardDisabled(BusinessRuleViolation):
+    code = "GiftCardDisabled"
+    message = "The gift card is disabled."
+
+
+class IllegalTransition(DomainError):
+    code = "InvalidStateTransition"
+    message = "The object is not in a state that allows this change."
+
+
+class HoldNotActive(IllegalTransition):
+    code = "ReservationNotActive"
+    message = "The reservation is no longer active."
+
+
+class CardStatusUnchanged(IllegalTransition):
+    code = "GiftCardStatusUnchanged"
+    message = "The gift card already has that status."
+
+
+class Conflict(DomainError):
+    code = "ConcurrentModification"
+    message = "A concurrent change won; retry the request."

@@ -1,0 +1,103 @@
+"""Money as an integer of minor units plus an ISO 4217 code.
+
+Floats never touch an amount: decimal strings are converted at the edges with the currency's own
+exponent (from Babel's CLDR data, so JPY has 0 fraction digits and KWD has 3), and a string with
+more digits than the currency allows is refused rather than rounded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from functools import cache
+
+from babel.numbers import get_currency_precision, list_currencies
+
+from tender.domain.errors import CurrencyMismatch, InvalidAmount, UnknownCurrency
+
+MAX_MINOR = 10**13
+"""Largest amount one operation or one card may carry, in minor units; far above any real gift
+card and far below 2**53, so JavaScript clients read every amount exactly."""
+
+
+@cache
+def _known_currencies() -> frozenset[str]:
+    return frozenset(list_currencies())
+
+
+def check_currency(code: str) -> str:
+    """The ISO 4217 code if CLDR knows it; codes are upper case on the wire, no folding."""
+    if not isinstance(code, str) or len(code) != 3 or code not in _known_currencies():
+        raise UnknownCurrency(code)
+    return code
+
+
+@cache
+def exponent(currency: str) -> int:
+    """Number of fraction digits of a currency's minor unit (EUR 2, JPY 0, KWD 3)."""
+    return int(get_currency_precision(check_currency(currency)))
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    minor: int
+    currency: str
+
+    def __post_init__(self) -> None:
+        if type(self.minor) is not int:
+            raise InvalidAmount("amounts are integers of minor units")
+        check_currency(self.currency)
+
+    @classmethod
+    def of(cls, minor: int, currency: str) -> Money:
+        """A positive amount within limits, as every operation that moves money requires."""
+        money = cls(minor, currency)
+        if minor <= 0:
+            raise InvalidAmount("amount must be greater than zero")
+        if minor > MAX_MINOR:
+            raise InvalidAmount(f"amount must not exceed {MAX_MINOR} minor units")
+        return money
+
+    @classmethod
+    def parse(cls, text: str, currency: str) -> Money:
+        """Exact conversion of a decimal string in major units ("50.00") to minor units."""
+        digits = exponent(currency)
+        try:
+            value = Decimal(text.strip())
+        except (InvalidOperation, AttributeError):
+            raise InvalidAmount(f"{text!r} is not a decimal amount") from None
+        if not value.is_finite():
+            raise InvalidAmount(f"{text!r} is not a decimal amount")
+        scaled = value.scaleb(digits)
+        if scaled != scaled.to_integral_value():
+            raise InvalidAmount(f"{currency} amounts have at most {digits} fraction digits")
+        return cls(int(scaled), currency)
+
+    def to_decimal(self) -> Decimal:
+        """The amount in major units, exact (for wire formats that use decimal numbers)."""
+        return Decimal(self.minor).scaleb(-exponent(self.currency))
+
+    def format(self) -> str:
+        """Major units with exactly the currency's fraction digits, e.g. "12.50"."""
+        digits = exponent(self.currency)
+        sign = "-" if self.minor < 0 else ""
+        whole, frac = divmod(abs(self.minor), 10**digits)
+        return f"{sign}{whole}.{frac:0{digits}d}" if digits else f"{sign}{whole}"
+
+    def _same(self, other: Money) -> None:
+        if other.currency != self.currency:
+            raise CurrencyMismatch(self.currency, other.currency)
+
+    def __add__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.minor + other.minor, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.minor - other.minor, self.currency)
+
+    def __neg__(self) -> Money:
+        return Money(-self.minor, self.currency)
+
+    def __str__(self) -> str:
+        return f"{self.format()} {self.currency}"

@@ -1,0 +1,130 @@
+"""The narrow interfaces services depend on; the database and the clock plug in behind them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+from tender.domain.ledger import Activity, ActivityType, Card, CardStatus, Hold, HoldStatus, Posting
+
+T = TypeVar("T")
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class NewCard:
+    id: str
+    code_hash: bytes
+    code_last4: str
+    pin_hash: bytes | None
+    currency: str
+    posted: int
+    expires_at: datetime | None
+    metadata: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewActivity:
+    card_id: str
+    type: ActivityType
+    amount: int
+    currency: str
+    posted_after: int
+    held_after: int
+    reference: str | None
+    actor: str | None
+    hold_id: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CardCredentials:
+    card: Card
+    pin_hash: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+class LedgerStore(Protocol):
+    """Persistence of cards, holds, activities and ledger entries inside one open transaction.
+
+    Methods that move balances are single conditional statements: they return ``None`` when
+    the condition (enough available money, an active hold) no longer holds, and the caller
+    turns that into the right error. Implementations never commit.
+    """
+
+    async def insert_cards(
+        self,
+        cards: Sequence[NewCard],
+        activities: Sequence[NewActivity],
+        postings: Sequence[Posting],
+    ) -> None: ...
+
+    async def get_card(self, card_id: str) -> Card | None: ...
+
+    async def credentials_by_code_hash(self, code_hash: bytes) -> CardCredentials | None: ...
+
+    async def code_hashes_exist(self, code_hashes: Sequence[bytes]) -> set[bytes]: ...
+
+    async def record_pin_failure(
+        self, card_id: str, *, max_attempts: int, lock_until: datetime
+    ) -> None: ...
+
+    async def reset_pin_failures(self, card_id: str) -> None: ...
+
+    async def try_hold(
+        self, card_id: str, amount: int, currency: str, now: datetime
+    ) -> Card | None: ...
+
+    async def move_balance(
+        self, card_id: str, *, posted: int, held: int, max_posted: int, now: datetime
+    ) -> Card | None: ...
+
+    async def set_status(
+        self, card_id: str, *, current: CardStatus, target: CardStatus, now: datetime
+    ) -> Card | None: ...
+
+    async def insert_hold(self, hold: Hold) -> None: ...
+
+    async def get_hold(self, hold_id: str) -> Hold | None: ...
+
+    async def finish_hold(
+        self, hold_id: str, *, status: HoldStatus, captured_amount: int, now: datetime
+    ) -> Hold | None: ...
+
+    async def lock_expired_holds(self, now: datetime, limit: int) -> list[Hold]: ...
+
+    async def reference_totals(self, card_id: str, reference: str) -> tuple[int, int]: ...
+
+    async def insert_activities(self, activities: Sequence[NewActivity]) -> None: ...
+
+    async def insert_postings(self, postings: Sequence[Posting], created_at: datetime) -> None: ...
+
+    async def list_cards(
+        self, *, status: CardStatus | None, currency: str | None, after: str | None, limit: int
+    ) -> Page[Card]: ...
+
+    async def list_activities(
+        self, card_id: str, *, after: int | None, limit: int
+    ) -> Page[Activity]: ...
+
+    async def list_holds(self, card_id: str, *, status: HoldStatus | None) -> list[Hold]: ...
+
+    async def audit(self) -> list[str]:
+        """Every broken ledger invariant, described; empty when the books balance."""
+        ...

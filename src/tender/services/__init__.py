@@ -1,0 +1,1 @@
+"""Use cases. They take a store (an open transaction) first and never commit."""

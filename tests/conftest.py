@@ -1,0 +1,136 @@
+"""Test databases: every database test runs on SQLite and on PostgreSQL.
+
+Each xdist worker migrates one SQLite file and one fresh PostgreSQL database (created here and
+dropped at the end), and every test starts from empty tables. Under CI=true a PostgreSQL that
+cannot be reached fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+
+from tender.db.engine import Database
+from tender.db.migrate import upgrade
+from tender.db.models import Base
+from tender.domain.codes import Hasher
+from tender.services.ledger import Ledger, LedgerPolicy
+
+PG_ADMIN_URL = os.environ.get(
+    "TENDER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+TEST_KEY = b"tender-test-secret-key-0123456789abcdef"
+IN_CI = os.environ.get("CI") == "true"
+
+
+class FakeClock:
+    """A clock tests move by hand, so expiry and lockout need no sleeping."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.current = start or datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+async def _pg_reachable() -> bool:
+    try:
+        conn = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+    await conn.close()
+    return True
+
+
+async def create_pg_database() -> str:
+    """A new, empty database; returns its SQLAlchemy URL."""
+    if not await _pg_reachable():
+        message = f"PostgreSQL is not reachable at {PG_ADMIN_URL}"
+        if IN_CI:
+            pytest.fail(message + " (CI=true: PostgreSQL tests may not skip)")
+        pytest.skip(message)
+    name = f"tender_test_{_worker()}_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    return f"{base}/{name}"
+
+
+async def drop_pg_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def tmp_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("tender")
+
+
+_migrated: dict[str, Database] = {}
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+async def migrated_db(request: pytest.FixtureRequest, tmp_root: Path) -> AsyncIterator[Database]:
+    kind = request.param
+    if kind == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_root / 'tender.db'}"
+    else:
+        url = await create_pg_database()
+    database = Database(url, pool_size=20)
+    await upgrade(database.engine)
+    yield database
+    await database.dispose()
+    if kind == "postgresql":
+        await drop_pg_database(url)
+
+
+async def clean(database: Database) -> None:
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    async with database.engine.begin() as conn:
+        if database.is_sqlite:
+            for table in tables:
+                await conn.execute(text(f"DELETE FROM {table}"))
+        else:
+            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+async def db(migrated_db: Database) -> AsyncIterator[Database]:
+    await clean(migrated_db)
+    yield migrated_db
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def hasher() -> Hasher:
+    return Hasher(TEST_KEY)
+
+
+@pytest.fixture
+def ledger(hasher: Hasher, clock: FakeClock) -> Ledger:
+    return Ledger(hasher, policy=LedgerPolicy(), clock=clock)

@@ -1,0 +1,38 @@
+"""Small async factories and checks shared by the tests (keyword-only overrides)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tender.db.engine import Database
+from tender.db.ledger_store import SqlLedgerStore
+from tender.domain.ledger import Card, Hold
+from tender.domain.money import Money
+from tender.services.ledger import IssuedCard, Ledger
+
+
+async def issue_card(
+    db: Database, ledger: Ledger, *, minor: int = 10_000, currency: str = "EUR", **kw: Any
+) -> IssuedCard:
+    issued = await db.transaction(
+        lambda c: ledger.issue(SqlLedgerStore(c), amount=Money(minor, currency), **kw)
+    )
+    return issued[0]
+
+
+async def reserve(
+    db: Database, ledger: Ledger, card_id: str, minor: int, currency: str = "EUR", **kw: Any
+) -> Hold:
+    return await db.transaction(
+        lambda c: ledger.reserve(
+            SqlLedgerStore(c), card_id=card_id, amount=Money(minor, currency), **kw
+        )
+    )
+
+
+async def card(db: Database, ledger: Ledger, card_id: str) -> Card:
+    return await db.read(lambda c: ledger.get(SqlLedgerStore(c), card_id=card_id))
+
+
+async def audit(db: Database) -> list[str]:
+    return await db.read(lambda c: SqlLedgerStore(c).audit())
