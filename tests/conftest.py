@@ -116,9 +116,9 @@ async def clean(database: Database) -> None:
 
 
 @pytest.fixture
-async def db(migrated_db: Database) -> AsyncIterator[Database]:
+async def db(migrated_db: Database) -> Database:
     await clean(migrated_db)
-    yield migrated_db
+    return migrated_db
 
 
 @pytest.fixture

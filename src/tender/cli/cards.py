@@ -129,7 +129,9 @@ def issue(
     if out:
         console.print(f"issued {count} cards of {money}; codes written to {out}")
         return
-    table = Table(*CSV_FIELDS)
+    table = Table()
+    for name in CSV_FIELDS:
+        table.add_column(name, no_wrap=True)
     for row in rows:
         table.add_row(*row)
     console.print(table)

@@ -42,7 +42,7 @@ def _card(row: Any) -> Card:
     return Card(
         id=m["id"],
         code_last4=m["code_last4"],
-        pin_required=m.get("pin_required", False),
+        pin_required=m["pin_hash"] is not None,
         currency=m["currency"],
         status=CardStatus(m["status"]),
         posted=m["posted"],
@@ -58,7 +58,9 @@ def _card(row: Any) -> Card:
 
 
 def _card_select() -> list[Any]:
-    return [*CARD_COLUMNS, cards.c.pin_hash.is_not(None).label("pin_required")]
+    # The hash itself, not ``pin_hash IS NOT NULL``: SQLite 3.40 evaluates that expression
+    # wrongly inside RETURNING (it answered true for NULL). The hash never leaves this module.
+    return [*CARD_COLUMNS, cards.c.pin_hash]
 
 
 def _hold(row: Any) -> Hold:
@@ -136,7 +138,7 @@ class SqlLedgerStore:
         return _card(row) if row else None
 
     async def credentials_by_code_hash(self, code_hash: bytes) -> CardCredentials | None:
-        stmt = select(*_card_select(), cards.c.pin_hash).where(cards.c.code_hash == code_hash)
+        stmt = select(*_card_select()).where(cards.c.code_hash == code_hash)
         row = (await self.conn.execute(stmt)).first()
         return CardCredentials(_card(row), row._mapping["pin_hash"]) if row else None
 

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import pytest
+
+from tender.domain.codes import (
+    ALPHANUMERIC,
+    CodeFormat,
+    Hasher,
+    check_pin_format,
+    luhn_check_digit,
+    luhn_valid,
+    mask,
+    normalise_code,
+)
+from tender.domain.errors import InvalidCardCode, InvalidInput
+
+
+def test_luhn_known_values() -> None:
+    assert luhn_check_digit("7992739871") == "3"
+    assert luhn_valid("79927398713")
+    assert not luhn_valid("79927398710")
+
+
+def test_default_codes_are_16_luhn_digits_grouped_by_four() -> None:
+    fmt = CodeFormat()
+    codes = {fmt.generate() for _ in range(2000)}
+    assert len(codes) == 2000
+    for code in codes:
+        assert len(code) == 16 and code.isdigit() and luhn_valid(code)
+    shown = fmt.display("1234567812345670")
+    assert shown == "1234 5678 1234 5670"
+    assert normalise_code(shown) == "1234567812345670"
+
+
+def test_alphanumeric_format_avoids_lookalikes() -> None:
+    fmt = CodeFormat(length=12, alphabet=ALPHANUMERIC, luhn=False, prefix="GC")
+    code = fmt.generate()
+    assert code.startswith("GC") and len(code) == 12
+    assert not set(code[2:]) & set("01OI")
+
+
+def test_formats_that_are_too_guessable_are_refused() -> None:
+    with pytest.raises(InvalidInput):
+        CodeFormat(length=8)
+    with pytest.raises(InvalidInput):
+        CodeFormat(alphabet=ALPHANUMERIC, luhn=True)
+
+
+@pytest.mark.parametrize(
+    ("raw", "normal"),
+    [
+        ("1234 5678 9012 3456", "1234567890123456"),
+        ("abcd-efgh", "ABCDEFGH"),
+        (" ab.cd_ef ", "ABCDEF"),
+    ],
+)
+def test_normalise_accepts_how_people_type(raw: str, normal: str) -> None:
+    assert normalise_code(raw) == normal
+
+
+@pytest.mark.parametrize("raw", ["", "abc", "12€4567", "x" * 65, "<script>"])
+def test_normalise_refuses_garbage(raw: str) -> None:
+    with pytest.raises(InvalidCardCode):
+        normalise_code(raw)
+
+
+def test_hashes_are_keyed_and_bound_to_the_card() -> None:
+    a, b = Hasher(b"k" * 32), Hasher(b"j" * 32)
+    assert a.code("1234") != b.code("1234")
+    assert a.code("1234") == a.code("1234")
+    assert a.pin("card-1", "1234") != a.pin("card-2", "1234")
+    assert a.pin_matches("card-1", "1234", a.pin("card-1", "1234"))
+    assert not a.pin_matches("card-1", "1235", a.pin("card-1", "1234"))
+    assert a.secret("x") != a.code("x")
+
+
+def test_mask_and_pin_format() -> None:
+    assert mask("3456") == "****3456"
+    assert check_pin_format(" 123456 ") == "123456"
+    for bad in ["12", "abcd", "1234567890123"]:
+        with pytest.raises(InvalidInput):
+            check_pin_format(bad)

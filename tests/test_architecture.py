@@ -1,0 +1,73 @@
+"""The layering rule, checked by reading imports: the domain knows no framework, services know
+no web framework or database, and nothing below the API imports the API."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "tender"
+FRAMEWORKS = (
+    "fastapi",
+    "starlette",
+    "sqlalchemy",
+    "httpx",
+    "pydantic",
+    "pydantic_settings",
+    "alembic",
+    "asyncpg",
+    "aiosqlite",
+    "typer",
+    "rich",
+    "uvicorn",
+)
+
+RULES = {
+    "domain": FRAMEWORKS
+    + (
+        "tender.services",
+        "tender.db",
+        "tender.api",
+        "tender.auth",
+        "tender.cli",
+        "tender.config",
+        "tender.runtime",
+    ),
+    "services": (
+        "fastapi",
+        "starlette",
+        "sqlalchemy",
+        "httpx",
+        "typer",
+        "tender.db",
+        "tender.api",
+        "tender.cli",
+    ),
+    "auth": ("fastapi", "starlette", "sqlalchemy", "tender.db", "tender.api", "tender.cli"),
+    "db": ("fastapi", "starlette", "tender.api", "tender.cli"),
+}
+
+
+def imports(path: Path) -> list[str]:
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+    return names
+
+
+@pytest.mark.parametrize("layer", sorted(RULES))
+def test_layer_imports_nothing_it_must_not(layer: str) -> None:
+    files = sorted((SRC / layer).rglob("*.py"))
+    assert files, f"no files in {layer}"
+    offences = [
+        f"{path.relative_to(SRC)} imports {name}"
+        for path in files
+        for name in imports(path)
+        if any(name == banned or name.startswith(banned + ".") for banned in RULES[layer])
+    ]
+    assert offences == []
