@@ -25,8 +25,8 @@ FRAMEWORKS = (
 )
 
 RULES = {
-    "domain": FRAMEWORKS
-    + (
+    "domain": (
+        *FRAMEWORKS,
         "tender.services",
         "tender.db",
         "tender.api",

@@ -71,16 +71,19 @@ def test_issue_batch_to_csv_then_show_load_history(cli_env: Path) -> None:
     assert len({r["code"] for r in rows}) == 25
     first = rows[0]
     assert luhn_valid(normalise_code(first["code"]))
-    assert first["pin"].isdigit() and first["amount"] == "50.00"
+    assert first["pin"].isdigit()
+    assert first["amount"] == "50.00"
 
     shown = invoke("cards", "show", first["code"])
-    assert "50.00 EUR" in shown and first["id"] in shown
+    assert "50.00 EUR" in shown
+    assert first["id"] in shown
     assert normalise_code(first["code"]) not in shown.replace(" ", "")
 
     invoke("cards", "load", first["code"].replace(" ", "-").lower(), "--amount", "2.50")
     assert "52.50 EUR" in invoke("cards", "show", first["code"])
     history = invoke("cards", "history", first["code"])
-    assert "issue" in history and "load" in history
+    assert "issue" in history
+    assert "load" in history
     assert "disabled" in invoke("cards", "disable", first["code"])
     assert "active" in invoke("cards", "enable", first["code"])
     assert "balances" in invoke("ledger", "verify")
@@ -121,14 +124,16 @@ def test_disabling_twice_is_refused(cli_env: Path) -> None:
     code = read_csv(out)[0]["code"]
     invoke("cards", "disable", code)
     result = runner.invoke(app, ["cards", "disable", code])
-    assert result.exit_code == 1 and "GiftCardStatusUnchanged" in result.output
+    assert result.exit_code == 1
+    assert "GiftCardStatusUnchanged" in result.output
 
 
 def test_clients_create_prints_secret_once_and_lists_without_it(cli_env: Path) -> None:
     created = invoke("clients", "create", "--name", "shop", "--scopes", "manage_giftcards")
     secret = next(line.split()[1] for line in created.splitlines() if "client_secret" in line)
     listed = invoke("clients", "list")
-    assert "shop" in listed and secret not in listed
+    assert "shop" in listed
+    assert secret not in listed
 
 
 def test_admin_token_is_a_jwt(cli_env: Path) -> None:
@@ -146,4 +151,5 @@ def test_secrets_init_writes_private_file(cli_env: Path) -> None:
 def test_refuses_to_start_without_secrets(cli_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TENDER_SECRET_KEY")
     result = runner.invoke(app, ["cards", "show", "1234123412341234"])
-    assert result.exit_code == 1 and "TENDER_SECRET_KEY" in result.output
+    assert result.exit_code == 1
+    assert "TENDER_SECRET_KEY" in result.output

@@ -26,7 +26,9 @@ def test_default_codes_are_16_luhn_digits_grouped_by_four() -> None:
     codes = {fmt.generate() for _ in range(2000)}
     assert len(codes) == 2000
     for code in codes:
-        assert len(code) == 16 and code.isdigit() and luhn_valid(code)
+        assert len(code) == 16
+        assert code.isdigit()
+        assert luhn_valid(code)
     shown = fmt.display("1234567812345670")
     assert shown == "1234 5678 1234 5670"
     assert normalise_code(shown) == "1234567812345670"
@@ -35,7 +37,8 @@ def test_default_codes_are_16_luhn_digits_grouped_by_four() -> None:
 def test_alphanumeric_format_avoids_lookalikes() -> None:
     fmt = CodeFormat(length=12, alphabet=ALPHANUMERIC, luhn=False, prefix="GC")
     code = fmt.generate()
-    assert code.startswith("GC") and len(code) == 12
+    assert code.startswith("GC")
+    assert len(code) == 12
     assert not set(code[2:]) & set("01OI")
 
 

@@ -22,19 +22,19 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def make_card(**kw: object) -> Card:
-    values: dict[str, object] = dict(
-        id="c1",
-        code_last4="1234",
-        pin_required=False,
-        currency="EUR",
-        status=CardStatus.ACTIVE,
-        posted=1000,
-        held=200,
-        version=1,
-        expires_at=None,
-        created_at=NOW,
-        updated_at=NOW,
-    )
+    values: dict[str, object] = {
+        "id": "c1",
+        "code_last4": "1234",
+        "pin_required": False,
+        "currency": "EUR",
+        "status": CardStatus.ACTIVE,
+        "posted": 1000,
+        "held": 200,
+        "version": 1,
+        "expires_at": None,
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
     values.update(kw)
     return Card(**values)  # type: ignore[arg-type]
 
@@ -48,7 +48,8 @@ def test_transfers_always_sum_to_zero() -> None:
     ):
         postings = transfer(kind, "c1", -700, "EUR")
         assert sum(p.amount for p in postings) == 0
-        assert postings[0].card_id == "c1" and postings[1].card_id is None
+        assert postings[0].card_id == "c1"
+        assert postings[1].card_id is None
 
 
 def test_hold_state_machine_only_leaves_active() -> None:
@@ -74,7 +75,8 @@ def test_balance_states(card: Card, currency: str | None, state: BalanceState) -
     result = balance_result(card, NOW, currency)
     assert result.state is state
     if state is BalanceState.VALID:
-        assert result.amount is not None and result.amount.minor == 800
+        assert result.amount is not None
+        assert result.amount.minor == 800
 
 
 def test_spendable_needs_active_unexpired_card() -> None:
