@@ -142,3 +142,163 @@ class AccessTokenRow(Base):
     scopes: Mapped[str] = mapped_column(Text)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ShippingMethodRow(Base):
+    __tablename__ = "shipping_methods"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    """Integer, as Spryker's ``idShipmentMethod``."""
+    name: Mapped[str] = mapped_column(String(200))
+    carrier_name: Mapped[str] = mapped_column(String(200))
+    currency: Mapped[str] = mapped_column(String(3))
+    price: Mapped[int] = mapped_column(BigInteger)
+    """Gross price in minor units."""
+    tax_rate_bp: Mapped[int] = mapped_column(Integer)
+    free_above: Mapped[int | None] = mapped_column(BigInteger)
+    """Free when the cart's gross subtotal is at least this much."""
+    countries: Mapped[list[str]] = mapped_column(JSONType)
+    """ISO 3166-1 alpha-2 codes it ships to; empty ships everywhere."""
+    delivery_time: Mapped[str | None] = mapped_column(String(100))
+    active: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CartRow(Base):
+    """A cart and, once placed, the order's editable source. Line items and addresses are JSON:
+    a cart is read and written whole, under its version."""
+
+    __tablename__ = "carts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    owner: Mapped[str] = mapped_column(String(100))
+    """The API client that created it; other clients cannot see it."""
+    locked: Mapped[bool] = mapped_column(Boolean)
+    """True while its order is Processing or later: the cart cannot change then."""
+    currency: Mapped[str] = mapped_column(String(3))
+    country: Mapped[str] = mapped_column(String(2))
+    customer: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    line_items: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    shipping_address: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    billing_address: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    shipping_method_id: Mapped[int | None] = mapped_column(Integer)
+    payment_methods: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    """Selected ``{paymentMethodName, paymentProviderName}`` pairs."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OrderRow(Base):
+    __tablename__ = "orders"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    reference: Mapped[str] = mapped_column(String(100), unique=True)
+    cart_id: Mapped[str] = mapped_column(ForeignKey("carts.id"), unique=True)
+    """Unique: a cart becomes at most one order, however many requests race to place it."""
+    owner: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    """Lines, addresses, shipping and totals as placed (refreshed when placed again)."""
+    grand_total: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_orders_owner_state_id", "owner", "state", "id"),)
+
+
+class PaymentRow(Base):
+    __tablename__ = "payments"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    cart_id: Mapped[str] = mapped_column(ForeignKey("carts.id"), index=True)
+    method: Mapped[str] = mapped_column(String(32))
+    """``giftcard`` or an external method's name (``invoice``, ``redirect``)."""
+    provider: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_planned: Mapped[int] = mapped_column(BigInteger)
+    upper_limit: Mapped[int | None] = mapped_column(BigInteger)
+    card_ref: Mapped[str | None] = mapped_column(String(100))
+    """The provider's id of the gift card; never its code or PIN."""
+    card_last4: Mapped[str | None] = mapped_column(String(4))
+    hold_ref: Mapped[str | None] = mapped_column(String(100))
+    position: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PaymentTransactionRow(Base):
+    __tablename__ = "payment_transactions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"), index=True)
+    type: Mapped[str] = mapped_column(String(24))
+    state: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    interaction_id: Mapped[str | None] = mapped_column(String(100))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SessionRow(Base):
+    __tablename__ = "sessions"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    cart_id: Mapped[str] = mapped_column(ForeignKey("carts.id"), index=True)
+    owner: Mapped[str] = mapped_column(String(100))
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType)
+    future_order_number: Mapped[str | None] = mapped_column(String(100), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BrowserOriginRow(Base):
+    """Origins a live session allows; CORS preflights carry no session, so they look here."""
+
+    __tablename__ = "browser_origins"
+
+    origin: Mapped[str] = mapped_column(String(200), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EventRow(Base):
+    """The outbox: appended in the same transaction as the change it describes."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    type: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[str] = mapped_column(String(100))
+    owner: Mapped[str | None] = mapped_column(String(100))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    correlation_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class IdempotencyKeyRow(Base):
+    __tablename__ = "idempotency_keys"
+
+    scope_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    """Hash of caller, method, path and key."""
+    request_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    status: Mapped[str] = mapped_column(String(16))
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_headers: Mapped[list[list[str]] | None] = mapped_column(JSONType)
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    locked_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class RateLimitRow(Base):
+    __tablename__ = "rate_limits"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger)
+    count: Mapped[int] = mapped_column(Integer)

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
-from tender.domain.ledger import Activity, ActivityType, Card, CardStatus, Hold, HoldStatus, Posting
+from tender.domain.ledger import (
+    Activity,
+    ActivityType,
+    Card,
+    CardStatus,
+    Hold,
+    HoldStatus,
+    Posting,
+)
+from tender.domain.money import Money
 
 T = TypeVar("T")
 
@@ -128,3 +137,41 @@ class LedgerStore(Protocol):
     async def audit(self) -> list[str]:
         """Every broken ledger invariant, described; empty when the books balance."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderCard:
+    """A gift card as a provider describes it to checkout: a reference, never the code."""
+
+    ref: str
+    last4: str
+    currency: str
+    available: int
+    pin_required: bool
+
+
+class GiftCardProvider(Protocol):
+    """The only way checkout touches gift card money. The built-in ledger implements it inside
+    the caller's transaction; external providers implement it over HTTP."""
+
+    name: str
+
+    async def authenticate(self, *, code: str, pin: str | None) -> ProviderCard:
+        """The card behind a code and PIN; ``InvalidCredentials`` for any failure."""
+        ...
+
+    async def card(self, *, ref: str) -> ProviderCard | None:
+        """Fresh balance and state of a card checkout already holds a reference to."""
+        ...
+
+    async def reserve(
+        self, *, ref: str, amount: Money, reference: str, expires_in: timedelta | None
+    ) -> str:
+        """Hold ``amount`` and return the hold's reference; raise a ``DomainError`` if refused."""
+        ...
+
+    async def capture(self, *, hold_ref: str, amount: Money) -> None: ...
+
+    async def release(self, *, hold_ref: str) -> None: ...
+
+    async def refund(self, *, ref: str, amount: Money, reference: str) -> None: ...

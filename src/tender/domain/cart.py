@@ -1,0 +1,251 @@
+"""Carts and the commercetools-style update actions that change them.
+
+``apply_actions`` is pure: it returns a new cart or raises, so the actions of one request apply
+all together or not at all, and the caller writes the result under the version it read.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from tender.domain.errors import InvalidInput, NotFound
+from tender.domain.ids import new_id
+from tender.domain.money import MAX_MINOR
+from tender.domain.totals import PricedLine, price_line
+
+MAX_LINES = 200
+MAX_QUANTITY = 10_000
+COUNTRY = re.compile(r"^[A-Z]{2}$")
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,}$")
+ADDRESS_FIELDS = (
+    "salutation",
+    "firstName",
+    "lastName",
+    "address1",
+    "address2",
+    "address3",
+    "zipCode",
+    "city",
+    "iso2Code",
+    "company",
+    "phone",
+    "email",
+)
+REQUIRED_ADDRESS_FIELDS = (
+    "salutation",
+    "firstName",
+    "lastName",
+    "address1",
+    "address2",
+    "zipCode",
+    "city",
+    "iso2Code",
+)
+"""Spryker's compulsory address parts."""
+
+
+class CartNotFound(NotFound):
+    code = "CartNotFound"
+    message = "The cart was not found."
+
+
+class LineItemNotFound(NotFound):
+    code = "LineItemNotFound"
+    message = "The line item was not found in the cart."
+
+
+@dataclass(frozen=True, slots=True)
+class LineItem:
+    id: str
+    sku: str
+    name: str
+    quantity: int
+    unit_gross: int
+    tax_rate_bp: int
+
+    def priced(self) -> PricedLine:
+        return price_line(self.unit_gross, self.quantity, self.tax_rate_bp)
+
+
+@dataclass(frozen=True, slots=True)
+class Cart:
+    id: str
+    version: int
+    owner: str
+    locked: bool
+    currency: str
+    country: str
+    customer: dict[str, Any]
+    line_items: tuple[LineItem, ...]
+    shipping_address: dict[str, Any] | None
+    billing_address: dict[str, Any] | None
+    shipping_method_id: int | None
+    payment_methods: tuple[dict[str, str], ...]
+    created_at: datetime
+    updated_at: datetime
+
+
+def check_country(country: str, field: str = "country") -> str:
+    if not isinstance(country, str) or not COUNTRY.match(country):
+        raise InvalidInput("a country is an ISO 3166-1 alpha-2 code such as DE", field=field)
+    return country
+
+
+def check_email(email: str, field: str = "customerEmail") -> str:
+    if not EMAIL.match(email):
+        raise InvalidInput("the email address is not valid", field=field)
+    return email
+
+
+def check_address(address: dict[str, Any], field: str) -> dict[str, Any]:
+    """Spryker's address: compulsory parts present and non-empty, iso2Code a country code."""
+    unknown = set(address) - set(ADDRESS_FIELDS) - {"id", "isDefaultShipping", "isDefaultBilling"}
+    if unknown:
+        raise InvalidInput(f"unknown address fields: {', '.join(sorted(unknown))}", field=field)
+    for name in REQUIRED_ADDRESS_FIELDS:
+        value = address.get(name)
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidInput(f"{name} is required", field=f"{field}.{name}")
+    for name in ADDRESS_FIELDS:
+        value = address.get(name)
+        if value is not None and (not isinstance(value, str) or len(value) > 200):
+            raise InvalidInput(
+                f"{name} must be text of at most 200 characters", field=f"{field}.{name}"
+            )
+    check_country(address["iso2Code"], f"{field}.iso2Code")
+    return {name: address.get(name) for name in ADDRESS_FIELDS}
+
+
+@dataclass(frozen=True, slots=True)
+class AddLineItem:
+    sku: str
+    name: str
+    quantity: int
+    unit_gross: int
+    tax_rate_bp: int
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveLineItem:
+    line_item_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeLineItemQuantity:
+    line_item_id: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetShippingAddress:
+    address: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class SetBillingAddress:
+    address: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class SetShippingMethod:
+    shipping_method_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SetCustomerEmail:
+    email: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SetCountry:
+    country: str
+
+
+CartAction = (
+    AddLineItem
+    | RemoveLineItem
+    | ChangeLineItemQuantity
+    | SetShippingAddress
+    | SetBillingAddress
+    | SetShippingMethod
+    | SetCustomerEmail
+    | SetCountry
+)
+
+
+@dataclass(slots=True)
+class _Draft:
+    lines: list[LineItem]
+    customer: dict[str, Any]
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+def new_line(action: AddLineItem) -> LineItem:
+    if not 1 <= action.quantity <= MAX_QUANTITY:
+        raise InvalidInput(f"quantity must be 1 to {MAX_QUANTITY}", field="quantity")
+    if not 0 <= action.unit_gross <= MAX_MINOR // MAX_QUANTITY:
+        raise InvalidInput("the unit price is out of range", field="price")
+    if not action.sku.strip() or len(action.sku) > 100:
+        raise InvalidInput("a sku is 1 to 100 characters", field="sku")
+    if not action.name.strip() or len(action.name) > 200:
+        raise InvalidInput("a name is 1 to 200 characters", field="name")
+    return LineItem(
+        new_id(), action.sku, action.name, action.quantity, action.unit_gross, action.tax_rate_bp
+    )
+
+
+def _find(lines: list[LineItem], line_id: str) -> int:
+    for index, line in enumerate(lines):
+        if line.id == line_id:
+            return index
+    raise LineItemNotFound(f"no line item {line_id}", field="lineItemId")
+
+
+def apply_actions(cart: Cart, actions: list[CartAction], now: datetime) -> Cart:
+    """The cart after every action, in order; any refused action refuses them all."""
+    draft = _Draft(list(cart.line_items), dict(cart.customer))
+    for action in actions:
+        _apply(draft, action)
+    if len(draft.lines) > MAX_LINES:
+        raise InvalidInput(f"a cart holds at most {MAX_LINES} line items", field="actions")
+    return replace(
+        cart,
+        line_items=tuple(draft.lines),
+        version=cart.version + 1,
+        updated_at=now,
+        **draft.changes,
+    )
+
+
+def _apply(draft: _Draft, action: CartAction) -> None:
+    match action:
+        case AddLineItem():
+            draft.lines.append(new_line(action))
+        case RemoveLineItem(line_item_id=line_id):
+            del draft.lines[_find(draft.lines, line_id)]
+        case ChangeLineItemQuantity(line_item_id=line_id, quantity=quantity):
+            index = _find(draft.lines, line_id)
+            if quantity == 0:
+                del draft.lines[index]
+            elif not 1 <= quantity <= MAX_QUANTITY:
+                raise InvalidInput(f"quantity must be 0 to {MAX_QUANTITY}", field="quantity")
+            else:
+                draft.lines[index] = replace(draft.lines[index], quantity=quantity)
+        case SetShippingAddress(address=address):
+            draft.changes["shipping_address"] = (
+                check_address(address, "address") if address is not None else None
+            )
+        case SetBillingAddress(address=address):
+            draft.changes["billing_address"] = (
+                check_address(address, "address") if address is not None else None
+            )
+        case SetShippingMethod(shipping_method_id=method_id):
+            draft.changes["shipping_method_id"] = method_id
+        case SetCustomerEmail(email=email):
+            draft.customer["email"] = check_email(email, "email") if email else None
+            draft.changes["customer"] = draft.customer
+        case SetCountry(country=country):
+            draft.changes["country"] = check_country(country)

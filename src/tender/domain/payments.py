@@ -1,0 +1,100 @@
+"""Payments on a cart and their transactions (commercetools' vocabulary), plus the errors of
+split tender."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from tender.domain.errors import BusinessRuleViolation, Conflict, NotFound
+from tender.domain.orders import PaymentStatus, TransactionState, TransactionType
+
+GIFT_CARD = "giftcard"
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    id: str
+    payment_id: str
+    type: TransactionType
+    state: TransactionState
+    amount: int
+    currency: str
+    interaction_id: str | None
+    error_code: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    id: str
+    cart_id: str
+    method: str
+    provider: str
+    status: PaymentStatus
+    currency: str
+    amount_planned: int
+    upper_limit: int | None
+    card_ref: str | None
+    card_last4: str | None
+    hold_ref: str | None
+    position: int
+    created_at: datetime
+    updated_at: datetime
+    transactions: tuple[Transaction, ...] = ()
+
+    @property
+    def is_gift_card(self) -> bool:
+        return self.method == GIFT_CARD
+
+    @property
+    def active(self) -> bool:
+        return self.status is PaymentStatus.ACTIVE
+
+    def total(
+        self, kind: TransactionType, state: TransactionState = TransactionState.SUCCESS
+    ) -> int:
+        return sum(t.amount for t in self.transactions if t.type is kind and t.state is state)
+
+    @property
+    def authorized(self) -> int:
+        """Authorized and neither charged nor cancelled yet."""
+        return (
+            self.total(TransactionType.AUTHORIZATION)
+            - self.total(TransactionType.CHARGE)
+            - self.total(TransactionType.CANCEL_AUTHORIZATION)
+        )
+
+    @property
+    def charged(self) -> int:
+        return self.total(TransactionType.CHARGE)
+
+    @property
+    def refundable(self) -> int:
+        return self.charged - self.total(TransactionType.REFUND)
+
+
+class PaymentNotFound(NotFound):
+    code = "PaymentNotFound"
+    message = "The payment was not found."
+
+
+class OrderNotFound(NotFound):
+    code = "OrderNotFound"
+    message = "The order was not found."
+
+
+class GiftCardReservationFailed(Conflict):
+    code = "GiftCardReservationFailed"
+    message = "A gift card could not be reserved; no card was charged."
+
+
+class PaymentIncomplete(BusinessRuleViolation):
+    code = "PaymentIncomplete"
+    message = "The payments do not cover the order total."
+
+
+class NothingToCapture(BusinessRuleViolation):
+    code = "NothingToCapture"
+    message = "The payment has no open authorization to capture."
