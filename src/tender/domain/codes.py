@@ -62,8 +62,16 @@ class CodeFormat:
     def generate(self) -> str:
         """A new normalised code (no separators)."""
         alphabet = self.alphabet
+        base = len(alphabet)
         random_len = self.length - len(self.prefix) - (1 if self.luhn else 0)
-        body = self.prefix + "".join(secrets.choice(alphabet) for _ in range(random_len))
+        # One draw of the whole random part, then its digits in the alphabet's base: as
+        # uniform as one draw per character, and an order of magnitude faster for batches.
+        value = secrets.randbelow(base**random_len)
+        chars = []
+        for _ in range(random_len):
+            value, index = divmod(value, base)
+            chars.append(alphabet[index])
+        body = self.prefix + "".join(chars)
         return body + luhn_check_digit(body) if self.luhn else body
 
     def display(self, code: str) -> str:

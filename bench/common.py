@@ -1,0 +1,77 @@
+"""Shared pieces of the benchmarks: fresh databases, timing and a compact table."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+
+from tender.db.engine import Database
+from tender.db.migrate import upgrade
+
+PG_ADMIN_URL = os.environ.get(
+    "TENDER_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+KEY = b"tender-bench-secret-key-0123456789abcdef"
+
+
+@asynccontextmanager
+async def fresh_database(kind: str, pool_size: int = 40) -> AsyncIterator[Database]:
+    """A migrated, empty database that is removed afterwards."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            db = Database(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}", pool_size=pool_size)
+            await upgrade(db.engine)
+            try:
+                yield db
+            finally:
+                await db.dispose()
+        return
+    name = f"tender_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(PG_ADMIN_URL)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    db = Database(f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}",
+                  pool_size=pool_size)
+    try:
+        await upgrade(db.engine)
+        yield db
+    finally:
+        await db.dispose()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def pg_url_for(db: Database) -> str:
+    """The plain asyncpg URL of a benchmark database, for the baselines."""
+    return db.url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def percentile(samples: list[float], pct: float) -> float:
+    if not samples:
+        return float("nan")
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))
+    return ordered[index]
+
+
+def latency_summary(samples_ms: list[float]) -> str:
+    if not samples_ms:
+        return "-"
+    return (f"p50 {statistics.median(samples_ms):6.2f} ms  "
+            f"p99 {percentile(samples_ms, 99):6.2f} ms")
+
+
+def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    print(f"\n{title}")
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))

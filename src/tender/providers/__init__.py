@@ -1,0 +1,1 @@
+"""Gift card providers behind the one ``GiftCardProvider`` interface, chosen by config name."""

@@ -1,0 +1,61 @@
+"""The built-in ledger as a ``GiftCardProvider``: every call runs in the caller's transaction,
+so reserving several cards for one order is all-or-nothing by construction."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tender.domain.ledger import Card
+from tender.domain.money import Money
+from tender.domain.ports import LedgerStore, ProviderCard
+from tender.services.ledger import Ledger
+
+
+def _describe(card: Card) -> ProviderCard:
+    return ProviderCard(
+        ref=card.id,
+        last4=card.code_last4,
+        currency=card.currency,
+        available=card.available,
+        pin_required=card.pin_required,
+    )
+
+
+class LedgerProvider:
+    name = "ledger"
+
+    def __init__(self, ledger: Ledger, store: LedgerStore, *, actor: str | None = None) -> None:
+        self.ledger = ledger
+        self.store = store
+        self.actor = actor
+
+    async def authenticate(self, *, code: str, pin: str | None) -> ProviderCard:
+        return _describe(await self.ledger.authenticate(self.store, code=code, pin=pin))
+
+    async def card(self, *, ref: str) -> ProviderCard | None:
+        card = await self.store.get_card(ref)
+        return _describe(card) if card else None
+
+    async def reserve(
+        self, *, ref: str, amount: Money, reference: str, expires_in: timedelta | None
+    ) -> str:
+        hold = await self.ledger.reserve(
+            self.store,
+            card_id=ref,
+            amount=amount,
+            reference=reference,
+            expires_in=expires_in,
+            actor=self.actor,
+        )
+        return hold.id
+
+    async def capture(self, *, hold_ref: str, amount: Money) -> None:
+        await self.ledger.capture(self.store, hold_id=hold_ref, amount=amount, actor=self.actor)
+
+    async def release(self, *, hold_ref: str) -> None:
+        await self.ledger.release(self.store, hold_id=hold_ref, actor=self.actor)
+
+    async def refund(self, *, ref: str, amount: Money, reference: str) -> None:
+        await self.ledger.refund(
+            self.store, card_id=ref, amount=amount, reference=reference, actor=self.actor
+        )
