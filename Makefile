@@ -37,8 +37,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	./scripts/ensure-postgres.sh
-	$(BIN)/python -m bench.issue_cards
-	$(BIN)/python -m bench.ledger_ops
+	$(BIN)/python -m bench.cards_issue
+	$(BIN)/python -m bench.ledger_throughput
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -14,11 +14,12 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from tender.db import sqlite_driver
 from tender.domain.errors import Conflict, DomainError
 
 T = TypeVar("T")
@@ -36,8 +37,15 @@ def is_sqlite(url: str) -> bool:
 
 def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
     if is_sqlite(url):
-        engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=0)
-        _configure_sqlite(engine)
+        path = make_url(url).database or ""
+        engine = create_async_engine(
+            url,
+            echo=echo,
+            pool_size=pool_size,
+            max_overflow=0,
+            async_creator=lambda: _awaitable(sqlite_driver.connect(path)),
+        )
+        _begin_immediately(engine)
         return engine
     return create_async_engine(
         url,
@@ -49,21 +57,11 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
     )
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let us emit BEGIN ourselves (aiosqlite's implicit BEGIN would be DEFERRED).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        for pragma in (
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=NORMAL",
-            "PRAGMA foreign_keys=ON",
-            "PRAGMA busy_timeout=30000",
-        ):
-            cursor.execute(pragma)
-        cursor.close()
+async def _awaitable(connection: sqlite_driver.OneHopConnection) -> Any:
+    return await connection
 
+
+def _begin_immediately(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
         read_only = conn.get_execution_options().get(READ_ONLY, False)

@@ -10,14 +10,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, case, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Table,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tender.db.models import ActivityRow, CardRow, HoldRow, LedgerEntryRow
+from tender.db.types import UTCDateTime
 from tender.domain.ids import new_id
 from tender.domain.ledger import (
     Activity,
@@ -62,6 +74,59 @@ def _card_select() -> list[Any]:
     # The hash itself, not ``pin_hash IS NOT NULL``: SQLite 3.40 evaluates that expression
     # wrongly inside RETURNING (it answered true for NULL). The hash never leaves this module.
     return [*CARD_COLUMNS, cards.c.pin_hash]
+
+
+# Hot-path statements are built once: building and hashing a statement per call cost more
+# CPU than executing it.
+_NOW = bindparam("now", type_=UTCDateTime())
+_AMOUNT = bindparam("amount", type_=BigInteger())
+_TRY_HOLD = (
+    update(cards)
+    .where(
+        cards.c.id == bindparam("card_id"),
+        cards.c.currency == bindparam("b_currency"),
+        cards.c.status == CardStatus.ACTIVE.value,
+        or_(cards.c.expires_at.is_(None), cards.c.expires_at > _NOW),
+        cards.c.posted - cards.c.held >= _AMOUNT,
+    )
+    .values(held=cards.c.held + _AMOUNT, version=cards.c.version + 1, updated_at=_NOW)
+    .returning(*_card_select())
+)
+_NEW_POSTED = cards.c.posted + bindparam("dp", type_=BigInteger())
+_NEW_HELD = cards.c.held + bindparam("dh", type_=BigInteger())
+_MOVE_BALANCE = (
+    update(cards)
+    .where(
+        cards.c.id == bindparam("card_id"),
+        _NEW_HELD >= 0,
+        _NEW_POSTED - _NEW_HELD >= 0,
+        _NEW_POSTED <= bindparam("max", type_=BigInteger()),
+    )
+    .values(posted=_NEW_POSTED, held=_NEW_HELD, version=cards.c.version + 1, updated_at=_NOW)
+    .returning(*_card_select())
+)
+_INSERT_HOLD = insert(holds)
+_GET_HOLD = select(holds).where(holds.c.id == bindparam("hold_id"))
+_CAPTURED = func.coalesce(bindparam("captured", type_=BigInteger()), holds.c.amount)
+_CAPTURE_HOLD = (
+    update(holds)
+    .where(
+        holds.c.id == bindparam("hold_id"),
+        holds.c.status == HoldStatus.ACTIVE.value,
+        holds.c.expires_at > _NOW,
+        holds.c.amount >= _CAPTURED,
+    )
+    .values(status=HoldStatus.CAPTURED.value, captured_amount=_CAPTURED, updated_at=_NOW)
+    .returning(holds)
+)
+_END_HOLD = (
+    update(holds)
+    .where(holds.c.id == bindparam("hold_id"), holds.c.status == HoldStatus.ACTIVE.value)
+    .values(status=bindparam("b_status"), captured_amount=0, updated_at=_NOW)
+    .returning(holds)
+)
+_INSERT_ACTIVITIES = insert(activities)
+_INSERT_ENTRIES = insert(entries)
 
 
 def _hold(row: Any) -> Hold:
@@ -265,38 +330,15 @@ class SqlLedgerStore:
     async def try_hold(
         self, card_id: str, amount: int, currency: str, now: datetime
     ) -> Card | None:
-        stmt = (
-            update(cards)
-            .where(
-                cards.c.id == card_id,
-                cards.c.currency == currency,
-                cards.c.status == CardStatus.ACTIVE.value,
-                or_(cards.c.expires_at.is_(None), cards.c.expires_at > now),
-                cards.c.posted - cards.c.held >= amount,
-            )
-            .values(held=cards.c.held + amount, version=cards.c.version + 1, updated_at=now)
-            .returning(*_card_select())
-        )
-        row = (await self.conn.execute(stmt)).first()
+        params = {"card_id": card_id, "amount": amount, "b_currency": currency, "now": now}
+        row = (await self.conn.execute(_TRY_HOLD, params)).first()
         return _card(row) if row else None
 
     async def move_balance(
         self, card_id: str, *, posted: int, held: int, max_posted: int, now: datetime
     ) -> Card | None:
-        new_posted = cards.c.posted + posted
-        new_held = cards.c.held + held
-        stmt = (
-            update(cards)
-            .where(
-                cards.c.id == card_id,
-                new_held >= 0,
-                new_posted - new_held >= 0,
-                new_posted <= max_posted,
-            )
-            .values(posted=new_posted, held=new_held, version=cards.c.version + 1, updated_at=now)
-            .returning(*_card_select())
-        )
-        row = (await self.conn.execute(stmt)).first()
+        params = {"card_id": card_id, "dp": posted, "dh": held, "max": max_posted, "now": now}
+        row = (await self.conn.execute(_MOVE_BALANCE, params)).first()
         return _card(row) if row else None
 
     async def set_status(
@@ -312,24 +354,32 @@ class SqlLedgerStore:
         return _card(row) if row else None
 
     async def insert_hold(self, hold: Hold) -> None:
-        values = asdict(hold)
-        values["status"] = hold.status.value
-        await self.conn.execute(insert(holds), values)
+        values = {
+            "id": hold.id,
+            "card_id": hold.card_id,
+            "amount": hold.amount,
+            "currency": hold.currency,
+            "reference": hold.reference,
+            "status": hold.status.value,
+            "expires_at": hold.expires_at,
+            "captured_amount": hold.captured_amount,
+            "created_at": hold.created_at,
+            "updated_at": hold.updated_at,
+        }
+        await self.conn.execute(_INSERT_HOLD, values)
 
     async def get_hold(self, hold_id: str) -> Hold | None:
-        row = (await self.conn.execute(select(holds).where(holds.c.id == hold_id))).first()
+        row = (await self.conn.execute(_GET_HOLD, {"hold_id": hold_id})).first()
         return _hold(row) if row else None
 
-    async def finish_hold(
-        self, hold_id: str, *, status: HoldStatus, captured_amount: int, now: datetime
-    ) -> Hold | None:
-        stmt = (
-            update(holds)
-            .where(holds.c.id == hold_id, holds.c.status == HoldStatus.ACTIVE.value)
-            .values(status=status.value, captured_amount=captured_amount, updated_at=now)
-            .returning(holds)
-        )
-        row = (await self.conn.execute(stmt)).first()
+    async def capture_hold(self, hold_id: str, *, amount: int | None, now: datetime) -> Hold | None:
+        params = {"hold_id": hold_id, "captured": amount, "now": now}
+        row = (await self.conn.execute(_CAPTURE_HOLD, params)).first()
+        return _hold(row) if row else None
+
+    async def end_hold(self, hold_id: str, *, status: HoldStatus, now: datetime) -> Hold | None:
+        params = {"hold_id": hold_id, "b_status": status.value, "now": now}
+        row = (await self.conn.execute(_END_HOLD, params)).first()
         return _hold(row) if row else None
 
     async def lock_expired_holds(self, now: datetime, limit: int) -> list[Hold]:
@@ -375,7 +425,7 @@ class SqlLedgerStore:
             }
             for a in new_activities
         ]
-        await self.conn.execute(insert(activities), rows)
+        await self.conn.execute(_INSERT_ACTIVITIES, rows)
 
     async def insert_postings(self, postings: Sequence[Posting], created_at: datetime) -> None:
         if not postings:
@@ -392,7 +442,7 @@ class SqlLedgerStore:
             }
             for p in postings
         ]
-        await self.conn.execute(insert(entries), rows)
+        await self.conn.execute(_INSERT_ENTRIES, rows)
 
     async def list_cards(
         self, *, status: CardStatus | None, currency: str | None, after: str | None, limit: int

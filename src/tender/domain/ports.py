@@ -112,9 +112,13 @@ class LedgerStore(Protocol):
 
     async def get_hold(self, hold_id: str) -> Hold | None: ...
 
-    async def finish_hold(
-        self, hold_id: str, *, status: HoldStatus, captured_amount: int, now: datetime
-    ) -> Hold | None: ...
+    async def capture_hold(self, hold_id: str, *, amount: int | None, now: datetime) -> Hold | None:
+        """Mark an active, unexpired hold of at least ``amount`` (None: all of it) captured."""
+        ...
+
+    async def end_hold(self, hold_id: str, *, status: HoldStatus, now: datetime) -> Hold | None:
+        """Mark an active hold released or expired."""
+        ...
 
     async def lock_expired_holds(self, now: datetime, limit: int) -> list[Hold]: ...
 

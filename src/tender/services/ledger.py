@@ -344,16 +344,6 @@ class Ledger:
             f"available {Money(card.available, card.currency)}, requested {amount}"
         )
 
-    async def _active_hold(self, store: LedgerStore, hold_id: str, now: datetime) -> Hold:
-        hold = await store.get_hold(hold_id)
-        if hold is None:
-            raise HoldNotFound()
-        if hold.status is not HoldStatus.ACTIVE:
-            raise HoldNotActive(f"the reservation is {hold.status.value}")
-        if hold.expires_at <= now:
-            raise HoldNotActive("the reservation has expired")
-        return hold
-
     async def capture(
         self,
         store: LedgerStore,
@@ -364,19 +354,13 @@ class Ledger:
     ) -> Hold:
         """Take ``amount`` (default: all) of a hold; the rest is released in the same step."""
         now = self.clock.now()
-        hold = await self._active_hold(store, hold_id, now)
-        captured = hold.amount if amount is None else Money.of(amount.minor, amount.currency).minor
+        wanted = None if amount is None else Money.of(amount.minor, amount.currency).minor
+        hold = await store.capture_hold(hold_id, amount=wanted, now=now)
+        if hold is None:
+            raise await self._why_not_capturable(store, hold_id, wanted, now)
         if amount is not None and amount.currency != hold.currency:
             raise CurrencyMismatch(hold.currency, amount.currency, field="amount.currency")
-        if captured > hold.amount:
-            raise InvalidAmount(
-                f"cannot capture {captured}, the reservation is {hold.amount}", field="amount"
-            )
-        finished = await store.finish_hold(
-            hold_id, status=HoldStatus.CAPTURED, captured_amount=captured, now=now
-        )
-        if finished is None:
-            raise HoldNotActive("the reservation was finished by a concurrent request")
+        captured = hold.captured_amount
         card = await store.move_balance(
             hold.card_id, posted=-captured, held=-hold.amount, max_posted=MAX_MINOR, now=now
         )
@@ -410,7 +394,21 @@ class Ledger:
         await store.insert_postings(
             transfer(ActivityType.CAPTURE, card.id, -captured, card.currency), now
         )
-        return finished
+        return hold
+
+    async def _why_not_capturable(
+        self, store: LedgerStore, hold_id: str, wanted: int | None, now: datetime
+    ) -> DomainError:
+        hold = await store.get_hold(hold_id)
+        if hold is None:
+            return HoldNotFound()
+        if hold.status is not HoldStatus.ACTIVE:
+            return HoldNotActive(f"the reservation is {hold.status.value}")
+        if hold.expires_at <= now:
+            return HoldNotActive("the reservation has expired")
+        return InvalidAmount(
+            f"cannot capture {wanted}, the reservation is {hold.amount}", field="amount"
+        )
 
     async def release(self, store: LedgerStore, *, hold_id: str, actor: str | None = None) -> Hold:
         now = self.clock.now()
@@ -425,7 +423,7 @@ class Ledger:
     async def _finish_without_capture(
         self, store: LedgerStore, hold: Hold, status: HoldStatus, now: datetime, actor: str | None
     ) -> Hold | None:
-        finished = await store.finish_hold(hold.id, status=status, captured_amount=0, now=now)
+        finished = await store.end_hold(hold.id, status=status, now=now)
         if finished is None:
             return None
         card = await store.move_balance(
