@@ -37,8 +37,9 @@ async def fresh_database(kind: str, pool_size: int = 40) -> AsyncIterator[Databa
     admin = await asyncpg.connect(PG_ADMIN_URL)
     await admin.execute(f'CREATE DATABASE "{name}"')
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    db = Database(f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}",
-                  pool_size=pool_size)
+    db = Database(
+        f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}", pool_size=pool_size
+    )
     try:
         await upgrade(db.engine)
         yield db
@@ -64,8 +65,7 @@ def percentile(samples: list[float], pct: float) -> float:
 def latency_summary(samples_ms: list[float]) -> str:
     if not samples_ms:
         return "-"
-    return (f"p50 {statistics.median(samples_ms):6.2f} ms  "
-            f"p99 {percentile(samples_ms, 99):6.2f} ms")
+    return f"p50 {statistics.median(samples_ms):6.2f} ms  p99 {percentile(samples_ms, 99):6.2f} ms"
 
 
 def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:

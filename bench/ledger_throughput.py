@@ -31,7 +31,10 @@ BALANCE = 10**12
 Op = Callable[[str], Awaitable[None]]
 
 
-async def closed_loop(op: Op, card_ids: list[str], tasks: int, seconds: float) -> tuple[float, list[float]]:
+Result = tuple[float, list[float]]
+
+
+async def closed_loop(op: Op, card_ids: list[str], tasks: int, seconds: float) -> Result:
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
 
@@ -66,12 +69,13 @@ BASELINE_SCHEMA = [
 ]
 
 
-async def pg_baseline(url: str, ids: list[str], tasks: int, seconds: float) -> tuple[float, list[float]]:
+async def pg_baseline(url: str, ids: list[str], tasks: int, seconds: float) -> Result:
     pool = await asyncpg.create_pool(url, min_size=tasks, max_size=tasks)
     async with pool.acquire() as conn:
         for ddl in BASELINE_SCHEMA:
-            await conn.execute(ddl.replace("TEXT PRIMARY KEY", "TEXT PRIMARY KEY", 1))
-        await conn.executemany("INSERT INTO b_cards VALUES ($1, $2, 0)", [(i, BALANCE) for i in ids])
+            await conn.execute(ddl)
+        rows = [(i, BALANCE) for i in ids]
+        await conn.executemany("INSERT INTO b_cards VALUES ($1, $2, 0)", rows)
 
     async def op(card_id: str) -> None:
         amount = random.randint(1, 100)
@@ -80,7 +84,8 @@ async def pg_baseline(url: str, ids: list[str], tasks: int, seconds: float) -> t
             async with conn.transaction():
                 done = await conn.execute(
                     "UPDATE b_cards SET held = held + $2 WHERE id = $1 AND posted - held >= $2",
-                    card_id, amount,
+                    card_id,
+                    amount,
                 )
                 if done != "UPDATE 1":
                     raise InsufficientFunds()
@@ -94,7 +99,8 @@ async def pg_baseline(url: str, ids: list[str], tasks: int, seconds: float) -> t
                 )
                 await conn.execute(
                     "UPDATE b_cards SET posted = posted - $2, held = held - $2 WHERE id = $1",
-                    card_id, amount,
+                    card_id,
+                    amount,
                 )
                 await conn.executemany(
                     "INSERT INTO b_entries VALUES ($1, $2, $3)",
@@ -107,7 +113,7 @@ async def pg_baseline(url: str, ids: list[str], tasks: int, seconds: float) -> t
         await pool.close()
 
 
-def sqlite_baseline(path: str, ids: list[str], seconds: float) -> tuple[float, list[float]]:
+def sqlite_baseline(path: str, ids: list[str], seconds: float) -> Result:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -129,12 +135,17 @@ def sqlite_baseline(path: str, ids: list[str], seconds: float) -> tuple[float, l
         conn.execute("INSERT INTO b_holds VALUES (?, ?, ?, 'active')", (hold_id, card_id, amount))
         conn.execute("COMMIT")
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute("UPDATE b_holds SET status = 'captured' WHERE id = ? AND status = 'active'",
-                     (hold_id,))
-        conn.execute("UPDATE b_cards SET posted = posted - ?, held = held - ? WHERE id = ?",
-                     (amount, amount, card_id))
-        conn.executemany("INSERT INTO b_entries VALUES (?, ?, ?)",
-                         [(str(uuid.uuid4()), card_id, -amount), (str(uuid.uuid4()), None, amount)])
+        conn.execute(
+            "UPDATE b_holds SET status = 'captured' WHERE id = ? AND status = 'active'", (hold_id,)
+        )
+        conn.execute(
+            "UPDATE b_cards SET posted = posted - ?, held = held - ? WHERE id = ?",
+            (amount, amount, card_id),
+        )
+        conn.executemany(
+            "INSERT INTO b_entries VALUES (?, ?, ?)",
+            [(str(uuid.uuid4()), card_id, -amount), (str(uuid.uuid4()), None, amount)],
+        )
         conn.execute("COMMIT")
         latencies.append((time.perf_counter() - t0) * 1000)
     rate = len(latencies) / (time.perf_counter() - started)
@@ -142,7 +153,9 @@ def sqlite_baseline(path: str, ids: list[str], seconds: float) -> tuple[float, l
     return rate, latencies
 
 
-async def run_kind(kind: str, concurrencies: list[int], seconds: float, cards: int) -> list[list[str]]:
+async def run_kind(
+    kind: str, concurrencies: list[int], seconds: float, cards: int
+) -> list[list[str]]:
     rows: list[list[str]] = []
     ledger = Ledger(Hasher(KEY))
     async with fresh_database(kind, pool_size=max(concurrencies) + 2) as db:
@@ -154,18 +167,45 @@ async def run_kind(kind: str, concurrencies: list[int], seconds: float, cards: i
         if kind == "sqlite":
             path = db.url.split(":///", 1)[1].replace("bench.db", "baseline.db")
             base_rate, base_lat = await asyncio.to_thread(sqlite_baseline, path, many, seconds)
-            rows.append([kind, "baseline: raw sqlite3, 1 conn", "10,000 cards", "1",
-                         f"{base_rate:,.0f}", latency_summary(base_lat), "1.00"])
+            rows.append(
+                [
+                    kind,
+                    "baseline: raw sqlite3, 1 conn",
+                    "10,000 cards",
+                    "1",
+                    f"{base_rate:,.0f}",
+                    latency_summary(base_lat),
+                    "1.00",
+                ]
+            )
         for tasks in concurrencies:
             if kind == "postgresql":
                 base_rate, base_lat = await pg_baseline(pg_url_for(db), many, tasks, seconds)
-                rows.append([kind, "baseline: raw asyncpg", "10,000 cards", str(tasks),
-                             f"{base_rate:,.0f}", latency_summary(base_lat), "1.00"])
+                rows.append(
+                    [
+                        kind,
+                        "baseline: raw asyncpg",
+                        "10,000 cards",
+                        str(tasks),
+                        f"{base_rate:,.0f}",
+                        latency_summary(base_lat),
+                        "1.00",
+                    ]
+                )
                 await _drop_baseline(pg_url_for(db))
             for label, ids in (("1 hot card", hot), (f"{cards:,} cards", many)):
                 rate, lat = await closed_loop(tender_op(db, ledger), ids, tasks, seconds)
-                rows.append([kind, "tender reserve+capture", label, str(tasks), f"{rate:,.0f}",
-                             latency_summary(lat), f"{rate / base_rate:.2f}"])
+                rows.append(
+                    [
+                        kind,
+                        "tender reserve+capture",
+                        label,
+                        str(tasks),
+                        f"{rate:,.0f}",
+                        latency_summary(lat),
+                        f"{rate / base_rate:.2f}",
+                    ]
+                )
         problems = await db.read(lambda c: SqlLedgerStore(c).audit())
         assert problems == [], problems
     return rows
