@@ -89,7 +89,7 @@ async def authenticate(request: Request) -> Principal:
     principal: Principal | None
     if looks_like_jwt(token):
         principal = verify_admin_token(
-            token, key=runtime.jwt_key, issuer=runtime.settings.jwt_issuer
+            token, key=runtime.jwt_key, issuer=runtime.settings.jwt_issuer, now=runtime.clock.now()
         )
     else:
         principal = await runtime.db.read(

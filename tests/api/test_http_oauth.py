@@ -1,0 +1,154 @@
+"""OAuth2 client credentials (RFC 6749), introspection (RFC 7662) and bearer errors (RFC 6750)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tender.db.client_store import SqlClientStore
+from tests.api.conftest import Api, assert_error
+
+
+async def test_token_with_basic_auth_and_with_form_credentials(api: Api) -> None:
+    client_id, secret = await api.new_client("manage_giftcards view_giftcards")
+    basic = await api.client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+    )
+    assert basic.status_code == 200
+    body = basic.json()
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == 3600
+    assert body["scope"] == "manage_giftcards view_giftcards"
+    assert basic.headers["cache-control"] == "no-store"
+    form = await api.client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+    )
+    assert form.status_code == 200
+    assert form.json()["access_token"] != body["access_token"]
+    query = await api.client.post(
+        "/oauth/token?grant_type=client_credentials&scope=view_giftcards", auth=(client_id, secret)
+    )
+    assert query.status_code == 200
+    assert query.json()["scope"] == "view_giftcards"
+
+
+@pytest.mark.parametrize(
+    ("data", "auth", "status", "error"),
+    [
+        ({}, "good", 400, "invalid_request"),
+        ({"grant_type": "password"}, "good", 400, "unsupported_grant_type"),
+        ({"grant_type": "client_credentials"}, None, 401, "invalid_client"),
+        ({"grant_type": "client_credentials"}, "bad", 401, "invalid_client"),
+        (
+            {"grant_type": "client_credentials", "scope": "manage_orders"},
+            "good",
+            400,
+            "invalid_scope",
+        ),
+        ({"grant_type": "client_credentials", "scope": "root"}, "good", 400, "invalid_scope"),
+    ],
+)
+async def test_token_errors_follow_rfc_6749(
+    api: Api, data: dict[str, str], auth: str | None, status: int, error: str
+) -> None:
+    client_id, secret = await api.new_client("view_giftcards")
+    credentials = {"good": (client_id, secret), "bad": (client_id, "wrong"), None: None}[auth]
+    response = await api.client.post("/oauth/token", data=data, auth=credentials)
+    body = assert_error(response, status, error)
+    assert body["error"] == error
+    assert body["error_description"]
+    if status == 401:
+        assert response.headers["www-authenticate"].startswith("Basic")
+
+
+async def test_tokens_expire_and_die_with_their_client(api: Api) -> None:
+    client_id, secret = await api.new_client("view_giftcards")
+    token = (
+        await api.client.post(
+            "/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+        )
+    ).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await api.client.get("/giftcards", headers=headers)).status_code == 200
+    api.clock.advance(seconds=3601)
+    expired = await api.client.get("/giftcards", headers=headers)
+    assert_error(expired, 401, "invalid_token")
+    api.clock.advance(seconds=-3601)
+    await api.runtime.db.transaction(
+        lambda c: SqlClientStore(c).set_client_active(client_id, False)
+    )
+    assert_error(await api.client.get("/giftcards", headers=headers), 401, "invalid_token")
+    refused = await api.client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+    )
+    assert_error(refused, 401, "invalid_client")
+
+
+async def test_bearer_errors_follow_rfc_6750(api: Api) -> None:
+    missing = await api.client.get("/giftcards")
+    assert_error(missing, 401)
+    assert missing.headers["www-authenticate"] == 'Bearer realm="tender"'
+    bad = await api.client.get("/giftcards", headers={"Authorization": "Bearer nonsense"})
+    assert_error(bad, 401, "invalid_token")
+    assert 'error="invalid_token"' in bad.headers["www-authenticate"]
+    scheme = await api.client.get("/giftcards", headers={"Authorization": "Token abc"})
+    assert_error(scheme, 401, "invalid_request")
+    narrow = await api.headers("view_giftcards")
+    forbidden = await api.client.post(
+        "/giftcards", json={"amount": {"centAmount": 100, "currency": "EUR"}}, headers=narrow
+    )
+    assert_error(forbidden, 403, "insufficient_scope")
+    assert 'scope="manage_giftcards"' in forbidden.headers["www-authenticate"]
+
+
+async def test_admin_jwts(api: Api) -> None:
+    good = {"Authorization": f"Bearer {api.admin_jwt('view_giftcards')}"}
+    assert (await api.client.get("/giftcards", headers=good)).status_code == 200
+    for token in (
+        api.admin_jwt("view_giftcards", key="some-other-key-0123456789abcdefghijklmnop"),
+        api.admin_jwt("view_giftcards", ttl=timedelta(minutes=-5)),
+    ):
+        response = await api.client.get("/giftcards", headers={"Authorization": f"Bearer {token}"})
+        assert_error(response, 401, "invalid_token")
+    unscoped = {"Authorization": f"Bearer {api.admin_jwt('manage_orders')}"}
+    assert_error(await api.client.get("/giftcards", headers=unscoped), 403, "insufficient_scope")
+
+
+async def test_introspection(api: Api) -> None:
+    introspector_id, introspector_secret = await api.new_client("introspect_oauth_tokens")
+    token = await api.token("view_giftcards")
+    active = await api.client.post(
+        "/oauth/introspect", data={"token": token}, auth=(introspector_id, introspector_secret)
+    )
+    assert active.status_code == 200
+    body = active.json()
+    assert body["active"] is True
+    assert body["scope"] == "view_giftcards"
+    assert body["token_type"] == "Bearer"
+    assert body["exp"] - body["iat"] == 3600
+    assert body["client_id"].startswith("tnd_")
+    bearer = {"Authorization": f"Bearer {await api.token('introspect_oauth_tokens')}"}
+    unknown = await api.client.post("/oauth/introspect", data={"token": "tnd_at_x"}, headers=bearer)
+    assert unknown.json() == {"active": False}
+    api.clock.advance(hours=2)
+    expired = await api.client.post(
+        "/oauth/introspect", data={"token": token}, auth=(introspector_id, introspector_secret)
+    )
+    assert expired.json() == {"active": False}
+
+
+async def test_introspection_needs_the_scope(api: Api) -> None:
+    client_id, secret = await api.new_client("view_giftcards")
+    by_basic = await api.client.post(
+        "/oauth/introspect", data={"token": "x"}, auth=(client_id, secret)
+    )
+    assert_error(by_basic, 403, "insufficient_scope")
+    assert_error(await api.client.post("/oauth/introspect", data={"token": "x"}), 401)
+    headers = await api.headers("introspect_oauth_tokens")
+    assert_error(
+        await api.client.post("/oauth/introspect", data={}, headers=headers),
+        400,
+        "invalid_request",
+    )
