@@ -95,6 +95,7 @@ async def test_load_adjust_disable_enable_and_history(api: Api) -> None:
         await api.client.get(f"{path}/activities?cursor={page['nextCursor']}", headers=headers)
     ).json()
     assert [a["type"] for a in rest["results"]] == ["disable", "enable"]
+    assert rest["results"][0]["reference"] == "fraud"
 
 
 async def test_balance_answers_the_seed_balance_type(api: Api) -> None:

@@ -559,14 +559,33 @@ class Ledger:
 
     # --- status --------------------------------------------------------------------------
 
-    async def disable(self, store: LedgerStore, *, card_id: str, actor: str | None = None) -> Card:
-        return await self._set_status(store, card_id, CardStatus.DISABLED, actor)
+    async def disable(
+        self,
+        store: LedgerStore,
+        *,
+        card_id: str,
+        reason: str | None = None,
+        actor: str | None = None,
+    ) -> Card:
+        return await self._set_status(store, card_id, CardStatus.DISABLED, reason, actor)
 
-    async def enable(self, store: LedgerStore, *, card_id: str, actor: str | None = None) -> Card:
-        return await self._set_status(store, card_id, CardStatus.ACTIVE, actor)
+    async def enable(
+        self,
+        store: LedgerStore,
+        *,
+        card_id: str,
+        reason: str | None = None,
+        actor: str | None = None,
+    ) -> Card:
+        return await self._set_status(store, card_id, CardStatus.ACTIVE, reason, actor)
 
     async def _set_status(
-        self, store: LedgerStore, card_id: str, target: CardStatus, actor: str | None
+        self,
+        store: LedgerStore,
+        card_id: str,
+        target: CardStatus,
+        reason: str | None,
+        actor: str | None,
     ) -> Card:
         current = CardStatus.ACTIVE if target is CardStatus.DISABLED else CardStatus.DISABLED
         now = self.clock.now()
@@ -575,7 +594,9 @@ class Ledger:
             await self.get(store, card_id=card_id)
             raise CardStatusUnchanged(f"the gift card is already {target.value}")
         kind = ActivityType.DISABLE if target is CardStatus.DISABLED else ActivityType.ENABLE
-        await store.insert_activities([_activity(card, kind, 0, now, actor=actor)])
+        await store.insert_activities(
+            [_activity(card, kind, 0, now, reference=reason, actor=actor)]
+        )
         return card
 
     async def holds(

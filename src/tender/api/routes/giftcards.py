@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field, StrictBool, StrictInt
@@ -332,22 +332,44 @@ async def adjust(request: Request, card_id: str, body: MoneyMovement, principal:
     return GiftCardPublic.of(card)
 
 
-@router.post(
-    "/{card_id}/{action}",
-    response_model=GiftCardPublic,
-    responses=responses(400, 401, 403, 404, 409),
-    summary="Disable or enable a card",
-)
-async def change_status(
+async def _change_status(
     request: Request,
     card_id: str,
-    action: Literal["disable", "enable"],
-    principal: Manage,
-    body: StatusChange | None = None,
-) -> Any:
+    principal: Principal,
+    body: StatusChange | None,
+    *,
+    disable: bool,
+) -> GiftCardPublic:
     runtime = runtime_of(request)
-    operation = runtime.ledger.disable if action == "disable" else runtime.ledger.enable
+    operation = runtime.ledger.disable if disable else runtime.ledger.enable
+    reason = body.reason if body else None
     card = await runtime.db.transaction(
-        lambda conn: operation(SqlLedgerStore(conn), card_id=card_id, actor=principal.actor)
+        lambda conn: operation(
+            SqlLedgerStore(conn), card_id=card_id, reason=reason, actor=principal.actor
+        )
     )
     return GiftCardPublic.of(card)
+
+
+@router.post(
+    "/{card_id}/disable",
+    response_model=GiftCardPublic,
+    responses=responses(400, 401, 403, 404, 409),
+    summary="Disable a card: no reservations or loads until enabled again",
+)
+async def disable(
+    request: Request, card_id: str, principal: Manage, body: StatusChange | None = None
+) -> GiftCardPublic:
+    return await _change_status(request, card_id, principal, body, disable=True)
+
+
+@router.post(
+    "/{card_id}/enable",
+    response_model=GiftCardPublic,
+    responses=responses(400, 401, 403, 404, 409),
+    summary="Enable a disabled card",
+)
+async def enable(
+    request: Request, card_id: str, principal: Manage, body: StatusChange | None = None
+) -> GiftCardPublic:
+    return await _change_status(request, card_id, principal, body, disable=False)
