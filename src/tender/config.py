@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     max_pin_attempts: int = Field(5, ge=1, le=100)
     pin_lockout_seconds: int = Field(900, ge=1)
     hold_ttl_seconds: int = Field(7 * 86400, ge=1)
+    order_payment_window_seconds: int = Field(24 * 3600, ge=60)
+    """How long a placed order's gift card reservations last before they lapse."""
+    session_ttl_seconds: int = Field(3600, ge=60, le=7 * 86400)
     code_length: int = Field(16, ge=10, le=64)
     code_alphabet: str = Field("digits", pattern="^(digits|alphanumeric)$")
     code_prefix: str = ""

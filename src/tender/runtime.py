@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from tender.auth.oauth import OAuth
 from tender.config import Settings
+from tender.db.checkout_store import SqlCheckoutStore
 from tender.db.engine import Database
+from tender.db.ledger_store import SqlLedgerStore
+from tender.domain.checkout_ports import Work
 from tender.domain.codes import Hasher
 from tender.domain.ports import Clock, SystemClock
+from tender.providers.ledger import LedgerProvider
+from tender.services.carts import Carts
+from tender.services.external_payments import InvoiceMethod, RedirectMethod, methods_by_name
 from tender.services.ledger import Ledger
+from tender.services.orders import Orders
 
 
 class Runtime:
@@ -23,6 +32,22 @@ class Runtime:
         self.oauth = OAuth(
             self.hasher, token_ttl=timedelta(seconds=settings.token_ttl_seconds), clock=self.clock
         )
+
+        self.carts = Carts(self.clock)
+        self.redirect_method = RedirectMethod(self.hasher.secret("redirect").hex().encode())
+        self.orders = Orders(
+            self.carts,
+            self.clock,
+            methods=methods_by_name([InvoiceMethod(), self.redirect_method]),
+            payment_window=timedelta(seconds=settings.order_payment_window_seconds),
+        )
+
+    def work(
+        self, conn: AsyncConnection, *, actor: str | None, correlation_id: str | None = None
+    ) -> Work:
+        """Checkout's store and gift card provider, both bound to one transaction."""
+        provider = LedgerProvider(self.ledger, SqlLedgerStore(conn), actor=actor)
+        return Work(SqlCheckoutStore(conn), provider, correlation_id)
 
     @property
     def jwt_key(self) -> str:

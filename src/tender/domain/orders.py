@@ -7,7 +7,10 @@ reservations are captured, **Cancelled** when released or refunded. Back to Chec
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from tender.domain.errors import IllegalTransition
 
@@ -76,3 +79,19 @@ class PaymentStatus(StrEnum):
     ACTIVE = "active"
     REMOVED = "removed"
     """Soft-deleted by the shopper; kept so the history shows it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    id: str
+    reference: str
+    cart_id: str
+    owner: str
+    state: OrderState
+    version: int
+    currency: str
+    snapshot: dict[str, Any]
+    """Lines, addresses, shipping and totals as placed."""
+    grand_total: int
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,501 @@
+"""Carts, orders, payments, sessions and events in SQLAlchemy Core."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, and_, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tender.db.models import (
+    BrowserOriginRow,
+    CartRow,
+    EventRow,
+    OrderRow,
+    PaymentRow,
+    PaymentTransactionRow,
+    SessionRow,
+    ShippingMethodRow,
+)
+from tender.domain.cart import Cart, LineItem
+from tender.domain.events import Event, NewEvent
+from tender.domain.orders import (
+    Order,
+    OrderState,
+    PaymentStatus,
+    TransactionState,
+    TransactionType,
+)
+from tender.domain.payments import Payment, Transaction
+from tender.domain.ports import Page
+from tender.domain.sessions import Session
+from tender.domain.shipping import ShippingMethod
+
+carts: Table = CartRow.__table__  # type: ignore[assignment]
+orders: Table = OrderRow.__table__  # type: ignore[assignment]
+payments: Table = PaymentRow.__table__  # type: ignore[assignment]
+transactions: Table = PaymentTransactionRow.__table__  # type: ignore[assignment]
+sessions: Table = SessionRow.__table__  # type: ignore[assignment]
+origins: Table = BrowserOriginRow.__table__  # type: ignore[assignment]
+events: Table = EventRow.__table__  # type: ignore[assignment]
+shipping: Table = ShippingMethodRow.__table__  # type: ignore[assignment]
+
+
+def _line(item: dict[str, Any]) -> LineItem:
+    return LineItem(
+        id=item["id"],
+        sku=item["sku"],
+        name=item["name"],
+        quantity=item["quantity"],
+        unit_gross=item["unitGross"],
+        tax_rate_bp=item["taxRateBp"],
+    )
+
+
+def _line_json(line: LineItem) -> dict[str, Any]:
+    return {
+        "id": line.id,
+        "sku": line.sku,
+        "name": line.name,
+        "quantity": line.quantity,
+        "unitGross": line.unit_gross,
+        "taxRateBp": line.tax_rate_bp,
+    }
+
+
+def _cart(row: Any) -> Cart:
+    m = row._mapping
+    return Cart(
+        id=m["id"],
+        version=m["version"],
+        owner=m["owner"],
+        locked=m["locked"],
+        currency=m["currency"],
+        country=m["country"],
+        customer=m["customer"] or {},
+        line_items=tuple(_line(i) for i in m["line_items"]),
+        shipping_address=m["shipping_address"],
+        billing_address=m["billing_address"],
+        shipping_method_id=m["shipping_method_id"],
+        payment_methods=tuple(m["payment_methods"] or ()),
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+def _cart_values(cart: Cart) -> dict[str, Any]:
+    return {
+        "version": cart.version,
+        "owner": cart.owner,
+        "locked": cart.locked,
+        "currency": cart.currency,
+        "country": cart.country,
+        "customer": cart.customer,
+        "line_items": [_line_json(line) for line in cart.line_items],
+        "shipping_address": cart.shipping_address,
+        "billing_address": cart.billing_address,
+        "shipping_method_id": cart.shipping_method_id,
+        "payment_methods": list(cart.payment_methods),
+        "created_at": cart.created_at,
+        "updated_at": cart.updated_at,
+    }
+
+
+def _shipping(row: Any) -> ShippingMethod:
+    m = row._mapping
+    return ShippingMethod(
+        id=m["id"],
+        name=m["name"],
+        carrier_name=m["carrier_name"],
+        currency=m["currency"],
+        price=m["price"],
+        tax_rate_bp=m["tax_rate_bp"],
+        free_above=m["free_above"],
+        countries=tuple(m["countries"] or ()),
+        delivery_time=m["delivery_time"],
+        active=m["active"],
+        created_at=m["created_at"],
+    )
+
+
+def _transaction(row: Any) -> Transaction:
+    m = row._mapping
+    return Transaction(
+        id=m["id"],
+        payment_id=m["payment_id"],
+        type=TransactionType(m["type"]),
+        state=TransactionState(m["state"]),
+        amount=m["amount"],
+        currency=m["currency"],
+        interaction_id=m["interaction_id"],
+        error_code=m["error_code"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+def _payment(row: Any, txs: Sequence[Transaction]) -> Payment:
+    m = row._mapping
+    return Payment(
+        id=m["id"],
+        cart_id=m["cart_id"],
+        method=m["method"],
+        provider=m["provider"],
+        status=PaymentStatus(m["status"]),
+        currency=m["currency"],
+        amount_planned=m["amount_planned"],
+        upper_limit=m["upper_limit"],
+        card_ref=m["card_ref"],
+        card_last4=m["card_last4"],
+        hold_ref=m["hold_ref"],
+        position=m["position"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        transactions=tuple(txs),
+    )
+
+
+def _order(row: Any) -> Order:
+    m = row._mapping
+    return Order(
+        id=m["id"],
+        reference=m["reference"],
+        cart_id=m["cart_id"],
+        owner=m["owner"],
+        state=OrderState(m["state"]),
+        version=m["version"],
+        currency=m["currency"],
+        snapshot=m["snapshot"],
+        grand_total=m["grand_total"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+def _session(row: Any) -> Session:
+    m = row._mapping
+    return Session(
+        token_hash=bytes(m["token_hash"]),
+        cart_id=m["cart_id"],
+        owner=m["owner"],
+        metadata=m["metadata"] or {},
+        future_order_number=m["future_order_number"],
+        expires_at=m["expires_at"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+class SqlCheckoutStore:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    # carts ------------------------------------------------------------------------------
+
+    async def insert_cart(self, cart: Cart) -> None:
+        await self.conn.execute(insert(carts).values(id=cart.id, **_cart_values(cart)))
+
+    async def get_cart(self, cart_id: str, *, lock: bool = False) -> Cart | None:
+        stmt = select(carts).where(carts.c.id == cart_id)
+        if lock:
+            stmt = stmt.with_for_update()
+        row = (await self.conn.execute(stmt)).first()
+        return _cart(row) if row else None
+
+    async def save_cart(self, cart: Cart, *, expected_version: int) -> bool:
+        result = await self.conn.execute(
+            update(carts)
+            .where(carts.c.id == cart.id, carts.c.version == expected_version)
+            .values(**_cart_values(cart))
+        )
+        return bool(result.rowcount)
+
+    async def set_cart_locked(self, cart_id: str, locked: bool, now: datetime) -> None:
+        await self.conn.execute(
+            update(carts)
+            .where(carts.c.id == cart_id)
+            .values(locked=locked, version=carts.c.version + 1, updated_at=now)
+        )
+
+    # shipping methods ---------------------------------------------------------------------
+
+    async def insert_shipping_method(self, method: ShippingMethod) -> ShippingMethod:
+        result = await self.conn.execute(
+            insert(shipping)
+            .values(
+                name=method.name,
+                carrier_name=method.carrier_name,
+                currency=method.currency,
+                price=method.price,
+                tax_rate_bp=method.tax_rate_bp,
+                free_above=method.free_above,
+                countries=list(method.countries),
+                delivery_time=method.delivery_time,
+                active=method.active,
+                created_at=method.created_at,
+            )
+            .returning(shipping)
+        )
+        return _shipping(result.one())
+
+    async def shipping_methods(self) -> list[ShippingMethod]:
+        rows = await self.conn.execute(select(shipping).order_by(shipping.c.id))
+        return [_shipping(r) for r in rows]
+
+    async def shipping_method(self, method_id: int) -> ShippingMethod | None:
+        row = (await self.conn.execute(select(shipping).where(shipping.c.id == method_id))).first()
+        return _shipping(row) if row else None
+
+    # payments ---------------------------------------------------------------------------
+
+    async def insert_payment(self, payment: Payment) -> None:
+        await self.conn.execute(
+            insert(payments).values(
+                id=payment.id,
+                cart_id=payment.cart_id,
+                method=payment.method,
+                provider=payment.provider,
+                status=payment.status.value,
+                currency=payment.currency,
+                amount_planned=payment.amount_planned,
+                upper_limit=payment.upper_limit,
+                card_ref=payment.card_ref,
+                card_last4=payment.card_last4,
+                hold_ref=payment.hold_ref,
+                position=payment.position,
+                created_at=payment.created_at,
+                updated_at=payment.updated_at,
+            )
+        )
+
+    async def _with_transactions(self, rows: Sequence[Any]) -> list[Payment]:
+        ids = [r._mapping["id"] for r in rows]
+        by_payment: dict[str, list[Transaction]] = {i: [] for i in ids}
+        if ids:
+            result = await self.conn.execute(
+                select(transactions)
+                .where(transactions.c.payment_id.in_(ids))
+                .order_by(transactions.c.created_at, transactions.c.id)
+            )
+            for row in result:
+                tx = _transaction(row)
+                by_payment[tx.payment_id].append(tx)
+        return [_payment(r, by_payment[r._mapping["id"]]) for r in rows]
+
+    async def payments(self, cart_id: str) -> list[Payment]:
+        rows = (
+            await self.conn.execute(
+                select(payments).where(payments.c.cart_id == cart_id).order_by(payments.c.position)
+            )
+        ).all()
+        return await self._with_transactions(rows)
+
+    async def payment(self, payment_id: str) -> Payment | None:
+        rows = (await self.conn.execute(select(payments).where(payments.c.id == payment_id))).all()
+        found = await self._with_transactions(rows)
+        return found[0] if found else None
+
+    async def update_payment(self, payment: Payment) -> None:
+        await self.conn.execute(
+            update(payments)
+            .where(payments.c.id == payment.id)
+            .values(
+                status=payment.status.value,
+                amount_planned=payment.amount_planned,
+                upper_limit=payment.upper_limit,
+                hold_ref=payment.hold_ref,
+                updated_at=payment.updated_at,
+            )
+        )
+
+    async def insert_transaction(self, transaction: Transaction) -> None:
+        t = transaction
+        await self.conn.execute(
+            insert(transactions).values(
+                id=t.id,
+                payment_id=t.payment_id,
+                type=t.type.value,
+                state=t.state.value,
+                amount=t.amount,
+                currency=t.currency,
+                interaction_id=t.interaction_id,
+                error_code=t.error_code,
+                created_at=t.created_at,
+                updated_at=t.updated_at,
+            )
+        )
+
+    async def update_transaction(
+        self,
+        transaction_id: str,
+        *,
+        state: TransactionState,
+        error_code: str | None,
+        now: datetime,
+    ) -> None:
+        await self.conn.execute(
+            update(transactions)
+            .where(transactions.c.id == transaction_id)
+            .values(state=state.value, error_code=error_code, updated_at=now)
+        )
+
+    # orders -----------------------------------------------------------------------------
+
+    async def insert_order(self, order: Order) -> None:
+        await self.conn.execute(
+            insert(orders).values(
+                id=order.id,
+                reference=order.reference,
+                cart_id=order.cart_id,
+                owner=order.owner,
+                state=order.state.value,
+                version=order.version,
+                currency=order.currency,
+                snapshot=order.snapshot,
+                grand_total=order.grand_total,
+                created_at=order.created_at,
+                updated_at=order.updated_at,
+            )
+        )
+
+    async def _order_where(self, condition: Any) -> Order | None:
+        row = (await self.conn.execute(select(orders).where(condition))).first()
+        return _order(row) if row else None
+
+    async def order(self, order_id: str) -> Order | None:
+        return await self._order_where(orders.c.id == order_id)
+
+    async def order_by_cart(self, cart_id: str) -> Order | None:
+        return await self._order_where(orders.c.cart_id == cart_id)
+
+    async def order_by_reference(self, reference: str) -> Order | None:
+        return await self._order_where(orders.c.reference == reference)
+
+    async def save_order(self, order: Order, *, expected_version: int) -> bool:
+        result = await self.conn.execute(
+            update(orders)
+            .where(orders.c.id == order.id, orders.c.version == expected_version)
+            .values(
+                state=order.state.value,
+                version=order.version,
+                snapshot=order.snapshot,
+                grand_total=order.grand_total,
+                updated_at=order.updated_at,
+            )
+        )
+        return bool(result.rowcount)
+
+    async def list_orders(
+        self, *, owner: str | None, state: OrderState | None, after: str | None, limit: int
+    ) -> Page[Order]:
+        conditions: list[Any] = []
+        if owner is not None:
+            conditions.append(orders.c.owner == owner)
+        if state is not None:
+            conditions.append(orders.c.state == state.value)
+        if after is not None:
+            conditions.append(orders.c.id > after)
+        stmt = select(orders).where(and_(True, *conditions)).order_by(orders.c.id).limit(limit + 1)
+        items = [_order(r) for r in await self.conn.execute(stmt)]
+        more = len(items) > limit
+        items = items[:limit]
+        return Page(items, items[-1].id if more else None)
+
+    # sessions ---------------------------------------------------------------------------
+
+    async def insert_session(self, session: Session) -> None:
+        await self.conn.execute(
+            insert(sessions).values(
+                token_hash=session.token_hash,
+                cart_id=session.cart_id,
+                owner=session.owner,
+                metadata=session.metadata,
+                future_order_number=session.future_order_number,
+                expires_at=session.expires_at,
+                created_at=session.created_at,
+                updated_at=session.updated_at,
+            )
+        )
+
+    async def session(self, token_hash: bytes) -> Session | None:
+        row = (
+            await self.conn.execute(select(sessions).where(sessions.c.token_hash == token_hash))
+        ).first()
+        return _session(row) if row else None
+
+    async def order_number_taken(self, number: str) -> bool:
+        used = await self.conn.execute(
+            select(sessions.c.cart_id).where(sessions.c.future_order_number == number).limit(1)
+        )
+        placed = await self.conn.execute(
+            select(orders.c.id).where(orders.c.reference == number).limit(1)
+        )
+        return used.first() is not None or placed.first() is not None
+
+    async def allow_origins(self, allowed: Sequence[str], until: datetime) -> None:
+        for origin in allowed:
+            current = (
+                await self.conn.execute(
+                    select(origins.c.expires_at).where(origins.c.origin == origin)
+                )
+            ).first()
+            if current is None:
+                await self.conn.execute(insert(origins).values(origin=origin, expires_at=until))
+            elif current[0] < until:
+                await self.conn.execute(
+                    update(origins).where(origins.c.origin == origin).values(expires_at=until)
+                )
+
+    async def origin_allowed(self, origin: str, now: datetime) -> bool:
+        row = await self.conn.execute(
+            select(origins.c.origin).where(origins.c.origin == origin, origins.c.expires_at > now)
+        )
+        return row.first() is not None
+
+    async def forget_origins(self, now: datetime) -> None:
+        await self.conn.execute(delete(origins).where(origins.c.expires_at <= now))
+
+    # events -----------------------------------------------------------------------------
+
+    async def append_events(
+        self, new: Sequence[NewEvent], *, correlation_id: str | None, now: datetime
+    ) -> None:
+        if not new:
+            return
+        await self.conn.execute(
+            insert(events),
+            [
+                {
+                    "type": e.type,
+                    "object_type": e.object_type,
+                    "object_id": e.object_id,
+                    "owner": e.owner,
+                    "payload": e.payload,
+                    "correlation_id": correlation_id,
+                    "created_at": now,
+                }
+                for e in new
+            ],
+        )
+
+    async def events(self, *, owner: str | None, after: int | None, limit: int) -> list[Event]:
+        stmt = select(events)
+        if owner is not None:
+            stmt = stmt.where(events.c.owner == owner)
+        if after is not None:
+            stmt = stmt.where(events.c.id > after)
+        rows = await self.conn.execute(stmt.order_by(events.c.id).limit(limit))
+        return [
+            Event(
+                id=r.id,
+                type=r.type,
+                object_type=r.object_type,
+                object_id=r.object_id,
+                payload=r.payload,
+                correlation_id=r.correlation_id,
+                created_at=r.created_at,
+            )
+            for r in rows
+        ]

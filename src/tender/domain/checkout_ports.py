@@ -1,0 +1,95 @@
+"""What checkout services need from persistence, inside one open transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from tender.domain.cart import Cart
+from tender.domain.events import Event, NewEvent
+from tender.domain.orders import Order, OrderState, TransactionState
+from tender.domain.payments import Payment, Transaction
+from tender.domain.ports import GiftCardProvider, Page
+from tender.domain.sessions import Session
+from tender.domain.shipping import ShippingMethod
+
+
+class CheckoutStore(Protocol):
+    async def insert_cart(self, cart: Cart) -> None: ...
+
+    async def get_cart(self, cart_id: str, *, lock: bool = False) -> Cart | None:
+        """``lock`` takes the cart's row lock (PostgreSQL): every change to a cart, its
+        payments or its order starts here, so they serialise per cart."""
+        ...
+
+    async def save_cart(self, cart: Cart, *, expected_version: int) -> bool: ...
+
+    async def set_cart_locked(self, cart_id: str, locked: bool, now: datetime) -> None: ...
+
+    async def insert_shipping_method(self, method: ShippingMethod) -> ShippingMethod: ...
+
+    async def shipping_methods(self) -> list[ShippingMethod]: ...
+
+    async def shipping_method(self, method_id: int) -> ShippingMethod | None: ...
+
+    async def insert_payment(self, payment: Payment) -> None: ...
+
+    async def payments(self, cart_id: str) -> list[Payment]:
+        """All payments of a cart, removed ones too, in the order they were added."""
+        ...
+
+    async def payment(self, payment_id: str) -> Payment | None: ...
+
+    async def update_payment(self, payment: Payment) -> None: ...
+
+    async def insert_transaction(self, transaction: Transaction) -> None: ...
+
+    async def update_transaction(
+        self,
+        transaction_id: str,
+        *,
+        state: TransactionState,
+        error_code: str | None,
+        now: datetime,
+    ) -> None: ...
+
+    async def insert_order(self, order: Order) -> None: ...
+
+    async def order(self, order_id: str) -> Order | None: ...
+
+    async def order_by_cart(self, cart_id: str) -> Order | None: ...
+
+    async def order_by_reference(self, reference: str) -> Order | None: ...
+
+    async def save_order(self, order: Order, *, expected_version: int) -> bool: ...
+
+    async def list_orders(
+        self, *, owner: str | None, state: OrderState | None, after: str | None, limit: int
+    ) -> Page[Order]: ...
+
+    async def insert_session(self, session: Session) -> None: ...
+
+    async def session(self, token_hash: bytes) -> Session | None: ...
+
+    async def order_number_taken(self, number: str) -> bool: ...
+
+    async def allow_origins(self, origins: Sequence[str], until: datetime) -> None: ...
+
+    async def origin_allowed(self, origin: str, now: datetime) -> bool: ...
+
+    async def append_events(
+        self, events: Sequence[NewEvent], *, correlation_id: str | None, now: datetime
+    ) -> None: ...
+
+    async def events(self, *, owner: str | None, after: int | None, limit: int) -> list[Event]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """One transaction's view of the world for checkout: the store and the card provider."""
+
+    store: CheckoutStore
+    provider: GiftCardProvider
+    correlation_id: str | None = None

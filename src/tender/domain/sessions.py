@@ -1,0 +1,92 @@
+"""Browser sessions (the commercetools Session API's shape): one cart, an absolute expiry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from tender.domain.errors import DomainError, InvalidInput
+
+ALLOWED_METADATA = frozenset(
+    {
+        "processorUrl",
+        "allowedPaymentMethods",
+        "paymentInterface",
+        "futureOrderNumber",
+        "merchantReturnUrl",
+        "allowedOrigins",
+    }
+)
+
+
+class SessionState(StrEnum):
+    ACTIVE = "ACTIVE"
+    EXPIRED = "EXPIRED"
+
+
+class SessionExpired(DomainError):
+    code = "SessionExpired"
+    message = "The session has expired."
+
+
+class SessionInvalid(DomainError):
+    code = "InvalidSession"
+    message = "The session is not valid."
+
+
+class OrderNumberTaken(InvalidInput):
+    code = "DuplicateOrderNumber"
+    message = "Another session already uses this futureOrderNumber."
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    token_hash: bytes
+    cart_id: str
+    owner: str
+    metadata: dict[str, Any]
+    future_order_number: str | None
+    expires_at: datetime
+    created_at: datetime
+    updated_at: datetime
+
+    def state(self, now: datetime) -> SessionState:
+        return SessionState.ACTIVE if now < self.expires_at else SessionState.EXPIRED
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        origins = self.metadata.get("allowedOrigins") or ()
+        return tuple(str(o) for o in origins)
+
+
+def check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(metadata) - ALLOWED_METADATA
+    if unknown:
+        raise InvalidInput(f"unknown metadata: {', '.join(sorted(unknown))}", field="metadata")
+    origins = metadata.get("allowedOrigins")
+    if origins is not None:
+        if not isinstance(origins, list) or not all(
+            isinstance(o, str) and o.startswith(("https://", "http://")) and len(o) <= 200
+            for o in origins
+        ):
+            raise InvalidInput(
+                "allowedOrigins is a list of origins such as https://shop.example",
+                field="metadata.allowedOrigins",
+            )
+        metadata["allowedOrigins"] = [o.rstrip("/") for o in origins]
+    number = metadata.get("futureOrderNumber")
+    if number is not None and (not isinstance(number, str) or not 1 <= len(number) <= 100):
+        raise InvalidInput(
+            "futureOrderNumber is 1 to 100 characters", field="metadata.futureOrderNumber"
+        )
+    methods = metadata.get("allowedPaymentMethods")
+    if methods is not None and (
+        not isinstance(methods, list) or not all(isinstance(m, str) for m in methods)
+    ):
+        raise InvalidInput(
+            "allowedPaymentMethods is a list of method names",
+            field="metadata.allowedPaymentMethods",
+        )
+    return metadata

@@ -1,0 +1,329 @@
+"""Carts, their totals, and the gift cards on them (the Norce/Awardit split-tender rules).
+
+Every change to a cart or its payments locks the cart first, so concurrent requests on one
+cart apply one after the other, and ends by recomputing the gift card allocation so what the
+shopper sees is always ``allocate(total, cards in order)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from tender.domain.allocation import CardBalance, allocate
+from tender.domain.cart import (
+    AddLineItem,
+    Cart,
+    CartAction,
+    CartNotFound,
+    SetShippingMethod,
+    apply_actions,
+    check_country,
+    check_email,
+    new_line,
+)
+from tender.domain.checkout_ports import Work
+from tender.domain.errors import (
+    Conflict,
+    CurrencyMismatch,
+    IllegalTransition,
+    InvalidInput,
+)
+from tender.domain.events import NewEvent
+from tender.domain.ids import new_id
+from tender.domain.money import check_currency
+from tender.domain.orders import PaymentStatus
+from tender.domain.payments import GIFT_CARD, Payment, PaymentNotFound
+from tender.domain.ports import Clock
+from tender.domain.shipping import ShippingMethod, ShippingMethodNotFound, check_applicable
+from tender.domain.totals import Totals, compute_totals
+
+MAX_GIFT_CARDS = 10
+
+
+class CartLocked(IllegalTransition):
+    code = "CartLocked"
+    message = "The cart's order is being processed; reopen it to change the cart."
+
+
+class StaleVersion(Conflict):
+    code = "ConcurrentModification"
+    message = "The cart was changed by someone else; fetch it and retry with its version."
+
+    def __init__(self, current: int) -> None:
+        super().__init__(f"the cart's current version is {current}", field="version")
+        self.current_version = current
+
+
+class CardAlreadyOnCart(InvalidInput):
+    code = "GiftCardAlreadyAdded"
+    message = "This gift card is already used on the cart."
+
+
+class TooManyGiftCards(InvalidInput):
+    code = "TooManyGiftCards"
+    message = f"A cart takes at most {MAX_GIFT_CARDS} gift cards."
+
+
+class GiftCardNotUsable(InvalidInput):
+    code = "GiftCardNotUsable"
+    message = "The gift card cannot pay for this cart."
+
+
+@dataclass(frozen=True, slots=True)
+class CartView:
+    """What a client needs to draw a cart: the cart, its money and its payments."""
+
+    cart: Cart
+    totals: Totals
+    shipping_method: ShippingMethod | None
+    payments: tuple[Payment, ...]
+
+    @property
+    def gift_cards(self) -> tuple[Payment, ...]:
+        return tuple(p for p in self.payments if p.is_gift_card)
+
+
+def owned(cart: Cart | None, owner: str | None) -> Cart:
+    """The cart if the caller may see it; otherwise the same 404 as for a cart that does not
+    exist, so ids of other merchants' carts cannot be probed."""
+    if cart is None or (owner is not None and cart.owner != owner):
+        raise CartNotFound()
+    return cart
+
+
+class Carts:
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    async def create(
+        self,
+        work: Work,
+        *,
+        owner: str,
+        currency: str,
+        country: str,
+        customer_email: str | None = None,
+        lines: list[AddLineItem] | None = None,
+    ) -> CartView:
+        now = self.clock.now()
+        customer: dict[str, Any] = {}
+        if customer_email:
+            customer["email"] = check_email(customer_email)
+        cart = Cart(
+            id=new_id(),
+            version=1,
+            owner=owner,
+            locked=False,
+            currency=check_currency(currency),
+            country=check_country(country),
+            customer=customer,
+            line_items=tuple(new_line(a) for a in lines or ()),
+            shipping_address=None,
+            billing_address=None,
+            shipping_method_id=None,
+            payment_methods=(),
+            created_at=now,
+            updated_at=now,
+        )
+        await work.store.insert_cart(cart)
+        await self.event(work, "CartCreated", cart, {"version": cart.version})
+        return await self.view(work, cart)
+
+    async def get(self, work: Work, *, cart_id: str, owner: str | None) -> CartView:
+        cart = owned(await work.store.get_cart(cart_id), owner)
+        return await self.view(work, cart)
+
+    async def lock(self, work: Work, *, cart_id: str, owner: str | None) -> Cart:
+        return owned(await work.store.get_cart(cart_id, lock=True), owner)
+
+    async def update(
+        self,
+        work: Work,
+        *,
+        cart_id: str,
+        owner: str | None,
+        version: int,
+        actions: list[CartAction],
+    ) -> CartView:
+        """Apply every action or none, under optimistic versioning (409 with the version)."""
+        cart = await self.lock(work, cart_id=cart_id, owner=owner)
+        if cart.version != version:
+            raise StaleVersion(cart.version)
+        if cart.locked:
+            raise CartLocked()
+        if not actions:
+            raise InvalidInput("at least one action is required", field="actions")
+        updated = apply_actions(cart, actions, self.clock.now())
+        for action in actions:
+            if isinstance(action, SetShippingMethod) and action.shipping_method_id is not None:
+                await self.shipping_method(work, updated, action.shipping_method_id)
+        if not await work.store.save_cart(updated, expected_version=cart.version):
+            raise StaleVersion(cart.version)
+        await self.event(
+            work,
+            "CartUpdated",
+            updated,
+            {
+                "version": updated.version,
+                "actions": [type(a).__name__ for a in actions],
+            },
+        )
+        return await self.reallocate(work, updated)
+
+    async def shipping_method(self, work: Work, cart: Cart, method_id: int) -> ShippingMethod:
+        method = await work.store.shipping_method(method_id)
+        if method is None or not method.active:
+            raise ShippingMethodNotFound(field="idShipmentMethod")
+        check_applicable(method, currency=cart.currency, country=self.ship_to(cart))
+        return method
+
+    @staticmethod
+    def ship_to(cart: Cart) -> str:
+        return str((cart.shipping_address or {}).get("iso2Code") or cart.country)
+
+    async def fitting_shipping_methods(self, work: Work, cart: Cart) -> list[ShippingMethod]:
+        country = self.ship_to(cart)
+        return [
+            m
+            for m in await work.store.shipping_methods()
+            if m.fits(currency=cart.currency, country=country)
+        ]
+
+    # --- money -----------------------------------------------------------------------------
+
+    async def totals(
+        self, work: Work, cart: Cart, gift_cards: int = 0
+    ) -> tuple[Totals, ShippingMethod | None]:
+        lines = [line.priced() for line in cart.line_items]
+        subtotal = sum(line.gross for line in lines)
+        method = None
+        if cart.shipping_method_id is not None:
+            method = await work.store.shipping_method(cart.shipping_method_id)
+        shipping = method.priced(subtotal) if method else None
+        grand = subtotal + (shipping.gross if shipping else 0)
+        return compute_totals(cart.currency, lines, shipping, min(gift_cards, grand)), method
+
+    async def view(self, work: Work, cart: Cart) -> CartView:
+        payments = await work.store.payments(cart.id)
+        covered = sum(p.amount_planned for p in payments if p.is_gift_card and p.active)
+        totals, method = await self.totals(work, cart, covered)
+        return CartView(cart, totals, method, tuple(payments))
+
+    async def reallocate(self, work: Work, cart: Cart) -> CartView:
+        """Recompute what each gift card covers from fresh balances (only while the cart can
+        change: once placed, the reserved amounts are what the order pays with)."""
+        if cart.locked:
+            return await self.view(work, cart)
+        totals, _ = await self.totals(work, cart)
+        payments = await work.store.payments(cart.id)
+        active = [p for p in payments if p.is_gift_card and p.active]
+        balances = []
+        for payment in active:
+            card = await work.provider.card(ref=payment.card_ref or "")
+            balances.append(CardBalance(payment.id, card.available if card else 0))
+        now = self.clock.now()
+        changed = False
+        for payment, share in zip(active, allocate(totals.grand_total, balances), strict=True):
+            if (payment.amount_planned, payment.upper_limit) != (share.amount, share.upper_limit):
+                await work.store.update_payment(
+                    replace(
+                        payment,
+                        amount_planned=share.amount,
+                        upper_limit=share.upper_limit,
+                        updated_at=now,
+                    )
+                )
+                changed = True
+        if changed:
+            await self.event(work, "GiftCardAllocationChanged", cart, {})
+        return await self.view(work, cart)
+
+    # --- gift cards on the cart ------------------------------------------------------------
+
+    async def add_gift_card(
+        self, work: Work, *, cart_id: str, owner: str | None, code: str, pin: str | None
+    ) -> tuple[CartView, Payment]:
+        """Verify code and PIN (a wrong PIN counts towards the lockout), then keep only the
+        card's reference and what it covers."""
+        cart = await self.lock(work, cart_id=cart_id, owner=owner)
+        if cart.locked:
+            raise CartLocked()
+        card = await work.provider.authenticate(code=code, pin=pin)
+        if card.currency != cart.currency:
+            raise CurrencyMismatch(cart.currency, card.currency, field="code")
+        if card.available <= 0:
+            raise GiftCardNotUsable("the gift card has no balance left", field="code")
+        payments = await work.store.payments(cart.id)
+        active = [p for p in payments if p.is_gift_card and p.active]
+        if any(p.card_ref == card.ref for p in active):
+            raise CardAlreadyOnCart(field="code")
+        if len(active) >= MAX_GIFT_CARDS:
+            raise TooManyGiftCards(field="code")
+        now = self.clock.now()
+        payment = Payment(
+            id=new_id(),
+            cart_id=cart.id,
+            method=GIFT_CARD,
+            provider=work.provider.name,
+            status=PaymentStatus.ACTIVE,
+            currency=cart.currency,
+            amount_planned=0,
+            upper_limit=card.available,
+            card_ref=card.ref,
+            card_last4=card.last4,
+            hold_ref=None,
+            position=len(payments) + 1,
+            created_at=now,
+            updated_at=now,
+        )
+        await work.store.insert_payment(payment)
+        await self.event(
+            work, "GiftCardAdded", cart, {"paymentId": payment.id, "card": f"****{card.last4}"}
+        )
+        view = await self.reallocate(work, cart)
+        return view, next(p for p in view.payments if p.id == payment.id)
+
+    async def remove_gift_card(
+        self, work: Work, *, cart_id: str, owner: str | None, payment_id: str
+    ) -> CartView:
+        """A soft delete: the payment stays, marked removed; adding the card again makes a new
+        payment (as in the Norce adapter)."""
+        cart = await self.lock(work, cart_id=cart_id, owner=owner)
+        if cart.locked:
+            raise CartLocked()
+        payment = await work.store.payment(payment_id)
+        if payment is None or payment.cart_id != cart.id or not payment.is_gift_card:
+            raise PaymentNotFound()
+        if not payment.active:
+            raise IllegalTransition("the gift card was already removed")
+        now = self.clock.now()
+        await work.store.update_payment(
+            replace(payment, status=PaymentStatus.REMOVED, amount_planned=0, updated_at=now)
+        )
+        await self.event(work, "GiftCardRemoved", cart, {"paymentId": payment.id})
+        return await self.reallocate(work, cart)
+
+    async def event(
+        self,
+        work: Work,
+        kind: str,
+        cart: Cart,
+        payload: dict[str, Any],
+        *,
+        object_type: str = "cart",
+        object_id: str | None = None,
+    ) -> None:
+        await work.store.append_events(
+            [
+                NewEvent(
+                    kind,
+                    object_type,
+                    object_id or cart.id,
+                    cart.owner,
+                    {"cartId": cart.id, **payload},
+                )
+            ],
+            correlation_id=work.correlation_id,
+            now=self.clock.now(),
+        )

@@ -1,0 +1,577 @@
+"""Placing orders and moving them through their life cycle, with every cent reserved,
+captured, released or refunded exactly once through the gift card provider.
+
+Checkout → **Processing** reserves every gift card all or nothing (cards in a fixed order, so
+two orders sharing cards never wait on each other in a cycle); back to **Checkout** releases;
+**Completed** captures; **Cancelled** releases or refunds.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from tender.domain.cart import Cart
+from tender.domain.checkout_ports import Work
+from tender.domain.errors import (
+    BusinessRuleViolation,
+    CurrencyMismatch,
+    DomainError,
+    HoldNotActive,
+    IllegalTransition,
+    InvalidAmount,
+    RefundExceedsCapture,
+)
+from tender.domain.events import NewEvent
+from tender.domain.ids import new_id
+from tender.domain.money import Money
+from tender.domain.orders import (
+    Order,
+    OrderState,
+    PaymentStatus,
+    TransactionState,
+    TransactionType,
+    check_order_transition,
+)
+from tender.domain.payments import (
+    GiftCardReservationFailed,
+    OrderNotFound,
+    Payment,
+    PaymentIncomplete,
+    PaymentNotFound,
+    Transaction,
+)
+from tender.domain.ports import Clock
+from tender.services.carts import Carts, CartView
+from tender.services.external_payments import ExternalMethod, Redirect
+
+REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+class CheckoutDataInvalid(BusinessRuleViolation):
+    code = "CheckoutDataInvalid"
+    message = "The checkout data is incomplete or incorrect."
+
+
+class OrderAlreadyPlaced(IllegalTransition):
+    code = "OrderAlreadyPlaced"
+    message = "The cart has already been placed as an order."
+
+
+class PaymentNotAuthorized(IllegalTransition):
+    code = "PaymentNotAuthorized"
+    message = "A payment is not authorized yet; confirm it before completing the order."
+
+
+class NothingToDo(IllegalTransition):
+    code = "PaymentTransactionRefused"
+    message = "The payment has nothing left to capture, refund or cancel."
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    order: Order
+    view: CartView
+    redirect: Redirect
+
+
+@dataclass(frozen=True, slots=True)
+class OrderView:
+    order: Order
+    payments: tuple[Payment, ...]
+
+
+def missing_checkout_data(cart: Cart) -> list[tuple[str, str]]:
+    problems = []
+    if not cart.line_items:
+        problems.append(("idCart", "the cart is empty"))
+    if not cart.customer.get("email"):
+        problems.append(("customer.email", "the customer's email is required"))
+    if cart.shipping_address is None:
+        problems.append(("shippingAddress", "a shipping address is required"))
+    if cart.billing_address is None:
+        problems.append(("billingAddress", "a billing address is required"))
+    if cart.shipping_method_id is None:
+        problems.append(("shipment.idShipmentMethod", "a shipment method is required"))
+    return problems
+
+
+class Orders:
+    def __init__(
+        self,
+        carts: Carts,
+        clock: Clock,
+        *,
+        methods: dict[str, ExternalMethod],
+        payment_window: timedelta = timedelta(hours=24),
+    ) -> None:
+        self.carts = carts
+        self.clock = clock
+        self.methods = methods
+        self.payment_window = payment_window
+
+    # --- placing ---------------------------------------------------------------------------
+
+    async def place(
+        self,
+        work: Work,
+        *,
+        cart_id: str,
+        owner: str | None,
+        reference: str | None = None,
+        return_url: str | None = None,
+    ) -> Placed:
+        cart = await self.carts.lock(work, cart_id=cart_id, owner=owner)
+        existing = await work.store.order_by_cart(cart.id)
+        if existing is not None and existing.state is not OrderState.CHECKOUT:
+            raise OrderAlreadyPlaced(f"order {existing.reference} is {existing.state.value}")
+        problems = missing_checkout_data(cart)
+        if problems:
+            raise CheckoutDataInvalid("; ".join(p[1] for p in problems), field=problems[0][0])
+        if cart.shipping_method_id is not None:
+            await self.carts.shipping_method(work, cart, cart.shipping_method_id)
+        view = await self.carts.reallocate(work, cart)
+        method = self._external_method(cart, view.totals.remaining)
+        now = self.clock.now()
+
+        await self._reserve_all(work, view)
+        redirect = Redirect(None, False)
+        if method is not None:
+            payment = Payment(
+                id=new_id(),
+                cart_id=cart.id,
+                method=method.name,
+                provider=method.provider_name,
+                status=PaymentStatus.ACTIVE,
+                currency=cart.currency,
+                amount_planned=view.totals.remaining,
+                upper_limit=None,
+                card_ref=None,
+                card_last4=None,
+                hold_ref=None,
+                position=len(view.payments) + 1,
+                created_at=now,
+                updated_at=now,
+            )
+            await work.store.insert_payment(payment)
+            await self._transaction(
+                work,
+                payment,
+                TransactionType.AUTHORIZATION,
+                payment.amount_planned,
+                TransactionState.PENDING,
+            )
+            redirect = method.start(payment, return_url=return_url)
+
+        snapshot = self._snapshot(view)
+        if existing is None:
+            order = Order(
+                id=new_id(),
+                reference=reference or self._reference(),
+                cart_id=cart.id,
+                owner=cart.owner,
+                state=OrderState.PROCESSING,
+                version=1,
+                currency=cart.currency,
+                snapshot=snapshot,
+                grand_total=view.totals.grand_total,
+                created_at=now,
+                updated_at=now,
+            )
+            await work.store.insert_order(order)
+        else:
+            check_order_transition(existing.state, OrderState.PROCESSING)
+            order = replace(
+                existing,
+                state=OrderState.PROCESSING,
+                version=existing.version + 1,
+                snapshot=snapshot,
+                grand_total=view.totals.grand_total,
+                updated_at=now,
+            )
+            await work.store.save_order(order, expected_version=existing.version)
+        await work.store.set_cart_locked(cart.id, True, now)
+        await self._event(work, "OrderPlaced", order, {"grandTotal": order.grand_total})
+        placed_view = await self.carts.view(work, replace(cart, locked=True))
+        return Placed(order, placed_view, redirect)
+
+    def _external_method(self, cart: Cart, remaining: int) -> ExternalMethod | None:
+        selected = [
+            self.methods.get(str(p.get("paymentMethodName", "")).lower())
+            for p in cart.payment_methods
+        ]
+        chosen = [m for m in selected if m is not None]
+        if remaining == 0:
+            return None
+        if not chosen:
+            raise PaymentIncomplete(
+                f"gift cards cover {cart.currency} {0 if remaining < 0 else 'part'}; select a "
+                f"payment method for the remaining {remaining} minor units",
+                field="payments",
+            )
+        return chosen[0]
+
+    async def _reserve_all(self, work: Work, view: CartView) -> None:
+        """Reserve every card's amount or none: on the first refusal, release what was taken
+        (an external provider keeps no hold; the ledger's vanish with the rollback anyway)."""
+        cards = sorted(
+            (p for p in view.gift_cards if p.active and p.amount_planned > 0),
+            key=lambda p: p.card_ref or "",
+        )
+        taken: list[str] = []
+        try:
+            for payment in cards:
+                hold_ref = await work.provider.reserve(
+                    ref=payment.card_ref or "",
+                    amount=Money(payment.amount_planned, payment.currency),
+                    reference=payment.id,
+                    expires_in=self.payment_window,
+                )
+                taken.append(hold_ref)
+                await work.store.update_payment(
+                    replace(payment, hold_ref=hold_ref, updated_at=self.clock.now())
+                )
+                await self._transaction(
+                    work,
+                    payment,
+                    TransactionType.AUTHORIZATION,
+                    payment.amount_planned,
+                    interaction_id=hold_ref,
+                )
+        except DomainError as error:
+            for hold_ref in taken:
+                try:
+                    await work.provider.release(hold_ref=hold_ref)
+                except DomainError:
+                    pass
+            failed = cards[len(taken)]
+            raise GiftCardReservationFailed(
+                f"gift card ****{failed.card_last4} could not be reserved: "
+                f"{error.code}: {error.detail}",
+                field="payments",
+            ) from error
+
+    def _snapshot(self, view: CartView) -> dict[str, Any]:
+        cart, totals = view.cart, view.totals
+        return {
+            "lineItems": [
+                {
+                    "sku": line.sku,
+                    "name": line.name,
+                    "quantity": line.quantity,
+                    "unitGross": line.unit_gross,
+                    "taxRateBp": line.tax_rate_bp,
+                }
+                for line in cart.line_items
+            ],
+            "customer": cart.customer,
+            "shippingAddress": cart.shipping_address,
+            "billingAddress": cart.billing_address,
+            "shippingMethodId": cart.shipping_method_id,
+            "totals": {
+                "subtotal": totals.subtotal,
+                "shipping": totals.shipping,
+                "net": totals.net,
+                "tax": totals.tax,
+                "grandTotal": totals.grand_total,
+                "giftCards": totals.gift_cards,
+                "remaining": totals.remaining,
+            },
+        }
+
+    @staticmethod
+    def _reference() -> str:
+        return "TND-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(10))
+
+    # --- life cycle ------------------------------------------------------------------------
+
+    async def get(self, work: Work, *, order_id: str, owner: str | None) -> OrderView:
+        order = await self._owned(work, order_id, owner)
+        return OrderView(order, tuple(await work.store.payments(order.cart_id)))
+
+    async def _owned(self, work: Work, order_id: str, owner: str | None) -> Order:
+        order = await work.store.order(order_id)
+        if order is None:
+            order = await work.store.order_by_reference(order_id)
+        if order is None or (owner is not None and order.owner != owner):
+            raise OrderNotFound()
+        return order
+
+    async def _locked(self, work: Work, order_id: str, owner: str | None) -> tuple[Order, Cart]:
+        order = await self._owned(work, order_id, owner)
+        cart = await self.carts.lock(work, cart_id=order.cart_id, owner=None)
+        fresh = await work.store.order(order.id)
+        assert fresh is not None
+        return fresh, cart
+
+    async def complete(self, work: Work, *, order_id: str, owner: str | None) -> OrderView:
+        order, _ = await self._locked(work, order_id, owner)
+        check_order_transition(order.state, OrderState.COMPLETED)
+        payments = [p for p in await work.store.payments(order.cart_id) if p.active]
+        for payment in payments:
+            if not payment.is_gift_card and payment.authorized < payment.amount_planned:
+                raise PaymentNotAuthorized(f"the {payment.method} payment is not confirmed")
+        for payment in payments:
+            if payment.authorized > 0:
+                await self._capture(work, payment, payment.authorized)
+        return await self._move(work, order, OrderState.COMPLETED)
+
+    async def reopen(self, work: Work, *, order_id: str, owner: str | None) -> OrderView:
+        """Back to Checkout: every reservation is released and the cart can change again."""
+        order, cart = await self._locked(work, order_id, owner)
+        check_order_transition(order.state, OrderState.CHECKOUT)
+        await self._release_all(work, order, drop_external=True)
+        view = await self._move(work, order, OrderState.CHECKOUT)
+        await work.store.set_cart_locked(cart.id, False, self.clock.now())
+        await self.carts.reallocate(work, replace(cart, locked=False))
+        return view
+
+    async def cancel(self, work: Work, *, order_id: str, owner: str | None) -> OrderView:
+        order, _ = await self._locked(work, order_id, owner)
+        check_order_transition(order.state, OrderState.CANCELLED)
+        await self._release_all(work, order, drop_external=False)
+        for payment in await work.store.payments(order.cart_id):
+            if payment.refundable > 0:
+                await self._refund(work, payment, payment.refundable)
+        return await self._move(work, order, OrderState.CANCELLED)
+
+    async def _release_all(self, work: Work, order: Order, *, drop_external: bool) -> None:
+        for payment in await work.store.payments(order.cart_id):
+            if payment.authorized > 0:
+                await self._cancel_authorization(work, payment)
+            pending = [t for t in payment.transactions if t.state is TransactionState.PENDING]
+            for tx in pending:
+                await work.store.update_transaction(
+                    tx.id,
+                    state=TransactionState.FAILURE,
+                    error_code="Cancelled",
+                    now=self.clock.now(),
+                )
+            if drop_external and not payment.is_gift_card and payment.active:
+                await work.store.update_payment(
+                    replace(payment, status=PaymentStatus.REMOVED, updated_at=self.clock.now())
+                )
+
+    async def _move(self, work: Work, order: Order, target: OrderState) -> OrderView:
+        moved = replace(order, state=target, version=order.version + 1, updated_at=self.clock.now())
+        await work.store.save_order(moved, expected_version=order.version)
+        await self._event(work, f"Order{target.value}", moved, {"from": order.state.value})
+        return OrderView(moved, tuple(await work.store.payments(order.cart_id)))
+
+    # --- money movements of one payment ------------------------------------------------------
+
+    async def _capture(self, work: Work, payment: Payment, amount: int) -> None:
+        if payment.is_gift_card:
+            hold_ref = payment.hold_ref or ""
+            try:
+                await work.provider.capture(
+                    hold_ref=hold_ref, amount=Money(amount, payment.currency)
+                )
+            except HoldNotActive:
+                # The reservation lapsed (expiry sweep): take the money again if it is still
+                # there, otherwise refuse, naming the card; nothing is captured from a dead hold.
+                try:
+                    hold_ref = await work.provider.reserve(
+                        ref=payment.card_ref or "",
+                        amount=Money(amount, payment.currency),
+                        reference=payment.id,
+                        expires_in=self.payment_window,
+                    )
+                    await work.provider.capture(
+                        hold_ref=hold_ref, amount=Money(amount, payment.currency)
+                    )
+                except DomainError as error:
+                    raise GiftCardReservationFailed(
+                        f"gift card ****{payment.card_last4}: its reservation expired and "
+                        f"could not be renewed: {error.code}",
+                        field="payments",
+                    ) from error
+                await work.store.update_payment(
+                    replace(payment, hold_ref=hold_ref, updated_at=self.clock.now())
+                )
+        await self._transaction(
+            work, payment, TransactionType.CHARGE, amount, interaction_id=payment.hold_ref
+        )
+        rest = payment.authorized - amount
+        if rest > 0:
+            # A partial capture releases the rest of the reservation in the same step.
+            await self._transaction(
+                work,
+                payment,
+                TransactionType.CANCEL_AUTHORIZATION,
+                rest,
+                interaction_id=payment.hold_ref,
+            )
+
+    async def _cancel_authorization(self, work: Work, payment: Payment) -> None:
+        if payment.is_gift_card and payment.hold_ref:
+            try:
+                await work.provider.release(hold_ref=payment.hold_ref)
+            except HoldNotActive:
+                pass  # already expired and swept: the money is back on the card
+        await self._transaction(
+            work,
+            payment,
+            TransactionType.CANCEL_AUTHORIZATION,
+            payment.authorized,
+            interaction_id=payment.hold_ref,
+        )
+
+    async def _refund(self, work: Work, payment: Payment, amount: int) -> None:
+        if payment.is_gift_card:
+            await work.provider.refund(
+                ref=payment.card_ref or "",
+                amount=Money(amount, payment.currency),
+                reference=payment.id,
+            )
+        await self._transaction(work, payment, TransactionType.REFUND, amount)
+
+    async def _payment_in_order(
+        self, work: Work, payment_id: str, owner: str | None
+    ) -> tuple[Payment, Order]:
+        payment = await work.store.payment(payment_id)
+        order = await work.store.order_by_cart(payment.cart_id) if payment else None
+        if payment is None or order is None or (owner is not None and order.owner != owner):
+            raise PaymentNotFound()
+        await self.carts.lock(work, cart_id=payment.cart_id, owner=None)
+        fresh = await work.store.payment(payment_id)
+        assert fresh is not None
+        return fresh, order
+
+    async def capture_payment(
+        self, work: Work, *, payment_id: str, owner: str | None, amount: Money | None = None
+    ) -> Payment:
+        payment, order = await self._payment_in_order(work, payment_id, owner)
+        if order.state is not OrderState.PROCESSING:
+            raise IllegalTransition(f"the order is {order.state.value}, not Processing")
+        if payment.authorized <= 0:
+            raise NothingToDo("the authorization was already captured or cancelled")
+        wanted = payment.authorized if amount is None else self._amount(payment, amount)
+        if wanted > payment.authorized:
+            raise InvalidAmount(f"at most {payment.authorized} can be captured", field="amount")
+        await self._capture(work, payment, wanted)
+        return await self._reload(work, payment)
+
+    async def refund_payment(
+        self, work: Work, *, payment_id: str, owner: str | None, amount: Money | None = None
+    ) -> Payment:
+        payment, _ = await self._payment_in_order(work, payment_id, owner)
+        if payment.refundable <= 0:
+            raise NothingToDo("nothing was captured, or it was all refunded")
+        wanted = payment.refundable if amount is None else self._amount(payment, amount)
+        if wanted > payment.refundable:
+            raise RefundExceedsCapture(
+                f"at most {payment.refundable} can be refunded", field="amount"
+            )
+        await self._refund(work, payment, wanted)
+        return await self._reload(work, payment)
+
+    async def cancel_payment(self, work: Work, *, payment_id: str, owner: str | None) -> Payment:
+        payment, _ = await self._payment_in_order(work, payment_id, owner)
+        if payment.authorized <= 0:
+            raise NothingToDo("there is no open authorization to cancel")
+        await self._cancel_authorization(work, payment)
+        return await self._reload(work, payment)
+
+    async def confirm_external(
+        self,
+        work: Work,
+        *,
+        payment_id: str,
+        owner: str | None,
+        payload: list[dict[str, Any]],
+        from_server: bool,
+    ) -> Payment:
+        payment, order = await self._payment_in_order(work, payment_id, owner)
+        method = self.methods.get(payment.method)
+        if method is None or payment.is_gift_card:
+            raise PaymentNotFound("this payment takes no external confirmation")
+        if method.server_confirms and not from_server:
+            raise PaymentNotFound("this payment is confirmed by the merchant's backend")
+        pending = [
+            t
+            for t in payment.transactions
+            if t.type is TransactionType.AUTHORIZATION and t.state is TransactionState.PENDING
+        ]
+        if order.state is not OrderState.PROCESSING or not pending:
+            raise NothingToDo("the payment is not waiting for a confirmation")
+        method.verify(payment, payload)
+        await work.store.update_transaction(
+            pending[0].id, state=TransactionState.SUCCESS, error_code=None, now=self.clock.now()
+        )
+        await self._event(work, "PaymentAuthorized", order, {"paymentId": payment.id})
+        return await self._reload(work, payment)
+
+    @staticmethod
+    def _amount(payment: Payment, amount: Money) -> int:
+        money = Money.of(amount.minor, amount.currency)
+        if money.currency != payment.currency:
+            raise CurrencyMismatch(payment.currency, money.currency, field="amount.currency")
+        return money.minor
+
+    async def _reload(self, work: Work, payment: Payment) -> Payment:
+        fresh = await work.store.payment(payment.id)
+        assert fresh is not None
+        return fresh
+
+    async def _transaction(
+        self,
+        work: Work,
+        payment: Payment,
+        kind: TransactionType,
+        amount: int,
+        state: TransactionState = TransactionState.SUCCESS,
+        *,
+        interaction_id: str | None = None,
+    ) -> None:
+        now = self.clock.now()
+        await work.store.insert_transaction(
+            Transaction(
+                id=new_id(),
+                payment_id=payment.id,
+                type=kind,
+                state=state,
+                amount=amount,
+                currency=payment.currency,
+                interaction_id=interaction_id,
+                error_code=None,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        await work.store.append_events(
+            [
+                NewEvent(
+                    "PaymentTransactionAdded",
+                    "payment",
+                    payment.id,
+                    None,
+                    {
+                        "type": kind.value,
+                        "state": state.value,
+                        "amount": amount,
+                        "currency": payment.currency,
+                        "cartId": payment.cart_id,
+                    },
+                )
+            ],
+            correlation_id=work.correlation_id,
+            now=now,
+        )
+
+    async def _event(self, work: Work, kind: str, order: Order, payload: dict[str, Any]) -> None:
+        await work.store.append_events(
+            [
+                NewEvent(
+                    kind,
+                    "order",
+                    order.id,
+                    order.owner,
+                    {"orderReference": order.reference, "state": order.state.value, **payload},
+                )
+            ],
+            correlation_id=work.correlation_id,
+            now=self.clock.now(),
+        )

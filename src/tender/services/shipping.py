@@ -1,0 +1,46 @@
+"""Shipping methods, configured by the merchant (admin API and CLI)."""
+
+from __future__ import annotations
+
+from tender.domain.cart import check_country
+from tender.domain.checkout_ports import CheckoutStore
+from tender.domain.errors import InvalidInput
+from tender.domain.money import Money
+from tender.domain.ports import Clock
+from tender.domain.shipping import ShippingMethod
+
+
+async def add_shipping_method(
+    store: CheckoutStore,
+    *,
+    clock: Clock,
+    name: str,
+    carrier_name: str,
+    price: Money,
+    tax_rate_bp: int,
+    free_above: Money | None = None,
+    countries: list[str] | None = None,
+    delivery_time: str | None = None,
+) -> ShippingMethod:
+    if not name.strip() or len(name) > 200:
+        raise InvalidInput("a name is 1 to 200 characters", field="name")
+    if price.minor < 0:
+        raise InvalidInput("the price cannot be negative", field="price")
+    if free_above is not None and (free_above.currency != price.currency or free_above.minor < 0):
+        raise InvalidInput(
+            "freeAbove must be a non-negative amount in the price's currency", field="freeAbove"
+        )
+    method = ShippingMethod(
+        id=0,
+        name=name.strip(),
+        carrier_name=carrier_name.strip() or "tender",
+        currency=price.currency,
+        price=price.minor,
+        tax_rate_bp=tax_rate_bp,
+        free_above=free_above.minor if free_above else None,
+        countries=tuple(check_country(c, "countries") for c in countries or ()),
+        delivery_time=delivery_time,
+        active=True,
+        created_at=clock.now(),
+    )
+    return await store.insert_shipping_method(method)

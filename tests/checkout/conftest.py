@@ -1,0 +1,140 @@
+"""A runtime over the test database for checkout service tests, and small factories."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import pytest
+
+from tender.config import Environment, Settings
+from tender.db.engine import Database
+from tender.db.ledger_store import SqlLedgerStore
+from tender.domain.cart import (
+    AddLineItem,
+    SetBillingAddress,
+    SetCustomerEmail,
+    SetShippingAddress,
+    SetShippingMethod,
+)
+from tender.domain.checkout_ports import Work
+from tender.domain.money import Money
+from tender.runtime import Runtime
+from tender.services.carts import CartView
+from tender.services.ledger import IssuedCard
+from tender.services.shipping import add_shipping_method
+from tests.conftest import FakeClock
+
+T = TypeVar("T")
+OWNER = "client:shop"
+ADDRESS = {
+    "salutation": "Ms",
+    "firstName": "Ada",
+    "lastName": "Lovelace",
+    "address1": "Main St",
+    "address2": "1",
+    "zipCode": "10115",
+    "city": "Berlin",
+    "iso2Code": "DE",
+}
+
+
+class Shop:
+    def __init__(self, runtime: Runtime, clock: FakeClock) -> None:
+        self.runtime = runtime
+        self.clock = clock
+
+    async def tx(self, work: Callable[[Work], Awaitable[T]]) -> T:
+        return await self.runtime.db.transaction(lambda c: work(self.runtime.work(c, actor="test")))
+
+    async def card(
+        self, minor: int, *, pin: str | None = None, currency: str = "EUR"
+    ) -> IssuedCard:
+        issued = await self.runtime.db.transaction(
+            lambda c: self.runtime.ledger.issue(
+                SqlLedgerStore(c), amount=Money(minor, currency), pin=pin
+            )
+        )
+        return issued[0]
+
+    async def balance(self, issued: IssuedCard) -> tuple[int, int]:
+        card = await self.runtime.db.read(
+            lambda c: self.runtime.ledger.get(SqlLedgerStore(c), card_id=issued.card.id)
+        )
+        return card.posted, card.held
+
+    async def audit(self) -> list[str]:
+        return await self.runtime.db.read(lambda c: SqlLedgerStore(c).audit())
+
+    async def ready_cart(
+        self, *, unit: int = 4000, quantity: int = 2, method: str | None = "invoice"
+    ) -> CartView:
+        """A cart with lines, addresses, email and shipping (490, free above 100.00)."""
+        shipping = await self.tx(
+            lambda w: add_shipping_method(
+                w.store,
+                clock=self.clock,
+                name="Standard",
+                carrier_name="DHL",
+                price=Money(490, "EUR"),
+                tax_rate_bp=1900,
+                free_above=Money(100_000, "EUR"),
+                countries=["DE"],
+            )
+        )
+        view = await self.tx(
+            lambda w: self.runtime.carts.create(
+                w,
+                owner=OWNER,
+                currency="EUR",
+                country="DE",
+                lines=[AddLineItem("SKU-1", "Tea", quantity, unit, 1900)],
+            )
+        )
+        actions: list[Any] = [
+            SetShippingAddress(ADDRESS),
+            SetBillingAddress(ADDRESS),
+            SetCustomerEmail("ada@example.com"),
+            SetShippingMethod(shipping.id),
+        ]
+        view = await self.tx(
+            lambda w: self.runtime.carts.update(
+                w,
+                cart_id=view.cart.id,
+                owner=OWNER,
+                version=view.cart.version,
+                actions=actions,
+            )
+        )
+        if method:
+            cart_id = view.cart.id
+
+            async def select(w: Work) -> CartView:
+                from dataclasses import replace
+
+                cart = await self.runtime.carts.lock(w, cart_id=cart_id, owner=OWNER)
+                chosen = ({"paymentMethodName": method, "paymentProviderName": "tender"},)
+                await w.store.save_cart(
+                    replace(cart, payment_methods=chosen, version=cart.version + 1),
+                    expected_version=cart.version,
+                )
+                return await self.runtime.carts.view(w, cart)
+
+            view = await self.tx(select)
+        return view
+
+
+@pytest.fixture
+async def shop(db: Database) -> AsyncIterator[Shop]:
+    clock = FakeClock()
+    settings = Settings(
+        env=Environment.TEST,
+        database_url=db.url,
+        secret_key="checkout-test-secret-0123456789abcdefghijk",
+        jwt_secret="checkout-test-jwt-0123456789abcdefghijklmn",
+        sweep_interval_seconds=0,
+        db_pool_size=5,
+    )
+    runtime = Runtime(settings, clock=clock)
+    yield Shop(runtime, clock)
+    await runtime.close()

@@ -1,0 +1,140 @@
+"""The whole journey through the services, on SQLite and PostgreSQL: a cart, two gift cards
+(one with a PIN), invoice for the rest, place, confirm, complete, partial refund, cancel."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from tender.domain.errors import InvalidCredentials
+from tender.domain.money import Money
+from tender.domain.orders import OrderState, TransactionState, TransactionType
+from tender.services.orders import PaymentNotAuthorized
+from tests.checkout.conftest import OWNER, Shop
+
+
+def kinds(payment: object) -> list[tuple[str, str, int]]:
+    return [(t.type.value, t.state.value, t.amount) for t in payment.transactions]  # type: ignore[attr-defined]
+
+
+async def test_split_tender_journey(shop: Shop) -> None:
+    rt = shop.runtime
+    first = await shop.card(3000)
+    second = await shop.card(2500, pin="4711")
+    view = await shop.ready_cart(unit=4000, quantity=2)  # 80.00 + 4.90 shipping
+    cart_id = view.cart.id
+    assert view.totals.grand_total == 8490
+
+    with pytest.raises(InvalidCredentials):
+        await shop.tx(
+            lambda w: rt.carts.add_gift_card(
+                w, cart_id=cart_id, owner=OWNER, code=second.code, pin="0000"
+            )
+        )
+    view, p1 = await shop.tx(
+        lambda w: rt.carts.add_gift_card(w, cart_id=cart_id, owner=OWNER, code=first.code, pin=None)
+    )
+    assert (p1.amount_planned, p1.upper_limit) == (3000, 3000)
+    view, p2 = await shop.tx(
+        lambda w: rt.carts.add_gift_card(
+            w, cart_id=cart_id, owner=OWNER, code=second.code, pin="4711"
+        )
+    )
+    assert (p2.amount_planned, p2.upper_limit) == (2500, 2500)
+    assert view.totals.gift_cards == 5500
+    assert view.totals.remaining == 2990
+
+    placed = await shop.tx(lambda w: rt.orders.place(w, cart_id=cart_id, owner=OWNER))
+    order = placed.order
+    assert order.state is OrderState.PROCESSING
+    assert placed.redirect.url is None
+    assert await shop.balance(first) == (3000, 3000)
+    assert await shop.balance(second) == (2500, 2500)
+    invoice = next(p for p in placed.view.payments if p.method == "invoice")
+    assert kinds(invoice) == [("Authorization", "Pending", 2990)]
+
+    with pytest.raises(PaymentNotAuthorized):
+        await shop.tx(lambda w: rt.orders.complete(w, order_id=order.id, owner=OWNER))
+    await shop.tx(
+        lambda w: rt.orders.confirm_external(
+            w,
+            payment_id=invoice.id,
+            owner=OWNER,
+            payload=[{"type": "invoice-confirmation"}],
+            from_server=True,
+        )
+    )
+
+    done = await shop.tx(lambda w: rt.orders.complete(w, order_id=order.id, owner=OWNER))
+    assert done.order.state is OrderState.COMPLETED
+    assert await shop.balance(first) == (0, 0)
+    assert await shop.balance(second) == (0, 0)
+    by_id = {p.id: p for p in done.payments}
+    assert kinds(by_id[p1.id]) == [("Authorization", "Success", 3000), ("Charge", "Success", 3000)]
+
+    refunded = await shop.tx(
+        lambda w: rt.orders.refund_payment(
+            w, payment_id=p1.id, owner=OWNER, amount=Money(1000, "EUR")
+        )
+    )
+    assert refunded.refundable == 2000
+    assert await shop.balance(first) == (1000, 0)
+
+    cancelled = await shop.tx(lambda w: rt.orders.cancel(w, order_id=order.id, owner=OWNER))
+    assert cancelled.order.state is OrderState.CANCELLED
+    assert await shop.balance(first) == (3000, 0)
+    assert await shop.balance(second) == (2500, 0)
+    invoice_after = next(p for p in cancelled.payments if p.id == invoice.id)
+    assert invoice_after.total(TransactionType.REFUND) == 2990
+    assert all(
+        t.state is not TransactionState.PENDING for p in cancelled.payments for t in p.transactions
+    )
+    assert await shop.audit() == []
+    async with rt.db.engine.connect() as conn:
+        types = [r[0] for r in await conn.execute(text("SELECT type FROM events ORDER BY id"))]
+    for expected in (
+        "CartCreated",
+        "GiftCardAdded",
+        "OrderPlaced",
+        "PaymentAuthorized",
+        "OrderCompleted",
+        "OrderCancelled",
+        "PaymentTransactionAdded",
+    ):
+        assert expected in types
+
+
+async def test_reopen_releases_and_edits_reallocate(shop: Shop) -> None:
+    rt = shop.runtime
+    card = await shop.card(10_000)
+    view = await shop.ready_cart(unit=4000, quantity=1, method=None)  # 40.00 + 4.90
+    cart_id = view.cart.id
+    view, payment = await shop.tx(
+        lambda w: rt.carts.add_gift_card(w, cart_id=cart_id, owner=OWNER, code=card.code, pin=None)
+    )
+    assert payment.amount_planned == 4490
+    placed = await shop.tx(lambda w: rt.orders.place(w, cart_id=cart_id, owner=OWNER))
+    assert await shop.balance(card) == (10_000, 4490)
+    reopened = await shop.tx(lambda w: rt.orders.reopen(w, order_id=placed.order.id, owner=OWNER))
+    assert reopened.order.state is OrderState.CHECKOUT
+    assert await shop.balance(card) == (10_000, 0)
+    from tender.domain.cart import ChangeLineItemQuantity
+
+    current = await shop.tx(lambda w: rt.carts.get(w, cart_id=cart_id, owner=OWNER))
+    line_id = current.cart.line_items[0].id
+    edited = await shop.tx(
+        lambda w: rt.carts.update(
+            w,
+            cart_id=cart_id,
+            owner=OWNER,
+            version=current.cart.version,
+            actions=[ChangeLineItemQuantity(line_id, 2)],
+        )
+    )
+    assert edited.totals.grand_total == 8490
+    assert edited.gift_cards[0].amount_planned == 8490
+    again = await shop.tx(lambda w: rt.orders.place(w, cart_id=cart_id, owner=OWNER))
+    assert again.order.id == placed.order.id
+    assert again.order.reference == placed.order.reference
+    assert await shop.balance(card) == (10_000, 8490)
+    assert await shop.audit() == []
