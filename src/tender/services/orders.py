@@ -541,13 +541,14 @@ class Orders:
                 updated_at=now,
             )
         )
+        cart = await work.store.get_cart(payment.cart_id)
         await work.store.append_events(
             [
                 NewEvent(
                     "PaymentTransactionAdded",
                     "payment",
                     payment.id,
-                    None,
+                    cart.owner if cart else None,
                     {
                         "type": kind.value,
                         "state": state.value,

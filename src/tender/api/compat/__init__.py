@@ -1,0 +1,1 @@
+"""The seeds' own wire formats: translate, then call the same services as tender's routes."""

@@ -1,0 +1,99 @@
+"""Norce Checkout's Awardit adapter routes, on a tender cart as the Norce "order".
+
+``POST /api/checkout/v1/orders/{id}/payments {cardId, code}`` answers
+``{cardId, code, amount, upperLimitAmount}`` with amounts as decimal numbers in major units,
+exactly as the seed shows them (``149.5``, ``1000``), converted exactly from minor units.
+As in the seed, an unknown card, a zero balance or a missing code answer 400 Bad Request.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from pydantic import Field
+
+from tender.api.checkout_deps import owner_of, run
+from tender.api.errors import error_response, responses
+from tender.api.schemas import Strict
+from tender.api.security import require
+from tender.auth.principals import Principal, Scope
+from tender.domain.errors import InvalidCredentials
+from tender.domain.money import Money
+from tender.domain.payments import Payment
+from tender.services.carts import GiftCardNotUsable
+
+router = APIRouter(prefix="/api/checkout/v1", tags=["compat: Norce / Awardit"])
+Orders = Annotated[Principal, Depends(require(Scope.MANAGE_ORDERS))]
+
+
+class NorcePaymentCreate(Strict):
+    cardId: str = Field(max_length=128, description="The gift card number.")
+    code: str | None = Field(None, max_length=32, description="The card's PIN, if it has one.")
+
+
+def decimal_number(minor: int, currency: str) -> str:
+    """A JSON number for an amount in major units, exact and without trailing zeros."""
+    value = Money(minor, currency).to_decimal().normalize()
+    return format(value if value != 0 else Decimal(0), "f")
+
+
+def _answer(payment: Payment, card_id: str, code: str | None, status: int) -> Response:
+    body = (
+        "{"
+        f'"id": {json.dumps(payment.id)}, '
+        f'"cardId": {json.dumps(card_id)}, '
+        f'"code": {json.dumps(code)}, '
+        f'"amount": {decimal_number(payment.amount_planned, payment.currency)}, '
+        f'"upperLimitAmount": {decimal_number(payment.upper_limit or 0, payment.currency)}, '
+        f'"status": {json.dumps(payment.status.value)}'
+        "}"
+    )
+    return Response(body, status_code=status, media_type="application/json")
+
+
+@router.post(
+    "/orders/{order_id}/payments",
+    status_code=201,
+    responses=responses(400, 401, 403, 404, 409),
+    summary="Add a gift card payment (Awardit adapter)",
+)
+async def add_payment(
+    request: Request, order_id: str, body: NorcePaymentCreate, principal: Orders
+) -> Response:
+    runtime = request.app.state.runtime
+    try:
+        _, payment = await run(
+            request,
+            principal,
+            lambda w: runtime.carts.add_gift_card(
+                w, cart_id=order_id, owner=owner_of(principal), code=body.cardId, pin=body.code
+            ),
+        )
+    except (InvalidCredentials, GiftCardNotUsable) as error:
+        # The seed answers BadRequest for an unknown card, a zero balance and a missing code.
+        return error_response(400, error.code, error.detail, field="cardId")
+    return _answer(payment, body.cardId, body.code, 201)
+
+
+@router.post(
+    "/orders/{order_id}/payments/{payment_id}/remove",
+    responses=responses(401, 403, 404, 409),
+    summary="Remove a gift card payment (soft delete, stays visible as removed)",
+)
+async def remove_payment(
+    request: Request, order_id: str, payment_id: str, principal: Orders
+) -> Response:
+    runtime = request.app.state.runtime
+    view = await run(
+        request,
+        principal,
+        lambda w: runtime.carts.remove_gift_card(
+            w, cart_id=order_id, owner=owner_of(principal), payment_id=payment_id
+        ),
+    )
+    payment = next(p for p in view.payments if p.id == payment_id)
+    return _answer(payment, f"****{payment.card_last4}", None, 200)

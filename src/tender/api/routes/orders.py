@@ -1,0 +1,287 @@
+"""Orders, payments, shipping methods and the event feed for the merchant's backend."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import Field
+
+from tender.api.checkout_deps import owner_of, run
+from tender.api.checkout_schemas import (
+    AmountBody,
+    OrderPublic,
+    ShippingMethodCreate,
+    non_negative,
+    order_public,
+    payment_public,
+    shipping_public,
+)
+from tender.api.errors import responses
+from tender.api.schemas import Strict
+from tender.api.security import require
+from tender.auth.principals import Principal, Scope
+from tender.db.checkout_store import SqlCheckoutStore
+from tender.domain.checkout_ports import Work
+from tender.domain.errors import InvalidInput
+from tender.domain.orders import OrderState
+from tender.domain.payments import PaymentNotFound
+from tender.domain.totals import parse_tax_rate
+from tender.services.orders import OrderView
+from tender.services.shipping import add_shipping_method
+
+router = APIRouter(tags=["orders"])
+Orders = Annotated[Principal, Depends(require(Scope.MANAGE_ORDERS))]
+
+
+class PlaceOrder(Strict):
+    cartId: str = Field(max_length=36)
+    orderReference: str | None = Field(None, min_length=1, max_length=100)
+
+
+class Confirmation(Strict):
+    dataPayload: list[dict[str, Any]] = Field(max_length=20)
+
+
+@router.post(
+    "/orders",
+    status_code=201,
+    response_model=OrderPublic,
+    responses=responses(400, 401, 403, 404, 409, 422),
+    summary="Place the cart as an order: reserves every gift card, all or nothing",
+)
+async def place_order(request: Request, body: PlaceOrder, principal: Orders) -> Any:
+    runtime = request.app.state.runtime
+
+    async def work(w: Work) -> OrderView:
+        if body.orderReference and await w.store.order_number_taken(body.orderReference):
+            raise InvalidInput("the order reference is taken", field="orderReference")
+        placed = await runtime.orders.place(
+            w, cart_id=body.cartId, owner=owner_of(principal), reference=body.orderReference
+        )
+        return OrderView(placed.order, placed.view.payments)
+
+    return order_public(await run(request, principal, work))
+
+
+@router.get("/orders", responses=responses(400, 401, 403), summary="Orders, oldest first")
+async def list_orders(
+    request: Request,
+    principal: Orders,
+    state: OrderState | None = None,
+    cursor: Annotated[str | None, Query(max_length=36)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Any:
+    async def work(w: Work) -> Any:
+        page = await w.store.list_orders(
+            owner=owner_of(principal), state=state, after=cursor, limit=limit
+        )
+        views = [OrderView(o, tuple(await w.store.payments(o.cart_id))) for o in page.items]
+        return {
+            "results": [order_public(v) for v in views],
+            "limit": limit,
+            "nextCursor": page.next_cursor,
+        }
+
+    return await run(request, principal, work)
+
+
+@router.get(
+    "/orders/{order_id}",
+    response_model=OrderPublic,
+    responses=responses(401, 403, 404),
+    summary="One order by id or by orderReference",
+)
+async def get_order(request: Request, order_id: str, principal: Orders) -> Any:
+    runtime = request.app.state.runtime
+    return order_public(
+        await run(
+            request,
+            principal,
+            lambda w: runtime.orders.get(w, order_id=order_id, owner=owner_of(principal)),
+        )
+    )
+
+
+def _transition(name: str, summary: str) -> None:
+    @router.post(
+        f"/orders/{{order_id}}/{name}",
+        response_model=OrderPublic,
+        responses=responses(401, 403, 404, 409, 422),
+        summary=summary,
+        name=f"{name}_order",
+    )
+    async def transition(request: Request, order_id: str, principal: Orders) -> Any:
+        runtime = request.app.state.runtime
+        operation = getattr(runtime.orders, name)
+        return order_public(
+            await run(
+                request,
+                principal,
+                lambda w: operation(w, order_id=order_id, owner=owner_of(principal)),
+            )
+        )
+
+
+_transition("complete", "Processing → Completed: captures every reservation")
+_transition("reopen", "Processing → Checkout: releases every reservation, the cart is editable")
+_transition("cancel", "Cancel: releases reservations, or refunds what was captured")
+
+
+@router.get("/payments/{payment_id}", responses=responses(401, 403, 404))
+async def get_payment(request: Request, payment_id: str, principal: Orders) -> Any:
+    async def work(w: Work) -> Any:
+        payment = await w.store.payment(payment_id)
+        order = await w.store.order_by_cart(payment.cart_id) if payment else None
+        cart = await w.store.get_cart(payment.cart_id) if payment else None
+        owner = owner_of(principal)
+        if payment is None or cart is None or (owner is not None and cart.owner != owner):
+            raise PaymentNotFound()
+        return {
+            **payment_public(payment),
+            "cartId": payment.cart_id,
+            "orderId": order.id if order else None,
+        }
+
+    return await run(request, principal, work)
+
+
+def _payment_operation(name: str, summary: str, with_amount: bool) -> None:
+    async def operate(
+        request: Request, payment_id: str, principal: Principal, body: AmountBody | None
+    ) -> Any:
+        runtime = request.app.state.runtime
+        operation = getattr(runtime.orders, f"{name}_payment")
+        kwargs: dict[str, Any] = {}
+        if with_amount:
+            kwargs["amount"] = body.amount.money() if body and body.amount else None
+        payment = await run(
+            request,
+            principal,
+            lambda w: operation(w, payment_id=payment_id, owner=owner_of(principal), **kwargs),
+        )
+        return payment_public(payment)
+
+    if with_amount:
+
+        @router.post(
+            f"/payments/{{payment_id}}/{name}",
+            responses=responses(400, 401, 403, 404, 409, 422),
+            summary=summary,
+            name=f"{name}_payment",
+        )
+        async def with_body(
+            request: Request, payment_id: str, principal: Orders, body: AmountBody | None = None
+        ) -> Any:
+            return await operate(request, payment_id, principal, body)
+    else:
+
+        @router.post(
+            f"/payments/{{payment_id}}/{name}",
+            responses=responses(401, 403, 404, 409),
+            summary=summary,
+            name=f"{name}_payment",
+        )
+        async def without_body(request: Request, payment_id: str, principal: Orders) -> Any:
+            return await operate(request, payment_id, principal, None)
+
+
+_payment_operation(
+    "capture", "Capture an authorization, or part of it (the rest is released)", True
+)
+_payment_operation("refund", "Refund captured money, never more than was captured", True)
+_payment_operation("cancel", "Release an open authorization", False)
+
+
+@router.post(
+    "/payments/{payment_id}/confirm",
+    responses=responses(400, 401, 403, 404, 409, 422),
+    summary="Confirm an external payment (invoice) from the merchant's backend",
+)
+async def confirm_payment(
+    request: Request, payment_id: str, body: Confirmation, principal: Orders
+) -> Any:
+    runtime = request.app.state.runtime
+    payment = await run(
+        request,
+        principal,
+        lambda w: runtime.orders.confirm_external(
+            w,
+            payment_id=payment_id,
+            owner=owner_of(principal),
+            payload=body.dataPayload,
+            from_server=True,
+        ),
+    )
+    return payment_public(payment)
+
+
+@router.post(
+    "/shipping-methods",
+    status_code=201,
+    responses=responses(400, 401, 403),
+    summary="Configure a shipping method",
+)
+async def create_shipping_method(
+    request: Request, body: ShippingMethodCreate, principal: Orders
+) -> Any:
+    runtime = request.app.state.runtime
+    price = non_negative(body.price, "price")
+    free_above = non_negative(body.freeAbove, "freeAbove") if body.freeAbove else None
+    rate = parse_tax_rate(body.taxRate)
+    method = await run(
+        request,
+        principal,
+        lambda w: add_shipping_method(
+            w.store,
+            clock=runtime.clock,
+            name=body.name,
+            carrier_name=body.carrierName,
+            price=price,
+            tax_rate_bp=rate,
+            free_above=free_above,
+            countries=body.countries,
+            delivery_time=body.deliveryTime,
+        ),
+    )
+    return shipping_public(method)
+
+
+@router.get("/shipping-methods", responses=responses(401, 403))
+async def list_shipping_methods(request: Request, principal: Orders) -> Any:
+    methods = await run(request, principal, lambda w: w.store.shipping_methods())
+    return {"results": [shipping_public(m) for m in methods]}
+
+
+@router.get(
+    "/events",
+    responses=responses(400, 401, 403),
+    summary="The outbox, read-only: every state change, oldest first",
+)
+async def list_events(
+    request: Request,
+    principal: Orders,
+    after: Annotated[int | None, Query(ge=0)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Any:
+    runtime = request.app.state.runtime
+    events = await runtime.db.read(
+        lambda conn: SqlCheckoutStore(conn).events(
+            owner=owner_of(principal), after=after, limit=limit
+        )
+    )
+    return {
+        "results": [
+            {
+                "id": e.id,
+                "type": e.type,
+                "objectType": e.object_type,
+                "objectId": e.object_id,
+                "payload": e.payload,
+                "correlationId": e.correlation_id,
+                "createdAt": e.created_at.isoformat(),
+            }
+            for e in events
+        ],
+        "next": events[-1].id if events else after,
+    }

@@ -1,0 +1,324 @@
+"""The checkout over HTTP: carts, gift cards (tender's and Norce's routes), placing, the order
+life cycle, payments, events; with the balances checked at each step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.api.conftest import Api, assert_error
+
+ADDRESS = {
+    "salutation": "Ms",
+    "firstName": "Ada",
+    "lastName": "Lovelace",
+    "address1": "Main St",
+    "address2": "1",
+    "zipCode": "10115",
+    "city": "Berlin",
+    "iso2Code": "DE",
+}
+
+
+async def card(api: Api, h: dict[str, str], minor: int, **extra: Any) -> dict[str, Any]:
+    response = await api.client.post(
+        "/giftcards", json={"amount": {"centAmount": minor, "currency": "EUR"}, **extra}, headers=h
+    )
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def balance(api: Api, h: dict[str, str], card_id: str) -> tuple[int, int]:
+    body = (await api.client.get(f"/giftcards/{card_id}", headers=h)).json()["balance"]
+    return body["posted"]["centAmount"], body["held"]["centAmount"]
+
+
+async def ready_cart(api: Api, h: dict[str, str]) -> dict[str, Any]:
+    method = await api.client.post(
+        "/shipping-methods",
+        json={
+            "name": "Standard",
+            "carrierName": "DHL",
+            "price": {"centAmount": 490, "currency": "EUR"},
+            "taxRate": "19.00",
+            "freeAbove": {"centAmount": 100_000, "currency": "EUR"},
+            "countries": ["DE"],
+        },
+        headers=h,
+    )
+    assert method.status_code == 201, method.text
+    created = await api.client.post(
+        "/carts",
+        json={
+            "currency": "EUR",
+            "country": "DE",
+            "customerEmail": "ada@example.com",
+            "lineItems": [
+                {
+                    "sku": "TEA",
+                    "name": "Tea",
+                    "quantity": 2,
+                    "price": {"centAmount": 4000, "currency": "EUR"},
+                    "taxRate": "19.00",
+                }
+            ],
+        },
+        headers=h,
+    )
+    assert created.status_code == 201, created.text
+    cart = created.json()
+    updated = await api.client.post(
+        f"/carts/{cart['id']}",
+        json={
+            "version": cart["version"],
+            "actions": [
+                {"action": "setShippingAddress", "address": ADDRESS},
+                {"action": "setBillingAddress", "address": ADDRESS},
+                {"action": "setShippingMethod", "shippingMethodId": method.json()["id"]},
+            ],
+        },
+        headers=h,
+    )
+    assert updated.status_code == 200, updated.text
+    return updated.json()  # type: ignore[no-any-return]
+
+
+async def test_checkout_journey_over_http(api: Api) -> None:
+    h = await api.headers()
+    first = await card(api, h, 3000)
+    second = await card(api, h, 2500, pin="4711")
+    cart = await ready_cart(api, h)
+    assert cart["totals"]["grandTotal"]["centAmount"] == 8490
+    assert cart["totals"]["tax"]["centAmount"] == 1355  # 1277 on the lines + 78 on shipping
+
+    added = await api.client.post(
+        f"/carts/{cart['id']}/giftcards", json={"code": first["code"]}, headers=h
+    )
+    assert added.status_code == 201, added.text
+    p1 = added.json()["payment"]
+    assert p1["amountPlanned"]["centAmount"] == 3000
+    assert p1["giftCard"]["code"] == "****" + first["code"][-4:]
+    norce = await api.client.post(
+        f"/api/checkout/v1/orders/{cart['id']}/payments",
+        json={"cardId": second["code"], "code": "4711"},
+        headers=h,
+    )
+    assert norce.status_code == 201, norce.text
+    assert '"amount": 25,' in norce.text
+    assert norce.json()["upperLimitAmount"] == 25
+    p2 = norce.json()["id"]
+
+    # Nobody can place it without saying how the remaining 29.90 is paid.
+    refused = await api.client.post("/orders", json={"cartId": cart["id"]}, headers=h)
+    assert_error(refused, 422, "PaymentIncomplete")
+    current = (await api.client.get(f"/carts/{cart['id']}", headers=h)).json()
+    assert current["totals"]["remaining"]["centAmount"] == 2990
+
+    selected = await api.client.post(
+        f"/carts/{cart['id']}",
+        json={
+            "version": current["version"],
+            "actions": [{"action": "setCustomerEmail", "email": "ada@example.com"}],
+        },
+        headers=h,
+    )
+    assert selected.status_code == 200
+    # Select invoice for the rest through the cart's payment methods (Spryker-style data).
+    runtime = api.runtime
+    from dataclasses import replace
+
+    async def choose(w: Any) -> None:
+        locked = await runtime.carts.lock(w, cart_id=cart["id"], owner=None)
+        await w.store.save_cart(
+            replace(
+                locked,
+                payment_methods=(
+                    {"paymentMethodName": "invoice", "paymentProviderName": "tender"},
+                ),
+                version=locked.version + 1,
+            ),
+            expected_version=locked.version,
+        )
+
+    await runtime.db.transaction(lambda c: choose(runtime.work(c, actor="test")))
+
+    placed = await api.client.post("/orders", json={"cartId": cart["id"]}, headers=h)
+    assert placed.status_code == 201, placed.text
+    order = placed.json()
+    assert order["state"] == "Processing"
+    assert await balance(api, h, first["id"]) == (3000, 3000)
+    assert await balance(api, h, second["id"]) == (2500, 2500)
+    twice = await api.client.post("/orders", json={"cartId": cart["id"]}, headers=h)
+    assert_error(twice, 409, "OrderAlreadyPlaced")
+    locked = await api.client.post(f"/carts/{cart['id']}/giftcards/{p2}/remove", headers=h)
+    assert_error(locked, 409, "CartLocked")
+
+    invoice = next(p for p in order["payments"] if p["paymentMethod"] == "invoice")
+    incomplete = await api.client.post(f"/orders/{order['id']}/complete", headers=h)
+    assert_error(incomplete, 409, "PaymentNotAuthorized")
+    forged = await api.client.post(
+        f"/payments/{invoice['id']}/confirm", json={"dataPayload": [{"type": "other"}]}, headers=h
+    )
+    assert_error(forged, 422, "PaymentConfirmationRefused")
+    confirmed = await api.client.post(
+        f"/payments/{invoice['id']}/confirm",
+        json={"dataPayload": [{"type": "invoice-confirmation"}]},
+        headers=h,
+    )
+    assert confirmed.status_code == 200, confirmed.text
+
+    completed = await api.client.post(
+        f"/orders/{order['orderReference']}/complete",
+        headers=h,
+    )
+    assert completed.status_code == 200, completed.text
+    assert completed.json()["state"] == "Completed"
+    assert await balance(api, h, first["id"]) == (0, 0)
+    assert await balance(api, h, second["id"]) == (0, 0)
+
+    again = await api.client.post(f"/payments/{p1['id']}/capture", headers=h)
+    assert_error(again, 409)
+    partial = await api.client.post(
+        f"/payments/{p1['id']}/refund",
+        json={"amount": {"centAmount": 1000, "currency": "EUR"}},
+        headers=h,
+    )
+    assert partial.status_code == 200, partial.text
+    assert await balance(api, h, first["id"]) == (1000, 0)
+    too_much = await api.client.post(
+        f"/payments/{p1['id']}/refund",
+        json={"amount": {"centAmount": 2001, "currency": "EUR"}},
+        headers=h,
+    )
+    assert_error(too_much, 422, "RefundExceedsCapture")
+
+    cancelled = await api.client.post(f"/orders/{order['id']}/cancel", headers=h)
+    assert cancelled.json()["state"] == "Cancelled"
+    assert await balance(api, h, first["id"]) == (3000, 0)
+    assert await balance(api, h, second["id"]) == (2500, 0)
+    assert_error(await api.client.post(f"/orders/{order['id']}/complete", headers=h), 409)
+
+    listed = (await api.client.get("/orders?state=Cancelled", headers=h)).json()
+    assert [o["id"] for o in listed["results"]] == [order["id"]]
+    events = (await api.client.get("/events", headers={**h, "X-Correlation-ID": "x"})).json()
+    types = [e["type"] for e in events["results"]]
+    for expected in (
+        "CartCreated",
+        "GiftCardAdded",
+        "OrderPlaced",
+        "OrderCompleted",
+        "OrderCancelled",
+        "PaymentTransactionAdded",
+    ):
+        assert expected in types
+    later = (await api.client.get(f"/events?after={events['next']}", headers=h)).json()
+    assert later["results"] == []
+
+
+async def test_other_clients_cannot_see_each_others_carts(api: Api) -> None:
+    mine = await api.headers("manage_orders")
+    theirs = await api.headers("manage_orders")
+    created = await api.client.post(
+        "/carts", json={"currency": "EUR", "country": "DE"}, headers=mine
+    )
+    cart_id = created.json()["id"]
+    assert_error(await api.client.get(f"/carts/{cart_id}", headers=theirs), 404, "CartNotFound")
+    assert_error(
+        await api.client.get("/carts/00000000-0000-7000-8000-000000000000", headers=mine),
+        404,
+        "CartNotFound",
+    )
+
+
+async def test_cart_updates_are_versioned_and_atomic(api: Api) -> None:
+    h = await api.headers("manage_orders")
+    cart = (
+        await api.client.post("/carts", json={"currency": "JPY", "country": "JP"}, headers=h)
+    ).json()
+    stale = await api.client.post(
+        f"/carts/{cart['id']}",
+        json={
+            "version": cart["version"] + 5,
+            "actions": [{"action": "setCountry", "country": "DE"}],
+        },
+        headers=h,
+    )
+    body = assert_error(stale, 409, "ConcurrentModification")
+    assert body["currentVersion"] == cart["version"]
+    half_bad = await api.client.post(
+        f"/carts/{cart['id']}",
+        json={
+            "version": cart["version"],
+            "actions": [
+                {
+                    "action": "addLineItem",
+                    "sku": "A",
+                    "name": "A",
+                    "quantity": 1,
+                    "price": {"centAmount": 500, "currency": "JPY"},
+                    "taxRate": "10",
+                },
+                {"action": "removeLineItem", "lineItemId": "missing"},
+            ],
+        },
+        headers=h,
+    )
+    assert_error(half_bad, 404, "LineItemNotFound")
+    unchanged = (await api.client.get(f"/carts/{cart['id']}", headers=h)).json()
+    assert unchanged["version"] == cart["version"]
+    assert unchanged["lineItems"] == []
+    wrong_currency = await api.client.post(
+        f"/carts/{cart['id']}",
+        json={
+            "version": cart["version"],
+            "actions": [
+                {
+                    "action": "addLineItem",
+                    "sku": "A",
+                    "name": "A",
+                    "quantity": 1,
+                    "price": {"centAmount": 500, "currency": "EUR"},
+                    "taxRate": "10",
+                }
+            ],
+        },
+        headers=h,
+    )
+    assert_error(wrong_currency, 422, "CurrencyMismatch")
+    good = await api.client.post(
+        f"/carts/{cart['id']}",
+        json={
+            "version": cart["version"],
+            "actions": [
+                {
+                    "action": "addLineItem",
+                    "sku": "A",
+                    "name": "A",
+                    "quantity": 3,
+                    "price": {"centAmount": 333, "currency": "JPY"},
+                    "taxRate": "10",
+                }
+            ],
+        },
+        headers=h,
+    )
+    assert good.status_code == 200, good.text
+    totals = good.json()["totals"]
+    assert totals["grandTotal"]["centAmount"] == 999
+    assert totals["tax"]["centAmount"] == 91  # 999 * 10 / 110 = 90.8 -> 91
+    assert totals["grandTotal"]["fractionDigits"] == 0
+
+
+async def test_norce_routes_answer_bad_request_for_unusable_cards(api: Api) -> None:
+    h = await api.headers()
+    cart = (
+        await api.client.post("/carts", json={"currency": "EUR", "country": "DE"}, headers=h)
+    ).json()
+    path = f"/api/checkout/v1/orders/{cart['id']}/payments"
+    unknown = await api.client.post(path, json={"cardId": "1234567812345670"}, headers=h)
+    assert_error(unknown, 400)
+    empty = await card(api, h, 0)
+    assert_error(await api.client.post(path, json={"cardId": empty["code"]}, headers=h), 400)
+    with_pin = await card(api, h, 100, pin="1234")
+    assert_error(await api.client.post(path, json={"cardId": with_pin["code"]}, headers=h), 400)
+    kwd = await api.client.post("/carts", json={"currency": "KWD", "country": "KW"}, headers=h)
+    assert kwd.status_code == 201
