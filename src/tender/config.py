@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     order_payment_window_seconds: int = Field(24 * 3600, ge=60)
     """How long a placed order's gift card reservations last before they lapse."""
     session_ttl_seconds: int = Field(3600, ge=60, le=7 * 86400)
+    allowed_origins: list[str] = Field(default_factory=list)
+    """Origins every browser session may call from (a JSON list), besides each session's own
+    ``allowedOrigins``."""
     code_length: int = Field(16, ge=10, le=64)
     code_alphabet: str = Field("digits", pattern="^(digits|alphanumeric)$")
     code_prefix: str = ""

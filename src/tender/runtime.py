@@ -19,6 +19,7 @@ from tender.services.carts import Carts
 from tender.services.external_payments import InvoiceMethod, RedirectMethod, methods_by_name
 from tender.services.ledger import Ledger
 from tender.services.orders import Orders
+from tender.services.sessions import Sessions
 
 
 class Runtime:
@@ -34,6 +35,9 @@ class Runtime:
         )
 
         self.carts = Carts(self.clock)
+        self.sessions = Sessions(
+            self.hasher, self.clock, ttl=timedelta(seconds=settings.session_ttl_seconds)
+        )
         self.redirect_method = RedirectMethod(self.hasher.secret("redirect").hex().encode())
         self.orders = Orders(
             self.carts,

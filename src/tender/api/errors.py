@@ -16,15 +16,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tender.auth.oauth import OAuthError
 from tender.domain import errors as e
+from tender.domain.sessions import BrowserUnauthorized
 
 log = logging.getLogger(__name__)
 
 STATUS: list[tuple[type[e.DomainError], int]] = [
     (e.InvalidInput, 400),
     (e.NotFound, 404),
-    (e.InvalidCredentials, 404),
+    (e.InvalidCredentials, 400),
     (e.BusinessRuleViolation, 422),
     (e.IllegalTransition, 409),
+    (BrowserUnauthorized, 401),
     (e.Conflict, 409),
     (e.DomainError, 400),
 ]

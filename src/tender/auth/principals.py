@@ -45,6 +45,8 @@ def format_scopes(scopes: frozenset[Scope]) -> str:
 class PrincipalKind(StrEnum):
     CLIENT = "client"
     ADMIN = "admin"
+    SESSION = "session"
+    """A shopper's browser, acting on one cart through ``X-Session-Id``."""
 
 
 @dataclass(frozen=True, slots=True)

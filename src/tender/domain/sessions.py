@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from tender.domain.errors import DomainError, InvalidInput
+from tender.domain.errors import Conflict, DomainError, InvalidInput
 
 ALLOWED_METADATA = frozenset(
     {
@@ -26,17 +26,34 @@ class SessionState(StrEnum):
     EXPIRED = "EXPIRED"
 
 
-class SessionExpired(DomainError):
+class BrowserUnauthorized(DomainError):
+    """A browser call that cannot be authenticated (401)."""
+
+    code = "Unauthorized"
+    message = "The request is not authorized."
+
+
+class SessionExpired(BrowserUnauthorized):
     code = "SessionExpired"
     message = "The session has expired."
 
 
-class SessionInvalid(DomainError):
+class SessionInvalid(BrowserUnauthorized):
     code = "InvalidSession"
     message = "The session is not valid."
 
 
-class OrderNumberTaken(InvalidInput):
+class OriginNotAllowed(BrowserUnauthorized):
+    code = "OriginNotAllowed"
+    message = "Requests from this origin are not allowed for this session."
+
+
+class CredentialsInBrowser(BrowserUnauthorized):
+    code = "CredentialsNotAllowed"
+    message = "Browser calls authenticate with X-Session-Id only; remove the Authorization header."
+
+
+class OrderNumberTaken(Conflict):
     code = "DuplicateOrderNumber"
     message = "Another session already uses this futureOrderNumber."
 

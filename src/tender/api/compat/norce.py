@@ -17,14 +17,12 @@ from fastapi.responses import Response
 from pydantic import Field
 
 from tender.api.checkout_deps import owner_of, run
-from tender.api.errors import error_response, responses
+from tender.api.errors import responses
 from tender.api.schemas import Strict
 from tender.api.security import require
 from tender.auth.principals import Principal, Scope
-from tender.domain.errors import InvalidCredentials
 from tender.domain.money import Money
 from tender.domain.payments import Payment
-from tender.services.carts import GiftCardNotUsable
 
 router = APIRouter(prefix="/api/checkout/v1", tags=["compat: Norce / Awardit"])
 Orders = Annotated[Principal, Depends(require(Scope.MANAGE_ORDERS))]
@@ -65,17 +63,15 @@ async def add_payment(
     request: Request, order_id: str, body: NorcePaymentCreate, principal: Orders
 ) -> Response:
     runtime = request.app.state.runtime
-    try:
-        _, payment = await run(
-            request,
-            principal,
-            lambda w: runtime.carts.add_gift_card(
-                w, cart_id=order_id, owner=owner_of(principal), code=body.cardId, pin=body.code
-            ),
-        )
-    except (InvalidCredentials, GiftCardNotUsable) as error:
-        # The seed answers BadRequest for an unknown card, a zero balance and a missing code.
-        return error_response(400, error.code, error.detail, field="cardId")
+    # An unknown card, a zero balance and a missing code raise InvalidCredentials or
+    # GiftCardNotUsable, which answer 400 Bad Request, as the seed says.
+    _, payment = await run(
+        request,
+        principal,
+        lambda w: runtime.carts.add_gift_card(
+            w, cart_id=order_id, owner=owner_of(principal), code=body.cardId, pin=body.code
+        ),
+    )
     return _answer(payment, body.cardId, body.code, 201)
 
 

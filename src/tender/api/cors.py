@@ -1,0 +1,85 @@
+"""CORS for the browser routes: preflights are answered for allowed origins only, with a long
+``Access-Control-Max-Age`` so a page preflights once, not before every call (the cost the
+Centra seed warns about); actual responses name the origin and expose our headers."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tender.api.browser import origin_known
+from tender.api.errors import error_body
+
+PREFLIGHT_MAX_AGE = "7200"
+"""Chromium caps the cache at two hours; asking for more changes nothing."""
+ALLOWED_HEADERS = "Content-Type, X-Session-Id, Idempotency-Key, X-Correlation-ID, Accept-Language"
+EXPOSED_HEADERS = "X-Correlation-ID, Idempotent-Replayed, Retry-After"
+
+
+class BrowserCors:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        origin_raw = headers.get(b"origin")
+        if origin_raw is None:
+            await self.app(scope, receive, send)
+            return
+        origin = origin_raw.decode("latin-1")
+        runtime = scope["app"].state.runtime
+        if scope["method"] == "OPTIONS" and b"access-control-request-method" in headers:
+            await self._preflight(send, origin, await origin_known(runtime, origin))
+            return
+
+        async def with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"access-control-allow-origin", origin_raw),
+                    (b"access-control-expose-headers", EXPOSED_HEADERS.encode()),
+                    (b"vary", b"Origin"),
+                ]
+            await send(message)
+
+        # The route itself decides whether this origin may act (per session); the header
+        # only lets the page read the answer, including a 401 refusal.
+        await self.app(scope, receive, with_cors)
+
+    async def _preflight(self, send: Send, origin: str, allowed: bool) -> None:
+        if not allowed:
+            body = error_body(
+                401, [{"code": "OriginNotAllowed", "message": "This origin is not allowed."}]
+            )
+            payload = json.dumps(body).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 401,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(payload)).encode()),
+                        (b"vary", b"Origin"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": payload})
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 204,
+                "headers": [
+                    (b"access-control-allow-origin", origin.encode()),
+                    (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
+                    (b"access-control-allow-headers", ALLOWED_HEADERS.encode()),
+                    (b"access-control-max-age", PREFLIGHT_MAX_AGE.encode()),
+                    (b"vary", b"Origin"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})

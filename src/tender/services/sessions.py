@@ -1,0 +1,91 @@
+"""Browser sessions: a merchant's backend opens one for a cart; the page then acts on that cart
+alone with ``X-Session-Id``. The id is 256 random bits, stored only as a keyed hash."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from tender.domain.cart import CartNotFound
+from tender.domain.checkout_ports import Work
+from tender.domain.codes import Hasher
+from tender.domain.errors import NotFound
+from tender.domain.events import NewEvent
+from tender.domain.ports import Clock
+from tender.domain.sessions import (
+    OrderNumberTaken,
+    Session,
+    SessionExpired,
+    SessionInvalid,
+    check_metadata,
+)
+
+SESSION_PREFIX = "tnd_ss_"
+
+
+class SessionNotFound(NotFound):
+    code = "SessionNotFound"
+    message = "The session was not found."
+
+
+class Sessions:
+    def __init__(self, hasher: Hasher, clock: Clock, *, ttl: timedelta) -> None:
+        self.hasher = hasher
+        self.clock = clock
+        self.ttl = ttl
+
+    async def create(
+        self,
+        work: Work,
+        *,
+        owner: str | None,
+        cart_id: str,
+        metadata: dict[str, Any],
+        creator: str,
+    ) -> tuple[str, Session]:
+        cart = await work.store.get_cart(cart_id, lock=True)
+        if cart is None or (owner is not None and cart.owner != owner):
+            raise CartNotFound(field="cart.cartRef.id")
+        metadata = check_metadata(dict(metadata))
+        number = metadata.get("futureOrderNumber")
+        if number is not None and await work.store.order_number_taken(number):
+            raise OrderNumberTaken(field="metadata.futureOrderNumber")
+        now = self.clock.now()
+        token = SESSION_PREFIX + secrets.token_urlsafe(32)
+        session = Session(
+            token_hash=self.hasher.secret(token),
+            cart_id=cart.id,
+            owner=cart.owner,
+            metadata=metadata,
+            future_order_number=number,
+            expires_at=now + self.ttl,
+            created_at=now,
+            updated_at=now,
+        )
+        await work.store.insert_session(session)
+        if session.allowed_origins:
+            await work.store.allow_origins(session.allowed_origins, session.expires_at)
+        await work.store.append_events(
+            [NewEvent("SessionCreated", "cart", cart.id, cart.owner, {"by": creator})],
+            correlation_id=work.correlation_id,
+            now=now,
+        )
+        return token, session
+
+    async def get(self, work: Work, *, token: str, owner: str | None) -> Session:
+        session = await work.store.session(self.hasher.secret(token))
+        if session is None or (owner is not None and session.owner != owner):
+            raise SessionNotFound()
+        return session
+
+    async def resolve(self, work: Work, *, token: str) -> Session:
+        """The live session behind a browser's ``X-Session-Id``, or 401."""
+        if not token.startswith(SESSION_PREFIX) or len(token) > 100:
+            raise SessionInvalid()
+        session = await work.store.session(self.hasher.secret(token))
+        if session is None:
+            raise SessionInvalid()
+        if session.expires_at <= self.clock.now():
+            raise SessionExpired()
+        return session

@@ -1,0 +1,165 @@
+"""Browser sessions: creation in the commercetools shape, isolation to one cart, expiry, origins,
+no server credentials from a page, and CORS preflights."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.api.conftest import Api, assert_error
+
+SHOP = "https://shop.example"
+
+
+async def setup(api: Api, **metadata: Any) -> tuple[dict[str, str], str, str]:
+    h = await api.headers()
+    cart = (
+        await api.client.post("/carts", json={"currency": "EUR", "country": "DE"}, headers=h)
+    ).json()
+    created = await api.client.post(
+        "/sessions",
+        json={
+            "cart": {"cartRef": {"id": cart["id"]}},
+            "metadata": {"allowedOrigins": [SHOP], **metadata},
+        },
+        headers=h,
+    )
+    assert created.status_code == 201, created.text
+    return h, cart["id"], created.json()["id"]
+
+
+async def test_session_shape_and_lookup(api: Api) -> None:
+    h, cart_id, token = await setup(api, futureOrderNumber="ORD-1", processorUrl="https://p")
+    assert token.startswith("tnd_ss_")
+    assert len(token) > 40
+    fetched = await api.client.get(f"/sessions/{token}", headers=h)
+    body = fetched.json()
+    assert body["state"] == "ACTIVE"
+    assert body["activeCart"] == {"cartRef": {"id": cart_id}}
+    assert body["metadata"]["futureOrderNumber"] == "ORD-1"
+    duplicate = await api.client.post(
+        "/sessions",
+        json={
+            "cart": {"cartRef": {"id": cart_id}},
+            "metadata": {"futureOrderNumber": "ORD-1"},
+        },
+        headers=h,
+    )
+    assert_error(duplicate, 409, "DuplicateOrderNumber")
+    unknown_meta = await api.client.post(
+        "/sessions",
+        json={
+            "cart": {"cartRef": {"id": cart_id}},
+            "metadata": {"evil": True},
+        },
+        headers=h,
+    )
+    assert_error(unknown_meta, 400)
+    other_cart = await api.client.post(
+        "/sessions",
+        json={"cart": {"cartRef": {"id": "00000000-0000-7000-8000-000000000000"}}},
+        headers=h,
+    )
+    assert_error(other_cart, 404, "CartNotFound")
+    assert_error(await api.client.get("/sessions/tnd_ss_madeup", headers=h), 404)
+    api.clock.advance(minutes=61)
+    admin = {"Authorization": f"Bearer {api.admin_jwt()}"}  # the client's token expired too
+    assert (await api.client.get(f"/sessions/{token}", headers=admin)).json()["state"] == (
+        "EXPIRED"
+    )
+
+
+async def test_browser_sees_only_its_cart(api: Api) -> None:
+    _h, cart_id, token = await setup(api)
+    browser = {"X-Session-Id": token, "Origin": SHOP}
+    mine = await api.client.get("/session/cart", headers=browser)
+    assert mine.status_code == 200
+    assert mine.json()["id"] == cart_id
+    assert mine.headers["access-control-allow-origin"] == SHOP
+    # Server routes do not take a session, and a session cannot name another cart.
+    assert_error(await api.client.get(f"/carts/{cart_id}", headers=browser), 401)
+    assert_error(await api.client.post("/session/giftcards/not-mine/remove", headers=browser), 404)
+    for bad in ({"X-Session-Id": "tnd_ss_madeup"}, {"X-Session-Id": "nonsense"}, {}):
+        assert_error(await api.client.get("/session/cart", headers=bad), 401)
+
+
+async def test_expired_sessions_answer_session_expired(api: Api) -> None:
+    _, _, token = await setup(api)
+    api.clock.advance(minutes=61)
+    expired = await api.client.get("/session/cart", headers={"X-Session-Id": token})
+    assert_error(expired, 401, "SessionExpired")
+
+
+async def test_origins_and_server_credentials_are_refused(api: Api) -> None:
+    h, _, token = await setup(api)
+    evil = await api.client.get(
+        "/session/cart", headers={"X-Session-Id": token, "Origin": "https://evil.example"}
+    )
+    assert_error(evil, 401, "OriginNotAllowed")
+    with_secret = await api.client.get(
+        "/session/cart", headers={"X-Session-Id": token, **h, "Origin": SHOP}
+    )
+    assert_error(with_secret, 401, "CredentialsNotAllowed")
+
+
+async def test_cors_preflight(api: Api) -> None:
+    await setup(api)
+    preflight = {
+        "Origin": SHOP,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "x-session-id, content-type",
+    }
+    ok = await api.client.options("/session/giftcards", headers=preflight)
+    assert ok.status_code == 204
+    assert ok.headers["access-control-allow-origin"] == SHOP
+    assert int(ok.headers["access-control-max-age"]) >= 3600
+    assert "X-Session-Id" in ok.headers["access-control-allow-headers"]
+    refused = await api.client.options(
+        "/session/giftcards", headers={**preflight, "Origin": "https://evil.example"}
+    )
+    assert refused.status_code == 401
+    assert "access-control-allow-origin" not in refused.headers
+
+
+async def test_browser_adds_and_removes_gift_cards(api: Api) -> None:
+    h, cart_id, token = await setup(api)
+    await api.client.post(
+        f"/carts/{cart_id}",
+        json={
+            "version": 1,
+            "actions": [
+                {
+                    "action": "addLineItem",
+                    "sku": "A",
+                    "name": "A",
+                    "quantity": 1,
+                    "price": {"centAmount": 5000, "currency": "EUR"},
+                    "taxRate": "19.00",
+                }
+            ],
+        },
+        headers=h,
+    )
+    card = (
+        await api.client.post(
+            "/giftcards",
+            json={"amount": {"centAmount": 2000, "currency": "EUR"}, "pin": "9999"},
+            headers=h,
+        )
+    ).json()
+    browser = {"X-Session-Id": token, "Origin": SHOP}
+    wrong = await api.client.post(
+        "/session/giftcards", json={"code": card["code"], "pin": "0000"}, headers=browser
+    )
+    assert_error(wrong, 400, "InvalidGiftCard")
+    added = await api.client.post(
+        "/session/giftcards", json={"code": card["code"], "pin": "9999"}, headers=browser
+    )
+    assert added.status_code == 201, added.text
+    payment = added.json()["payment"]
+    assert payment["amountPlanned"]["centAmount"] == 2000
+    assert added.json()["cart"]["totals"]["remaining"]["centAmount"] == 3000
+    assert card["code"].replace(" ", "") not in added.text.replace(" ", "")
+    removed = await api.client.post(f"/session/giftcards/{payment['id']}/remove", headers=browser)
+    assert removed.status_code == 200
+    statuses = [p["status"] for p in removed.json()["payments"]]
+    assert statuses == ["removed"]
