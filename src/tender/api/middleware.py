@@ -35,16 +35,48 @@ class CorrelationId:
         value = value or str(uuid.uuid4())
         token = correlation_id.set(value)
         header = (b"x-correlation-id", value.encode())
+        started = False
 
         async def send_with_id(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Starlette answers unhandled errors outside every middleware, so without the id;
+            # a 500 is when a caller most needs it. Answer here; the error still propagates
+            # to be logged, and nothing is sent twice since the response has started.
+            if not started:
+                await _send_json(send_with_id, 500, _UNEXPECTED)
+            raise
         finally:
             correlation_id.reset(token)
+
+
+_UNEXPECTED = {
+    "statusCode": 500,
+    "message": "An unexpected error occurred.",
+    "errors": [{"code": "GeneralError", "message": "An unexpected error occurred."}],
+}
+
+
+async def _send_json(send: Send, status: int, body: dict[str, object]) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
 
 
 class BodyTooLarge(HTTPException):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from tender.domain.errors import CurrencyMismatch, InvalidAmount, InvalidInput
 from tender.domain.money import MAX_MINOR, Money, check_currency, exponent
@@ -12,10 +14,53 @@ from tender.domain.money import MAX_MINOR, Money, check_currency, exponent
 T = TypeVar("T")
 
 
+MAX_NESTING = 32
+
+
+def _storable(value: Any, path: str = "", depth: int = 0) -> None:
+    """Refuse what a client can send but no database or JSON encoder takes back: NUL characters
+    (PostgreSQL text and JSONB refuse them), unpaired surrogates (no UTF-8 form), non-finite
+    numbers (``NaN`` parses as JSON in Python, not in JSONB), times beyond the calendar in UTC
+    and nesting deeper than the response serializer goes (the card would exist, its answer not).
+    """
+    where = f" (at {path})" if path else ""
+    if depth > MAX_NESTING:
+        raise ValueError(f"values nest at most {MAX_NESTING} levels deep{where}")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"text must not contain NUL characters{where}")
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValueError(f"text must be valid Unicode{where}") from None
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"numbers must be finite{where}")
+    elif isinstance(value, datetime):
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(f"the time is out of range{where}") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _storable(key, path, depth + 1)
+            _storable(item, f"{path}.{key}" if path else str(key), depth + 1)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _storable(item, f"{path}[{index}]", depth + 1)
+
+
 class Strict(BaseModel):
-    """Unknown fields are refused, so a typo is an error rather than a silently ignored field."""
+    """Unknown fields are refused, so a typo is an error rather than a silently ignored field;
+    every value must be one the databases can store and JSON can carry back."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_values(cls, value: Any) -> Any:
+        _storable(value)
+        return value
 
 
 class MoneyIn(Strict):

@@ -38,7 +38,7 @@ def verify_admin_token(
             options=options,  # type: ignore[arg-type]
         )
         expires = int(claims["exp"])
-    except (jwt.PyJWTError, TypeError, ValueError):
+    except (jwt.PyJWTError, TypeError, ValueError, OverflowError):  # int(1e400) overflows
         return None
     if expires + LEEWAY_SECONDS <= now.timestamp():
         return None

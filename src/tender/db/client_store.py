@@ -27,6 +27,17 @@ def _client(m: object) -> ApiClient:
     )
 
 
+def _storable(text: str) -> bool:
+    """False for text no row can hold: PostgreSQL answers a NUL character with an error."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class SqlClientStore:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
@@ -45,6 +56,8 @@ class SqlClientStore:
         )
 
     async def client_by_client_id(self, client_id: str) -> StoredClient | None:
+        if not _storable(client_id):
+            return None
         row = (
             await self.conn.execute(select(clients).where(clients.c.client_id == client_id))
         ).first()
@@ -54,6 +67,8 @@ class SqlClientStore:
         return [_client(r) for r in await self.conn.execute(select(clients).order_by(clients.c.id))]
 
     async def set_client_active(self, client_id: str, active: bool) -> bool:
+        if not _storable(client_id):
+            return False
         result = await self.conn.execute(
             update(clients).where(clients.c.client_id == client_id).values(active=active)
         )

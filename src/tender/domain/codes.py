@@ -100,7 +100,7 @@ def generate_pin(length: int = 6) -> str:
 
 def check_pin_format(pin: str) -> str:
     pin = pin.strip()
-    if not (pin.isdigit() and 4 <= len(pin) <= 12):
+    if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 12):
         raise InvalidInput("a PIN is 4 to 12 digits", field="pin")
     return pin
 

@@ -14,7 +14,8 @@ from tender.api.security import require, runtime_of
 from tender.auth.principals import Principal, Scope
 from tender.db.ledger_store import SqlLedgerStore
 from tender.domain.codes import mask
-from tender.domain.errors import InvalidInput
+from tender.domain.errors import CardNotFound, InvalidInput
+from tender.domain.ids import is_uuid
 from tender.domain.ledger import Activity, BalanceResult, Card, CardStatus
 from tender.domain.money import Money
 from tender.services.ledger import IssuedCard
@@ -168,9 +169,24 @@ class ActivityPublic(BaseModel):
 def _cursor_int(cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    if not cursor.isdigit() or len(cursor) > 18:
+    # ASCII only: "²".isdigit() is true and int("²") raises.
+    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
         raise InvalidInput("the cursor is not one this API gave out", field="cursor")
     return int(cursor)
+
+
+def _cursor_id(cursor: str | None) -> str | None:
+    if cursor is not None and not is_uuid(cursor):
+        raise InvalidInput("the cursor is not one this API gave out", field="cursor")
+    return cursor
+
+
+def _card_id(card_id: str) -> str:
+    """Ids are UUIDs; anything else is not found without asking the database (PostgreSQL
+    refuses some text, a NUL character for one, with an error rather than no row)."""
+    if not is_uuid(card_id):
+        raise CardNotFound()
+    return card_id
 
 
 @router.post(
@@ -226,7 +242,11 @@ async def list_cards(
     runtime = runtime_of(request)
     page = await runtime.db.read(
         lambda conn: runtime.ledger.list_cards(
-            SqlLedgerStore(conn), status=status, currency=currency, after=cursor, limit=limit
+            SqlLedgerStore(conn),
+            status=status,
+            currency=currency,
+            after=_cursor_id(cursor),
+            limit=limit,
         )
     )
     return PageOut[GiftCardPublic](
@@ -259,6 +279,7 @@ async def balance(request: Request, body: BalanceCheck, _: View) -> BalanceType:
 )
 async def get_card(request: Request, card_id: str, _: View) -> GiftCardPublic:
     runtime = runtime_of(request)
+    card_id = _card_id(card_id)
     card = await runtime.db.read(
         lambda conn: runtime.ledger.get(SqlLedgerStore(conn), card_id=card_id)
     )
@@ -279,6 +300,7 @@ async def activities(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> PageOut[ActivityPublic]:
     runtime = runtime_of(request)
+    card_id = _card_id(card_id)
     after = _cursor_int(cursor)
     page = await runtime.db.read(
         lambda conn: runtime.ledger.history(
@@ -298,6 +320,7 @@ async def activities(
 )
 async def load(request: Request, card_id: str, body: MoneyMovement, principal: Manage) -> Any:
     runtime = runtime_of(request)
+    card_id = _card_id(card_id)
     amount = body.amount.money()
     card = await runtime.db.transaction(
         lambda conn: runtime.ledger.load(
@@ -319,6 +342,7 @@ async def load(request: Request, card_id: str, body: MoneyMovement, principal: M
 )
 async def adjust(request: Request, card_id: str, body: MoneyMovement, principal: Manage) -> Any:
     runtime = runtime_of(request)
+    card_id = _card_id(card_id)
     amount = body.amount.money(signed=True)
     card = await runtime.db.transaction(
         lambda conn: runtime.ledger.adjust(
@@ -341,6 +365,7 @@ async def _change_status(
     disable: bool,
 ) -> GiftCardPublic:
     runtime = runtime_of(request)
+    card_id = _card_id(card_id)
     operation = runtime.ledger.disable if disable else runtime.ledger.enable
     reason = body.reason if body else None
     card = await runtime.db.transaction(
