@@ -16,6 +16,7 @@ from tender.domain.codes import Hasher
 from tender.domain.ports import Clock, SystemClock
 from tender.providers.ledger import LedgerProvider
 from tender.services.carts import Carts
+from tender.services.checkout_data import CheckoutDataService
 from tender.services.external_payments import InvoiceMethod, RedirectMethod, methods_by_name
 from tender.services.ledger import Ledger
 from tender.services.orders import Orders
@@ -45,6 +46,8 @@ class Runtime:
             methods=methods_by_name([InvoiceMethod(), self.redirect_method]),
             payment_window=timedelta(seconds=settings.order_payment_window_seconds),
         )
+
+        self.checkout_data = CheckoutDataService(self.carts, self.orders.methods)
 
     def work(
         self, conn: AsyncConnection, *, actor: str | None, correlation_id: str | None = None

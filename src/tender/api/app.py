@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from tender import __version__
 from tender.api import errors, security
-from tender.api.compat import norce
+from tender.api.compat import norce, spryker
 from tender.api.cors import BrowserCors
 from tender.api.middleware import BodySizeLimit, CorrelationId
 from tender.api.routes import carts, giftcards, health, oauth, orders, sessions
@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(orders.router)
     app.include_router(norce.router)
     app.include_router(sessions.router)
+    app.include_router(spryker.router)
     app.add_middleware(BrowserCors)
     app.add_middleware(BodySizeLimit, limit=runtime.settings.max_body_bytes)
     app.add_middleware(CorrelationId)

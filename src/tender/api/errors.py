@@ -87,12 +87,23 @@ def _field(loc: tuple[Any, ...]) -> str | None:
     return ".".join(parts) or None
 
 
+def domain_error_items(exc: e.DomainError) -> list[dict[str, Any]]:
+    return [
+        {"code": err.code, "message": err.detail, "field": err.field} for err in (exc, *exc.more)
+    ]
+
+
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, e.DomainError)
-    return error_response(status_for(exc), exc.code, exc.detail, field=exc.field)
+    status = status_for(exc)
+    return JSONResponse(error_body(status, domain_error_items(exc)), status_code=status)
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+JSONAPI_PATHS = frozenset({"/checkout-data", "/checkout", "/order-payments"})
+"""Routes that speak JSON:API (the Spryker Glue seed)."""
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     items: list[dict[str, Any]] = []
     malformed = False
@@ -111,6 +122,9 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
         code = "MissingField" if kind == "missing" else "InvalidField"
         items.append({"code": code, "message": message, "field": _field(tuple(err.get("loc", ())))})
     message = "Malformed JSON in the request body." if malformed else "The request is invalid."
+    if request.url.path in JSONAPI_PATHS:
+        # JSON:API clients read ``status`` and ``detail`` on each error object.
+        items = [{**item, "status": "400", "detail": item["message"]} for item in items]
     return JSONResponse(error_body(400, items, message), status_code=400)
 
 

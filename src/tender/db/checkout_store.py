@@ -434,6 +434,18 @@ class SqlCheckoutStore:
         )
         return used.first() is not None or placed.first() is not None
 
+    async def future_order_number(self, cart_id: str) -> str | None:
+        """The order number a session promised for this cart, if any (the newest one)."""
+        row = (
+            await self.conn.execute(
+                select(sessions.c.future_order_number)
+                .where(sessions.c.cart_id == cart_id, sessions.c.future_order_number.is_not(None))
+                .order_by(sessions.c.created_at.desc())
+                .limit(1)
+            )
+        ).first()
+        return str(row[0]) if row else None
+
     async def allow_origins(self, allowed: Sequence[str], until: datetime) -> None:
         for origin in allowed:
             current = (

@@ -40,7 +40,16 @@ class DomainError(Exception):
     def __init__(self, detail: str | None = None, *, field: str | None = None) -> None:
         self.detail = detail or self.message
         self.field = field
+        self.more: list[DomainError] = []
+        """Further errors reported together with this one (one per invalid field)."""
         super().__init__(self.detail)
+
+    @classmethod
+    def all_of(cls, errors: list[DomainError]) -> DomainError:
+        """The first error, carrying the others, so a client learns every problem at once."""
+        first = errors[0]
+        first.more = errors[1:]
+        return first
 
 
 class InvalidInput(DomainError):

@@ -1,0 +1,337 @@
+"""The Spryker Glue checkout API, as a Glue client calls it: JSON:API documents, the seed's
+attribute names, include/relationships, sort, and the seed's status codes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.api.conftest import Api
+
+ADDRESS = {
+    "salutation": "Mr",
+    "email": "spencor@example.com",
+    "firstName": "spencor",
+    "lastName": "hopkin",
+    "address1": "West road",
+    "address2": "212",
+    "address3": "",
+    "zipCode": "61000",
+    "city": "Berlin",
+    "iso2Code": "DE",
+    "company": "Spryker",
+    "phone": "+380669455897",
+    "isDefaultShipping": True,
+    "isDefaultBilling": True,
+}
+CUSTOMER = {
+    "salutation": "Mr",
+    "email": "spencor@example.com",
+    "firstName": "spencor",
+    "lastName": "hopkin",
+}
+
+
+def jsonapi_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    assert body["statusCode"] == status
+    for item in body["errors"]:
+        assert item["status"] == str(status)
+        assert item["detail"] == item["message"]
+        assert item["code"]
+    if code:
+        assert body["errors"][0]["code"] == code, body
+    return body
+
+
+async def shop(api: Api) -> tuple[dict[str, str], str, list[int]]:
+    h = await api.headers()
+    ids = []
+    for name, carrier, price in (
+        ("Standard", "Spryker Dummy Shipment", 490),
+        ("Express", "Spryker Dummy Shipment", 590),
+        ("Air Light", "Spryker Drone Shipment", 1500),
+    ):
+        created = await api.client.post(
+            "/shipping-methods",
+            json={
+                "name": name,
+                "carrierName": carrier,
+                "taxRate": "19.00",
+                "countries": ["DE"],
+                "price": {"centAmount": price, "currency": "EUR"},
+            },
+            headers=h,
+        )
+        ids.append(created.json()["id"])
+    cart = (
+        await api.client.post(
+            "/carts",
+            json={
+                "currency": "EUR",
+                "country": "DE",
+                "lineItems": [
+                    {
+                        "sku": "136_24425591",
+                        "name": "Acer Chromebook",
+                        "quantity": 1,
+                        "price": {"centAmount": 33265, "currency": "EUR"},
+                        "taxRate": "19.00",
+                    }
+                ],
+            },
+            headers=h,
+        )
+    ).json()
+    return h, cart["id"], ids
+
+
+def document(kind: str, cart_id: str, **attributes: Any) -> dict[str, Any]:
+    return {"data": {"type": kind, "attributes": {"idCart": cart_id, **attributes}}}
+
+
+async def test_checkout_data_as_in_the_seed(api: Api) -> None:
+    h, cart_id, ids = await shop(api)
+    body = document(
+        "checkout-data",
+        cart_id,
+        customer=CUSTOMER,
+        billingAddress=ADDRESS,
+        shippingAddress={**ADDRESS, "isDefaultShipping": False},
+        payments=[{"paymentMethodName": "invoice", "paymentProviderName": "DummyPayment"}],
+        shipment={"idShipmentMethod": ids[0]},
+    )
+    response = await api.client.post(
+        "/checkout-data?include=payment-methods,shipment-methods"
+        "&sort=shipment-methods.carrierName,-shipment-methods.defaultGrossPrice",
+        json=body,
+        headers={**h, "Accept-Language": "de, en;q=0.9"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/vnd.api+json")
+    data = response.json()["data"]
+    assert data["type"] == "checkout-data"
+    assert data["id"] is None
+    attributes = data["attributes"]
+    assert {a["address1"] for a in attributes["addresses"]} == {"West road"}
+    assert attributes["selectedShipmentMethods"][0]["id"] == ids[0]
+    assert attributes["selectedShipmentMethods"][0]["price"] == 490
+    assert attributes["selectedShipmentMethods"][0]["currencyIsoCode"] == "EUR"
+    assert attributes["selectedPaymentMethods"][0]["paymentMethodName"] == "invoice"
+    assert "requiredRequestData" in attributes["selectedPaymentMethods"][0]
+    relationships = data["relationships"]
+    assert {r["type"] for r in relationships["payment-methods"]["data"]} == {"payment-methods"}
+    included = response.json()["included"]
+    shipments = [r for r in included if r["type"] == "shipment-methods"]
+    # carrierName ascending, then defaultGrossPrice descending within a carrier.
+    assert [s["attributes"]["name"] for s in shipments] == ["Air Light", "Express", "Standard"]
+    assert {
+        "name",
+        "carrierName",
+        "deliveryTime",
+        "defaultGrossPrice",
+        "defaultNetPrice",
+        "currencyIsoCode",
+    } <= set(shipments[0]["attributes"])
+
+    by_id = document(
+        "checkout-data",
+        cart_id,
+        billingAddress={
+            "id": attributes["addresses"][0]["id"],
+            **dict.fromkeys(
+                (
+                    "salutation",
+                    "firstName",
+                    "lastName",
+                    "address1",
+                    "address2",
+                    "zipCode",
+                    "city",
+                    "iso2Code",
+                ),
+                "dummyValue",
+            ),
+        },
+    )
+    again = await api.client.post("/checkout-data", json=by_id, headers=h)
+    assert again.status_code == 200, again.text
+
+
+async def test_incorrect_checkout_data_is_422_per_field_and_changes_nothing(api: Api) -> None:
+    h, cart_id, _ids = await shop(api)
+    bad = document(
+        "checkout-data",
+        cart_id,
+        customer={"email": "not-an-email"},
+        shippingAddress={**ADDRESS, "iso2Code": "Germany", "zipCode": ""},
+        payments=[{"paymentMethodName": "bitcoin"}],
+        shipment={"idShipmentMethod": 99_999},
+    )
+    response = await api.client.post("/checkout-data", json=bad, headers=h)
+    body = jsonapi_error(response, 422)
+    fields = {e.get("field") for e in body["errors"]}
+    assert {"customer.email", "payments", "shipment.idShipmentMethod"} <= fields
+    assert any(f and f.startswith("shippingAddress") for f in fields)
+    cart = (await api.client.get(f"/carts/{cart_id}", headers=h)).json()
+    assert cart["shippingAddress"] is None
+    assert cart["shippingMethod"] is None
+    assert cart["version"] == 1
+
+
+async def test_malformed_and_unauthenticated_requests_are_400(api: Api) -> None:
+    h, cart_id, _ = await shop(api)
+    for content in (
+        b"{",
+        b'{"data": {"type": "checkout-data"}}',
+        b'{"data": {"type": "orders", "attributes": {"idCart": "x"}}}',
+    ):
+        response = await api.client.post(
+            "/checkout-data", content=content, headers={**h, "content-type": "application/json"}
+        )
+        jsonapi_error(response, 400)
+    anonymous = await api.client.post("/checkout-data", json=document("checkout-data", cart_id))
+    jsonapi_error(anonymous, 422)
+    unknown_cart = await api.client.post(
+        "/checkout-data",
+        json=document("checkout-data", "00000000-0000-7000-8000-000000000000"),
+        headers=h,
+    )
+    jsonapi_error(unknown_cart, 422, "CartNotFound")
+
+
+async def test_browser_checkout_with_redirect_and_signed_confirmation(api: Api) -> None:
+    h, cart_id, ids = await shop(api)
+    session = (
+        await api.client.post(
+            "/sessions",
+            json={
+                "cart": {"cartRef": {"id": cart_id}},
+                "metadata": {
+                    "futureOrderNumber": "DE--3",
+                    "allowedOrigins": ["https://shop.example"],
+                },
+            },
+            headers=h,
+        )
+    ).json()
+    browser = {"X-Session-Id": session["id"], "Origin": "https://shop.example"}
+    full = document(
+        "checkout",
+        cart_id,
+        customer=CUSTOMER,
+        billingAddress=ADDRESS,
+        shippingAddress=ADDRESS,
+        shipment={"idShipmentMethod": ids[0]},
+        payments=[{"paymentMethodName": "redirect", "paymentProviderName": "tender"}],
+    )
+    other_cart = (
+        await api.client.post("/carts", json={"currency": "EUR", "country": "DE"}, headers=h)
+    ).json()
+    foreign = document(
+        "checkout",
+        other_cart["id"],
+        customer=CUSTOMER,
+        billingAddress=ADDRESS,
+        shippingAddress=ADDRESS,
+        shipment={"idShipmentMethod": ids[0]},
+        payments=[{"paymentMethodName": "invoice"}],
+    )
+    jsonapi_error(
+        await api.client.post("/checkout", json=foreign, headers=browser), 422, "CartNotFound"
+    )
+    missing = await api.client.post(
+        "/checkout", json=document("checkout", cart_id), headers=browser
+    )
+    assert len(jsonapi_error(missing, 422)["errors"]) == 5
+
+    placed = await api.client.post("/checkout?include=orders", json=full, headers=browser)
+    assert placed.status_code == 201, placed.text
+    data = placed.json()["data"]
+    assert data["type"] == "checkout"
+    assert data["attributes"]["orderReference"] == "DE--3"
+    assert data["attributes"]["isExternalRedirect"] is True
+    assert "/redirect-payments/" in data["attributes"]["redirectUrl"]
+    order = placed.json()["included"][0]
+    assert order["type"] == "orders"
+    assert order["id"] == "DE--3"
+    assert order["attributes"]["totals"]["grandTotal"] == 33265 + 490
+    assert order["attributes"]["priceMode"] == "GROSS_MODE"
+    again = await api.client.post("/checkout", json=full, headers=browser)
+    jsonapi_error(again, 409, "CartLocked")
+
+    payment_id = data["attributes"]["redirectUrl"].rsplit("/", 1)[1]
+    forged = {
+        "data": {
+            "type": "order-payments",
+            "attributes": {
+                "paymentIdentifier": "DE--3",
+                "dataPayload": [{"type": "payment-confirmation", "hash": "eyJ0eXAiOiJKV1Qi"}],
+            },
+        }
+    }
+    jsonapi_error(
+        await api.client.post("/order-payments", json=forged, headers=browser),
+        422,
+        "PaymentConfirmationRefused",
+    )
+    payment = await api.runtime.db.read(
+        lambda c: api.runtime.work(c, actor=None).store.payment(payment_id)
+    )
+    assert payment is not None
+    good_hash = api.runtime.redirect_method.signature(payment)
+    confirm = {
+        "data": {
+            "type": "order-payments",
+            "attributes": {
+                "paymentIdentifier": "DE--3",
+                "dataPayload": [{"type": "payment-confirmation", "hash": good_hash}],
+            },
+        }
+    }
+    confirmed = await api.client.post("/order-payments", json=confirm, headers=browser)
+    assert confirmed.status_code == 201, confirmed.text
+    assert confirmed.json()["data"]["type"] == "order-payments"
+    assert confirmed.json()["data"]["attributes"]["dataPayload"] is None
+    replayed = await api.client.post("/order-payments", json=confirm, headers=browser)
+    jsonapi_error(replayed, 409)
+    unknown = {
+        "data": {
+            "type": "order-payments",
+            "attributes": {"paymentIdentifier": "NOPE", "dataPayload": [{"type": "x"}]},
+        }
+    }
+    jsonapi_error(await api.client.post("/order-payments", json=unknown, headers=h), 404)
+    completed = await api.client.post("/orders/DE--3/complete", headers=h)
+    assert completed.status_code == 200, completed.text
+
+
+async def test_server_confirms_invoice_by_order_reference(api: Api) -> None:
+    h, cart_id, ids = await shop(api)
+    full = document(
+        "checkout",
+        cart_id,
+        customer=CUSTOMER,
+        billingAddress=ADDRESS,
+        shippingAddress=ADDRESS,
+        shipment={"idShipmentMethod": ids[1]},
+        payments=[{"paymentMethodName": "invoice", "paymentProviderName": "tender"}],
+    )
+    placed = await api.client.post("/checkout", json=full, headers=h)
+    assert placed.status_code == 201, placed.text
+    reference = placed.json()["data"]["attributes"]["orderReference"]
+    assert reference.startswith("TND-")
+    assert placed.json()["data"]["attributes"]["redirectUrl"] is None
+    confirm = {
+        "data": {
+            "type": "order-payments",
+            "attributes": {
+                "paymentIdentifier": reference,
+                "dataPayload": [{"type": "invoice-confirmation"}],
+            },
+        }
+    }
+    confirmed = await api.client.post("/order-payments", json=confirm, headers=h)
+    assert confirmed.status_code == 201, confirmed.text
