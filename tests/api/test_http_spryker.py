@@ -212,6 +212,7 @@ async def test_browser_checkout_with_redirect_and_signed_confirmation(api: Api) 
                 "metadata": {
                     "futureOrderNumber": "DE--3",
                     "allowedOrigins": ["https://shop.example"],
+                    "merchantReturnUrl": "https://shop.example/return?step=pay",
                 },
             },
             headers=h,
@@ -277,11 +278,15 @@ async def test_browser_checkout_with_redirect_and_signed_confirmation(api: Api) 
         422,
         "PaymentConfirmationRefused",
     )
-    payment = await api.runtime.db.read(
-        lambda c: api.runtime.work(c, actor=None).store.payment(payment_id)
-    )
-    assert payment is not None
-    good_hash = api.runtime.redirect_method.signature(payment)
+    page = await api.client.get(data["attributes"]["redirectUrl"])
+    assert page.status_code == 200
+    assert "337.55 EUR" in page.text
+    paid = await api.client.post(f"/redirect-payments/{payment_id}/pay")
+    assert paid.status_code == 303
+    location = httpx.URL(paid.headers["location"])
+    assert str(location).startswith("https://shop.example/return?step=pay&")
+    assert location.params["paymentIdentifier"] == "DE--3"
+    good_hash = location.params["hash"]
     confirm = {
         "data": {
             "type": "order-payments",

@@ -15,7 +15,15 @@ from tender.api import errors, security
 from tender.api.compat import norce, spryker
 from tender.api.cors import BrowserCors
 from tender.api.middleware import BodySizeLimit, CorrelationId
-from tender.api.routes import carts, giftcards, health, oauth, orders, sessions
+from tender.api.routes import (
+    carts,
+    giftcards,
+    health,
+    oauth,
+    orders,
+    redirect_page,
+    sessions,
+)
 from tender.config import Settings
 from tender.db.client_store import SqlClientStore
 from tender.db.ledger_store import SqlLedgerStore
@@ -85,6 +93,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(norce.router)
     app.include_router(sessions.router)
     app.include_router(spryker.router)
+    app.include_router(redirect_page.router)
     app.add_middleware(BrowserCors)
     app.add_middleware(BodySizeLimit, limit=runtime.settings.max_body_bytes)
     app.add_middleware(CorrelationId)

@@ -434,6 +434,17 @@ class SqlCheckoutStore:
         )
         return used.first() is not None or placed.first() is not None
 
+    async def latest_session(self, cart_id: str) -> Session | None:
+        row = (
+            await self.conn.execute(
+                select(sessions)
+                .where(sessions.c.cart_id == cart_id)
+                .order_by(sessions.c.created_at.desc())
+                .limit(1)
+            )
+        ).first()
+        return _session(row) if row else None
+
     async def future_order_number(self, cart_id: str) -> str | None:
         """The order number a session promised for this cart, if any (the newest one)."""
         row = (

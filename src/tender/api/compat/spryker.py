@@ -183,6 +183,13 @@ async def caller(request: Request) -> Caller:
 # --- documents out -------------------------------------------------------------------------
 
 
+def _absolute(request: Request, url: str | None) -> str | None:
+    """Redirects to tender's own pages are given as full URLs, as a Glue client expects."""
+    if url is None or not url.startswith("/"):
+        return url
+    return str(request.base_url).rstrip("/") + url
+
+
 def _link(request: Request, path: str) -> dict[str, str]:
     return {"self": str(request.base_url).rstrip("/") + path}
 
@@ -405,7 +412,7 @@ async def checkout(request: Request, body: CheckoutDocument) -> JSONResponse:
                 "id": None,
                 "attributes": {
                     "orderReference": placed.order.reference,
-                    "redirectUrl": placed.redirect.url,
+                    "redirectUrl": _absolute(request, placed.redirect.url),
                     "isExternalRedirect": placed.redirect.external or None,
                 },
                 "links": _link(request, "/checkout"),
