@@ -14,6 +14,7 @@ from tender import __version__
 from tender.api import errors, security
 from tender.api.compat import norce, spryker
 from tender.api.cors import BrowserCors
+from tender.api.idempotency import IdempotencyKeys
 from tender.api.middleware import BodySizeLimit, CorrelationId
 from tender.api.routes import (
     carts,
@@ -26,6 +27,7 @@ from tender.api.routes import (
 )
 from tender.config import Settings
 from tender.db.client_store import SqlClientStore
+from tender.db.idempotency_store import SqlIdempotencyStore
 from tender.db.ledger_store import SqlLedgerStore
 from tender.runtime import Runtime
 
@@ -54,6 +56,9 @@ async def background_maintenance(runtime: Runtime) -> None:
                 pass
             await runtime.db.transaction(
                 lambda conn: SqlClientStore(conn).delete_expired_tokens(runtime.clock.now())
+            )
+            await runtime.db.transaction(
+                lambda conn: SqlIdempotencyStore(conn).forget_expired(runtime.clock.now())
             )
         except Exception:
             log.exception("background maintenance failed; will retry")
@@ -94,6 +99,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(sessions.router)
     app.include_router(spryker.router)
     app.include_router(redirect_page.router)
+    app.add_middleware(IdempotencyKeys)
     app.add_middleware(BrowserCors)
     app.add_middleware(BodySizeLimit, limit=runtime.settings.max_body_bytes)
     app.add_middleware(CorrelationId)
