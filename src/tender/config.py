@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     order_payment_window_seconds: int = Field(24 * 3600, ge=60)
     """How long a placed order's gift card reservations last before they lapse."""
     session_ttl_seconds: int = Field(3600, ge=60, le=7 * 86400)
+    card_attempts_per_session_minute: int = Field(10, ge=1)
+    """Balance checks and add-card attempts one browser session may make per minute."""
+    card_attempts_per_client_minute: int = Field(600, ge=1)
+    """The same for one API client (a merchant backend serves many shoppers)."""
     allowed_origins: list[str] = Field(default_factory=list)
     """Origins every browser session may call from (a JSON list), besides each session's own
     ``allowedOrigins``."""

@@ -163,3 +163,27 @@ async def test_browser_adds_and_removes_gift_cards(api: Api) -> None:
     assert removed.status_code == 200
     statuses = [p["status"] for p in removed.json()["payments"]]
     assert statuses == ["removed"]
+
+
+async def test_add_card_attempts_are_rate_limited_per_session(api: Api) -> None:
+    h, _, token = await setup(api)
+    browser = {"X-Session-Id": token, "Origin": SHOP}
+    statuses = []
+    for _ in range(11):
+        response = await api.client.post(
+            "/session/giftcards", json={"code": "1234 5678 9012 3456", "pin": "1111"},
+            headers=browser)
+        statuses.append(response.status_code)
+    assert statuses[:10] == [400] * 10
+    limited = await api.client.post("/session/giftcards", json={"code": "1"}, headers=browser)
+    body = assert_error(limited, 429, "TooManyRequests")
+    assert body["errors"][0]["code"] == "TooManyRequests"
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    # Another session is not affected; the next minute lets this one try again.
+    _, _, other = await setup(api)
+    fresh = await api.client.post("/session/giftcards", json={"code": "1"},
+                                  headers={"X-Session-Id": other, "Origin": SHOP})
+    assert fresh.status_code == 400
+    api.clock.advance(seconds=61)
+    again = await api.client.post("/session/giftcards", json={"code": "1"}, headers=browser)
+    assert again.status_code == 400

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tender.auth.oauth import OAuthError
 from tender.domain import errors as e
+from tender.domain.errors import RateLimited
 from tender.domain.sessions import BrowserUnauthorized
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ STATUS: list[tuple[type[e.DomainError], int]] = [
     (e.InvalidInput, 400),
     (e.NotFound, 404),
     (e.InvalidCredentials, 400),
+    (RateLimited, 429),
     (e.BusinessRuleViolation, 422),
     (e.IllegalTransition, 409),
     (BrowserUnauthorized, 401),
@@ -96,7 +98,11 @@ def domain_error_items(exc: e.DomainError) -> list[dict[str, Any]]:
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, e.DomainError)
     status = status_for(exc)
-    return JSONResponse(error_body(status, domain_error_items(exc)), status_code=status)
+    retry_after = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return JSONResponse(
+        error_body(status, domain_error_items(exc)), status_code=status, headers=headers
+    )
 
 
 JSONAPI_PATHS = frozenset({"/checkout-data", "/checkout", "/order-payments"})

@@ -22,7 +22,8 @@ The API layer maps every class to a status in one table (``tender.api.errors``):
     ├── IllegalTransition         a state machine refuses the change
     │   ├── HoldNotActive
     │   └── CardStatusUnchanged
-    └── Conflict                  a concurrent writer won; retrying may succeed
+    ├── Conflict                  a concurrent writer won; retrying may succeed
+    └── RateLimited               too many attempts that could help guess codes
 """
 
 from __future__ import annotations
@@ -156,3 +157,12 @@ class CardStatusUnchanged(IllegalTransition):
 class Conflict(DomainError):
     code = "ConcurrentModification"
     message = "A concurrent change won; retry the request."
+
+
+class RateLimited(DomainError):
+    code = "TooManyRequests"
+    message = "Too many gift card attempts; wait before trying again."
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"retry after {retry_after} seconds")
+        self.retry_after = retry_after

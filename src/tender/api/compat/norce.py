@@ -18,6 +18,7 @@ from pydantic import Field
 
 from tender.api.checkout_deps import owner_of, run
 from tender.api.errors import responses
+from tender.api.rate_limits import limit_card_attempts
 from tender.api.schemas import Strict
 from tender.api.security import require
 from tender.auth.principals import Principal, Scope
@@ -63,6 +64,9 @@ async def add_payment(
     request: Request, order_id: str, body: NorcePaymentCreate, principal: Orders
 ) -> Response:
     runtime = request.app.state.runtime
+    await limit_card_attempts(
+        request, principal.actor, per_minute=runtime.settings.card_attempts_per_client_minute
+    )
     # An unknown card, a zero balance and a missing code raise InvalidCredentials or
     # GiftCardNotUsable, which answer 400 Bad Request, as the seed says.
     _, payment = await run(

@@ -17,6 +17,7 @@ from tender.api.checkout_schemas import (
     shipping_public,
 )
 from tender.api.errors import error_response, responses
+from tender.api.rate_limits import limit_card_attempts
 from tender.api.security import require
 from tender.auth.principals import Principal, Scope
 from tender.domain.checkout_ports import Work
@@ -120,6 +121,9 @@ async def add_gift_card(
     request: Request, cart_id: str, body: GiftCardAdd, principal: Orders
 ) -> Any:
     runtime = request.app.state.runtime
+    await limit_card_attempts(
+        request, principal.actor, per_minute=runtime.settings.card_attempts_per_client_minute
+    )
     view, payment = await run(
         request,
         principal,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field, StrictBool, StrictInt
 
 from tender.api.errors import responses
+from tender.api.rate_limits import limit_card_attempts
 from tender.api.schemas import MoneyIn, MoneyOut, PageOut, Strict, check_metadata
 from tender.api.security import require, runtime_of
 from tender.auth.principals import Principal, Scope
@@ -261,8 +262,11 @@ async def list_cards(
     responses=responses(400, 401, 403),
     summary="Check a balance by code and PIN (answers the seed's BalanceType)",
 )
-async def balance(request: Request, body: BalanceCheck, _: View) -> BalanceType:
+async def balance(request: Request, body: BalanceCheck, principal: View) -> BalanceType:
     runtime = runtime_of(request)
+    await limit_card_attempts(
+        request, principal.actor, per_minute=runtime.settings.card_attempts_per_client_minute
+    )
     result = await runtime.db.transaction(
         lambda conn: runtime.ledger.balance(
             SqlLedgerStore(conn), code=body.code, pin=body.pin, currency=body.currency

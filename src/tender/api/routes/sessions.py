@@ -11,6 +11,7 @@ from tender.api.browser import browser_session
 from tender.api.checkout_deps import owner_of, run
 from tender.api.checkout_schemas import GiftCardAdd, cart_public, payment_public
 from tender.api.errors import responses
+from tender.api.rate_limits import limit_card_attempts
 from tender.api.schemas import Strict
 from tender.api.security import require, runtime_of
 from tender.auth.principals import Principal, PrincipalKind, Scope
@@ -121,6 +122,11 @@ async def session_cart(request: Request, session: Browser) -> Any:
 )
 async def session_add_gift_card(request: Request, body: GiftCardAdd, session: Browser) -> Any:
     runtime = runtime_of(request)
+    await limit_card_attempts(
+        request,
+        "session:" + session.token_hash.hex(),
+        per_minute=runtime.settings.card_attempts_per_session_minute,
+    )
     view, payment = await run(
         request,
         session_principal(session),
