@@ -15,6 +15,7 @@ from tender.api import errors, security
 from tender.api.compat import norce, spryker
 from tender.api.cors import BrowserCors
 from tender.api.idempotency import IdempotencyKeys
+from tender.api.logs import AccessLog, configure_logging
 from tender.api.middleware import BodySizeLimit, CorrelationId
 from tender.api.routes import (
     carts,
@@ -102,10 +103,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(IdempotencyKeys)
     app.add_middleware(BrowserCors)
     app.add_middleware(BodySizeLimit, limit=runtime.settings.max_body_bytes)
+    app.add_middleware(AccessLog)
     app.add_middleware(CorrelationId)
     return app
 
 
 def app_from_env() -> FastAPI:
     """For ``uvicorn --factory``: each worker process builds its own runtime."""
+    configure_logging()
     return create_app()

@@ -1,0 +1,74 @@
+"""Logs are JSON with the correlation id, and no secret reaches them."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from tender.api.logs import JsonFormatter
+from tests.api.conftest import Api
+
+
+async def test_access_log_names_routes_not_secrets(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    h = await api.headers()
+    cart = (
+        await api.client.post("/carts", json={"currency": "EUR", "country": "DE"}, headers=h)
+    ).json()
+    session = (
+        await api.client.post(
+            "/sessions", json={"cart": {"cartRef": {"id": cart["id"]}}}, headers=h
+        )
+    ).json()
+    card = (
+        await api.client.post(
+            "/giftcards",
+            json={"amount": {"centAmount": 100, "currency": "EUR"}, "pin": "2468"},
+            headers=h,
+        )
+    ).json()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="tender"):
+        await api.client.get(
+            f"/sessions/{session['id']}", headers={**h, "X-Correlation-ID": "corr-123"}
+        )
+        await api.client.post(
+            "/giftcards/balance", json={"code": card["code"], "pin": "2468"}, headers=h
+        )
+    formatter = JsonFormatter()
+    lines = [formatter.format(r) for r in caplog.records if r.name == "tender.access"]
+    assert len(lines) == 2
+    first = json.loads(lines[0])
+    assert first["route"] == "/sessions/{session_id}"
+    assert first["status"] == 200
+    assert first["method"] == "GET"
+    everything = "\n".join(formatter.format(r) for r in caplog.records)
+    for secret in (
+        session["id"],
+        card["code"],
+        card["code"].replace(" ", ""),
+        "2468",
+        h["Authorization"].split()[1],
+    ):
+        assert secret not in everything
+
+
+def test_json_formatter_carries_correlation_id() -> None:
+    from tender.api.middleware import correlation_id
+
+    token = correlation_id.set("abc-1")
+    try:
+        record = logging.LogRecord(
+            "tender.x", logging.WARNING, __file__, 1, "hello %s", ("world",), None
+        )
+        record.orderId = "o-1"
+        line = json.loads(JsonFormatter().format(record))
+    finally:
+        correlation_id.reset(token)
+    assert line["message"] == "hello world"
+    assert line["correlationId"] == "abc-1"
+    assert line["orderId"] == "o-1"
+    assert line["level"] == "warning"
