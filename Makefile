@@ -39,6 +39,7 @@ bench: $(STAMP)
 	./scripts/ensure-postgres.sh
 	$(BIN)/python -m bench.cards_issue
 	$(BIN)/python -m bench.ledger_throughput
+	$(BIN)/python -m bench.checkout_http
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -107,12 +107,11 @@ async def migrated_db(request: pytest.FixtureRequest, tmp_root: Path) -> AsyncIt
 
 async def clean(database: Database) -> None:
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    # DELETE, not TRUNCATE: a test leaves a handful of rows, and TRUNCATE's catalog locks cost
+    # ~160 ms per call on PostgreSQL against ~1 ms here.
     async with database.engine.begin() as conn:
-        if database.is_sqlite:
-            for table in tables:
-                await conn.execute(text(f"DELETE FROM {table}"))
-        else:
-            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        for table in tables:
+            await conn.execute(text(f"DELETE FROM {table}"))
 
 
 @pytest.fixture

@@ -3,8 +3,9 @@
 Phase 1: 200 concurrent reserves (4 OS processes x 50 asyncio tasks, or 200 tasks in one process)
 ask for about three times the card's balance. Phase 2: the holds that won are captured (fully or
 in part), released, or captured and released at the same time, while new short-lived reserves
-race for the money those releases free. Phase 3: once the short holds have expired, every process
-sweeps at once.
+race for the money those releases free. Phase 3: every process sweeps the expired short holds at
+once (with a clock a little ahead, so the test need not sleep until they expire) while three
+tasks at a time try to refund 40 % of each capture: exactly two of each three may succeed.
 
 After each phase the books are read and checked: the holds that won never add up to more than
 the balance, the card's ``held`` is the sum of its active holds, no activity ever recorded a
@@ -21,9 +22,9 @@ import random
 import threading
 import traceback
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,7 +36,7 @@ from tender.db.engine import Database
 from tender.db.ledger_store import SqlLedgerStore, activities, cards, holds
 from tender.db.migrate import upgrade
 from tender.domain.codes import Hasher
-from tender.domain.errors import HoldNotActive, InsufficientFunds
+from tender.domain.errors import HoldNotActive, InsufficientFunds, RefundExceedsCapture
 from tender.domain.ledger import Hold
 from tender.domain.money import Money
 from tender.services.ledger import Ledger
@@ -52,7 +53,7 @@ POOL_SIZE = 5
 """Per process (plus as many overflow connections): 4 racing processes stay far below
 PostgreSQL's default of 100 connections even with another xdist worker running."""
 SHORT_TTL = timedelta(seconds=1)
-"""The shortest lifetime a reservation may have; phase 2's holds expire before phase 3."""
+"""The shortest lifetime a reservation may have: phase 2's short holds."""
 SWEEPERS = 3
 BARRIER_TIMEOUT = 60.0
 
@@ -79,6 +80,11 @@ class Plan:
     second_amounts: list[int]
     """Phase 2 short-lived reserves, 20-80 each."""
     seed: int
+    name: str
+    """Prefix of this process's payment references."""
+
+    def reference(self, index: int) -> str:
+        return f"{self.name}-{index}"
 
 
 @dataclass
@@ -86,6 +92,8 @@ class Report:
     """What one racing process saw; sent back to the parent."""
 
     won: list[tuple[str, int]] = field(default_factory=list)
+    references: dict[str, str] = field(default_factory=dict)
+    """Hold id -> the payment reference it was reserved under."""
     lost: list[int] = field(default_factory=list)
     captured: dict[str, int] = field(default_factory=dict)
     released: list[str] = field(default_factory=list)
@@ -95,6 +103,9 @@ class Report:
     short_won: list[tuple[str, int]] = field(default_factory=list)
     short_lost: int = 0
     swept: int = 0
+    refunded: dict[str, int] = field(default_factory=dict)
+    """Payment reference -> money refunded under it."""
+    refunds_refused: int = 0
     min_available_seen: int | None = None
     reads: int = 0
     error: str | None = None
@@ -113,6 +124,7 @@ class ActivityRow:
     type: str
     amount: int
     hold_id: str | None
+    reference: str | None
     posted_after: int
     held_after: int
 
@@ -137,8 +149,9 @@ def _plans(processes: int, tasks: int) -> list[Plan]:
             amounts=[rng.randint(100, 200) for _ in range(tasks)],
             second_amounts=[rng.randint(20, 80) for _ in range(tasks)],
             seed=rng.randrange(2**32),
+            name=f"p{index}",
         )
-        for _ in range(processes)
+        for index in range(processes)
     ]
 
 
@@ -146,12 +159,21 @@ def _plans(processes: int, tasks: int) -> list[Plan]:
 
 
 async def _try_reserve(
-    database: Database, ledger: Ledger, card_id: str, amount: int, ttl: timedelta | None
+    database: Database,
+    ledger: Ledger,
+    card_id: str,
+    amount: int,
+    ttl: timedelta | None,
+    reference: str | None = None,
 ) -> Hold | None:
     try:
         return await database.transaction(
             lambda c: ledger.reserve(
-                SqlLedgerStore(c), card_id=card_id, amount=Money(amount, "EUR"), expires_in=ttl
+                SqlLedgerStore(c),
+                card_id=card_id,
+                amount=Money(amount, "EUR"),
+                expires_in=ttl,
+                reference=reference,
             )
         )
     except InsufficientFunds:
@@ -188,11 +210,13 @@ async def _second_phase(
     def tx(work: Callable[[SqlLedgerStore], Awaitable[Hold]]) -> Awaitable[Hold]:
         return database.transaction(lambda c: work(SqlLedgerStore(c)))
 
-    async def contest(hold_id: str, amount: int) -> None:
-        captured, released = await asyncio.gather(
-            _try_finish(tx(lambda s: ledger.capture(s, hold_id=hold_id))),
-            _try_finish(tx(lambda s: ledger.release(s, hold_id=hold_id))),
-        )
+    async def contest(hold_id: str, amount: int, release_first: bool) -> None:
+        capturing = _try_finish(tx(lambda s: ledger.capture(s, hold_id=hold_id)))
+        releasing = _try_finish(tx(lambda s: ledger.release(s, hold_id=hold_id)))
+        if release_first:
+            released, captured = await asyncio.gather(releasing, capturing)
+        else:
+            captured, released = await asyncio.gather(capturing, releasing)
         assert captured != released, f"hold {hold_id}: captured {captured}, released {released}"
         report.contested[hold_id] = "capture" if captured else "release"
         if captured:
@@ -221,7 +245,7 @@ async def _second_phase(
     for index, (hold_id, amount) in enumerate(report.won):
         match index % 5:
             case 0:
-                work.append(contest(hold_id, amount))
+                work.append(contest(hold_id, amount, release_first=index % 2 == 1))
             case 1:
                 work.append(capture(hold_id, None, amount))
             case 2:
@@ -235,10 +259,52 @@ async def _second_phase(
     await asyncio.gather(*work)
 
 
-async def _sweep_until_done(database: Database, ledger: Ledger) -> int:
+def refund_share(captured: int) -> int:
+    """40 % of a capture, rounded up: two such refunds fit in it, three never do."""
+    return -(-captured * 2 // 5)
+
+
+async def _refund_race(database: Database, ledger: Ledger, card_id: str, report: Report) -> None:
+    """Three tasks at once try to refund 40 % of each capture this process made."""
+
+    async def refund(reference: str, amount: int) -> bool:
+        try:
+            await database.transaction(
+                lambda c: ledger.refund(
+                    SqlLedgerStore(c),
+                    card_id=card_id,
+                    amount=Money(amount, "EUR"),
+                    reference=reference,
+                )
+            )
+        except RefundExceedsCapture:
+            return False
+        return True
+
+    captures = [(report.references[i], refund_share(c)) for i, c in report.captured.items()]
+    outcomes = await asyncio.gather(*(refund(r, a) for r, a in captures for _ in range(3)))
+    for index, (reference, amount) in enumerate(captures):
+        succeeded = sum(outcomes[3 * index : 3 * index + 3])
+        assert succeeded == 2, f"{reference}: {succeeded} of 3 refunds of {amount} went through"
+        report.refunded[reference] = succeeded * amount
+        report.refunds_refused += 3 - succeeded
+
+
+class _ClockAhead:
+    """The system clock, ``ahead`` in the future: a sweeper for which every short hold of
+    phase 2 has expired, without the test sleeping until they have."""
+
+    def __init__(self, ahead: timedelta) -> None:
+        self.ahead = ahead
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.ahead
+
+
+async def _sweep_until_done(database: Database, sweeper: Ledger) -> int:
     total = 0
     while swept := await database.transaction(
-        lambda c: ledger.sweep_expired_holds(SqlLedgerStore(c), limit=7)
+        lambda c: sweeper.sweep_expired_holds(SqlLedgerStore(c), limit=7)
     ):
         total += swept
     return total
@@ -259,13 +325,17 @@ async def _scenario(url: str, card_id: str, plan: Plan, sync: Sync) -> Report:
         await sync("ready")
 
         won = await asyncio.gather(
-            *(_try_reserve(database, ledger, card_id, a, None) for a in plan.amounts)
+            *(
+                _try_reserve(database, ledger, card_id, a, None, plan.reference(i))
+                for i, a in enumerate(plan.amounts)
+            )
         )
         for amount, hold in zip(plan.amounts, won, strict=True):
             if hold is None:
                 report.lost.append(amount)
             else:
                 report.won.append((hold.id, amount))
+                report.references[hold.id] = str(hold.reference)
         await sync("reserved")
         await sync("resume")
 
@@ -273,10 +343,12 @@ async def _scenario(url: str, card_id: str, plan: Plan, sync: Sync) -> Report:
         await sync("settled")
         await sync("resume")
 
-        # Every short hold was made before "settled", so all have expired after this sleep.
-        await asyncio.sleep(SHORT_TTL.total_seconds() + 0.2)
-        swept = await asyncio.gather(*(_sweep_until_done(database, ledger) for _ in range(SWEEPERS)))
-        report.swept = sum(swept)
+        # Every short hold was made before "settled", so a sweeper running a little more than
+        # their lifetime ahead finds them all expired (and none of phase 1's 7-day holds).
+        sweeper = Ledger(Hasher(TEST_KEY), clock=_ClockAhead(SHORT_TTL + timedelta(seconds=1)))
+        sweeps = asyncio.gather(*(_sweep_until_done(database, sweeper) for _ in range(SWEEPERS)))
+        await _refund_race(database, ledger, card_id, report)
+        report.swept = sum(await sweeps)
         stop.set()
         await watcher
     finally:
@@ -335,6 +407,7 @@ async def _snapshot(url: str, card_id: str) -> Snapshot:
                 activities.c.type,
                 activities.c.amount,
                 activities.c.hold_id,
+                activities.c.reference,
                 activities.c.posted_after,
                 activities.c.held_after,
             )
@@ -403,6 +476,7 @@ def _check_all(
     assert lost
     assert reserved.available < min(lost)
 
+    _check_reserved(reserved)
     # Phase 2 left the books balanced before the sweep, too.
     _check_books(settled)
 
@@ -426,7 +500,8 @@ def _check_all(
             assert hold_id in short
             assert hold.status == "expired"
     assert sum(r.swept for r in reports) == len(short)
-    assert final.posted == BALANCE - sum(captured.values())
+    refunded = {ref: total for r in reports for ref, total in r.refunded.items()}
+    assert final.posted == BALANCE - sum(captured.values()) + sum(refunded.values())
     assert final.held == sum(untouched.values())
 
     # One activity per step of each hold's life: no double capture, release or expiry.
@@ -444,6 +519,16 @@ def _check_all(
         expected[hold_id, "hold"] += 1
         expected[hold_id, "expire"] += 1
     assert steps == expected
+
+    # Two of every three racing refunds went through, and never more than was captured.
+    references = {i: ref for r in reports for i, ref in r.references.items()}
+    refunds: dict[str | None, list[int]] = {}
+    for activity in final.activities:
+        if activity.type == "refund":
+            refunds.setdefault(activity.reference, []).append(activity.amount)
+    expected_refunds = {references[i]: [refund_share(c)] * 2 for i, c in captured.items()}
+    assert refunds == expected_refunds
+    assert all(sum(refunds[references[i]]) <= c for i, c in captured.items())
 
     # The watchers read the card throughout and never saw money that was not there.
     seen = [r.min_available_seen for r in reports if r.min_available_seen is not None]
@@ -467,10 +552,10 @@ def _race_from_processes(url: str) -> list[Report]:
         try:
             barrier.wait(BARRIER_TIMEOUT)  # ready
             barrier.wait(BARRIER_TIMEOUT)  # reserved
-            reserved = _run(_snapshot(url, card_id))
+            reserved = _checked(_run(_snapshot(url, card_id)), _check_reserved, barrier)
             barrier.wait(BARRIER_TIMEOUT)  # resume
             barrier.wait(BARRIER_TIMEOUT)  # settled
-            settled = _run(_snapshot(url, card_id))
+            settled = _checked(_run(_snapshot(url, card_id)), _check_books, barrier)
             barrier.wait(BARRIER_TIMEOUT)  # resume
         except threading.BrokenBarrierError:
             failed = _drain(results)
@@ -488,6 +573,16 @@ def _race_from_processes(url: str) -> list[Report]:
     return reports
 
 
+def _checked(snap: Snapshot, check: Callable[[Snapshot], None], barrier: Any) -> Snapshot:
+    """Check the books between phases; on failure stop the racing processes at once."""
+    try:
+        check(snap)
+    except AssertionError:
+        barrier.abort()
+        raise
+    return snap
+
+
 def _drain(results: multiprocessing.Queue[Report]) -> list[Report]:
     drained: list[Report] = []
     while True:
@@ -503,8 +598,12 @@ def _race_from_tasks(url: str) -> list[Report]:
     snaps: dict[str, Snapshot] = {}
 
     async def sync(label: str) -> None:
-        if label in ("reserved", "settled"):
+        if label == "reserved":
             snaps[label] = await _snapshot(url, card_id)
+            _check_reserved(snaps[label])
+        elif label == "settled":
+            snaps[label] = await _snapshot(url, card_id)
+            _check_books(snaps[label])
 
     (plan,) = _plans(1, REQUESTS)
     report = _run(_scenario(url, card_id, plan, sync))
@@ -519,7 +618,7 @@ def _record(request: pytest.FixtureRequest, reports: list[Report]) -> None:
 
 
 @pytest.fixture
-def pg_url() -> Any:
+def pg_url() -> Iterator[str]:
     url = _run(create_pg_database())
     yield url
     _run(drop_pg_database(url))
@@ -541,7 +640,5 @@ def test_reserves_from_200_tasks_on_sqlite(tmp_path: Path, request: pytest.Fixtu
     _record(request, _race_from_tasks(f"sqlite+aiosqlite:///{tmp_path / 'tasks.db'}"))
 
 
-def test_reserves_from_200_tasks_on_postgresql(
-    pg_url: str, request: pytest.FixtureRequest
-) -> None:
+def test_reserves_from_200_tasks_on_postgresql(pg_url: str, request: pytest.FixtureRequest) -> None:
     _record(request, _race_from_tasks(pg_url))
