@@ -166,13 +166,15 @@ async def test_browser_adds_and_removes_gift_cards(api: Api) -> None:
 
 
 async def test_add_card_attempts_are_rate_limited_per_session(api: Api) -> None:
-    h, _, token = await setup(api)
+    _, _, token = await setup(api)
     browser = {"X-Session-Id": token, "Origin": SHOP}
     statuses = []
     for _ in range(11):
         response = await api.client.post(
-            "/session/giftcards", json={"code": "1234 5678 9012 3456", "pin": "1111"},
-            headers=browser)
+            "/session/giftcards",
+            json={"code": "1234 5678 9012 3456", "pin": "1111"},
+            headers=browser,
+        )
         statuses.append(response.status_code)
     assert statuses[:10] == [400] * 10
     limited = await api.client.post("/session/giftcards", json={"code": "1"}, headers=browser)
@@ -181,8 +183,9 @@ async def test_add_card_attempts_are_rate_limited_per_session(api: Api) -> None:
     assert 1 <= int(limited.headers["retry-after"]) <= 60
     # Another session is not affected; the next minute lets this one try again.
     _, _, other = await setup(api)
-    fresh = await api.client.post("/session/giftcards", json={"code": "1"},
-                                  headers={"X-Session-Id": other, "Origin": SHOP})
+    fresh = await api.client.post(
+        "/session/giftcards", json={"code": "1"}, headers={"X-Session-Id": other, "Origin": SHOP}
+    )
     assert fresh.status_code == 400
     api.clock.advance(seconds=61)
     again = await api.client.post("/session/giftcards", json={"code": "1"}, headers=browser)
