@@ -113,14 +113,12 @@ class CheckoutDataService:
                 )
         draft = replace(cart, **changes)
         if data.shipment_method_id is not None:
-            method = attempt("shipment.idShipmentMethod", lambda: None)
             try:
                 method = await self.carts.shipping_method(work, draft, data.shipment_method_id)
+                changes["shipping_method_id"] = method.id
             except DomainError as error:
                 error.field = "shipment.idShipmentMethod"
                 errors.append(error)
-            if method is not None:
-                changes["shipping_method_id"] = method.id
         if errors:
             raise DomainError.all_of(errors)
         if not changes:
