@@ -138,3 +138,55 @@ async def test_reopen_releases_and_edits_reallocate(shop: Shop) -> None:
     assert again.order.reference == placed.order.reference
     assert await shop.balance(card) == (10_000, 8490)
     assert await shop.audit() == []
+
+
+async def test_completing_after_holds_expired_reserves_again_or_names_the_card(
+    shop: Shop,
+) -> None:
+    from datetime import timedelta
+
+    from tender.db.ledger_store import SqlLedgerStore
+    from tender.domain.payments import GiftCardReservationFailed
+
+    rt = shop.runtime
+    plenty = await shop.card(10_000)
+    view = await shop.ready_cart(unit=4000, quantity=1, method=None)  # 44.90
+    cart_id = view.cart.id
+    await shop.tx(
+        lambda w: rt.carts.add_gift_card(
+            w, cart_id=cart_id, owner=OWNER, code=plenty.code, pin=None
+        )
+    )
+    placed = await shop.tx(lambda w: rt.orders.place(w, cart_id=cart_id, owner=OWNER))
+    shop.clock.advance(hours=25)  # past the 24 h payment window
+    swept = await rt.db.transaction(lambda c: rt.ledger.sweep_expired_holds(SqlLedgerStore(c)))
+    assert swept == 1
+    assert await shop.balance(plenty) == (10_000, 0)
+    done = await shop.tx(lambda w: rt.orders.complete(w, order_id=placed.order.id, owner=OWNER))
+    assert done.order.state is OrderState.COMPLETED
+    assert await shop.balance(plenty) == (10_000 - 4490, 0)
+
+    scarce = await shop.card(5_000)
+    view = await shop.ready_cart(unit=4000, quantity=1, method=None)
+    other_cart = view.cart.id
+    await shop.tx(
+        lambda w: rt.carts.add_gift_card(
+            w, cart_id=other_cart, owner=OWNER, code=scarce.code, pin=None
+        )
+    )
+    second = await shop.tx(lambda w: rt.orders.place(w, cart_id=other_cart, owner=OWNER))
+    shop.clock.advance(hours=25)
+    await rt.db.transaction(lambda c: rt.ledger.sweep_expired_holds(SqlLedgerStore(c)))
+    # Someone else spends the card meanwhile.
+    await rt.db.transaction(
+        lambda c: rt.ledger.reserve(
+            SqlLedgerStore(c),
+            card_id=scarce.card.id,
+            amount=Money(4000, "EUR"),
+            expires_in=timedelta(hours=1),
+        )
+    )
+    with pytest.raises(GiftCardReservationFailed, match=f"\\*\\*\\*\\*{scarce.card.code_last4}"):
+        await shop.tx(lambda w: rt.orders.complete(w, order_id=second.order.id, owner=OWNER))
+    assert await shop.balance(scarce) == (5_000, 4000)  # nothing captured from a dead hold
+    assert await shop.audit() == []
