@@ -189,8 +189,16 @@ def _session(row: Any) -> Session:
 
 
 class SqlCheckoutStore:
+    """One transaction's store. It remembers what it read (carts it locked, payments, shipping
+    methods) until it writes them: checkout reads the same rows many times per request, and
+    inside one transaction, under the cart's lock, they cannot change behind its back."""
+
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
+        self._carts: dict[str, Cart] = {}
+        self._locked: set[str] = set()
+        self._payments: dict[str, list[Payment]] = {}
+        self._shipping: dict[int, ShippingMethod | None] = {}
 
     # carts ------------------------------------------------------------------------------
 
@@ -198,13 +206,23 @@ class SqlCheckoutStore:
         await self.conn.execute(insert(carts).values(id=cart.id, **_cart_values(cart)))
 
     async def get_cart(self, cart_id: str, *, lock: bool = False) -> Cart | None:
+        cached = self._carts.get(cart_id)
+        if cached is not None and (not lock or cart_id in self._locked):
+            return cached
         stmt = select(carts).where(carts.c.id == cart_id)
         if lock:
             stmt = stmt.with_for_update()
         row = (await self.conn.execute(stmt)).first()
-        return _cart(row) if row else None
+        if row is None:
+            return None
+        cart = _cart(row)
+        self._carts[cart_id] = cart
+        if lock:
+            self._locked.add(cart_id)
+        return cart
 
     async def save_cart(self, cart: Cart, *, expected_version: int) -> bool:
+        self._carts.pop(cart.id, None)
         result = await self.conn.execute(
             update(carts)
             .where(carts.c.id == cart.id, carts.c.version == expected_version)
@@ -213,6 +231,7 @@ class SqlCheckoutStore:
         return bool(result.rowcount)
 
     async def set_cart_locked(self, cart_id: str, locked: bool, now: datetime) -> None:
+        self._carts.pop(cart_id, None)
         await self.conn.execute(
             update(carts)
             .where(carts.c.id == cart_id)
@@ -245,12 +264,17 @@ class SqlCheckoutStore:
         return [_shipping(r) for r in rows]
 
     async def shipping_method(self, method_id: int) -> ShippingMethod | None:
-        row = (await self.conn.execute(select(shipping).where(shipping.c.id == method_id))).first()
-        return _shipping(row) if row else None
+        if method_id not in self._shipping:
+            row = (
+                await self.conn.execute(select(shipping).where(shipping.c.id == method_id))
+            ).first()
+            self._shipping[method_id] = _shipping(row) if row else None
+        return self._shipping[method_id]
 
     # payments ---------------------------------------------------------------------------
 
     async def insert_payment(self, payment: Payment) -> None:
+        self._payments.clear()
         await self.conn.execute(
             insert(payments).values(
                 id=payment.id,
@@ -285,12 +309,16 @@ class SqlCheckoutStore:
         return [_payment(r, by_payment[r._mapping["id"]]) for r in rows]
 
     async def payments(self, cart_id: str) -> list[Payment]:
+        if cart_id in self._payments:
+            return list(self._payments[cart_id])
         rows = (
             await self.conn.execute(
                 select(payments).where(payments.c.cart_id == cart_id).order_by(payments.c.position)
             )
         ).all()
-        return await self._with_transactions(rows)
+        found = await self._with_transactions(rows)
+        self._payments[cart_id] = found
+        return list(found)
 
     async def payment(self, payment_id: str) -> Payment | None:
         rows = (await self.conn.execute(select(payments).where(payments.c.id == payment_id))).all()
@@ -298,6 +326,7 @@ class SqlCheckoutStore:
         return found[0] if found else None
 
     async def update_payment(self, payment: Payment) -> None:
+        self._payments.clear()
         await self.conn.execute(
             update(payments)
             .where(payments.c.id == payment.id)
@@ -311,6 +340,7 @@ class SqlCheckoutStore:
         )
 
     async def insert_transaction(self, transaction: Transaction) -> None:
+        self._payments.clear()
         t = transaction
         await self.conn.execute(
             insert(transactions).values(
@@ -335,6 +365,7 @@ class SqlCheckoutStore:
         error_code: str | None,
         now: datetime,
     ) -> None:
+        self._payments.clear()
         await self.conn.execute(
             update(transactions)
             .where(transactions.c.id == transaction_id)
