@@ -48,7 +48,7 @@ def test_parse_refuses_what_it_cannot_represent(text: str, currency: str) -> Non
         Money.parse(text, currency)
 
 
-@pytest.mark.parametrize("currency", ["eur", "EURO", "XXY", "", "E1R"])
+@pytest.mark.parametrize("currency", ["eur", "EURO", "XXY", "", "E1R", "XXX", "XTS", "XAU"])
 def test_unknown_currencies_are_refused(currency: str) -> None:
     with pytest.raises(UnknownCurrency):
         Money(1, currency)

@@ -20,9 +20,16 @@ MAX_MINOR = 10**13
 card and far below 2**53, so JavaScript clients read every amount exactly."""
 
 
+NOT_MONEY = frozenset(
+    {"XXX", "XTS", "XAU", "XAG", "XPD", "XPT", "XBA", "XBB", "XBC", "XBD", "XDR", "XSU", "XUA"}
+)
+"""ISO 4217 codes that are not currencies a shop sells in: "no currency", the testing code,
+precious metals and accounting units."""
+
+
 @cache
 def _known_currencies() -> frozenset[str]:
-    return frozenset(list_currencies())
+    return frozenset(list_currencies()) - NOT_MONEY
 
 
 def check_currency(code: str) -> str:

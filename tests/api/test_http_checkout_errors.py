@@ -1,0 +1,265 @@
+"""Bad input on every checkout endpoint: the one error shape, the right 4xx, nothing changed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.api.conftest import Api, assert_error
+
+UNKNOWN = "00000000-0000-7000-8000-000000000000"
+LINE = {
+    "sku": "A",
+    "name": "A",
+    "quantity": 1,
+    "price": {"centAmount": 100, "currency": "EUR"},
+    "taxRate": "19.00",
+}
+
+
+@pytest.fixture
+async def world(api: Api) -> dict[str, Any]:
+    h = await api.headers()
+    cart = (
+        await api.client.post(
+            "/carts", json={"currency": "EUR", "country": "DE", "lineItems": [LINE]}, headers=h
+        )
+    ).json()
+    card = (
+        await api.client.post(
+            "/giftcards", json={"amount": {"centAmount": 1000, "currency": "EUR"}}, headers=h
+        )
+    ).json()
+    return {"api": api, "h": h, "cart": cart, "card": card}
+
+
+async def snapshot(world: dict[str, Any]) -> tuple[Any, ...]:
+    api, h = world["api"], world["h"]
+    cart = (await api.client.get(f"/carts/{world['cart']['id']}", headers=h)).json()
+    card = (await api.client.get(f"/giftcards/{world['card']['id']}", headers=h)).json()
+    orders = (await api.client.get("/orders", headers=h)).json()["results"]
+    return cart["version"], cart["lineItems"], cart["payments"], card["balance"], len(orders)
+
+
+BAD_CARTS = [
+    ({"currency": "EUR"}, 400, "MissingField"),
+    ({"currency": "XXX", "country": "DE"}, 400, "InvalidCurrency"),
+    ({"currency": "EUR", "country": "Germany"}, 400, "InvalidInput"),
+    ({"currency": "EUR", "country": "DE", "customerEmail": "nope"}, 400, "InvalidInput"),
+    (
+        {"currency": "EUR", "country": "DE", "lineItems": [{**LINE, "quantity": 0}]},
+        400,
+        "InvalidField",
+    ),
+    (
+        {"currency": "EUR", "country": "DE", "lineItems": [{**LINE, "taxRate": "19.001"}]},
+        400,
+        "InvalidInput",
+    ),
+    (
+        {
+            "currency": "EUR",
+            "country": "DE",
+            "lineItems": [{**LINE, "price": {"centAmount": 100, "currency": "USD"}}],
+        },
+        422,
+        "CurrencyMismatch",
+    ),
+    (
+        {
+            "currency": "EUR",
+            "country": "DE",
+            "lineItems": [{**LINE, "price": {"centAmount": -1, "currency": "EUR"}}],
+        },
+        400,
+        "InvalidAmount",
+    ),
+    ({"currency": "EUR", "country": "DE", "extra": 1}, 400, "InvalidField"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "code"), BAD_CARTS)
+async def test_bad_carts_are_refused(
+    world: dict[str, Any], body: Any, status: int, code: str
+) -> None:
+    before = await snapshot(world)
+    response = await world["api"].client.post("/carts", json=body, headers=world["h"])
+    assert_error(response, status, code)
+    assert await snapshot(world) == before
+
+
+BAD_UPDATES = [
+    ({"actions": [{"action": "setCountry", "country": "AT"}]}, 400, "MissingField"),
+    ({"version": 1, "actions": []}, 400, "InvalidField"),
+    ({"version": 1, "actions": [{"action": "explode"}]}, 400, "InvalidField"),
+    (
+        {
+            "version": 1,
+            "actions": [{"action": "changeLineItemQuantity", "lineItemId": "x", "quantity": 2}],
+        },
+        404,
+        "LineItemNotFound",
+    ),
+    (
+        {"version": 1, "actions": [{"action": "setShippingMethod", "shippingMethodId": 999}]},
+        404,
+        "ShippingMethodNotFound",
+    ),
+    (
+        {
+            "version": 1,
+            "actions": [{"action": "setShippingAddress", "address": {"firstName": "A"}}],
+        },
+        400,
+        "InvalidInput",
+    ),
+    ({"version": "1", "actions": [{"action": "setCountry", "country": "AT"}]}, 400, "InvalidField"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "code"), BAD_UPDATES)
+async def test_bad_cart_updates_change_nothing(
+    world: dict[str, Any], body: Any, status: int, code: str
+) -> None:
+    before = await snapshot(world)
+    response = await world["api"].client.post(
+        f"/carts/{world['cart']['id']}", json=body, headers=world["h"]
+    )
+    assert_error(response, status, code)
+    assert await snapshot(world) == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code"),
+    [
+        ("GET", f"/carts/{UNKNOWN}", None, 404, "CartNotFound"),
+        ("POST", f"/carts/{UNKNOWN}/giftcards", {"code": "1234"}, 404, "CartNotFound"),
+        (
+            "POST",
+            "/carts/{cart}/giftcards",
+            {"code": "0000 0000 0000 0000"},
+            400,
+            "InvalidGiftCard",
+        ),
+        ("POST", "/carts/{cart}/giftcards", {"pin": "1"}, 400, "MissingField"),
+        ("POST", "/carts/{cart}/giftcards/nope/remove", None, 404, "PaymentNotFound"),
+        ("POST", "/orders", {"cartId": UNKNOWN}, 404, "CartNotFound"),
+        ("POST", "/orders", {"cartId": "{cart}"}, 422, "CheckoutDataInvalid"),
+        ("POST", "/orders", {}, 400, "MissingField"),
+        ("GET", f"/orders/{UNKNOWN}", None, 404, "OrderNotFound"),
+        ("POST", f"/orders/{UNKNOWN}/complete", None, 404, "OrderNotFound"),
+        ("GET", "/orders?state=Lost", None, 400, "InvalidField"),
+        ("GET", f"/payments/{UNKNOWN}", None, 404, "PaymentNotFound"),
+        ("POST", f"/payments/{UNKNOWN}/capture", None, 404, "PaymentNotFound"),
+        (
+            "POST",
+            f"/payments/{UNKNOWN}/refund",
+            {"amount": {"centAmount": 1, "currency": "EUR"}},
+            404,
+            "PaymentNotFound",
+        ),
+        ("POST", f"/payments/{UNKNOWN}/confirm", {"dataPayload": []}, 404, "PaymentNotFound"),
+        (
+            "POST",
+            "/shipping-methods",
+            {"name": "X", "price": {"centAmount": -5, "currency": "EUR"}, "taxRate": "19.00"},
+            400,
+            "InvalidAmount",
+        ),
+        (
+            "POST",
+            "/shipping-methods",
+            {"name": "X", "price": {"centAmount": 5, "currency": "EUR"}, "taxRate": "abc"},
+            400,
+            "InvalidInput",
+        ),
+        ("POST", "/sessions", {"cart": {"cartRef": {"id": UNKNOWN}}}, 404, "CartNotFound"),
+        ("POST", "/sessions", {"cart": {}}, 400, "MissingField"),
+        ("GET", "/events?after=-1", None, 400, "InvalidField"),
+        ("POST", "/api/checkout/v1/orders/{cart}/payments", {"code": "1"}, 400, "MissingField"),
+        ("POST", f"/api/checkout/v1/orders/{UNKNOWN}/payments/x/remove", None, 404, "CartNotFound"),
+    ],
+)
+async def test_unknown_ids_and_bad_bodies(
+    world: dict[str, Any], method: str, path: str, body: Any, status: int, code: str
+) -> None:
+    cart_id = world["cart"]["id"]
+    path = path.replace("{cart}", cart_id)
+    if isinstance(body, dict) and body.get("cartId") == "{cart}":
+        body = {"cartId": cart_id}
+    before = await snapshot(world)
+    response = await world["api"].client.request(method, path, json=body, headers=world["h"])
+    assert_error(response, status, code)
+    assert await snapshot(world) == before
+
+
+async def test_amounts_over_what_is_open_are_refused(world: dict[str, Any]) -> None:
+    api, h, cart = world["api"], world["h"], world["cart"]
+    method = (
+        await api.client.post(
+            "/shipping-methods",
+            json={"name": "S", "price": {"centAmount": 0, "currency": "EUR"}, "taxRate": "0"},
+            headers=h,
+        )
+    ).json()
+    address = {
+        "salutation": "Ms",
+        "firstName": "A",
+        "lastName": "B",
+        "address1": "C",
+        "address2": "1",
+        "zipCode": "1",
+        "city": "D",
+        "iso2Code": "DE",
+    }
+    updated = await api.client.post(
+        f"/carts/{cart['id']}",
+        json={
+            "version": cart["version"],
+            "actions": [
+                {"action": "setShippingAddress", "address": address},
+                {"action": "setBillingAddress", "address": address},
+                {"action": "setCustomerEmail", "email": "a@b.de"},
+                {"action": "setShippingMethod", "shippingMethodId": method["id"]},
+            ],
+        },
+        headers=h,
+    )
+    assert updated.status_code == 200, updated.text
+    added = await api.client.post(
+        f"/carts/{cart['id']}/giftcards", json={"code": world["card"]["code"]}, headers=h
+    )
+    payment = added.json()["payment"]
+    assert payment["amountPlanned"]["centAmount"] == 100
+    order = (await api.client.post("/orders", json={"cartId": cart["id"]}, headers=h)).json()
+    over = await api.client.post(
+        f"/payments/{payment['id']}/capture",
+        json={"amount": {"centAmount": 101, "currency": "EUR"}},
+        headers=h,
+    )
+    assert_error(over, 400, "InvalidAmount")
+    wrong = await api.client.post(
+        f"/payments/{payment['id']}/capture",
+        json={"amount": {"centAmount": 50, "currency": "USD"}},
+        headers=h,
+    )
+    assert_error(wrong, 422, "CurrencyMismatch")
+    nothing = await api.client.post(f"/payments/{payment['id']}/refund", headers=h)
+    assert_error(nothing, 409, "PaymentTransactionRefused")
+    assert (await api.client.get(f"/giftcards/{world['card']['id']}", headers=h)).json()["balance"][
+        "held"
+    ]["centAmount"] == 100
+    partial = await api.client.post(
+        f"/payments/{payment['id']}/capture",
+        json={"amount": {"centAmount": 60, "currency": "EUR"}},
+        headers=h,
+    )
+    assert partial.status_code == 200, partial.text
+    again = await api.client.post(f"/payments/{payment['id']}/capture", headers=h)
+    assert_error(again, 409, "PaymentTransactionRefused")
+    balance = (await api.client.get(f"/giftcards/{world['card']['id']}", headers=h)).json()[
+        "balance"
+    ]
+    assert (balance["posted"]["centAmount"], balance["held"]["centAmount"]) == (940, 0)
+    assert order["state"] == "Processing"
