@@ -71,8 +71,12 @@ class Payment:
         return self.total(TransactionType.CHARGE)
 
     @property
+    def total_refunded(self) -> int:
+        return self.total(TransactionType.REFUND)
+
+    @property
     def refundable(self) -> int:
-        return self.charged - self.total(TransactionType.REFUND)
+        return self.charged - self.total_refunded
 
 
 class PaymentNotFound(NotFound):

@@ -329,12 +329,14 @@ class Orders:
         return view
 
     async def cancel(self, work: Work, *, order_id: str, owner: str | None) -> OrderView:
-        order, _ = await self._locked(work, order_id, owner)
+        order, cart = await self._locked(work, order_id, owner)
         check_order_transition(order.state, OrderState.CANCELLED)
         await self._release_all(work, order, drop_external=False)
         for payment in await work.store.payments(order.cart_id):
             if payment.refundable > 0:
                 await self._refund(work, payment, payment.refundable)
+        if not cart.locked:  # cancelled from Checkout: the cart is final as well
+            await work.store.set_cart_locked(cart.id, True, self.clock.now())
         return await self._move(work, order, OrderState.CANCELLED)
 
     async def _release_all(self, work: Work, order: Order, *, drop_external: bool) -> None:

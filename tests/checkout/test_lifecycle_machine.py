@@ -1,0 +1,341 @@
+"""A hypothesis state machine over the order life cycle: add and remove gift cards, change the
+cart, place, back to checkout, confirm the invoice, complete, refund, cancel. After every step:
+no card's available balance below zero, the ledger's holds equal the gift card authorizations
+still open, and the books sum to zero."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+
+from tender.config import Environment, Settings
+from tender.db.ledger_store import SqlLedgerStore
+from tender.db.migrate import upgrade
+from tender.domain.cart import (
+    AddLineItem,
+    ChangeLineItemQuantity,
+    SetBillingAddress,
+    SetCustomerEmail,
+    SetShippingAddress,
+    SetShippingMethod,
+)
+from tender.domain.checkout_ports import Work
+from tender.domain.errors import DomainError
+from tender.domain.money import Money
+from tender.domain.orders import OrderState
+from tender.runtime import Runtime
+from tender.services.shipping import add_shipping_method
+from tests.checkout.conftest import ADDRESS, OWNER
+from tests.conftest import FakeClock, clean, create_pg_database, drop_pg_database
+
+T = TypeVar("T")
+SECRET = "lifecycle-machine-secret-0123456789abcdefghij"
+BALANCES = (3_000, 2_500, 9_000)
+
+
+class Backend:
+    def __init__(self, url: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.clock = FakeClock()
+        self.runtime = Runtime(
+            Settings(
+                env=Environment.TEST,
+                database_url=url,
+                secret_key=SECRET,
+                jwt_secret=SECRET,
+                sweep_interval_seconds=0,
+                db_pool_size=2,
+            ),
+            clock=self.clock,
+        )
+        self.run(upgrade(self.runtime.db.engine))
+
+    def run(self, coro: Awaitable[T]) -> T:
+        return self.loop.run_until_complete(coro)
+
+    def close(self) -> None:
+        self.run(self.runtime.close())
+        self.loop.close()
+
+
+class Lifecycle(RuleBasedStateMachine):
+    backend: Backend
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rt = self.backend.runtime
+        self.backend.run(clean(self.rt.db))
+        self.codes: list[str] = []
+        self.card_ids: list[str] = []
+        for balance in BALANCES:
+            issued = self.tx_ledger(
+                lambda s, b=balance: self.rt.ledger.issue(s, amount=Money(b, "EUR"))
+            )[0]
+            self.codes.append(issued.code)
+            self.card_ids.append(issued.card.id)
+        method = self.tx(
+            lambda w: add_shipping_method(
+                w.store,
+                clock=self.rt.clock,
+                name="S",
+                carrier_name="x",
+                price=Money(490, "EUR"),
+                tax_rate_bp=1900,
+            )
+        )
+        view = self.tx(
+            lambda w: self.rt.carts.create(
+                w,
+                owner=OWNER,
+                currency="EUR",
+                country="DE",
+                lines=[AddLineItem("TEA", "Tea", 1, 4000, 1900)],
+            )
+        )
+        self.cart_id = view.cart.id
+        self.line_id = view.cart.line_items[0].id
+        self.tx(
+            lambda w: self.rt.carts.update(
+                w,
+                cart_id=self.cart_id,
+                owner=OWNER,
+                version=view.cart.version,
+                actions=[
+                    SetShippingAddress(ADDRESS),
+                    SetBillingAddress(ADDRESS),
+                    SetCustomerEmail("a@b.de"),
+                    SetShippingMethod(method.id),
+                ],
+            )
+        )
+        self.tx(self._choose_invoice)
+        self.order_id: str | None = None
+        self.state: OrderState | None = None
+
+    async def _choose_invoice(self, w: Work) -> None:
+        cart = await self.rt.carts.lock(w, cart_id=self.cart_id, owner=OWNER)
+        await w.store.save_cart(
+            replace(
+                cart,
+                version=cart.version + 1,
+                payment_methods=({"paymentMethodName": "invoice", "paymentProviderName": "x"},),
+            ),
+            expected_version=cart.version,
+        )
+
+    def tx(self, work: Callable[[Work], Awaitable[T]]) -> T:
+        return self.backend.run(
+            self.rt.db.transaction(lambda c: work(self.rt.work(c, actor="machine")))
+        )
+
+    def tx_ledger(self, work: Callable[[SqlLedgerStore], Awaitable[T]]) -> T:
+        return self.backend.run(self.rt.db.transaction(lambda c: work(SqlLedgerStore(c))))
+
+    def attempt(
+        self, work: Callable[[Work], Awaitable[Any]], allowed: bool, refusals: tuple[str, ...]
+    ) -> bool:
+        """Run ``work``; it must succeed when ``allowed``, otherwise fail with one of
+        ``refusals`` (error codes). Returns whether it succeeded."""
+        refused: DomainError | None = None
+        try:
+            self.tx(work)
+        except DomainError as error:
+            refused = error
+        if refused is None:
+            assert allowed, "expected a refusal"
+            return True
+        assert refused.code in refusals, (refused.code, refused.detail)
+        return False
+
+    @property
+    def editable(self) -> bool:
+        return self.state in (None, OrderState.CHECKOUT)
+
+    def payments(self) -> list[Any]:
+        return self.tx(lambda w: w.store.payments(self.cart_id))
+
+    @rule(index=st.integers(0, len(BALANCES) - 1))
+    def add_card(self, index: int) -> None:
+        self.attempt(
+            lambda w: self.rt.carts.add_gift_card(
+                w, cart_id=self.cart_id, owner=OWNER, code=self.codes[index], pin=None
+            ),
+            allowed=self.editable,
+            refusals=("CartLocked", "GiftCardAlreadyAdded", "GiftCardNotUsable"),
+        )
+
+    @rule(data=st.data())
+    def remove_card(self, data: st.DataObject) -> None:
+        active = [p for p in self.payments() if p.is_gift_card and p.active]
+        if not active:
+            return
+        payment = data.draw(st.sampled_from(active))
+        self.attempt(
+            lambda w: self.rt.carts.remove_gift_card(
+                w, cart_id=self.cart_id, owner=OWNER, payment_id=payment.id
+            ),
+            allowed=self.editable,
+            refusals=("CartLocked",),
+        )
+
+    @rule(quantity=st.integers(1, 3))
+    def change_quantity(self, quantity: int) -> None:
+        async def change(w: Work) -> Any:
+            cart = await self.rt.carts.lock(w, cart_id=self.cart_id, owner=OWNER)
+            return await self.rt.carts.update(
+                w,
+                cart_id=self.cart_id,
+                owner=OWNER,
+                version=cart.version,
+                actions=[ChangeLineItemQuantity(self.line_id, quantity)],
+            )
+
+        self.attempt(change, allowed=self.editable, refusals=("CartLocked",))
+
+    @rule()
+    def place(self) -> None:
+        async def place(w: Work) -> Any:
+            placed = await self.rt.orders.place(w, cart_id=self.cart_id, owner=OWNER)
+            self.order_id = placed.order.id
+            return placed
+
+        if self.attempt(
+            place,
+            allowed=self.editable and self.state is not OrderState.CANCELLED,
+            refusals=("OrderAlreadyPlaced", "GiftCardReservationFailed", "CartLocked"),
+        ):
+            self.state = OrderState.PROCESSING
+
+    def _order_call(
+        self,
+        name: str,
+        allowed_from: tuple[OrderState, ...],
+        target: OrderState,
+        refusals: tuple[str, ...] = (),
+    ) -> None:
+        if self.order_id is None:
+            return
+        order_id = self.order_id
+        ok = self.attempt(
+            lambda w: getattr(self.rt.orders, name)(w, order_id=order_id, owner=OWNER),
+            allowed=self.state in allowed_from,
+            refusals=("InvalidOrderStateTransition", *refusals),
+        )
+        if ok:
+            self.state = target
+
+    @rule()
+    def reopen(self) -> None:
+        self._order_call("reopen", (OrderState.PROCESSING,), OrderState.CHECKOUT)
+
+    @rule()
+    def confirm_invoice(self) -> None:
+        pending = [p for p in self.payments() if p.method == "invoice" and p.active]
+        if not pending or self.state is not OrderState.PROCESSING:
+            return
+        self.attempt(
+            lambda w: self.rt.orders.confirm_external(
+                w,
+                payment_id=pending[0].id,
+                owner=OWNER,
+                payload=[{"type": "invoice-confirmation"}],
+                from_server=True,
+            ),
+            allowed=True,
+            refusals=("PaymentTransactionRefused",),
+        )
+
+    @rule()
+    def complete(self) -> None:
+        self._order_call(
+            "complete",
+            (OrderState.PROCESSING,),
+            OrderState.COMPLETED,
+            refusals=("PaymentNotAuthorized",),
+        )
+
+    @rule()
+    def cancel(self) -> None:
+        self._order_call(
+            "cancel",
+            (OrderState.CHECKOUT, OrderState.PROCESSING, OrderState.COMPLETED),
+            OrderState.CANCELLED,
+        )
+
+    @rule(fraction=st.sampled_from([1, 2, 3]))
+    def refund_part(self, fraction: int) -> None:
+        charged = [p for p in self.payments() if p.is_gift_card and p.refundable > 0]
+        if not charged:
+            return
+        payment = charged[0]
+        amount = Money(max(1, payment.refundable // fraction), "EUR")
+        self.attempt(
+            lambda w: self.rt.orders.refund_payment(
+                w, payment_id=payment.id, owner=OWNER, amount=amount
+            ),
+            allowed=True,
+            refusals=(),
+        )
+
+    @invariant()
+    def money_is_consistent(self) -> None:
+        async def read() -> tuple[list[Any], list[Any], list[str]]:
+            cards = [
+                await self.rt.db.read(
+                    lambda c, i=i: self.rt.ledger.get(SqlLedgerStore(c), card_id=i)
+                )
+                for i in self.card_ids
+            ]
+            payments = await self.rt.db.read(
+                lambda c: self.rt.work(c, actor=None).store.payments(self.cart_id)
+            )
+            problems = await self.rt.db.read(lambda c: SqlLedgerStore(c).audit())
+            return cards, payments, problems
+
+        cards, payments, problems = self.backend.run(read())
+        assert problems == []
+        assert all(card.available >= 0 for card in cards)
+        open_authorizations = sum(p.authorized for p in payments if p.is_gift_card)
+        assert sum(card.held for card in cards) == open_authorizations
+        if self.state in (None, OrderState.CHECKOUT, OrderState.CANCELLED):
+            assert open_authorizations == 0
+        refunded_or_kept = sum(c.posted for c in cards)
+        charged = sum(p.charged - p.total_refunded for p in payments if p.is_gift_card)
+        assert refunded_or_kept + charged == sum(BALANCES)
+
+
+def _run(url: str) -> None:
+    Lifecycle.backend = Backend(url)
+    try:
+        run_state_machine_as_test(
+            Lifecycle,
+            settings=settings(
+                max_examples=20,
+                stateful_step_count=20,
+                deadline=None,
+                suppress_health_check=[HealthCheck.too_slow],
+            ),
+        )
+    finally:
+        Lifecycle.backend.close()
+
+
+def test_order_lifecycle_on_sqlite(tmp_path: Path) -> None:
+    _run(f"sqlite+aiosqlite:///{tmp_path / 'lifecycle.db'}")
+
+
+@pytest.mark.xdist_group("lifecycle-pg")
+def test_order_lifecycle_on_postgresql() -> None:
+    url = asyncio.run(create_pg_database())
+    try:
+        _run(url)
+    finally:
+        asyncio.run(drop_pg_database(url))
