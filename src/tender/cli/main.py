@@ -10,7 +10,7 @@ import typer
 
 from tender.auth.jwt import mint_admin_token
 from tender.auth.principals import InvalidScope, parse_scopes
-from tender.cli import cards, clients
+from tender.cli import cards, checkout, clients
 from tender.cli.common import cli_errors, console, fail, run
 from tender.config import DEFAULT_ENV_FILE, Settings, write_secrets_file
 from tender.db.ledger_store import SqlLedgerStore
@@ -30,6 +30,8 @@ app.add_typer(clients.app, name="clients")
 app.add_typer(cards.app, name="cards")
 app.add_typer(holds_app, name="holds")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(checkout.shipping_app, name="shipping-methods")
+app.add_typer(checkout.orders_app, name="orders")
 
 
 @app.command()
