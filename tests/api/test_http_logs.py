@@ -72,3 +72,20 @@ def test_json_formatter_carries_correlation_id() -> None:
     assert line["correlationId"] == "abc-1"
     assert line["orderId"] == "o-1"
     assert line["level"] == "warning"
+
+
+def test_uvicorns_raw_path_access_log_is_off() -> None:
+    from tender.api.logs import configure_logging
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    access = logging.getLogger("uvicorn.access")
+    saved_access = (access.handlers[:], access.propagate, access.disabled)
+    try:
+        configure_logging()
+        assert access.disabled
+        assert isinstance(root.handlers[0].formatter, JsonFormatter)
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+        access.handlers[:], access.propagate, access.disabled = saved_access

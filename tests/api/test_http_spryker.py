@@ -193,7 +193,7 @@ async def test_malformed_and_unauthenticated_requests_are_400(api: Api) -> None:
         )
         jsonapi_error(response, 400)
     anonymous = await api.client.post("/checkout-data", json=document("checkout-data", cart_id))
-    jsonapi_error(anonymous, 422)
+    jsonapi_error(anonymous, 400, "MissingCredentials")  # as the seed: no credentials → 400
     unknown_cart = await api.client.post(
         "/checkout-data",
         json=document("checkout-data", "00000000-0000-7000-8000-000000000000"),

@@ -141,8 +141,16 @@ def jsonapi_error(error: DomainError, status: int | None = None) -> JSONResponse
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+class MissingCredentials(InvalidInput):
+    code = "MissingCredentials"
+    message = "Send Authorization (server) or X-Session-Id (browser)."
+
+
 def incorrect_data(error: DomainError) -> JSONResponse:
-    """The seed's statuses: 422 for checkout data it cannot use, 401 for a bad session."""
+    """The seed's statuses: 400 without credentials, 422 for checkout data it cannot use,
+    401 for a bad session."""
+    if isinstance(error, MissingCredentials):
+        return jsonapi_error(error, 400)
     if isinstance(error, BrowserUnauthorized):
         return jsonapi_error(error, 401)
     if status_for(error) == 409:
@@ -171,7 +179,7 @@ async def caller(request: Request) -> Caller:
         session = await browser_session(request)
         return Caller(Principal(PrincipalKind.SESSION, session.cart_id, frozenset()), session)
     if "authorization" not in request.headers:
-        raise InvalidInput("send Authorization (server) or X-Session-Id (browser)")
+        raise MissingCredentials()
     principal = await authenticate(request)
     if not principal.has(Scope.MANAGE_ORDERS):
         raise BearerError(
