@@ -322,3 +322,16 @@ async def test_norce_routes_answer_bad_request_for_unusable_cards(api: Api) -> N
     assert_error(await api.client.post(path, json={"cardId": with_pin["code"]}, headers=h), 400)
     kwd = await api.client.post("/carts", json={"currency": "KWD", "country": "KW"}, headers=h)
     assert kwd.status_code == 201
+
+
+async def test_events_carry_the_requests_correlation_id(api: Api) -> None:
+    h = await api.headers("manage_orders")
+    created = await api.client.post(
+        "/carts",
+        json={"currency": "EUR", "country": "DE"},
+        headers={**h, "X-Correlation-ID": "shop-order-77"},
+    )
+    assert created.headers["x-correlation-id"] == "shop-order-77"
+    events = (await api.client.get("/events", headers=h)).json()["results"]
+    created_events = [e for e in events if e["objectId"] == created.json()["id"]]
+    assert [e["correlationId"] for e in created_events] == ["shop-order-77"]
