@@ -53,6 +53,17 @@ class CheckoutDataService:
     async def apply(
         self, work: Work, *, cart_id: str, owner: str | None, data: CheckoutData
     ) -> CartView:
+        """Store ``data`` and answer the cart as it now is, gift cards re-allocated."""
+        cart, changed = await self.store(work, cart_id=cart_id, owner=owner, data=data)
+        if not changed:
+            return await self.carts.view(work, cart)
+        return await self.carts.reallocate(work, cart)
+
+    async def store(
+        self, work: Work, *, cart_id: str, owner: str | None, data: CheckoutData
+    ) -> tuple[Cart, bool]:
+        """Validate and store ``data``; the cart afterwards and whether it changed. Placing
+        calls this directly, since it allocates the gift cards itself."""
         cart = await self.carts.lock(work, cart_id=cart_id, owner=owner)
         if cart.locked:
             raise CartLocked()
@@ -122,10 +133,10 @@ class CheckoutDataService:
         if errors:
             raise DomainError.all_of(errors)
         if not changes:
-            return await self.carts.view(work, cart)
+            return cart, False
         updated = replace(
             cart, **changes, version=cart.version + 1, updated_at=self.carts.clock.now()
         )
         await work.store.save_cart(updated, expected_version=cart.version)
         await self.carts.event(work, "CheckoutDataUpdated", updated, {"fields": sorted(changes)})
-        return await self.carts.reallocate(work, updated)
+        return updated, True

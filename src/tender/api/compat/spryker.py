@@ -403,7 +403,7 @@ async def checkout(request: Request, body: CheckoutDocument) -> JSONResponse:
             )
 
         async def work(w: Work) -> dict[str, Any]:
-            await runtime.checkout_data.apply(
+            await runtime.checkout_data.store(
                 w, cart_id=attributes.idCart, owner=who.owner, data=attributes.data()
             )
             reference = await w.store.future_order_number(attributes.idCart)
