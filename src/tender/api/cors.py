@@ -4,12 +4,11 @@ Centra seed warns about); actual responses name the origin and expose our header
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tender.api.browser import origin_known
 from tender.api.errors import error_body
+from tender.api.middleware import send_json
 
 PREFLIGHT_MAX_AGE = "7200"
 """Chromium caps the cache at two hours; asking for more changes nothing."""
@@ -55,19 +54,7 @@ class BrowserCors:
             body = error_body(
                 401, [{"code": "OriginNotAllowed", "message": "This origin is not allowed."}]
             )
-            payload = json.dumps(body).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 401,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(payload)).encode()),
-                        (b"vary", b"Origin"),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": payload})
+            await send_json(send, 401, body, ((b"vary", b"Origin"),))
             return
         await send(
             {

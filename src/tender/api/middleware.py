@@ -51,7 +51,7 @@ class CorrelationId:
             # a 500 is when a caller most needs it. Answer here; the error still propagates
             # to be logged, and nothing is sent twice since the response has started.
             if not started:
-                await _send_json(send_with_id, 500, _UNEXPECTED)
+                await send_json(send_with_id, 500, _UNEXPECTED)
             raise
         finally:
             correlation_id.reset(token)
@@ -64,7 +64,13 @@ _UNEXPECTED = {
 }
 
 
-async def _send_json(send: Send, status: int, body: dict[str, object]) -> None:
+async def send_json(
+    send: Send,
+    status: int,
+    body: dict[str, object],
+    headers: tuple[tuple[bytes, bytes], ...] = (),
+) -> None:
+    """Answer from ASGI middleware, outside FastAPI, in the service's JSON error shape."""
     payload = json.dumps(body).encode()
     await send(
         {
@@ -73,6 +79,7 @@ async def _send_json(send: Send, status: int, body: dict[str, object]) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
+                *headers,
             ],
         }
     )
@@ -86,15 +93,13 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"The request body exceeds {limit} bytes.")
 
 
-def _too_large_body(limit: int) -> bytes:
+def _too_large_body(limit: int) -> dict[str, object]:
     message = f"The request body exceeds {limit} bytes."
-    return json.dumps(
-        {
-            "statusCode": 413,
-            "message": message,
-            "errors": [{"code": "PayloadTooLarge", "message": message}],
-        }
-    ).encode()
+    return {
+        "statusCode": 413,
+        "message": message,
+        "errors": [{"code": "PayloadTooLarge", "message": message}],
+    }
 
 
 class BodySizeLimit:
@@ -105,19 +110,7 @@ class BodySizeLimit:
         self.limit = limit
 
     async def _refuse(self, send: Send) -> None:
-        body = _too_large_body(self.limit)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_json(send, 413, _too_large_body(self.limit), ((b"connection", b"close"),))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
