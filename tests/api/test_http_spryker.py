@@ -340,3 +340,44 @@ async def test_server_confirms_invoice_by_order_reference(api: Api) -> None:
     }
     confirmed = await api.client.post("/order-payments", json=confirm, headers=h)
     assert confirmed.status_code == 201, confirmed.text
+
+
+async def test_a_session_cannot_probe_other_orders(api: Api) -> None:
+    h, cart_id, ids = await shop(api)
+    full = document(
+        "checkout",
+        cart_id,
+        customer=CUSTOMER,
+        billingAddress=ADDRESS,
+        shippingAddress=ADDRESS,
+        shipment={"idShipmentMethod": ids[0]},
+        payments=[{"paymentMethodName": "redirect"}],
+    )
+    placed = await api.client.post("/checkout", json=full, headers=h)
+    assert placed.status_code == 201, placed.text
+    reference = placed.json()["data"]["attributes"]["orderReference"]
+    payment_id = placed.json()["data"]["attributes"]["redirectUrl"].rsplit("/", 1)[1]
+    other = (
+        await api.client.post("/carts", json={"currency": "EUR", "country": "DE"}, headers=h)
+    ).json()
+    session = (
+        await api.client.post(
+            "/sessions", json={"cart": {"cartRef": {"id": other["id"]}}}, headers=h
+        )
+    ).json()
+    browser = {"X-Session-Id": session["id"]}
+    answers = []
+    for identifier in (reference, payment_id, "NO-SUCH-ORDER"):
+        probe = {
+            "data": {
+                "type": "order-payments",
+                "attributes": {
+                    "paymentIdentifier": identifier,
+                    "dataPayload": [{"type": "payment-confirmation"}],
+                },
+            }
+        }
+        response = await api.client.post("/order-payments", json=probe, headers=browser)
+        body = jsonapi_error(response, 404, "OrderNotFound")
+        answers.append((response.status_code, body["errors"][0]["code"]))
+    assert len(set(answers)) == 1

@@ -539,18 +539,21 @@ async def order_payments(request: Request, body: OrderPaymentDocument) -> JSONRe
 async def _external_payment_id(work: Work, identifier: str | None, who: Caller) -> str:
     """``paymentIdentifier`` is the payment's id or, as the seed suggests, the orderReference;
     without one, a browser means its own order."""
+
+    def visible(cart_id: str) -> bool:
+        # Another cart's payment or order looks exactly like one that does not exist.
+        return who.session is None or who.session.cart_id == cart_id
+
     order = None
     if identifier:
         payment = await work.store.payment(identifier)
-        if payment is not None and not payment.is_gift_card:
-            who.check_cart(payment.cart_id)
+        if payment is not None and not payment.is_gift_card and visible(payment.cart_id):
             return payment.id
         order = await work.store.order_by_reference(identifier)
     elif who.session is not None:
         order = await work.store.order_by_cart(who.session.cart_id)
-    if order is None:
+    if order is None or not visible(order.cart_id):
         raise OrderNotFound()
-    who.check_cart(order.cart_id)
     for payment in await work.store.payments(order.cart_id):
         if payment.active and not payment.is_gift_card:
             return payment.id
