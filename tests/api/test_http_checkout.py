@@ -199,6 +199,8 @@ async def test_checkout_journey_over_http(api: Api) -> None:
 
     listed = (await api.client.get("/orders?state=Cancelled", headers=h)).json()
     assert [o["id"] for o in listed["results"]] == [order["id"]]
+    listed_payments = {p["id"] for p in listed["results"][0]["payments"]}
+    assert {p1["id"], p2, invoice["id"]} <= listed_payments
     events = (await api.client.get("/events", headers={**h, "X-Correlation-ID": "x"})).json()
     types = [e["type"] for e in events["results"]]
     for expected in (

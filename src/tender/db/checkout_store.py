@@ -320,6 +320,22 @@ class SqlCheckoutStore:
         self._payments[cart_id] = found
         return list(found)
 
+    async def payments_of(self, cart_ids: Sequence[str]) -> dict[str, list[Payment]]:
+        """The payments of many carts in two queries (lists of orders)."""
+        found: dict[str, list[Payment]] = {cart_id: [] for cart_id in cart_ids}
+        if not cart_ids:
+            return found
+        rows = (
+            await self.conn.execute(
+                select(payments)
+                .where(payments.c.cart_id.in_(list(cart_ids)))
+                .order_by(payments.c.cart_id, payments.c.position)
+            )
+        ).all()
+        for payment in await self._with_transactions(rows):
+            found[payment.cart_id].append(payment)
+        return found
+
     async def payment(self, payment_id: str) -> Payment | None:
         rows = (await self.conn.execute(select(payments).where(payments.c.id == payment_id))).all()
         found = await self._with_transactions(rows)

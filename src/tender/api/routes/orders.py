@@ -76,7 +76,8 @@ async def list_orders(
         page = await w.store.list_orders(
             owner=owner_of(principal), state=state, after=cursor, limit=limit
         )
-        views = [OrderView(o, tuple(await w.store.payments(o.cart_id))) for o in page.items]
+        by_cart = await w.store.payments_of([o.cart_id for o in page.items])
+        views = [OrderView(o, tuple(by_cart[o.cart_id])) for o in page.items]
         return {
             "results": [order_public(v) for v in views],
             "limit": limit,
