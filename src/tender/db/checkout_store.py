@@ -446,9 +446,7 @@ class SqlCheckoutStore:
             conditions.append(orders.c.id > after)
         stmt = select(orders).where(and_(True, *conditions)).order_by(orders.c.id).limit(limit + 1)
         items = [_order(r) for r in await self.conn.execute(stmt)]
-        more = len(items) > limit
-        items = items[:limit]
-        return Page(items, items[-1].id if more else None)
+        return Page.of(items, limit, lambda order: order.id)
 
     # sessions ---------------------------------------------------------------------------
 

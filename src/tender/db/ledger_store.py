@@ -461,9 +461,7 @@ class SqlLedgerStore:
             .limit(limit + 1)
         )
         items = [_card(row) for row in await self.conn.execute(stmt)]
-        more = len(items) > limit
-        items = items[:limit]
-        return Page(items, items[-1].id if more else None)
+        return Page.of(items, limit, lambda card: card.id)
 
     async def list_activities(
         self, card_id: str, *, after: int | None, limit: int
@@ -473,9 +471,7 @@ class SqlLedgerStore:
             stmt = stmt.where(activities.c.id > after)
         stmt = stmt.order_by(activities.c.id).limit(limit + 1)
         items = [_activity(row) for row in await self.conn.execute(stmt)]
-        more = len(items) > limit
-        items = items[:limit]
-        return Page(items, items[-1].id if more else None)
+        return Page.of(items, limit, lambda activity: activity.id)
 
     async def list_holds(self, card_id: str, *, status: HoldStatus | None) -> list[Hold]:
         stmt = select(holds).where(holds.c.card_id == card_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
@@ -67,6 +67,13 @@ class CardCredentials:
 class Page(Generic[T]):
     items: list[T]
     next_cursor: str | None
+
+    @classmethod
+    def of(cls, fetched: list[T], limit: int, cursor_of: Callable[[T], str]) -> Page[T]:
+        """A page from ``limit + 1`` fetched rows: the extra row only says there is more."""
+        items = fetched[:limit]
+        more = len(fetched) > limit
+        return cls(items, cursor_of(items[-1]) if more else None)
 
 
 class LedgerStore(Protocol):
