@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, insert, select, update
+from sqlalchemy import Table, and_, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import BindParameter
 
+from tender.db import pending
 from tender.db.models import (
     BrowserOriginRow,
     CartRow,
@@ -188,10 +191,63 @@ def _session(row: Any) -> Session:
     )
 
 
+# Statements of the checkout's hot paths are built once; the SET clause of an UPDATE and the
+# columns of an INSERT come from the parameters passed with them.
+_ID: BindParameter[Any] = bindparam("b_id")
+_INSERT_CART = insert(carts)
+_GET_CART = select(carts).where(carts.c.id == _ID)
+_LOCK_CART = _GET_CART.with_for_update()
+_SAVE_CART = update(carts).where(carts.c.id == _ID, carts.c.version == bindparam("b_version"))
+_LOCK_FLAG = update(carts).where(carts.c.id == _ID).values(version=carts.c.version + 1)
+_GET_SHIPPING = select(shipping).where(shipping.c.id == _ID)
+_INSERT_PAYMENT = insert(payments)
+_PAYMENTS_OF_CART = (
+    select(payments).where(payments.c.cart_id == bindparam("b_cart")).order_by(payments.c.position)
+)
+_TRANSACTIONS_OF_CART = (
+    select(transactions)
+    .join(payments, payments.c.id == transactions.c.payment_id)
+    .where(payments.c.cart_id == bindparam("b_cart"))
+    .order_by(transactions.c.created_at, transactions.c.id)
+)
+_GET_PAYMENT = select(payments).where(payments.c.id == _ID)
+_TRANSACTIONS_OF_PAYMENT = (
+    select(transactions)
+    .where(transactions.c.payment_id == _ID)
+    .order_by(transactions.c.created_at, transactions.c.id)
+)
+_UPDATE_PAYMENT = update(payments).where(payments.c.id == _ID)
+_INSERT_TRANSACTION = insert(transactions)
+_UPDATE_TRANSACTION = update(transactions).where(transactions.c.id == _ID)
+_INSERT_ORDER = insert(orders)
+_ORDER_BY_ID = select(orders).where(orders.c.id == _ID)
+_ORDER_BY_CART = select(orders).where(orders.c.cart_id == _ID)
+_ORDER_BY_REFERENCE = select(orders).where(orders.c.reference == _ID)
+_SAVE_ORDER = update(orders).where(orders.c.id == _ID, orders.c.version == bindparam("b_version"))
+_GET_SESSION = select(sessions).where(sessions.c.token_hash == _ID)
+_FUTURE_ORDER_NUMBER = (
+    select(sessions.c.future_order_number)
+    .where(sessions.c.cart_id == _ID, sessions.c.future_order_number.is_not(None))
+    .order_by(sessions.c.created_at.desc())
+    .limit(1)
+)
+_INSERT_EVENTS = insert(events)
+
+
+def _payment_values(payment: Payment) -> dict[str, Any]:
+    return {
+        "status": payment.status.value,
+        "amount_planned": payment.amount_planned,
+        "upper_limit": payment.upper_limit,
+        "hold_ref": payment.hold_ref,
+        "updated_at": payment.updated_at,
+    }
+
+
 class SqlCheckoutStore:
-    """One transaction's store. It remembers what it read (carts it locked, payments, shipping
-    methods) until it writes them: checkout reads the same rows many times per request, and
-    inside one transaction, under the cart's lock, they cannot change behind its back."""
+    """One transaction's store. It remembers the carts it locked and their payments, and keeps
+    that memory up to date with its own writes: placing an order reads the same rows many times,
+    and inside one transaction, under the cart's lock, nobody else can change them."""
 
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
@@ -203,16 +259,15 @@ class SqlCheckoutStore:
     # carts ------------------------------------------------------------------------------
 
     async def insert_cart(self, cart: Cart) -> None:
-        await self.conn.execute(insert(carts).values(id=cart.id, **_cart_values(cart)))
+        await self.conn.execute(_INSERT_CART, {"id": cart.id, **_cart_values(cart)})
 
     async def get_cart(self, cart_id: str, *, lock: bool = False) -> Cart | None:
         cached = self._carts.get(cart_id)
         if cached is not None and (not lock or cart_id in self._locked):
             return cached
-        stmt = select(carts).where(carts.c.id == cart_id)
-        if lock:
-            stmt = stmt.with_for_update()
-        row = (await self.conn.execute(stmt)).first()
+        row = (
+            await self.conn.execute(_LOCK_CART if lock else _GET_CART, {"b_id": cart_id})
+        ).first()
         if row is None:
             return None
         cart = _cart(row)
@@ -222,21 +277,22 @@ class SqlCheckoutStore:
         return cart
 
     async def save_cart(self, cart: Cart, *, expected_version: int) -> bool:
-        self._carts.pop(cart.id, None)
         result = await self.conn.execute(
-            update(carts)
-            .where(carts.c.id == cart.id, carts.c.version == expected_version)
-            .values(**_cart_values(cart))
+            _SAVE_CART, {"b_id": cart.id, "b_version": expected_version, **_cart_values(cart)}
         )
-        return bool(result.rowcount)
+        if result.rowcount:
+            self._carts[cart.id] = cart
+            return True
+        self._carts.pop(cart.id, None)
+        return False
 
     async def set_cart_locked(self, cart_id: str, locked: bool, now: datetime) -> None:
-        self._carts.pop(cart_id, None)
-        await self.conn.execute(
-            update(carts)
-            .where(carts.c.id == cart_id)
-            .values(locked=locked, version=carts.c.version + 1, updated_at=now)
-        )
+        await self.conn.execute(_LOCK_FLAG, {"b_id": cart_id, "locked": locked, "updated_at": now})
+        cached = self._carts.get(cart_id)
+        if cached is not None:
+            self._carts[cart_id] = replace(
+                cached, locked=locked, version=cached.version + 1, updated_at=now
+            )
 
     # shipping methods ---------------------------------------------------------------------
 
@@ -265,58 +321,51 @@ class SqlCheckoutStore:
 
     async def shipping_method(self, method_id: int) -> ShippingMethod | None:
         if method_id not in self._shipping:
-            row = (
-                await self.conn.execute(select(shipping).where(shipping.c.id == method_id))
-            ).first()
+            row = (await self.conn.execute(_GET_SHIPPING, {"b_id": method_id})).first()
             self._shipping[method_id] = _shipping(row) if row else None
         return self._shipping[method_id]
 
     # payments ---------------------------------------------------------------------------
 
     async def insert_payment(self, payment: Payment) -> None:
-        self._payments.clear()
         await self.conn.execute(
-            insert(payments).values(
-                id=payment.id,
-                cart_id=payment.cart_id,
-                method=payment.method,
-                provider=payment.provider,
-                status=payment.status.value,
-                currency=payment.currency,
-                amount_planned=payment.amount_planned,
-                upper_limit=payment.upper_limit,
-                card_ref=payment.card_ref,
-                card_last4=payment.card_last4,
-                hold_ref=payment.hold_ref,
-                position=payment.position,
-                created_at=payment.created_at,
-                updated_at=payment.updated_at,
-            )
+            _INSERT_PAYMENT,
+            {
+                "id": payment.id,
+                "cart_id": payment.cart_id,
+                "method": payment.method,
+                "provider": payment.provider,
+                "currency": payment.currency,
+                "card_ref": payment.card_ref,
+                "card_last4": payment.card_last4,
+                "position": payment.position,
+                "created_at": payment.created_at,
+                **_payment_values(payment),
+            },
         )
+        cached = self._payments.get(payment.cart_id)
+        if cached is not None:
+            cached.append(replace(payment, transactions=()))
+            cached.sort(key=lambda p: p.position)
 
-    async def _with_transactions(self, rows: Sequence[Any]) -> list[Payment]:
-        ids = [r._mapping["id"] for r in rows]
-        by_payment: dict[str, list[Transaction]] = {i: [] for i in ids}
-        if ids:
-            result = await self.conn.execute(
-                select(transactions)
-                .where(transactions.c.payment_id.in_(ids))
-                .order_by(transactions.c.created_at, transactions.c.id)
-            )
-            for row in result:
-                tx = _transaction(row)
+    async def _with_transactions(
+        self, rows: Sequence[Any], tx_rows: Sequence[Any]
+    ) -> list[Payment]:
+        by_payment: dict[str, list[Transaction]] = {r._mapping["id"]: [] for r in rows}
+        for row in tx_rows:
+            tx = _transaction(row)
+            if tx.payment_id in by_payment:
                 by_payment[tx.payment_id].append(tx)
         return [_payment(r, by_payment[r._mapping["id"]]) for r in rows]
 
     async def payments(self, cart_id: str) -> list[Payment]:
         if cart_id in self._payments:
             return list(self._payments[cart_id])
-        rows = (
-            await self.conn.execute(
-                select(payments).where(payments.c.cart_id == cart_id).order_by(payments.c.position)
-            )
-        ).all()
-        found = await self._with_transactions(rows)
+        await pending.flush(self.conn, _INSERT_TRANSACTION)
+        params = {"b_cart": cart_id}
+        rows = (await self.conn.execute(_PAYMENTS_OF_CART, params)).all()
+        tx_rows = (await self.conn.execute(_TRANSACTIONS_OF_CART, params)).all() if rows else []
+        found = await self._with_transactions(rows, tx_rows)
         self._payments[cart_id] = found
         return list(found)
 
@@ -325,6 +374,7 @@ class SqlCheckoutStore:
         found: dict[str, list[Payment]] = {cart_id: [] for cart_id in cart_ids}
         if not cart_ids:
             return found
+        await pending.flush(self.conn, _INSERT_TRANSACTION)
         rows = (
             await self.conn.execute(
                 select(payments)
@@ -332,46 +382,73 @@ class SqlCheckoutStore:
                 .order_by(payments.c.cart_id, payments.c.position)
             )
         ).all()
-        for payment in await self._with_transactions(rows):
+        tx_rows = (
+            await self.conn.execute(
+                select(transactions)
+                .where(transactions.c.payment_id.in_([r._mapping["id"] for r in rows]))
+                .order_by(transactions.c.created_at, transactions.c.id)
+            )
+        ).all()
+        for payment in await self._with_transactions(rows, tx_rows):
             found[payment.cart_id].append(payment)
         return found
 
     async def payment(self, payment_id: str) -> Payment | None:
-        rows = (await self.conn.execute(select(payments).where(payments.c.id == payment_id))).all()
-        found = await self._with_transactions(rows)
-        return found[0] if found else None
+        for cached in self._payments.values():
+            for payment in cached:
+                if payment.id == payment_id:
+                    return payment
+        await pending.flush(self.conn, _INSERT_TRANSACTION)
+        rows = (await self.conn.execute(_GET_PAYMENT, {"b_id": payment_id})).all()
+        if not rows:
+            return None
+        tx_rows = (await self.conn.execute(_TRANSACTIONS_OF_PAYMENT, {"b_id": payment_id})).all()
+        return (await self._with_transactions(rows, tx_rows))[0]
+
+    def _remember(self, payment_id: str, change: Any) -> None:
+        """Apply ``change`` to the remembered copy of a payment, if there is one."""
+        for cached in self._payments.values():
+            for i, payment in enumerate(cached):
+                if payment.id == payment_id:
+                    cached[i] = change(payment)
+                    return
 
     async def update_payment(self, payment: Payment) -> None:
-        self._payments.clear()
-        await self.conn.execute(
-            update(payments)
-            .where(payments.c.id == payment.id)
-            .values(
-                status=payment.status.value,
+        values = _payment_values(payment)
+        await self.conn.execute(_UPDATE_PAYMENT, {"b_id": payment.id, **values})
+        self._remember(
+            payment.id,
+            lambda p: replace(
+                p,
+                status=payment.status,
                 amount_planned=payment.amount_planned,
                 upper_limit=payment.upper_limit,
                 hold_ref=payment.hold_ref,
                 updated_at=payment.updated_at,
-            )
+            ),
         )
 
     async def insert_transaction(self, transaction: Transaction) -> None:
-        self._payments.clear()
         t = transaction
-        await self.conn.execute(
-            insert(transactions).values(
-                id=t.id,
-                payment_id=t.payment_id,
-                type=t.type.value,
-                state=t.state.value,
-                amount=t.amount,
-                currency=t.currency,
-                interaction_id=t.interaction_id,
-                error_code=t.error_code,
-                created_at=t.created_at,
-                updated_at=t.updated_at,
-            )
+        await pending.append(
+            self.conn,
+            _INSERT_TRANSACTION,
+            [
+                {
+                    "id": t.id,
+                    "payment_id": t.payment_id,
+                    "type": t.type.value,
+                    "state": t.state.value,
+                    "amount": t.amount,
+                    "currency": t.currency,
+                    "interaction_id": t.interaction_id,
+                    "error_code": t.error_code,
+                    "created_at": t.created_at,
+                    "updated_at": t.updated_at,
+                }
+            ],
         )
+        self._remember(t.payment_id, lambda p: replace(p, transactions=(*p.transactions, t)))
 
     async def update_transaction(
         self,
@@ -381,56 +458,78 @@ class SqlCheckoutStore:
         error_code: str | None,
         now: datetime,
     ) -> None:
-        self._payments.clear()
+        await pending.flush(self.conn, _INSERT_TRANSACTION)
         await self.conn.execute(
-            update(transactions)
-            .where(transactions.c.id == transaction_id)
-            .values(state=state.value, error_code=error_code, updated_at=now)
+            _UPDATE_TRANSACTION,
+            {
+                "b_id": transaction_id,
+                "state": state.value,
+                "error_code": error_code,
+                "updated_at": now,
+            },
         )
+
+        def change(p: Payment) -> Payment:
+            return replace(
+                p,
+                transactions=tuple(
+                    replace(t, state=state, error_code=error_code, updated_at=now)
+                    if t.id == transaction_id
+                    else t
+                    for t in p.transactions
+                ),
+            )
+
+        for cached in self._payments.values():
+            for i, payment in enumerate(cached):
+                if any(t.id == transaction_id for t in payment.transactions):
+                    cached[i] = change(payment)
 
     # orders -----------------------------------------------------------------------------
 
     async def insert_order(self, order: Order) -> None:
         await self.conn.execute(
-            insert(orders).values(
-                id=order.id,
-                reference=order.reference,
-                cart_id=order.cart_id,
-                owner=order.owner,
-                state=order.state.value,
-                version=order.version,
-                currency=order.currency,
-                snapshot=order.snapshot,
-                grand_total=order.grand_total,
-                created_at=order.created_at,
-                updated_at=order.updated_at,
-            )
+            _INSERT_ORDER,
+            {
+                "id": order.id,
+                "reference": order.reference,
+                "cart_id": order.cart_id,
+                "owner": order.owner,
+                "state": order.state.value,
+                "version": order.version,
+                "currency": order.currency,
+                "snapshot": order.snapshot,
+                "grand_total": order.grand_total,
+                "created_at": order.created_at,
+                "updated_at": order.updated_at,
+            },
         )
 
-    async def _order_where(self, condition: Any) -> Order | None:
-        row = (await self.conn.execute(select(orders).where(condition))).first()
+    async def _order_where(self, statement: Any, value: str) -> Order | None:
+        row = (await self.conn.execute(statement, {"b_id": value})).first()
         return _order(row) if row else None
 
     async def order(self, order_id: str) -> Order | None:
-        return await self._order_where(orders.c.id == order_id)
+        return await self._order_where(_ORDER_BY_ID, order_id)
 
     async def order_by_cart(self, cart_id: str) -> Order | None:
-        return await self._order_where(orders.c.cart_id == cart_id)
+        return await self._order_where(_ORDER_BY_CART, cart_id)
 
     async def order_by_reference(self, reference: str) -> Order | None:
-        return await self._order_where(orders.c.reference == reference)
+        return await self._order_where(_ORDER_BY_REFERENCE, reference)
 
     async def save_order(self, order: Order, *, expected_version: int) -> bool:
         result = await self.conn.execute(
-            update(orders)
-            .where(orders.c.id == order.id, orders.c.version == expected_version)
-            .values(
-                state=order.state.value,
-                version=order.version,
-                snapshot=order.snapshot,
-                grand_total=order.grand_total,
-                updated_at=order.updated_at,
-            )
+            _SAVE_ORDER,
+            {
+                "b_id": order.id,
+                "b_version": expected_version,
+                "state": order.state.value,
+                "version": order.version,
+                "snapshot": order.snapshot,
+                "grand_total": order.grand_total,
+                "updated_at": order.updated_at,
+            },
         )
         return bool(result.rowcount)
 
@@ -465,9 +564,7 @@ class SqlCheckoutStore:
         )
 
     async def session(self, token_hash: bytes) -> Session | None:
-        row = (
-            await self.conn.execute(select(sessions).where(sessions.c.token_hash == token_hash))
-        ).first()
+        row = (await self.conn.execute(_GET_SESSION, {"b_id": token_hash})).first()
         return _session(row) if row else None
 
     async def order_number_taken(self, number: str) -> bool:
@@ -492,14 +589,7 @@ class SqlCheckoutStore:
 
     async def future_order_number(self, cart_id: str) -> str | None:
         """The order number a session promised for this cart, if any (the newest one)."""
-        row = (
-            await self.conn.execute(
-                select(sessions.c.future_order_number)
-                .where(sessions.c.cart_id == cart_id, sessions.c.future_order_number.is_not(None))
-                .order_by(sessions.c.created_at.desc())
-                .limit(1)
-            )
-        ).first()
+        row = (await self.conn.execute(_FUTURE_ORDER_NUMBER, {"b_id": cart_id})).first()
         return str(row[0]) if row else None
 
     async def allow_origins(self, allowed: Sequence[str], until: datetime) -> None:
@@ -530,10 +620,9 @@ class SqlCheckoutStore:
     async def append_events(
         self, new: Sequence[NewEvent], *, correlation_id: str | None, now: datetime
     ) -> None:
-        if not new:
-            return
-        await self.conn.execute(
-            insert(events),
+        await pending.append(
+            self.conn,
+            _INSERT_EVENTS,
             [
                 {
                     "type": e.type,
@@ -549,6 +638,7 @@ class SqlCheckoutStore:
         )
 
     async def events(self, *, owner: str | None, after: int | None, limit: int) -> list[Event]:
+        await pending.flush(self.conn, _INSERT_EVENTS)
         stmt = select(events)
         if owner is not None:
             stmt = stmt.where(events.c.owner == owner)

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from tender.db import sqlite_driver
+from tender.db import pending, sqlite_driver
 from tender.domain.errors import Conflict, DomainError
 
 T = TypeVar("T")
@@ -127,10 +127,13 @@ class Database:
     async def _run(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         async with self.engine.connect() as conn:
             await conn.begin()
+            queued = pending.install(conn)
             try:
                 result = await work(conn)
+                await queued.flush(conn)
             except DomainError as error:
                 if error.commit:
+                    await queued.flush(conn)
                     await conn.commit()
                 else:
                     await conn.rollback()
@@ -138,6 +141,8 @@ class Database:
             except BaseException:
                 await conn.rollback()
                 raise
+            finally:
+                pending.uninstall(conn)
             await conn.commit()
             return result
 

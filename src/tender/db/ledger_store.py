@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tender.db import pending
 from tender.db.models import ActivityRow, CardRow, HoldRow, LedgerEntryRow
 from tender.db.types import UTCDateTime
 from tender.domain.ids import new_id
@@ -105,6 +106,7 @@ _MOVE_BALANCE = (
     .values(posted=_NEW_POSTED, held=_NEW_HELD, version=cards.c.version + 1, updated_at=_NOW)
     .returning(*_card_select())
 )
+_GET_CARDS = select(*_card_select()).where(cards.c.id.in_(bindparam("ids", expanding=True)))
 _INSERT_HOLD = insert(holds)
 _GET_HOLD = select(holds).where(holds.c.id == bindparam("hold_id"))
 _CAPTURED = func.coalesce(bindparam("captured", type_=BigInteger()), holds.c.amount)
@@ -289,6 +291,10 @@ class SqlLedgerStore:
         ).first()
         return _card(row) if row else None
 
+    async def get_cards(self, card_ids: Sequence[str]) -> list[Card]:
+        rows = await self.conn.execute(_GET_CARDS, {"ids": list(card_ids)})
+        return [_card(row) for row in rows]
+
     async def credentials_by_code_hash(self, code_hash: bytes) -> CardCredentials | None:
         stmt = select(*_card_select()).where(cards.c.code_hash == code_hash)
         row = (await self.conn.execute(stmt)).first()
@@ -404,6 +410,7 @@ class SqlLedgerStore:
         stmt = select(captured, refunded).where(
             activities.c.card_id == card_id, activities.c.reference == reference
         )
+        await pending.flush(self.conn, _INSERT_ACTIVITIES)
         row = (await self.conn.execute(stmt)).one()
         return int(row[0]), int(row[1])
 
@@ -425,7 +432,7 @@ class SqlLedgerStore:
             }
             for a in new_activities
         ]
-        await self.conn.execute(_INSERT_ACTIVITIES, rows)
+        await pending.append(self.conn, _INSERT_ACTIVITIES, rows)
 
     async def insert_postings(self, postings: Sequence[Posting], created_at: datetime) -> None:
         if not postings:
@@ -442,7 +449,7 @@ class SqlLedgerStore:
             }
             for p in postings
         ]
-        await self.conn.execute(_INSERT_ENTRIES, rows)
+        await pending.append(self.conn, _INSERT_ENTRIES, rows)
 
     async def list_cards(
         self, *, status: CardStatus | None, currency: str | None, after: str | None, limit: int
@@ -470,6 +477,7 @@ class SqlLedgerStore:
         if after is not None:
             stmt = stmt.where(activities.c.id > after)
         stmt = stmt.order_by(activities.c.id).limit(limit + 1)
+        await pending.flush(self.conn, _INSERT_ACTIVITIES)
         items = [_activity(row) for row in await self.conn.execute(stmt)]
         return Page.of(items, limit, lambda activity: activity.id)
 
@@ -480,6 +488,7 @@ class SqlLedgerStore:
         return [_hold(row) for row in await self.conn.execute(stmt.order_by(holds.c.id))]
 
     async def audit(self) -> list[str]:
+        await pending.flush(self.conn)
         problems: list[str] = []
         totals = await self.conn.execute(
             select(entries.c.currency, func.sum(entries.c.amount))

@@ -93,6 +93,8 @@ class LedgerStore(Protocol):
 
     async def get_card(self, card_id: str) -> Card | None: ...
 
+    async def get_cards(self, card_ids: Sequence[str]) -> list[Card]: ...
+
     async def credentials_by_code_hash(self, code_hash: bytes) -> CardCredentials | None: ...
 
     async def code_hashes_exist(self, code_hashes: Sequence[bytes]) -> set[bytes]: ...
@@ -171,8 +173,9 @@ class GiftCardProvider(Protocol):
         """The card behind a code and PIN; ``InvalidCredentials`` for any failure."""
         ...
 
-    async def card(self, *, ref: str) -> ProviderCard | None:
-        """Fresh balance and state of a card checkout already holds a reference to."""
+    async def cards(self, *, refs: Sequence[str]) -> dict[str, ProviderCard]:
+        """Fresh balances and states of cards checkout already holds references to, by
+        reference (one call for all of a cart's cards); a card that is gone is left out."""
         ...
 
     async def reserve(

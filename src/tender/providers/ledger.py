@@ -3,6 +3,7 @@ so reserving several cards for one order is all-or-nothing by construction."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from tender.domain.ledger import Card
@@ -32,9 +33,8 @@ class LedgerProvider:
     async def authenticate(self, *, code: str, pin: str | None) -> ProviderCard:
         return _describe(await self.ledger.authenticate(self.store, code=code, pin=pin))
 
-    async def card(self, *, ref: str) -> ProviderCard | None:
-        card = await self.store.get_card(ref)
-        return _describe(card) if card else None
+    async def cards(self, *, refs: Sequence[str]) -> dict[str, ProviderCard]:
+        return {card.id: _describe(card) for card in await self.store.get_cards(refs)}
 
     async def reserve(
         self, *, ref: str, amount: Money, reference: str, expires_in: timedelta | None

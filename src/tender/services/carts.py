@@ -218,10 +218,11 @@ class Carts:
         totals, _ = await self.totals(work, cart)
         payments = await work.store.payments(cart.id)
         active = [p for p in payments if p.is_gift_card and p.active]
-        balances = []
-        for payment in active:
-            card = await work.provider.card(ref=payment.card_ref or "")
-            balances.append(CardBalance(payment.id, card.available if card else 0))
+        found = await work.provider.cards(refs=[p.card_ref or "" for p in active]) if active else {}
+        balances = [
+            CardBalance(p.id, found[p.card_ref].available if p.card_ref in found else 0)
+            for p in active
+        ]
         now = self.clock.now()
         changed = False
         for payment, share in zip(active, allocate(totals.grand_total, balances), strict=True):

@@ -132,6 +132,7 @@ class CheckoutDataService:
                 errors.append(error)
         if errors:
             raise DomainError.all_of(errors)
+        changes = {k: v for k, v in changes.items() if getattr(cart, k) != v}
         if not changes:
             return cart, False
         updated = replace(
