@@ -92,7 +92,7 @@ async def authenticate(request: Request) -> Principal:
             token, key=runtime.jwt_key, issuer=runtime.settings.jwt_issuer, now=runtime.clock.now()
         )
     else:
-        principal = await runtime.db.read(
+        principal = await runtime.db.lookup(
             lambda conn: runtime.oauth.principal(SqlClientStore(conn), token)
         )
     if principal is None:

@@ -4,15 +4,27 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tender.auth.oauth import ApiClient, StoredClient, StoredToken
 from tender.auth.principals import format_scopes, parse_scopes
 from tender.db.models import AccessTokenRow, ApiClientRow
+from tender.db.types import UTCDateTime
 
 clients: Table = ApiClientRow.__table__  # type: ignore[assignment]
 tokens: Table = AccessTokenRow.__table__  # type: ignore[assignment]
+
+# Every API call looks up its token: the statement is built once.
+_TOKEN = (
+    select(tokens.c.client_id, tokens.c.scopes, tokens.c.issued_at, tokens.c.expires_at)
+    .join(clients, clients.c.client_id == tokens.c.client_id)
+    .where(
+        tokens.c.token_hash == bindparam("b_hash"),
+        tokens.c.expires_at > bindparam("b_now", type_=UTCDateTime()),
+        clients.c.active,
+    )
+)
 
 
 def _client(m: object) -> ApiClient:
@@ -86,12 +98,7 @@ class SqlClientStore:
         )
 
     async def token(self, token_hash: bytes, now: datetime) -> StoredToken | None:
-        stmt = (
-            select(tokens.c.client_id, tokens.c.scopes, tokens.c.issued_at, tokens.c.expires_at)
-            .join(clients, clients.c.client_id == tokens.c.client_id)
-            .where(tokens.c.token_hash == token_hash, tokens.c.expires_at > now, clients.c.active)
-        )
-        row = (await self.conn.execute(stmt)).first()
+        row = (await self.conn.execute(_TOKEN, {"b_hash": token_hash, "b_now": now})).first()
         if row is None:
             return None
         return StoredToken(row.client_id, parse_scopes(row.scopes), row.issued_at, row.expires_at)

@@ -118,6 +118,16 @@ class Database:
             async with conn.begin():
                 return await work(conn)
 
+    async def lookup(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``work`` that is one read statement (a token on every request). A single
+        statement is its own snapshot, so on PostgreSQL it runs in autocommit: no ``BEGIN`` and
+        ``ROLLBACK`` round trips around it."""
+        if self.is_sqlite:
+            return await self.read(work)
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            return await work(conn)
+
     async def _once(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         if self.is_sqlite:
             async with self._sqlite_writer:

@@ -372,23 +372,27 @@ class SqlLedgerStore:
             "created_at": hold.created_at,
             "updated_at": hold.updated_at,
         }
-        await self.conn.execute(_INSERT_HOLD, values)
+        await pending.append(self.conn, _INSERT_HOLD, [values])
 
     async def get_hold(self, hold_id: str) -> Hold | None:
+        await pending.flush(self.conn, _INSERT_HOLD)
         row = (await self.conn.execute(_GET_HOLD, {"hold_id": hold_id})).first()
         return _hold(row) if row else None
 
     async def capture_hold(self, hold_id: str, *, amount: int | None, now: datetime) -> Hold | None:
+        await pending.flush(self.conn, _INSERT_HOLD)
         params = {"hold_id": hold_id, "captured": amount, "now": now}
         row = (await self.conn.execute(_CAPTURE_HOLD, params)).first()
         return _hold(row) if row else None
 
     async def end_hold(self, hold_id: str, *, status: HoldStatus, now: datetime) -> Hold | None:
+        await pending.flush(self.conn, _INSERT_HOLD)
         params = {"hold_id": hold_id, "b_status": status.value, "now": now}
         row = (await self.conn.execute(_END_HOLD, params)).first()
         return _hold(row) if row else None
 
     async def lock_expired_holds(self, now: datetime, limit: int) -> list[Hold]:
+        await pending.flush(self.conn, _INSERT_HOLD)
         stmt = (
             select(holds)
             .where(holds.c.status == HoldStatus.ACTIVE.value, holds.c.expires_at <= now)
@@ -482,6 +486,7 @@ class SqlLedgerStore:
         return Page.of(items, limit, lambda activity: activity.id)
 
     async def list_holds(self, card_id: str, *, status: HoldStatus | None) -> list[Hold]:
+        await pending.flush(self.conn, _INSERT_HOLD)
         stmt = select(holds).where(holds.c.card_id == card_id)
         if status is not None:
             stmt = stmt.where(holds.c.status == status.value)

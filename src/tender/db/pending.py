@@ -17,12 +17,28 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 
+from tender.db.models import Base
+
 KEY = "tender.pending_rows"
 
 
+def _foreign_key_order() -> tuple[dict[str, int], dict[str, set[str]]]:
+    """Each table's place in an order foreign keys allow inserting in, and the tables each one
+    refers to, directly or not."""
+    tables = Base.metadata.sorted_tables
+    refers: dict[str, set[str]] = {}
+    for table in tables:  # sorted: a table's referents come before it
+        direct = {fk.column.table.name for fk in table.foreign_keys} - {table.name}
+        refers[table.name] = direct.union(*(refers[name] for name in direct))
+    return {table.name: rank for rank, table in enumerate(tables)}, refers
+
+
+RANK, REFERS = _foreign_key_order()
+
+
 class PendingRows:
-    """Rows queued per prebuilt ``INSERT``, flushed in the order the statements were first used
-    (a row never refers to a row queued after it)."""
+    """Rows queued per prebuilt ``INSERT``, flushed table by table in foreign key order, so a
+    queued row never arrives before a queued row it refers to (an activity and its hold)."""
 
     def __init__(self) -> None:
         self._rows: dict[Insert, list[dict[str, Any]]] = {}
@@ -31,9 +47,23 @@ class PendingRows:
         self._rows.setdefault(statement, []).extend(rows)
 
     async def flush(self, conn: AsyncConnection, only: tuple[Insert, ...] = ()) -> None:
-        """Write the queued rows, or only those of the ``only`` statements."""
-        for statement in [s for s in self._rows if not only or s in only]:
+        """Write the queued rows; with ``only``, those of these statements and of the tables
+        they may refer to."""
+        order = sorted(self._rows, key=_rank)
+        if only:
+            names = {_name(statement) for statement in only}
+            wanted = names.union(*(REFERS[name] for name in names))
+            order = [statement for statement in order if _name(statement) in wanted]
+        for statement in order:
             await conn.execute(statement, self._rows.pop(statement))
+
+
+def _name(statement: Insert) -> str:
+    return str(statement.table.name)
+
+
+def _rank(statement: Insert) -> int:
+    return RANK[_name(statement)]
 
 
 def install(conn: AsyncConnection) -> PendingRows:
@@ -58,9 +88,8 @@ async def append(conn: AsyncConnection, statement: Insert, rows: list[dict[str, 
 
 
 async def flush(conn: AsyncConnection, *only: Insert) -> None:
-    """Write what is queued (for the ``only`` statements, if given); called before reading a
-    table that may have queued rows. A queued row refers only to rows written immediately, so
-    flushing one table early keeps every reference intact."""
+    """Write what is queued (up to the ``only`` statements, if given); called before reading
+    a table that may have queued rows."""
     pending: PendingRows | None = conn.info.get(KEY)
     if pending is not None:
         await pending.flush(conn, only)
