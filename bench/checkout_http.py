@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
+
 from bench.common import KEY, fresh_database, print_table
 from tender.config import Environment, Settings
 from tender.db.client_store import SqlClientStore
@@ -62,9 +64,15 @@ async def item() -> Item:
     return Item(id=1, name="tea", price=1299)
 """
 CHECKOUT_LUA = r"""
+-- Each request takes the next prepared line ("PATH BODY"); the threads interleave so no line is
+-- sent twice. Answers that are not 2xx are counted per status, and the first body is kept, so
+-- an error in the table can be explained.
 local ids = {}
 local counter = 0
 local threads = {}
+local counts = {}
+failures = ""
+first_failure = ""
 function setup(thread)
   thread:set("tid", #threads)
   table.insert(threads, thread)
@@ -83,7 +91,27 @@ function request()
   local body = string.sub(line, sep + 1)
   return wrk.format("POST", path, nil, body)
 end
+function response(status, headers, body)
+  if status < 300 then return end
+  counts[status] = (counts[status] or 0) + 1
+  local parts = {}
+  for code, n in pairs(counts) do table.insert(parts, code .. "x" .. n) end
+  failures = table.concat(parts, " ")
+  if first_failure == "" then first_failure = string.sub(body or "", 1, 160) end
+end
+function done(summary, latency, requests)
+  for _, thread in ipairs(threads) do
+    local f = thread:get("failures")
+    if f ~= "" then
+      io.write("FAILURES " .. f .. "\n")
+      io.write("FIRST " .. thread:get("first_failure") .. "\n")
+    end
+  end
+end
 """
+WARM_UP_SECONDS = 1
+"""Each server is warmed up on carts of its own first: new pool connections prepare their
+statements and SQLAlchemy fills its compiled cache, which a running service has long done."""
 
 
 def free_port() -> int:
@@ -155,6 +183,12 @@ class WrkResult:
     p99: float
     requests: int
     errors: int
+    detail: str
+
+    def error_text(self) -> str:
+        if not self.errors:
+            return f"0 of {self.requests}"
+        return f"{self.errors} of {self.requests} ({self.detail})"
 
 
 def wrk(
@@ -166,7 +200,8 @@ def wrk(
     args: list[str],
     headers: dict[str, str],
 ) -> WrkResult:
-    command = [binary, "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    threads = min(2, connections)
+    command = [binary, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
     if script:
@@ -187,12 +222,15 @@ def wrk(
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = int(non2xx.group(1)) if non2xx else 0
+    details = re.findall(r"^FAILURES (.*)$", out, re.MULTILINE)
+    details += [f"first: {b}" for b in re.findall(r"^FIRST (.*)$", out, re.MULTILINE)[:1]]
     socket_errors = re.search(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
     )
     if socket_errors:
         errors += sum(int(g) for g in socket_errors.groups())
-    return WrkResult(rps, ms("50"), ms("99"), total, errors)
+        details.append(socket_errors.group(0))
+    return WrkResult(rps, ms("50"), ms("99"), total, errors, "; ".join(details))
 
 
 async def prepare(db: Database, count: int, folder: Path) -> tuple[dict[str, str], Path, Path]:
@@ -304,10 +342,96 @@ async def prepare(db: Database, count: int, folder: Path) -> tuple[dict[str, str
 
 
 async def audit(db: Database) -> list[str]:
-    return await db.read(lambda c: SqlLedgerStore(c).audit())
+    """The ledger's invariants, and that every placed order holds exactly its two cards (an
+    answer that failed took no hold, and no hold was lost)."""
+
+    async def check(conn: Any) -> list[str]:
+        problems = await SqlLedgerStore(conn).audit()
+        placed = (await conn.execute(text("SELECT count(*) FROM orders"))).scalar_one()
+        holds = (
+            await conn.execute(text("SELECT count(*) FROM holds WHERE status = 'active'"))
+        ).scalar_one()
+        if holds != 2 * placed:
+            problems.append(f"{placed} orders placed but {holds} active holds")
+        return problems
+
+    return await db.read(check)
 
 
-async def main(seconds: int, carts: int) -> None:
+def split(lines_file: Path, warm_up: int) -> tuple[Path, Path]:
+    """The first ``warm_up`` prepared requests for warming the server, the rest for measuring."""
+    lines = lines_file.read_text().splitlines()
+    warm, measured = lines_file.with_suffix(".warm"), lines_file.with_suffix(".measured")
+    warm.write_text("\n".join(lines[:warm_up]) + "\n")
+    measured.write_text("\n".join(lines[warm_up:]) + "\n")
+    return warm, measured
+
+
+def row(label: str, kind: str, workers: int, connections: int, r: WrkResult) -> list[str]:
+    return [
+        label,
+        kind,
+        str(workers),
+        str(connections),
+        f"{r.rps:,.0f}",
+        f"{r.p50:.1f}",
+        f"{r.p99:.1f}",
+        r.error_text(),
+    ]
+
+
+async def measure_tender(
+    binary: str,
+    lua: Path,
+    folder: Path,
+    *,
+    kind: str,
+    workers: int,
+    connections: int,
+    seconds: int,
+    carts: int,
+) -> list[list[str]]:
+    rows = []
+    async with fresh_database(kind) as db:
+        headers, checkout_file, add_file = await prepare(db, carts, folder)
+        env = {
+            "TENDER_DATABASE_URL": db.url,
+            "TENDER_SECRET_KEY": SECRET,
+            "TENDER_JWT_SECRET": SECRET,
+            "TENDER_ENV": "test",
+            "TENDER_SWEEP_INTERVAL_SECONDS": "0",
+            "TENDER_ENV_FILE": str(folder / "none.env"),
+            "TENDER_CARD_ATTEMPTS_PER_CLIENT_MINUTE": "1000000",
+        }
+        port = free_port()
+        server = start(
+            ["tender.api.app:app_from_env", "--factory", "--workers", str(workers)], env, port
+        )
+        url = f"http://127.0.0.1:{port}"
+        threads = str(min(2, connections))
+        try:
+            for label, data in (
+                ("POST /checkout, 2 gift cards", checkout_file),
+                ("POST /carts/{id}/giftcards", add_file),
+            ):
+                warm, measured = split(data, carts // 5)
+                wrk(binary, url, connections, WARM_UP_SECONDS, lua, [str(warm), threads], headers)
+                r = wrk(binary, url, connections, seconds, lua, [str(measured), threads], headers)
+                rows.append(row(label, kind, workers, connections, r))
+        finally:
+            server.stop()
+        problems = await audit(db)
+        if problems:
+            failed = "; ".join(problems[:3])
+            rows.append(
+                ["AUDIT FAILED", kind, str(workers), str(connections), "-", "-", "-", failed]
+            )
+    return rows
+
+
+async def main(
+    seconds: int, carts: int, kinds: list[str], workers: list[int], connections: list[int]
+) -> None:
     binary = ensure_wrk()
     rows: list[list[str]] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -318,87 +442,29 @@ async def main(seconds: int, carts: int) -> None:
         port = free_port()
         bare = start(["bare_app:app", "--app-dir", str(folder)], {}, port)
         try:
-            for connections in (8, 32):
-                r = wrk(binary, f"http://127.0.0.1:{port}/item", connections, seconds, None, [], {})
-                rows.append(
-                    [
-                        "bare FastAPI GET (baseline)",
-                        "-",
-                        "1",
-                        str(connections),
-                        f"{r.rps:,.0f}",
-                        f"{r.p50:.1f}",
-                        f"{r.p99:.1f}",
-                        str(r.errors),
-                    ]
-                )
+            for conns in connections:
+                url = f"http://127.0.0.1:{port}/item"
+                wrk(binary, url, conns, WARM_UP_SECONDS, None, [], {})
+                r = wrk(binary, url, conns, seconds, None, [], {})
+                rows.append(row("bare FastAPI GET (baseline)", "-", 1, conns, r))
         finally:
             bare.stop()
-        for kind in ("sqlite", "postgresql"):
-            for workers in (1, 2):
-                for connections in (8, 32):
-                    async with fresh_database(kind) as db:
-                        headers, checkout_file, add_file = await prepare(db, carts, folder)
-                        env = {
-                            "TENDER_DATABASE_URL": db.url,
-                            "TENDER_SECRET_KEY": SECRET,
-                            "TENDER_JWT_SECRET": SECRET,
-                            "TENDER_ENV": "test",
-                            "TENDER_SWEEP_INTERVAL_SECONDS": "0",
-                            "TENDER_ENV_FILE": str(folder / "none.env"),
-                            "TENDER_CARD_ATTEMPTS_PER_CLIENT_MINUTE": "1000000",
-                        }
-                        port = free_port()
-                        server = start(
-                            ["tender.api.app:app_from_env", "--factory", "--workers", str(workers)],
-                            env,
-                            port,
-                        )
-                        try:
-                            for label, data in (
-                                ("POST /checkout, 2 gift cards", checkout_file),
-                                ("POST /carts/{id}/giftcards", add_file),
-                            ):
-                                r = wrk(
-                                    binary,
-                                    f"http://127.0.0.1:{port}",
-                                    connections,
-                                    seconds,
-                                    lua,
-                                    [str(data), "2"],
-                                    headers,
-                                )
-                                rows.append(
-                                    [
-                                        label,
-                                        kind,
-                                        str(workers),
-                                        str(connections),
-                                        f"{r.rps:,.0f}",
-                                        f"{r.p50:.1f}",
-                                        f"{r.p99:.1f}",
-                                        f"{r.errors} of {r.requests}",
-                                    ]
-                                )
-                        finally:
-                            server.stop()
-                        problems = await audit(db)
-                        if problems:
-                            rows.append(
-                                [
-                                    "AUDIT FAILED",
-                                    kind,
-                                    str(workers),
-                                    str(connections),
-                                    "-",
-                                    "-",
-                                    "-",
-                                    "; ".join(problems[:3]),
-                                ]
-                            )
+        for kind in kinds:
+            for count in workers:
+                for conns in connections:
+                    rows += await measure_tender(
+                        binary,
+                        lua,
+                        folder,
+                        kind=kind,
+                        workers=count,
+                        connections=conns,
+                        seconds=seconds,
+                        carts=carts,
+                    )
     print_table(
-        f"Checkout over HTTP, {seconds} s per row, wrk -t2 (p50/p99 in ms; errors: non-2xx, "
-        "incl. orders past the prepared carts)",
+        f"Checkout over HTTP, {seconds} s per row after a {WARM_UP_SECONDS} s warm-up, wrk "
+        "(p50/p99 in ms; errors: answers that were not 2xx, by status)",
         ["endpoint", "db", "workers", "conns", "req/s", "p50", "p99", "errors"],
         rows,
     )
@@ -408,7 +474,21 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument(
-        "--carts", type=int, default=2500, help="carts prepared per run; more than a run can place"
+        "--carts",
+        type=int,
+        default=4000,
+        help="carts prepared per run, a fifth of them for the warm-up; more than a run places",
     )
+    parser.add_argument("--db", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--connections", nargs="+", type=int, default=[8, 32])
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.seconds, arguments.carts))
+    asyncio.run(
+        main(
+            arguments.seconds,
+            arguments.carts,
+            arguments.db,
+            arguments.workers,
+            arguments.connections,
+        )
+    )
