@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from tender.db import pending, sqlite_driver
+from tender.db.writer_lock import WriterLock
 from tender.domain.errors import Conflict, DomainError
 
 T = TypeVar("T")
@@ -89,7 +90,15 @@ class Database:
         self._sqlite_writer = asyncio.Lock()
         """SQLite has one writer at a time. Queueing this process's writers here keeps them out
         of SQLite's busy handler, which sleeps up to 100 ms between tries (p99 spikes);
-        other processes still wait through ``busy_timeout``."""
+        other processes queue on ``WriterLock``."""
+        self._writer_lock = self._sqlite_writer_lock(url) if self.is_sqlite else None
+
+    @staticmethod
+    def _sqlite_writer_lock(url: str) -> WriterLock | None:
+        path = make_url(url).database or ""
+        if path in ("", ":memory:") or path.startswith("file:"):
+            return None
+        return WriterLock(path)
 
     async def transaction(
         self, work: Callable[[AsyncConnection], Awaitable[T]], *, attempts: int = 8
@@ -129,8 +138,8 @@ class Database:
             return await work(conn)
 
     async def _once(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        if self.is_sqlite:
-            async with self._sqlite_writer:
+        if self._writer_lock is not None:
+            async with self._sqlite_writer, self._writer_lock.held():
                 return await self._run(work)
         return await self._run(work)
 

@@ -1,0 +1,67 @@
+"""The cross-process SQLite writer lock: exclusive, handed over on release, and a waiter that
+is cancelled never keeps it."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import time
+from pathlib import Path
+
+from tender.db.writer_lock import WriterLock
+
+
+async def test_a_second_writer_waits_until_the_first_releases(tmp_path: Path) -> None:
+    first, second = WriterLock(str(tmp_path / "db")), WriterLock(str(tmp_path / "db"))
+    order: list[str] = []
+    async with first.held():
+        waiter = asyncio.create_task(_take(second, order))
+        await asyncio.sleep(0.05)
+        assert not waiter.done()
+        order.append("first releases")
+    await asyncio.wait_for(waiter, 5)
+    assert order == ["first releases", "second holds"]
+
+
+async def _take(lock: WriterLock, order: list[str]) -> None:
+    async with lock.held():
+        order.append("second holds")
+
+
+async def test_a_cancelled_waiter_gives_the_lock_back(tmp_path: Path) -> None:
+    lock = WriterLock(str(tmp_path / "db"))
+    async with lock.held():
+        waiter = asyncio.create_task(_take(lock, []))
+        await asyncio.sleep(0.05)
+        waiter.cancel()
+        await asyncio.gather(waiter, return_exceptions=True)
+    # the cancelled waiter's thread got the lock when it was freed, and let go of it again
+    async with asyncio.timeout(5):
+        async with lock.held():
+            pass
+
+
+def _hold_in_child(path: str, seconds: float, ready: object) -> None:
+    async def hold() -> None:
+        async with WriterLock(path).held():
+            ready.set()  # type: ignore[attr-defined]
+            await asyncio.sleep(seconds)
+
+    asyncio.run(hold())
+
+
+async def test_writers_of_two_processes_exclude_each_other(tmp_path: Path) -> None:
+    path = str(tmp_path / "db")
+    context = multiprocessing.get_context("spawn")
+    ready = context.Event()
+    child = context.Process(target=_hold_in_child, args=(path, 0.5, ready))
+    child.start()
+    try:
+        assert await asyncio.to_thread(ready.wait, 30)
+        started = time.monotonic()
+        async with WriterLock(path).held():
+            waited = time.monotonic() - started
+        assert waited > 0.2
+    finally:
+        child.join(30)
+    assert child.exitcode == 0
