@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = None
     """Verifies HS256 JWTs of merchant admins and of the status endpoint."""
     jwt_issuer: str | None = None
+    jwt_max_lifetime_seconds: int = Field(7 * 86400, ge=60)
+    """Admin JWTs that stay valid for longer than this from now are refused."""
     token_ttl_seconds: int = Field(3600, ge=60, le=86400)
     max_pin_attempts: int = Field(5, ge=1, le=100)
     pin_lockout_seconds: int = Field(900, ge=1)

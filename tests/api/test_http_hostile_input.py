@@ -283,7 +283,15 @@ async def test_admin_jwt_at_the_clock_edges(api: Api) -> None:
         algorithm="HS256",
     )
     response = await api.client.get("/giftcards", headers={"Authorization": f"Bearer {far}"})
-    assert response.status_code == 200, response.text
+    assert_error(response, 401, "invalid_token")  # valid for longer than the maximum lifetime
+    for lifetime, status in ((timedelta(days=6, hours=23), 200), (timedelta(days=7, hours=1), 401)):
+        token = jwt.encode(
+            {"sub": "ops", "scope": "view_giftcards", "exp": now + lifetime},
+            JWT_SECRET,
+            algorithm="HS256",
+        )
+        response = await api.client.get("/giftcards", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == status, (lifetime, response.text)
     stale = jwt.encode(
         {"sub": "ops", "scope": "view_giftcards", "exp": now - timedelta(minutes=1)},
         JWT_SECRET,

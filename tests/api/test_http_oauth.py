@@ -32,6 +32,13 @@ async def test_token_with_basic_auth_and_with_form_credentials(api: Api) -> None
     )
     assert query.status_code == 200
     assert query.json()["scope"] == "view_giftcards"
+    shouting = await api.client.post(
+        "/oauth/token",
+        content=b"grant_type=client_credentials",
+        auth=(client_id, secret),
+        headers={"Content-Type": "Application/X-WWW-Form-URLEncoded; charset=UTF-8"},
+    )
+    assert shouting.status_code == 200, shouting.text
 
 
 @pytest.mark.parametrize(
@@ -94,7 +101,11 @@ async def test_bearer_errors_follow_rfc_6750(api: Api) -> None:
     assert_error(bad, 401, "invalid_token")
     assert 'error="invalid_token"' in bad.headers["www-authenticate"]
     scheme = await api.client.get("/giftcards", headers={"Authorization": "Token abc"})
-    assert_error(scheme, 401, "invalid_request")
+    assert_error(scheme, 401)
+    assert scheme.headers["www-authenticate"] == 'Bearer realm="tender"'  # no error code
+    empty = await api.client.get("/giftcards", headers={"Authorization": "Bearer  "})
+    assert_error(empty, 401, "invalid_request")
+    assert 'error="invalid_request"' in empty.headers["www-authenticate"]
     narrow = await api.headers("view_giftcards")
     forbidden = await api.client.post(
         "/giftcards", json={"amount": {"centAmount": 100, "currency": "EUR"}}, headers=narrow

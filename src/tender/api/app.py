@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        redirect_slashes=False,  # an API client gets a 404 in the error shape, not a 307
     )
     app.state.runtime = runtime
     errors.install(app)

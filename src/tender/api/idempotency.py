@@ -14,8 +14,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tender.auth.jwt import looks_like_jwt, verify_admin_token
-from tender.db.client_store import SqlClientStore
+from tender.api.security import principal_for
 from tender.db.idempotency_store import SqlIdempotencyStore
 from tender.domain.idempotency import (
     MAX_KEY_LENGTH,
@@ -37,28 +36,17 @@ def _digest(*parts: bytes) -> bytes:
     return h.digest()
 
 
-async def caller_of(runtime: Runtime, headers: dict[bytes, bytes]) -> str:
+async def caller_of(runtime: Runtime, scope: Scope) -> str:
+    headers = dict(scope["headers"])
     session = headers.get(b"x-session-id")
     if session:
         return "session:" + runtime.hasher.secret(session.decode("latin-1")).hex()
     scheme, _, value = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
     value = value.strip()
     if scheme.lower() == "bearer" and value:
-        if looks_like_jwt(value):
-            admin = verify_admin_token(
-                value,
-                key=runtime.jwt_key,
-                issuer=runtime.settings.jwt_issuer,
-                now=runtime.clock.now(),
-            )
-            if admin is not None:
-                return admin.actor
-        else:
-            client = await runtime.db.read(
-                lambda conn: runtime.oauth.principal(SqlClientStore(conn), value)
-            )
-            if client is not None:
-                return client.actor
+        principal = await principal_for(runtime, value, scope.setdefault("state", {}))
+        if principal is not None:
+            return principal.actor
         return "unauthenticated:" + hashlib.sha256(value.encode()).hexdigest()
     if scheme.lower() == "basic":
         return "basic:" + hashlib.sha256(value.encode()).hexdigest()
@@ -113,7 +101,7 @@ class IdempotencyKeys:
             return
         body = await _read_body(receive)
         runtime: Runtime = scope["app"].state.runtime
-        caller = await caller_of(runtime, headers)
+        caller = await caller_of(runtime, scope)
         target = scope["path"] + "?" + scope.get("query_string", b"").decode("latin-1")
         scope_hash = _digest(caller.encode(), b"POST", target.encode(), key.encode())
         request_hash = _digest(body)

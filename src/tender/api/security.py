@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -61,8 +63,11 @@ def bearer_token(request: Request) -> str | None:
     if not header:
         return None
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise BearerError(401, "invalid_request", "use the Bearer authentication scheme")
+    if scheme.lower() != "bearer":
+        # RFC 6750 §3.1: a caller using another scheme gets the challenge, no error code
+        raise BearerError(401, None, "use the Bearer authentication scheme")
+    if not token.strip():
+        raise BearerError(401, "invalid_request", "the Bearer token is missing")
     return token.strip()
 
 
@@ -81,20 +86,41 @@ def basic_credentials(request: Request) -> tuple[str, str] | None:
     return client_id, secret
 
 
-async def authenticate(request: Request) -> Principal:
-    token = bearer_token(request)
-    if token is None:
-        raise BearerError(401, None, "authentication is required")
-    runtime = runtime_of(request)
+RESOLVED = "tender.resolved_token"
+"""Where a request keeps the principal its bearer token resolved to (in the ASGI scope's
+state), so middleware that needs the caller first does not cost a second lookup."""
+
+
+async def principal_for(runtime: Runtime, token: str, state: dict[str, Any]) -> Principal | None:
+    """Who a bearer token speaks for: a merchant admin (JWT) or an API client (opaque token,
+    looked up once per request)."""
+    resolved = state.get(RESOLVED)
+    if resolved is not None and resolved[0] == token:
+        return cast(Principal | None, resolved[1])
     principal: Principal | None
     if looks_like_jwt(token):
         principal = verify_admin_token(
-            token, key=runtime.jwt_key, issuer=runtime.settings.jwt_issuer, now=runtime.clock.now()
+            token,
+            key=runtime.jwt_key,
+            issuer=runtime.settings.jwt_issuer,
+            now=runtime.clock.now(),
+            max_lifetime=timedelta(seconds=runtime.settings.jwt_max_lifetime_seconds),
         )
     else:
         principal = await runtime.db.lookup(
             lambda conn: runtime.oauth.principal(SqlClientStore(conn), token)
         )
+    state[RESOLVED] = (token, principal)
+    return principal
+
+
+async def authenticate(request: Request) -> Principal:
+    token = bearer_token(request)
+    if token is None:
+        raise BearerError(401, None, "authentication is required")
+    principal = await principal_for(
+        runtime_of(request), token, request.scope.setdefault("state", {})
+    )
     if principal is None:
         raise BearerError(401, "invalid_token", "the access token is invalid or has expired")
     return principal

@@ -21,9 +21,16 @@ def looks_like_jwt(token: str) -> bool:
 
 
 def verify_admin_token(
-    token: str, *, key: str, issuer: str | None, now: datetime
+    token: str,
+    *,
+    key: str,
+    issuer: str | None,
+    now: datetime,
+    max_lifetime: timedelta | None = None,
 ) -> Principal | None:
-    """The admin a token speaks for, or ``None`` if it is invalid, expired or unscoped.
+    """The admin a token speaks for, or ``None`` if it is invalid, expired, unscoped, or valid
+    for longer than ``max_lifetime`` from now (a token minted to last for years is as good as
+    a leaked password).
 
     Expiry is checked against ``now`` (the service's clock) rather than PyJWT's own clock, so
     the whole service agrees on what time it is.
@@ -41,6 +48,8 @@ def verify_admin_token(
     except (jwt.PyJWTError, TypeError, ValueError, OverflowError):  # int(1e400) overflows
         return None
     if expires + LEEWAY_SECONDS <= now.timestamp():
+        return None
+    if max_lifetime is not None and expires - now.timestamp() > max_lifetime.total_seconds():
         return None
     scope = claims.get("scope", "")
     if isinstance(scope, list):

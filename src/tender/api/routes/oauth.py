@@ -20,7 +20,7 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 async def _params(request: Request) -> dict[str, str]:
     """Form fields (RFC 6749) with query parameters as a fallback (commercetools clients)."""
     params = dict(request.query_params.items())
-    content_type = request.headers.get("content-type", "")
+    content_type = request.headers.get("content-type", "").lower()  # media types ignore case
     if content_type.startswith("application/x-www-form-urlencoded"):
         form = await request.form()
         params.update({k: v for k, v in form.items() if isinstance(v, str)})
