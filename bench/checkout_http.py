@@ -414,7 +414,7 @@ async def measure_tender(
                 ("POST /checkout, 2 gift cards", checkout_file),
                 ("POST /carts/{id}/giftcards", add_file),
             ):
-                warm, measured = split(data, carts // 5)
+                warm, measured = split(data, carts // 6)
                 wrk(binary, url, connections, WARM_UP_SECONDS, lua, [str(warm), threads], headers)
                 r = wrk(binary, url, connections, seconds, lua, [str(measured), threads], headers)
                 rows.append(row(label, kind, workers, connections, r))
@@ -476,8 +476,8 @@ if __name__ == "__main__":
     parser.add_argument(
         "--carts",
         type=int,
-        default=4000,
-        help="carts prepared per run, a fifth of them for the warm-up; more than a run places",
+        default=6000,
+        help="carts prepared per run, a sixth of them for the warm-up; more than a run places",
     )
     parser.add_argument("--db", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
