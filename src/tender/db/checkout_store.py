@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -348,9 +348,8 @@ class SqlCheckoutStore:
             cached.append(replace(payment, transactions=()))
             cached.sort(key=lambda p: p.position)
 
-    async def _with_transactions(
-        self, rows: Sequence[Any], tx_rows: Sequence[Any]
-    ) -> list[Payment]:
+    @staticmethod
+    def _assemble(rows: Sequence[Any], tx_rows: Sequence[Any]) -> list[Payment]:
         by_payment: dict[str, list[Transaction]] = {r._mapping["id"]: [] for r in rows}
         for row in tx_rows:
             tx = _transaction(row)
@@ -365,7 +364,7 @@ class SqlCheckoutStore:
         params = {"b_cart": cart_id}
         rows = (await self.conn.execute(_PAYMENTS_OF_CART, params)).all()
         tx_rows = (await self.conn.execute(_TRANSACTIONS_OF_CART, params)).all() if rows else []
-        found = await self._with_transactions(rows, tx_rows)
+        found = self._assemble(rows, tx_rows)
         self._payments[cart_id] = found
         return list(found)
 
@@ -382,6 +381,8 @@ class SqlCheckoutStore:
                 .order_by(payments.c.cart_id, payments.c.position)
             )
         ).all()
+        if not rows:
+            return found
         tx_rows = (
             await self.conn.execute(
                 select(transactions)
@@ -389,7 +390,7 @@ class SqlCheckoutStore:
                 .order_by(transactions.c.created_at, transactions.c.id)
             )
         ).all()
-        for payment in await self._with_transactions(rows, tx_rows):
+        for payment in self._assemble(rows, tx_rows):
             found[payment.cart_id].append(payment)
         return found
 
@@ -403,9 +404,9 @@ class SqlCheckoutStore:
         if not rows:
             return None
         tx_rows = (await self.conn.execute(_TRANSACTIONS_OF_PAYMENT, {"b_id": payment_id})).all()
-        return (await self._with_transactions(rows, tx_rows))[0]
+        return (self._assemble(rows, tx_rows))[0]
 
-    def _remember(self, payment_id: str, change: Any) -> None:
+    def _remember(self, change: Callable[[Payment], Payment], *, payment_id: str) -> None:
         """Apply ``change`` to the remembered copy of a payment, if there is one."""
         for cached in self._payments.values():
             for i, payment in enumerate(cached):
@@ -417,7 +418,6 @@ class SqlCheckoutStore:
         values = _payment_values(payment)
         await self.conn.execute(_UPDATE_PAYMENT, {"b_id": payment.id, **values})
         self._remember(
-            payment.id,
             lambda p: replace(
                 p,
                 status=payment.status,
@@ -426,6 +426,7 @@ class SqlCheckoutStore:
                 hold_ref=payment.hold_ref,
                 updated_at=payment.updated_at,
             ),
+            payment_id=payment.id,
         )
 
     async def insert_transaction(self, transaction: Transaction) -> None:
@@ -448,7 +449,9 @@ class SqlCheckoutStore:
                 }
             ],
         )
-        self._remember(t.payment_id, lambda p: replace(p, transactions=(*p.transactions, t)))
+        self._remember(
+            lambda p: replace(p, transactions=(*p.transactions, t)), payment_id=t.payment_id
+        )
 
     async def update_transaction(
         self,
@@ -469,21 +472,18 @@ class SqlCheckoutStore:
             },
         )
 
-        def change(p: Payment) -> Payment:
-            return replace(
-                p,
-                transactions=tuple(
-                    replace(t, state=state, error_code=error_code, updated_at=now)
-                    if t.id == transaction_id
-                    else t
-                    for t in p.transactions
-                ),
-            )
-
         for cached in self._payments.values():
-            for i, payment in enumerate(cached):
-                if any(t.id == transaction_id for t in payment.transactions):
-                    cached[i] = change(payment)
+            for i, p in enumerate(cached):
+                if any(t.id == transaction_id for t in p.transactions):
+                    cached[i] = replace(
+                        p,
+                        transactions=tuple(
+                            replace(t, state=state, error_code=error_code, updated_at=now)
+                            if t.id == transaction_id
+                            else t
+                            for t in p.transactions
+                        ),
+                    )
 
     # orders -----------------------------------------------------------------------------
 
