@@ -138,10 +138,13 @@ class Database:
             return await work(conn)
 
     async def _once(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        if self._writer_lock is not None:
-            async with self._sqlite_writer, self._writer_lock.held():
+        if not self.is_sqlite:
+            return await self._run(work)
+        async with self._sqlite_writer:
+            if self._writer_lock is None:  # an in-memory database has no other process
                 return await self._run(work)
-        return await self._run(work)
+            async with self._writer_lock.held():
+                return await self._run(work)
 
     async def _run(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         async with self.engine.connect() as conn:

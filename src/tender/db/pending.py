@@ -88,8 +88,8 @@ async def append(conn: AsyncConnection, statement: Insert, rows: list[dict[str, 
 
 
 async def flush(conn: AsyncConnection, *only: Insert) -> None:
-    """Write what is queued (up to the ``only`` statements, if given); called before reading
-    a table that may have queued rows."""
+    """Write what is queued (with ``only``: for those statements and the tables they refer
+    to); called before reading a table that may have queued rows."""
     pending: PendingRows | None = conn.info.get(KEY)
     if pending is not None:
         await pending.flush(conn, only)
