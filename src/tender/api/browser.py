@@ -29,7 +29,7 @@ async def browser_session(request: Request) -> Session:
     token = request.headers.get("x-session-id")
     if not token:
         raise SessionInvalid("the X-Session-Id header is required")
-    session = await runtime.db.read(
+    session = await runtime.db.lookup(
         lambda conn: runtime.sessions.resolve(runtime.work(conn, actor=None), token=token)
     )
     origin = request.headers.get("origin")
@@ -44,6 +44,6 @@ async def origin_known(runtime: Runtime, origin: str) -> bool:
     origin = origin.rstrip("/")
     if origin in runtime.settings.allowed_origins:
         return True
-    return await runtime.db.read(
+    return await runtime.db.lookup(
         lambda conn: SqlCheckoutStore(conn).origin_allowed(origin, runtime.clock.now())
     )
