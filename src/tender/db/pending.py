@@ -7,7 +7,8 @@ before commit, still inside the transaction, so a failure rolls everything back 
 
 A store that reads one of these tables flushes first, so a transaction always reads its own
 writes. Writes are queued only inside ``Database.transaction``, which installs the queue and
-flushes it; a bare connection (a test, a migration) writes immediately.
+flushes it; a bare connection (a test, a migration) writes immediately. Nothing here uses
+savepoints: rows queued inside one would outlive its rollback.
 """
 
 from __future__ import annotations
