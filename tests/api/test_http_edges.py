@@ -325,6 +325,9 @@ async def test_ready_is_503_without_a_database_or_with_pending_migrations(
         assert_error(await _ready(empty), 503, "MigrationsPending")
     finally:
         await empty.close()
+    current = await _ready(api.runtime)
+    assert current.status_code == 200, current.text
+    assert current.json() == {"status": "ready", "database": "ok", "schemaRevision": "0002"}
 
 
 async def test_admin_jwts_must_name_the_configured_issuer(api: Api) -> None:

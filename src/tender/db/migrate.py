@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 
 def alembic_config() -> Config:
@@ -26,13 +28,21 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         await conn.run_sync(run)
 
 
+@functools.cache
 def head_revision() -> str | None:
+    """The newest migration this code ships (read from the package once: it cannot change)."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-async def current_revision(engine: AsyncEngine) -> str | None:
-    def read(connection: Connection) -> str | None:
-        return MigrationContext.configure(connection).get_current_revision()
+async def revision_of(conn: AsyncConnection) -> str | None:
+    """The schema revision a database is at, ``None`` if it was never migrated. A plain query
+    rather than Alembic's context: readiness probes call this every few seconds."""
+    if not await conn.run_sync(lambda sync: inspect(sync).has_table("alembic_version")):
+        return None
+    row = (await conn.execute(text("SELECT version_num FROM alembic_version"))).first()
+    return str(row[0]) if row else None
 
+
+async def current_revision(engine: AsyncEngine) -> str | None:
     async with engine.connect() as conn:
-        return await conn.run_sync(read)
+        return await revision_of(conn)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from tender.api.errors import error_response
 from tender.api.security import runtime_of
-from tender.db.migrate import current_revision, head_revision
+from tender.db.migrate import head_revision, revision_of
 
 router = APIRouter(tags=["health"])
 
@@ -22,8 +21,7 @@ async def health() -> dict[str, str]:
 async def ready(request: Request) -> JSONResponse:
     runtime = runtime_of(request)
     try:
-        await runtime.db.read(lambda conn: conn.execute(text("SELECT 1")))
-        current = await current_revision(runtime.db.engine)
+        current = await runtime.db.read(revision_of)
     except Exception as error:
         return error_response(
             503, "DatabaseUnavailable", f"database unreachable: {type(error).__name__}"
