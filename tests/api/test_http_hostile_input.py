@@ -320,3 +320,37 @@ async def test_deeply_nested_metadata(api: Api) -> None:
         assert response.status_code == 400, (depth, response.text[:300])
         assert_error(response, 400)
     assert await card_count(api, headers) == 1
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/giftcards",
+        "/giftcards/balance",
+        "/carts",
+        "/orders",
+        "/sessions",
+        "/shipping-methods",
+        "/api/checkout/v1/orders/some-cart/payments",
+        "/session/giftcards",
+    ],
+)
+async def test_who_calls_is_checked_before_what_is_sent(api: Api, path: str) -> None:
+    """A caller without valid credentials learns nothing about the body: 401, not 400. A caller
+    with too narrow a token gets 403 before the body is looked at."""
+    headers = await api.headers()
+    before = await card_count(api, headers)
+    malformed = b'{"amount": {"centAmount": 1'
+    browser = path.startswith("/session/")
+    for credentials in (
+        {},
+        {"X-Session-Id": "tnd_sess_made-up"} if browser else {"Authorization": "Bearer nonsense"},
+    ):
+        response = await api.client.post(path, content=malformed, headers={**JSON, **credentials})
+        assert response.status_code == 401, (path, credentials, response.text)
+        assert_error(response, 401)
+    if not browser:
+        narrow = await api.headers("view_sessions")
+        response = await api.client.post(path, content=malformed, headers={**JSON, **narrow})
+        assert_error(response, 403, "insufficient_scope")
+    assert await card_count(api, headers) == before

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from tender.api.security import runtime_of
+from tender.api.security import gate, runtime_of
 from tender.db.checkout_store import SqlCheckoutStore
 from tender.domain.sessions import (
     CredentialsInBrowser,
@@ -22,7 +22,11 @@ def origin_allowed(runtime: Runtime, session: Session, origin: str) -> bool:
     return origin in session.allowed_origins or origin in runtime.settings.allowed_origins
 
 
+@gate
 async def browser_session(request: Request) -> Session:
+    known: Session | None = getattr(request.state, "session", None)
+    if known is not None:
+        return known
     runtime = runtime_of(request)
     if "authorization" in request.headers:
         raise CredentialsInBrowser()

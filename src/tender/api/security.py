@@ -126,6 +126,18 @@ async def authenticate(request: Request) -> Principal:
     return principal
 
 
+Gate = Callable[[Request], Awaitable[Any]]
+GATES: set[Gate] = set()
+"""Dependencies that decide who may call at all. ``AuthFirstRoute`` runs them before the body
+is read, so a caller without valid credentials gets 401 even for a malformed body; they keep
+what they resolved on the request, so running them again as dependencies costs nothing."""
+
+
+def gate(dependency: Gate) -> Gate:
+    GATES.add(dependency)
+    return dependency
+
+
 def require(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
     """A dependency that admits callers whose token carries ``scope``."""
 
@@ -135,4 +147,5 @@ def require(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
             raise BearerError(403, "insufficient_scope", f"this call needs {scope.value}", scope)
         return principal
 
+    gate(dependency)
     return dependency

@@ -19,13 +19,16 @@ from pydantic import Field
 from tender.api.checkout_deps import owner_of, run
 from tender.api.errors import responses
 from tender.api.rate_limits import limit_card_attempts
+from tender.api.routing import AuthFirstRoute
 from tender.api.schemas import Strict
 from tender.api.security import require
 from tender.auth.principals import Principal, Scope
 from tender.domain.money import Money
 from tender.domain.payments import Payment
 
-router = APIRouter(prefix="/api/checkout/v1", tags=["compat: Norce / Awardit"])
+router = APIRouter(
+    prefix="/api/checkout/v1", tags=["compat: Norce / Awardit"], route_class=AuthFirstRoute
+)
 Orders = Annotated[Principal, Depends(require(Scope.MANAGE_ORDERS))]
 
 

@@ -18,13 +18,14 @@ from tender.api.checkout_schemas import (
 )
 from tender.api.errors import error_response, responses
 from tender.api.rate_limits import limit_card_attempts
+from tender.api.routing import AuthFirstRoute
 from tender.api.security import require
 from tender.auth.principals import Principal, Scope
 from tender.domain.checkout_ports import Work
 from tender.domain.money import check_currency
 from tender.services.carts import StaleVersion
 
-router = APIRouter(prefix="/carts", tags=["carts"])
+router = APIRouter(prefix="/carts", tags=["carts"], route_class=AuthFirstRoute)
 Orders = Annotated[Principal, Depends(require(Scope.MANAGE_ORDERS))]
 
 

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, Field, StrictBool, StrictInt
 
 from tender.api.errors import responses
 from tender.api.rate_limits import limit_card_attempts
+from tender.api.routing import AuthFirstRoute
 from tender.api.schemas import MoneyIn, MoneyOut, PageOut, Strict, check_metadata
 from tender.api.security import require, runtime_of
 from tender.auth.principals import Principal, Scope
@@ -21,7 +22,7 @@ from tender.domain.ledger import Activity, BalanceResult, Card, CardStatus
 from tender.domain.money import Money
 from tender.services.ledger import IssuedCard
 
-router = APIRouter(prefix="/giftcards", tags=["gift cards"])
+router = APIRouter(prefix="/giftcards", tags=["gift cards"], route_class=AuthFirstRoute)
 Manage = Annotated[Principal, Depends(require(Scope.MANAGE_GIFTCARDS))]
 View = Annotated[Principal, Depends(require(Scope.VIEW_GIFTCARDS))]
 MAX_HTTP_BATCH = 1000

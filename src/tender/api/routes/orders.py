@@ -18,6 +18,7 @@ from tender.api.checkout_schemas import (
     shipping_public,
 )
 from tender.api.errors import responses
+from tender.api.routing import AuthFirstRoute
 from tender.api.schemas import Strict
 from tender.api.security import require
 from tender.auth.principals import Principal, Scope
@@ -30,7 +31,7 @@ from tender.domain.totals import parse_tax_rate
 from tender.services.orders import OrderView
 from tender.services.shipping import add_shipping_method
 
-router = APIRouter(tags=["orders"])
+router = APIRouter(tags=["orders"], route_class=AuthFirstRoute)
 Orders = Annotated[Principal, Depends(require(Scope.MANAGE_ORDERS))]
 
 

@@ -12,12 +12,13 @@ from tender.api.checkout_deps import owner_of, run
 from tender.api.checkout_schemas import GiftCardAdd, cart_public, payment_public
 from tender.api.errors import responses
 from tender.api.rate_limits import limit_card_attempts
+from tender.api.routing import AuthFirstRoute
 from tender.api.schemas import Strict
 from tender.api.security import require, runtime_of
 from tender.auth.principals import Principal, PrincipalKind, Scope
 from tender.domain.sessions import Session
 
-router = APIRouter(tags=["sessions"])
+router = APIRouter(tags=["sessions"], route_class=AuthFirstRoute)
 Payments = Annotated[Principal, Depends(require(Scope.MANAGE_PAYMENTS))]
 Viewer = Annotated[Principal, Depends(require(Scope.VIEW_SESSIONS))]
 Browser = Annotated[Session, Depends(browser_session)]
