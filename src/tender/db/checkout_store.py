@@ -7,189 +7,40 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, delete, insert, select, update
+from sqlalchemy import and_, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import BindParameter
 
 from tender.db import pending
-from tender.db.models import (
-    BrowserOriginRow,
-    CartRow,
-    EventRow,
-    OrderRow,
-    PaymentRow,
-    PaymentTransactionRow,
-    SessionRow,
-    ShippingMethodRow,
+from tender.db.checkout_rows import (
+    cart_from_row,
+    cart_values,
+    carts,
+    events,
+    order_from_row,
+    orders,
+    origins,
+    payment_from_row,
+    payment_values,
+    payments,
+    session_from_row,
+    sessions,
+    shipping,
+    shipping_from_row,
+    transaction_from_row,
+    transactions,
 )
-from tender.domain.cart import Cart, LineItem
+from tender.domain.cart import Cart
 from tender.domain.events import Event, NewEvent
 from tender.domain.orders import (
     Order,
     OrderState,
-    PaymentStatus,
     TransactionState,
-    TransactionType,
 )
 from tender.domain.payments import Payment, Transaction
 from tender.domain.ports import Page
 from tender.domain.sessions import Session
 from tender.domain.shipping import ShippingMethod
-
-carts: Table = CartRow.__table__  # type: ignore[assignment]
-orders: Table = OrderRow.__table__  # type: ignore[assignment]
-payments: Table = PaymentRow.__table__  # type: ignore[assignment]
-transactions: Table = PaymentTransactionRow.__table__  # type: ignore[assignment]
-sessions: Table = SessionRow.__table__  # type: ignore[assignment]
-origins: Table = BrowserOriginRow.__table__  # type: ignore[assignment]
-events: Table = EventRow.__table__  # type: ignore[assignment]
-shipping: Table = ShippingMethodRow.__table__  # type: ignore[assignment]
-
-
-def _line(item: dict[str, Any]) -> LineItem:
-    return LineItem(
-        id=item["id"],
-        sku=item["sku"],
-        name=item["name"],
-        quantity=item["quantity"],
-        unit_gross=item["unitGross"],
-        tax_rate_bp=item["taxRateBp"],
-    )
-
-
-def _line_json(line: LineItem) -> dict[str, Any]:
-    return {
-        "id": line.id,
-        "sku": line.sku,
-        "name": line.name,
-        "quantity": line.quantity,
-        "unitGross": line.unit_gross,
-        "taxRateBp": line.tax_rate_bp,
-    }
-
-
-def _cart(row: Any) -> Cart:
-    m = row._mapping
-    return Cart(
-        id=m["id"],
-        version=m["version"],
-        owner=m["owner"],
-        locked=m["locked"],
-        currency=m["currency"],
-        country=m["country"],
-        customer=m["customer"] or {},
-        line_items=tuple(_line(i) for i in m["line_items"]),
-        shipping_address=m["shipping_address"],
-        billing_address=m["billing_address"],
-        shipping_method_id=m["shipping_method_id"],
-        payment_methods=tuple(m["payment_methods"] or ()),
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-    )
-
-
-def _cart_values(cart: Cart) -> dict[str, Any]:
-    return {
-        "version": cart.version,
-        "owner": cart.owner,
-        "locked": cart.locked,
-        "currency": cart.currency,
-        "country": cart.country,
-        "customer": cart.customer,
-        "line_items": [_line_json(line) for line in cart.line_items],
-        "shipping_address": cart.shipping_address,
-        "billing_address": cart.billing_address,
-        "shipping_method_id": cart.shipping_method_id,
-        "payment_methods": list(cart.payment_methods),
-        "created_at": cart.created_at,
-        "updated_at": cart.updated_at,
-    }
-
-
-def _shipping(row: Any) -> ShippingMethod:
-    m = row._mapping
-    return ShippingMethod(
-        id=m["id"],
-        name=m["name"],
-        carrier_name=m["carrier_name"],
-        currency=m["currency"],
-        price=m["price"],
-        tax_rate_bp=m["tax_rate_bp"],
-        free_above=m["free_above"],
-        countries=tuple(m["countries"] or ()),
-        delivery_time=m["delivery_time"],
-        active=m["active"],
-        created_at=m["created_at"],
-    )
-
-
-def _transaction(row: Any) -> Transaction:
-    m = row._mapping
-    return Transaction(
-        id=m["id"],
-        payment_id=m["payment_id"],
-        type=TransactionType(m["type"]),
-        state=TransactionState(m["state"]),
-        amount=m["amount"],
-        currency=m["currency"],
-        interaction_id=m["interaction_id"],
-        error_code=m["error_code"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-    )
-
-
-def _payment(row: Any, txs: Sequence[Transaction]) -> Payment:
-    m = row._mapping
-    return Payment(
-        id=m["id"],
-        cart_id=m["cart_id"],
-        method=m["method"],
-        provider=m["provider"],
-        status=PaymentStatus(m["status"]),
-        currency=m["currency"],
-        amount_planned=m["amount_planned"],
-        upper_limit=m["upper_limit"],
-        card_ref=m["card_ref"],
-        card_last4=m["card_last4"],
-        hold_ref=m["hold_ref"],
-        position=m["position"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-        transactions=tuple(txs),
-    )
-
-
-def _order(row: Any) -> Order:
-    m = row._mapping
-    return Order(
-        id=m["id"],
-        reference=m["reference"],
-        cart_id=m["cart_id"],
-        owner=m["owner"],
-        state=OrderState(m["state"]),
-        version=m["version"],
-        currency=m["currency"],
-        snapshot=m["snapshot"],
-        grand_total=m["grand_total"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-    )
-
-
-def _session(row: Any) -> Session:
-    m = row._mapping
-    return Session(
-        token_hash=bytes(m["token_hash"]),
-        cart_id=m["cart_id"],
-        owner=m["owner"],
-        metadata=m["metadata"] or {},
-        future_order_number=m["future_order_number"],
-        expires_at=m["expires_at"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-    )
-
 
 # Statements of the checkout's hot paths are built once; the SET clause of an UPDATE and the
 # columns of an INSERT come from the parameters passed with them.
@@ -234,16 +85,6 @@ _FUTURE_ORDER_NUMBER = (
 _INSERT_EVENTS = insert(events)
 
 
-def _payment_values(payment: Payment) -> dict[str, Any]:
-    return {
-        "status": payment.status.value,
-        "amount_planned": payment.amount_planned,
-        "upper_limit": payment.upper_limit,
-        "hold_ref": payment.hold_ref,
-        "updated_at": payment.updated_at,
-    }
-
-
 class SqlCheckoutStore:
     """One transaction's store. It remembers the carts it locked and their payments, and keeps
     that memory up to date with its own writes: placing an order reads the same rows many times,
@@ -259,7 +100,7 @@ class SqlCheckoutStore:
     # carts ------------------------------------------------------------------------------
 
     async def insert_cart(self, cart: Cart) -> None:
-        await self.conn.execute(_INSERT_CART, {"id": cart.id, **_cart_values(cart)})
+        await self.conn.execute(_INSERT_CART, {"id": cart.id, **cart_values(cart)})
 
     async def get_cart(self, cart_id: str, *, lock: bool = False) -> Cart | None:
         cached = self._carts.get(cart_id)
@@ -270,7 +111,7 @@ class SqlCheckoutStore:
         ).first()
         if row is None:
             return None
-        cart = _cart(row)
+        cart = cart_from_row(row)
         self._carts[cart_id] = cart
         if lock:
             self._locked.add(cart_id)
@@ -278,7 +119,7 @@ class SqlCheckoutStore:
 
     async def save_cart(self, cart: Cart, *, expected_version: int) -> bool:
         result = await self.conn.execute(
-            _SAVE_CART, {"b_id": cart.id, "b_version": expected_version, **_cart_values(cart)}
+            _SAVE_CART, {"b_id": cart.id, "b_version": expected_version, **cart_values(cart)}
         )
         if result.rowcount:
             self._carts[cart.id] = cart
@@ -313,16 +154,16 @@ class SqlCheckoutStore:
             )
             .returning(shipping)
         )
-        return _shipping(result.one())
+        return shipping_from_row(result.one())
 
     async def shipping_methods(self) -> list[ShippingMethod]:
         rows = await self.conn.execute(select(shipping).order_by(shipping.c.id))
-        return [_shipping(r) for r in rows]
+        return [shipping_from_row(r) for r in rows]
 
     async def shipping_method(self, method_id: int) -> ShippingMethod | None:
         if method_id not in self._shipping:
             row = (await self.conn.execute(_GET_SHIPPING, {"b_id": method_id})).first()
-            self._shipping[method_id] = _shipping(row) if row else None
+            self._shipping[method_id] = shipping_from_row(row) if row else None
         return self._shipping[method_id]
 
     # payments ---------------------------------------------------------------------------
@@ -340,7 +181,7 @@ class SqlCheckoutStore:
                 "card_last4": payment.card_last4,
                 "position": payment.position,
                 "created_at": payment.created_at,
-                **_payment_values(payment),
+                **payment_values(payment),
             },
         )
         cached = self._payments.get(payment.cart_id)
@@ -352,10 +193,10 @@ class SqlCheckoutStore:
     def _assemble(rows: Sequence[Any], tx_rows: Sequence[Any]) -> list[Payment]:
         by_payment: dict[str, list[Transaction]] = {r._mapping["id"]: [] for r in rows}
         for row in tx_rows:
-            tx = _transaction(row)
+            tx = transaction_from_row(row)
             if tx.payment_id in by_payment:
                 by_payment[tx.payment_id].append(tx)
-        return [_payment(r, by_payment[r._mapping["id"]]) for r in rows]
+        return [payment_from_row(r, by_payment[r._mapping["id"]]) for r in rows]
 
     async def payments(self, cart_id: str) -> list[Payment]:
         if cart_id in self._payments:
@@ -415,7 +256,7 @@ class SqlCheckoutStore:
                     return
 
     async def update_payment(self, payment: Payment) -> None:
-        values = _payment_values(payment)
+        values = payment_values(payment)
         await self.conn.execute(_UPDATE_PAYMENT, {"b_id": payment.id, **values})
         self._remember(
             lambda p: replace(
@@ -507,7 +348,7 @@ class SqlCheckoutStore:
 
     async def _order_where(self, statement: Any, value: str) -> Order | None:
         row = (await self.conn.execute(statement, {"b_id": value})).first()
-        return _order(row) if row else None
+        return order_from_row(row) if row else None
 
     async def order(self, order_id: str) -> Order | None:
         return await self._order_where(_ORDER_BY_ID, order_id)
@@ -544,7 +385,7 @@ class SqlCheckoutStore:
         if after is not None:
             conditions.append(orders.c.id > after)
         stmt = select(orders).where(and_(True, *conditions)).order_by(orders.c.id).limit(limit + 1)
-        items = [_order(r) for r in await self.conn.execute(stmt)]
+        items = [order_from_row(r) for r in await self.conn.execute(stmt)]
         return Page.of(items, limit, lambda order: order.id)
 
     # sessions ---------------------------------------------------------------------------
@@ -565,7 +406,7 @@ class SqlCheckoutStore:
 
     async def session(self, token_hash: bytes) -> Session | None:
         row = (await self.conn.execute(_GET_SESSION, {"b_id": token_hash})).first()
-        return _session(row) if row else None
+        return session_from_row(row) if row else None
 
     async def order_number_taken(self, number: str) -> bool:
         used = await self.conn.execute(
@@ -585,7 +426,7 @@ class SqlCheckoutStore:
                 .limit(1)
             )
         ).first()
-        return _session(row) if row else None
+        return session_from_row(row) if row else None
 
     async def future_order_number(self, cart_id: str) -> str | None:
         """The order number a session promised for this cart, if any (the newest one)."""
