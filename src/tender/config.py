@@ -74,11 +74,17 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(30.0, ge=0)
     """How often each worker expires overdue holds; 0 turns the background sweep off."""
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    fault_injection: str = ""
+    """Crash tests only (``after_commit=0.05``, see ``tender.faults``); refused in production."""
     host: str = "127.0.0.1"
     port: int = 8000
 
     def validate_secrets(self) -> None:
         """Refuse to run with secrets anyone could guess (weak ones only warn in development)."""
+        if self.fault_injection and self.env is Environment.PRODUCTION:
+            raise InsecureSettings(
+                "TENDER_FAULT_INJECTION crashes the service on purpose: never in production"
+            )
         for name in ("secret_key", "jwt_secret"):
             value = getattr(self, name)
             if value is None:
