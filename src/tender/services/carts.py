@@ -22,7 +22,7 @@ from tender.domain.cart import (
     check_email,
     new_line,
 )
-from tender.domain.checkout_ports import Work
+from tender.domain.checkout_ports import StaleWrite, Work
 from tender.domain.errors import (
     Conflict,
     CurrencyMismatch,
@@ -158,8 +158,10 @@ class Carts:
         for action in actions:
             if isinstance(action, SetShippingMethod) and action.shipping_method_id is not None:
                 await self.shipping_method(work, updated, action.shipping_method_id)
-        if not await work.store.save_cart(updated, expected_version=cart.version):
-            raise StaleVersion(cart.version)
+        try:
+            await work.store.save_cart(updated, expected_version=cart.version)
+        except StaleWrite as error:
+            raise StaleVersion(cart.version) from error
         await self.event(
             work,
             "CartUpdated",
