@@ -365,6 +365,7 @@ class Orders:
     # --- money movements of one payment ------------------------------------------------------
 
     async def _capture(self, work: Work, payment: Payment, amount: int) -> None:
+        hold_ref = payment.hold_ref
         if payment.is_gift_card:
             hold_ref = payment.hold_ref or ""
             try:
@@ -393,8 +394,10 @@ class Orders:
                 await work.store.update_payment(
                     replace(payment, hold_ref=hold_ref, updated_at=self.clock.now())
                 )
+        # The hold the money was taken from: the renewed one if the first had lapsed, so the
+        # transactions point at a hold that really moved the money.
         await self._transaction(
-            work, payment, TransactionType.CHARGE, amount, interaction_id=payment.hold_ref
+            work, payment, TransactionType.CHARGE, amount, interaction_id=hold_ref
         )
         rest = payment.authorized - amount
         if rest > 0:
@@ -404,7 +407,7 @@ class Orders:
                 payment,
                 TransactionType.CANCEL_AUTHORIZATION,
                 rest,
-                interaction_id=payment.hold_ref,
+                interaction_id=hold_ref,
             )
 
     async def _cancel_authorization(self, work: Work, payment: Payment) -> None:
