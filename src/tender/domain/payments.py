@@ -102,3 +102,12 @@ class PaymentIncomplete(BusinessRuleViolation):
 class NothingToCapture(BusinessRuleViolation):
     code = "NothingToCapture"
     message = "The payment has no open authorization to capture."
+
+
+class GiftCardShortfall(GiftCardReservationFailed):
+    """Placing found a card whose balance no longer covers what the shopper saw it cover (it
+    was spent elsewhere meanwhile). Nothing is reserved and nothing moves onto another method:
+    the shopper applies the card again and sees the new amounts first."""
+
+    code = "GiftCardShortfall"
+    message = "A gift card no longer covers the amount allocated to it; nothing was reserved."

@@ -53,17 +53,17 @@ class CheckoutDataService:
     async def apply(
         self, work: Work, *, cart_id: str, owner: str | None, data: CheckoutData
     ) -> CartView:
-        """Store ``data`` and answer the cart as it now is, gift cards re-allocated."""
-        cart, changed = await self.store(work, cart_id=cart_id, owner=owner, data=data)
-        if not changed:
-            return await self.carts.view(work, cart)
+        """Store ``data`` and answer the cart as it now is, gift cards re-allocated from fresh
+        balances even when nothing changed: posting checkout data again is how a page shows
+        the shopper what each card covers now, before placing."""
+        cart, _ = await self.store(work, cart_id=cart_id, owner=owner, data=data)
         return await self.carts.reallocate(work, cart)
 
     async def store(
         self, work: Work, *, cart_id: str, owner: str | None, data: CheckoutData
     ) -> tuple[Cart, bool]:
         """Validate and store ``data``; the cart afterwards and whether it changed. Placing
-        calls this directly, since it allocates the gift cards itself."""
+        calls this directly, since it checks and allocates the gift cards itself."""
         cart = await self.carts.lock(work, cart_id=cart_id, owner=owner)
         if cart.locked:
             raise CartLocked()

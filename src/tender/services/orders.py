@@ -4,6 +4,9 @@ captured, released or refunded exactly once through the gift card provider.
 Checkout → **Processing** reserves every gift card all or nothing (cards in a fixed order, so
 two orders sharing cards never wait on each other in a cycle); back to **Checkout** releases;
 **Completed** captures; **Cancelled** releases or refunds.
+
+Placing never changes an amount the shopper saw: a card that no longer covers its share stops
+it (409, naming the card), rather than the difference moving onto another method.
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ from tender.domain.orders import (
     check_order_transition,
 )
 from tender.domain.payments import (
+    GIFT_CARD,
     GiftCardReservationFailed,
+    GiftCardShortfall,
     OrderNotFound,
     Payment,
     PaymentIncomplete,
@@ -122,7 +127,12 @@ class Orders:
         owner: str | None,
         reference: str | None = None,
         return_url: str | None = None,
+        recompute: bool = False,
     ) -> Placed:
+        """Reserve every gift card for exactly the amount allocated to it and start the
+        external method for the rest. ``recompute`` says this request itself changed the
+        cart's data, so the allocation follows the new total, once every card is known to
+        still cover its share."""
         cart = await self.carts.lock(work, cart_id=cart_id, owner=owner)
         existing = await work.store.order_by_cart(cart.id)
         if existing is not None and existing.state is not OrderState.CHECKOUT:
@@ -132,8 +142,12 @@ class Orders:
             raise CheckoutDataInvalid("; ".join(p[1] for p in problems), field=problems[0][0])
         if cart.shipping_method_id is not None:
             await self.carts.shipping_method(work, cart, cart.shipping_method_id)
-        view = await self.carts.reallocate(work, cart)
-        method = self._external_method(cart, view.totals.remaining)
+        view = await self.carts.view(work, cart)
+        await self._check_cards_cover(work, view)
+        planned = sum(p.amount_planned for p in view.gift_cards if p.active)
+        if recompute or planned > view.totals.grand_total:
+            view = await self.carts.reallocate(work, cart)
+        method = self._external_method(view)
         now = self.clock.now()
 
         await self._reserve_all(work, view)
@@ -197,18 +211,35 @@ class Orders:
         placed_view = await self.carts.view(work, replace(cart, locked=True))
         return Placed(order, placed_view, redirect)
 
-    def _external_method(self, cart: Cart, remaining: int) -> ExternalMethod | None:
-        selected = [
-            self.methods.get(str(p.get("paymentMethodName", "")).lower())
-            for p in cart.payment_methods
-        ]
-        chosen = [m for m in selected if m is not None]
-        if remaining == 0:
+    async def _check_cards_cover(self, work: Work, view: CartView) -> None:
+        """Every card's fresh balance still covers the amount the shopper saw it cover; the
+        first that does not stops placing, named with what it can still cover."""
+        cards = [p for p in view.gift_cards if p.active and p.amount_planned > 0]
+        if not cards:
+            return
+        found = await work.provider.cards(refs=[p.card_ref or "" for p in cards])
+        for payment in cards:
+            card = found.get(payment.card_ref or "")
+            can = max(card.available, 0) if card is not None else 0
+            if can < payment.amount_planned:
+                raise GiftCardShortfall(
+                    f"gift card ****{payment.card_last4} now covers only "
+                    f"{Money(can, payment.currency)} of the "
+                    f"{Money(payment.amount_planned, payment.currency)} allocated to it; nothing "
+                    "was reserved: apply the card again to see what each payment covers",
+                    field="payments",
+                )
+
+    def _external_method(self, view: CartView) -> ExternalMethod | None:
+        cart, totals = view.cart, view.totals
+        names = [str(p.get("paymentMethodName", "")).lower() for p in cart.payment_methods]
+        chosen = [self.methods[n] for n in names if n != GIFT_CARD and n in self.methods]
+        if totals.remaining == 0:
             return None
         if not chosen:
             raise PaymentIncomplete(
-                f"gift cards cover {cart.currency} {0 if remaining < 0 else 'part'}; select a "
-                f"payment method for the remaining {remaining} minor units",
+                f"gift cards cover {Money(totals.gift_cards, cart.currency)}; select a payment "
+                f"method for the remaining {Money(totals.remaining, cart.currency)}",
                 field="payments",
             )
         return chosen[0]

@@ -403,7 +403,7 @@ async def checkout(request: Request, body: CheckoutDocument) -> JSONResponse:
             )
 
         async def work(w: Work) -> dict[str, Any]:
-            await runtime.checkout_data.store(
+            _, changed = await runtime.checkout_data.store(
                 w, cart_id=attributes.idCart, owner=who.owner, data=attributes.data()
             )
             reference = await w.store.future_order_number(attributes.idCart)
@@ -414,6 +414,7 @@ async def checkout(request: Request, body: CheckoutDocument) -> JSONResponse:
                 owner=who.owner,
                 reference=reference,
                 return_url=return_url,
+                recompute=changed,
             )
             data: dict[str, Any] = {
                 "type": "checkout",
