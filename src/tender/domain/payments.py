@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from tender.domain.errors import BusinessRuleViolation, Conflict, NotFound
+from tender.domain.errors import BusinessRuleViolation, Conflict, IllegalTransition, NotFound
 from tender.domain.orders import PaymentStatus, TransactionState, TransactionType
 
 GIFT_CARD = "giftcard"
@@ -111,3 +111,11 @@ class GiftCardShortfall(GiftCardReservationFailed):
 
     code = "GiftCardShortfall"
     message = "A gift card no longer covers the amount allocated to it; nothing was reserved."
+
+
+class PaymentsShortOfTotal(IllegalTransition):
+    """Completing would mark an order paid that its payments no longer cover (a cancelled
+    authorization, a released remainder); the merchant must say it settles for less."""
+
+    code = "PaymentsShortOfTotal"
+    message = "The order's payments no longer cover its grand total."

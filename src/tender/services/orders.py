@@ -6,7 +6,9 @@ two orders sharing cards never wait on each other in a cycle); back to **Checkou
 **Completed** captures; **Cancelled** releases or refunds.
 
 Placing never changes an amount the shopper saw: a card that no longer covers its share stops
-it (409, naming the card), rather than the difference moving onto another method.
+it (409, naming the card), rather than the difference moving onto another method. Completing
+never marks an order paid that its payments do not cover, unless the merchant says it settles
+for less, and why.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from tender.domain.payments import (
     Payment,
     PaymentIncomplete,
     PaymentNotFound,
+    PaymentsShortOfTotal,
     Transaction,
 )
 from tender.domain.ports import Clock
@@ -337,17 +340,61 @@ class Orders:
         assert fresh is not None
         return fresh, cart
 
-    async def complete(self, work: Work, *, order_id: str, owner: str | None) -> OrderView:
+    async def complete(
+        self,
+        work: Work,
+        *,
+        order_id: str,
+        owner: str | None,
+        settle_for_less: str | None = None,
+    ) -> OrderView:
+        """Capture every open authorization. Refused while an external payment awaits its
+        confirmation, and when the payments no longer cover the grand total, unless the
+        merchant settles for less: its reason is kept on the order and in the event."""
         order, _ = await self._locked(work, order_id, owner)
         check_order_transition(order.state, OrderState.COMPLETED)
         payments = [p for p in await work.store.payments(order.cart_id) if p.active]
         for payment in payments:
-            if not payment.is_gift_card and payment.authorized < payment.amount_planned:
+            if not payment.is_gift_card and _awaiting_confirmation(payment):
                 raise PaymentNotAuthorized(f"the {payment.method} payment is not confirmed")
+        covered = sum(_covers(p) for p in payments)
+        shortfall = order.grand_total - covered
+        settlement: dict[str, Any] | None = None
+        if shortfall > 0:
+            if settle_for_less is None:
+                raise PaymentsShortOfTotal(self._short(order, payments, covered))
+            settlement = {"reason": settle_for_less, "shortfall": shortfall}
         for payment in payments:
             if payment.authorized > 0:
                 await self._capture(work, payment, payment.authorized)
-        return await self._move(work, order, OrderState.COMPLETED)
+        if settlement is None:
+            return await self._move(work, order, OrderState.COMPLETED)
+        return await self._move(
+            work,
+            order,
+            OrderState.COMPLETED,
+            snapshot={**order.snapshot, "settledForLess": settlement},
+            payload={"settledForLess": {**settlement, "currency": order.currency}},
+        )
+
+    @staticmethod
+    def _short(order: Order, payments: list[Payment], covered: int) -> str:
+        cur = order.currency
+        grand = Money(order.grand_total, cur)
+        total = f"the order's payments cover {Money(covered, cur)} of its {grand}"
+        hint = "; to accept less, complete with settleForLess and a reason"
+        for payment in payments:
+            if _covers(payment) < payment.amount_planned:
+                what = (
+                    f"gift card ****{payment.card_last4}"
+                    if payment.is_gift_card
+                    else f"the {payment.method} payment"
+                )
+                return (
+                    f"payment {payment.id} ({what}) covers {Money(_covers(payment), cur)} of "
+                    f"its {Money(payment.amount_planned, cur)}: {total}{hint}"
+                )
+        return total + hint
 
     async def reopen(self, work: Work, *, order_id: str, owner: str | None) -> OrderView:
         """Back to Checkout: every reservation is released and the cart can change again."""
@@ -387,10 +434,26 @@ class Orders:
                     replace(payment, status=PaymentStatus.REMOVED, updated_at=self.clock.now())
                 )
 
-    async def _move(self, work: Work, order: Order, target: OrderState) -> OrderView:
-        moved = replace(order, state=target, version=order.version + 1, updated_at=self.clock.now())
+    async def _move(
+        self,
+        work: Work,
+        order: Order,
+        target: OrderState,
+        *,
+        snapshot: dict[str, Any] | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> OrderView:
+        moved = replace(
+            order,
+            state=target,
+            version=order.version + 1,
+            snapshot=order.snapshot if snapshot is None else snapshot,
+            updated_at=self.clock.now(),
+        )
         await work.store.save_order(moved, expected_version=order.version)
-        await self._event(work, f"Order{target.value}", moved, {"from": order.state.value})
+        await self._event(
+            work, f"Order{target.value}", moved, {"from": order.state.value, **(payload or {})}
+        )
         return OrderView(moved, tuple(await work.store.payments(order.cart_id)))
 
     # --- money movements of one payment ------------------------------------------------------
@@ -612,3 +675,16 @@ class Orders:
             correlation_id=work.correlation_id,
             now=self.clock.now(),
         )
+
+
+def _awaiting_confirmation(payment: Payment) -> bool:
+    return any(
+        t.type is TransactionType.AUTHORIZATION and t.state is TransactionState.PENDING
+        for t in payment.transactions
+    )
+
+
+def _covers(payment: Payment) -> int:
+    """What a payment still brings to its order: open authorizations and captures not
+    refunded (a cancelled or released authorization brings nothing)."""
+    return payment.authorized + payment.charged - payment.total_refunded
