@@ -1,9 +1,10 @@
-"""Apps with settings of their own and a shop ready to check out, for the payment safety
-tests."""
+"""Apps with payment settings of their own (simulator, provider, environment), a provider that
+signs its callbacks, and a shop ready to check out, for the payment safety tests."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,9 +14,12 @@ from tender.api.app import create_app
 from tender.config import Environment, Settings
 from tender.db.engine import Database
 from tender.runtime import Runtime
+from tender.services.external_payments import callback_signature
 from tests.api.conftest import JWT_SECRET, SECRET, Api
 from tests.conftest import FakeClock
 
+PROVIDER_SECRET = "provider-secret-for-tests-0123456789abcdefghij"
+PROVIDER_URL = "https://pay.example/checkout/{paymentId}?amount={centAmount}&currency={currency}"
 ORIGIN = "https://shop.example"
 ADDRESS = {
     "salutation": "Ms",
@@ -26,6 +30,10 @@ ADDRESS = {
     "zipCode": "10115",
     "city": "Berlin",
     "iso2Code": "DE",
+}
+WITH_PROVIDER: dict[str, Any] = {
+    "redirect_provider_url": PROVIDER_URL,
+    "redirect_provider_secret": PROVIDER_SECRET,
 }
 
 
@@ -48,6 +56,29 @@ async def api_with(db: Database, **overrides: Any) -> AsyncIterator[Api]:
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield Api(client, runtime, clock)
     await runtime.close()
+
+
+def signed(
+    api: Api, body: dict[str, Any] | bytes, *, secret: str = PROVIDER_SECRET, age: int = 0
+) -> tuple[bytes, dict[str, str]]:
+    """A callback body and the headers the provider sends with it, signed ``age`` seconds ago."""
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    timestamp = str(int(api.clock.now().timestamp()) - age)
+    headers = {
+        "X-Tender-Timestamp": timestamp,
+        "X-Tender-Signature": callback_signature(secret.encode(), timestamp, raw),
+        "Content-Type": "application/json",
+    }
+    return raw, headers
+
+
+def callback_body(payment_id: str, minor: int, status: str = "authorized") -> dict[str, Any]:
+    return {
+        "paymentId": payment_id,
+        "status": status,
+        "amount": {"centAmount": minor, "currency": "EUR"},
+        "providerReference": "psp-4711",
+    }
 
 
 async def card(api: Api, h: dict[str, str], minor: int) -> dict[str, Any]:

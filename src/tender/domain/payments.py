@@ -113,9 +113,20 @@ class GiftCardShortfall(GiftCardReservationFailed):
     message = "A gift card no longer covers the amount allocated to it; nothing was reserved."
 
 
+class PaymentMethodNotAllowed(BusinessRuleViolation):
+    code = "PaymentMethodNotAllowed"
+    message = "This payment method is not allowed here."
+
+
 class PaymentsShortOfTotal(IllegalTransition):
     """Completing would mark an order paid that its payments no longer cover (a cancelled
     authorization, a released remainder); the merchant must say it settles for less."""
 
     code = "PaymentsShortOfTotal"
     message = "The order's payments no longer cover its grand total."
+
+
+def method_allowed(name: str, allowed: frozenset[str] | None) -> bool:
+    """``allowed`` is a browser session's ``allowedPaymentMethods`` (``None``: no limit beyond
+    the merchant's own methods)."""
+    return allowed is None or name.lower() in allowed

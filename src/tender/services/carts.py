@@ -33,7 +33,13 @@ from tender.domain.events import NewEvent
 from tender.domain.ids import new_id
 from tender.domain.money import check_currency
 from tender.domain.orders import PaymentStatus
-from tender.domain.payments import GIFT_CARD, Payment, PaymentNotFound
+from tender.domain.payments import (
+    GIFT_CARD,
+    Payment,
+    PaymentMethodNotAllowed,
+    PaymentNotFound,
+    method_allowed,
+)
 from tender.domain.ports import Clock
 from tender.domain.shipping import ShippingMethod, ShippingMethodNotFound, check_applicable
 from tender.domain.totals import Totals, compute_totals
@@ -214,7 +220,8 @@ class Carts:
 
     async def reallocate(self, work: Work, cart: Cart) -> CartView:
         """Recompute what each gift card covers from fresh balances (only while the cart can
-        change: once placed, the reserved amounts are what the order pays with)."""
+        change: once placed, the reserved amounts are what the order pays with). Placing does
+        not call this blindly: it first checks that every card still covers what was shown."""
         if cart.locked:
             return await self.view(work, cart)
         totals, _ = await self.totals(work, cart)
@@ -245,13 +252,23 @@ class Carts:
     # --- gift cards on the cart ------------------------------------------------------------
 
     async def add_gift_card(
-        self, work: Work, *, cart_id: str, owner: str | None, code: str, pin: str | None
+        self,
+        work: Work,
+        *,
+        cart_id: str,
+        owner: str | None,
+        code: str,
+        pin: str | None,
+        allowed: frozenset[str] | None = None,
     ) -> tuple[CartView, Payment]:
         """Verify code and PIN (a wrong PIN counts towards the lockout), then keep only the
-        card's reference and what it covers."""
+        card's reference and what it covers. ``allowed`` is a browser session's
+        ``allowedPaymentMethods``: without ``giftcard`` no code is even looked at."""
         cart = await self.lock(work, cart_id=cart_id, owner=owner)
         if cart.locked:
             raise CartLocked()
+        if not method_allowed(GIFT_CARD, allowed):
+            raise PaymentMethodNotAllowed("this session does not allow gift cards", field="code")
         card = await work.provider.authenticate(code=code, pin=pin)
         if card.currency != cart.currency:
             raise CurrencyMismatch(cart.currency, card.currency, field="code")

@@ -47,13 +47,21 @@ from tender.domain.payments import (
     OrderNotFound,
     Payment,
     PaymentIncomplete,
+    PaymentMethodNotAllowed,
     PaymentNotFound,
     PaymentsShortOfTotal,
     Transaction,
+    method_allowed,
 )
 from tender.domain.ports import Clock
 from tender.services.carts import Carts, CartView
-from tender.services.external_payments import ExternalMethod, Redirect
+from tender.services.external_payments import (
+    Confirmation,
+    ConfirmationRefused,
+    ExternalMethod,
+    PaymentAwaitingProvider,
+    Redirect,
+)
 
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
@@ -130,12 +138,13 @@ class Orders:
         owner: str | None,
         reference: str | None = None,
         return_url: str | None = None,
+        allowed: frozenset[str] | None = None,
         recompute: bool = False,
     ) -> Placed:
         """Reserve every gift card for exactly the amount allocated to it and start the
-        external method for the rest. ``recompute`` says this request itself changed the
-        cart's data, so the allocation follows the new total, once every card is known to
-        still cover its share."""
+        external method for the rest. ``allowed`` limits the methods (a browser session's);
+        ``recompute`` says this request itself changed the cart's data, so the allocation
+        follows the new total, once every card is known to still cover its share."""
         cart = await self.carts.lock(work, cart_id=cart_id, owner=owner)
         existing = await work.store.order_by_cart(cart.id)
         if existing is not None and existing.state is not OrderState.CHECKOUT:
@@ -150,7 +159,8 @@ class Orders:
         planned = sum(p.amount_planned for p in view.gift_cards if p.active)
         if recompute or planned > view.totals.grand_total:
             view = await self.carts.reallocate(work, cart)
-        method = self._external_method(view)
+        self._check_gift_cards_allowed(view, allowed)
+        method = self._external_method(view, allowed)
         now = self.clock.now()
 
         await self._reserve_all(work, view)
@@ -233,12 +243,36 @@ class Orders:
                     field="payments",
                 )
 
-    def _external_method(self, view: CartView) -> ExternalMethod | None:
+    @staticmethod
+    def _check_gift_cards_allowed(view: CartView, allowed: frozenset[str] | None) -> None:
+        if method_allowed(GIFT_CARD, allowed):
+            return
+        if any(p.active and p.amount_planned > 0 for p in view.gift_cards):
+            raise PaymentMethodNotAllowed(
+                "this session does not allow gift cards; remove them first", field="payments"
+            )
+
+    def _external_method(
+        self, view: CartView, allowed: frozenset[str] | None
+    ) -> ExternalMethod | None:
+        """The selected method for what the gift cards leave open; a selected method the
+        merchant does not offer, or the session does not allow, is refused even when nothing
+        is left open, so a refused choice never stays on an order."""
         cart, totals = view.cart, view.totals
         names = [str(p.get("paymentMethodName", "")).lower() for p in cart.payment_methods]
-        chosen = [self.methods[n] for n in names if n != GIFT_CARD and n in self.methods]
+        for name in names:
+            if name != GIFT_CARD and name not in self.methods:
+                raise PaymentMethodNotAllowed(
+                    f"{name} is not offered; use one of {', '.join([GIFT_CARD, *self.methods])}",
+                    field="payments",
+                )
+            if not method_allowed(name, allowed):
+                raise PaymentMethodNotAllowed(
+                    f"this session does not allow {name}", field="payments"
+                )
         if totals.remaining == 0:
             return None
+        chosen = [self.methods[n] for n in names if n != GIFT_CARD]
         if not chosen:
             raise PaymentIncomplete(
                 f"gift cards cover {Money(totals.gift_cards, cart.currency)}; select a payment "
@@ -582,12 +616,22 @@ class Orders:
         owner: str | None,
         payload: list[dict[str, Any]],
         from_server: bool,
+        allowed: frozenset[str] | None = None,
     ) -> Payment:
+        """The merchant's backend confirms what it confirms (an invoice); for a method its
+        provider confirms, anyone may only acknowledge a confirmation that already arrived
+        through the provider's signed callback (``provider_confirmation``)."""
         payment, order = await self._payment_in_order(work, payment_id, owner)
         method = self.methods.get(payment.method)
         if method is None or payment.is_gift_card:
             raise PaymentNotFound("this payment takes no external confirmation")
-        if method.server_confirms and not from_server:
+        if not method_allowed(payment.method, allowed):
+            raise PaymentMethodNotAllowed(
+                f"this session does not allow {payment.method}", field="paymentIdentifier"
+            )
+        if method.confirmation is Confirmation.PROVIDER:
+            return self._acknowledge(payment)
+        if not from_server:
             raise PaymentNotFound("this payment is confirmed by the merchant's backend")
         pending = [
             t
@@ -601,6 +645,60 @@ class Orders:
             pending[0].id, state=TransactionState.SUCCESS, error_code=None, now=self.clock.now()
         )
         await self._event(work, "PaymentAuthorized", order, {"paymentId": payment.id})
+        return await self._reload(work, payment)
+
+    @staticmethod
+    def _acknowledge(payment: Payment) -> Payment:
+        states = {t.state for t in payment.transactions if t.type is TransactionType.AUTHORIZATION}
+        if TransactionState.SUCCESS in states:
+            return payment
+        if TransactionState.PENDING in states:
+            raise PaymentAwaitingProvider(
+                f"payment {payment.id} of {Money(payment.amount_planned, payment.currency)} is "
+                "awaiting the provider's confirmation",
+                field="paymentIdentifier",
+            )
+        raise NothingToDo("the provider did not confirm this payment")
+
+    async def provider_confirmation(
+        self,
+        work: Work,
+        *,
+        payment_id: str,
+        authorized: bool,
+        amount: Money,
+        provider_reference: str | None = None,
+    ) -> Payment:
+        """What the provider reports in its signed callback: the pending authorization
+        succeeds or fails. A repeated report (providers retry) answers the same again."""
+        payment, order = await self._payment_in_order(work, payment_id, None)
+        method = self.methods.get(payment.method)
+        if method is None or method.confirmation is not Confirmation.PROVIDER:
+            raise PaymentNotFound("this payment is not confirmed by a provider")
+        expected = Money(payment.amount_planned, payment.currency)
+        if amount != expected:
+            raise ConfirmationRefused(
+                f"the payment is for {expected}, the provider reported {amount}", field="amount"
+            )
+        target = TransactionState.SUCCESS if authorized else TransactionState.FAILURE
+        auths = [t for t in payment.transactions if t.type is TransactionType.AUTHORIZATION]
+        pending = [t for t in auths if t.state is TransactionState.PENDING]
+        if not pending and any(t.state is target for t in auths):
+            return payment
+        if order.state is not OrderState.PROCESSING or not pending:
+            raise NothingToDo("the payment is not waiting for a confirmation")
+        await work.store.update_transaction(
+            pending[0].id,
+            state=target,
+            error_code=None if authorized else "DeclinedByProvider",
+            now=self.clock.now(),
+        )
+        await self._event(
+            work,
+            "PaymentAuthorized" if authorized else "PaymentFailed",
+            order,
+            {"paymentId": payment.id, "by": "provider", "providerReference": provider_reference},
+        )
         return await self._reload(work, payment)
 
     @staticmethod
