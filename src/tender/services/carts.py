@@ -40,7 +40,7 @@ from tender.domain.payments import (
     PaymentNotFound,
     method_allowed,
 )
-from tender.domain.ports import Clock
+from tender.domain.ports import Clock, ProviderCard
 from tender.domain.shipping import ShippingMethod, ShippingMethodNotFound, check_applicable
 from tender.domain.totals import Totals, compute_totals
 
@@ -218,16 +218,21 @@ class Carts:
         totals, method = await self.totals(work, cart, covered)
         return CartView(cart, totals, method, tuple(payments))
 
-    async def reallocate(self, work: Work, cart: Cart) -> CartView:
+    async def reallocate(
+        self, work: Work, cart: Cart, *, found: dict[str, ProviderCard] | None = None
+    ) -> CartView:
         """Recompute what each gift card covers from fresh balances (only while the cart can
         change: once placed, the reserved amounts are what the order pays with). Placing does
-        not call this blindly: it first checks that every card still covers what was shown."""
+        not call this blindly: it first checks that every card still covers what was shown,
+        and hands over the balances it ``found`` then, so they are read once."""
         if cart.locked:
             return await self.view(work, cart)
         totals, _ = await self.totals(work, cart)
         payments = await work.store.payments(cart.id)
         active = [p for p in payments if p.is_gift_card and p.active]
-        found = await work.provider.cards(refs=[p.card_ref or "" for p in active]) if active else {}
+        if found is None:
+            refs = [p.card_ref or "" for p in active]
+            found = await work.provider.cards(refs=refs) if active else {}
         balances = [
             CardBalance(p.id, found[p.card_ref].available if p.card_ref in found else 0)
             for p in active

@@ -53,7 +53,7 @@ from tender.domain.payments import (
     Transaction,
     method_allowed,
 )
-from tender.domain.ports import Clock
+from tender.domain.ports import Clock, ProviderCard
 from tender.services.carts import Carts, CartView
 from tender.services.external_payments import (
     Confirmation,
@@ -155,10 +155,10 @@ class Orders:
         if cart.shipping_method_id is not None:
             await self.carts.shipping_method(work, cart, cart.shipping_method_id)
         view = await self.carts.view(work, cart)
-        await self._check_cards_cover(work, view)
+        found = await self._check_cards_cover(work, view)
         planned = sum(p.amount_planned for p in view.gift_cards if p.active)
         if recompute or planned > view.totals.grand_total:
-            view = await self.carts.reallocate(work, cart)
+            view = await self.carts.reallocate(work, cart, found=found)
         self._check_gift_cards_allowed(view, allowed)
         method = self._external_method(view, allowed)
         now = self.clock.now()
@@ -224,12 +224,13 @@ class Orders:
         placed_view = await self.carts.view(work, replace(cart, locked=True))
         return Placed(order, placed_view, redirect)
 
-    async def _check_cards_cover(self, work: Work, view: CartView) -> None:
+    async def _check_cards_cover(self, work: Work, view: CartView) -> dict[str, ProviderCard]:
         """Every card's fresh balance still covers the amount the shopper saw it cover; the
-        first that does not stops placing, named with what it can still cover."""
-        cards = [p for p in view.gift_cards if p.active and p.amount_planned > 0]
+        first that does not stops placing, named with what it can still cover. Answers the
+        balances read, by card."""
+        cards = [p for p in view.gift_cards if p.active]
         if not cards:
-            return
+            return {}
         found = await work.provider.cards(refs=[p.card_ref or "" for p in cards])
         for payment in cards:
             card = found.get(payment.card_ref or "")
@@ -242,6 +243,7 @@ class Orders:
                     "was reserved: apply the card again to see what each payment covers",
                     field="payments",
                 )
+        return found
 
     @staticmethod
     def _check_gift_cards_allowed(view: CartView, allowed: frozenset[str] | None) -> None:
