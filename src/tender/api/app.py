@@ -8,13 +8,14 @@ import logging
 import random
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from tender import __version__
 from tender.api import errors, security
 from tender.api.compat import norce, spryker
 from tender.api.cors import BrowserCors
 from tender.api.idempotency import IdempotencyKeys, replay_handler
+from tender.api.inputs import check_request
 from tender.api.logs import AccessLog, configure_logging
 from tender.api.middleware import BodySizeLimit, CorrelationId
 from tender.api.routes import (
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         description=DESCRIPTION,
         lifespan=lifespan,
         redirect_slashes=False,  # an API client gets a 404 in the error shape, not a 307
+        dependencies=[Depends(check_request)],  # ids and text checked before any route runs
     )
     app.state.runtime = runtime
     errors.install(app)
