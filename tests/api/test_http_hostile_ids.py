@@ -24,12 +24,12 @@ import httpx
 import pytest
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
-from sqlalchemy import select
 
 from tender.api.browser import browser_session
 from tender.api.errors import JSONAPI_PATHS
 from tender.api.inputs import PATH_ID_RULES, rule_for
 from tender.db.models import Base
+from tests import rows
 from tests.api.conftest import Api
 
 JSON = {"content-type": "application/json"}
@@ -347,14 +347,7 @@ def shape_problem(response: httpx.Response, path: str) -> str | None:
 
 
 async def snapshot(api: Api) -> dict[str, list[str]]:
-    async def read(conn: Any) -> dict[str, list[str]]:
-        rows: dict[str, list[str]] = {}
-        for table in Base.metadata.sorted_tables:
-            result = await conn.execute(select(table))
-            rows[table.name] = sorted(repr(tuple(r)) for r in result)
-        return rows
-
-    return await api.runtime.db.read(read)
+    return await rows.snapshot(api.runtime.db)
 
 
 class Failures:
