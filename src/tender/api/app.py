@@ -7,6 +7,7 @@ import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from fastapi import Depends, FastAPI
 
@@ -28,6 +29,7 @@ from tender.api.routes import (
     sessions,
 )
 from tender.config import Settings
+from tender.db import purge
 from tender.db.client_store import SqlClientStore
 from tender.db.idempotency_store import SqlIdempotencyStore
 from tender.db.ledger_store import SqlLedgerStore
@@ -48,8 +50,10 @@ or a merchant-admin JWT.
 
 
 async def background_maintenance(runtime: Runtime) -> None:
-    """Expire overdue holds and forget expired tokens, on every worker; SKIP LOCKED shares it."""
+    """Expire overdue holds and forget expired tokens, idempotency keys, rate-limit counters,
+    sessions and origins, on every worker; SKIP LOCKED shares the holds."""
     interval = runtime.settings.sweep_interval_seconds
+    grace = timedelta(seconds=runtime.settings.order_payment_window_seconds)
     while True:
         await asyncio.sleep(interval * random.uniform(0.8, 1.2))
         try:
@@ -63,6 +67,10 @@ async def background_maintenance(runtime: Runtime) -> None:
             await runtime.db.transaction(
                 lambda conn: SqlIdempotencyStore(conn).forget_expired(runtime.clock.now())
             )
+            while await runtime.db.transaction(
+                lambda conn: purge.forget_expired(conn, runtime.clock.now(), session_grace=grace)
+            ):
+                pass
         except Exception:
             log.exception("background maintenance failed; will retry")
 
