@@ -159,6 +159,13 @@ async def test_cors_headers_on_actual_responses_only_for_allowed_origins(api: Ap
     api.clock.advance(minutes=61)
     assert cors(await api.client.get("/health", headers={"Origin": SHOP})) is None
     assert cors(await api.client.get("/health", headers={"Origin": service})) == service
+    # Origins no session can have allowed are not even looked up (PostgreSQL refuses NUL).
+    for junk in ("https://a\x00b", "https://" + "a" * 300):
+        assert cors(await api.client.get("/health", headers={"Origin": junk})) is None
+        preflight = await api.client.options(
+            "/session/cart", headers={"Origin": junk, "Access-Control-Request-Method": "GET"}
+        )
+        assert_error(preflight, 401, "OriginNotAllowed")
     # Without an Origin header (a server, curl) there is nothing to add.
     plain = await api.client.get("/health")
     assert "access-control-allow-origin" not in plain.headers

@@ -20,6 +20,7 @@ PREFLIGHT_MAX_AGE = "7200"
 """Chromium caps the cache at two hours; asking for more changes nothing."""
 ALLOWED_HEADERS = "Content-Type, X-Session-Id, Idempotency-Key, X-Correlation-ID, Accept-Language"
 EXPOSED_HEADERS = "X-Correlation-ID, Idempotent-Replayed, Retry-After"
+MAX_ORIGIN = 200
 
 
 class BrowserCors:
@@ -38,7 +39,7 @@ class BrowserCors:
         origin = origin_raw.decode("latin-1")
         runtime = scope["app"].state.runtime
         if scope["method"] == "OPTIONS" and b"access-control-request-method" in headers:
-            await self._preflight(send, origin, await origin_known(runtime, origin))
+            await self._preflight(send, origin, await _known(runtime, origin))
             return
 
         # The route's browser check keeps the session it resolved here, so the common case
@@ -89,4 +90,12 @@ async def _allowed(runtime: Runtime, origin: str, state: dict[str, Any]) -> bool
     session = state.get("session")
     if isinstance(session, Session) and origin_allowed(runtime, session, origin):
         return True
+    return await _known(runtime, origin)
+
+
+async def _known(runtime: Runtime, origin: str) -> bool:
+    """An origin no session can have allowed (a NUL, which PostgreSQL would refuse to compare,
+    or more than the 200 characters an allowed origin has) is not looked up."""
+    if "\x00" in origin or len(origin) > MAX_ORIGIN:
+        return False
     return await origin_known(runtime, origin)
