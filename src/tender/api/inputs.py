@@ -9,7 +9,8 @@ before a handler can pass it to a database.
   the parsed document, not the model.
 - Each path parameter has a rule for what an id of its kind looks like. Ids tender makes are
   UUIDs; an order is also found by its reference. A value that cannot be such an id answers
-  exactly like an unknown one, with that resource's 404, and no query is made for it.
+  exactly like an unknown one, with that resource's 404, and no query is made for it. With
+  several ids in a path, the first (left to right) that cannot be one decides.
 
 ``check_request`` runs as an application-wide dependency: after ``AuthFirstRoute`` has checked
 the caller and after FastAPI has parsed the body, before the route's own parameters and body
