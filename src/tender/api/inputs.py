@@ -82,34 +82,57 @@ def text_problem(text: str) -> str | None:
     """Why no database can store ``text``, or None."""
     if "\x00" in text:
         return "text must not contain NUL characters"
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return "text must be valid Unicode (no lone surrogates)"
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            return "text must be valid Unicode (no lone surrogates)"
+    return None
+
+
+def _problem(item: Any) -> str | None:
+    if isinstance(item, str):
+        return text_problem(item)
+    if isinstance(item, float) and not math.isfinite(item):
+        return "numbers must be finite"
     return None
 
 
 def json_problem(value: Any) -> tuple[tuple[str | int, ...], str] | None:
     """Where in a parsed JSON document something unstorable sits, and what it is, or None.
-    Iterative, so that nesting as deep as the parser allows cannot exhaust the stack here."""
+    Iterative, so that nesting as deep as the parser allows cannot exhaust the stack here; the
+    path is only traced once something was found, since nearly every body is fine."""
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key in item:
+                if text_problem(key):
+                    return _trace(value)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif _problem(item):
+            return _trace(value)
+    return None
+
+
+def _trace(value: Any) -> tuple[tuple[str | int, ...], str] | None:
     stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
     while stack:
         item, where = stack.pop()
-        if isinstance(item, str):
-            problem = text_problem(item)
-            if problem:
-                return where, problem
-        elif isinstance(item, float):
-            if not math.isfinite(item):
-                return where, "numbers must be finite"
-        elif isinstance(item, dict):
+        if isinstance(item, dict):
             for key, child in item.items():
-                problem = text_problem(key) if isinstance(key, str) else None
+                problem = text_problem(key)
                 if problem:
                     return where, f"keys: {problem}"
                 stack.append((child, (*where, key)))
         elif isinstance(item, list):
             stack.extend((child, (*where, index)) for index, child in enumerate(item))
+        else:
+            problem = _problem(item)
+            if problem:
+                return where, problem
     return None
 
 
@@ -163,10 +186,14 @@ async def check_request(request: Request) -> None:
     route = request.scope.get("route")
     path = route.path_format if isinstance(route, APIRoute) else request.url.path
     check_path(path, request.path_params)
-    for name, value in request.query_params.multi_items():
-        problem = text_problem(name) or text_problem(value)
-        if problem:
-            raise _refuse(("query", name), problem)
+    # Query strings are decoded as UTF-8 with replacement, so a NUL (``%00``) is all that can
+    # be wrong there; only a query that holds one is parsed here.
+    raw_query: bytes = request.scope.get("query_string", b"")
+    if b"%00" in raw_query or b"\x00" in raw_query:
+        for name, value in request.query_params.multi_items():
+            problem = text_problem(name) or text_problem(value)
+            if problem:
+                raise _refuse(("query", name), problem)
     body = await _json_body(request)
     if body is not None:
         found = json_problem(body)
