@@ -20,11 +20,13 @@ install: $(STAMP)
 var/tender.env: | $(STAMP)
 	$(BIN)/tender secrets init --out var/tender.env
 
+# Development is switched on for this process only (an explicit TENDER_ENV wins): the env file
+# holds secrets alone, so copying it to a server never switches a development convenience on.
 run: $(STAMP) var/tender.env
-	$(BIN)/tender db upgrade
+	TENDER_ENV=$${TENDER_ENV:-development} $(BIN)/tender db upgrade
 	@echo "API docs: http://127.0.0.1:8000/docs   health: http://127.0.0.1:8000/health"
 	@echo "CLI help: $(BIN)/tender --help"
-	$(BIN)/tender serve
+	TENDER_ENV=$${TENDER_ENV:-development} $(BIN)/tender serve
 
 test: $(STAMP)
 	./scripts/ensure-postgres.sh

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
 from tender.cli import app
+from tender.cli import cards as cards_cli
+from tender.db.engine import Database
+from tender.db.models import CardRow
 from tender.domain.codes import luhn_valid, normalise_code
+from tender.services.ledger import IssuedCard
 from tests.conftest import create_pg_database, drop_pg_database
 
 runner = CliRunner()
@@ -153,3 +161,137 @@ def test_refuses_to_start_without_secrets(cli_env: Path, monkeypatch: pytest.Mon
     result = runner.invoke(app, ["cards", "show", "1234123412341234"])
     assert result.exit_code == 1
     assert "TENDER_SECRET_KEY" in result.output
+
+
+def card_ids() -> set[str]:
+    """The ids of every card in the CLI's database, read directly."""
+
+    async def read() -> set[str]:
+        database = Database(os.environ["TENDER_DATABASE_URL"], pool_size=1)
+        try:
+            return await database.read(
+                lambda conn: _ids(conn.execute(select(CardRow.__table__.c.id)))
+            )
+        finally:
+            await database.dispose()
+
+    async def _ids(result: Any) -> set[str]:
+        return {row[0] for row in await result}
+
+    return asyncio.run(read())
+
+
+def issue_args(out: Path, count: int) -> list[str]:
+    return ["cards", "issue", "--amount", "5", "--currency", "EUR", "--count", str(count),
+            "--pin", "--out", str(out)]  # fmt: skip
+
+
+def test_issue_out_is_a_new_private_file(cli_env: Path) -> None:
+    """Mode 0600 whatever the umask; an existing file (perhaps an earlier batch's codes) or a
+    symlink at the path is refused before any card is issued."""
+    old_umask = os.umask(0)
+    try:
+        fresh = cli_env / "fresh.csv"
+        invoke(*issue_args(fresh, 3))
+        assert stat.S_IMODE(fresh.stat().st_mode) == 0o600
+        assert {r["id"] for r in read_csv(fresh)} == card_ids()
+    finally:
+        os.umask(old_umask)
+    earlier = cli_env / "earlier.csv"
+    earlier.write_text("code\n1234\n")
+    earlier.chmod(0o644)
+    link = cli_env / "link.csv"
+    link.symlink_to(cli_env / "elsewhere.csv")
+    for path in (earlier, link):
+        result = runner.invoke(app, issue_args(path, 2))
+        assert result.exit_code == 1, result.output
+        assert "exists" in result.output
+    assert earlier.read_text() == "code\n1234\n"
+    assert not (cli_env / "elsewhere.csv").exists()
+    assert len(card_ids()) == 3
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cards_cli, "CHUNK", 5)
+
+
+def test_each_chunk_is_on_disk_before_it_commits(
+    cli_env: Path, small_chunks: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = cli_env / "cards.csv"
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    real_transaction = Database.transaction
+    checked: list[int] = []
+
+    async def transaction(self: Database, work: Any, **kwargs: Any) -> Any:
+        async def then_check(conn: Any) -> Any:
+            before = len(synced)
+            result = await work(conn)
+            if isinstance(result, list) and result and isinstance(result[0], IssuedCard):
+                # About to commit: the chunk's codes are already on disk, and fsynced.
+                assert len(synced) > before
+                on_disk = out.read_text()
+                assert all(issued.code in on_disk for issued in result)
+                checked.append(len(result))
+            return result
+
+        return await real_transaction(self, then_check, **kwargs)
+
+    monkeypatch.setattr(Database, "transaction", transaction)
+    invoke(*issue_args(out, 12))
+    assert checked == [5, 5, 2]
+    rows = read_csv(out)
+    assert len(rows) == 12
+    assert {r["id"] for r in rows} == card_ids()
+
+
+@pytest.mark.parametrize("committed", [False, True], ids=["rolled-back", "committed-anyway"])
+def test_a_failing_commit_never_leaves_a_card_without_its_code(
+    cli_env: Path, small_chunks: None, monkeypatch: pytest.MonkeyPatch, committed: bool
+) -> None:
+    """The second chunk's transaction fails after its rows were written: either before the
+    commit (its rows are then marked VOID) or after it (a lost answer: its rows stay valid).
+    Either way every card in the database has its code in the file."""
+    out = cli_env / "cards.csv"
+    real_transaction = Database.transaction
+    calls = 0
+
+    async def transaction(self: Database, work: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        lost = OperationalError("COMMIT", None, ConnectionResetError("connection lost"))
+        if calls != 2:
+            return await real_transaction(self, work, **kwargs)
+        if committed:
+            await real_transaction(self, work, **kwargs)
+            raise lost
+
+        async def then_fail(conn: Any) -> Any:
+            await work(conn)
+            raise lost
+
+        return await real_transaction(self, then_fail, **kwargs)
+
+    monkeypatch.setattr(Database, "transaction", transaction)
+    result = runner.invoke(app, issue_args(out, 12))
+    assert result.exit_code == 1
+    assert "connection lost" in result.output
+    assert "Traceback" not in result.output
+    rows = read_csv(out)
+    cards = [r for r in rows if not r["code"].startswith("#")]
+    marks = [r["code"] for r in rows if r["code"].startswith("#")]
+    in_database = card_ids()
+    assert {r["id"] for r in cards} >= in_database  # no card without its code
+    assert all(r["code"] and r["pin"] for r in cards)
+    assert len(in_database) == (10 if committed else 5)
+    assert len(cards) == 10
+    if committed:
+        assert marks == []
+    else:
+        assert len(marks) == 1
+        assert marks[0].startswith("# VOID: the 5 rows above")
+        assert {r["id"] for r in cards[:5]} == in_database
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600

@@ -178,7 +178,21 @@ async def test_bad_cart_updates_change_nothing(
         ("POST", "/sessions", {"cart": {}}, 400, "MissingField"),
         ("GET", "/events?after=-1", None, 400, "InvalidField"),
         ("POST", "/api/checkout/v1/orders/{cart}/payments", {"code": "1"}, 400, "MissingField"),
-        ("POST", f"/api/checkout/v1/orders/{UNKNOWN}/payments/x/remove", None, 404, "CartNotFound"),
+        (
+            "POST",
+            f"/api/checkout/v1/orders/{UNKNOWN}/payments/{UNKNOWN}/remove",
+            None,
+            404,
+            "CartNotFound",
+        ),
+        # An id that cannot be a payment's is not found before anything is looked up.
+        (
+            "POST",
+            f"/api/checkout/v1/orders/{UNKNOWN}/payments/x/remove",
+            None,
+            404,
+            "PaymentNotFound",
+        ),
     ],
 )
 async def test_unknown_ids_and_bad_bodies(

@@ -8,6 +8,7 @@ import pytest
 
 from tender.db.client_store import SqlClientStore
 from tests.api.conftest import Api, assert_error
+from tests.rows import snapshot
 
 
 async def test_token_with_basic_auth_and_with_form_credentials(api: Api) -> None:
@@ -163,3 +164,31 @@ async def test_introspection_needs_the_scope(api: Api) -> None:
         400,
         "invalid_request",
     )
+
+
+async def test_credentials_in_the_query_string_are_refused(api: Api) -> None:
+    """A secret in a URL ends up in proxy and browser histories: 400, nothing issued."""
+    client_id, secret = await api.new_client("view_giftcards")
+    token = await api.token("introspect_oauth_tokens")
+    before = await snapshot(api.runtime.db)
+    for query, kwargs in (
+        (f"client_id={client_id}&client_secret={secret}", {}),
+        (f"client_secret={secret}", {"auth": (client_id, secret)}),
+        (f"grant_type=client_credentials&client_id={client_id}&client_secret={secret}", {}),
+        ("access_token=x", {"auth": (client_id, secret)}),
+    ):
+        response = await api.client.post(
+            f"/oauth/token?{query}", data={"grant_type": "client_credentials"}, **kwargs
+        )
+        body = assert_error(response, 400, "invalid_request")
+        assert body["error"] == "invalid_request"
+        assert secret not in response.text
+    assert await snapshot(api.runtime.db) == before
+    introspect = await api.client.post(
+        f"/oauth/introspect?token={token}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert_error(introspect, 400, "invalid_request")
+    fine = await api.client.post(
+        "/oauth/token?grant_type=client_credentials&scope=view_giftcards", auth=(client_id, secret)
+    )
+    assert fine.status_code == 200, fine.text

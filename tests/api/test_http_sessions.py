@@ -120,6 +120,57 @@ async def test_cors_preflight(api: Api) -> None:
     assert "access-control-allow-origin" not in refused.headers
 
 
+async def test_cors_headers_on_actual_responses_only_for_allowed_origins(api: Api) -> None:
+    """A page of another origin may make the browser send a request; without
+    Access-Control-Allow-Origin it cannot read the answer."""
+    h, cart_id, token = await setup(api)
+    evil = "https://evil.example"
+    api.runtime.settings.allowed_origins = ["https://admin.example"]
+
+    def cors(response: Any) -> str | None:
+        assert "Origin" in response.headers.get("vary", ""), response.headers
+        return response.headers.get("access-control-allow-origin")  # type: ignore[no-any-return]
+
+    # Allowed: the session's own origin, any live session's origin, the service's origins.
+    own = await api.client.get("/session/cart", headers={"X-Session-Id": token, "Origin": SHOP})
+    assert own.status_code == 200
+    assert cors(own) == SHOP
+    assert "X-Correlation-ID" in own.headers["access-control-expose-headers"]
+    assert cors(await api.client.get("/health", headers={"Origin": SHOP})) == SHOP
+    service = "https://admin.example"
+    assert cors(await api.client.get(f"/carts/{cart_id}", headers={**h, "Origin": service})) == (
+        service
+    )
+    unknown = await api.client.get("/session/cart", headers={"X-Session-Id": "x", "Origin": SHOP})
+    assert_error(unknown, 401)
+    assert cors(unknown) == SHOP  # the page of a known origin may read why it was refused
+
+    # Not allowed: nothing that lets the page read the answer, whatever the answer is.
+    for response in (
+        await api.client.get("/session/cart", headers={"X-Session-Id": token, "Origin": evil}),
+        await api.client.get(f"/carts/{cart_id}", headers={**h, "Origin": evil}),
+        await api.client.get("/health", headers={"Origin": evil}),
+        await api.client.get("/session/cart", headers={"X-Session-Id": "x", "Origin": evil}),
+    ):
+        assert cors(response) is None, response.text
+        assert "access-control-expose-headers" not in response.headers
+
+    # Once the session has expired its origin is no longer known.
+    api.clock.advance(minutes=61)
+    assert cors(await api.client.get("/health", headers={"Origin": SHOP})) is None
+    assert cors(await api.client.get("/health", headers={"Origin": service})) == service
+    # Origins no session can have allowed are not even looked up (PostgreSQL refuses NUL).
+    for junk in ("https://a\x00b", "https://" + "a" * 300):
+        assert cors(await api.client.get("/health", headers={"Origin": junk})) is None
+        preflight = await api.client.options(
+            "/session/cart", headers={"Origin": junk, "Access-Control-Request-Method": "GET"}
+        )
+        assert_error(preflight, 401, "OriginNotAllowed")
+    # Without an Origin header (a server, curl) there is nothing to add.
+    plain = await api.client.get("/health")
+    assert "access-control-allow-origin" not in plain.headers
+
+
 async def test_browser_adds_and_removes_gift_cards(api: Api) -> None:
     h, cart_id, token = await setup(api)
     await api.client.post(

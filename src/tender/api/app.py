@@ -7,14 +7,16 @@ import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from tender import __version__
 from tender.api import errors, security
 from tender.api.compat import norce, spryker
 from tender.api.cors import BrowserCors
 from tender.api.idempotency import IdempotencyKeys, replay_handler
+from tender.api.inputs import check_request
 from tender.api.logs import AccessLog, configure_logging
 from tender.api.middleware import BodySizeLimit, CorrelationId
 from tender.api.routes import (
@@ -28,6 +30,7 @@ from tender.api.routes import (
     sessions,
 )
 from tender.config import Settings
+from tender.db import purge
 from tender.db.client_store import SqlClientStore
 from tender.db.idempotency_store import SqlIdempotencyStore
 from tender.db.ledger_store import SqlLedgerStore
@@ -48,8 +51,10 @@ or a merchant-admin JWT.
 
 
 async def background_maintenance(runtime: Runtime) -> None:
-    """Expire overdue holds and forget expired tokens, on every worker; SKIP LOCKED shares it."""
+    """Expire overdue holds and forget expired tokens, idempotency keys, rate-limit counters,
+    sessions and origins, on every worker; SKIP LOCKED shares the holds."""
     interval = runtime.settings.sweep_interval_seconds
+    grace = timedelta(seconds=runtime.settings.order_payment_window_seconds)
     while True:
         await asyncio.sleep(interval * random.uniform(0.8, 1.2))
         try:
@@ -63,6 +68,10 @@ async def background_maintenance(runtime: Runtime) -> None:
             await runtime.db.transaction(
                 lambda conn: SqlIdempotencyStore(conn).forget_expired(runtime.clock.now())
             )
+            while await runtime.db.transaction(
+                lambda conn: purge.forget_expired(conn, runtime.clock.now(), session_grace=grace)
+            ):
+                pass
         except Exception:
             log.exception("background maintenance failed; will retry")
 
@@ -90,6 +99,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         description=DESCRIPTION,
         lifespan=lifespan,
         redirect_slashes=False,  # an API client gets a 404 in the error shape, not a 307
+        dependencies=[Depends(check_request)],  # ids and text checked before any route runs
     )
     app.state.runtime = runtime
     errors.install(app)

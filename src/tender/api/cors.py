@@ -1,19 +1,26 @@
 """CORS for the browser routes: preflights are answered for allowed origins only, with a long
 ``Access-Control-Max-Age`` so a page preflights once, not before every call (the cost the
-Centra seed warns about); actual responses name the origin and expose our headers."""
+Centra seed warns about). Actual responses name the origin and expose our headers for allowed
+origins only, so a page on any other origin cannot read what tender answers (an order, a cart,
+a balance), whatever credentials it makes the browser send."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tender.api.browser import origin_known
+from tender.api.browser import origin_allowed, origin_known
 from tender.api.errors import error_body
 from tender.api.middleware import send_json
+from tender.domain.sessions import Session
+from tender.runtime import Runtime
 
 PREFLIGHT_MAX_AGE = "7200"
 """Chromium caps the cache at two hours; asking for more changes nothing."""
 ALLOWED_HEADERS = "Content-Type, X-Session-Id, Idempotency-Key, X-Correlation-ID, Accept-Language"
 EXPOSED_HEADERS = "X-Correlation-ID, Idempotent-Replayed, Retry-After"
+MAX_ORIGIN = 200
 
 
 class BrowserCors:
@@ -32,21 +39,26 @@ class BrowserCors:
         origin = origin_raw.decode("latin-1")
         runtime = scope["app"].state.runtime
         if scope["method"] == "OPTIONS" and b"access-control-request-method" in headers:
-            await self._preflight(send, origin, await origin_known(runtime, origin))
+            await self._preflight(send, origin, await _known(runtime, origin))
             return
+
+        # The route's browser check keeps the session it resolved here, so the common case
+        # (a session's own page) needs no second lookup.
+        state = scope.setdefault("state", {})
 
         async def with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"access-control-allow-origin", origin_raw),
-                    (b"access-control-expose-headers", EXPOSED_HEADERS.encode()),
-                    (b"vary", b"Origin"),
-                ]
+                headers = [*message.get("headers", []), (b"vary", b"Origin")]
+                if await _allowed(runtime, origin, state):
+                    headers += [
+                        (b"access-control-allow-origin", origin_raw),
+                        (b"access-control-expose-headers", EXPOSED_HEADERS.encode()),
+                    ]
+                message["headers"] = headers
             await send(message)
 
         # The route itself decides whether this origin may act (per session); the header
-        # only lets the page read the answer, including a 401 refusal.
+        # only lets a page of an allowed origin read the answer, including a 401 refusal.
         await self.app(scope, receive, with_cors)
 
     async def _preflight(self, send: Send, origin: str, allowed: bool) -> None:
@@ -70,3 +82,20 @@ class BrowserCors:
             }
         )
         await send({"type": "http.response.body", "body": b""})
+
+
+async def _allowed(runtime: Runtime, origin: str, state: dict[str, Any]) -> bool:
+    """The service's origins, the request's session's, or (for a request without a usable
+    session, such as an expired one) any live session's: the same origins a preflight admits."""
+    session = state.get("session")
+    if isinstance(session, Session) and origin_allowed(runtime, session, origin):
+        return True
+    return await _known(runtime, origin)
+
+
+async def _known(runtime: Runtime, origin: str) -> bool:
+    """An origin no session can have allowed (a NUL, which PostgreSQL would refuse to compare,
+    or more than the 200 characters an allowed origin has) is not looked up."""
+    if "\x00" in origin or len(origin) > MAX_ORIGIN:
+        return False
+    return await origin_known(runtime, origin)

@@ -7,18 +7,21 @@ fraction digits; "50.001" EUR is refused, never rounded.
 from __future__ import annotations
 
 import csv
+import io
 import os
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated, BinaryIO
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tender.cli.common import cli_errors, console, fail, run
+from tender.cli.common import cli_errors, console, err_console, fail, run
 from tender.db.ledger_store import SqlLedgerStore
 from tender.domain.codes import mask
+from tender.domain.errors import CardNotFound
 from tender.domain.ledger import Activity, Card
 from tender.domain.money import Money
 from tender.runtime import Runtime
@@ -26,8 +29,7 @@ from tender.services.ledger import IssuedCard
 
 app = typer.Typer(help="Gift cards.", no_args_is_help=True)
 CHUNK = 10_000
-"""Cards per transaction in a batch: each committed chunk's codes are in the file before the
-next chunk starts, so an interrupted batch never leaves cards whose codes were lost."""
+"""Cards per transaction in a batch; each chunk's codes are on disk before it commits."""
 CSV_FIELDS = ["code", "pin", "id", "amount", "currency", "expires_at"]
 
 
@@ -43,11 +45,6 @@ def _parse_expiry(text: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _open_private(path: Path) -> TextIO:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    return os.fdopen(fd, "w", newline="")
-
-
 def _row(issued: IssuedCard) -> list[str]:
     card = issued.card
     expires = card.expires_at.isoformat() if card.expires_at else ""
@@ -61,6 +58,101 @@ def _row(issued: IssuedCard) -> list[str]:
     ]
 
 
+class CodesFile:
+    """The CSV that holds the only copy of a batch's codes and PINs.
+
+    The invariant: every committed card's code is on disk. So a chunk's rows are written,
+    flushed and fsynced *inside* its transaction, before the commit. If the transaction then
+    fails, the rows stay (a commit whose answer was lost may still have landed, and a card
+    without its code is money nobody can spend) and a marker row after them says they are void
+    (the database has none of those cards) or unconfirmed (it could not be asked). A code on
+    disk for a card that does not exist opens nothing. Only after SIGKILL between the fsync and
+    the commit can unmarked rows of unissued cards end the file; ``tender cards show`` on the
+    last row tells.
+
+    The file must not exist: truncating one could destroy the codes of an earlier batch, and
+    ``O_EXCL`` also refuses a symlink planted at the path. Its mode is 0600 whatever the umask.
+    """
+
+    def __init__(self, path: Path) -> None:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise fail(
+                f"{path} exists: codes are written to a new file only (it may hold the codes "
+                "of an earlier batch); choose another --out"
+            ) from None
+        except OSError as error:
+            raise fail(f"cannot create {path}: {error.strerror}") from None
+        os.fchmod(fd, 0o600)
+        self.path = path
+        self.handle: BinaryIO = os.fdopen(fd, "wb")
+        self._append([CSV_FIELDS])
+        _fsync_directory(path)
+        self.committed_at = self.handle.tell()
+        self.pending = 0
+        """Rows written since the last commit."""
+
+    def _append(self, rows: list[list[str]]) -> None:
+        text = io.StringIO()
+        csv.writer(text).writerows(rows)
+        self.handle.write(text.getvalue().encode())
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+
+    def write_chunk(self, rows: list[list[str]]) -> None:
+        """Called inside the chunk's transaction, again if the transaction is retried: a
+        retried transaction was refused by the database (a serialization failure or deadlock),
+        so the rows of its earlier attempt belong to no card and are replaced."""
+        self.handle.seek(self.committed_at)
+        self.handle.truncate()
+        self._append(rows)
+        self.pending = len(rows)
+
+    def committed(self) -> None:
+        self.committed_at = self.handle.tell()
+        self.pending = 0
+
+    def mark(self, verdict: str, reason: str) -> None:
+        note = f"# {verdict}: the {self.pending} rows above ({reason})"
+        self._append([[note, "", "", "", "", ""]])
+        self.committed()
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def _fsync_directory(path: Path) -> None:
+    """Make the new file's directory entry durable too, not only its contents."""
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+async def _settle_failed_chunk(runtime: Runtime, codes: CodesFile, card_id: str) -> bool:
+    """After a chunk's transaction raised: ask the database whether the chunk (all of it or
+    none) was committed, say so in the file, and return whether it was."""
+    try:
+        await runtime.db.read(
+            lambda conn: runtime.ledger.get(SqlLedgerStore(conn), card_id=card_id)
+        )
+    except CardNotFound:
+        codes.mark("VOID", "were not issued: their transaction failed; do not use them")
+        return False
+    except Exception:
+        err_console.print(
+            f"the last {codes.pending} rows of {codes.path} may belong to cards that were not "
+            "issued: check them with `tender cards show` before use"
+        )
+        codes.mark("UNCONFIRMED", "may not be issued: check them with `tender cards show`")
+        return False
+    err_console.print(f"the last chunk was committed after all; its codes are in {codes.path}")
+    codes.committed()
+    return True
+
+
 @app.command("issue")
 @cli_errors
 def issue(
@@ -72,10 +164,12 @@ def issue(
     ] = None,
     pin: Annotated[bool, typer.Option("--pin", help="Give every card a random PIN.")] = False,
     out: Annotated[
-        Path | None, typer.Option(help="Write codes and PINs to this CSV (mode 0600).")
+        Path | None,
+        typer.Option(help="Write codes and PINs to this new CSV (mode 0600; must not exist)."),
     ] = None,
 ) -> None:
-    """Issue gift cards. Codes and PINs are shown once: here or in --out."""
+    """Issue gift cards. Codes and PINs are shown once: here or in --out, where each chunk of
+    cards is on disk before it is committed."""
     money = Money.parse(amount, currency.upper())
     if money.minor < 0:
         raise fail("the amount must not be negative")
@@ -85,10 +179,24 @@ def issue(
 
     async def work(runtime: Runtime) -> list[list[str]]:
         rows: list[list[str]] = []
-        handle = _open_private(out) if out else None
-        writer = csv.writer(handle) if handle else None
-        if writer:
-            writer.writerow(CSV_FIELDS)
+        codes = CodesFile(out) if out else None
+        chunk_ids: list[str] = []
+
+        async def issue_chunk(conn: AsyncConnection, size: int) -> list[IssuedCard]:
+            issued = await runtime.ledger.issue(
+                SqlLedgerStore(conn),
+                amount=money,
+                count=size,
+                with_pin=pin,
+                expires_at=expires_at,
+                actor="cli",
+            )
+            if codes:
+                codes.write_chunk([_row(i) for i in issued])
+            chunk_ids[:] = [i.card.id for i in issued]
+            return issued
+
+        done = 0
         try:
             with Progress(
                 TextColumn("issuing"),
@@ -99,30 +207,32 @@ def issue(
                 disable=count < CHUNK,
             ) as progress:
                 task = progress.add_task("issue", total=count)
-                done = 0
                 while done < count:
                     size = min(CHUNK, count - done)
-                    issued = await runtime.db.transaction(
-                        lambda conn, size=size: runtime.ledger.issue(  # type: ignore[misc]
-                            SqlLedgerStore(conn),
-                            amount=money,
-                            count=size,
-                            with_pin=pin,
-                            expires_at=expires_at,
-                            actor="cli",
+                    try:
+                        issued = await runtime.db.transaction(
+                            lambda conn, size=size: issue_chunk(conn, size)  # type: ignore[misc]
                         )
-                    )
-                    chunk_rows = [_row(i) for i in issued]
-                    if writer and handle:
-                        writer.writerows(chunk_rows)
-                        handle.flush()
+                    except Exception:
+                        if codes and codes.pending:
+                            if await _settle_failed_chunk(runtime, codes, chunk_ids[0]):
+                                done += size
+                        raise
+                    except BaseException:  # interrupted: no time to ask the database
+                        if codes and codes.pending:
+                            codes.mark("UNCONFIRMED", "may not be issued: the run was interrupted")
+                        raise
+                    if codes:
+                        codes.committed()
                     else:
-                        rows.extend(chunk_rows)
+                        rows.extend(_row(i) for i in issued)
                     done += size
                     progress.update(task, completed=done)
         finally:
-            if handle:
-                handle.close()
+            if codes:
+                codes.close()
+                if done < count:
+                    err_console.print(f"{done} of {count} cards were issued; see {codes.path}")
         return rows
 
     rows = run(work)

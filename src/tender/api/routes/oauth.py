@@ -15,10 +15,22 @@ from tender.db.client_store import SqlClientStore
 
 router = APIRouter(prefix="/oauth", tags=["oauth"])
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+SECRET_PARAMS = frozenset(
+    {"client_secret", "password", "token", "access_token", "refresh_token", "client_assertion"}
+)
+"""Never accepted in a URL: proxies, browsers and access logs keep URLs (RFC 6749 §2.3.1 and
+RFC 6750 §2.3 keep credentials out of them)."""
 
 
 async def _params(request: Request) -> dict[str, str]:
-    """Form fields (RFC 6749) with query parameters as a fallback (commercetools clients)."""
+    """Form fields (RFC 6749) with query parameters as a fallback (commercetools clients send
+    ``grant_type`` and ``scope`` there), but never a credential: one in the query string is
+    refused before anything is looked up or written, even if the form also carries it."""
+    in_url = sorted(SECRET_PARAMS.intersection(request.query_params.keys()))
+    if in_url:
+        raise OAuthError(
+            "invalid_request", f"send {', '.join(in_url)} in the request body, not in the URL"
+        )
     params = dict(request.query_params.items())
     content_type = request.headers.get("content-type", "").lower()  # media types ignore case
     if content_type.startswith("application/x-www-form-urlencoded"):

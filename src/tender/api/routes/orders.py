@@ -25,6 +25,7 @@ from tender.auth.principals import Principal, Scope
 from tender.db.checkout_store import SqlCheckoutStore
 from tender.domain.checkout_ports import Work
 from tender.domain.errors import InvalidInput
+from tender.domain.ids import is_uuid
 from tender.domain.orders import OrderState
 from tender.domain.payments import PaymentNotFound
 from tender.domain.totals import parse_tax_rate
@@ -32,6 +33,8 @@ from tender.services.orders import OrderView
 from tender.services.shipping import add_shipping_method
 
 router = APIRouter(tags=["orders"], route_class=AuthFirstRoute)
+MAX_BIGINT = 2**63 - 1
+"""Event ids are 64-bit: a larger ``after`` is refused, not sent to the database."""
 Orders = Annotated[Principal, Depends(require(Scope.MANAGE_ORDERS))]
 
 
@@ -85,6 +88,9 @@ async def list_orders(
     cursor: Annotated[str | None, Query(max_length=36)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Any:
+    if cursor is not None and not is_uuid(cursor):
+        raise InvalidInput("the cursor is not one this API gave out", field="cursor")
+
     async def work(w: Work) -> Any:
         page = await w.store.list_orders(
             owner=owner_of(principal), state=state, after=cursor, limit=limit
@@ -297,7 +303,7 @@ async def list_shipping_methods(request: Request, principal: Orders) -> Any:
 async def list_events(
     request: Request,
     principal: Orders,
-    after: Annotated[int | None, Query(ge=0)] = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_BIGINT)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Any:
     runtime = request.app.state.runtime

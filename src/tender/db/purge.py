@@ -1,0 +1,64 @@
+"""Rows that outlive their use, deleted by the background sweep: rate-limit counters whose
+window is over, browser sessions long expired and the origins they allowed. Without this the
+tables grow with every shopper and every guessed code, for ever.
+
+Each statement deletes at most ``BATCH`` rows, so a sweep holds its locks briefly however far
+behind it is; any worker may run it (two deleting the same rows is harmless).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import Table, and_, delete, exists, not_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tender.db.models import BrowserOriginRow, OrderRow, RateLimitRow, SessionRow
+
+limits: Table = RateLimitRow.__table__  # type: ignore[assignment]
+sessions: Table = SessionRow.__table__  # type: ignore[assignment]
+origins: Table = BrowserOriginRow.__table__  # type: ignore[assignment]
+orders: Table = OrderRow.__table__  # type: ignore[assignment]
+
+BATCH = 1000
+RATE_LIMIT_RETENTION = timedelta(hours=1)
+"""Longer than any limiter window (the longest is a minute). A counter whose window is over
+counts nothing (the next hit starts a new window), so deleting it changes no decision."""
+
+
+async def _delete_batch(conn: AsyncConnection, table: Table, key: str, condition: object) -> int:
+    column = table.c[key]
+    doomed = select(column).where(condition).limit(BATCH)  # type: ignore[arg-type]
+    result = await conn.execute(delete(table).where(column.in_(doomed.scalar_subquery())))
+    return int(result.rowcount)
+
+
+async def forget_rate_limits(conn: AsyncConnection, now: datetime) -> int:
+    cutoff = int((now - RATE_LIMIT_RETENTION).timestamp())
+    return await _delete_batch(conn, limits, "key", limits.c.window_start < cutoff)
+
+
+async def forget_sessions(conn: AsyncConnection, now: datetime, *, grace: timedelta) -> int:
+    """Sessions expired more than ``grace`` ago (the order payment window: the redirect page of
+    an order placed from the session still finds its return URL meanwhile). A session that
+    promised its cart a ``futureOrderNumber`` is kept while the cart has no order, since the
+    merchant's server may still place it under that number."""
+    ordered = exists(select(orders.c.id).where(orders.c.cart_id == sessions.c.cart_id))
+    promise_pending = and_(sessions.c.future_order_number.is_not(None), not_(ordered))
+    condition = and_(sessions.c.expires_at <= now - grace, not_(promise_pending))
+    return await _delete_batch(conn, sessions, "token_hash", condition)
+
+
+async def forget_origins(conn: AsyncConnection, now: datetime) -> int:
+    """Each origin row lives as long as the longest-lived session that allowed it."""
+    return await _delete_batch(conn, origins, "origin", origins.c.expires_at <= now)
+
+
+async def forget_expired(conn: AsyncConnection, now: datetime, *, session_grace: timedelta) -> bool:
+    """One batch of each; true while a table may hold more (the sweep then runs again)."""
+    counts = [
+        await forget_rate_limits(conn, now),
+        await forget_sessions(conn, now, grace=session_grace),
+        await forget_origins(conn, now),
+    ]
+    return max(counts) >= BATCH
