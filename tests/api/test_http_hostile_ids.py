@@ -18,17 +18,21 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import httpx
 import pytest
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
+from pydantic import SecretStr
 
+from tender.api.app import create_app
 from tender.api.browser import browser_session
 from tender.api.errors import JSONAPI_PATHS
 from tender.api.inputs import PATH_ID_RULES, rule_for
 from tender.db.models import Base
+from tender.runtime import Runtime
+from tender.services.external_payments import callback_signature
 from tests import rows
 from tests.api.conftest import Api
 
@@ -116,14 +120,27 @@ async def _cart(api: Api, h: dict[str, str], method: int) -> dict[str, Any]:
     )
 
 
+PROVIDER_SECRET = "psp-callback-secret-0123456789abcdefghij"
+CALLBACK = "/redirect-payments/{payment_id}/callback"
+
+
 @pytest.fixture
 async def api(api: Api) -> AsyncIterator[Api]:
-    """The same app, with server errors answered as 500s instead of raised in the test, so one
-    run counts every route that fails."""
-    app = api.client._transport.app  # type: ignore[attr-defined]
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    """The same database with every optional route mounted (the redirect simulator and the
+    provider's callback), and server errors answered as 500s instead of raised in the test, so
+    one run counts every route that fails."""
+    settings = api.runtime.settings.model_copy(
+        update={
+            "redirect_simulator": True,
+            "redirect_provider_url": "https://psp.example/pay/{paymentId}",
+            "redirect_provider_secret": SecretStr(PROVIDER_SECRET),
+        }
+    )
+    runtime = Runtime(settings, clock=api.clock)
+    transport = httpx.ASGITransport(app=create_app(runtime=runtime), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        yield Api(client, api.runtime, api.clock)
+        yield Api(client, runtime, api.clock)
+    await runtime.close()
 
 
 @pytest.fixture
@@ -260,6 +277,7 @@ def sample_body(endpoint: Endpoint, w: World) -> dict[str, Any] | None:
         },
         "/carts/{cart_id}/giftcards": {"code": w.code, "pin": "1234"},
         "/orders": {"cartId": cart_id, "orderReference": "SHOP-1"},
+        "/orders/{order_id}/complete": {"settleForLess": {"reason": "partial shipment"}},
         "/payments/{payment_id}/capture": amount,
         "/payments/{payment_id}/refund": amount,
         "/payments/{payment_id}/confirm": {"dataPayload": [{"status": "ok", "n": 1}]},
@@ -327,6 +345,20 @@ async def send(
         if payload is not None:
             content = payload if raw else json.dumps(payload).encode()
             h.update(JSON)
+    if endpoint.path == CALLBACK:  # the provider signs its raw body: attack as the provider
+        if content is None:
+            payment = unquote(path.split("/")[2])
+            content = json.dumps(
+                {
+                    "paymentId": payment,
+                    "status": "authorized",
+                    "amount": {"centAmount": 100, "currency": "EUR"},
+                }
+            ).encode()
+            h.update(JSON)
+        stamp = str(int(api.clock.now().timestamp()))
+        h["X-Tender-Timestamp"] = stamp
+        h["X-Tender-Signature"] = callback_signature(PROVIDER_SECRET.encode(), stamp, content)
     return await api.client.request(endpoint.method, path, content=content, headers=h)
 
 
