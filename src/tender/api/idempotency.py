@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tender import faults
 from tender.api.security import principal_for
 from tender.db.idempotency_store import SqlIdempotencyStore
 from tender.domain.idempotency import (
@@ -202,6 +203,7 @@ class IdempotencyKeys:
                 await store.forget(scope_hash)
 
         await runtime.db.transaction(record)
+        faults.crash_point("after_commit")
         await _send(send, response, replayed=False if keep else None)
 
 
