@@ -82,6 +82,7 @@ function init(args)
   for line in io.lines(args[1]) do table.insert(ids, line) end
   tid = tonumber(tid) or 0
   step = tonumber(args[2])
+  keyed = args[3] == "keyed"
 end
 function request()
   local i = tid + counter * step + 1
@@ -91,7 +92,14 @@ function request()
   local sep = string.find(line, " ")
   local path = string.sub(line, 1, sep - 1)
   local body = string.sub(line, sep + 1)
-  return wrk.format("POST", path, nil, body)
+  local headers = nil
+  if keyed then
+    -- a merchant's backend sends a fresh key with every request, as retries need it
+    headers = {}
+    for name, value in pairs(wrk.headers) do headers[name] = value end
+    headers["Idempotency-Key"] = "bench-" .. i
+  end
+  return wrk.format("POST", path, headers, body)
 end
 function response(status, headers, body)
   if status < 300 then return end
@@ -363,13 +371,16 @@ async def audit(db: Database) -> list[str]:
     return await db.read(check)
 
 
-def split(lines_file: Path, warm_up: int) -> tuple[Path, Path]:
-    """The first ``warm_up`` prepared requests for warming the server, the rest for measuring."""
+def split(lines_file: Path, warm_up: int) -> tuple[Path, Path, Path]:
+    """The first ``warm_up`` prepared requests for warming the server, then two halves of the
+    rest for two measured runs (each request may be sent once only)."""
     lines = lines_file.read_text().splitlines()
-    warm, measured = lines_file.with_suffix(".warm"), lines_file.with_suffix(".measured")
-    warm.write_text("\n".join(lines[:warm_up]) + "\n")
-    measured.write_text("\n".join(lines[warm_up:]) + "\n")
-    return warm, measured
+    middle = warm_up + (len(lines) - warm_up) // 2
+    parts = (lines[:warm_up], lines[warm_up:middle], lines[middle:])
+    files = tuple(lines_file.with_suffix(f".part{n}") for n in range(3))
+    for file, part in zip(files, parts, strict=True):
+        file.write_text("\n".join(part) + "\n")
+    return files[0], files[1], files[2]
 
 
 def row(label: str, kind: str, workers: int, connections: int, r: WrkResult) -> list[str]:
@@ -415,17 +426,28 @@ async def measure_tender(
         url = f"http://127.0.0.1:{port}"
         threads = str(min(2, connections))
         try:
-            for label, data in (
-                ("POST /checkout, 2 gift cards", checkout_file),
-                ("POST /carts/{id}/giftcards", add_file),
+            warm, plain, keyed = split(checkout_file, carts // 6)
+            add_warm, add_plain, _ = split(add_file, carts // 6)
+            for label, warm_file, measured, mode in (
+                ("POST /checkout, 2 gift cards", warm, plain, "plain"),
+                ("the same with an Idempotency-Key", None, keyed, "keyed"),
+                ("POST /carts/{id}/giftcards", add_warm, add_plain, "plain"),
             ):
-                warm, measured = split(data, carts // 6)
-                w = wrk(
-                    binary, url, connections, WARM_UP_SECONDS, lua, [str(warm), threads], headers
+                if warm_file is not None:
+                    w = wrk(
+                        binary,
+                        url,
+                        connections,
+                        WARM_UP_SECONDS,
+                        lua,
+                        [str(warm_file), threads, mode],
+                        headers,
+                    )
+                    if w.errors:  # a cold server must not fail either: show it
+                        rows.append(row(f"{label} (warm-up)", kind, workers, connections, w))
+                r = wrk(
+                    binary, url, connections, seconds, lua, [str(measured), threads, mode], headers
                 )
-                if w.errors:  # a cold server must not fail either: show it
-                    rows.append(row(f"{label} (warm-up)", kind, workers, connections, w))
-                r = wrk(binary, url, connections, seconds, lua, [str(measured), threads], headers)
                 rows.append(row(label, kind, workers, connections, r))
         finally:
             server.stop()
@@ -485,7 +507,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--carts",
         type=int,
-        default=6000,
+        default=9000,
         help="carts prepared per run, a sixth of them for the warm-up; more than a run places",
     )
     parser.add_argument("--db", nargs="+", default=["sqlite", "postgresql"])

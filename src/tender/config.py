@@ -75,11 +75,11 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(30.0, ge=0)
     """How often each worker expires overdue holds; 0 turns the background sweep off."""
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
-    host: str = "127.0.0.1"
-    port: int = 8000
     fault_injection: str = ""
     """Crash points for crash tests, ``point=probability`` (``after_commit=0.05``); refused in
     production. See ``tender.faults``."""
+    host: str = "127.0.0.1"
+    port: int = 8000
 
     @field_validator("fault_injection")
     @classmethod

@@ -14,7 +14,7 @@ from tender import __version__
 from tender.api import errors, security
 from tender.api.compat import norce, spryker
 from tender.api.cors import BrowserCors
-from tender.api.idempotency import IdempotencyKeys
+from tender.api.idempotency import IdempotencyKeys, replay_handler
 from tender.api.logs import AccessLog, configure_logging
 from tender.api.middleware import BodySizeLimit, CorrelationId
 from tender.api.routes import (
@@ -30,6 +30,7 @@ from tender.config import Settings
 from tender.db.client_store import SqlClientStore
 from tender.db.idempotency_store import SqlIdempotencyStore
 from tender.db.ledger_store import SqlLedgerStore
+from tender.domain.idempotency import Replay
 from tender.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     app.state.runtime = runtime
     errors.install(app)
+    app.add_exception_handler(Replay, replay_handler)
     security.install(app)
     app.include_router(health.router)
     app.include_router(oauth.router)

@@ -2,42 +2,48 @@
 
 A key is scoped to the caller (the API client, admin or browser session behind the
 credentials, not the credentials themselves, so a refreshed token keeps its keys), the method,
-the path and the key. The first answer is kept for 24 hours in the database (so every worker
-and machine sees it) and replayed byte for byte, marked ``Idempotent-Replayed: true``.
+the path and the key. The request's units of work all run in one database transaction (see
+``RequestTransaction``); its first unit claims the key, and this middleware commits the
+transaction together with the answer, sealed, once the route has produced it. So:
+
+- a crash before the commit leaves neither the change nor the answer, and frees the key at
+  once; after it, a retry gets the first answer byte for byte (``Idempotent-Replayed: true``);
+- a replay happens inside the route, after its authentication and scope checks, so a narrower
+  token of the same client gets 403, not the stored answer;
+- callers who are not authenticated never reach a claim: nothing is written for them.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tender import faults
+from tender.api.errors import error_response
 from tender.api.security import principal_for
+from tender.auth.sealing import SealBroken, Sealer
 from tender.db.idempotency_store import SqlIdempotencyStore
 from tender.domain.idempotency import (
     MAX_KEY_LENGTH,
-    Decision,
+    IdempotencyKeyInUse,
+    Replay,
     StoredResponse,
-    decide,
+    check_reuse,
     worth_keeping,
 )
+from tender.faults import crash_point
 from tender.runtime import Runtime
 
 REPLAYED = b"idempotent-replayed"
 
 
-def _digest(*parts: bytes) -> bytes:
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(len(part).to_bytes(8, "big"))
-        h.update(part)
-    return h.digest()
-
-
-async def caller_of(runtime: Runtime, scope: Scope) -> str:
+async def caller_of(runtime: Runtime, scope: Scope) -> str | None:
+    """Who the key belongs to, or None for a caller whose credentials are not valid (nothing
+    will be kept for them). HTTP Basic callers (the token endpoint) are checked by the route
+    before its first unit of work, which is where the key is claimed."""
     headers = dict(scope["headers"])
     session = headers.get(b"x-session-id")
     if session:
@@ -46,24 +52,143 @@ async def caller_of(runtime: Runtime, scope: Scope) -> str:
     value = value.strip()
     if scheme.lower() == "bearer" and value:
         principal = await principal_for(runtime, value, scope.setdefault("state", {}))
-        if principal is not None:
-            return principal.actor
-        return "unauthenticated:" + hashlib.sha256(value.encode()).hexdigest()
-    if scheme.lower() == "basic":
-        return "basic:" + hashlib.sha256(value.encode()).hexdigest()
-    return "anonymous"
+        return principal.actor if principal is not None else None
+    if scheme.lower() == "basic" and value:
+        return "basic:" + runtime.hasher.secret(value).hex()
+    return None
 
 
-def _json(status: int, code: str, message: str) -> StoredResponse:
-    body = json.dumps(
-        {
-            "statusCode": status,
-            "message": message,
-            "errors": [{"code": code, "message": message, "field": "Idempotency-Key"}],
-        }
-    ).encode()
+class Claim:
+    """The key of one request: claimed by its first unit of work, kept with its commit."""
+
+    def __init__(
+        self, runtime: Runtime, sealer: Sealer, key: bytes, scope_hash: bytes, body: bytes
+    ) -> None:
+        self.runtime = runtime
+        self.sealer = sealer
+        self.key = key
+        self.scope_hash = scope_hash
+        self.request_hash = hashlib.sha256(body).digest()
+
+    async def begin(self, conn: AsyncConnection) -> None:
+        store = SqlIdempotencyStore(conn)
+        if not await store.try_claim(self.scope_hash):
+            raise IdempotencyKeyInUse(field="Idempotency-Key")
+        record = await store.get(self.scope_hash, self.runtime.clock.now())
+        if record is None:
+            return
+        check_reuse(record, self.request_hash)
+        try:
+            stored = self.sealer.open(record.sealed, idempotency_key=self.key, row=self.scope_hash)
+        except SealBroken:
+            return  # sealed under an older secret: it cannot be replayed, so run again
+        raise Replay(stored)
+
+    async def keep(self, conn: AsyncConnection, response: StoredResponse) -> None:
+        sealed = self.sealer.seal(response, idempotency_key=self.key, row=self.scope_hash)
+        await SqlIdempotencyStore(conn).keep(
+            self.scope_hash, self.request_hash, sealed, self.runtime.clock.now()
+        )
+
+
+class IdempotencyKeys:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._sealer: Sealer | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        raw_key = dict(scope["headers"]).get(b"idempotency-key")
+        if raw_key is None:
+            await self.app(scope, receive, send)
+            return
+        key = raw_key.strip()
+        if not key or len(key) > MAX_KEY_LENGTH:
+            refused = error_response(
+                400,
+                "InvalidIdempotencyKey",
+                f"an Idempotency-Key is 1 to {MAX_KEY_LENGTH} characters",
+                field="Idempotency-Key",
+            )
+            await refused(scope, receive, send)
+            return
+        body = await _read_body(receive)
+        replay = _replaying(body)
+        runtime: Runtime = scope["app"].state.runtime
+        caller = await caller_of(runtime, scope)
+        if caller is None:
+            await self.app(scope, replay, send)
+            return
+        if self._sealer is None:
+            self._sealer = Sealer(runtime.settings.secret_bytes())
+        target = scope["path"] + "?" + scope.get("query_string", b"").decode("latin-1")
+        scope_hash = self._sealer.lookup_hash(caller.encode(), b"POST", target.encode(), key)
+        claim = Claim(runtime, self._sealer, key, scope_hash, body)
+        async with runtime.db.request_transaction(claim.begin) as transaction:
+            response = await _capture(self.app, scope, replay)
+            if response is None:  # the route replayed a kept answer (see ``replay_handler``)
+                response = scope["state"].pop(REPLAY_STATE)
+                await _send(send, response, replayed=True)
+                return
+            keep = worth_keeping(response.status)
+            if transaction.active and response.status < 500:
+                await transaction.commit(
+                    (lambda conn: claim.keep(conn, response)) if keep else _nothing
+                )
+                crash_point("after_commit")
+                await _send(send, response, replayed=False if keep else None)
+                return
+        await _send(send, response, replayed=None)
+
+
+REPLAY_STATE = "tender.idempotent_replay"
+
+
+async def replay_handler(request: Request, exc: Exception) -> Response:
+    """Hands the kept answer of ``Replay`` to the middleware, which sends it as it was."""
+    assert isinstance(exc, Replay)
+    request.scope.setdefault("state", {})[REPLAY_STATE] = exc.response
+    return Response(status_code=204)  # never sent
+
+
+async def _nothing(_: AsyncConnection) -> None:
+    return None
+
+
+def _replaying(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+async def _capture(app: ASGIApp, scope: Scope, receive: Receive) -> StoredResponse | None:
+    start: Message | None = None
+    chunks: list[bytes] = []
+
+    async def capture(message: Message) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start":
+            start = message
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, capture)
+    assert start is not None
+    if REPLAY_STATE in scope.get("state", {}):
+        return None
     return StoredResponse(
-        status, [["content-type", "application/json"], ["content-length", str(len(body))]], body
+        start["status"],
+        [[k.decode("latin-1"), v.decode("latin-1")] for k, v in start.get("headers", [])],
+        b"".join(chunks),
     )
 
 
@@ -73,138 +198,6 @@ async def _send(send: Send, response: StoredResponse, *, replayed: bool | None) 
         headers.append((REPLAYED, b"true" if replayed else b"false"))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})
-
-
-class IdempotencyKeys:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope["headers"])
-        raw_key = headers.get(b"idempotency-key")
-        if raw_key is None:
-            await self.app(scope, receive, send)
-            return
-        key = raw_key.decode("latin-1").strip()
-        if not key or len(key) > MAX_KEY_LENGTH:
-            await _send(
-                send,
-                _json(
-                    400,
-                    "InvalidIdempotencyKey",
-                    f"an Idempotency-Key is 1 to {MAX_KEY_LENGTH} characters",
-                ),
-                replayed=None,
-            )
-            return
-        body = await _read_body(receive)
-        runtime: Runtime = scope["app"].state.runtime
-        caller = await caller_of(runtime, scope)
-        target = scope["path"] + "?" + scope.get("query_string", b"").decode("latin-1")
-        scope_hash = _digest(caller.encode(), b"POST", target.encode(), key.encode())
-        request_hash = _digest(body)
-        decision, stored = await runtime.db.transaction(
-            lambda conn: self._begin(SqlIdempotencyStore(conn), runtime, scope_hash, request_hash)
-        )
-        if decision is Decision.REPLAY and stored is not None:
-            await _send(send, stored, replayed=True)
-            return
-        if decision is Decision.MISMATCH:
-            await _send(
-                send,
-                _json(
-                    422,
-                    "IdempotencyKeyReused",
-                    "this Idempotency-Key was used with a different request",
-                ),
-                replayed=None,
-            )
-            return
-        if decision is Decision.BUSY:
-            await _send(
-                send,
-                _json(
-                    409,
-                    "IdempotencyKeyInUse",
-                    "a request with this Idempotency-Key is still running",
-                ),
-                replayed=None,
-            )
-            return
-        await self._run(scope, body, send, runtime, scope_hash)
-
-    async def _begin(
-        self,
-        store: SqlIdempotencyStore,
-        runtime: Runtime,
-        scope_hash: bytes,
-        request_hash: bytes,
-    ) -> tuple[Decision, StoredResponse | None]:
-        now = runtime.clock.now()
-        if await store.claim(scope_hash, request_hash, now):
-            return Decision.PROCEED, None
-        record = await store.get(scope_hash)
-        if record is None:  # expired and swept between the two statements
-            await store.claim(scope_hash, request_hash, now)
-            return Decision.PROCEED, None
-        decision = decide(record, request_hash, now)
-        if decision is Decision.EXPIRED:
-            await store.forget(scope_hash)
-            await store.claim(scope_hash, request_hash, now)
-            return Decision.PROCEED, None
-        if decision is Decision.TAKE_OVER and not await store.take_over(
-            scope_hash, record.locked_until, now
-        ):
-            return Decision.BUSY, None
-        return decision, record.response
-
-    async def _run(
-        self, scope: Scope, body: bytes, send: Send, runtime: Runtime, scope_hash: bytes
-    ) -> None:
-        sent_body = False
-        start: Message | None = None
-        chunks: list[bytes] = []
-
-        async def replay_receive() -> Message:
-            nonlocal sent_body
-            if not sent_body:
-                sent_body = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return {"type": "http.disconnect"}
-
-        async def capture(message: Message) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start":
-                start = message
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-
-        try:
-            await self.app(scope, replay_receive, capture)
-        except BaseException:
-            await runtime.db.transaction(lambda c: SqlIdempotencyStore(c).forget(scope_hash))
-            raise
-        assert start is not None
-        response = StoredResponse(
-            start["status"],
-            [[k.decode("latin-1"), v.decode("latin-1")] for k, v in start.get("headers", [])],
-            b"".join(chunks),
-        )
-        keep = worth_keeping(response.status)
-
-        async def record(conn: Any) -> None:
-            store = SqlIdempotencyStore(conn)
-            if keep:
-                await store.finish(scope_hash, response)
-            else:
-                await store.forget(scope_hash)
-
-        await runtime.db.transaction(record)
-        faults.crash_point("after_commit")
-        await _send(send, response, replayed=False if keep else None)
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -4,14 +4,20 @@ SQLite runs in WAL mode and opens every transaction with ``BEGIN IMMEDIATE``: ta
 lock up front means two transactions never both read and then deadlock upgrading to write, and
 the busy timeout queues writers instead of failing them. PostgreSQL runs at READ COMMITTED with
 conditional updates; deadlocks and serialization failures (CockroachDB's 40001) are retried.
+
+A request that carries an ``Idempotency-Key`` runs all its units of work in one
+``RequestTransaction``, each under a savepoint, and the idempotency middleware commits it
+together with the stored answer: a crash anywhere leaves both or neither.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from sqlalchemy import event, make_url
@@ -36,7 +42,9 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int = 10, echo: bool = False, idle_timeout_ms: int = 60_000
+) -> AsyncEngine:
     if is_sqlite(url):
         path = make_url(url).database or ""
         engine = create_async_engine(
@@ -54,7 +62,16 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=False,
-        connect_args={"server_settings": {"lock_timeout": "10s", "application_name": "tender"}},
+        connect_args={
+            "server_settings": {
+                "lock_timeout": "10s",
+                "application_name": "tender",
+                # A request stuck between two statements of its transaction (a hung worker)
+                # is ended by the server: its locks and idempotency claim are freed, and it
+                # can no longer commit.
+                "idle_in_transaction_session_timeout": f"{idle_timeout_ms}",
+            }
+        },
     )
 
 
@@ -83,9 +100,13 @@ def is_retryable(error: DBAPIError) -> bool:
 class Database:
     """Owns the engine; ``transaction`` runs one unit of work and commits it, or not, once."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 10, echo: bool = False, idle_timeout_ms: int = 60_000
+    ) -> None:
         self.url = url
-        self.engine = create_engine(url, pool_size=pool_size, echo=echo)
+        self.engine = create_engine(
+            url, pool_size=pool_size, echo=echo, idle_timeout_ms=idle_timeout_ms
+        )
         self.is_sqlite = is_sqlite(url)
         self._sqlite_writer = asyncio.Lock()
         """SQLite has one writer at a time. Queueing this process's writers here keeps them out
@@ -108,20 +129,31 @@ class Database:
 
         A ``DomainError`` rolls back unless it asks to be committed (a counted wrong PIN).
         """
-        for attempt in range(1, attempts + 1):
-            try:
-                return await self._once(work)
-            except DBAPIError as error:
-                if _sqlstate(error) in LOCK_TIMEOUT_SQLSTATES:
-                    raise Conflict("the gift card is locked by another request; retry") from error
-                if not is_retryable(error) or attempt == attempts:
-                    raise
-                log.info("retrying transaction after %s", type(error.orig).__name__)
-                await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
-        raise AssertionError("unreachable")
+        request = _request.get()
+        if request is not None and request.database is self:
+            return await _retrying(lambda: request.run(work), attempts)
+        return await _retrying(lambda: self._once(work), attempts)
+
+    @contextlib.asynccontextmanager
+    async def request_transaction(
+        self, on_begin: Callable[[AsyncConnection], Awaitable[None]]
+    ) -> AsyncIterator[RequestTransaction]:
+        """Make every ``transaction`` (and ``read``) inside this block, in this task, share one
+        transaction that only the block's owner commits; it is begun by the first unit of work,
+        which first calls ``on_begin`` (the idempotency claim). Left uncommitted, it rolls back."""
+        request = RequestTransaction(self, on_begin)
+        token = _request.set(request)
+        try:
+            yield request
+        finally:
+            _request.reset(token)
+            await request.close()
 
     async def read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run ``work`` that only reads; it sees one consistent snapshot and writes nothing."""
+        request = _request.get()
+        if request is not None and request.database is self and request.conn is not None:
+            return await work(request.conn)  # read this request's own uncommitted writes
         async with self.engine.connect() as conn:
             conn = await conn.execution_options(**{READ_ONLY: True})
             async with conn.begin():
@@ -138,13 +170,21 @@ class Database:
             return await work(conn)
 
     async def _once(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        if not self.is_sqlite:
+        async with self.writer():
             return await self._run(work)
+
+    @contextlib.asynccontextmanager
+    async def writer(self) -> AsyncIterator[None]:
+        """SQLite's one writer: this process's queue, then the other processes' ``flock``."""
+        if not self.is_sqlite:
+            yield
+            return
         async with self._sqlite_writer:
             if self._writer_lock is None:  # an in-memory database has no other process
-                return await self._run(work)
+                yield
+                return
             async with self._writer_lock.held():
-                return await self._run(work)
+                yield
 
     async def _run(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         async with self.engine.connect() as conn:
@@ -170,3 +210,107 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def _retrying(attempt_once: Callable[[], Awaitable[T]], attempts: int) -> T:
+    for attempt in range(1, attempts + 1):
+        try:
+            return await attempt_once()
+        except DBAPIError as error:
+            if _sqlstate(error) in LOCK_TIMEOUT_SQLSTATES:
+                raise Conflict("the gift card is locked by another request; retry") from error
+            if not is_retryable(error) or attempt == attempts:
+                raise
+            log.info("retrying transaction after %s", type(error.orig).__name__)
+            await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
+    raise AssertionError("unreachable")
+
+
+_request: ContextVar[RequestTransaction | None] = ContextVar("tender_request_tx", default=None)
+
+
+class RequestTransaction:
+    """One database transaction for a whole request, so its changes and its idempotency record
+    commit together.
+
+    Each unit of work runs under a savepoint: a ``DomainError`` undoes that unit only (unless it
+    asks to be kept, as a counted wrong PIN does), so what earlier units did (a counted attempt)
+    still commits with the error's answer. The claim taken by ``on_begin`` lives exactly as long
+    as the transaction: a crash, a killed connection or a rollback frees it at once, and a
+    request whose transaction the server ended can no longer commit anything, so there is no
+    lease to wait out and nothing to fence.
+    """
+
+    def __init__(
+        self, database: Database, on_begin: Callable[[AsyncConnection], Awaitable[None]]
+    ) -> None:
+        self.database = database
+        self.conn: AsyncConnection | None = None
+        self.failed = False
+        """A unit failed unexpectedly: the transaction is only good for a rollback."""
+        self._on_begin = on_begin
+        self._exit = contextlib.AsyncExitStack()
+
+    async def _begin(self) -> AsyncConnection:
+        try:
+            await self._exit.enter_async_context(self.database.writer())
+            conn = await self._exit.enter_async_context(self.database.engine.connect())
+            await conn.begin()
+            self.conn = conn
+            await self._on_begin(conn)
+        except BaseException:
+            await self.close()  # a refused claim or a lost connection: begin again, or not
+            raise
+        return conn
+
+    async def run(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        if self.failed:
+            raise RuntimeError("the request's transaction already failed")
+        conn = self.conn or await self._begin()
+        savepoint = await conn.begin_nested()
+        queued = pending.install(conn)
+        try:
+            result = await work(conn)
+            await queued.flush(conn)
+        except DomainError as error:
+            if error.commit:
+                await queued.flush(conn)
+                await savepoint.commit()
+            else:
+                await savepoint.rollback()
+            raise
+        except DBAPIError:
+            await savepoint.rollback()  # the caller may retry the unit from here
+            raise
+        except BaseException:
+            self.failed = True
+            raise
+        finally:
+            pending.uninstall(conn)
+        await savepoint.commit()
+        return result
+
+    @property
+    def active(self) -> bool:
+        """Begun and still good to commit."""
+        return self.conn is not None and not self.failed
+
+    async def commit(self, last: Callable[[AsyncConnection], Awaitable[None]]) -> None:
+        """Run ``last`` (the idempotency record) and commit, all or nothing."""
+        assert self.conn is not None
+        assert not self.failed
+        try:
+            await last(self.conn)
+            await self.conn.commit()
+        except BaseException:
+            self.failed = True
+            raise
+
+    async def close(self) -> None:
+        """Roll back whatever was not committed and hand the connection and locks back."""
+        try:
+            if self.conn is not None and self.conn.in_transaction():
+                await self.conn.rollback()
+        finally:
+            self.conn = None
+            await self._exit.aclose()

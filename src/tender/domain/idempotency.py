@@ -1,5 +1,12 @@
 """Idempotency keys: the same key and body replay the first answer; a different body is a
-mistake (422); a key whose first request is still running is busy (409)."""
+mistake (422); a key whose first request is still running is busy (409).
+
+The first answer is kept in the same database transaction as the change it answers, so there is
+never a change without its answer or an answer without its change. The claim on a key is the
+transaction itself (on PostgreSQL an advisory lock that ends with it; on SQLite the one writer
+lock), never a row with a lease: a request that dies frees its key at once, and one that
+outlives its transaction can no longer commit.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from tender.domain.errors import BusinessRuleViolation, Conflict
+
 KEEP_FOR = timedelta(hours=24)
-LEASE = timedelta(seconds=60)
-"""How long a first request may run before a retry may take its key over (a crashed worker
-must not block the key for a day)."""
 MAX_KEY_LENGTH = 255
 
 
 class KeyStatus(StrEnum):
     IN_FLIGHT = "in_flight"
+    """Written only by releases before answers were kept with their change; read as absent."""
     DONE = "done"
 
 
@@ -29,32 +36,37 @@ class StoredResponse:
 @dataclass(frozen=True, slots=True)
 class KeyRecord:
     request_hash: bytes
-    status: KeyStatus
-    response: StoredResponse | None
-    locked_until: datetime
+    sealed: bytes
+    """The answer, encrypted (``tender.auth.sealing``)."""
     expires_at: datetime
 
 
-class Decision(StrEnum):
-    PROCEED = "proceed"
-    REPLAY = "replay"
-    MISMATCH = "mismatch"
-    BUSY = "busy"
-    TAKE_OVER = "take_over"
-    """The first request's lease ran out without an answer: run it again under this key."""
-    EXPIRED = "expired"
+class IdempotencyKeyInUse(Conflict):
+    code = "IdempotencyKeyInUse"
+    message = "A request with this Idempotency-Key is still running."
 
 
-def decide(record: KeyRecord, request_hash: bytes, now: datetime) -> Decision:
-    if record.expires_at <= now:
-        return Decision.EXPIRED
+class IdempotencyKeyReused(BusinessRuleViolation):
+    code = "IdempotencyKeyReused"
+    message = "This Idempotency-Key was used with a different request."
+
+
+class Replay(Exception):
+    """The key already has an answer: stop the request's work and send that answer instead.
+
+    Raised from the request's first unit of work, so the route's authentication and scope
+    checks (its dependencies) have already run for this caller before anything is replayed.
+    """
+
+    def __init__(self, response: StoredResponse) -> None:
+        super().__init__("replay")
+        self.response = response
+
+
+def check_reuse(record: KeyRecord, request_hash: bytes) -> None:
+    """Raise unless ``record`` answered this very request."""
     if record.request_hash != request_hash:
-        return Decision.MISMATCH
-    if record.status is KeyStatus.DONE:
-        return Decision.REPLAY
-    if record.locked_until > now:
-        return Decision.BUSY
-    return Decision.TAKE_OVER
+        raise IdempotencyKeyReused(field="Idempotency-Key")
 
 
 def worth_keeping(status: int) -> bool:

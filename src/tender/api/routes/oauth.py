@@ -49,9 +49,15 @@ async def token(request: Request) -> JSONResponse:
     runtime = runtime_of(request)
     client_id, secret = credentials
 
+    # Credentials are checked by a read first: a caller who is not a client writes nothing.
+    client = await runtime.db.read(
+        lambda conn: runtime.oauth.verify_client(
+            SqlClientStore(conn), client_id=client_id, client_secret=secret
+        )
+    )
+
     async def work(conn: Any) -> dict[str, Any]:
         store = SqlClientStore(conn)
-        client = await runtime.oauth.verify_client(store, client_id=client_id, client_secret=secret)
         issued = await runtime.oauth.issue_token(store, client=client, scope=params.get("scope"))
         return {
             "access_token": issued.access_token,

@@ -1,0 +1,230 @@
+"""What the Idempotency-Key must never do: keep a secret readable, replay to a narrower token,
+write for a caller who is not authenticated, or leave a change without its answer."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text
+
+from tender.api.routes import giftcards
+from tender.db.models import Base, IdempotencyKeyRow, RateLimitRow
+from tests.api.conftest import Api, assert_error
+
+ISSUE = {"amount": {"centAmount": 1000, "currency": "EUR"}}
+CHOSEN_PIN = "907315862204"
+
+
+async def rows(api: Api, model: type[Any]) -> int:
+    return int(
+        await api.runtime.db.read(
+            lambda c: c.scalar(select(func.count()).select_from(model.__table__))
+        )
+    )
+
+
+async def dump_database(api: Api) -> str:
+    """Every value of every table, as text a human (or grep) would search."""
+
+    async def read(conn: Any) -> str:
+        out: list[str] = []
+        for table in Base.metadata.sorted_tables:
+            for row in (await conn.execute(text(f"SELECT * FROM {table.name}"))).all():
+                for value in row:
+                    if isinstance(value, bytes | memoryview):
+                        raw = bytes(value)
+                        out += [raw.decode("latin-1"), raw.hex()]
+                    elif isinstance(value, dict | list):
+                        out.append(json.dumps(value))
+                    else:
+                        out.append(str(value))
+        return "\n".join(out)
+
+    return str(await api.runtime.db.read(read))
+
+
+async def test_database_holds_no_code_pin_session_id_token_or_client_secret(api: Api) -> None:
+    client_id, client_secret = await api.new_client()
+    basic = (client_id, client_secret)
+    minted = await api.client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=basic,
+        headers={"Idempotency-Key": "token-1"},
+    )
+    assert minted.status_code == 200, minted.text
+    token = minted.json()["access_token"]
+    replayed = await api.client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=basic,
+        headers={"Idempotency-Key": "token-1"},
+    )
+    assert replayed.headers["idempotent-replayed"] == "true"
+    h = {"Authorization": f"Bearer {token}"}
+    single = await api.client.post(
+        "/giftcards",
+        json={**ISSUE, "pin": CHOSEN_PIN},
+        headers={**h, "Idempotency-Key": "issue-one"},
+    )
+    batch = await api.client.post(
+        "/giftcards",
+        json={**ISSUE, "count": 5, "pinRequired": True},
+        headers={**h, "Idempotency-Key": "issue-batch"},
+    )
+    assert single.status_code == batch.status_code == 201, batch.text
+    cards = [single.json(), *batch.json()["results"]]
+    again = await api.client.post(
+        "/giftcards",
+        json={**ISSUE, "count": 5, "pinRequired": True},
+        headers={**h, "Idempotency-Key": "issue-batch"},
+    )
+    assert again.content == batch.content  # the sealed answer opens for its key
+    cart = (
+        await api.client.post("/carts", json={"currency": "EUR", "country": "DE"}, headers=h)
+    ).json()
+    session = await api.client.post(
+        "/sessions",
+        json={"cart": {"cartRef": {"id": cart["id"]}}, "metadata": {}},
+        headers={**h, "Idempotency-Key": "session-1"},
+    )
+    assert session.status_code == 201, session.text
+
+    dump = await dump_database(api)
+    assert cards[0]["id"] in dump  # the dump does show what is stored in clear
+    assert cards[0]["code"][-4:] in dump
+    assert await rows(api, IdempotencyKeyRow) == 4
+    secrets = [token, client_secret, session.json()["id"], CHOSEN_PIN]
+    for card in cards:
+        secrets += [card["code"], card["code"].replace(" ", "")]
+    for secret in secrets:
+        assert secret not in dump
+    for card in cards[1:]:  # generated six-digit PINs: look for them as stored JSON would be
+        assert f'"pin": "{card["pin"]}"' not in dump
+        assert f'"pin":"{card["pin"]}"' not in dump
+    for key in ("token-1", "issue-one", "issue-batch", "session-1"):
+        assert key not in dump  # the raw key derives the answer's key: never stored
+
+
+async def test_a_narrower_token_of_the_same_client_gets_403_not_the_kept_answer(
+    api: Api,
+) -> None:
+    client_id, secret = await api.new_client("manage_giftcards view_giftcards")
+
+    async def token(scope: str) -> dict[str, str]:
+        response = await api.client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "scope": scope},
+            auth=(client_id, secret),
+        )
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    wide = await token("manage_giftcards view_giftcards")
+    issued = await api.client.post(
+        "/giftcards", json=ISSUE, headers={**wide, "Idempotency-Key": "issue-secret"}
+    )
+    assert issued.status_code == 201
+    narrow = await token("view_giftcards")
+    replay = await api.client.post(
+        "/giftcards", json=ISSUE, headers={**narrow, "Idempotency-Key": "issue-secret"}
+    )
+    assert_error(replay, 403, "insufficient_scope")
+    assert issued.json()["code"] not in replay.text
+    same_scope = await api.client.post(
+        "/giftcards", json=ISSUE, headers={**wide, "Idempotency-Key": "issue-secret"}
+    )
+    assert same_scope.content == issued.content
+
+
+async def test_callers_who_are_not_authenticated_write_nothing(api: Api) -> None:
+    h = await api.headers()
+    before = (await rows(api, IdempotencyKeyRow), await rows(api, RateLimitRow))
+    for n in range(50):
+        junk = await api.client.post(
+            "/giftcards",
+            json=ISSUE,
+            headers={"Authorization": "Bearer junk", "Idempotency-Key": f"junk-{n}"},
+        )
+        assert_error(junk, 401)
+    for n in range(10):
+        browser = await api.client.post(
+            "/session/giftcards",
+            json={"code": "6012345678901234"},
+            headers={"X-Session-Id": f"no-such-session-{n}", "Idempotency-Key": f"s-{n}"},
+        )
+        assert_error(browser, 401)
+        token = await api.client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=("nobody", f"wrong-{n}"),
+            headers={"Idempotency-Key": f"t-{n}"},
+        )
+        assert token.status_code == 401
+        glue = await api.client.post(
+            "/checkout-data",
+            json={"data": {"type": "checkout-data", "attributes": {"idCart": "x"}}},
+            headers={"Idempotency-Key": f"g-{n}"},
+        )
+        assert 400 <= glue.status_code < 500
+    after = (await rows(api, IdempotencyKeyRow), await rows(api, RateLimitRow))
+    assert after == before
+    cards = (await api.client.get("/giftcards", headers=h)).json()["results"]
+    assert cards == []
+
+
+async def test_a_failure_after_the_work_leaves_neither_change_nor_answer(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The card is issued by the unit of work, then answering fails: nothing may remain, and
+    the retry runs at once (no lease to wait out) and issues exactly one card."""
+    h = await api.headers()
+    real = giftcards.GiftCardIssued.issued
+    calls = 0
+
+    def fails_once(issued: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("the process died here")
+        return real(issued)
+
+    monkeypatch.setattr(giftcards.GiftCardIssued, "issued", staticmethod(fails_once))
+    keyed = {**h, "Idempotency-Key": "issue-after-crash"}
+    with pytest.raises(RuntimeError):
+        await api.client.post("/giftcards", json=ISSUE, headers=keyed)
+    assert (await api.client.get("/giftcards", headers=h)).json()["results"] == []
+    assert await rows(api, IdempotencyKeyRow) == 0
+    retry = await api.client.post("/giftcards", json=ISSUE, headers=keyed)
+    assert retry.status_code == 201
+    assert retry.headers["idempotent-replayed"] == "false"
+    replay = await api.client.post("/giftcards", json=ISSUE, headers=keyed)
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert len((await api.client.get("/giftcards", headers=h)).json()["results"]) == 1
+
+
+async def test_a_refused_step_keeps_what_earlier_steps_counted(api: Api) -> None:
+    """A browser's add-card attempt with a wrong code is counted (rate limit) and answered
+    404 in one transaction: the attempt stays counted, the answer is kept for the key."""
+    h = await api.headers()
+    cart = (
+        await api.client.post("/carts", json={"currency": "EUR", "country": "DE"}, headers=h)
+    ).json()
+    session = (
+        await api.client.post(
+            "/sessions", json={"cart": {"cartRef": {"id": cart["id"]}}, "metadata": {}}, headers=h
+        )
+    ).json()
+    browser = {"X-Session-Id": session["id"], "Idempotency-Key": "guess-1"}
+    before = await rows(api, RateLimitRow)
+    first = await api.client.post(
+        "/session/giftcards", json={"code": "6012345678901234"}, headers=browser
+    )
+    assert 400 <= first.status_code < 500
+    assert await rows(api, RateLimitRow) > before
+    again = await api.client.post(
+        "/session/giftcards", json={"code": "6012345678901234"}, headers=browser
+    )
+    assert again.content == first.content
+    assert again.headers["idempotent-replayed"] == "true"

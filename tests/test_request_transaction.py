@@ -1,0 +1,121 @@
+"""The request transaction: units of work under savepoints, a claim that lives exactly as long
+as its transaction, and a stuck request that can no longer commit once the server ended it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
+
+from tender.db.engine import Database
+from tender.db.idempotency_store import SqlIdempotencyStore
+from tender.db.models import RateLimitRow
+from tender.db.rate_limit_store import SqlRateLimitStore
+from tender.domain.errors import InvalidInput
+from tender.domain.idempotency import IdempotencyKeyInUse
+
+KEY = b"k" * 32
+
+
+def claiming(scope_hash: bytes) -> Any:
+    async def on_begin(conn: Any) -> None:
+        if not await SqlIdempotencyStore(conn).try_claim(scope_hash):
+            raise IdempotencyKeyInUse()
+
+    return on_begin
+
+
+async def counted(db: Database) -> dict[str, int]:
+    async def read(conn: Any) -> dict[str, int]:
+        result = await conn.execute(select(RateLimitRow.key, RateLimitRow.count))
+        return {row.key: row.count for row in result}
+
+    return dict(await db.read(read))
+
+
+class Counted(InvalidInput):
+    commit = True
+
+
+async def test_a_refused_unit_is_undone_alone(db: Database) -> None:
+    async def hit(key: str) -> Any:
+        return await db.transaction(lambda c: SqlRateLimitStore(c).hit(key, 0))
+
+    async def hit_then_refuse(key: str, error: type[InvalidInput]) -> None:
+        async def work(conn: Any) -> None:
+            await SqlRateLimitStore(conn).hit(key, 0)
+            raise error()
+
+        await db.transaction(work)
+
+    async with db.request_transaction(claiming(KEY)) as request:
+        await hit("first")
+        with pytest.raises(InvalidInput):
+            await hit_then_refuse("refused", InvalidInput)
+        with pytest.raises(Counted):
+            await hit_then_refuse("kept", Counted)
+        assert await db.read(lambda c: c.scalar(select(func.count(RateLimitRow.key)))) == 2
+        await request.commit(lambda c: asyncio.sleep(0))
+    assert await counted(db) == {"first": 1, "kept": 1}
+
+
+async def test_nothing_commits_unless_the_owner_commits(db: Database) -> None:
+    async with db.request_transaction(claiming(KEY)):
+        await db.transaction(lambda c: SqlRateLimitStore(c).hit("lost", 0))
+    assert await counted(db) == {}
+
+
+async def test_a_claim_is_refused_while_held_and_free_once_its_transaction_ends(
+    db: Database,
+) -> None:
+    if db.is_sqlite:
+        pytest.skip("SQLite has one writer: a second claim waits for the first to end")
+    held = asyncio.Event()
+    release = asyncio.Event()
+
+    async def first() -> None:
+        async with db.request_transaction(claiming(KEY)):
+            await db.transaction(lambda c: asyncio.sleep(0))
+            held.set()
+            await release.wait()  # rolled back when the block ends, as after a crash
+
+    async def second() -> str:
+        async with db.request_transaction(claiming(KEY)) as request:
+            await db.transaction(lambda c: asyncio.sleep(0))
+            await request.commit(lambda c: asyncio.sleep(0))
+        return "claimed"
+
+    task = asyncio.create_task(first())
+    await held.wait()
+    with pytest.raises(IdempotencyKeyInUse):
+        await second()
+    release.set()
+    await task
+    assert await second() == "claimed"
+
+
+async def test_a_request_stuck_past_the_idle_limit_loses_its_claim_and_cannot_commit(
+    db: Database,
+) -> None:
+    if db.is_sqlite:
+        pytest.skip("the server-side idle limit is PostgreSQL's")
+    stuck_db = Database(db.url, pool_size=2, idle_timeout_ms=300)
+    try:
+        async with stuck_db.request_transaction(claiming(KEY)) as stuck:
+            await stuck_db.transaction(lambda c: SqlRateLimitStore(c).hit("stuck", 0))
+            await asyncio.sleep(1.0)  # a hung worker: the server ends its session
+
+            async def retry() -> None:
+                async with db.request_transaction(claiming(KEY)) as request:
+                    await db.transaction(lambda c: SqlRateLimitStore(c).hit("retry", 0))
+                    await request.commit(lambda c: asyncio.sleep(0))
+
+            await asyncio.create_task(retry())  # the key is free at once
+            with pytest.raises(DBAPIError):
+                await stuck.commit(lambda c: asyncio.sleep(0))
+        assert await counted(db) == {"retry": 1}
+    finally:
+        await stuck_db.dispose()
