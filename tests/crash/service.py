@@ -1,5 +1,5 @@
-"""tender as deployed, for the crash test: ``tender serve --workers 2`` in its own process group,
-its log in a file, and the means to SIGKILL one of its workers.
+"""tender as deployed, for the crash test: ``tender serve --workers N`` in its own process
+group, its log in a file, and the means to SIGKILL one of its workers.
 
 uvicorn's supervisor replaces a worker that died (it checks every half second), so a killed
 worker comes back by itself, exactly as in production; the test only has to find the worker
@@ -63,8 +63,9 @@ class ServiceLog:
 
 
 class Service:
-    def __init__(self, env: Mapping[str, str], port: int, log_path: Path) -> None:
+    def __init__(self, env: Mapping[str, str], port: int, log_path: Path, *, workers: int) -> None:
         self.env = dict(env)
+        self.count = workers
         self.url = f"http://127.0.0.1:{port}"
         self.port = port
         self.log = ServiceLog(log_path)
@@ -73,8 +74,9 @@ class Service:
 
     def start(self) -> None:
         log = self.log.path.open("ab")
+        where = ["--host", "127.0.0.1", "--port", str(self.port)]
         self.process = subprocess.Popen(
-            [TENDER, "serve", "--workers", "2", "--host", "127.0.0.1", "--port", str(self.port)],
+            [TENDER, "serve", "--workers", str(self.count), *where],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
