@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tender.domain.codes import ALPHANUMERIC, DIGITS, CodeFormat
+from tender.domain.payments import GIFT_CARD
 from tender.faults import parse_plan
 from tender.services.ledger import LedgerPolicy
 
@@ -25,6 +26,7 @@ DEFAULT_ENV_FILE = "var/tender.env"
 """Read if present (``make run`` writes it); real environment variables take precedence."""
 WEAK_SECRETS = frozenset({"secret", "changeme", "change-me", "password", "test", "dev", "tender"})
 MIN_SECRET_LENGTH = 32
+_WEB_SCHEMES = ("https://", "http://")
 
 
 class Environment(StrEnum):
@@ -78,6 +80,22 @@ class Settings(BaseSettings):
     fault_injection: str = ""
     """Crash points for crash tests, ``point=probability`` (``after_commit=0.05``); refused in
     production. See ``tender.faults``."""
+    payment_methods: list[str] | None = None
+    """Methods offered for what gift cards do not cover (a JSON list of ``invoice`` and
+    ``redirect``; gift cards are always offered). Unset: ``invoice``, plus ``redirect`` when a
+    redirect provider is configured or the simulator is on."""
+    redirect_simulator: bool | None = None
+    """The built-in redirect payment page, on which anyone can mark a payment paid: a stand-in
+    for a provider while developing. Unset: on only with ``TENDER_ENV=development``; refused in
+    production, since it would confirm payments nobody made."""
+    redirect_provider_url: str | None = None
+    """The redirect provider's payment page for one payment; ``{paymentId}`` (required),
+    ``{centAmount}`` and ``{currency}`` are filled in."""
+    redirect_provider_secret: SecretStr | None = None
+    """Shared with the redirect provider, never with a browser: the provider signs its
+    server-to-server confirmations (``POST /redirect-payments/{id}/callback``) with it."""
+    redirect_callback_tolerance_seconds: int = Field(300, ge=30, le=3600)
+    """Signed callbacks whose timestamp is further than this from now are refused (replays)."""
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -110,6 +128,64 @@ class Settings(BaseSettings):
                 raise InsecureSettings(
                     f"TENDER_{name.upper()} is weak: use at least {MIN_SECRET_LENGTH} random "
                     "characters (`tender secrets init` writes good ones)"
+                )
+        self.validate_payments()
+
+    @property
+    def redirect_simulator_on(self) -> bool:
+        if self.redirect_simulator is None:
+            return self.env is Environment.DEVELOPMENT
+        return self.redirect_simulator
+
+    @property
+    def redirect_provider_on(self) -> bool:
+        return self.redirect_provider_url is not None and self.redirect_provider_secret is not None
+
+    def offered_payment_methods(self) -> list[str]:
+        """The external methods shoppers may pick, in the order they are listed."""
+        redirect = self.redirect_simulator_on or self.redirect_provider_on
+        if self.payment_methods is None:
+            return ["invoice", "redirect"] if redirect else ["invoice"]
+        return list(dict.fromkeys(m.lower() for m in self.payment_methods if m != GIFT_CARD))
+
+    def validate_payments(self) -> None:
+        """Refuse payment settings that would let a payment be confirmed by nobody, or by
+        anybody: a method offered with no way to confirm it, or the simulator in production."""
+        if self.redirect_simulator and self.env is Environment.PRODUCTION:
+            raise InsecureSettings(
+                "TENDER_REDIRECT_SIMULATOR lets anyone mark a payment paid: it runs only with "
+                "TENDER_ENV=development or test; configure a redirect provider instead"
+            )
+        url, secret = self.redirect_provider_url, self.redirect_provider_secret
+        if (url is None) != (secret is None):
+            raise InsecureSettings(
+                "a redirect provider needs both TENDER_REDIRECT_PROVIDER_URL (its payment page) "
+                "and TENDER_REDIRECT_PROVIDER_SECRET (the key of its signed callbacks)"
+            )
+        if url is not None:
+            schemes = ("https://",) if self.env is Environment.PRODUCTION else _WEB_SCHEMES
+            if not url.startswith(schemes) or "{paymentId}" not in url:
+                raise InsecureSettings(
+                    "TENDER_REDIRECT_PROVIDER_URL is the provider's page for one payment, "
+                    "https://… with {paymentId} in it"
+                )
+        if secret is not None and self.env is Environment.PRODUCTION:
+            if is_weak(secret.get_secret_value()):
+                raise InsecureSettings(
+                    f"TENDER_REDIRECT_PROVIDER_SECRET is weak: use at least {MIN_SECRET_LENGTH} "
+                    "random characters, shared with the provider only"
+                )
+        known = {"invoice", "redirect"}
+        for name in self.offered_payment_methods():
+            if name not in known:
+                raise InsecureSettings(
+                    f"TENDER_PAYMENT_METHODS: unknown method {name!r}; use a JSON list of "
+                    "invoice and redirect (gift cards are always offered)"
+                )
+            if name == "redirect" and not (self.redirect_provider_on or self.redirect_simulator_on):
+                raise InsecureSettings(
+                    "TENDER_PAYMENT_METHODS offers redirect, but nothing could confirm it: set "
+                    "TENDER_REDIRECT_PROVIDER_URL and TENDER_REDIRECT_PROVIDER_SECRET"
                 )
 
     @cached_property

@@ -18,7 +18,13 @@ from tender.domain.ports import Clock, SystemClock
 from tender.providers.ledger import LedgerProvider
 from tender.services.carts import Carts
 from tender.services.checkout_data import CheckoutDataService
-from tender.services.external_payments import InvoiceMethod, RedirectMethod, methods_by_name
+from tender.services.external_payments import (
+    SIMULATOR_PAGE,
+    ExternalMethod,
+    InvoiceMethod,
+    RedirectMethod,
+    methods_by_name,
+)
 from tender.services.ledger import Ledger
 from tender.services.orders import Orders
 from tender.services.sessions import Sessions
@@ -41,11 +47,19 @@ class Runtime:
         self.sessions = Sessions(
             self.hasher, self.clock, ttl=timedelta(seconds=settings.session_ttl_seconds)
         )
-        self.redirect_method = RedirectMethod(self.hasher.secret("redirect").hex().encode())
+        # Redirect payments exist only with a provider that confirms them by signed callback,
+        # or with the development simulator standing in for one.
+        self.redirect_method = RedirectMethod(settings.redirect_provider_url or SIMULATOR_PAGE)
+        available: dict[str, ExternalMethod] = {
+            "invoice": InvoiceMethod(),
+            "redirect": self.redirect_method,
+        }
         self.orders = Orders(
             self.carts,
             self.clock,
-            methods=methods_by_name([InvoiceMethod(), self.redirect_method]),
+            methods=methods_by_name(
+                [available[name] for name in settings.offered_payment_methods()]
+            ),
             payment_window=timedelta(seconds=settings.order_payment_window_seconds),
         )
 

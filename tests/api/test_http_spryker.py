@@ -3,11 +3,15 @@ attribute names, include/relationships, sort, and the seed's status codes."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import pytest
 
+from tender.db.engine import Database
 from tests.api.conftest import Api
+from tests.api.payment_setup import api_with
 
 ADDRESS = {
     "salutation": "Mr",
@@ -31,6 +35,13 @@ CUSTOMER = {
     "firstName": "spencor",
     "lastName": "hopkin",
 }
+
+
+@pytest.fixture
+async def simulator(db: Database) -> AsyncIterator[Api]:
+    """Redirect payments through the development simulator, switched on explicitly."""
+    async with api_with(db, redirect_simulator=True) as api:
+        yield api
 
 
 def jsonapi_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
@@ -202,7 +213,8 @@ async def test_malformed_and_unauthenticated_requests_are_400(api: Api) -> None:
     jsonapi_error(unknown_cart, 422, "CartNotFound")
 
 
-async def test_browser_checkout_with_redirect_and_signed_confirmation(api: Api) -> None:
+async def test_browser_checkout_through_the_redirect_simulator(simulator: Api) -> None:
+    api = simulator
     h, cart_id, ids = await shop(api)
     session = (
         await api.client.post(
@@ -273,26 +285,28 @@ async def test_browser_checkout_with_redirect_and_signed_confirmation(api: Api) 
             },
         }
     }
+    # Whatever the browser posts, only the provider (here the simulator) confirms.
     jsonapi_error(
         await api.client.post("/order-payments", json=forged, headers=browser),
-        422,
-        "PaymentConfirmationRefused",
+        409,
+        "PaymentAwaitingProvider",
     )
     page = await api.client.get(data["attributes"]["redirectUrl"])
     assert page.status_code == 200
     assert "337.55 EUR" in page.text
+    assert "simulator" in page.text
     paid = await api.client.post(f"/redirect-payments/{payment_id}/pay")
     assert paid.status_code == 303
     location = httpx.URL(paid.headers["location"])
     assert str(location).startswith("https://shop.example/return?step=pay&")
     assert location.params["paymentIdentifier"] == "DE--3"
-    good_hash = location.params["hash"]
+    assert "hash" not in location.params  # the return URL carries no confirmation
     confirm = {
         "data": {
             "type": "order-payments",
             "attributes": {
                 "paymentIdentifier": "DE--3",
-                "dataPayload": [{"type": "payment-confirmation", "hash": good_hash}],
+                "dataPayload": [{"type": "payment-confirmation"}],
             },
         }
     }
@@ -300,8 +314,11 @@ async def test_browser_checkout_with_redirect_and_signed_confirmation(api: Api) 
     assert confirmed.status_code == 201, confirmed.text
     assert confirmed.json()["data"]["type"] == "order-payments"
     assert confirmed.json()["data"]["attributes"]["dataPayload"] is None
+    # Acknowledging changes nothing, so saying it again answers the same.
     replayed = await api.client.post("/order-payments", json=confirm, headers=browser)
-    jsonapi_error(replayed, 409)
+    assert replayed.status_code == 201, replayed.text
+    paid_twice = await api.client.post(f"/redirect-payments/{payment_id}/pay")
+    assert paid_twice.status_code == 404  # nothing left to pay
     unknown = {
         "data": {
             "type": "order-payments",
@@ -342,7 +359,8 @@ async def test_server_confirms_invoice_by_order_reference(api: Api) -> None:
     assert confirmed.status_code == 201, confirmed.text
 
 
-async def test_a_session_cannot_probe_other_orders(api: Api) -> None:
+async def test_a_session_cannot_probe_other_orders(simulator: Api) -> None:
+    api = simulator
     h, cart_id, ids = await shop(api)
     full = document(
         "checkout",

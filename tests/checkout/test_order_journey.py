@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import text
 
 from tender.domain.errors import InvalidCredentials
+from tender.domain.ledger import HoldStatus
 from tender.domain.money import Money
 from tender.domain.orders import OrderState, TransactionState, TransactionType
 from tender.services.orders import PaymentNotAuthorized
@@ -165,6 +166,19 @@ async def test_completing_after_holds_expired_reserves_again_or_names_the_card(
     done = await shop.tx(lambda w: rt.orders.complete(w, order_id=placed.order.id, owner=OWNER))
     assert done.order.state is OrderState.COMPLETED
     assert await shop.balance(plenty) == (10_000 - 4490, 0)
+    # The charge names the renewed hold, the one the money was really taken from.
+    paid = next(p for p in done.payments if p.is_gift_card)
+    by_type = {t.type: t for t in paid.transactions}
+    dead_hold = by_type[TransactionType.AUTHORIZATION].interaction_id
+    assert paid.hold_ref is not None
+    assert paid.hold_ref != dead_hold
+    assert by_type[TransactionType.CHARGE].interaction_id == paid.hold_ref
+    renewed = await rt.db.read(lambda c: SqlLedgerStore(c).get_hold(paid.hold_ref or ""))
+    dead = await rt.db.read(lambda c: SqlLedgerStore(c).get_hold(dead_hold or ""))
+    assert renewed is not None
+    assert dead is not None
+    assert (renewed.status, renewed.captured_amount) == (HoldStatus.CAPTURED, 4490)
+    assert (dead.status, dead.captured_amount) == (HoldStatus.EXPIRED, 0)
 
     scarce = await shop.card(5_000)
     view = await shop.ready_cart(unit=4000, quantity=1, method=None)

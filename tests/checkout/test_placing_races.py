@@ -1,6 +1,6 @@
 """Orders racing for the same gift cards, placed at the same moment from separate processes
-(PostgreSQL) or tasks (SQLite): one wins cleanly, the other is refused with no hold left behind;
-cards used in opposite orders never deadlock."""
+(PostgreSQL) or tasks (SQLite): one wins cleanly, the other is refused with no hold left behind
+and nothing moved onto another payment; cards used in opposite orders never deadlock."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from tender.domain.cart import (
 )
 from tender.domain.errors import DomainError
 from tender.domain.money import Money
-from tender.domain.payments import GiftCardReservationFailed
+from tender.domain.payments import GiftCardReservationFailed, GiftCardShortfall
 from tender.runtime import Runtime
 from tender.services.shipping import add_shipping_method
 from tests.checkout.conftest import ADDRESS, OWNER
@@ -32,7 +32,6 @@ from tests.conftest import create_pg_database, drop_pg_database
 
 pytestmark = pytest.mark.xdist_group("checkout-placing-race")
 SECRET = "placing-race-secret-0123456789abcdefghijklmn"
-CLEAN_REFUSAL = "error: PaymentIncomplete"
 
 
 def runtime_for(url: str) -> Runtime:
@@ -135,6 +134,8 @@ async def _place(url: str, cart_id: str, start_at: float) -> str:
                 ),
                 timeout=30,
             )
+        except GiftCardShortfall as error:
+            return f"shortfall: {error.detail}"
         except GiftCardReservationFailed as error:
             return f"refused: {error.detail}"
         except DomainError as error:
@@ -187,8 +188,11 @@ def _same_card(url: str, processes: bool) -> None:
     assert outcomes.count("placed") == 1, outcomes
     loser = next(o for o in outcomes if o != "placed")
     # Refused either while reserving (the card is named, with the reason) or, when the winner
-    # committed first, while re-allocating: the card no longer covers the order.
-    assert loser == CLEAN_REFUSAL or ("****" in loser and "InsufficientFunds" in loser), loser
+    # committed first, before reserving: the card no longer covers its share, and says what
+    # it still covers (the invoice never takes the difference).
+    assert ("****" in loser and "InsufficientFunds" in loser) or (
+        loser.startswith("shortfall: gift card ****") and "covers only 15.10 EUR" in loser
+    ), loser
     balances, problems = asyncio.run(_books(url, card_ids))
     assert balances == [(10_000, 8_490)]  # the winner's hold, and nothing left by the loser
     assert problems == []
@@ -201,7 +205,7 @@ def _opposite_order(url: str, processes: bool, rounds: int) -> None:
             _prepare(url, [6_000, 6_000], [([0, 1], 8_490), ([1, 0], 8_490)])
         )
         outcomes = _race(url, cart_ids, processes)
-        assert all(o in ("placed", CLEAN_REFUSAL) or o.startswith("refused") for o in outcomes), (
+        assert all(o == "placed" or o.startswith(("refused", "shortfall")) for o in outcomes), (
             outcomes
         )
         assert outcomes.count("placed") == 1, outcomes

@@ -23,6 +23,7 @@ from tender.api.routes import (
     health,
     oauth,
     orders,
+    redirect_callback,
     redirect_page,
     sessions,
 )
@@ -102,7 +103,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(norce.router)
     app.include_router(sessions.router)
     app.include_router(spryker.router)
-    app.include_router(redirect_page.router)
+    if runtime.settings.redirect_simulator_on:
+        app.include_router(redirect_page.router)  # development only: anyone can "pay" there
+    if runtime.settings.redirect_provider_secret is not None:
+        app.include_router(redirect_callback.router)
     app.add_middleware(IdempotencyKeys)
     app.add_middleware(BrowserCors)
     app.add_middleware(BodySizeLimit, limit=runtime.settings.max_body_bytes)

@@ -286,6 +286,7 @@ def cart_public(view: CartView) -> dict[str, Any]:
 
 def order_public(view: OrderView) -> dict[str, Any]:
     o: Order = view.order
+    settled = o.snapshot.get("settledForLess")
     return {
         "id": o.id,
         "orderReference": o.reference,
@@ -295,6 +296,12 @@ def order_public(view: OrderView) -> dict[str, Any]:
         "currency": o.currency,
         "grandTotal": money(o.grand_total, o.currency),
         "snapshot": o.snapshot,
+        "settledForLess": {
+            "reason": settled["reason"],
+            "shortfall": money(settled["shortfall"], o.currency),
+        }
+        if settled
+        else None,
         "payments": [payment_public(p) for p in view.payments],
         "createdAt": o.created_at.isoformat(),
         "lastModifiedAt": o.updated_at.isoformat(),

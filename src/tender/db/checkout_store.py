@@ -31,6 +31,7 @@ from tender.db.checkout_rows import (
     transactions,
 )
 from tender.domain.cart import Cart
+from tender.domain.checkout_ports import StaleWrite
 from tender.domain.events import Event, NewEvent
 from tender.domain.orders import (
     Order,
@@ -117,15 +118,14 @@ class SqlCheckoutStore:
             self._locked.add(cart_id)
         return cart
 
-    async def save_cart(self, cart: Cart, *, expected_version: int) -> bool:
+    async def save_cart(self, cart: Cart, *, expected_version: int) -> None:
         result = await self.conn.execute(
             _SAVE_CART, {"b_id": cart.id, "b_version": expected_version, **cart_values(cart)}
         )
-        if result.rowcount:
-            self._carts[cart.id] = cart
-            return True
-        self._carts.pop(cart.id, None)
-        return False
+        if not result.rowcount:
+            self._carts.pop(cart.id, None)
+            raise StaleWrite(f"the cart is no longer at version {expected_version}")
+        self._carts[cart.id] = cart
 
     async def set_cart_locked(self, cart_id: str, locked: bool, now: datetime) -> None:
         await self.conn.execute(_LOCK_FLAG, {"b_id": cart_id, "locked": locked, "updated_at": now})
@@ -359,7 +359,7 @@ class SqlCheckoutStore:
     async def order_by_reference(self, reference: str) -> Order | None:
         return await self._order_where(_ORDER_BY_REFERENCE, reference)
 
-    async def save_order(self, order: Order, *, expected_version: int) -> bool:
+    async def save_order(self, order: Order, *, expected_version: int) -> None:
         result = await self.conn.execute(
             _SAVE_ORDER,
             {
@@ -372,7 +372,8 @@ class SqlCheckoutStore:
                 "updated_at": order.updated_at,
             },
         )
-        return bool(result.rowcount)
+        if not result.rowcount:
+            raise StaleWrite(f"the order is no longer at version {expected_version}")
 
     async def list_orders(
         self, *, owner: str | None, state: OrderState | None, after: str | None, limit: int

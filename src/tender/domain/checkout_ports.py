@@ -8,12 +8,22 @@ from datetime import datetime
 from typing import Protocol
 
 from tender.domain.cart import Cart
+from tender.domain.errors import Conflict
 from tender.domain.events import Event, NewEvent
 from tender.domain.orders import Order, OrderState, TransactionState
 from tender.domain.payments import Payment, Transaction
 from tender.domain.ports import GiftCardProvider, Page
 from tender.domain.sessions import Session
 from tender.domain.shipping import ShippingMethod
+
+
+class StaleWrite(Conflict):
+    """A save at ``expected_version`` found another version: someone changed the row since it
+    was read. Stores raise it rather than report it, so no caller can carry on as if the write
+    had happened."""
+
+    code = "ConcurrentModification"
+    message = "The object was changed by someone else; fetch it and retry."
 
 
 class CheckoutStore(Protocol):
@@ -24,7 +34,9 @@ class CheckoutStore(Protocol):
         payments or its order starts here, so they serialise per cart."""
         ...
 
-    async def save_cart(self, cart: Cart, *, expected_version: int) -> bool: ...
+    async def save_cart(self, cart: Cart, *, expected_version: int) -> None:
+        """Raises ``StaleWrite`` unless the stored cart is at ``expected_version``."""
+        ...
 
     async def set_cart_locked(self, cart_id: str, locked: bool, now: datetime) -> None: ...
 
@@ -65,7 +77,9 @@ class CheckoutStore(Protocol):
 
     async def order_by_reference(self, reference: str) -> Order | None: ...
 
-    async def save_order(self, order: Order, *, expected_version: int) -> bool: ...
+    async def save_order(self, order: Order, *, expected_version: int) -> None:
+        """Raises ``StaleWrite`` unless the stored order is at ``expected_version``."""
+        ...
 
     async def list_orders(
         self, *, owner: str | None, state: OrderState | None, after: str | None, limit: int

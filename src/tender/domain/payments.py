@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from tender.domain.errors import BusinessRuleViolation, Conflict, NotFound
+from tender.domain.errors import BusinessRuleViolation, Conflict, IllegalTransition, NotFound
 from tender.domain.orders import PaymentStatus, TransactionState, TransactionType
 
 GIFT_CARD = "giftcard"
@@ -102,3 +102,31 @@ class PaymentIncomplete(BusinessRuleViolation):
 class NothingToCapture(BusinessRuleViolation):
     code = "NothingToCapture"
     message = "The payment has no open authorization to capture."
+
+
+class GiftCardShortfall(GiftCardReservationFailed):
+    """Placing found a card whose balance no longer covers what the shopper saw it cover (it
+    was spent elsewhere meanwhile). Nothing is reserved and nothing moves onto another method:
+    the shopper applies the card again and sees the new amounts first."""
+
+    code = "GiftCardShortfall"
+    message = "A gift card no longer covers the amount allocated to it; nothing was reserved."
+
+
+class PaymentMethodNotAllowed(BusinessRuleViolation):
+    code = "PaymentMethodNotAllowed"
+    message = "This payment method is not allowed here."
+
+
+class PaymentsShortOfTotal(IllegalTransition):
+    """Completing would mark an order paid that its payments no longer cover (a cancelled
+    authorization, a released remainder); the merchant must say it settles for less."""
+
+    code = "PaymentsShortOfTotal"
+    message = "The order's payments no longer cover its grand total."
+
+
+def method_allowed(name: str, allowed: frozenset[str] | None) -> bool:
+    """``allowed`` is a browser session's ``allowedPaymentMethods`` (``None``: no limit beyond
+    the merchant's own methods)."""
+    return allowed is None or name.lower() in allowed

@@ -77,6 +77,15 @@ class Session:
         origins = self.metadata.get("allowedOrigins") or ()
         return tuple(str(o) for o in origins)
 
+    @property
+    def allowed_payment_methods(self) -> frozenset[str] | None:
+        """The methods this session's page may select, place with and confirm (lower case);
+        ``None`` when the merchant set no limit (then every method it offers)."""
+        methods = self.metadata.get("allowedPaymentMethods")
+        if methods is None:
+            return None
+        return frozenset(str(m).lower() for m in methods)
+
 
 def check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     unknown = set(metadata) - ALLOWED_METADATA

@@ -22,7 +22,7 @@ from tender.domain.cart import (
     check_email,
     new_line,
 )
-from tender.domain.checkout_ports import Work
+from tender.domain.checkout_ports import StaleWrite, Work
 from tender.domain.errors import (
     Conflict,
     CurrencyMismatch,
@@ -33,8 +33,14 @@ from tender.domain.events import NewEvent
 from tender.domain.ids import new_id
 from tender.domain.money import check_currency
 from tender.domain.orders import PaymentStatus
-from tender.domain.payments import GIFT_CARD, Payment, PaymentNotFound
-from tender.domain.ports import Clock
+from tender.domain.payments import (
+    GIFT_CARD,
+    Payment,
+    PaymentMethodNotAllowed,
+    PaymentNotFound,
+    method_allowed,
+)
+from tender.domain.ports import Clock, ProviderCard
 from tender.domain.shipping import ShippingMethod, ShippingMethodNotFound, check_applicable
 from tender.domain.totals import Totals, compute_totals
 
@@ -158,8 +164,10 @@ class Carts:
         for action in actions:
             if isinstance(action, SetShippingMethod) and action.shipping_method_id is not None:
                 await self.shipping_method(work, updated, action.shipping_method_id)
-        if not await work.store.save_cart(updated, expected_version=cart.version):
-            raise StaleVersion(cart.version)
+        try:
+            await work.store.save_cart(updated, expected_version=cart.version)
+        except StaleWrite as error:
+            raise StaleVersion(cart.version) from error
         await self.event(
             work,
             "CartUpdated",
@@ -210,15 +218,21 @@ class Carts:
         totals, method = await self.totals(work, cart, covered)
         return CartView(cart, totals, method, tuple(payments))
 
-    async def reallocate(self, work: Work, cart: Cart) -> CartView:
+    async def reallocate(
+        self, work: Work, cart: Cart, *, found: dict[str, ProviderCard] | None = None
+    ) -> CartView:
         """Recompute what each gift card covers from fresh balances (only while the cart can
-        change: once placed, the reserved amounts are what the order pays with)."""
+        change: once placed, the reserved amounts are what the order pays with). Placing does
+        not call this blindly: it first checks that every card still covers what was shown,
+        and hands over the balances it ``found`` then, so they are read once."""
         if cart.locked:
             return await self.view(work, cart)
         totals, _ = await self.totals(work, cart)
         payments = await work.store.payments(cart.id)
         active = [p for p in payments if p.is_gift_card and p.active]
-        found = await work.provider.cards(refs=[p.card_ref or "" for p in active]) if active else {}
+        if found is None:
+            refs = [p.card_ref or "" for p in active]
+            found = await work.provider.cards(refs=refs) if active else {}
         balances = [
             CardBalance(p.id, found[p.card_ref].available if p.card_ref in found else 0)
             for p in active
@@ -243,13 +257,23 @@ class Carts:
     # --- gift cards on the cart ------------------------------------------------------------
 
     async def add_gift_card(
-        self, work: Work, *, cart_id: str, owner: str | None, code: str, pin: str | None
+        self,
+        work: Work,
+        *,
+        cart_id: str,
+        owner: str | None,
+        code: str,
+        pin: str | None,
+        allowed: frozenset[str] | None = None,
     ) -> tuple[CartView, Payment]:
         """Verify code and PIN (a wrong PIN counts towards the lockout), then keep only the
-        card's reference and what it covers."""
+        card's reference and what it covers. ``allowed`` is a browser session's
+        ``allowedPaymentMethods``: without ``giftcard`` no code is even looked at."""
         cart = await self.lock(work, cart_id=cart_id, owner=owner)
         if cart.locked:
             raise CartLocked()
+        if not method_allowed(GIFT_CARD, allowed):
+            raise PaymentMethodNotAllowed("this session does not allow gift cards", field="code")
         card = await work.provider.authenticate(code=code, pin=pin)
         if card.currency != cart.currency:
             raise CurrencyMismatch(cart.currency, card.currency, field="code")

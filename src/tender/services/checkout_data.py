@@ -11,7 +11,7 @@ from typing import Any
 from tender.domain.cart import Cart, check_address, check_email
 from tender.domain.checkout_ports import Work
 from tender.domain.errors import DomainError, InvalidInput
-from tender.domain.payments import GIFT_CARD
+from tender.domain.payments import GIFT_CARD, PaymentMethodNotAllowed, method_allowed
 from tender.services.carts import CartLocked, Carts, CartView
 from tender.services.external_payments import ExternalMethod
 
@@ -47,23 +47,37 @@ class CheckoutDataService:
         self.carts = carts
         self.methods = methods
 
-    def payment_method_names(self) -> list[str]:
-        return [GIFT_CARD, *self.methods]
+    def payment_method_names(self, allowed: frozenset[str] | None = None) -> list[str]:
+        """The methods the merchant offers, narrowed to what ``allowed`` (a browser session's
+        ``allowedPaymentMethods``) permits."""
+        return [n for n in (GIFT_CARD, *self.methods) if method_allowed(n, allowed)]
 
     async def apply(
-        self, work: Work, *, cart_id: str, owner: str | None, data: CheckoutData
+        self,
+        work: Work,
+        *,
+        cart_id: str,
+        owner: str | None,
+        data: CheckoutData,
+        allowed: frozenset[str] | None = None,
     ) -> CartView:
-        """Store ``data`` and answer the cart as it now is, gift cards re-allocated."""
-        cart, changed = await self.store(work, cart_id=cart_id, owner=owner, data=data)
-        if not changed:
-            return await self.carts.view(work, cart)
+        """Store ``data`` and answer the cart as it now is, gift cards re-allocated from fresh
+        balances even when nothing changed: posting checkout data again is how a page shows
+        the shopper what each card covers now, before placing."""
+        cart, _ = await self.store(work, cart_id=cart_id, owner=owner, data=data, allowed=allowed)
         return await self.carts.reallocate(work, cart)
 
     async def store(
-        self, work: Work, *, cart_id: str, owner: str | None, data: CheckoutData
+        self,
+        work: Work,
+        *,
+        cart_id: str,
+        owner: str | None,
+        data: CheckoutData,
+        allowed: frozenset[str] | None = None,
     ) -> tuple[Cart, bool]:
         """Validate and store ``data``; the cart afterwards and whether it changed. Placing
-        calls this directly, since it allocates the gift cards itself."""
+        calls this directly, since it checks and allocates the gift cards itself."""
         cart = await self.carts.lock(work, cart_id=cart_id, owner=owner)
         if cart.locked:
             raise CartLocked()
@@ -105,15 +119,18 @@ class CheckoutDataService:
                 changes[f"{kind}_address"] = checked
         if data.payments is not None:
             names = [str(p.get("paymentMethodName", "")).lower() for p in data.payments]
-            unknown = [n for n in names if n not in self.payment_method_names()]
-            if unknown or len(data.payments) > 3:
+            usable = self.payment_method_names(allowed)
+            refused = [n for n in names if n not in usable]
+            if refused:
                 errors.append(
-                    InvalidInput(
-                        f"unknown payment method {unknown[0] if unknown else ''}; use one of "
-                        + ", ".join(self.payment_method_names()),
+                    PaymentMethodNotAllowed(
+                        f"{refused[0]} is not available here; use one of "
+                        + (", ".join(usable) or "no method (none is allowed)"),
                         field="payments",
                     )
                 )
+            elif len(data.payments) > 3:
+                errors.append(InvalidInput("at most 3 payment methods", field="payments"))
             else:
                 changes["payment_methods"] = tuple(
                     {

@@ -4,6 +4,11 @@ captured, released or refunded exactly once through the gift card provider.
 Checkout → **Processing** reserves every gift card all or nothing (cards in a fixed order, so
 two orders sharing cards never wait on each other in a cycle); back to **Checkout** releases;
 **Completed** captures; **Cancelled** releases or refunds.
+
+Placing never changes an amount the shopper saw: a card that no longer covers its share stops
+it (409, naming the card), rather than the difference moving onto another method. Completing
+never marks an order paid that its payments do not cover, unless the merchant says it settles
+for less, and why.
 """
 
 from __future__ import annotations
@@ -36,16 +41,27 @@ from tender.domain.orders import (
     check_order_transition,
 )
 from tender.domain.payments import (
+    GIFT_CARD,
     GiftCardReservationFailed,
+    GiftCardShortfall,
     OrderNotFound,
     Payment,
     PaymentIncomplete,
+    PaymentMethodNotAllowed,
     PaymentNotFound,
+    PaymentsShortOfTotal,
     Transaction,
+    method_allowed,
 )
-from tender.domain.ports import Clock
+from tender.domain.ports import Clock, ProviderCard
 from tender.services.carts import Carts, CartView
-from tender.services.external_payments import ExternalMethod, Redirect
+from tender.services.external_payments import (
+    Confirmation,
+    ConfirmationRefused,
+    ExternalMethod,
+    PaymentAwaitingProvider,
+    Redirect,
+)
 
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
@@ -122,7 +138,13 @@ class Orders:
         owner: str | None,
         reference: str | None = None,
         return_url: str | None = None,
+        allowed: frozenset[str] | None = None,
+        recompute: bool = False,
     ) -> Placed:
+        """Reserve every gift card for exactly the amount allocated to it and start the
+        external method for the rest. ``allowed`` limits the methods (a browser session's);
+        ``recompute`` says this request itself changed the cart's data, so the allocation
+        follows the new total, once every card is known to still cover its share."""
         cart = await self.carts.lock(work, cart_id=cart_id, owner=owner)
         existing = await work.store.order_by_cart(cart.id)
         if existing is not None and existing.state is not OrderState.CHECKOUT:
@@ -132,8 +154,13 @@ class Orders:
             raise CheckoutDataInvalid("; ".join(p[1] for p in problems), field=problems[0][0])
         if cart.shipping_method_id is not None:
             await self.carts.shipping_method(work, cart, cart.shipping_method_id)
-        view = await self.carts.reallocate(work, cart)
-        method = self._external_method(cart, view.totals.remaining)
+        view = await self.carts.view(work, cart)
+        found = await self._check_cards_cover(work, view)
+        planned = sum(p.amount_planned for p in view.gift_cards if p.active)
+        if recompute or planned > view.totals.grand_total:
+            view = await self.carts.reallocate(work, cart, found=found)
+        self._check_gift_cards_allowed(view, allowed)
+        method = self._external_method(view, allowed)
         now = self.clock.now()
 
         await self._reserve_all(work, view)
@@ -197,18 +224,61 @@ class Orders:
         placed_view = await self.carts.view(work, replace(cart, locked=True))
         return Placed(order, placed_view, redirect)
 
-    def _external_method(self, cart: Cart, remaining: int) -> ExternalMethod | None:
-        selected = [
-            self.methods.get(str(p.get("paymentMethodName", "")).lower())
-            for p in cart.payment_methods
-        ]
-        chosen = [m for m in selected if m is not None]
-        if remaining == 0:
+    async def _check_cards_cover(self, work: Work, view: CartView) -> dict[str, ProviderCard]:
+        """Every card's fresh balance still covers the amount the shopper saw it cover; the
+        first that does not stops placing, named with what it can still cover. Answers the
+        balances read, by card."""
+        cards = [p for p in view.gift_cards if p.active]
+        if not cards:
+            return {}
+        found = await work.provider.cards(refs=[p.card_ref or "" for p in cards])
+        for payment in cards:
+            card = found.get(payment.card_ref or "")
+            can = max(card.available, 0) if card is not None else 0
+            if can < payment.amount_planned:
+                raise GiftCardShortfall(
+                    f"gift card ****{payment.card_last4} now covers only "
+                    f"{Money(can, payment.currency)} of the "
+                    f"{Money(payment.amount_planned, payment.currency)} allocated to it; nothing "
+                    "was reserved: apply the card again to see what each payment covers",
+                    field="payments",
+                )
+        return found
+
+    @staticmethod
+    def _check_gift_cards_allowed(view: CartView, allowed: frozenset[str] | None) -> None:
+        if method_allowed(GIFT_CARD, allowed):
+            return
+        if any(p.active and p.amount_planned > 0 for p in view.gift_cards):
+            raise PaymentMethodNotAllowed(
+                "this session does not allow gift cards; remove them first", field="payments"
+            )
+
+    def _external_method(
+        self, view: CartView, allowed: frozenset[str] | None
+    ) -> ExternalMethod | None:
+        """The selected method for what the gift cards leave open; a selected method the
+        merchant does not offer, or the session does not allow, is refused even when nothing
+        is left open, so a refused choice never stays on an order."""
+        cart, totals = view.cart, view.totals
+        names = [str(p.get("paymentMethodName", "")).lower() for p in cart.payment_methods]
+        for name in names:
+            if name != GIFT_CARD and name not in self.methods:
+                raise PaymentMethodNotAllowed(
+                    f"{name} is not offered; use one of {', '.join([GIFT_CARD, *self.methods])}",
+                    field="payments",
+                )
+            if not method_allowed(name, allowed):
+                raise PaymentMethodNotAllowed(
+                    f"this session does not allow {name}", field="payments"
+                )
+        if totals.remaining == 0:
             return None
+        chosen = [self.methods[n] for n in names if n != GIFT_CARD]
         if not chosen:
             raise PaymentIncomplete(
-                f"gift cards cover {cart.currency} {0 if remaining < 0 else 'part'}; select a "
-                f"payment method for the remaining {remaining} minor units",
+                f"gift cards cover {Money(totals.gift_cards, cart.currency)}; select a payment "
+                f"method for the remaining {Money(totals.remaining, cart.currency)}",
                 field="payments",
             )
         return chosen[0]
@@ -306,17 +376,61 @@ class Orders:
         assert fresh is not None
         return fresh, cart
 
-    async def complete(self, work: Work, *, order_id: str, owner: str | None) -> OrderView:
+    async def complete(
+        self,
+        work: Work,
+        *,
+        order_id: str,
+        owner: str | None,
+        settle_for_less: str | None = None,
+    ) -> OrderView:
+        """Capture every open authorization. Refused while an external payment awaits its
+        confirmation, and when the payments no longer cover the grand total, unless the
+        merchant settles for less: its reason is kept on the order and in the event."""
         order, _ = await self._locked(work, order_id, owner)
         check_order_transition(order.state, OrderState.COMPLETED)
         payments = [p for p in await work.store.payments(order.cart_id) if p.active]
         for payment in payments:
-            if not payment.is_gift_card and payment.authorized < payment.amount_planned:
+            if not payment.is_gift_card and _awaiting_confirmation(payment):
                 raise PaymentNotAuthorized(f"the {payment.method} payment is not confirmed")
+        covered = sum(_covers(p) for p in payments)
+        shortfall = order.grand_total - covered
+        settlement: dict[str, Any] | None = None
+        if shortfall > 0:
+            if settle_for_less is None:
+                raise PaymentsShortOfTotal(self._short(order, payments, covered))
+            settlement = {"reason": settle_for_less, "shortfall": shortfall}
         for payment in payments:
             if payment.authorized > 0:
                 await self._capture(work, payment, payment.authorized)
-        return await self._move(work, order, OrderState.COMPLETED)
+        if settlement is None:
+            return await self._move(work, order, OrderState.COMPLETED)
+        return await self._move(
+            work,
+            order,
+            OrderState.COMPLETED,
+            snapshot={**order.snapshot, "settledForLess": settlement},
+            payload={"settledForLess": {**settlement, "currency": order.currency}},
+        )
+
+    @staticmethod
+    def _short(order: Order, payments: list[Payment], covered: int) -> str:
+        cur = order.currency
+        grand = Money(order.grand_total, cur)
+        total = f"the order's payments cover {Money(covered, cur)} of its {grand}"
+        hint = "; to accept less, complete with settleForLess and a reason"
+        for payment in payments:
+            if _covers(payment) < payment.amount_planned:
+                what = (
+                    f"gift card ****{payment.card_last4}"
+                    if payment.is_gift_card
+                    else f"the {payment.method} payment"
+                )
+                return (
+                    f"payment {payment.id} ({what}) covers {Money(_covers(payment), cur)} of "
+                    f"its {Money(payment.amount_planned, cur)}: {total}{hint}"
+                )
+        return total + hint
 
     async def reopen(self, work: Work, *, order_id: str, owner: str | None) -> OrderView:
         """Back to Checkout: every reservation is released and the cart can change again."""
@@ -356,15 +470,32 @@ class Orders:
                     replace(payment, status=PaymentStatus.REMOVED, updated_at=self.clock.now())
                 )
 
-    async def _move(self, work: Work, order: Order, target: OrderState) -> OrderView:
-        moved = replace(order, state=target, version=order.version + 1, updated_at=self.clock.now())
+    async def _move(
+        self,
+        work: Work,
+        order: Order,
+        target: OrderState,
+        *,
+        snapshot: dict[str, Any] | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> OrderView:
+        moved = replace(
+            order,
+            state=target,
+            version=order.version + 1,
+            snapshot=order.snapshot if snapshot is None else snapshot,
+            updated_at=self.clock.now(),
+        )
         await work.store.save_order(moved, expected_version=order.version)
-        await self._event(work, f"Order{target.value}", moved, {"from": order.state.value})
+        await self._event(
+            work, f"Order{target.value}", moved, {"from": order.state.value, **(payload or {})}
+        )
         return OrderView(moved, tuple(await work.store.payments(order.cart_id)))
 
     # --- money movements of one payment ------------------------------------------------------
 
     async def _capture(self, work: Work, payment: Payment, amount: int) -> None:
+        hold_ref = payment.hold_ref
         if payment.is_gift_card:
             hold_ref = payment.hold_ref or ""
             try:
@@ -393,8 +524,10 @@ class Orders:
                 await work.store.update_payment(
                     replace(payment, hold_ref=hold_ref, updated_at=self.clock.now())
                 )
+        # The hold the money was taken from: the renewed one if the first had lapsed, so the
+        # transactions point at a hold that really moved the money.
         await self._transaction(
-            work, payment, TransactionType.CHARGE, amount, interaction_id=payment.hold_ref
+            work, payment, TransactionType.CHARGE, amount, interaction_id=hold_ref
         )
         rest = payment.authorized - amount
         if rest > 0:
@@ -404,7 +537,7 @@ class Orders:
                 payment,
                 TransactionType.CANCEL_AUTHORIZATION,
                 rest,
-                interaction_id=payment.hold_ref,
+                interaction_id=hold_ref,
             )
 
     async def _cancel_authorization(self, work: Work, payment: Payment) -> None:
@@ -485,12 +618,22 @@ class Orders:
         owner: str | None,
         payload: list[dict[str, Any]],
         from_server: bool,
+        allowed: frozenset[str] | None = None,
     ) -> Payment:
+        """The merchant's backend confirms what it confirms (an invoice); for a method its
+        provider confirms, anyone may only acknowledge a confirmation that already arrived
+        through the provider's signed callback (``provider_confirmation``)."""
         payment, order = await self._payment_in_order(work, payment_id, owner)
         method = self.methods.get(payment.method)
         if method is None or payment.is_gift_card:
             raise PaymentNotFound("this payment takes no external confirmation")
-        if method.server_confirms and not from_server:
+        if not method_allowed(payment.method, allowed):
+            raise PaymentMethodNotAllowed(
+                f"this session does not allow {payment.method}", field="paymentIdentifier"
+            )
+        if method.confirmation is Confirmation.PROVIDER:
+            return self._acknowledge(payment)
+        if not from_server:
             raise PaymentNotFound("this payment is confirmed by the merchant's backend")
         pending = [
             t
@@ -504,6 +647,60 @@ class Orders:
             pending[0].id, state=TransactionState.SUCCESS, error_code=None, now=self.clock.now()
         )
         await self._event(work, "PaymentAuthorized", order, {"paymentId": payment.id})
+        return await self._reload(work, payment)
+
+    @staticmethod
+    def _acknowledge(payment: Payment) -> Payment:
+        states = {t.state for t in payment.transactions if t.type is TransactionType.AUTHORIZATION}
+        if TransactionState.SUCCESS in states:
+            return payment
+        if TransactionState.PENDING in states:
+            raise PaymentAwaitingProvider(
+                f"payment {payment.id} of {Money(payment.amount_planned, payment.currency)} is "
+                "awaiting the provider's confirmation",
+                field="paymentIdentifier",
+            )
+        raise NothingToDo("the provider did not confirm this payment")
+
+    async def provider_confirmation(
+        self,
+        work: Work,
+        *,
+        payment_id: str,
+        authorized: bool,
+        amount: Money,
+        provider_reference: str | None = None,
+    ) -> Payment:
+        """What the provider reports in its signed callback: the pending authorization
+        succeeds or fails. A repeated report (providers retry) answers the same again."""
+        payment, order = await self._payment_in_order(work, payment_id, None)
+        method = self.methods.get(payment.method)
+        if method is None or method.confirmation is not Confirmation.PROVIDER:
+            raise PaymentNotFound("this payment is not confirmed by a provider")
+        expected = Money(payment.amount_planned, payment.currency)
+        if amount != expected:
+            raise ConfirmationRefused(
+                f"the payment is for {expected}, the provider reported {amount}", field="amount"
+            )
+        target = TransactionState.SUCCESS if authorized else TransactionState.FAILURE
+        auths = [t for t in payment.transactions if t.type is TransactionType.AUTHORIZATION]
+        pending = [t for t in auths if t.state is TransactionState.PENDING]
+        if not pending and any(t.state is target for t in auths):
+            return payment
+        if order.state is not OrderState.PROCESSING or not pending:
+            raise NothingToDo("the payment is not waiting for a confirmation")
+        await work.store.update_transaction(
+            pending[0].id,
+            state=target,
+            error_code=None if authorized else "DeclinedByProvider",
+            now=self.clock.now(),
+        )
+        await self._event(
+            work,
+            "PaymentAuthorized" if authorized else "PaymentFailed",
+            order,
+            {"paymentId": payment.id, "by": "provider", "providerReference": provider_reference},
+        )
         return await self._reload(work, payment)
 
     @staticmethod
@@ -578,3 +775,16 @@ class Orders:
             correlation_id=work.correlation_id,
             now=self.clock.now(),
         )
+
+
+def _awaiting_confirmation(payment: Payment) -> bool:
+    return any(
+        t.type is TransactionType.AUTHORIZATION and t.state is TransactionState.PENDING
+        for t in payment.transactions
+    )
+
+
+def _covers(payment: Payment) -> int:
+    """What a payment still brings to its order: open authorizations and captures not
+    refunded (a cancelled or released authorization brings nothing)."""
+    return payment.authorized + payment.charged - payment.total_refunded

@@ -4,7 +4,10 @@ JSON:API documents in and out with the seed's attribute names and status codes (
 422 incorrect checkout data, 404 unknown order, 201 for order payments). Errors keep the one
 error shape and each error also carries JSON:API's ``status`` and ``detail``. Callers are the
 merchant's backend (OAuth2, ``manage_orders``) or the browser (``X-Session-Id``, and then
-``idCart`` must be the session's cart).
+``idCart`` must be the session's cart, and every payment method it lists, selects, places with
+or acknowledges must be among the session's ``allowedPaymentMethods``). ``/order-payments``
+confirms an invoice for the merchant's backend; for a redirect payment it only acknowledges
+what the provider's signed callback already confirmed.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from tender.auth.principals import Principal, PrincipalKind, Scope
 from tender.domain.cart import CartNotFound
 from tender.domain.checkout_ports import Work
 from tender.domain.errors import DomainError, InvalidInput, NotFound
-from tender.domain.payments import GIFT_CARD, OrderNotFound, PaymentNotFound
+from tender.domain.payments import GIFT_CARD, OrderNotFound, PaymentNotFound, method_allowed
 from tender.domain.sessions import BrowserUnauthorized, Session
 from tender.domain.totals import format_tax_rate
 from tender.services.carts import CartView
@@ -167,6 +170,12 @@ class Caller:
     def owner(self) -> str | None:
         return None if self.session else owner_of(self.principal)
 
+    @property
+    def allowed(self) -> frozenset[str] | None:
+        """The browser session's ``allowedPaymentMethods``; the merchant's backend may use
+        every method it offers."""
+        return self.session.allowed_payment_methods if self.session else None
+
     def check_cart(self, cart_id: str) -> None:
         if self.session is not None and self.session.cart_id != cart_id:
             raise CartNotFound(field="idCart")
@@ -202,7 +211,9 @@ def _link(request: Request, path: str) -> dict[str, str]:
     return {"self": str(request.base_url).rstrip("/") + path}
 
 
-def _payment_methods(request: Request) -> list[dict[str, Any]]:
+def _payment_methods(request: Request, allowed: frozenset[str] | None) -> list[dict[str, Any]]:
+    """What the merchant offers and the caller may use: a method the session does not allow,
+    or that nothing could confirm, is not listed at all."""
     runtime = runtime_of(request)
     methods = [
         (GIFT_CARD, "tender", ["paymentMethod", "paymentProvider", "giftCard.code", "giftCard.pin"])
@@ -211,6 +222,7 @@ def _payment_methods(request: Request) -> list[dict[str, Any]]:
         (m.name, m.provider_name, list(m.required_request_data))
         for m in runtime.orders.methods.values()
     ]
+    methods = [m for m in methods if method_allowed(m[0], allowed)]
     return [
         {
             "type": "payment-methods",
@@ -275,13 +287,18 @@ def _address_out(cart_id: str, kind: str, address: dict[str, Any]) -> dict[str, 
 
 
 async def checkout_data_document(
-    request: Request, work: Work, view: CartView, include: set[str], sort: str | None
+    request: Request,
+    work: Work,
+    view: CartView,
+    include: set[str],
+    sort: str | None,
+    allowed: frozenset[str] | None = None,
 ) -> dict[str, Any]:
     runtime = runtime_of(request)
     cart = view.cart
     methods = await runtime.carts.fitting_shipping_methods(work, cart)
     shipments = _sorted([_shipment_resource(request, m) for m in methods], "shipment-methods", sort)
-    payment_methods = _sorted(_payment_methods(request), "payment-methods", sort)
+    payment_methods = _sorted(_payment_methods(request, allowed), "payment-methods", sort)
     selected_names = {p["paymentMethodName"] for p in cart.payment_methods}
     selected_shipment = []
     if view.shipping_method is not None:
@@ -373,10 +390,19 @@ async def checkout_data(request: Request, body: CheckoutDataDocument) -> JSONRes
 
         async def work(w: Work) -> dict[str, Any]:
             view = await runtime.checkout_data.apply(
-                w, cart_id=attributes.idCart, owner=who.owner, data=attributes.data()
+                w,
+                cart_id=attributes.idCart,
+                owner=who.owner,
+                data=attributes.data(),
+                allowed=who.allowed,
             )
             return await checkout_data_document(
-                request, w, view, _includes(request), request.query_params.get("sort")
+                request,
+                w,
+                view,
+                _includes(request),
+                request.query_params.get("sort"),
+                who.allowed,
             )
 
         document = await run(request, who.principal, work)
@@ -403,8 +429,12 @@ async def checkout(request: Request, body: CheckoutDocument) -> JSONResponse:
             )
 
         async def work(w: Work) -> dict[str, Any]:
-            await runtime.checkout_data.store(
-                w, cart_id=attributes.idCart, owner=who.owner, data=attributes.data()
+            _, changed = await runtime.checkout_data.store(
+                w,
+                cart_id=attributes.idCart,
+                owner=who.owner,
+                data=attributes.data(),
+                allowed=who.allowed,
             )
             reference = await w.store.future_order_number(attributes.idCart)
             return_url = who.session.metadata.get("merchantReturnUrl") if who.session else None
@@ -414,6 +444,8 @@ async def checkout(request: Request, body: CheckoutDocument) -> JSONResponse:
                 owner=who.owner,
                 reference=reference,
                 return_url=return_url,
+                allowed=who.allowed,
+                recompute=changed,
             )
             data: dict[str, Any] = {
                 "type": "checkout",
@@ -498,7 +530,7 @@ def order_resource(request: Request, placed: Any) -> dict[str, Any]:
 @router.post(
     "/order-payments",
     status_code=201,
-    summary="Confirm an external payment with the payload its provider returned",
+    summary="Confirm an invoice (backend), or acknowledge a provider-confirmed redirect payment",
 )
 async def order_payments(request: Request, body: OrderPaymentDocument) -> JSONResponse:
     runtime = runtime_of(request)
@@ -514,6 +546,7 @@ async def order_payments(request: Request, body: OrderPaymentDocument) -> JSONRe
                 owner=who.owner,
                 payload=attributes.dataPayload,
                 from_server=who.session is None,
+                allowed=who.allowed,
             )
             return {
                 "data": {

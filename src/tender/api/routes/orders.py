@@ -44,6 +44,18 @@ class Confirmation(Strict):
     dataPayload: list[dict[str, Any]] = Field(max_length=20)
 
 
+class SettleForLess(Strict):
+    reason: str = Field(min_length=1, max_length=500, description="Why, e.g. partial shipment.")
+
+
+class CompleteOrder(Strict):
+    settleForLess: SettleForLess | None = Field(
+        None,
+        description="Complete although the payments no longer cover the grand total (a "
+        "cancelled or partly captured payment); the reason is kept on the order and its event.",
+    )
+
+
 @router.post(
     "/orders",
     status_code=201,
@@ -125,7 +137,29 @@ def _transition(name: str, summary: str) -> None:
         )
 
 
-_transition("complete", "Processing → Completed: captures every reservation")
+@router.post(
+    "/orders/{order_id}/complete",
+    response_model=OrderPublic,
+    responses=responses(400, 401, 403, 404, 409, 422),
+    summary="Processing → Completed: captures every reservation (409 if payments fall short)",
+    name="complete_order",
+)
+async def complete_order(
+    request: Request, order_id: str, principal: Orders, body: CompleteOrder | None = None
+) -> Any:
+    runtime = request.app.state.runtime
+    settle = body.settleForLess.reason if body and body.settleForLess else None
+    return order_public(
+        await run(
+            request,
+            principal,
+            lambda w: runtime.orders.complete(
+                w, order_id=order_id, owner=owner_of(principal), settle_for_less=settle
+            ),
+        )
+    )
+
+
 _transition("reopen", "Processing → Checkout: releases every reservation, the cart is editable")
 _transition("cancel", "Cancel: releases reservations, or refunds what was captured")
 

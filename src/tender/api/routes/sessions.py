@@ -16,6 +16,7 @@ from tender.api.routing import AuthFirstRoute
 from tender.api.schemas import Strict
 from tender.api.security import require, runtime_of
 from tender.auth.principals import Principal, PrincipalKind, Scope
+from tender.domain.payments import GIFT_CARD, PaymentMethodNotAllowed, method_allowed
 from tender.domain.sessions import Session
 
 router = APIRouter(tags=["sessions"], route_class=AuthFirstRoute)
@@ -119,10 +120,13 @@ async def session_cart(request: Request, session: Browser) -> Any:
     "/session/giftcards",
     status_code=201,
     responses=responses(400, 401, 409, 422, 429),
-    summary="Browser: add a gift card to the session's cart",
+    summary="Browser: add a gift card to the session's cart (if its session allows giftcard)",
 )
 async def session_add_gift_card(request: Request, body: GiftCardAdd, session: Browser) -> Any:
     runtime = runtime_of(request)
+    if not method_allowed(GIFT_CARD, session.allowed_payment_methods):
+        # Refused before anything is counted or looked up: the session may not use cards.
+        raise PaymentMethodNotAllowed("this session does not allow gift cards", field="code")
     await limit_card_attempts(
         request,
         "session:" + session.token_hash.hex(),
@@ -132,7 +136,12 @@ async def session_add_gift_card(request: Request, body: GiftCardAdd, session: Br
         request,
         session_principal(session),
         lambda w: runtime.carts.add_gift_card(
-            w, cart_id=session.cart_id, owner=None, code=body.code, pin=body.pin
+            w,
+            cart_id=session.cart_id,
+            owner=None,
+            code=body.code,
+            pin=body.pin,
+            allowed=session.allowed_payment_methods,
         ),
     )
     return {"payment": payment_public(payment), "cart": cart_public(view)}

@@ -1,0 +1,400 @@
+"""Holes 1 and 7 of issue 8: payment methods are enforced on every browser route, a redirect
+payment is confirmed only by its provider's signed server-to-server callback, and the redirect
+simulator (on which anyone can "pay") never runs in production."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from tender.config import Environment, InsecureSettings, Settings
+from tender.db.engine import Database
+from tender.runtime import Runtime
+from tests.api.conftest import JWT_SECRET, SECRET, Api, assert_error
+from tests.api.payment_setup import (
+    WITH_PROVIDER,
+    api_with,
+    browser,
+    callback_body,
+    card,
+    checkout_document,
+    order_payment,
+    ready_cart,
+    shipping_method,
+    signed,
+)
+
+
+def jsonapi_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """Spryker routes keep JSON:API's ``status`` and ``detail`` on each error."""
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    assert body["statusCode"] == status
+    assert body["errors"][0]["code"] == code, body
+    for item in body["errors"]:
+        assert item["status"] == str(status)
+        assert item["detail"] == item["message"]
+    return body
+
+
+def method_names(document: dict[str, Any]) -> list[str]:
+    return [
+        r["attributes"]["paymentMethodName"]
+        for r in document.get("included", [])
+        if r["type"] == "payment-methods"
+    ]
+
+
+async def a_shop(api: Api, unit: int = 100_010) -> tuple[dict[str, str], int, dict[str, Any]]:
+    """The merchant's headers, a shipping method and a ready cart of ``unit`` + 4.90."""
+    h = await api.headers()
+    shipping = await shipping_method(api, h)
+    return h, shipping, await ready_cart(api, h, unit=unit, shipping=shipping)
+
+
+async def cart_of(api: Api, h: dict[str, str], cart_id: str) -> dict[str, Any]:
+    return (await api.client.get(f"/carts/{cart_id}", headers=h)).json()  # type: ignore[no-any-return]
+
+
+async def payment_of(api: Api, h: dict[str, str], payment_id: str) -> dict[str, Any]:
+    return (await api.client.get(f"/payments/{payment_id}", headers=h)).json()  # type: ignore[no-any-return]
+
+
+def auth_states(payment: dict[str, Any]) -> list[str]:
+    return [t["state"] for t in payment["transactions"] if t["type"] == "Authorization"]
+
+
+async def callback(
+    api: Api, payment_id: str, body: dict[str, Any], **options: Any
+) -> httpx.Response:
+    raw, headers = signed(api, body, **options)
+    return await api.client.post(
+        f"/redirect-payments/{payment_id}/callback", content=raw, headers=headers
+    )
+
+
+# --- hole 1 ----------------------------------------------------------------------------------
+
+
+async def test_a_session_allowing_only_invoice_cannot_select_or_place_redirect(
+    db: Database,
+) -> None:
+    """As reproduced against ``make run`` (development, so the simulator offers redirect)."""
+    async with api_with(db, env=Environment.DEVELOPMENT) as api:
+        h, shipping, cart = await a_shop(api)
+        page = await browser(api, h, cart["id"], allowedPaymentMethods=["invoice"])
+        before = await cart_of(api, h, cart["id"])
+
+        placed = await api.client.post(
+            "/checkout",
+            json=checkout_document("checkout", cart["id"], shipping, "redirect"),
+            headers=page,
+        )
+        body = jsonapi_error(placed, 422, "PaymentMethodNotAllowed")
+        assert body["errors"][0]["field"] == "payments"
+        selected = await api.client.post(
+            "/checkout-data?include=payment-methods",
+            json=checkout_document("checkout-data", cart["id"], shipping, "redirect"),
+            headers=page,
+        )
+        jsonapi_error(selected, 422, "PaymentMethodNotAllowed")
+        after = await cart_of(api, h, cart["id"])
+        assert after["paymentMethods"] == before["paymentMethods"] == []
+        assert (after["locked"], after["version"]) == (False, before["version"])
+        assert (await api.client.get("/orders", headers=h)).json()["results"] == []
+
+        # Only what the session allows is offered to its page; the backend sees everything.
+        offered = await api.client.post(
+            "/checkout-data?include=payment-methods",
+            json=checkout_document("checkout-data", cart["id"], shipping, "invoice"),
+            headers=page,
+        )
+        assert offered.status_code == 200, offered.text
+        assert method_names(offered.json()) == ["invoice"]
+        everything = await api.client.post(
+            "/checkout-data?include=payment-methods",
+            json=checkout_document("checkout-data", cart["id"], shipping, "invoice"),
+            headers=h,
+        )
+        assert method_names(everything.json()) == ["giftcard", "invoice", "redirect"]
+        gift = await card(api, h, 1_000)
+        refused = await api.client.post(
+            "/session/giftcards", json={"code": gift["code"]}, headers=page
+        )
+        assert_error(refused, 422, "PaymentMethodNotAllowed")
+
+
+async def test_the_browser_cannot_confirm_its_own_redirect_payment(db: Database) -> None:
+    """The whole chain of hole 1 with a real provider configured: nothing the browser holds
+    or posts marks the order paid; only the provider's signed callback does."""
+    async with api_with(db, **WITH_PROVIDER) as api:
+        h, shipping, cart = await a_shop(api)  # 1,005.00 EUR
+        page = await browser(api, h, cart["id"], allowedPaymentMethods=["redirect"])
+        placed = await api.client.post(
+            "/checkout",
+            json=checkout_document("checkout", cart["id"], shipping, "redirect"),
+            headers=page,
+        )
+        assert placed.status_code == 201, placed.text
+        attributes = placed.json()["data"]["attributes"]
+        reference = attributes["orderReference"]
+        url = httpx.URL(attributes["redirectUrl"])
+        assert url.host == "pay.example"  # the provider's page, not tender's
+        assert url.params["amount"] == "100500"
+        payment_id = url.path.rsplit("/", 1)[1]
+
+        # The simulator does not exist here.
+        assert_error(await api.client.get(f"/redirect-payments/{payment_id}"), 404)
+        assert_error(await api.client.post(f"/redirect-payments/{payment_id}/pay"), 404)
+        # Anything the browser can send to /order-payments only learns that it must wait.
+        for identifier in (reference, payment_id):
+            for payload in (
+                [{"type": "payment-confirmation"}],
+                [{"type": "payment-confirmation", "hash": "0" * 64}],
+                [{"type": "payment-confirmation", "status": "authorized", "paymentId": payment_id}],
+            ):
+                answer = await api.client.post(
+                    "/order-payments", json=order_payment(identifier, payload), headers=page
+                )
+                jsonapi_error(answer, 409, "PaymentAwaitingProvider")
+        # Nor can the merchant's backend confirm it for the provider.
+        assert_error(
+            await api.client.post(
+                f"/payments/{payment_id}/confirm",
+                json={"dataPayload": [{"type": "payment-confirmation"}]},
+                headers=h,
+            ),
+            409,
+            "PaymentAwaitingProvider",
+        )
+        assert_error(
+            await api.client.post(f"/orders/{reference}/complete", headers=h),
+            409,
+            "PaymentNotAuthorized",
+        )
+        order = (await api.client.get(f"/orders/{reference}", headers=h)).json()
+        assert order["state"] == "Processing"
+        assert not [
+            t for p in order["payments"] for t in p["transactions"] if t["type"] == "Charge"
+        ]
+
+        # The provider's signed callback confirms; then the page's acknowledgement succeeds.
+        confirmed = await callback(api, payment_id, callback_body(payment_id, 100_500))
+        assert confirmed.status_code == 200, confirmed.text
+        assert confirmed.json() == {
+            "paymentId": payment_id,
+            "status": "authorized",
+            "transactionState": "Success",
+        }
+        acknowledged = await api.client.post(
+            "/order-payments",
+            json=order_payment(reference, [{"type": "payment-confirmation"}]),
+            headers=page,
+        )
+        assert acknowledged.status_code == 201, acknowledged.text
+        completed = await api.client.post(f"/orders/{reference}/complete", headers=h)
+        assert completed.status_code == 200, completed.text
+        charges = [
+            (t["state"], t["amount"]["centAmount"])
+            for p in completed.json()["payments"]
+            for t in p["transactions"]
+            if t["type"] == "Charge"
+        ]
+        assert charges == [("Success", 100_500)]
+
+
+async def test_a_session_may_only_acknowledge_methods_it_allows(db: Database) -> None:
+    async with api_with(db, **WITH_PROVIDER) as api:
+        h, shipping, cart = await a_shop(api)
+        placed = await api.client.post(
+            "/checkout",
+            json=checkout_document("checkout", cart["id"], shipping, "redirect"),
+            headers=h,
+        )
+        assert placed.status_code == 201, placed.text
+        reference = placed.json()["data"]["attributes"]["orderReference"]
+        page = await browser(api, h, cart["id"], allowedPaymentMethods=["invoice"])
+        answer = await api.client.post(
+            "/order-payments",
+            json=order_payment(reference, [{"type": "payment-confirmation"}]),
+            headers=page,
+        )
+        jsonapi_error(answer, 422, "PaymentMethodNotAllowed")
+
+
+async def test_without_provider_or_simulator_redirect_is_not_offered(api: Api) -> None:
+    h, shipping, cart = await a_shop(api)
+    listed = await api.client.post(
+        "/checkout-data?include=payment-methods",
+        json=checkout_document("checkout-data", cart["id"], shipping, "invoice"),
+        headers=h,
+    )
+    assert method_names(listed.json()) == ["giftcard", "invoice"]
+    for path, kind in (("/checkout-data", "checkout-data"), ("/checkout", "checkout")):
+        refused = await api.client.post(
+            path, json=checkout_document(kind, cart["id"], shipping, "redirect"), headers=h
+        )
+        body = jsonapi_error(refused, 422, "PaymentMethodNotAllowed")
+        assert body["errors"][0]["field"] == "payments"
+        assert "redirect is not available" in body["errors"][0]["message"]
+
+    # A selection stored before the merchant stopped offering redirect is refused at placing.
+    runtime = api.runtime
+    from dataclasses import replace
+
+    async def choose_redirect(w: Any) -> None:
+        locked = await runtime.carts.lock(w, cart_id=cart["id"], owner=None)
+        chosen = ({"paymentMethodName": "redirect", "paymentProviderName": "tender"},)
+        await w.store.save_cart(
+            replace(locked, payment_methods=chosen, version=locked.version + 1),
+            expected_version=locked.version,
+        )
+
+    await runtime.db.transaction(lambda c: choose_redirect(runtime.work(c, actor="test")))
+    body = assert_error(
+        await api.client.post("/orders", json={"cartId": cart["id"]}, headers=h),
+        422,
+        "PaymentMethodNotAllowed",
+    )
+    assert body["errors"][0]["field"] == "payments"
+    assert (await cart_of(api, h, cart["id"]))["locked"] is False
+    # Neither the simulator nor a callback exists.
+    missing = await api.client.post(
+        "/redirect-payments/00000000-0000-7000-8000-000000000000/callback", json={}
+    )
+    assert_error(missing, 404)
+
+
+# --- hole 7 ----------------------------------------------------------------------------------
+
+
+async def pending_redirect(api: Api) -> tuple[dict[str, str], str]:
+    h, shipping, cart = await a_shop(api)
+    placed = await api.client.post(
+        "/checkout",
+        json=checkout_document("checkout", cart["id"], shipping, "redirect"),
+        headers=h,
+    )
+    assert placed.status_code == 201, placed.text
+    url = httpx.URL(placed.json()["data"]["attributes"]["redirectUrl"])
+    return h, url.path.rstrip("/").rsplit("/", 1)[1]
+
+
+async def test_the_simulator_is_off_in_production(db: Database) -> None:
+    async with api_with(db, env=Environment.PRODUCTION, **WITH_PROVIDER) as api:
+        h, payment_id = await pending_redirect(api)
+        assert_error(await api.client.get(f"/redirect-payments/{payment_id}"), 404)
+        assert_error(await api.client.post(f"/redirect-payments/{payment_id}/pay"), 404)
+        assert auth_states(await payment_of(api, h, payment_id)) == ["Pending"]
+
+
+async def test_the_simulator_is_off_unless_development_or_switched_on(db: Database) -> None:
+    async with api_with(db, **WITH_PROVIDER) as api:  # TENDER_ENV=test
+        _, payment_id = await pending_redirect(api)
+        assert_error(await api.client.get(f"/redirect-payments/{payment_id}"), 404)
+    async with api_with(db, env=Environment.DEVELOPMENT) as api:
+        h, payment_id = await pending_redirect(api)
+        page = await api.client.get(f"/redirect-payments/{payment_id}")
+        assert page.status_code == 200
+        assert "simulator" in page.text
+        paid = await api.client.post(f"/redirect-payments/{payment_id}/pay")
+        assert paid.status_code == 200, paid.text
+        assert "hash" not in paid.text
+        assert auth_states(await payment_of(api, h, payment_id)) == ["Success"]
+
+
+def test_production_refuses_the_simulator_at_start_up(db: Database) -> None:
+    settings = Settings(
+        env=Environment.PRODUCTION,
+        database_url=db.url,
+        secret_key=SECRET,
+        jwt_secret=JWT_SECRET,
+        redirect_simulator=True,
+    )
+    with pytest.raises(InsecureSettings, match="TENDER_REDIRECT_SIMULATOR"):
+        Runtime(settings)
+
+
+# --- the provider's callback -----------------------------------------------------------------
+
+
+async def test_callbacks_without_a_valid_fresh_signature_change_nothing(db: Database) -> None:
+    async with api_with(db, **WITH_PROVIDER) as api:
+        h, payment_id = await pending_redirect(api)
+        session = await browser(api, h, (await payment_of(api, h, payment_id))["cartId"])
+        good = callback_body(payment_id, 100_500)
+        raw = json.dumps(good).encode()
+        path = f"/redirect-payments/{payment_id}/callback"
+        valid_raw, valid = signed(api, good)
+
+        refusals = [
+            await api.client.post(path, content=raw, headers={"Content-Type": "application/json"}),
+            await api.client.post(
+                path, content=raw, headers={**valid, "X-Tender-Signature": "sha256=" + "0" * 64}
+            ),
+            await api.client.post(
+                path, content=raw, headers={**valid, "X-Tender-Signature": "not-a-signature"}
+            ),
+            # the same body signed with what a browser holds: its session id, the payment id
+            await callback(api, payment_id, good, secret=session["X-Session-Id"]),
+            await callback(api, payment_id, good, secret=payment_id),
+            # a signed body with another amount or status: the signature no longer matches
+            await api.client.post(
+                path,
+                content=json.dumps(callback_body(payment_id, 1)).encode(),
+                headers=valid,
+            ),
+            await api.client.post(
+                path,
+                content=json.dumps(callback_body(payment_id, 100_500, "failed")).encode(),
+                headers=valid,
+            ),
+            # stale, from the future, or not a time at all
+            await callback(api, payment_id, good, age=301),
+            await callback(api, payment_id, good, age=-301),
+            await api.client.post(path, content=raw, headers={**valid, "X-Tender-Timestamp": "x"}),
+        ]
+        for response in refusals:
+            assert_error(response, 401, "InvalidSignature")
+        assert valid_raw == raw
+        assert auth_states(await payment_of(api, h, payment_id)) == ["Pending"]
+
+        # Validly signed but wrong: another payment's id in the body, another amount.
+        other = await callback(api, payment_id, callback_body("someone-else", 100_500))
+        assert_error(other, 400, "InvalidInput")
+        short = await callback(api, payment_id, callback_body(payment_id, 100))
+        body = assert_error(short, 422, "PaymentConfirmationRefused")
+        assert "1005.00 EUR" in body["errors"][0]["message"]
+        garbage, garbage_headers = signed(api, b'{"paymentId": ')
+        assert_error(await api.client.post(path, content=garbage, headers=garbage_headers), 400)
+        assert auth_states(await payment_of(api, h, payment_id)) == ["Pending"]
+
+        # Within the tolerance, the valid callback confirms; a provider's retry changes nothing.
+        ok = await callback(api, payment_id, good, age=299)
+        assert ok.status_code == 200, ok.text
+        again = await callback(api, payment_id, good)
+        assert again.status_code == 200, again.text
+        assert auth_states(await payment_of(api, h, payment_id)) == ["Success"]
+        contrary = await callback(api, payment_id, callback_body(payment_id, 100_500, "failed"))
+        assert_error(contrary, 409)
+        events = (await api.client.get("/events?limit=500", headers=h)).json()["results"]
+        authorized = [e for e in events if e["type"] == "PaymentAuthorized"]
+        assert len(authorized) == 1
+        assert authorized[0]["payload"]["by"] == "provider"
+        assert authorized[0]["payload"]["providerReference"] == "psp-4711"
+
+
+async def test_a_declined_payment_fails_and_the_order_cannot_complete(db: Database) -> None:
+    async with api_with(db, **WITH_PROVIDER) as api:
+        h, payment_id = await pending_redirect(api)
+        declined = await callback(api, payment_id, callback_body(payment_id, 100_500, "failed"))
+        assert declined.status_code == 200, declined.text
+        assert declined.json()["transactionState"] == "Failure"
+        payment = await payment_of(api, h, payment_id)
+        assert auth_states(payment) == ["Failure"]
+        refused = await api.client.post(f"/orders/{payment['orderId']}/complete", headers=h)
+        message = assert_error(refused, 409, "PaymentsShortOfTotal")["errors"][0]["message"]
+        assert payment_id in message
