@@ -13,11 +13,12 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tender.domain.codes import ALPHANUMERIC, DIGITS, CodeFormat
 from tender.domain.payments import GIFT_CARD
+from tender.faults import parse_plan
 from tender.services.ledger import LedgerPolicy
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///var/tender.db"
@@ -77,7 +78,8 @@ class Settings(BaseSettings):
     """How often each worker expires overdue holds; 0 turns the background sweep off."""
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     fault_injection: str = ""
-    """Crash tests only (``after_commit=0.05``, see ``tender.faults``); refused in production."""
+    """Crash points for crash tests, ``point=probability`` (``after_commit=0.05``); refused in
+    production. See ``tender.faults``."""
     payment_methods: list[str] | None = None
     """Methods offered for what gift cards do not cover (a JSON list of ``invoice`` and
     ``redirect``; gift cards are always offered). Unset: ``invoice``, plus ``redirect`` when a
@@ -97,11 +99,24 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
 
+    @field_validator("fault_injection")
+    @classmethod
+    def _parse_fault_injection(cls, value: str) -> str:
+        parse_plan(value)  # its ValueError names what is wrong
+        return value
+
+    @property
+    def fault_plan(self) -> dict[str, float]:
+        return parse_plan(self.fault_injection)
+
     def validate_secrets(self) -> None:
-        """Refuse to run with secrets anyone could guess (weak ones only warn in development)."""
-        if self.fault_injection and self.env is Environment.PRODUCTION:
+        """Refuse to run with secrets anyone could guess (weak ones only warn in development),
+        or with crash points armed in production: every process that serves or touches the
+        database starts here."""
+        if self.env is Environment.PRODUCTION and self.fault_plan:
             raise InsecureSettings(
-                "TENDER_FAULT_INJECTION crashes the service on purpose: never in production"
+                "TENDER_FAULT_INJECTION kills workers on purpose and is for crash tests only: "
+                "unset it, or set TENDER_ENV=test or development"
             )
         for name in ("secret_key", "jwt_secret"):
             value = getattr(self, name)

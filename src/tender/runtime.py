@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tender import faults
 from tender.auth.oauth import OAuth
 from tender.config import Settings
 from tender.db.checkout_store import SqlCheckoutStore
@@ -32,6 +33,7 @@ from tender.services.sessions import Sessions
 class Runtime:
     def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
         settings.validate_secrets()
+        faults.configure(settings.fault_plan)
         self.settings = settings
         self.clock = clock or SystemClock()
         self.db = Database(settings.database_url, pool_size=settings.db_pool_size)

@@ -57,6 +57,12 @@ def serve(
         workers=workers,
         access_log=False,
         log_level="info",
+        # uvicorn replaces a worker that does not answer its supervisor's ping within this
+        # time. A new worker answers only once it has imported tender (seconds on a busy
+        # machine, which is when workers crash), and the default of 5 s had the supervisor
+        # kill replacement workers before they started. A hung event loop is not what the
+        # ping detects anyway: a thread of the worker answers it.
+        timeout_worker_healthcheck=30,
     )
 
 
