@@ -203,7 +203,7 @@ async def test_five_wrong_pins_lock_the_card_for_fifteen_minutes(
     assert unlocked.state is BalanceState.VALID
 
 
-async def test_right_pin_resets_the_count_and_failures_survive_raising_calls(
+async def test_right_pin_keeps_the_wrong_ones_counted_and_failures_survive_raising_calls(
     db: Database, ledger: Ledger
 ) -> None:
     issued = await issue_card(db, ledger, pin="123456")
@@ -213,7 +213,8 @@ async def test_right_pin_resets_the_count_and_failures_survive_raising_calls(
     # authenticate raised each time, yet each failure was committed and counted.
     assert (await card(db, ledger, issued.card.id)).failed_pin_attempts == 3
     await tx(db, lambda s: ledger.authenticate(s, code=issued.code, pin="123456"))
-    assert (await card(db, ledger, issued.card.id)).failed_pin_attempts == 0
+    # The right PIN gave back only its own attempt: the three wrong ones still count.
+    assert (await card(db, ledger, issued.card.id)).failed_pin_attempts == 3
 
 
 # --- reserve -------------------------------------------------------------------------------

@@ -21,7 +21,6 @@ from sqlalchemy import (
     case,
     func,
     insert,
-    literal,
     or_,
     select,
     update,
@@ -67,7 +66,7 @@ def _card(row: Any) -> Card:
         updated_at=m["updated_at"],
         metadata=m["metadata"] or {},
         failed_pin_attempts=m["failed_pin_attempts"],
-        locked_until=m["locked_until"],
+        pin_window_ends_at=m["pin_window_ends_at"],
     )
 
 
@@ -129,6 +128,28 @@ _END_HOLD = (
 )
 _INSERT_ACTIVITIES = insert(activities)
 _INSERT_ENTRIES = insert(entries)
+_WINDOW_CLOSED = or_(cards.c.pin_window_ends_at.is_(None), cards.c.pin_window_ends_at <= _NOW)
+_CLAIM_PIN_ATTEMPT = (
+    update(cards)
+    .where(
+        cards.c.id == bindparam("card_id"),
+        or_(_WINDOW_CLOSED, cards.c.failed_pin_attempts < bindparam("max_attempts")),
+    )
+    .values(
+        # Both sides of a SET read the row as it was, on SQLite as on PostgreSQL.
+        failed_pin_attempts=case((_WINDOW_CLOSED, 1), else_=cards.c.failed_pin_attempts + 1),
+        pin_window_ends_at=case(
+            (_WINDOW_CLOSED, bindparam("window_ends", type_=UTCDateTime())),
+            else_=cards.c.pin_window_ends_at,
+        ),
+    )
+    .returning(cards.c.failed_pin_attempts)
+)
+_RETURN_PIN_ATTEMPT = (
+    update(cards)
+    .where(cards.c.id == bindparam("card_id"), cards.c.failed_pin_attempts > 0)
+    .values(failed_pin_attempts=cards.c.failed_pin_attempts - 1)
+)
 
 
 def _hold(row: Any) -> Hold:
@@ -201,7 +222,7 @@ class SqlLedgerStore:
                 "held",
                 "version",
                 "failed_pin_attempts",
-                "locked_until",
+                "pin_window_ends_at",
                 "expires_at",
                 "metadata",
                 "created_at",
@@ -310,28 +331,23 @@ class SqlLedgerStore:
             found.update(bytes(h) for h in result.scalars())
         return found
 
-    async def record_pin_failure(
-        self, card_id: str, *, max_attempts: int, lock_until: datetime
-    ) -> None:
-        reached = cards.c.failed_pin_attempts + 1 >= max_attempts
-        await self.conn.execute(
-            update(cards)
-            .where(cards.c.id == card_id)
-            .values(
-                failed_pin_attempts=case((reached, 0), else_=cards.c.failed_pin_attempts + 1),
-                locked_until=case(
-                    (reached, literal(lock_until, cards.c.locked_until.type)),
-                    else_=cards.c.locked_until,
-                ),
-            )
-        )
+    async def claim_pin_attempt(
+        self, card_id: str, *, max_attempts: int, now: datetime, window_ends: datetime
+    ) -> int | None:
+        """On PostgreSQL a racing claim waits for this row's lock and then re-checks the
+        condition against the committed count; on SQLite writers are serial. Either way no
+        more than ``max_attempts`` claims fit in one window."""
+        params = {
+            "card_id": card_id,
+            "max_attempts": max_attempts,
+            "now": now,
+            "window_ends": window_ends,
+        }
+        attempts = (await self.conn.execute(_CLAIM_PIN_ATTEMPT, params)).scalar()
+        return None if attempts is None else int(attempts)
 
-    async def reset_pin_failures(self, card_id: str) -> None:
-        await self.conn.execute(
-            update(cards)
-            .where(cards.c.id == card_id, cards.c.failed_pin_attempts != 0)
-            .values(failed_pin_attempts=0)
-        )
+    async def return_pin_attempt(self, card_id: str) -> None:
+        await self.conn.execute(_RETURN_PIN_ATTEMPT, {"card_id": card_id})
 
     async def try_hold(
         self, card_id: str, amount: int, currency: str, now: datetime

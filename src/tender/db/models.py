@@ -50,7 +50,9 @@ class CardRow(Base):
     """Sum of the card's active holds."""
     version: Mapped[int] = mapped_column(Integer)
     failed_pin_attempts: Mapped[int] = mapped_column(Integer)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """PIN attempts counted in the current window: wrong ones and any still being compared."""
+    pin_window_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When the current PIN attempt window closes; while it is full the card is locked."""
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -301,4 +303,7 @@ class RateLimitRow(Base):
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     window_start: Mapped[int] = mapped_column(BigInteger)
+    """Unix seconds at which the counted window began."""
     count: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    """Unix seconds at which the window ends; the row may be deleted from then on."""

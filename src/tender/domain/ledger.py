@@ -115,7 +115,8 @@ class Card:
     updated_at: datetime
     metadata: dict[str, Any] = field(default_factory=dict)
     failed_pin_attempts: int = 0
-    locked_until: datetime | None = None
+    """PIN attempts counted in the current window (see ``Ledger.authenticate``)."""
+    pin_window_ends_at: datetime | None = None
 
     @property
     def available(self) -> int:
@@ -127,8 +128,10 @@ class Card:
     def is_expired(self, now: datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= now
 
-    def is_locked(self, now: datetime) -> bool:
-        return self.locked_until is not None and self.locked_until > now
+    def pin_locked(self, now: datetime, max_attempts: int) -> bool:
+        """Whether the current PIN window is full: no PIN is compared until it closes."""
+        ends = self.pin_window_ends_at
+        return ends is not None and ends > now and self.failed_pin_attempts >= max_attempts
 
 
 def check_spendable(card: Card, now: datetime) -> None:

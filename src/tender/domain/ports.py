@@ -99,11 +99,18 @@ class LedgerStore(Protocol):
 
     async def code_hashes_exist(self, code_hashes: Sequence[bytes]) -> set[bytes]: ...
 
-    async def record_pin_failure(
-        self, card_id: str, *, max_attempts: int, lock_until: datetime
-    ) -> None: ...
+    async def claim_pin_attempt(
+        self, card_id: str, *, max_attempts: int, now: datetime, window_ends: datetime
+    ) -> int | None:
+        """Count one PIN attempt, in one atomic conditional update, before the PIN is compared:
+        in the open window if it holds fewer than ``max_attempts``, else in a new window ending
+        at ``window_ends`` if the old one has closed. The window's count afterwards, or ``None``
+        when the window is full (the card is locked). The row stays locked until commit."""
+        ...
 
-    async def reset_pin_failures(self, card_id: str) -> None: ...
+    async def return_pin_attempt(self, card_id: str) -> None:
+        """Give back one attempt claimed earlier in the same transaction (a right PIN)."""
+        ...
 
     async def try_hold(
         self, card_id: str, amount: int, currency: str, now: datetime

@@ -54,8 +54,9 @@ MAX_BATCH = 100_000
 @dataclass(frozen=True, slots=True)
 class LedgerPolicy:
     max_pin_attempts: int = 5
-    """Consecutive wrong PINs after which the card is locked."""
+    """PINs compared per card and window; a full window locks the card until it closes."""
     pin_lockout: timedelta = timedelta(minutes=15)
+    """The length of a PIN attempt window, which opens with the first attempt counted."""
     default_hold_ttl: timedelta = timedelta(days=7)
     max_hold_ttl: timedelta = timedelta(days=366)
     code_format: CodeFormat = field(default_factory=CodeFormat)
@@ -211,10 +212,27 @@ class Ledger:
         return found.card
 
     async def authenticate(self, store: LedgerStore, *, code: str, pin: str | None) -> Card:
-        """The card behind a code and PIN, or ``InvalidCredentials`` whatever went wrong.
+        """The card behind a code and PIN, or ``InvalidCredentials`` whatever went wrong:
+        unknown code, wrong PIN, missing PIN and locked card answer alike.
 
-        A wrong PIN is counted (the error asks its transaction to be committed); the count
-        resets on success; a locked card refuses even the right PIN until the lock ends.
+        PIN attempts are budgeted per card in windows of ``pin_lockout``, so that no more than
+        ``max_pin_attempts`` PINs are ever compared in one window, however many calls race:
+
+        - A PIN is compared only after one conditional update has counted it. The update
+          succeeds while the card's window holds fewer than ``max_pin_attempts`` attempts, or
+          opens a new window (count 1) once the last one has closed. It is one atomic statement
+          on both databases, and the row stays locked until the transaction ends.
+        - A wrong PIN stays counted: the error asks its transaction to be committed.
+        - A right PIN gives back its own attempt and nothing more. It never clears the wrong
+          ones, so an attacker who interleaves guesses with the card's owner gains no guess
+          from the owner's success, and no guess still being compared is forgotten.
+        - A full window locks the card: every PIN, the right one too, is refused uncompared
+          until the window closes; then counting starts again.
+        - No PIN for a card that has one is refused without counting: nothing was compared.
+
+        The count is not durable before the comparison, but its result is: a transaction that
+        dies after comparing (a crash, a retried deadlock) takes its attempt with it, yet no
+        answer derived from that comparison ever left the process.
         """
         try:
             normalised = normalise_code(code)
@@ -224,20 +242,23 @@ class Ledger:
         if found is None:
             raise InvalidCredentials()
         card, pin_hash = found.card, found.pin_hash
-        now = self.clock.now()
-        if card.is_locked(now):
+        if pin_hash is None:
+            return card
+        candidate = pin.strip() if pin else ""
+        if not candidate:
             raise InvalidCredentials()
-        if pin_hash is not None:
-            if not pin or not self.hasher.pin_matches(card.id, pin.strip(), pin_hash):
-                if pin:
-                    await store.record_pin_failure(
-                        card.id,
-                        max_attempts=self.policy.max_pin_attempts,
-                        lock_until=now + self.policy.pin_lockout,
-                    )
-                raise InvalidCredentials()
-            if card.failed_pin_attempts:
-                await store.reset_pin_failures(card.id)
+        now = self.clock.now()
+        limit = self.policy.max_pin_attempts
+        if card.pin_locked(now, limit):  # no write for a card known to be locked
+            raise InvalidCredentials()
+        counted = await store.claim_pin_attempt(
+            card.id, max_attempts=limit, now=now, window_ends=now + self.policy.pin_lockout
+        )
+        if counted is None:  # a racing attempt filled the window first
+            raise InvalidCredentials()
+        if not self.hasher.pin_matches(card.id, candidate, pin_hash):
+            raise InvalidCredentials()
+        await store.return_pin_attempt(card.id)
         return card
 
     async def balance(
