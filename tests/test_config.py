@@ -4,11 +4,13 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tender.config import Environment, InsecureSettings, Settings, write_secrets_file
+from tender.runtime import Runtime
 
 STRONG = "vK3u9-Qz_7pLw2Xc8RbN4mYt6HsJ1aFgE5dUoZqWi0"
 
@@ -74,3 +76,75 @@ def test_make_run_switches_development_on_for_its_process_only(tmp_path: Path) -
         run_env = env if given is None else {**env, "TENDER_ENV": given}
         subprocess.run(["make", "-s", "run"], cwd=tmp_path, env=run_env, check=True)
         assert log.read_text().splitlines() == [f"{expected} db upgrade", f"{expected} serve"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "names"),
+    [
+        ({"code_length": 12}, ["TENDER_CODE_LENGTH=12", "11 random", "Luhn", "to 13 or more"]),
+        (
+            {"code_length": 14, "code_prefix": "6012"},
+            ["TENDER_CODE_LENGTH=14", "9 random", "4-character TENDER_CODE_PREFIX", "17"],
+        ),
+        (
+            {"code_length": 11, "code_alphabet": "alphanumeric"},
+            ["TENDER_CODE_LENGTH=11", "11 random", "to 12 or more"],
+        ),
+        ({"code_prefix": "GC"}, ["TENDER_CODE_PREFIX must be digits"]),
+    ],
+)
+def test_guessable_code_formats_are_refused_at_start_up(
+    settings: dict[str, object], names: list[str]
+) -> None:
+    configured = Settings(
+        env=Environment.PRODUCTION,
+        secret_key=STRONG,
+        jwt_secret=STRONG,
+        **settings,  # type: ignore[arg-type]
+    )
+    with pytest.raises(InsecureSettings) as refused:
+        configured.validate_secrets()
+    for name in names:
+        assert name in str(refused.value)
+    # The service refuses to start with it, whatever the environment.
+    with pytest.raises(InsecureSettings, match=names[0]):
+        Runtime(configured.model_copy(update={"env": Environment.DEVELOPMENT}))
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        {"code_length": 13},
+        {"code_length": 14, "code_prefix": "GC", "code_alphabet": "alphanumeric"},
+    ],
+)
+def test_code_formats_with_twelve_random_characters_pass(settings: dict[str, object]) -> None:
+    Settings(
+        env=Environment.PRODUCTION,
+        secret_key=STRONG,
+        jwt_secret=STRONG,
+        **settings,  # type: ignore[arg-type]
+    ).validate_secrets()
+
+
+def test_a_guessable_code_format_stops_the_cli_with_one_clear_line(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "TENDER_ENV_FILE": os.devnull,
+        "TENDER_SECRET_KEY": STRONG,
+        "TENDER_JWT_SECRET": STRONG,
+        "TENDER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
+        "TENDER_CODE_LENGTH": "10",
+    }
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "tender"), "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "TENDER_CODE_LENGTH=10 leaves 9 random characters" in done.stderr
+    assert "Traceback" not in done.stderr

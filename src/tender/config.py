@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tender.domain.codes import ALPHANUMERIC, DIGITS, CodeFormat
+from tender.domain.codes import ALPHANUMERIC, DIGITS, MIN_RANDOM_CHARACTERS, CodeFormat
 from tender.domain.payments import GIFT_CARD
 from tender.faults import parse_plan
 from tender.services.ledger import LedgerPolicy
@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     allowed_origins: list[str] = Field(default_factory=list)
     """Origins every browser session may call from (a JSON list), besides each session's own
     ``allowedOrigins``."""
-    code_length: int = Field(16, ge=10, le=64)
+    code_length: int = Field(16, ge=1, le=64)
     code_alphabet: str = Field("digits", pattern="^(digits|alphanumeric)$")
     code_prefix: str = ""
     pin_length: int = Field(6, ge=4, le=12)
@@ -111,13 +111,14 @@ class Settings(BaseSettings):
 
     def validate_secrets(self) -> None:
         """Refuse to run with secrets anyone could guess (weak ones only warn in development),
-        or with crash points armed in production: every process that serves or touches the
-        database starts here."""
+        with gift card codes too short to resist guessing, or with crash points armed in
+        production: every process that serves or touches the database starts here."""
         if self.env is Environment.PRODUCTION and self.fault_plan:
             raise InsecureSettings(
                 "TENDER_FAULT_INJECTION kills workers on purpose and is for crash tests only: "
                 "unset it, or set TENDER_ENV=test or development"
             )
+        self.validate_code_format()
         for name in ("secret_key", "jwt_secret"):
             value = getattr(self, name)
             if value is None:
@@ -187,6 +188,34 @@ class Settings(BaseSettings):
                     "TENDER_PAYMENT_METHODS offers redirect, but nothing could confirm it: set "
                     "TENDER_REDIRECT_PROVIDER_URL and TENDER_REDIRECT_PROVIDER_SECRET"
                 )
+
+    def validate_code_format(self) -> None:
+        """A code is a bearer secret: refuse formats with fewer than 12 random characters.
+
+        The prefix and the Luhn check digit are fixed or computed, so they add nothing an
+        attacker has to guess."""
+        check_digit = 1 if self.code_alphabet == "digits" else 0
+        if check_digit and not self.code_prefix.isdigit() and self.code_prefix:
+            raise InsecureSettings(
+                "TENDER_CODE_PREFIX must be digits with TENDER_CODE_ALPHABET=digits (the Luhn "
+                "check digit is computed over the whole code)"
+            )
+        random_chars = self.code_length - len(self.code_prefix) - check_digit
+        if random_chars >= MIN_RANDOM_CHARACTERS:
+            return
+        fixed = []
+        if self.code_prefix:
+            fixed.append(f"the {len(self.code_prefix)}-character TENDER_CODE_PREFIX")
+        if check_digit:
+            fixed.append("the Luhn check digit of TENDER_CODE_ALPHABET=digits")
+        after = f" after {' and '.join(fixed)}" if fixed else ""
+        needed = self.code_length - random_chars + MIN_RANDOM_CHARACTERS
+        raise InsecureSettings(
+            f"TENDER_CODE_LENGTH={self.code_length} leaves {random_chars} random characters"
+            f"{after}; gift card codes need at least {MIN_RANDOM_CHARACTERS}: set "
+            f"TENDER_CODE_LENGTH to {needed} or more"
+            + (" or shorten TENDER_CODE_PREFIX" if self.code_prefix else "")
+        )
 
     @cached_property
     def ledger_policy(self) -> LedgerPolicy:

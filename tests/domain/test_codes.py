@@ -35,10 +35,10 @@ def test_default_codes_are_16_luhn_digits_grouped_by_four() -> None:
 
 
 def test_alphanumeric_format_avoids_lookalikes() -> None:
-    fmt = CodeFormat(length=12, alphabet=ALPHANUMERIC, luhn=False, prefix="GC")
+    fmt = CodeFormat(length=14, alphabet=ALPHANUMERIC, luhn=False, prefix="GC")
     code = fmt.generate()
     assert code.startswith("GC")
-    assert len(code) == 12
+    assert len(code) == 14
     assert not set(code[2:]) & set("01OI")
 
 
@@ -47,6 +47,14 @@ def test_formats_that_are_too_guessable_are_refused() -> None:
         CodeFormat(length=8)
     with pytest.raises(InvalidInput):
         CodeFormat(alphabet=ALPHANUMERIC, luhn=True)
+    # A prefix and a check digit are no secret: 14 characters of which 2 are fixed and one
+    # computed leave 11 random ones, one too few.
+    with pytest.raises(InvalidInput, match="at least 12 random characters"):
+        CodeFormat(length=14, prefix="60")
+    assert len(CodeFormat(length=15, prefix="60").generate()) == 15
+    with pytest.raises(InvalidInput, match="digits-only prefix"):
+        CodeFormat(length=16, prefix="GC")
+    assert len(CodeFormat(length=12, alphabet=ALPHANUMERIC, luhn=False).generate()) == 12
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,10 @@ DIGITS = "0123456789"
 ALPHANUMERIC = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 """Upper-case letters and digits without the look-alikes 0/O and 1/I, for codes read aloud."""
 
+MIN_RANDOM_CHARACTERS = 12
+"""Fewer random characters make a code guessable: 12 digits are ~40 bits, and a script that
+gets past every budget still needs ~10^11 tries per card it finds."""
+
 _SEPARATORS = re.compile(r"[\s\-_.]+")
 _VALID = re.compile(r"^[A-Z0-9]{4,64}$")
 
@@ -52,12 +56,18 @@ class CodeFormat:
 
     def __post_init__(self) -> None:
         body = self.length - len(self.prefix) - (1 if self.luhn else 0)
-        if body < 8:
-            raise InvalidInput("a code needs at least 8 random characters")
+        if body < MIN_RANDOM_CHARACTERS:
+            # The prefix and the check digit are known to anyone who has seen one card.
+            raise InvalidInput(
+                f"a code needs at least {MIN_RANDOM_CHARACTERS} random characters besides its "
+                f"prefix and check digit; this format has {body}"
+            )
         if self.luhn and self.alphabet != DIGITS:
             raise InvalidInput("a Luhn check digit needs a digits-only alphabet")
         if not re.fullmatch(r"[A-Z0-9]*", self.prefix):
             raise InvalidInput("the code prefix must be upper-case letters and digits")
+        if self.luhn and not self.prefix.isdigit() and self.prefix:
+            raise InvalidInput("a Luhn check digit needs a digits-only prefix")
 
     def generate(self) -> str:
         """A new normalised code (no separators)."""
