@@ -27,7 +27,7 @@ def sqlite_baseline(count: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         conn = sqlite3.connect(Path(tmp) / "baseline.db", isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA synchronous=FULL")  # as tender runs by default
         conn.execute(
             "CREATE TABLE cards (id TEXT PRIMARY KEY, code_hash BLOB UNIQUE, last4 TEXT, "
             "currency TEXT, posted INTEGER, held INTEGER, created_at TEXT)"

@@ -116,7 +116,7 @@ async def pg_baseline(url: str, ids: list[str], tasks: int, seconds: float) -> R
 def sqlite_baseline(path: str, ids: list[str], seconds: float) -> Result:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA synchronous=FULL")  # as tender runs by default
     for ddl in BASELINE_SCHEMA:
         conn.execute(ddl)
     conn.executemany("INSERT INTO b_cards VALUES (?, ?, 0)", [(i, BALANCE) for i in ids])

@@ -12,6 +12,7 @@ from datetime import timedelta
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -96,6 +97,10 @@ class Settings(BaseSettings):
     server-to-server confirmations (``POST /redirect-payments/{id}/callback``) with it."""
     redirect_callback_tolerance_seconds: int = Field(300, ge=30, le=3600)
     """Signed callbacks whose timestamp is further than this from now are refused (replays)."""
+    sqlite_synchronous: Literal["full", "normal"] = "full"
+    """``full``: a commit is on disk before it is acknowledged (survives power loss).
+    ``normal`` (WAL): faster commits; a power loss may lose the last acknowledged transactions,
+    never corrupts the database."""
     host: str = "127.0.0.1"
     port: int = 8000
 

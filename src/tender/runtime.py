@@ -36,7 +36,11 @@ class Runtime:
         faults.configure(settings.fault_plan)
         self.settings = settings
         self.clock = clock or SystemClock()
-        self.db = Database(settings.database_url, pool_size=settings.db_pool_size)
+        self.db = Database(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            sqlite_synchronous=settings.sqlite_synchronous,
+        )
         self.hasher = Hasher(settings.secret_bytes())
         self.ledger = Ledger(self.hasher, policy=settings.ledger_policy, clock=self.clock)
         self.oauth = OAuth(

@@ -43,7 +43,12 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(
-    url: str, *, pool_size: int = 10, echo: bool = False, idle_timeout_ms: int = 60_000
+    url: str,
+    *,
+    pool_size: int = 10,
+    echo: bool = False,
+    idle_timeout_ms: int = 60_000,
+    sqlite_synchronous: str = "FULL",
 ) -> AsyncEngine:
     if is_sqlite(url):
         path = make_url(url).database or ""
@@ -52,7 +57,9 @@ def create_engine(
             echo=echo,
             pool_size=pool_size,
             max_overflow=0,
-            async_creator=lambda: _awaitable(sqlite_driver.connect(path)),
+            async_creator=lambda: _awaitable(
+                sqlite_driver.connect(path, synchronous=sqlite_synchronous)
+            ),
         )
         _begin_immediately(engine)
         return engine
@@ -101,11 +108,21 @@ class Database:
     """Owns the engine; ``transaction`` runs one unit of work and commits it, or not, once."""
 
     def __init__(
-        self, url: str, *, pool_size: int = 10, echo: bool = False, idle_timeout_ms: int = 60_000
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        echo: bool = False,
+        idle_timeout_ms: int = 60_000,
+        sqlite_synchronous: str = "FULL",
     ) -> None:
         self.url = url
         self.engine = create_engine(
-            url, pool_size=pool_size, echo=echo, idle_timeout_ms=idle_timeout_ms
+            url,
+            pool_size=pool_size,
+            echo=echo,
+            idle_timeout_ms=idle_timeout_ms,
+            sqlite_synchronous=sqlite_synchronous,
         )
         self.is_sqlite = is_sqlite(url)
         self._sqlite_writer = asyncio.Lock()

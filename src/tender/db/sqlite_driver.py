@@ -16,12 +16,16 @@ import aiosqlite
 
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=30000",
 )
-"""WAL lets readers run beside the writer; NORMAL syncs at checkpoints, not at every commit;
-the busy timeout queues writers of other processes instead of failing them."""
+"""WAL lets readers run beside the writer; the busy timeout queues writers of other processes
+instead of failing them."""
+
+SYNCHRONOUS = frozenset({"FULL", "NORMAL"})
+"""``FULL`` (the default) syncs the WAL at every commit, so an acknowledged change survives a
+power loss. ``NORMAL`` syncs only at checkpoints: commits are cheaper, and a power loss (not a
+process crash) can lose the last transactions acknowledged, though never corrupt the file."""
 
 Outcome = tuple[Any, list[Any], int, int | None]
 
@@ -110,13 +114,17 @@ class OneHopConnection(aiosqlite.Connection):
             await super().rollback()
 
 
-def connect(path: str) -> OneHopConnection:
+def connect(path: str, *, synchronous: str = "FULL") -> OneHopConnection:
     """A connection in autocommit mode (we issue BEGIN IMMEDIATE ourselves) with the pragmas."""
+    level = synchronous.upper()
+    if level not in SYNCHRONOUS:
+        raise ValueError(f"synchronous must be one of {sorted(SYNCHRONOUS)}, not {synchronous!r}")
 
     def connector() -> sqlite3.Connection:
         connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         for pragma in PRAGMAS:
             connection.execute(pragma)
+        connection.execute(f"PRAGMA synchronous={level}")
         return connection
 
     connection = OneHopConnection(connector, iter_chunk_size=64)
