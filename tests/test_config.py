@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from tender.config import Environment, InsecureSettings, Settings, write_secrets_file
 from tender.runtime import Runtime
@@ -148,3 +149,29 @@ def test_a_guessable_code_format_stops_the_cli_with_one_clear_line(tmp_path: Pat
     assert done.returncode == 1
     assert "TENDER_CODE_LENGTH=10 leaves 9 random characters" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("card_failures_per_code", "ten per hour"),
+        ("card_failures_per_client", "10/fortnight"),
+        ("card_failures_per_ip", ""),
+        ("trusted_proxies", ["10.0.0.0/8", "proxy.internal"]),
+    ],
+)
+def test_bad_budgets_and_proxies_are_refused_at_start_up(name: str, value: object) -> None:
+    with pytest.raises(ValidationError, match=name):
+        Settings(**{name: value})  # type: ignore[arg-type]
+
+
+def test_budgets_and_proxies_are_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TENDER_TRUSTED_PROXIES", '["10.0.0.0/8", "2001:db8::1"]')
+    monkeypatch.setenv("TENDER_CARD_FAILURES_PER_CODE", "5/hour;20/day")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.trusted_proxies == ["10.0.0.0/8", "2001:db8::1"]
+    assert settings.card_failures_per_code == "5/hour;20/day"
+    monkeypatch.delenv("TENDER_TRUSTED_PROXIES")
+    assert Settings(_env_file=None).trusted_proxies is None  # type: ignore[call-arg]

@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from tender.db.engine import Database
 from tender.db.idempotency_store import SqlIdempotencyStore
 from tender.db.models import RateLimitRow
-from tender.db.rate_limit_store import SqlRateLimitStore
+from tender.db.rate_limit_store import SqlLimitStorage
 from tender.domain.errors import InvalidInput
 from tender.domain.idempotency import IdempotencyKeyInUse
 
@@ -36,17 +36,22 @@ async def counted(db: Database) -> dict[str, int]:
     return dict(await db.read(read))
 
 
+def count(conn: Any, key: str, window: int) -> Any:
+    """One rate-limit counter hit: a write that any unit of work might make."""
+    return SqlLimitStorage(conn, lambda: 0.0).incr(key, window)
+
+
 class Counted(InvalidInput):
     commit = True
 
 
 async def test_a_refused_unit_is_undone_alone(db: Database) -> None:
     async def hit(key: str) -> Any:
-        return await db.transaction(lambda c: SqlRateLimitStore(c).hit(key, 0))
+        return await db.transaction(lambda c: count(c, key, 60))
 
     async def hit_then_refuse(key: str, error: type[InvalidInput]) -> None:
         async def work(conn: Any) -> None:
-            await SqlRateLimitStore(conn).hit(key, 0)
+            await count(conn, key, 60)
             raise error()
 
         await db.transaction(work)
@@ -64,7 +69,7 @@ async def test_a_refused_unit_is_undone_alone(db: Database) -> None:
 
 async def test_nothing_commits_unless_the_owner_commits(db: Database) -> None:
     async with db.request_transaction(claiming(KEY)):
-        await db.transaction(lambda c: SqlRateLimitStore(c).hit("lost", 0))
+        await db.transaction(lambda c: count(c, "lost", 60))
     assert await counted(db) == {}
 
 
@@ -105,12 +110,12 @@ async def test_a_request_stuck_past_the_idle_limit_loses_its_claim_and_cannot_co
     stuck_db = Database(db.url, pool_size=2, idle_timeout_ms=300)
     try:
         async with stuck_db.request_transaction(claiming(KEY)) as stuck:
-            await stuck_db.transaction(lambda c: SqlRateLimitStore(c).hit("stuck", 0))
+            await stuck_db.transaction(lambda c: count(c, "stuck", 60))
             await asyncio.sleep(1.0)  # a hung worker: the server ends its session
 
             async def retry() -> None:
                 async with db.request_transaction(claiming(KEY)) as request:
-                    await db.transaction(lambda c: SqlRateLimitStore(c).hit("retry", 0))
+                    await db.transaction(lambda c: count(c, "retry", 60))
                     await request.commit(lambda c: asyncio.sleep(0))
 
             await asyncio.create_task(retry())  # the key is free at once

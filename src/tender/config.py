@@ -14,10 +14,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
+from limits import parse_many
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tender.domain.codes import ALPHANUMERIC, DIGITS, MIN_RANDOM_CHARACTERS, CodeFormat
+from tender.domain.network import parse_networks
 from tender.domain.payments import GIFT_CARD
 from tender.faults import parse_plan
 from tender.services.ledger import LedgerPolicy
@@ -68,6 +70,19 @@ class Settings(BaseSettings):
     """Balance checks and add-card attempts one browser session may make per minute."""
     card_attempts_per_client_minute: int = Field(600, ge=1)
     """The same for one API client (a merchant backend serves many shoppers)."""
+    card_failures_per_code: str = "10/hour;30/day"
+    """Failed lookups of one card code (unknown code or wrong PIN), whoever sends them: caps
+    PIN guessing across lockout windows and at providers that have no lockout of their own."""
+    card_failures_per_client: str = "300/minute;3000/hour"
+    """Failed lookups by one API client's own calls and all of its browser sessions together:
+    a shopper who opens session after session still draws on one budget."""
+    card_failures_per_ip: str = "20/minute;200/hour"
+    """Failed lookups from one shopper address (browser calls; IPv6 by /64); counted only when
+    ``trusted_proxies`` is set, since only then is the address known to be the shopper's."""
+    trusted_proxies: list[str] | None = None
+    """Proxies in front of tender, a JSON list of addresses or CIDRs. Unset: no per-address
+    budget (behind an undeclared proxy every shopper would share its address). ``[]``: no
+    proxy, the direct peer is the shopper. ``X-Forwarded-For`` is read only from these."""
     allowed_origins: list[str] = Field(default_factory=list)
     """Origins every browser session may call from (a JSON list), besides each session's own
     ``allowedOrigins``."""
@@ -113,6 +128,25 @@ class Settings(BaseSettings):
     @property
     def fault_plan(self) -> dict[str, float]:
         return parse_plan(self.fault_injection)
+
+    @field_validator("card_failures_per_code", "card_failures_per_client", "card_failures_per_ip")
+    @classmethod
+    def _rate_strings(cls, value: str) -> str:
+        """Budgets use the ``limits`` notation (``10/hour;30/day``); refuse typos at start-up."""
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a rate such as '10/hour' or '20/minute;200/hour'"
+            ) from None
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            parse_networks(value)
+        return value
 
     def validate_secrets(self) -> None:
         """Refuse to run with secrets anyone could guess (weak ones only warn in development),

@@ -1,25 +1,222 @@
-"""Limits on what helps guess gift card codes: balance checks and add-card attempts, per
-browser session and per API client, on top of the per-card PIN lockout. A script that tries
-codes gets 429 with ``Retry-After`` long before it could cover a meaningful part of the space."""
+"""Budgets on what helps guess gift card codes, on top of the per-card PIN lockout.
+
+Every balance check and add-card call is one *card lookup*. Before it runs:
+
+- the attempt is counted per browser session or per API client (``TENDER_CARD_ATTEMPTS_PER_…``),
+  whether it will succeed or not;
+- the *failure* budgets that apply must not be spent: per card code (``…_PER_CODE``, keyed by
+  a keyed hash of the code, never the code), per API client across its own calls and all of
+  its browser sessions (``…_PER_CLIENT``), and per shopper address for browser calls when the
+  merchant declared its proxies (``…_PER_IP``, see ``tender.domain.network``).
+
+After it, a lookup that failed (unknown code, wrong or missing PIN, locked card) is counted
+against each failure budget. A refused call answers 429 with ``Retry-After`` and looks up
+nothing. All of this happens only after the caller was authenticated, so an anonymous request
+writes no counter. The counters live in the database (``SqlLimitStorage``), so every worker
+shares them; ``limits`` parses the rates and runs the fixed-window strategy over them.
+
+Counting failures after the fact lets a burst of concurrent failures overshoot a budget by
+the burst's size; the PIN lockout, which is what such a burst would aim at, is exact.
+"""
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import math
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
 from fastapi import Request
+from limits import RateLimitItem, RateLimitItemPerMinute, parse_many
+from limits.aio.strategies import FixedWindowRateLimiter
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tender.api.security import runtime_of
-from tender.db.rate_limit_store import SqlRateLimitStore
-from tender.domain.errors import RateLimited
+from tender.auth.principals import Principal
+from tender.db.rate_limit_store import SqlLimitStorage
+from tender.domain.codes import normalise_code
+from tender.domain.errors import InvalidCardCode, InvalidCredentials, RateLimited
+from tender.domain.network import Network, budget_name, client_address, parse_networks
+from tender.domain.sessions import Session
+from tender.runtime import Runtime
 
-WINDOW_SECONDS = 60
+NAMESPACE = "tender"
 
 
-async def limit_card_attempts(request: Request, who: str, *, per_minute: int) -> None:
-    """Count an attempt for ``who`` (committed on its own, so failed attempts count too)."""
-    runtime = runtime_of(request)
-    now = int(runtime.clock.now().timestamp())
-    window = now - now % WINDOW_SECONDS
-    count = await runtime.db.transaction(
-        lambda conn: SqlRateLimitStore(conn).hit(f"cards:{who}", window)
+@functools.cache
+def rates(notation: str) -> tuple[RateLimitItem, ...]:
+    """``10/hour;30/day`` as ``limits`` items (the settings were checked at start-up)."""
+    return tuple(
+        type(item)(item.amount, item.multiples, namespace=NAMESPACE)
+        for item in parse_many(notation)
     )
-    if count > per_minute:
-        raise RateLimited(retry_after=window + WINDOW_SECONDS - now)
+
+
+@functools.cache
+def per_minute(amount: int) -> RateLimitItem:
+    return RateLimitItemPerMinute(amount, namespace=NAMESPACE)
+
+
+@functools.cache
+def proxies(declared: tuple[str, ...]) -> tuple[Network, ...]:
+    return parse_networks(declared)
+
+
+def identity(value: str) -> str:
+    """A counter's name for a principal: as is when short and plain, else a digest (admin
+    subjects are e-mail addresses of any length; keys have 200 characters)."""
+    if len(value) <= 80 and value.isascii() and value.isprintable() and "/" not in value:
+        return value
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """One counter: a rate, and who it counts."""
+
+    item: RateLimitItem
+    identifiers: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return self.item.key_for(*self.identifiers)
+
+
+def budgets(items: Sequence[RateLimitItem], *identifiers: str) -> list[Budget]:
+    return [Budget(item, ("cards", *identifiers)) for item in items]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who a card lookup is counted against."""
+
+    attempts: Budget
+    """Counted for every lookup: the session's or the API client's per-minute budget."""
+    client: str
+    """The API client behind the call: the caller itself, or the one that opened the session."""
+    address: str | None
+    """The shopper's address (or IPv6 /64), for browser calls behind declared proxies."""
+
+
+def browser_caller(request: Request, runtime: Runtime, session: Session) -> Caller:
+    settings = runtime.settings
+    address = None
+    if settings.trusted_proxies is not None:
+        found = client_address(
+            request.client.host if request.client else None,
+            request.headers.getlist("x-forwarded-for"),
+            proxies(tuple(settings.trusted_proxies)),
+        )
+        address = budget_name(found) if found is not None else None
+    (attempts,) = budgets(
+        [per_minute(settings.card_attempts_per_session_minute)],
+        "attempts",
+        "session:" + session.token_hash.hex(),
+    )
+    return Caller(attempts, identity(session.owner), address)
+
+
+def server_caller(runtime: Runtime, principal: Principal) -> Caller:
+    """A server call comes from the merchant's backend: its address says nothing about the
+    shopper, so only the client and the code are budgeted."""
+    client = identity(principal.actor)
+    (attempts,) = budgets(
+        [per_minute(runtime.settings.card_attempts_per_client_minute)], "attempts", client
+    )
+    return Caller(attempts, client, None)
+
+
+def failure_budgets(runtime: Runtime, caller: Caller, code: str) -> list[Budget]:
+    settings = runtime.settings
+    found = budgets(rates(settings.card_failures_per_client), "failed", "client", caller.client)
+    try:
+        normalised = normalise_code(code)
+    except InvalidCardCode:
+        pass  # a malformed code names no card; the other budgets still count it
+    else:
+        code_key = runtime.hasher.budget_key(normalised)
+        found += budgets(rates(settings.card_failures_per_code), "failed", "code", code_key)
+    if caller.address is not None:
+        found += budgets(rates(settings.card_failures_per_ip), "failed", "ip", caller.address)
+    return found
+
+
+async def _admit(
+    conn: AsyncConnection, runtime: Runtime, caller: Caller, failures: Sequence[Budget]
+) -> int | None:
+    """Count the attempt, then check the failure budgets: seconds to wait, or ``None``."""
+    now = runtime.clock.now().timestamp()
+    storage = SqlLimitStorage(conn, lambda: now)
+    limiter = FixedWindowRateLimiter(storage)
+    spent = []
+    if not await limiter.hit(caller.attempts.item, *caller.attempts.identifiers):
+        spent.append(caller.attempts)
+    await storage.prefetch([budget.key for budget in failures])
+    for budget in failures:
+        if not await limiter.test(budget.item, *budget.identifiers):
+            spent.append(budget)
+    waits = []
+    for budget in spent:
+        stats = await limiter.get_window_stats(budget.item, *budget.identifiers)
+        waits.append(max(1, math.ceil(stats.reset_time - now)))
+    return max(waits) if waits else None
+
+
+async def _count_failure(
+    conn: AsyncConnection, runtime: Runtime, failures: Sequence[Budget]
+) -> None:
+    now = runtime.clock.now().timestamp()
+    limiter = FixedWindowRateLimiter(SqlLimitStorage(conn, lambda: now))
+    for budget in failures:
+        await limiter.hit(budget.item, *budget.identifiers)
+
+
+@dataclass(slots=True)
+class CardLookup:
+    """A lookup the budgets let through. An ``InvalidCredentials`` leaving it counts as a
+    failure; a lookup that reports failure without raising (a balance check answering
+    ``NotFound``) says so with ``failed()``."""
+
+    failures: list[Budget]
+    failed_: bool = False
+
+    def failed(self) -> None:
+        self.failed_ = True
+
+
+@asynccontextmanager
+async def card_lookup(
+    request: Request,
+    *,
+    code: str,
+    session: Session | None = None,
+    principal: Principal | None = None,
+) -> AsyncIterator[CardLookup]:
+    """Guard one lookup of ``code`` by a browser ``session`` or a server ``principal``: 429
+    before it if a budget is spent, its failure counted after.
+
+    The counters are written in transactions of their own, so they stay counted whatever the
+    lookup's transaction does."""
+    runtime = runtime_of(request)
+    if session is not None:
+        caller = browser_caller(request, runtime, session)
+    elif principal is not None:
+        caller = server_caller(runtime, principal)
+    else:
+        raise TypeError("a card lookup is made by a session or a principal")
+    lookup = CardLookup(failure_budgets(runtime, caller, code))
+    wait = await runtime.db.transaction(lambda conn: _admit(conn, runtime, caller, lookup.failures))
+    if wait is not None:
+        raise RateLimited(retry_after=wait)
+    try:
+        yield lookup
+    except InvalidCredentials:
+        lookup.failed()
+        raise
+    finally:
+        if lookup.failed_:
+            await runtime.db.transaction(
+                lambda conn: _count_failure(conn, runtime, lookup.failures)
+            )

@@ -1,34 +1,133 @@
-"""Fixed-window counters in the database, shared by every worker and machine."""
+"""Rate-limit counters in tender's own database, as a storage of the ``limits`` library.
+
+``limits`` brings the rate notation (``10/hour;30/day``) and the strategies; its own storages
+live in one process's memory or in Redis. This one keeps the counters in the ``rate_limits``
+table, so every worker and machine shares them and no other service is needed. It is bound to
+one open transaction (it never commits) and to tender's clock, so tests can move time.
+
+Windows are fixed and aligned to the clock (a minute window starts on the minute). A counter's
+row says when its window ends; a later window resets it. Rows whose window has ended may be
+deleted at any time (``purge_expired``).
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Table, case, literal
+from collections.abc import Callable, Sequence
+
+from limits.aio.storage import Storage
+from sqlalchemy import Table, bindparam, case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tender.db.models import RateLimitRow
 
-limits: Table = RateLimitRow.__table__  # type: ignore[assignment]
+limits_table: Table = RateLimitRow.__table__  # type: ignore[assignment]
+
+Now = Callable[[], float]
+"""Unix seconds, from tender's clock."""
+
+_LIVE = limits_table.c.expires_at > bindparam("now")
+_GET = select(limits_table.c.key, limits_table.c.count, limits_table.c.expires_at).where(
+    limits_table.c.key.in_(bindparam("keys", expanding=True)), _LIVE
+)
 
 
-class SqlRateLimitStore:
-    def __init__(self, conn: AsyncConnection) -> None:
+def _upsert(dialect_name: str) -> object:
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    stmt = dialect.insert(limits_table).values(
+        key=bindparam("key"),
+        window_start=bindparam("window_start"),
+        count=bindparam("amount"),
+        expires_at=bindparam("expires_at"),
+    )
+    # A row of this window (or of a later one, written by a worker whose clock runs ahead)
+    # counts on; a row of an earlier window starts again.
+    current = limits_table.c.window_start >= bindparam("window_start")
+    return stmt.on_conflict_do_update(
+        index_elements=["key"],
+        set_={
+            "count": case(
+                (current, limits_table.c.count + bindparam("amount")), else_=stmt.excluded.count
+            ),
+            "window_start": case(
+                (current, limits_table.c.window_start), else_=stmt.excluded.window_start
+            ),
+            "expires_at": case(
+                (current, limits_table.c.expires_at), else_=stmt.excluded.expires_at
+            ),
+        },
+    ).returning(limits_table.c.count)
+
+
+_UPSERT = {name: _upsert(name) for name in ("postgresql", "sqlite")}
+
+
+class SqlLimitStorage(Storage):
+    """Fixed-window counters for ``limits.aio.strategies.FixedWindowRateLimiter``."""
+
+    STORAGE_SCHEME = None
+
+    def __init__(self, conn: AsyncConnection, now: Now) -> None:
+        super().__init__()
         self.conn = conn
+        self.now = now
+        self._known: dict[str, tuple[int, int]] = {}
+        """Counters read ahead by ``prefetch``: key -> (count, expires_at)."""
 
-    async def hit(self, key: str, window_start: int, window: int = 60) -> int:
-        """Count one attempt in ``key``'s current window and return the window's count."""
-        dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
-        expires_at = window_start + window
-        stmt = dialect.insert(limits).values(
-            key=key, window_start=window_start, count=1, expires_at=expires_at
-        )
-        same_window = limits.c.window_start == literal(window_start)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["key"],
-            set_={
-                "count": case((same_window, limits.c.count + 1), else_=1),
-                "window_start": window_start,
-                "expires_at": expires_at,
-            },
-        ).returning(limits.c.count)
-        return int((await self.conn.execute(stmt)).scalar_one())
+    @property
+    def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
+        return SQLAlchemyError
+
+    async def prefetch(self, keys: Sequence[str]) -> None:
+        """Read several counters in one statement; ``get`` then answers from memory. A request
+        checks three or more budgets before every lookup: one round trip instead of six."""
+        now = int(self.now())
+        rows = await self.conn.execute(_GET, {"keys": list(keys), "now": now})
+        self._known = dict.fromkeys(keys, (0, now))
+        self._known.update({key: (count, expires) for key, count, expires in rows})
+
+    async def _read(self, key: str) -> tuple[int, int]:
+        if key not in self._known:
+            await self.prefetch([key])
+        return self._known[key]
+
+    async def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        now = int(self.now())
+        window_start = now - now % expiry
+        params = {
+            "key": key,
+            "window_start": window_start,
+            "amount": amount,
+            "expires_at": window_start + expiry,
+        }
+        stmt = _UPSERT[self.conn.dialect.name]
+        count = int((await self.conn.execute(stmt, params)).scalar_one())  # type: ignore[call-overload]
+        self._known.pop(key, None)
+        return count
+
+    async def get(self, key: str) -> int:
+        return (await self._read(key))[0]
+
+    async def get_expiry(self, key: str) -> float:
+        return float((await self._read(key))[1])
+
+    async def check(self) -> bool:
+        await self.conn.execute(select(1))
+        return True
+
+    async def reset(self) -> int | None:
+        result = await self.conn.execute(delete(limits_table))
+        self._known.clear()
+        return result.rowcount
+
+    async def clear(self, key: str) -> None:
+        await self.conn.execute(delete(limits_table).where(limits_table.c.key == key))
+        self._known.pop(key, None)
+
+
+async def purge_expired(conn: AsyncConnection, now: int) -> int:
+    """Delete counters whose window has ended (Unix seconds): what a sweep should call, since
+    only ``expires_at`` knows how long each window is."""
+    result = await conn.execute(delete(limits_table).where(limits_table.c.expires_at <= now))
+    return result.rowcount

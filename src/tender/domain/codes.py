@@ -122,6 +122,7 @@ class Hasher:
         self._code_key = hmac.new(key, b"tender/card-code", hashlib.sha256).digest()
         self._pin_key = hmac.new(key, b"tender/card-pin", hashlib.sha256).digest()
         self._secret_key = hmac.new(key, b"tender/secret", hashlib.sha256).digest()
+        self._budget_key = hmac.new(key, b"tender/code-budget", hashlib.sha256).digest()
 
     def code(self, normalised_code: str) -> bytes:
         return hmac.new(self._code_key, normalised_code.encode(), hashlib.sha256).digest()
@@ -132,6 +133,12 @@ class Hasher:
 
     def pin_matches(self, card_id: str, pin: str, stored: bytes) -> bool:
         return hmac.compare_digest(self.pin(card_id, pin), stored)
+
+    def budget_key(self, normalised_code: str) -> str:
+        """Names a code in the rate-limit table. Its own key, so a budget row cannot be joined
+        to the card it counts against, and 128 bits are plenty to keep codes apart."""
+        digest = hmac.new(self._budget_key, normalised_code.encode(), hashlib.sha256)
+        return digest.hexdigest()[:32]
 
     def secret(self, value: str) -> bytes:
         """For high-entropy secrets (client secrets, tokens, session ids): one HMAC is enough."""

@@ -18,7 +18,7 @@ from pydantic import Field
 
 from tender.api.checkout_deps import owner_of, run
 from tender.api.errors import responses
-from tender.api.rate_limits import limit_card_attempts
+from tender.api.rate_limits import card_lookup
 from tender.api.routing import AuthFirstRoute
 from tender.api.schemas import Strict
 from tender.api.security import require
@@ -60,25 +60,23 @@ def _answer(payment: Payment, card_id: str, code: str | None, status: int) -> Re
 @router.post(
     "/orders/{order_id}/payments",
     status_code=201,
-    responses=responses(400, 401, 403, 404, 409),
+    responses=responses(400, 401, 403, 404, 409, 429),
     summary="Add a gift card payment (Awardit adapter)",
 )
 async def add_payment(
     request: Request, order_id: str, body: NorcePaymentCreate, principal: Orders
 ) -> Response:
     runtime = request.app.state.runtime
-    await limit_card_attempts(
-        request, principal.actor, per_minute=runtime.settings.card_attempts_per_client_minute
-    )
     # An unknown card, a zero balance and a missing code raise InvalidCredentials or
     # GiftCardNotUsable, which answer 400 Bad Request, as the seed says.
-    _, payment = await run(
-        request,
-        principal,
-        lambda w: runtime.carts.add_gift_card(
-            w, cart_id=order_id, owner=owner_of(principal), code=body.cardId, pin=body.code
-        ),
-    )
+    async with card_lookup(request, code=body.cardId, principal=principal):
+        _, payment = await run(
+            request,
+            principal,
+            lambda w: runtime.carts.add_gift_card(
+                w, cart_id=order_id, owner=owner_of(principal), code=body.cardId, pin=body.code
+            ),
+        )
     return _answer(payment, body.cardId, body.code, 201)
 
 

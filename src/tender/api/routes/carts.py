@@ -17,7 +17,7 @@ from tender.api.checkout_schemas import (
     shipping_public,
 )
 from tender.api.errors import error_response, responses
-from tender.api.rate_limits import limit_card_attempts
+from tender.api.rate_limits import card_lookup
 from tender.api.routing import AuthFirstRoute
 from tender.api.security import require
 from tender.auth.principals import Principal, Scope
@@ -115,23 +115,21 @@ async def cart_shipping_methods(request: Request, cart_id: str, principal: Order
 @router.post(
     "/{cart_id}/giftcards",
     status_code=201,
-    responses=responses(400, 401, 403, 404, 409, 422),
+    responses=responses(400, 401, 403, 404, 409, 422, 429),
     summary="Add a gift card: verifies code and PIN, answers what it covers",
 )
 async def add_gift_card(
     request: Request, cart_id: str, body: GiftCardAdd, principal: Orders
 ) -> Any:
     runtime = request.app.state.runtime
-    await limit_card_attempts(
-        request, principal.actor, per_minute=runtime.settings.card_attempts_per_client_minute
-    )
-    view, payment = await run(
-        request,
-        principal,
-        lambda w: runtime.carts.add_gift_card(
-            w, cart_id=cart_id, owner=owner_of(principal), code=body.code, pin=body.pin
-        ),
-    )
+    async with card_lookup(request, code=body.code, principal=principal):
+        view, payment = await run(
+            request,
+            principal,
+            lambda w: runtime.carts.add_gift_card(
+                w, cart_id=cart_id, owner=owner_of(principal), code=body.code, pin=body.pin
+            ),
+        )
     return {"payment": payment_public(payment), "cart": cart_public(view)}
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field, StrictBool, StrictInt
 
 from tender.api.errors import responses
-from tender.api.rate_limits import limit_card_attempts
+from tender.api.rate_limits import card_lookup
 from tender.api.routing import AuthFirstRoute
 from tender.api.schemas import MoneyIn, MoneyOut, PageOut, Strict, check_metadata
 from tender.api.security import require, runtime_of
@@ -18,7 +18,7 @@ from tender.db.ledger_store import SqlLedgerStore
 from tender.domain.codes import mask
 from tender.domain.errors import CardNotFound, InvalidInput
 from tender.domain.ids import is_uuid
-from tender.domain.ledger import Activity, BalanceResult, Card, CardStatus
+from tender.domain.ledger import Activity, BalanceResult, BalanceState, Card, CardStatus
 from tender.domain.money import Money
 from tender.services.ledger import IssuedCard
 
@@ -260,19 +260,19 @@ async def list_cards(
     "/balance",
     response_model=BalanceType,
     response_model_exclude_none=True,
-    responses=responses(400, 401, 403),
+    responses=responses(400, 401, 403, 429),
     summary="Check a balance by code and PIN (answers the seed's BalanceType)",
 )
 async def balance(request: Request, body: BalanceCheck, principal: View) -> BalanceType:
     runtime = runtime_of(request)
-    await limit_card_attempts(
-        request, principal.actor, per_minute=runtime.settings.card_attempts_per_client_minute
-    )
-    result = await runtime.db.transaction(
-        lambda conn: runtime.ledger.balance(
-            SqlLedgerStore(conn), code=body.code, pin=body.pin, currency=body.currency
+    async with card_lookup(request, code=body.code, principal=principal) as lookup:
+        result = await runtime.db.transaction(
+            lambda conn: runtime.ledger.balance(
+                SqlLedgerStore(conn), code=body.code, pin=body.pin, currency=body.currency
+            )
         )
-    )
+        if result.state is BalanceState.NOT_FOUND:
+            lookup.failed()
     return BalanceType.of(result, with_id=True)
 
 

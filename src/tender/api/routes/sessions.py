@@ -11,7 +11,7 @@ from tender.api.browser import browser_session
 from tender.api.checkout_deps import owner_of, run
 from tender.api.checkout_schemas import GiftCardAdd, cart_public, payment_public
 from tender.api.errors import responses
-from tender.api.rate_limits import limit_card_attempts
+from tender.api.rate_limits import card_lookup
 from tender.api.routing import AuthFirstRoute
 from tender.api.schemas import Strict
 from tender.api.security import require, runtime_of
@@ -127,23 +127,19 @@ async def session_add_gift_card(request: Request, body: GiftCardAdd, session: Br
     if not method_allowed(GIFT_CARD, session.allowed_payment_methods):
         # Refused before anything is counted or looked up: the session may not use cards.
         raise PaymentMethodNotAllowed("this session does not allow gift cards", field="code")
-    await limit_card_attempts(
-        request,
-        "session:" + session.token_hash.hex(),
-        per_minute=runtime.settings.card_attempts_per_session_minute,
-    )
-    view, payment = await run(
-        request,
-        session_principal(session),
-        lambda w: runtime.carts.add_gift_card(
-            w,
-            cart_id=session.cart_id,
-            owner=None,
-            code=body.code,
-            pin=body.pin,
-            allowed=session.allowed_payment_methods,
-        ),
-    )
+    async with card_lookup(request, code=body.code, session=session):
+        view, payment = await run(
+            request,
+            session_principal(session),
+            lambda w: runtime.carts.add_gift_card(
+                w,
+                cart_id=session.cart_id,
+                owner=None,
+                code=body.code,
+                pin=body.pin,
+                allowed=session.allowed_payment_methods,
+            ),
+        )
     return {"payment": payment_public(payment), "cart": cart_public(view)}
 
 
