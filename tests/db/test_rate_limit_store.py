@@ -1,0 +1,66 @@
+"""The ``limits`` storage over tender's database: fixed windows aligned to the clock, counters
+shared by every connection, expired rows purgeable, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from limits import parse
+from limits.aio.strategies import FixedWindowRateLimiter
+
+from tender.db.engine import Database
+from tender.db.rate_limit_store import SqlLimitStorage, purge_expired
+
+T0 = 1_800_000_000  # a multiple of 3600 and 60: the start of an hour
+
+
+async def using(db: Database, now: float, work: Any) -> Any:
+    return await db.transaction(lambda conn: work(SqlLimitStorage(conn, lambda: now)))
+
+
+async def test_fixed_windows_count_and_reset(db: Database) -> None:
+    item = parse("3/minute")
+
+    async def hit(storage: SqlLimitStorage) -> bool:
+        return await FixedWindowRateLimiter(storage).hit(item, "k")
+
+    async def stats(storage: SqlLimitStorage) -> Any:
+        return await FixedWindowRateLimiter(storage).get_window_stats(item, "k")
+
+    assert [await using(db, T0 + 10, hit) for _ in range(4)] == [True, True, True, False]
+    window = await using(db, T0 + 59, stats)
+    assert (window.reset_time, window.remaining) == (T0 + 60, 0)
+    assert await using(db, T0 + 60, hit)  # a new window
+    assert (await using(db, T0 + 61, stats)).remaining == 2
+
+
+async def test_a_worker_whose_clock_lags_counts_into_the_newer_window(db: Database) -> None:
+    item = parse("5/minute")
+    key = item.key_for("k")
+    assert await using(db, T0 + 61, lambda s: s.incr(key, 60)) == 1
+    # Its clock says the previous minute; the newer window keeps counting, it is not reset.
+    assert await using(db, T0 + 59, lambda s: s.incr(key, 60)) == 2
+    assert await using(db, T0 + 62, lambda s: s.get(key)) == 2
+
+
+async def test_prefetched_counters_answer_like_single_reads(db: Database) -> None:
+    a, b, c = (parse("9/hour").key_for(name) for name in "abc")
+    await using(db, T0, lambda s: s.incr(a, 3600, amount=2))
+    await using(db, T0, lambda s: s.incr(b, 3600))
+
+    async def read(storage: SqlLimitStorage) -> Any:
+        await storage.prefetch([a, b, c])
+        return [await storage.get(k) for k in (a, b, c)], await storage.get_expiry(c)
+
+    assert await using(db, T0 + 5, read) == ([2, 1, 0], float(T0 + 5))
+
+
+async def test_expired_windows_are_purged_and_live_ones_kept(db: Database) -> None:
+    minute, day = parse("1/minute").key_for("m"), parse("1/day").key_for("d")
+    await using(db, T0, lambda s: s.incr(minute, 60))
+    await using(db, T0, lambda s: s.incr(day, 86400))
+    purged = await db.transaction(lambda conn: purge_expired(conn, T0 + 60))
+    assert purged == 1
+    assert await using(db, T0 + 60, lambda s: s.get(day)) == 1
+    assert await using(db, T0, lambda s: s.check())
+    assert await using(db, T0, lambda s: s.reset()) == 1
