@@ -180,10 +180,10 @@ class CardLookup:
     ``NotFound``) says so with ``failed()``."""
 
     failures: list[Budget]
-    failed_: bool = False
+    failure: bool = False
 
     def failed(self) -> None:
-        self.failed_ = True
+        self.failure = True
 
 
 @asynccontextmanager
@@ -216,7 +216,7 @@ async def card_lookup(
         lookup.failed()
         raise
     finally:
-        if lookup.failed_:
+        if lookup.failure:
             await runtime.db.transaction(
                 lambda conn: _count_failure(conn, runtime, lookup.failures)
             )
