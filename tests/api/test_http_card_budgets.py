@@ -363,3 +363,30 @@ async def test_anonymous_callers_write_no_counter(start: Start) -> None:
         missing = await add_in_browser(http, {}, code, "0000")
         assert missing.status_code == 401
     assert await service.counter_keys() == []
+
+
+async def test_keyed_requests_count_the_same(start: Start) -> None:
+    """With an Idempotency-Key every unit of work joins the request's one transaction; a wrong
+    PIN and the failure it costs are still kept with the 400 answer."""
+    service = await start(card_failures_per_code="3/hour")
+    http = service.http()
+    headers = await service.headers()
+    card_id, code = await service.card()
+    cart = (
+        await http.post("/carts", json={"currency": "EUR", "country": "DE"}, headers=headers)
+    ).json()
+    for index in range(3):
+        refused = await http.post(
+            f"/carts/{cart['id']}/giftcards",
+            json={"code": code, "pin": "0000"},
+            headers={**headers, "Idempotency-Key": f"wrong-{index}"},
+        )
+        assert_error(refused, 400, "InvalidGiftCard")
+    assert await service.pin_attempts(card_id) == 3
+    limited = await http.post(
+        f"/carts/{cart['id']}/giftcards",
+        json={"code": code, "pin": PIN},
+        headers={**headers, "Idempotency-Key": "right"},
+    )
+    assert_limited(limited, 3600)
+    assert await service.pin_attempts(card_id) == 3
