@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from tender.api.app import background_maintenance
 from tender.db import purge
 from tender.db.models import BrowserOriginRow, RateLimitRow, SessionRow
-from tender.db.rate_limit_store import SqlRateLimitStore
+from tender.db.rate_limit_store import SqlLimitStorage
 from tests.api.conftest import Api
 
 ADDRESS = {
@@ -28,6 +28,11 @@ ADDRESS = {
     "city": "Berlin",
     "iso2Code": "DE",
 }
+
+
+async def _hit(conn: Any, key: str, at: int, window: int = 60) -> int:
+    """One hit on a rate-limit counter at Unix time ``at``, in a window of ``window`` s."""
+    return await SqlLimitStorage(conn, lambda: float(at)).incr(key, window)
 
 
 async def _cart(api: Api, h: dict[str, str], method: int | None = None) -> str:
@@ -117,9 +122,8 @@ async def test_sweep_forgets_expired_limits_sessions_and_origins(api: Api) -> No
     window = int(now.timestamp())
 
     async def counters(conn: Any) -> None:
-        store = SqlRateLimitStore(conn)
-        await store.hit("cards:old", window - 7200)
-        await store.hit("cards:recent", window - 600)
+        await _hit(conn, "cards:old", window - 7200)
+        await _hit(conn, "cards:recent", window - 600)
 
     await api.runtime.db.transaction(counters)
 
@@ -135,7 +139,10 @@ async def test_sweep_forgets_expired_limits_sessions_and_origins(api: Api) -> No
     await _session(api, h, live, allowedOrigins=["https://shop.example"])
 
     async def counted(conn: Any) -> None:
-        await SqlRateLimitStore(conn).hit("cards:now", int(api.clock.now().timestamp()))
+        now = int(api.clock.now().timestamp())
+        await _hit(conn, "cards:now", now)
+        # A day's window began hours ago and still counts: it is kept.
+        await _hit(conn, "cards:today", now, window=86400)
 
     await api.runtime.db.transaction(counted)
     sessions = SessionRow.__table__
@@ -148,7 +155,7 @@ async def test_sweep_forgets_expired_limits_sessions_and_origins(api: Api) -> No
 
     await _sweep_until(api, swept)
     assert await _rows(api, sessions, "cart_id") == {promised, recent, live}
-    assert await _rows(api, RateLimitRow.__table__, "key") == {"cards:now"}
+    assert await _rows(api, RateLimitRow.__table__, "key") == {"cards:now", "cards:today"}
     assert await _rows(api, BrowserOriginRow.__table__, "origin") == {"https://shop.example"}
 
 
@@ -159,7 +166,7 @@ async def test_purge_works_in_batches(api: Api, monkeypatch: Any) -> None:
 
     async def counters(conn: Any) -> None:
         for n in range(8):
-            await SqlRateLimitStore(conn).hit(f"cards:{n}", start)
+            await _hit(conn, f"cards:{n}", start)
 
     await api.runtime.db.transaction(counters)
     grace = timedelta(hours=24)

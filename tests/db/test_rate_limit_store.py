@@ -3,13 +3,15 @@ shared by every connection, expired rows purgeable, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from limits import parse
 from limits.aio.strategies import FixedWindowRateLimiter
 
 from tender.db.engine import Database
-from tender.db.rate_limit_store import SqlLimitStorage, purge_expired
+from tender.db.purge import forget_rate_limits
+from tender.db.rate_limit_store import SqlLimitStorage
 
 T0 = 1_800_000_000  # a multiple of 3600 and 60: the start of an hour
 
@@ -59,7 +61,8 @@ async def test_expired_windows_are_purged_and_live_ones_kept(db: Database) -> No
     minute, day = parse("1/minute").key_for("m"), parse("1/day").key_for("d")
     await using(db, T0, lambda s: s.incr(minute, 60))
     await using(db, T0, lambda s: s.incr(day, 86400))
-    purged = await db.transaction(lambda conn: purge_expired(conn, T0 + 60))
+    at = datetime.fromtimestamp(T0 + 60, UTC)
+    purged = await db.transaction(lambda conn: forget_rate_limits(conn, at))
     assert purged == 1
     assert await using(db, T0 + 60, lambda s: s.get(day)) == 1
     assert await using(db, T0, lambda s: s.check())

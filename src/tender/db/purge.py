@@ -21,9 +21,6 @@ origins: Table = BrowserOriginRow.__table__  # type: ignore[assignment]
 orders: Table = OrderRow.__table__  # type: ignore[assignment]
 
 BATCH = 1000
-RATE_LIMIT_RETENTION = timedelta(hours=1)
-"""Longer than any limiter window (the longest is a minute). A counter whose window is over
-counts nothing (the next hit starts a new window), so deleting it changes no decision."""
 
 
 async def _delete_batch(conn: AsyncConnection, table: Table, key: str, condition: object) -> int:
@@ -34,8 +31,10 @@ async def _delete_batch(conn: AsyncConnection, table: Table, key: str, condition
 
 
 async def forget_rate_limits(conn: AsyncConnection, now: datetime) -> int:
-    cutoff = int((now - RATE_LIMIT_RETENTION).timestamp())
-    return await _delete_batch(conn, limits, "key", limits.c.window_start < cutoff)
+    """Counters whose window has ended: each row says when (windows run from a minute to a
+    day), and a counter past its end counts nothing, so deleting it changes no decision."""
+    ended = limits.c.expires_at <= int(now.timestamp())
+    return await _delete_batch(conn, limits, "key", ended)
 
 
 async def forget_sessions(conn: AsyncConnection, now: datetime, *, grace: timedelta) -> int:

@@ -7,7 +7,7 @@ one open transaction (it never commits) and to tender's clock, so tests can move
 
 Windows are fixed and aligned to the clock (a minute window starts on the minute). A counter's
 row says when its window ends; a later window resets it. Rows whose window has ended may be
-deleted at any time (``purge_expired``).
+deleted at any time (``tender.db.purge.forget_rate_limits``).
 """
 
 from __future__ import annotations
@@ -124,10 +124,3 @@ class SqlLimitStorage(Storage):
     async def clear(self, key: str) -> None:
         await self.conn.execute(delete(limits_table).where(limits_table.c.key == key))
         self._known.pop(key, None)
-
-
-async def purge_expired(conn: AsyncConnection, now: int) -> int:
-    """Delete counters whose window has ended (Unix seconds): what a sweep should call, since
-    only ``expires_at`` knows how long each window is."""
-    result = await conn.execute(delete(limits_table).where(limits_table.c.expires_at <= now))
-    return result.rowcount
