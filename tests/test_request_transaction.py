@@ -124,3 +124,23 @@ async def test_a_request_stuck_past_the_idle_limit_loses_its_claim_and_cannot_co
         assert await counted(db) == {"retry": 1}
     finally:
         await stuck_db.dispose()
+
+
+async def test_work_apart_commits_at_once_on_postgresql_and_with_the_request_on_sqlite(
+    db: Database,
+) -> None:
+    """A shared counter is counted apart from a keyed request on PostgreSQL: visible to
+    everyone at once, kept if the request dies, never locked until the request ends."""
+
+    async def outside() -> dict[str, int]:
+        async with db.engine.connect() as conn:  # another connection, as another worker
+            result = await conn.execute(select(RateLimitRow.key, RateLimitRow.count))
+            return {row.key: row.count for row in result}
+
+    async with db.request_transaction(claiming(KEY)):
+        await db.transaction(lambda c: count(c, "joined", 60))
+        await db.transaction(lambda c: count(c, "apart", 60), apart=True)
+        if not db.is_sqlite:
+            assert await outside() == {"apart": 1}
+        # the block ends without a commit: the request died
+    assert await counted(db) == ({} if db.is_sqlite else {"apart": 1})

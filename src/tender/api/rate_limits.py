@@ -197,8 +197,9 @@ async def card_lookup(
     """Guard one lookup of ``code`` by a browser ``session`` or a server ``principal``: 429
     before it if a budget is spent, its failure counted after.
 
-    The counters are written in transactions of their own, so they stay counted whatever the
-    lookup's transaction does."""
+    The counters are written apart from the lookup's transaction (on PostgreSQL even inside a
+    keyed request; SQLite's one writer is the request's), so they stay counted whatever the
+    lookup does, and a shared counter is never locked for the rest of a request."""
     runtime = runtime_of(request)
     if session is not None:
         caller = browser_caller(request, runtime, session)
@@ -207,7 +208,9 @@ async def card_lookup(
     else:
         raise TypeError("a card lookup is made by a session or a principal")
     lookup = CardLookup(failure_budgets(runtime, caller, code))
-    wait = await runtime.db.transaction(lambda conn: _admit(conn, runtime, caller, lookup.failures))
+    wait = await runtime.db.transaction(
+        lambda conn: _admit(conn, runtime, caller, lookup.failures), apart=True
+    )
     if wait is not None:
         raise RateLimited(retry_after=wait)
     try:
@@ -218,5 +221,5 @@ async def card_lookup(
     finally:
         if lookup.failure:
             await runtime.db.transaction(
-                lambda conn: _count_failure(conn, runtime, lookup.failures)
+                lambda conn: _count_failure(conn, runtime, lookup.failures), apart=True
             )

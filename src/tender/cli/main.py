@@ -63,6 +63,9 @@ def serve(
         # kill replacement workers before they started. A hung event loop is not what the
         # ping detects anyway: a thread of the worker answers it.
         timeout_worker_healthcheck=30,
+        # The client address is tender's to decide (TENDER_TRUSTED_PROXIES): uvicorn must not
+        # rewrite it from X-Forwarded-For first, which it would for requests from 127.0.0.1.
+        proxy_headers=False,
     )
 
 

@@ -139,16 +139,25 @@ class Database:
         return WriterLock(path)
 
     async def transaction(
-        self, work: Callable[[AsyncConnection], Awaitable[T]], *, attempts: int = 8
+        self,
+        work: Callable[[AsyncConnection], Awaitable[T]],
+        *,
+        attempts: int = 8,
+        apart: bool = False,
     ) -> T:
         """Run ``work`` in a transaction and commit; retry the whole of it on serialization
         failures and deadlocks, so ``work`` must do nothing outside the database it cannot redo.
 
         A ``DomainError`` rolls back unless it asks to be committed (a counted wrong PIN).
+        Inside a request transaction ``work`` joins it, unless ``apart``: then, on PostgreSQL,
+        it commits on its own at once (a shared counter must stay counted whatever the request
+        does, and must not stay locked until the request ends). SQLite has one writer, which
+        the request holds, so there it joins anyway.
         """
         request = _request.get()
         if request is not None and request.database is self:
-            return await _retrying(lambda: request.run(work), attempts)
+            if not (apart and not self.is_sqlite):
+                return await _retrying(lambda: request.run(work), attempts)
         return await _retrying(lambda: self._once(work), attempts)
 
     @contextlib.asynccontextmanager
