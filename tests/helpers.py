@@ -10,6 +10,18 @@ from tender.domain.ledger import Card, Hold
 from tender.domain.money import Money
 from tender.services.ledger import IssuedCard, Ledger
 
+ADDRESS = {
+    "salutation": "Ms",
+    "firstName": "Ada",
+    "lastName": "Lovelace",
+    "address1": "Main St",
+    "address2": "1",
+    "zipCode": "10115",
+    "city": "Berlin",
+    "iso2Code": "DE",
+}
+"""A shipping and billing address every checkout test can use (Spryker's field names)."""
+
 
 async def issue_card(
     db: Database, ledger: Ledger, *, minor: int = 10_000, currency: str = "EUR", **kw: Any

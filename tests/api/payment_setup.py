@@ -17,20 +17,11 @@ from tender.runtime import Runtime
 from tender.services.external_payments import callback_signature
 from tests.api.conftest import JWT_SECRET, SECRET, Api
 from tests.conftest import FakeClock
+from tests.helpers import ADDRESS
 
 PROVIDER_SECRET = "provider-secret-for-tests-0123456789abcdefghij"
 PROVIDER_URL = "https://pay.example/checkout/{paymentId}?amount={centAmount}&currency={currency}"
 ORIGIN = "https://shop.example"
-ADDRESS = {
-    "salutation": "Ms",
-    "firstName": "Ada",
-    "lastName": "Lovelace",
-    "address1": "Main St",
-    "address2": "1",
-    "zipCode": "10115",
-    "city": "Berlin",
-    "iso2Code": "DE",
-}
 WITH_PROVIDER: dict[str, Any] = {
     "redirect_provider_url": PROVIDER_URL,
     "redirect_provider_secret": PROVIDER_SECRET,

@@ -6,17 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.api.conftest import Api, assert_error
-
-ADDRESS = {
-    "salutation": "Ms",
-    "firstName": "Ada",
-    "lastName": "Lovelace",
-    "address1": "Main St",
-    "address2": "1",
-    "zipCode": "10115",
-    "city": "Berlin",
-    "iso2Code": "DE",
-}
+from tests.helpers import ADDRESS
 
 
 async def card(api: Api, h: dict[str, str], minor: int, **extra: Any) -> dict[str, Any]:

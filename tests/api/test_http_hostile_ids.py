@@ -35,6 +35,7 @@ from tender.runtime import Runtime
 from tender.services.external_payments import callback_signature
 from tests import rows
 from tests.api.conftest import Api
+from tests.helpers import ADDRESS
 
 JSON = {"content-type": "application/json"}
 SHOP = "https://shop.example"
@@ -53,16 +54,6 @@ MALFORMED_SEGMENTS = [
     "%27%20OR%201%3D1--",
     "%25",
 ]
-ADDRESS = {
-    "salutation": "Ms",
-    "firstName": "Ada",
-    "lastName": "Lovelace",
-    "address1": "Main St",
-    "address2": "1",
-    "zipCode": "10115",
-    "city": "Berlin",
-    "iso2Code": "DE",
-}
 
 
 @dataclass

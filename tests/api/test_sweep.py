@@ -17,17 +17,7 @@ from tender.db import purge
 from tender.db.models import BrowserOriginRow, RateLimitRow, SessionRow
 from tender.db.rate_limit_store import SqlLimitStorage
 from tests.api.conftest import Api
-
-ADDRESS = {
-    "salutation": "Ms",
-    "firstName": "Ada",
-    "lastName": "Lovelace",
-    "address1": "Main St",
-    "address2": "1",
-    "zipCode": "10115",
-    "city": "Berlin",
-    "iso2Code": "DE",
-}
+from tests.helpers import ADDRESS
 
 
 async def _hit(conn: Any, key: str, at: int, window: int = 60) -> int:

@@ -24,19 +24,10 @@ from tender.services.carts import CartView
 from tender.services.ledger import IssuedCard
 from tender.services.shipping import add_shipping_method
 from tests.conftest import FakeClock
+from tests.helpers import ADDRESS
 
 T = TypeVar("T")
 OWNER = "client:shop"
-ADDRESS = {
-    "salutation": "Ms",
-    "firstName": "Ada",
-    "lastName": "Lovelace",
-    "address1": "Main St",
-    "address2": "1",
-    "zipCode": "10115",
-    "city": "Berlin",
-    "iso2Code": "DE",
-}
 
 
 class Shop:

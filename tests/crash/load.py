@@ -19,16 +19,8 @@ from typing import Any
 
 import httpx
 
-ADDRESS = {
-    "salutation": "Ms",
-    "firstName": "Ada",
-    "lastName": "Lovelace",
-    "address1": "Main St",
-    "address2": "1",
-    "zipCode": "10115",
-    "city": "Berlin",
-    "iso2Code": "DE",
-}
+from tests.helpers import ADDRESS
+
 STEPS = 9
 """issue, load, cart, update, add_card, place, capture or complete, refund1, refund2"""
 

@@ -23,7 +23,12 @@ from typing import Any, TypeVar
 from sqlalchemy import event, make_url
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncTransaction,
+    create_async_engine,
+)
 
 from tender.db import pending, sqlite_driver
 from tender.db.writer_lock import WriterLock
@@ -214,25 +219,7 @@ class Database:
 
     async def _run(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         async with self.engine.connect() as conn:
-            await conn.begin()
-            queued = pending.install(conn)
-            try:
-                result = await work(conn)
-                await queued.flush(conn)
-            except DomainError as error:
-                if error.commit:
-                    await queued.flush(conn)
-                    await conn.commit()
-                else:
-                    await conn.rollback()
-                raise
-            except BaseException:
-                await conn.rollback()
-                raise
-            finally:
-                pending.uninstall(conn)
-            await conn.commit()
-            return result
+            return await _unit(conn, await conn.begin(), work)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -250,6 +237,32 @@ async def _retrying(attempt_once: Callable[[], Awaitable[T]], attempts: int) -> 
             log.info("retrying transaction after %s", type(error.orig).__name__)
             await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
     raise AssertionError("unreachable")
+
+
+async def _unit(
+    conn: AsyncConnection, tx: AsyncTransaction, work: Callable[[AsyncConnection], Awaitable[T]]
+) -> T:
+    """Run ``work`` as the whole of ``tx`` (a transaction, or a savepoint of the request's): its
+    queued rows are written before ``tx`` commits; a ``DomainError`` undoes it unless it asks
+    to be kept, and so does any other failure."""
+    queued = pending.install(conn)
+    try:
+        result = await work(conn)
+        await queued.flush(conn)
+    except DomainError as error:
+        if error.commit:
+            await queued.flush(conn)
+            await tx.commit()
+        else:
+            await tx.rollback()
+        raise
+    except BaseException:
+        await tx.rollback()
+        raise
+    finally:
+        pending.uninstall(conn)
+    await tx.commit()
+    return result
 
 
 _request: ContextVar[RequestTransaction | None] = ContextVar("tender_request_tx", default=None)
@@ -293,28 +306,16 @@ class RequestTransaction:
         if self.failed:
             raise RuntimeError("the request's transaction already failed")
         conn = self.conn or await self._begin()
-        savepoint = await conn.begin_nested()
-        queued = pending.install(conn)
         try:
-            result = await work(conn)
-            await queued.flush(conn)
-        except DomainError as error:
-            if error.commit:
-                await queued.flush(conn)
-                await savepoint.commit()
-            else:
-                await savepoint.rollback()
+            return await _unit(conn, await conn.begin_nested(), work)
+        except DomainError:
             raise
-        except DBAPIError:
-            await savepoint.rollback()  # the caller may retry the unit from here
+        except DBAPIError as error:
+            self.failed = not is_retryable(error)  # else the caller retries the unit
             raise
         except BaseException:
             self.failed = True
             raise
-        finally:
-            pending.uninstall(conn)
-        await savepoint.commit()
-        return result
 
     @property
     def active(self) -> bool:
