@@ -2,6 +2,11 @@
 cards per order) and for adding a gift card to a cart, on SQLite and PostgreSQL, with 1 and 2
 uvicorn workers, at 8 and 32 connections (wrk), next to a bare FastAPI endpoint measured in
 the same run. After each run the books are audited: no error, no lost or leftover hold.
+
+On PostgreSQL each workers/connections combination also measures the ceiling of placing: a
+minimal FastAPI endpoint on raw asyncpg doing the same essential work for one order
+(``bench/baseline_checkout.py``), on carts of its own in the same database, right after
+tender's rows; the ratios tender ÷ baseline of req/s and p99 follow the table.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from bench.common import KEY, fresh_database, print_table
+from bench.common import KEY, fresh_database, pg_url_for, print_table
 from tender.config import Environment, Settings
 from tender.db.client_store import SqlClientStore
 from tender.db.engine import Database
@@ -246,9 +251,12 @@ def wrk(
     return WrkResult(rps, ms("50"), ms("99"), total, errors, "; ".join(details))
 
 
-async def prepare(db: Database, count: int, folder: Path) -> tuple[dict[str, str], Path, Path]:
+async def prepare(
+    db: Database, count: int, folder: Path, extra: int = 0
+) -> tuple[dict[str, str], Path, Path, Path]:
     """A client token, ``count`` carts ready to place with two gift cards each (checkout file),
-    and ``count`` fresh carts and cards for adding a card (add-card file)."""
+    ``count`` fresh carts and cards for adding a card (add-card file), and ``extra`` more carts
+    ready to place (extra file, for the baseline)."""
     settings = Settings(
         env=Environment.TEST,
         database_url=db.url,
@@ -281,15 +289,16 @@ async def prepare(db: Database, count: int, folder: Path) -> tuple[dict[str, str
         )
         cards = await runtime.db.transaction(
             lambda c: runtime.ledger.issue(
-                SqlLedgerStore(c), amount=Money(5000, "EUR"), count=3 * count
+                SqlLedgerStore(c), amount=Money(5000, "EUR"), count=3 * (count + extra)
             )
         )
-        checkout_lines, add_lines = [], []
-        for start in range(0, count, 200):
+        checkout_lines: list[str] = []
+        add_lines: list[str] = []
+        for start in range(0, count + extra, 200):
 
             async def batch(conn: Any, start: int = start) -> None:
                 w = runtime.work(conn, actor=owner)
-                for i in range(start, min(start + 200, count)):
+                for i in range(start, min(start + 200, count + extra)):
                     view = await runtime.carts.create(
                         w,
                         owner=owner,
@@ -328,6 +337,8 @@ async def prepare(db: Database, count: int, folder: Path) -> tuple[dict[str, str
                         }
                     }
                     checkout_lines.append(f"/checkout {json.dumps(document)}")
+                    if i >= count:
+                        continue
                     other = await runtime.carts.create(
                         w,
                         owner=owner,
@@ -342,13 +353,16 @@ async def prepare(db: Database, count: int, folder: Path) -> tuple[dict[str, str
 
             await runtime.db.transaction(batch)
         checkout_file = folder / "checkout.txt"
-        checkout_file.write_text("\n".join(checkout_lines) + "\n")
+        checkout_file.write_text("\n".join(checkout_lines[:count]) + "\n")
         add_file = folder / "add.txt"
         add_file.write_text("\n".join(add_lines) + "\n")
+        extra_file = folder / "extra.txt"
+        extra_file.write_text("\n".join(checkout_lines[count:]) + "\n")
         return (
             {"Authorization": f"Bearer {token.access_token}", "Content-Type": "application/json"},
             checkout_file,
             add_file,
+            extra_file,
         )
     finally:
         await runtime.close()
@@ -396,6 +410,83 @@ def row(label: str, kind: str, workers: int, connections: int, r: WrkResult) -> 
     ]
 
 
+BASELINE_LABEL = "checkout baseline: FastAPI + asyncpg, same work"
+CHECKOUT_LABEL = "POST /checkout, 2 gift cards"
+
+
+@dataclass
+class Comparison:
+    """tender's plain ``POST /checkout`` and the baseline, measured in the same run."""
+
+    workers: int
+    connections: int
+    tender: WrkResult
+    baseline: WrkResult
+
+    def text(self) -> str:
+        rps = self.tender.rps / self.baseline.rps
+        p99 = self.tender.p99 / self.baseline.p99
+        return (
+            f"{self.workers} worker(s), {self.connections} connections: "
+            f"req/s {self.tender.rps:,.0f} / {self.baseline.rps:,.0f} = {rps:.2f} "
+            f"(goal >= 0.6: {'met' if rps >= 0.6 else 'not met'}); "
+            f"p99 {self.tender.p99:.1f} / {self.baseline.p99:.1f} ms = {p99:.2f} "
+            f"(goal <= 2: {'met' if p99 <= 2 else 'not met'})"
+        )
+
+
+def audit_row(
+    label: str, kind: str, workers: int, connections: int, problems: list[str]
+) -> list[str]:
+    failed = "; ".join(problems[:3])
+    return [label, kind, str(workers), str(connections), "-", "-", "-", failed]
+
+
+def measure_baseline(
+    binary: str,
+    lua: Path,
+    db: Database,
+    lines_file: Path,
+    headers: dict[str, str],
+    *,
+    workers: int,
+    connections: int,
+    seconds: int,
+    warm_up: int,
+) -> list[WrkResult]:
+    """The baseline service on ``lines_file``'s carts (none of which tender saw): a warm-up on
+    the first ``warm_up``, then one measured run on the rest. Answers the warm-up's result when
+    it failed, then the measured one."""
+    lines = lines_file.read_text().splitlines()
+    warm, measured = lines_file.with_suffix(".warm"), lines_file.with_suffix(".measured")
+    warm.write_text("\n".join(lines[:warm_up]) + "\n")
+    measured.write_text("\n".join(lines[warm_up:]) + "\n")
+    env = {
+        "BASELINE_DATABASE_URL": pg_url_for(db),
+        "BASELINE_SECRET_KEY": SECRET,
+        "BASELINE_POOL_SIZE": str(Settings.model_fields["db_pool_size"].default),
+    }
+    port = free_port()
+    app_dir = str(Path(__file__).resolve().parent)
+    server = start(
+        ["baseline_checkout:app", "--app-dir", app_dir, "--workers", str(workers)], env, port
+    )
+    url = f"http://127.0.0.1:{port}"
+    threads = str(min(2, connections))
+    results = []
+    try:
+        w = wrk(
+            binary, url, connections, WARM_UP_SECONDS, lua, [str(warm), threads, "plain"], headers
+        )
+        if w.errors:
+            results.append(w)
+        r = wrk(binary, url, connections, seconds, lua, [str(measured), threads, "plain"], headers)
+        results.append(r)
+    finally:
+        server.stop()
+    return results
+
+
 async def measure_tender(
     binary: str,
     lua: Path,
@@ -406,10 +497,15 @@ async def measure_tender(
     connections: int,
     seconds: int,
     carts: int,
-) -> list[list[str]]:
+    baseline_carts: int,
+) -> tuple[list[list[str]], Comparison | None]:
     rows = []
+    comparison = None
+    with_baseline = kind == "postgresql" and baseline_carts > 0
     async with fresh_database(kind) as db:
-        headers, checkout_file, add_file = await prepare(db, carts, folder)
+        headers, checkout_file, add_file, extra_file = await prepare(
+            db, carts, folder, extra=baseline_carts if with_baseline else 0
+        )
         env = {
             "TENDER_DATABASE_URL": db.url,
             "TENDER_SECRET_KEY": SECRET,
@@ -425,11 +521,12 @@ async def measure_tender(
         )
         url = f"http://127.0.0.1:{port}"
         threads = str(min(2, connections))
+        placed: WrkResult | None = None
         try:
             warm, plain, keyed = split(checkout_file, carts // 6)
             add_warm, add_plain, _ = split(add_file, carts // 6)
             for label, warm_file, measured, mode in (
-                ("POST /checkout, 2 gift cards", warm, plain, "plain"),
+                (CHECKOUT_LABEL, warm, plain, "plain"),
                 ("the same with an Idempotency-Key", None, keyed, "keyed"),
                 ("POST /carts/{id}/giftcards", add_warm, add_plain, "plain"),
             ):
@@ -449,22 +546,48 @@ async def measure_tender(
                     binary, url, connections, seconds, lua, [str(measured), threads, mode], headers
                 )
                 rows.append(row(label, kind, workers, connections, r))
+                if label == CHECKOUT_LABEL:
+                    placed = r
         finally:
             server.stop()
         problems = await audit(db)
         if problems:
-            failed = "; ".join(problems[:3])
-            rows.append(
-                ["AUDIT FAILED", kind, str(workers), str(connections), "-", "-", "-", failed]
+            rows.append(audit_row("AUDIT FAILED", kind, workers, connections, problems))
+        if with_baseline:
+            results = measure_baseline(
+                binary,
+                lua,
+                db,
+                extra_file,
+                headers,
+                workers=workers,
+                connections=connections,
+                seconds=seconds,
+                warm_up=baseline_carts // 6,
             )
-    return rows
+            for r in results[:-1]:
+                rows.append(row(f"{BASELINE_LABEL} (warm-up)", kind, workers, connections, r))
+            rows.append(row(BASELINE_LABEL, kind, workers, connections, results[-1]))
+            problems = await audit(db)
+            if problems:
+                label = "AUDIT FAILED after the baseline"
+                rows.append(audit_row(label, kind, workers, connections, problems))
+            if placed is not None:
+                comparison = Comparison(workers, connections, placed, results[-1])
+    return rows, comparison
 
 
 async def main(
-    seconds: int, carts: int, kinds: list[str], workers: list[int], connections: list[int]
+    seconds: int,
+    carts: int,
+    baseline_carts: int,
+    kinds: list[str],
+    workers: list[int],
+    connections: list[int],
 ) -> None:
     binary = ensure_wrk()
     rows: list[list[str]] = []
+    comparisons: list[Comparison] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "bare_app.py").write_text(BARE_APP)
@@ -481,9 +604,12 @@ async def main(
         finally:
             bare.stop()
         for kind in kinds:
+            if kind != "postgresql":
+                skipped = "skipped: raw asyncpg, PostgreSQL only"
+                rows.append([BASELINE_LABEL, kind, "-", "-", "-", "-", "-", skipped])
             for count in workers:
                 for conns in connections:
-                    rows += await measure_tender(
+                    measured, comparison = await measure_tender(
                         binary,
                         lua,
                         folder,
@@ -492,13 +618,26 @@ async def main(
                         connections=conns,
                         seconds=seconds,
                         carts=carts,
+                        baseline_carts=baseline_carts,
                     )
+                    rows += measured
+                    if comparison is not None:
+                        comparisons.append(comparison)
     print_table(
         f"Checkout over HTTP, {seconds} s per row after a {WARM_UP_SECONDS} s warm-up, wrk "
         "(p50/p99 in ms; errors: answers that were not 2xx, by status)",
         ["endpoint", "db", "workers", "conns", "req/s", "p50", "p99", "errors"],
         rows,
     )
+    if comparisons:
+        print(
+            "\nPOST /checkout against its baseline, tender / baseline "
+            "(goal: req/s >= 0.6x, p99 <= 2x)"
+        )
+        for comparison in comparisons:
+            print("  " + comparison.text())
+    elif "postgresql" not in kinds:
+        print(f"\n{BASELINE_LABEL}: skipped, it runs on PostgreSQL only (--db postgresql)")
 
 
 if __name__ == "__main__":
@@ -510,6 +649,12 @@ if __name__ == "__main__":
         default=9000,
         help="carts prepared per run, a sixth of them for the warm-up; more than a run places",
     )
+    parser.add_argument(
+        "--baseline-carts",
+        type=int,
+        default=9000,
+        help="carts for the baseline per PostgreSQL run, a sixth for its warm-up; 0 skips it",
+    )
     parser.add_argument("--db", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--connections", nargs="+", type=int, default=[8, 32])
@@ -518,6 +663,7 @@ if __name__ == "__main__":
         main(
             arguments.seconds,
             arguments.carts,
+            arguments.baseline_carts,
             arguments.db,
             arguments.workers,
             arguments.connections,
