@@ -21,7 +21,8 @@ from tender.db.engine import Database
 from tender.db.migrate import upgrade
 from tender.db.models import Base
 from tender.domain.codes import Hasher
-from tender.services.ledger import Ledger, LedgerPolicy
+from tender.domain.policy import LedgerPolicy
+from tender.services.ledger import Ledger
 
 PG_ADMIN_URL = os.environ.get(
     "TENDER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -46,8 +46,27 @@ RULES = {
         "tender.cli",
     ),
     "auth": ("fastapi", "starlette", "sqlalchemy", "tender.db", "tender.api", "tender.cli"),
-    "db": ("fastapi", "starlette", "tender.api", "tender.cli"),
+    "db": ("fastapi", "starlette", "tender.api", "tender.auth", "tender.cli", "tender.services"),
+    "providers": ("fastapi", "starlette", "tender.db", "tender.api", "tender.cli"),
 }
+MODULES = {
+    "config": (
+        "fastapi",
+        "starlette",
+        "sqlalchemy",
+        "tender.services",
+        "tender.db",
+        "tender.api",
+        "tender.auth",
+        "tender.cli",
+        "tender.providers",
+        "tender.runtime",
+    ),
+    "runtime": ("fastapi", "starlette", "tender.api", "tender.cli"),
+    "faults": ("tender",),
+}
+"""Single modules beside the layers: settings know no services or storage, the runtime wires
+everything but the API and the CLI, fault injection depends on nothing of tender."""
 
 
 def imports(path: Path) -> list[str]:
@@ -69,5 +88,16 @@ def test_layer_imports_nothing_it_must_not(layer: str) -> None:
         for path in files
         for name in imports(path)
         if any(name == banned or name.startswith(banned + ".") for banned in RULES[layer])
+    ]
+    assert offences == []
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_module_imports_nothing_it_must_not(module: str) -> None:
+    path = SRC / f"{module}.py"
+    offences = [
+        f"{module}.py imports {name}"
+        for name in imports(path)
+        if any(name == banned or name.startswith(banned + ".") for banned in MODULES[module])
     ]
     assert offences == []

@@ -11,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from tender.config import Environment, InsecureSettings, Settings, write_secrets_file
+from tender.providers import PROVIDERS
 from tender.runtime import Runtime
 
 STRONG = "vK3u9-Qz_7pLw2Xc8RbN4mYt6HsJ1aFgE5dUoZqWi0"
@@ -175,3 +176,30 @@ def test_budgets_and_proxies_are_read_from_the_environment(
     assert settings.card_failures_per_code == "5/hour;20/day"
     monkeypatch.delenv("TENDER_TRUSTED_PROXIES")
     assert Settings(_env_file=None).trusted_proxies is None  # type: ignore[call-arg]
+
+
+async def test_the_gift_card_provider_is_chosen_by_name(tmp_path: Path) -> None:
+    strong = STRONG
+    chosen = Runtime(
+        Settings(
+            env=Environment.TEST,
+            secret_key=strong,
+            jwt_secret=strong,
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 't.db'}",
+        )
+    )
+    try:
+        assert chosen.settings.gift_card_provider == "ledger"
+        assert chosen.provider is PROVIDERS["ledger"]
+    finally:
+        await chosen.close()
+    with pytest.raises(InsecureSettings, match=r"TENDER_GIFT_CARD_PROVIDER=.nope.*ledger"):
+        Runtime(
+            Settings(
+                env=Environment.TEST,
+                secret_key=strong,
+                jwt_secret=strong,
+                database_url=f"sqlite+aiosqlite:///{tmp_path / 't.db'}",
+                gift_card_provider="nope",
+            )
+        )

@@ -21,8 +21,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from tender.domain.codes import ALPHANUMERIC, DIGITS, MIN_RANDOM_CHARACTERS, CodeFormat
 from tender.domain.network import parse_networks
 from tender.domain.payments import GIFT_CARD
+from tender.domain.policy import LedgerPolicy
 from tender.faults import parse_plan
-from tender.services.ledger import LedgerPolicy
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///var/tender.db"
 DEFAULT_ENV_FILE = "var/tender.env"
@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(30.0, ge=0)
     """How often each worker expires overdue holds; 0 turns the background sweep off."""
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    gift_card_provider: str = "ledger"
+    """Which provider holds card money, by its name in ``tender.providers.PROVIDERS``."""
     fault_injection: str = ""
     """Crash points for crash tests, ``point=probability`` (``after_commit=0.05``); refused in
     production. See ``tender.faults``."""

@@ -8,14 +8,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tender import faults
 from tender.auth.oauth import OAuth
-from tender.config import Settings
+from tender.config import InsecureSettings, Settings
 from tender.db.checkout_store import SqlCheckoutStore
 from tender.db.engine import Database
 from tender.db.ledger_store import SqlLedgerStore
 from tender.domain.checkout_ports import Work
 from tender.domain.codes import Hasher
 from tender.domain.ports import Clock, SystemClock
-from tender.providers.ledger import LedgerProvider
+from tender.providers import ProviderContext, UnknownProvider, provider_factory
 from tender.services.carts import Carts
 from tender.services.checkout_data import CheckoutDataService
 from tender.services.external_payments import (
@@ -43,6 +43,10 @@ class Runtime:
         )
         self.hasher = Hasher(settings.secret_bytes())
         self.ledger = Ledger(self.hasher, policy=settings.ledger_policy, clock=self.clock)
+        try:
+            self.provider = provider_factory(settings.gift_card_provider)
+        except UnknownProvider as error:
+            raise InsecureSettings(str(error)) from None
         self.oauth = OAuth(
             self.hasher, token_ttl=timedelta(seconds=settings.token_ttl_seconds), clock=self.clock
         )
@@ -73,7 +77,7 @@ class Runtime:
         self, conn: AsyncConnection, *, actor: str | None, correlation_id: str | None = None
     ) -> Work:
         """Checkout's store and gift card provider, both bound to one transaction."""
-        provider = LedgerProvider(self.ledger, SqlLedgerStore(conn), actor=actor)
+        provider = self.provider(ProviderContext(self.ledger, SqlLedgerStore(conn), actor))
         return Work(SqlCheckoutStore(conn), provider, correlation_id)
 
     @property

@@ -11,10 +11,10 @@ import pytest
 
 from tender.api.app import create_app
 from tender.auth.jwt import mint_admin_token
-from tender.auth.principals import parse_scopes
 from tender.config import Environment, Settings
 from tender.db.client_store import SqlClientStore
 from tender.db.engine import Database
+from tender.domain.principals import parse_scopes
 from tender.runtime import Runtime
 from tests.conftest import FakeClock
 

@@ -15,10 +15,10 @@ import pytest
 
 from tender.api.app import create_app
 from tender.auth.jwt import mint_admin_token
-from tender.auth.principals import Scope
 from tender.db.client_store import SqlClientStore
 from tender.db.migrate import head_revision
 from tender.domain.money import MAX_MINOR
+from tender.domain.principals import Scope
 from tender.runtime import Runtime
 from tests.api.conftest import JWT_SECRET, Api, assert_error
 

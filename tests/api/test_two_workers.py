@@ -78,7 +78,7 @@ def admin_headers() -> dict[str, str]:
     from datetime import UTC, datetime, timedelta
 
     from tender.auth.jwt import mint_admin_token
-    from tender.auth.principals import parse_scopes
+    from tender.domain.principals import parse_scopes
 
     token = mint_admin_token(
         key=JWT_SECRET,

@@ -28,7 +28,7 @@ import httpx
 import pytest
 
 from tender.auth.jwt import mint_admin_token
-from tender.auth.principals import parse_scopes
+from tender.domain.principals import parse_scopes
 from tests.api.conftest import JWT_SECRET, SECRET
 from tests.api.test_two_workers import free_port
 from tests.conftest import create_pg_database, drop_pg_database

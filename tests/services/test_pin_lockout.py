@@ -14,7 +14,8 @@ from tender.db.engine import Database
 from tender.db.ledger_store import SqlLedgerStore, cards
 from tender.domain.codes import Hasher
 from tender.domain.errors import InvalidCredentials
-from tender.services.ledger import Ledger, LedgerPolicy
+from tender.domain.policy import LedgerPolicy
+from tender.services.ledger import Ledger
 from tests.conftest import TEST_KEY, FakeClock
 from tests.helpers import issue_card
 

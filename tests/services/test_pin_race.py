@@ -33,7 +33,8 @@ from tender.db.migrate import upgrade
 from tender.domain.codes import Hasher
 from tender.domain.errors import InvalidCredentials
 from tender.domain.money import Money
-from tender.services.ledger import Ledger, LedgerPolicy
+from tender.domain.policy import LedgerPolicy
+from tender.services.ledger import Ledger
 from tests.conftest import TEST_KEY, create_pg_database, drop_pg_database
 
 pytestmark = pytest.mark.xdist_group("pin-race")

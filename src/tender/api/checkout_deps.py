@@ -9,8 +9,8 @@ from fastapi import Request
 
 from tender.api.middleware import correlation_id
 from tender.api.security import runtime_of
-from tender.auth.principals import Principal, PrincipalKind
 from tender.domain.checkout_ports import Work
+from tender.domain.principals import Principal, PrincipalKind
 
 T = TypeVar("T")
 

@@ -34,11 +34,11 @@ from limits.aio.strategies import FixedWindowRateLimiter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tender.api.security import runtime_of
-from tender.auth.principals import Principal
 from tender.db.rate_limit_store import SqlLimitStorage
 from tender.domain.codes import normalise_code
 from tender.domain.errors import InvalidCardCode, InvalidCredentials, RateLimited
 from tender.domain.network import Network, budget_name, client_address, parse_networks
+from tender.domain.principals import Principal
 from tender.domain.sessions import Session
 from tender.runtime import Runtime
 

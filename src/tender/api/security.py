@@ -13,8 +13,8 @@ from fastapi.responses import JSONResponse
 
 from tender.api.errors import error_response
 from tender.auth.jwt import looks_like_jwt, verify_admin_token
-from tender.auth.principals import Principal, Scope
 from tender.db.client_store import SqlClientStore
+from tender.domain.principals import Principal, Scope
 from tender.runtime import Runtime
 
 REALM = 'realm="tender"'

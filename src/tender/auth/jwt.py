@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import jwt
 
-from tender.auth.principals import InvalidScope, Principal, PrincipalKind, Scope, parse_scopes
+from tender.domain.principals import InvalidScope, Principal, PrincipalKind, Scope, parse_scopes
 
 ALGORITHM = "HS256"
 LEEWAY_SECONDS = 30

@@ -9,41 +9,17 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Protocol
+from datetime import timedelta
 
-from tender.auth.principals import InvalidScope, Principal, PrincipalKind, Scope, parse_scopes
+from tender.domain.clients import ApiClient, ClientStore, StoredToken
 from tender.domain.codes import Hasher
 from tender.domain.errors import InvalidInput
 from tender.domain.ids import new_id
 from tender.domain.ports import Clock, SystemClock
+from tender.domain.principals import InvalidScope, Principal, PrincipalKind, Scope, parse_scopes
 
 TOKEN_PREFIX = "tnd_at_"
 CLIENT_PREFIX = "tnd_"
-
-
-@dataclass(frozen=True, slots=True)
-class ApiClient:
-    id: str
-    client_id: str
-    name: str
-    scopes: frozenset[Scope]
-    active: bool
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class StoredClient:
-    client: ApiClient
-    secret_hash: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class StoredToken:
-    client_id: str
-    scopes: frozenset[Scope]
-    issued_at: datetime
-    expires_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,22 +47,6 @@ class OAuthError(Exception):
         self.error = error
         self.description = description
         self.status = status
-
-
-class ClientStore(Protocol):
-    async def insert_client(self, client: ApiClient, secret_hash: bytes) -> None: ...
-
-    async def client_by_client_id(self, client_id: str) -> StoredClient | None: ...
-
-    async def list_clients(self) -> list[ApiClient]: ...
-
-    async def set_client_active(self, client_id: str, active: bool) -> bool: ...
-
-    async def insert_token(self, token_hash: bytes, token: StoredToken) -> None: ...
-
-    async def token(self, token_hash: bytes, now: datetime) -> StoredToken | None: ...
-
-    async def delete_expired_tokens(self, now: datetime) -> int: ...
 
 
 class OAuth:

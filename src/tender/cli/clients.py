@@ -7,10 +7,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from tender.auth.oauth import ApiClient
-from tender.auth.principals import Scope, format_scopes
 from tender.cli.common import cli_errors, console, fail, run
 from tender.db.client_store import SqlClientStore
+from tender.domain.clients import ApiClient
+from tender.domain.principals import Scope, format_scopes
 from tender.runtime import Runtime
 
 app = typer.Typer(help="OAuth2 API clients.", no_args_is_help=True)

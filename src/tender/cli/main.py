@@ -9,12 +9,12 @@ from typing import Annotated
 import typer
 
 from tender.auth.jwt import mint_admin_token
-from tender.auth.principals import InvalidScope, parse_scopes
 from tender.cli import cards, checkout, clients
 from tender.cli.common import cli_errors, console, fail, run
 from tender.config import DEFAULT_ENV_FILE, Settings, write_secrets_file
 from tender.db.ledger_store import SqlLedgerStore
 from tender.db.migrate import upgrade
+from tender.domain.principals import InvalidScope, parse_scopes
 from tender.runtime import Runtime
 
 app = typer.Typer(help="tender: headless checkout with gift cards.", no_args_is_help=True)

@@ -7,10 +7,10 @@ from datetime import datetime
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tender.auth.oauth import ApiClient, StoredClient, StoredToken
-from tender.auth.principals import format_scopes, parse_scopes
 from tender.db.models import AccessTokenRow, ApiClientRow
 from tender.db.types import UTCDateTime
+from tender.domain.clients import ApiClient, StoredClient, StoredToken
+from tender.domain.principals import format_scopes, parse_scopes
 
 clients: Table = ApiClientRow.__table__  # type: ignore[assignment]
 tokens: Table = AccessTokenRow.__table__  # type: ignore[assignment]

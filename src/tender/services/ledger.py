@@ -8,11 +8,11 @@ condition no longer holds and it gets a clear error instead.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from tender.domain.codes import CodeFormat, Hasher, check_pin_format, generate_pin, normalise_code
+from tender.domain.codes import Hasher, check_pin_format, generate_pin, normalise_code
 from tender.domain.errors import (
     BalanceLimitExceeded,
     CardNotFound,
@@ -46,21 +46,10 @@ from tender.domain.ledger import (
     transfer,
 )
 from tender.domain.money import MAX_MINOR, Money, check_currency
+from tender.domain.policy import LedgerPolicy
 from tender.domain.ports import Clock, LedgerStore, NewActivity, NewCard, Page, SystemClock
 
 MAX_BATCH = 100_000
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerPolicy:
-    max_pin_attempts: int = 5
-    """PINs compared per card and window; a full window locks the card until it closes."""
-    pin_lockout: timedelta = timedelta(minutes=15)
-    """The length of a PIN attempt window, which opens with the first attempt counted."""
-    default_hold_ttl: timedelta = timedelta(days=7)
-    max_hold_ttl: timedelta = timedelta(days=366)
-    code_format: CodeFormat = field(default_factory=CodeFormat)
-    pin_length: int = 6
 
 
 @dataclass(frozen=True, slots=True)

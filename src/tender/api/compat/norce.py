@@ -22,9 +22,9 @@ from tender.api.rate_limits import card_lookup
 from tender.api.routing import AuthFirstRoute
 from tender.api.schemas import Strict
 from tender.api.security import require
-from tender.auth.principals import Principal, Scope
 from tender.domain.money import Money
 from tender.domain.payments import Payment
+from tender.domain.principals import Principal, Scope
 
 router = APIRouter(
     prefix="/api/checkout/v1", tags=["compat: Norce / Awardit"], route_class=AuthFirstRoute

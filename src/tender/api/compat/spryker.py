@@ -22,11 +22,11 @@ from tender.api.browser import browser_session
 from tender.api.checkout_deps import owner_of, run
 from tender.api.errors import domain_error_items, error_body, status_for
 from tender.api.security import BearerError, authenticate, runtime_of
-from tender.auth.principals import Principal, PrincipalKind, Scope
 from tender.domain.cart import CartNotFound
 from tender.domain.checkout_ports import Work
 from tender.domain.errors import DomainError, InvalidInput, NotFound
 from tender.domain.payments import GIFT_CARD, OrderNotFound, PaymentNotFound, method_allowed
+from tender.domain.principals import Principal, PrincipalKind, Scope
 from tender.domain.sessions import BrowserUnauthorized, Session
 from tender.domain.totals import format_tax_rate
 from tender.services.carts import CartView

@@ -20,9 +20,9 @@ from tender.api.errors import error_response, responses
 from tender.api.rate_limits import card_lookup
 from tender.api.routing import AuthFirstRoute
 from tender.api.security import require
-from tender.auth.principals import Principal, Scope
 from tender.domain.checkout_ports import Work
 from tender.domain.money import check_currency
+from tender.domain.principals import Principal, Scope
 from tender.services.carts import StaleVersion
 
 router = APIRouter(prefix="/carts", tags=["carts"], route_class=AuthFirstRoute)

@@ -13,13 +13,13 @@ from tender.api.rate_limits import card_lookup
 from tender.api.routing import AuthFirstRoute
 from tender.api.schemas import MoneyIn, MoneyOut, PageOut, Strict, check_metadata
 from tender.api.security import require, runtime_of
-from tender.auth.principals import Principal, Scope
 from tender.db.ledger_store import SqlLedgerStore
 from tender.domain.codes import mask
 from tender.domain.errors import CardNotFound, InvalidInput
 from tender.domain.ids import is_uuid
 from tender.domain.ledger import Activity, BalanceResult, BalanceState, Card, CardStatus
 from tender.domain.money import Money
+from tender.domain.principals import Principal, Scope
 from tender.services.ledger import IssuedCard
 
 router = APIRouter(prefix="/giftcards", tags=["gift cards"], route_class=AuthFirstRoute)

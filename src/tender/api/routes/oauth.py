@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from tender.api.errors import responses
 from tender.api.security import BearerError, authenticate, basic_credentials, runtime_of
 from tender.auth.oauth import OAuthError
-from tender.auth.principals import Scope, format_scopes
 from tender.db.client_store import SqlClientStore
+from tender.domain.principals import Scope, format_scopes
 
 router = APIRouter(prefix="/oauth", tags=["oauth"])
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}

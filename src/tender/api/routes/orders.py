@@ -21,13 +21,13 @@ from tender.api.errors import responses
 from tender.api.routing import AuthFirstRoute
 from tender.api.schemas import Strict
 from tender.api.security import require
-from tender.auth.principals import Principal, Scope
 from tender.db.checkout_store import SqlCheckoutStore
 from tender.domain.checkout_ports import Work
 from tender.domain.errors import InvalidInput
 from tender.domain.ids import is_uuid
 from tender.domain.orders import OrderState
 from tender.domain.payments import PaymentNotFound
+from tender.domain.principals import Principal, Scope
 from tender.domain.totals import parse_tax_rate
 from tender.services.orders import OrderView
 from tender.services.shipping import add_shipping_method

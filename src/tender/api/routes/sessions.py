@@ -15,8 +15,8 @@ from tender.api.rate_limits import card_lookup
 from tender.api.routing import AuthFirstRoute
 from tender.api.schemas import Strict
 from tender.api.security import require, runtime_of
-from tender.auth.principals import Principal, PrincipalKind, Scope
 from tender.domain.payments import GIFT_CARD, PaymentMethodNotAllowed, method_allowed
+from tender.domain.principals import Principal, PrincipalKind, Scope
 from tender.domain.sessions import Session
 
 router = APIRouter(tags=["sessions"], route_class=AuthFirstRoute)
