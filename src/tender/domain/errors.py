@@ -1,29 +1,68 @@
 """Business errors: one class each, with a fixed code and message. No HTTP status lives here.
 
-The API layer maps every class to a status in one table (``tender.api.errors``)::
+Errors live beside the concept they belong to; this drawing is the index of all of them (a test
+keeps it whole). The API layer maps each branch to a status in one table
+(``tender.api.errors.STATUS``), so a new error's parent decides its status::
 
     DomainError
-    ├── InvalidInput              the request itself is wrong
-    │   ├── InvalidAmount
-    │   ├── UnknownCurrency
-    │   └── InvalidCardCode
-    ├── NotFound                  an id that does not exist (or is not the caller's)
-    │   ├── CardNotFound
-    │   ├── HoldNotFound
-    │   └── ClientNotFound
-    ├── InvalidCredentials        unknown code, wrong PIN or locked card: one answer for all
-    ├── BusinessRuleViolation     well-formed but refused by the rules of money
-    │   ├── CurrencyMismatch
-    │   ├── InsufficientFunds
-    │   ├── BalanceLimitExceeded
-    │   ├── RefundExceedsCapture
-    │   ├── CardExpired
-    │   └── CardDisabled
-    ├── IllegalTransition         a state machine refuses the change
-    │   ├── HoldNotActive
-    │   └── CardStatusUnchanged
-    ├── Conflict                  a concurrent writer won; retrying may succeed
-    └── RateLimited               too many attempts that could help guess codes
+    ├── BrowserUnauthorized                  domain.sessions             Unauthorized
+    │   ├── CredentialsInBrowser             domain.sessions             CredentialsNotAllowed
+    │   ├── OriginNotAllowed                 domain.sessions             OriginNotAllowed
+    │   ├── SessionExpired                   domain.sessions             SessionExpired
+    │   └── SessionInvalid                   domain.sessions             InvalidSession
+    ├── BusinessRuleViolation                domain.errors               BusinessRuleViolation
+    │   ├── BalanceLimitExceeded             domain.errors               BalanceLimitExceeded
+    │   ├── CardDisabled                     domain.errors               GiftCardDisabled
+    │   ├── CardExpired                      domain.errors               GiftCardExpired
+    │   ├── CheckoutDataInvalid              services.orders             CheckoutDataInvalid
+    │   ├── ConfirmationRefused              services.external_payments  PaymentConfirmationRefused
+    │   ├── CurrencyMismatch                 domain.errors               CurrencyMismatch
+    │   ├── IdempotencyKeyReused             domain.idempotency          IdempotencyKeyReused
+    │   ├── InsufficientFunds                domain.errors               InsufficientFunds
+    │   ├── NothingToCapture                 domain.payments             NothingToCapture
+    │   ├── PaymentIncomplete                domain.payments             PaymentIncomplete
+    │   ├── PaymentMethodNotAllowed          domain.payments             PaymentMethodNotAllowed
+    │   └── RefundExceedsCapture             domain.errors               RefundExceedsCapture
+    ├── Conflict                             domain.errors               ConcurrentModification
+    │   ├── GiftCardReservationFailed        domain.payments             GiftCardReservationFailed
+    │   │   └── GiftCardShortfall            domain.payments             GiftCardShortfall
+    │   ├── IdempotencyKeyInUse              domain.idempotency          IdempotencyKeyInUse
+    │   ├── OrderNumberTaken                 domain.sessions             DuplicateOrderNumber
+    │   ├── StaleVersion                     services.carts              ConcurrentModification
+    │   └── StaleWrite                       domain.checkout_ports       ConcurrentModification
+    ├── IllegalTransition                    domain.errors               InvalidStateTransition
+    │   ├── CardStatusUnchanged              domain.errors               GiftCardStatusUnchanged
+    │   ├── CartLocked                       services.carts              CartLocked
+    │   ├── HoldNotActive                    domain.errors               ReservationNotActive
+    │   ├── NothingToDo                      services.orders             PaymentTransactionRefused
+    │   ├── OrderAlreadyPlaced               services.orders             OrderAlreadyPlaced
+    │   ├── OrderTransitionRefused           domain.orders               InvalidOrderStateTransition
+    │   ├── PaymentAwaitingProvider          services.external_payments  PaymentAwaitingProvider
+    │   ├── PaymentNotAuthorized             services.orders             PaymentNotAuthorized
+    │   └── PaymentsShortOfTotal             domain.payments             PaymentsShortOfTotal
+    ├── InvalidCredentials                   domain.errors               InvalidGiftCard
+    ├── InvalidInput                         domain.errors               InvalidInput
+    │   ├── CardAlreadyOnCart                services.carts              GiftCardAlreadyAdded
+    │   ├── GiftCardNotUsable                services.carts              GiftCardNotUsable
+    │   ├── InvalidAmount                    domain.errors               InvalidAmount
+    │   ├── InvalidCardCode                  domain.errors               InvalidCardCode
+    │   ├── MissingCredentials               api.compat.spryker          MissingCredentials
+    │   ├── ShippingMethodNotApplicable      domain.shipping             ShippingMethodNotApplicable
+    │   ├── TooManyGiftCards                 services.carts              TooManyGiftCards
+    │   └── UnknownCurrency                  domain.errors               InvalidCurrency
+    ├── NotFound                             domain.errors               ResourceNotFound
+    │   ├── CardNotFound                     domain.errors               GiftCardNotFound
+    │   ├── CartNotFound                     domain.cart                 CartNotFound
+    │   ├── ClientNotFound                   domain.errors               ClientNotFound
+    │   ├── HoldNotFound                     domain.errors               HoldNotFound
+    │   ├── LineItemNotFound                 domain.cart                 LineItemNotFound
+    │   ├── OrderNotFound                    domain.payments             OrderNotFound
+    │   ├── PaymentNotFound                  domain.payments             PaymentNotFound
+    │   ├── SessionNotFound                  services.sessions           SessionNotFound
+    │   └── ShippingMethodNotFound           domain.shipping             ShippingMethodNotFound
+    └── RateLimited                          domain.errors               TooManyRequests
+
+Columns: the class, the module it lives in, and the ``code`` clients receive.
 """
 
 from __future__ import annotations
