@@ -327,3 +327,38 @@ async def test_events_carry_the_requests_correlation_id(api: Api) -> None:
     events = (await api.client.get("/events", headers=h)).json()["results"]
     created_events = [e for e in events if e["objectId"] == created.json()["id"]]
     assert [e["correlationId"] for e in created_events] == ["shop-order-77"]
+
+
+async def test_the_order_reference_is_decided_in_one_place(api: Api) -> None:
+    """The merchant's own reference if free; else the number a session promised for the cart;
+    else a fresh one, whichever route places the order."""
+    h = await api.headers()
+    promised = await ready_cart(api, h)
+    session = await api.client.post(
+        "/sessions",
+        json={
+            "cart": {"cartRef": {"id": promised["id"]}},
+            "metadata": {"futureOrderNumber": "SHOP-42"},
+        },
+        headers=h,
+    )
+    assert session.status_code == 201, session.text
+    other = await ready_cart(api, h)
+    for cart in (promised, other):
+        for _ in range(2):
+            code = (await card(api, h, 5000))["code"]
+            added = await api.client.post(
+                f"/carts/{cart['id']}/giftcards", json={"code": code}, headers=h
+            )
+            assert added.status_code == 201, added.text
+    taken = await api.client.post(
+        "/orders", json={"cartId": other["id"], "orderReference": "SHOP-42"}, headers=h
+    )
+    assert_error(taken, 400, "InvalidInput")
+    assert taken.json()["errors"][0]["field"] == "orderReference"
+    placed = await api.client.post("/orders", json={"cartId": promised["id"]}, headers=h)
+    assert placed.status_code == 201, placed.text
+    assert placed.json()["orderReference"] == "SHOP-42"
+    fresh = await api.client.post("/orders", json={"cartId": other["id"]}, headers=h)
+    assert fresh.status_code == 201, fresh.text
+    assert fresh.json()["orderReference"].startswith("TND-")

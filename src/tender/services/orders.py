@@ -27,6 +27,7 @@ from tender.domain.errors import (
     HoldNotActive,
     IllegalTransition,
     InvalidAmount,
+    InvalidInput,
     RefundExceedsCapture,
 )
 from tender.domain.events import NewEvent
@@ -196,7 +197,7 @@ class Orders:
         if existing is None:
             order = Order(
                 id=new_id(),
-                reference=reference or self._reference(),
+                reference=await self._reference_for(work, cart.id, reference),
                 cart_id=cart.id,
                 owner=cart.owner,
                 state=OrderState.PROCESSING,
@@ -350,6 +351,17 @@ class Orders:
                 "remaining": totals.remaining,
             },
         }
+
+    async def _reference_for(self, work: Work, cart_id: str, wanted: str | None) -> str:
+        """The new order's reference, decided here only: the merchant's own (unless another
+        order or session has it), else the number a browser session promised for this cart
+        (``futureOrderNumber``), else a fresh one."""
+        promised = await work.store.future_order_number(cart_id)
+        if wanted is None:
+            return promised or self._reference()
+        if wanted != promised and await work.store.order_number_taken(wanted):
+            raise InvalidInput("the order reference is taken", field="orderReference")
+        return wanted
 
     @staticmethod
     def _reference() -> str:

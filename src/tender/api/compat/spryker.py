@@ -436,13 +436,11 @@ async def checkout(request: Request, body: CheckoutDocument) -> JSONResponse:
                 data=attributes.data(),
                 allowed=who.allowed,
             )
-            reference = await w.store.future_order_number(attributes.idCart)
             return_url = who.session.metadata.get("merchantReturnUrl") if who.session else None
             placed = await runtime.orders.place(
                 w,
                 cart_id=attributes.idCart,
                 owner=who.owner,
-                reference=reference,
                 return_url=return_url,
                 allowed=who.allowed,
                 recompute=changed,

@@ -70,8 +70,6 @@ async def place_order(request: Request, body: PlaceOrder, principal: Orders) -> 
     runtime = request.app.state.runtime
 
     async def work(w: Work) -> OrderView:
-        if body.orderReference and await w.store.order_number_taken(body.orderReference):
-            raise InvalidInput("the order reference is taken", field="orderReference")
         placed = await runtime.orders.place(
             w, cart_id=body.cartId, owner=owner_of(principal), reference=body.orderReference
         )
