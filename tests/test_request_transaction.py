@@ -18,6 +18,8 @@ from tender.domain.errors import InvalidInput
 from tender.domain.idempotency import IdempotencyKeyInUse
 
 KEY = b"k" * 32
+POSTGRESQL_ONLY = pytest.mark.parametrize("migrated_db", ["postgresql"], indirect=True)
+"""For behaviour only PostgreSQL has: the test runs there and nowhere else (never skipped)."""
 
 
 def claiming(scope_hash: bytes) -> Any:
@@ -73,11 +75,10 @@ async def test_nothing_commits_unless_the_owner_commits(db: Database) -> None:
     assert await counted(db) == {}
 
 
+@POSTGRESQL_ONLY  # SQLite has one writer: a second claim waits for the first to end
 async def test_a_claim_is_refused_while_held_and_free_once_its_transaction_ends(
     db: Database,
 ) -> None:
-    if db.is_sqlite:
-        pytest.skip("SQLite has one writer: a second claim waits for the first to end")
     held = asyncio.Event()
     release = asyncio.Event()
 
@@ -102,11 +103,10 @@ async def test_a_claim_is_refused_while_held_and_free_once_its_transaction_ends(
     assert await second() == "claimed"
 
 
+@POSTGRESQL_ONLY  # the server-side idle limit is PostgreSQL's
 async def test_a_request_stuck_past_the_idle_limit_loses_its_claim_and_cannot_commit(
     db: Database,
 ) -> None:
-    if db.is_sqlite:
-        pytest.skip("the server-side idle limit is PostgreSQL's")
     stuck_db = Database(db.url, pool_size=2, idle_timeout_ms=300)
     try:
         async with stuck_db.request_transaction(claiming(KEY)) as stuck:
