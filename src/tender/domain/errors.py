@@ -14,7 +14,7 @@ keeps it whole). The API layer maps each branch to a status in one table
     │   ├── BalanceLimitExceeded             domain.errors               BalanceLimitExceeded
     │   ├── CardDisabled                     domain.errors               GiftCardDisabled
     │   ├── CardExpired                      domain.errors               GiftCardExpired
-    │   ├── CheckoutDataInvalid              services.orders             CheckoutDataInvalid
+    │   ├── CheckoutDataInvalid              services.orders.base        CheckoutDataInvalid
     │   ├── ConfirmationRefused              services.external_payments  PaymentConfirmationRefused
     │   ├── CurrencyMismatch                 domain.errors               CurrencyMismatch
     │   ├── IdempotencyKeyReused             domain.idempotency          IdempotencyKeyReused
@@ -34,11 +34,11 @@ keeps it whole). The API layer maps each branch to a status in one table
     │   ├── CardStatusUnchanged              domain.errors               GiftCardStatusUnchanged
     │   ├── CartLocked                       services.carts              CartLocked
     │   ├── HoldNotActive                    domain.errors               ReservationNotActive
-    │   ├── NothingToDo                      services.orders             PaymentTransactionRefused
-    │   ├── OrderAlreadyPlaced               services.orders             OrderAlreadyPlaced
+    │   ├── NothingToDo                      services.orders.base        PaymentTransactionRefused
+    │   ├── OrderAlreadyPlaced               services.orders.base        OrderAlreadyPlaced
     │   ├── OrderTransitionRefused           domain.orders               InvalidOrderStateTransition
     │   ├── PaymentAwaitingProvider          services.external_payments  PaymentAwaitingProvider
-    │   ├── PaymentNotAuthorized             services.orders             PaymentNotAuthorized
+    │   ├── PaymentNotAuthorized             services.orders.base        PaymentNotAuthorized
     │   └── PaymentsShortOfTotal             domain.payments             PaymentsShortOfTotal
     ├── InvalidCredentials                   domain.errors               InvalidGiftCard
     ├── InvalidInput                         domain.errors               InvalidInput

@@ -1,0 +1,249 @@
+"""What every order use case shares: its errors and results, the service's parts, and the
+money movements of one payment (capture, release, refund), each recorded as a payment
+transaction and an event.
+
+The use cases are grouped by what they do: ``placing`` (Checkout → Processing), ``lifecycle``
+(complete, reopen, cancel) and ``payments`` (one payment's capture, refund, cancel and
+confirmation); ``tender.services.orders.Orders`` is all three.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from tender.domain.checkout_ports import Work
+from tender.domain.errors import (
+    BusinessRuleViolation,
+    CurrencyMismatch,
+    DomainError,
+    HoldNotActive,
+    IllegalTransition,
+)
+from tender.domain.events import NewEvent
+from tender.domain.ids import new_id
+from tender.domain.money import Money
+from tender.domain.orders import (
+    Order,
+    TransactionState,
+    TransactionType,
+)
+from tender.domain.payments import (
+    GiftCardReservationFailed,
+    Payment,
+    Transaction,
+)
+from tender.domain.ports import Clock
+from tender.services.carts import Carts, CartView
+from tender.services.external_payments import (
+    ExternalMethod,
+    Redirect,
+)
+
+
+class CheckoutDataInvalid(BusinessRuleViolation):
+    code = "CheckoutDataInvalid"
+    message = "The checkout data is incomplete or incorrect."
+
+
+class OrderAlreadyPlaced(IllegalTransition):
+    code = "OrderAlreadyPlaced"
+    message = "The cart has already been placed as an order."
+
+
+class PaymentNotAuthorized(IllegalTransition):
+    code = "PaymentNotAuthorized"
+    message = "A payment is not authorized yet; confirm it before completing the order."
+
+
+class NothingToDo(IllegalTransition):
+    code = "PaymentTransactionRefused"
+    message = "The payment has nothing left to capture, refund or cancel."
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    order: Order
+    view: CartView
+    redirect: Redirect
+
+
+@dataclass(frozen=True, slots=True)
+class OrderView:
+    order: Order
+    payments: tuple[Payment, ...]
+
+
+class OrderService:
+    """The parts every use case needs; the use cases are its subclasses."""
+
+    def __init__(
+        self,
+        carts: Carts,
+        clock: Clock,
+        *,
+        methods: dict[str, ExternalMethod],
+        payment_window: timedelta = timedelta(hours=24),
+    ) -> None:
+        self.carts = carts
+        self.clock = clock
+        self.methods = methods
+        self.payment_window = payment_window
+
+    # --- money movements of one payment ------------------------------------------------------
+
+    async def _capture(self, work: Work, payment: Payment, amount: int) -> None:
+        hold_ref = payment.hold_ref
+        if payment.is_gift_card:
+            hold_ref = payment.hold_ref or ""
+            try:
+                await work.provider.capture(
+                    hold_ref=hold_ref, amount=Money(amount, payment.currency)
+                )
+            except HoldNotActive:
+                # The reservation lapsed (expiry sweep): take the money again if it is still
+                # there, otherwise refuse, naming the card; nothing is captured from a dead hold.
+                try:
+                    hold_ref = await work.provider.reserve(
+                        ref=payment.card_ref or "",
+                        amount=Money(amount, payment.currency),
+                        reference=payment.id,
+                        expires_in=self.payment_window,
+                    )
+                    await work.provider.capture(
+                        hold_ref=hold_ref, amount=Money(amount, payment.currency)
+                    )
+                except DomainError as error:
+                    raise GiftCardReservationFailed(
+                        f"gift card ****{payment.card_last4}: its reservation expired and "
+                        f"could not be renewed: {error.code}",
+                        field="payments",
+                    ) from error
+                await work.store.update_payment(
+                    replace(payment, hold_ref=hold_ref, updated_at=self.clock.now())
+                )
+        # The hold the money was taken from: the renewed one if the first had lapsed, so the
+        # transactions point at a hold that really moved the money.
+        await self._transaction(
+            work, payment, TransactionType.CHARGE, amount, interaction_id=hold_ref
+        )
+        rest = payment.authorized - amount
+        if rest > 0:
+            # A partial capture releases the rest of the reservation in the same step.
+            await self._transaction(
+                work,
+                payment,
+                TransactionType.CANCEL_AUTHORIZATION,
+                rest,
+                interaction_id=hold_ref,
+            )
+
+    async def _cancel_authorization(self, work: Work, payment: Payment) -> None:
+        if payment.is_gift_card and payment.hold_ref:
+            try:
+                await work.provider.release(hold_ref=payment.hold_ref)
+            except HoldNotActive:
+                pass  # already expired and swept: the money is back on the card
+        await self._transaction(
+            work,
+            payment,
+            TransactionType.CANCEL_AUTHORIZATION,
+            payment.authorized,
+            interaction_id=payment.hold_ref,
+        )
+
+    async def _refund(self, work: Work, payment: Payment, amount: int) -> None:
+        if payment.is_gift_card:
+            await work.provider.refund(
+                ref=payment.card_ref or "",
+                amount=Money(amount, payment.currency),
+                reference=payment.id,
+            )
+        await self._transaction(work, payment, TransactionType.REFUND, amount)
+
+    @staticmethod
+    def _amount(payment: Payment, amount: Money) -> int:
+        money = Money.of(amount.minor, amount.currency)
+        if money.currency != payment.currency:
+            raise CurrencyMismatch(payment.currency, money.currency, field="amount.currency")
+        return money.minor
+
+    async def _reload(self, work: Work, payment: Payment) -> Payment:
+        fresh = await work.store.payment(payment.id)
+        assert fresh is not None
+        return fresh
+
+    async def _transaction(
+        self,
+        work: Work,
+        payment: Payment,
+        kind: TransactionType,
+        amount: int,
+        state: TransactionState = TransactionState.SUCCESS,
+        *,
+        interaction_id: str | None = None,
+    ) -> None:
+        now = self.clock.now()
+        await work.store.insert_transaction(
+            Transaction(
+                id=new_id(),
+                payment_id=payment.id,
+                type=kind,
+                state=state,
+                amount=amount,
+                currency=payment.currency,
+                interaction_id=interaction_id,
+                error_code=None,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        cart = await work.store.get_cart(payment.cart_id)
+        await work.store.append_events(
+            [
+                NewEvent(
+                    "PaymentTransactionAdded",
+                    "payment",
+                    payment.id,
+                    cart.owner if cart else None,
+                    {
+                        "type": kind.value,
+                        "state": state.value,
+                        "amount": amount,
+                        "currency": payment.currency,
+                        "cartId": payment.cart_id,
+                    },
+                )
+            ],
+            correlation_id=work.correlation_id,
+            now=now,
+        )
+
+    async def _event(self, work: Work, kind: str, order: Order, payload: dict[str, Any]) -> None:
+        await work.store.append_events(
+            [
+                NewEvent(
+                    kind,
+                    "order",
+                    order.id,
+                    order.owner,
+                    {"orderReference": order.reference, "state": order.state.value, **payload},
+                )
+            ],
+            correlation_id=work.correlation_id,
+            now=self.clock.now(),
+        )
+
+
+def awaiting_confirmation(payment: Payment) -> bool:
+    return any(
+        t.type is TransactionType.AUTHORIZATION and t.state is TransactionState.PENDING
+        for t in payment.transactions
+    )
+
+
+def covers(payment: Payment) -> int:
+    """What a payment still brings to its order: open authorizations and captures not
+    refunded (a cancelled or released authorization brings nothing)."""
+    return payment.authorized + payment.charged - payment.total_refunded

@@ -1,0 +1,178 @@
+"""One payment of a placed order: capture, refund and cancel by the merchant, confirmation of
+an external payment by the merchant (invoice) or by its provider's signed callback (redirect).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tender.domain.checkout_ports import Work
+from tender.domain.errors import (
+    IllegalTransition,
+    InvalidAmount,
+    RefundExceedsCapture,
+)
+from tender.domain.money import Money
+from tender.domain.orders import (
+    Order,
+    OrderState,
+    TransactionState,
+    TransactionType,
+)
+from tender.domain.payments import (
+    Payment,
+    PaymentMethodNotAllowed,
+    PaymentNotFound,
+    method_allowed,
+)
+from tender.services.external_payments import (
+    Confirmation,
+    ConfirmationRefused,
+    PaymentAwaitingProvider,
+)
+from tender.services.orders.base import (
+    NothingToDo,
+    OrderService,
+)
+
+
+class PaymentOperations(OrderService):
+    async def _payment_in_order(
+        self, work: Work, payment_id: str, owner: str | None
+    ) -> tuple[Payment, Order]:
+        payment = await work.store.payment(payment_id)
+        order = await work.store.order_by_cart(payment.cart_id) if payment else None
+        if payment is None or order is None or (owner is not None and order.owner != owner):
+            raise PaymentNotFound()
+        await self.carts.lock(work, cart_id=payment.cart_id, owner=None)
+        fresh = await work.store.payment(payment_id)
+        assert fresh is not None
+        return fresh, order
+
+    async def capture_payment(
+        self, work: Work, *, payment_id: str, owner: str | None, amount: Money | None = None
+    ) -> Payment:
+        payment, order = await self._payment_in_order(work, payment_id, owner)
+        if order.state is not OrderState.PROCESSING:
+            raise IllegalTransition(f"the order is {order.state.value}, not Processing")
+        if payment.authorized <= 0:
+            raise NothingToDo("the authorization was already captured or cancelled")
+        wanted = payment.authorized if amount is None else self._amount(payment, amount)
+        if wanted > payment.authorized:
+            raise InvalidAmount(f"at most {payment.authorized} can be captured", field="amount")
+        await self._capture(work, payment, wanted)
+        return await self._reload(work, payment)
+
+    async def refund_payment(
+        self, work: Work, *, payment_id: str, owner: str | None, amount: Money | None = None
+    ) -> Payment:
+        payment, _ = await self._payment_in_order(work, payment_id, owner)
+        if payment.refundable <= 0:
+            raise NothingToDo("nothing was captured, or it was all refunded")
+        wanted = payment.refundable if amount is None else self._amount(payment, amount)
+        if wanted > payment.refundable:
+            raise RefundExceedsCapture(
+                f"at most {payment.refundable} can be refunded", field="amount"
+            )
+        await self._refund(work, payment, wanted)
+        return await self._reload(work, payment)
+
+    async def cancel_payment(self, work: Work, *, payment_id: str, owner: str | None) -> Payment:
+        payment, _ = await self._payment_in_order(work, payment_id, owner)
+        if payment.authorized <= 0:
+            raise NothingToDo("there is no open authorization to cancel")
+        await self._cancel_authorization(work, payment)
+        return await self._reload(work, payment)
+
+    async def confirm_external(
+        self,
+        work: Work,
+        *,
+        payment_id: str,
+        owner: str | None,
+        payload: list[dict[str, Any]],
+        from_server: bool,
+        allowed: frozenset[str] | None = None,
+    ) -> Payment:
+        """The merchant's backend confirms what it confirms (an invoice); for a method its
+        provider confirms, anyone may only acknowledge a confirmation that already arrived
+        through the provider's signed callback (``provider_confirmation``)."""
+        payment, order = await self._payment_in_order(work, payment_id, owner)
+        method = self.methods.get(payment.method)
+        if method is None or payment.is_gift_card:
+            raise PaymentNotFound("this payment takes no external confirmation")
+        if not method_allowed(payment.method, allowed):
+            raise PaymentMethodNotAllowed(
+                f"this session does not allow {payment.method}", field="paymentIdentifier"
+            )
+        if method.confirmation is Confirmation.PROVIDER:
+            return self._acknowledge(payment)
+        if not from_server:
+            raise PaymentNotFound("this payment is confirmed by the merchant's backend")
+        pending = [
+            t
+            for t in payment.transactions
+            if t.type is TransactionType.AUTHORIZATION and t.state is TransactionState.PENDING
+        ]
+        if order.state is not OrderState.PROCESSING or not pending:
+            raise NothingToDo("the payment is not waiting for a confirmation")
+        method.verify(payment, payload)
+        await work.store.update_transaction(
+            pending[0].id, state=TransactionState.SUCCESS, error_code=None, now=self.clock.now()
+        )
+        await self._event(work, "PaymentAuthorized", order, {"paymentId": payment.id})
+        return await self._reload(work, payment)
+
+    @staticmethod
+    def _acknowledge(payment: Payment) -> Payment:
+        states = {t.state for t in payment.transactions if t.type is TransactionType.AUTHORIZATION}
+        if TransactionState.SUCCESS in states:
+            return payment
+        if TransactionState.PENDING in states:
+            raise PaymentAwaitingProvider(
+                f"payment {payment.id} of {Money(payment.amount_planned, payment.currency)} is "
+                "awaiting the provider's confirmation",
+                field="paymentIdentifier",
+            )
+        raise NothingToDo("the provider did not confirm this payment")
+
+    async def provider_confirmation(
+        self,
+        work: Work,
+        *,
+        payment_id: str,
+        authorized: bool,
+        amount: Money,
+        provider_reference: str | None = None,
+    ) -> Payment:
+        """What the provider reports in its signed callback: the pending authorization
+        succeeds or fails. A repeated report (providers retry) answers the same again."""
+        payment, order = await self._payment_in_order(work, payment_id, None)
+        method = self.methods.get(payment.method)
+        if method is None or method.confirmation is not Confirmation.PROVIDER:
+            raise PaymentNotFound("this payment is not confirmed by a provider")
+        expected = Money(payment.amount_planned, payment.currency)
+        if amount != expected:
+            raise ConfirmationRefused(
+                f"the payment is for {expected}, the provider reported {amount}", field="amount"
+            )
+        target = TransactionState.SUCCESS if authorized else TransactionState.FAILURE
+        auths = [t for t in payment.transactions if t.type is TransactionType.AUTHORIZATION]
+        pending = [t for t in auths if t.state is TransactionState.PENDING]
+        if not pending and any(t.state is target for t in auths):
+            return payment
+        if order.state is not OrderState.PROCESSING or not pending:
+            raise NothingToDo("the payment is not waiting for a confirmation")
+        await work.store.update_transaction(
+            pending[0].id,
+            state=target,
+            error_code=None if authorized else "DeclinedByProvider",
+            now=self.clock.now(),
+        )
+        await self._event(
+            work,
+            "PaymentAuthorized" if authorized else "PaymentFailed",
+            order,
+            {"paymentId": payment.id, "by": "provider", "providerReference": provider_reference},
+        )
+        return await self._reload(work, payment)

@@ -1,0 +1,305 @@
+"""Placing: Checkout → Processing. Every gift card is reserved for exactly the amount the
+shopper saw it cover, all or nothing (cards in a fixed order, so two orders sharing cards never
+wait on each other in a cycle), and the external method starts for the rest. Placing never
+changes an amount the shopper saw: a card that no longer covers its share stops it (409,
+naming the card), rather than the difference moving onto another method.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import replace
+from typing import Any
+
+from tender.domain.cart import Cart
+from tender.domain.checkout_ports import Work
+from tender.domain.errors import (
+    DomainError,
+    InvalidInput,
+)
+from tender.domain.ids import new_id
+from tender.domain.money import Money
+from tender.domain.orders import (
+    Order,
+    OrderState,
+    PaymentStatus,
+    TransactionState,
+    TransactionType,
+    check_order_transition,
+)
+from tender.domain.payments import (
+    GIFT_CARD,
+    GiftCardReservationFailed,
+    GiftCardShortfall,
+    Payment,
+    PaymentIncomplete,
+    PaymentMethodNotAllowed,
+    method_allowed,
+)
+from tender.domain.ports import ProviderCard
+from tender.services.carts import CartView
+from tender.services.external_payments import (
+    ExternalMethod,
+    Redirect,
+)
+from tender.services.orders.base import (
+    CheckoutDataInvalid,
+    OrderAlreadyPlaced,
+    OrderService,
+    Placed,
+)
+
+REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def missing_checkout_data(cart: Cart) -> list[tuple[str, str]]:
+    problems = []
+    if not cart.line_items:
+        problems.append(("idCart", "the cart is empty"))
+    if not cart.customer.get("email"):
+        problems.append(("customer.email", "the customer's email is required"))
+    if cart.shipping_address is None:
+        problems.append(("shippingAddress", "a shipping address is required"))
+    if cart.billing_address is None:
+        problems.append(("billingAddress", "a billing address is required"))
+    if cart.shipping_method_id is None:
+        problems.append(("shipment.idShipmentMethod", "a shipment method is required"))
+    return problems
+
+
+class Placing(OrderService):
+    async def place(
+        self,
+        work: Work,
+        *,
+        cart_id: str,
+        owner: str | None,
+        reference: str | None = None,
+        return_url: str | None = None,
+        allowed: frozenset[str] | None = None,
+        recompute: bool = False,
+    ) -> Placed:
+        """Reserve every gift card for exactly the amount allocated to it and start the
+        external method for the rest. ``allowed`` limits the methods (a browser session's);
+        ``recompute`` says this request itself changed the cart's data, so the allocation
+        follows the new total, once every card is known to still cover its share."""
+        cart = await self.carts.lock(work, cart_id=cart_id, owner=owner)
+        existing = await work.store.order_by_cart(cart.id)
+        if existing is not None and existing.state is not OrderState.CHECKOUT:
+            raise OrderAlreadyPlaced(f"order {existing.reference} is {existing.state.value}")
+        problems = missing_checkout_data(cart)
+        if problems:
+            raise CheckoutDataInvalid("; ".join(p[1] for p in problems), field=problems[0][0])
+        if cart.shipping_method_id is not None:
+            await self.carts.shipping_method(work, cart, cart.shipping_method_id)
+        view = await self.carts.view(work, cart)
+        found = await self._check_cards_cover(work, view)
+        planned = sum(p.amount_planned for p in view.gift_cards if p.active)
+        if recompute or planned > view.totals.grand_total:
+            view = await self.carts.reallocate(work, cart, found=found)
+        self._check_gift_cards_allowed(view, allowed)
+        method = self._external_method(view, allowed)
+        now = self.clock.now()
+
+        await self._reserve_all(work, view)
+        redirect = Redirect(None, False)
+        if method is not None:
+            payment = Payment(
+                id=new_id(),
+                cart_id=cart.id,
+                method=method.name,
+                provider=method.provider_name,
+                status=PaymentStatus.ACTIVE,
+                currency=cart.currency,
+                amount_planned=view.totals.remaining,
+                upper_limit=None,
+                card_ref=None,
+                card_last4=None,
+                hold_ref=None,
+                position=len(view.payments) + 1,
+                created_at=now,
+                updated_at=now,
+            )
+            await work.store.insert_payment(payment)
+            await self._transaction(
+                work,
+                payment,
+                TransactionType.AUTHORIZATION,
+                payment.amount_planned,
+                TransactionState.PENDING,
+            )
+            redirect = method.start(payment, return_url=return_url)
+
+        snapshot = self._snapshot(view)
+        if existing is None:
+            order = Order(
+                id=new_id(),
+                reference=await self._reference_for(work, cart.id, reference),
+                cart_id=cart.id,
+                owner=cart.owner,
+                state=OrderState.PROCESSING,
+                version=1,
+                currency=cart.currency,
+                snapshot=snapshot,
+                grand_total=view.totals.grand_total,
+                created_at=now,
+                updated_at=now,
+            )
+            await work.store.insert_order(order)
+        else:
+            check_order_transition(existing.state, OrderState.PROCESSING)
+            order = replace(
+                existing,
+                state=OrderState.PROCESSING,
+                version=existing.version + 1,
+                snapshot=snapshot,
+                grand_total=view.totals.grand_total,
+                updated_at=now,
+            )
+            await work.store.save_order(order, expected_version=existing.version)
+        await work.store.set_cart_locked(cart.id, True, now)
+        await self._event(work, "OrderPlaced", order, {"grandTotal": order.grand_total})
+        placed_view = await self.carts.view(work, replace(cart, locked=True))
+        return Placed(order, placed_view, redirect)
+
+    async def _check_cards_cover(self, work: Work, view: CartView) -> dict[str, ProviderCard]:
+        """Every card's fresh balance still covers the amount the shopper saw it cover; the
+        first that does not stops placing, named with what it can still cover. Answers the
+        balances read, by card."""
+        cards = [p for p in view.gift_cards if p.active]
+        if not cards:
+            return {}
+        found = await work.provider.cards(refs=[p.card_ref or "" for p in cards])
+        for payment in cards:
+            card = found.get(payment.card_ref or "")
+            can = max(card.available, 0) if card is not None else 0
+            if can < payment.amount_planned:
+                raise GiftCardShortfall(
+                    f"gift card ****{payment.card_last4} now covers only "
+                    f"{Money(can, payment.currency)} of the "
+                    f"{Money(payment.amount_planned, payment.currency)} allocated to it; nothing "
+                    "was reserved: apply the card again to see what each payment covers",
+                    field="payments",
+                )
+        return found
+
+    @staticmethod
+    def _check_gift_cards_allowed(view: CartView, allowed: frozenset[str] | None) -> None:
+        if method_allowed(GIFT_CARD, allowed):
+            return
+        if any(p.active and p.amount_planned > 0 for p in view.gift_cards):
+            raise PaymentMethodNotAllowed(
+                "this session does not allow gift cards; remove them first", field="payments"
+            )
+
+    def _external_method(
+        self, view: CartView, allowed: frozenset[str] | None
+    ) -> ExternalMethod | None:
+        """The selected method for what the gift cards leave open; a selected method the
+        merchant does not offer, or the session does not allow, is refused even when nothing
+        is left open, so a refused choice never stays on an order."""
+        cart, totals = view.cart, view.totals
+        names = [str(p.get("paymentMethodName", "")).lower() for p in cart.payment_methods]
+        for name in names:
+            if name != GIFT_CARD and name not in self.methods:
+                raise PaymentMethodNotAllowed(
+                    f"{name} is not offered; use one of {', '.join([GIFT_CARD, *self.methods])}",
+                    field="payments",
+                )
+            if not method_allowed(name, allowed):
+                raise PaymentMethodNotAllowed(
+                    f"this session does not allow {name}", field="payments"
+                )
+        if totals.remaining == 0:
+            return None
+        chosen = [self.methods[n] for n in names if n != GIFT_CARD]
+        if not chosen:
+            raise PaymentIncomplete(
+                f"gift cards cover {Money(totals.gift_cards, cart.currency)}; select a payment "
+                f"method for the remaining {Money(totals.remaining, cart.currency)}",
+                field="payments",
+            )
+        return chosen[0]
+
+    async def _reserve_all(self, work: Work, view: CartView) -> None:
+        """Reserve every card's amount or none: on the first refusal, release what was taken
+        (an external provider keeps no hold; the ledger's vanish with the rollback anyway)."""
+        cards = sorted(
+            (p for p in view.gift_cards if p.active and p.amount_planned > 0),
+            key=lambda p: p.card_ref or "",
+        )
+        taken: list[str] = []
+        try:
+            for payment in cards:
+                hold_ref = await work.provider.reserve(
+                    ref=payment.card_ref or "",
+                    amount=Money(payment.amount_planned, payment.currency),
+                    reference=payment.id,
+                    expires_in=self.payment_window,
+                )
+                taken.append(hold_ref)
+                await work.store.update_payment(
+                    replace(payment, hold_ref=hold_ref, updated_at=self.clock.now())
+                )
+                await self._transaction(
+                    work,
+                    payment,
+                    TransactionType.AUTHORIZATION,
+                    payment.amount_planned,
+                    interaction_id=hold_ref,
+                )
+        except DomainError as error:
+            for hold_ref in taken:
+                try:
+                    await work.provider.release(hold_ref=hold_ref)
+                except DomainError:
+                    pass
+            failed = cards[len(taken)]
+            raise GiftCardReservationFailed(
+                f"gift card ****{failed.card_last4} could not be reserved: "
+                f"{error.code}: {error.detail}",
+                field="payments",
+            ) from error
+
+    def _snapshot(self, view: CartView) -> dict[str, Any]:
+        cart, totals = view.cart, view.totals
+        return {
+            "lineItems": [
+                {
+                    "sku": line.sku,
+                    "name": line.name,
+                    "quantity": line.quantity,
+                    "unitGross": line.unit_gross,
+                    "taxRateBp": line.tax_rate_bp,
+                }
+                for line in cart.line_items
+            ],
+            "customer": cart.customer,
+            "shippingAddress": cart.shipping_address,
+            "billingAddress": cart.billing_address,
+            "shippingMethodId": cart.shipping_method_id,
+            "totals": {
+                "subtotal": totals.subtotal,
+                "shipping": totals.shipping,
+                "net": totals.net,
+                "tax": totals.tax,
+                "grandTotal": totals.grand_total,
+                "giftCards": totals.gift_cards,
+                "remaining": totals.remaining,
+            },
+        }
+
+    async def _reference_for(self, work: Work, cart_id: str, wanted: str | None) -> str:
+        """The new order's reference, decided here only: the merchant's own (unless another
+        order or session has it), else the number a browser session promised for this cart
+        (``futureOrderNumber``), else a fresh one."""
+        promised = await work.store.future_order_number(cart_id)
+        if wanted is None:
+            return promised or self._reference()
+        if wanted != promised and await work.store.order_number_taken(wanted):
+            raise InvalidInput("the order reference is taken", field="orderReference")
+        return wanted
+
+    @staticmethod
+    def _reference() -> str:
+        return "TND-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(10))
