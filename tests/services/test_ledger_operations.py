@@ -29,7 +29,7 @@ from tender.domain.errors import (
 )
 from tender.domain.ledger import ActivityType, BalanceState, CardStatus, HoldStatus
 from tender.domain.money import MAX_MINOR, Money
-from tender.services.ledger import Ledger
+from tender.services.ledger import ADJUST, LOAD, Ledger
 from tests.conftest import FakeClock
 from tests.helpers import audit, card, issue_card, reserve
 
@@ -165,7 +165,9 @@ async def test_balance_states(db: Database, ledger: Ledger, clock: FakeClock) ->
     assert expired.state is BalanceState.EXPIRED
 
     disabled = await issue_card(db, ledger)
-    await tx(db, lambda s: ledger.disable(s, card_id=disabled.card.id))
+    await tx(
+        db, lambda s: ledger.set_status(s, card_id=disabled.card.id, status=CardStatus.DISABLED)
+    )
     generic = await tx(db, lambda s: ledger.balance(s, code=disabled.code, pin=None))
     assert generic.state is BalanceState.GENERIC_ERROR
     assert generic.errors[0].code == "GiftCardDisabled"
@@ -254,9 +256,9 @@ async def test_reserve_refusals_change_nothing(
                 s, card_id="00000000-0000-7000-8000-000000000000", amount=Money(1, EUR)
             ),
         )
-    await tx(db, lambda s: ledger.disable(s, card_id=card_id))
+    await tx(db, lambda s: ledger.set_status(s, card_id=card_id, status=CardStatus.DISABLED))
     await unchanged(db, ledger, card_id, attempt(1), CardDisabled)
-    await tx(db, lambda s: ledger.enable(s, card_id=card_id))
+    await tx(db, lambda s: ledger.set_status(s, card_id=card_id, status=CardStatus.ACTIVE))
     clock.advance(days=2)
     await unchanged(db, ledger, card_id, attempt(1), CardExpired)
 
@@ -412,18 +414,18 @@ async def test_refunds_never_exceed_what_was_captured(db: Database, ledger: Ledg
 async def test_load(db: Database, ledger: Ledger, clock: FakeClock) -> None:
     issued = await issue_card(db, ledger, minor=100, expires_at=clock.now() + timedelta(days=1))
     card_id = issued.card.id
-    loaded = await tx(db, lambda s: ledger.load(s, card_id=card_id, amount=Money(900, EUR)))
+    loaded = await tx(db, lambda s: ledger.post(s, LOAD, card_id=card_id, amount=Money(900, EUR)))
     assert loaded.posted == 1000
 
     def load(minor: int, currency: str = EUR) -> Any:
-        return lambda s: ledger.load(s, card_id=card_id, amount=Money(minor, currency))
+        return lambda s: ledger.post(s, LOAD, card_id=card_id, amount=Money(minor, currency))
 
     await unchanged(db, ledger, card_id, load(MAX_MINOR), BalanceLimitExceeded)
     await unchanged(db, ledger, card_id, load(5, "JPY"), CurrencyMismatch)
     await unchanged(db, ledger, card_id, load(0), InvalidAmount)
-    await tx(db, lambda s: ledger.disable(s, card_id=card_id))
+    await tx(db, lambda s: ledger.set_status(s, card_id=card_id, status=CardStatus.DISABLED))
     await unchanged(db, ledger, card_id, load(5), CardDisabled)
-    await tx(db, lambda s: ledger.enable(s, card_id=card_id))
+    await tx(db, lambda s: ledger.set_status(s, card_id=card_id, status=CardStatus.ACTIVE))
     clock.advance(days=2)
     await unchanged(db, ledger, card_id, load(5), CardExpired)
     assert await audit(db) == []
@@ -435,8 +437,8 @@ async def test_adjust_cannot_dig_into_held_money(db: Database, ledger: Ledger) -
     await reserve(db, ledger, card_id, 600)
 
     def adjust(minor: int) -> Any:
-        return lambda s: ledger.adjust(
-            s, card_id=card_id, amount=Money(minor, EUR), reference="fix"
+        return lambda s: ledger.post(
+            s, ADJUST, card_id=card_id, amount=Money(minor, EUR), reference="fix"
         )
 
     assert (await tx(db, adjust(-400))).posted == 600
@@ -449,18 +451,30 @@ async def test_adjust_cannot_dig_into_held_money(db: Database, ledger: Ledger) -
 async def test_disable_enable_state_machine(db: Database, ledger: Ledger) -> None:
     issued = await issue_card(db, ledger)
     card_id = issued.card.id
-    disabled = await tx(db, lambda s: ledger.disable(s, card_id=card_id))
+    disabled = await tx(
+        db, lambda s: ledger.set_status(s, card_id=card_id, status=CardStatus.DISABLED)
+    )
     assert disabled.status is CardStatus.DISABLED
     await unchanged(
-        db, ledger, card_id, lambda s: ledger.disable(s, card_id=card_id), CardStatusUnchanged
+        db,
+        ledger,
+        card_id,
+        lambda s: ledger.set_status(s, card_id=card_id, status=CardStatus.DISABLED),
+        CardStatusUnchanged,
     )
-    enabled = await tx(db, lambda s: ledger.enable(s, card_id=card_id))
+    enabled = await tx(
+        db, lambda s: ledger.set_status(s, card_id=card_id, status=CardStatus.ACTIVE)
+    )
     assert enabled.status is CardStatus.ACTIVE
     await unchanged(
-        db, ledger, card_id, lambda s: ledger.enable(s, card_id=card_id), CardStatusUnchanged
+        db,
+        ledger,
+        card_id,
+        lambda s: ledger.set_status(s, card_id=card_id, status=CardStatus.ACTIVE),
+        CardStatusUnchanged,
     )
     with pytest.raises(CardNotFound):
-        await tx(db, lambda s: ledger.disable(s, card_id="missing"))
+        await tx(db, lambda s: ledger.set_status(s, card_id="missing", status=CardStatus.DISABLED))
     assert await history(db, ledger, card_id) == [
         ActivityType.ISSUE,
         ActivityType.DISABLE,
@@ -471,7 +485,7 @@ async def test_disable_enable_state_machine(db: Database, ledger: Ledger) -> Non
 async def test_history_and_listing_paginate(db: Database, ledger: Ledger) -> None:
     issued = await issue_card(db, ledger, minor=10_000)
     for _ in range(5):
-        await tx(db, lambda s: ledger.load(s, card_id=issued.card.id, amount=Money(1, EUR)))
+        await tx(db, lambda s: ledger.post(s, LOAD, card_id=issued.card.id, amount=Money(1, EUR)))
     first = await db.read(
         lambda c: ledger.history(SqlLedgerStore(c), card_id=issued.card.id, limit=4)
     )
@@ -489,7 +503,7 @@ async def test_history_and_listing_paginate(db: Database, ledger: Ledger) -> Non
 
     await tx(db, lambda s: ledger.issue(s, amount=Money(100, "JPY"), count=3))
     other = await issue_card(db, ledger)
-    await tx(db, lambda s: ledger.disable(s, card_id=other.card.id))
+    await tx(db, lambda s: ledger.set_status(s, card_id=other.card.id, status=CardStatus.DISABLED))
     jpy = await db.read(lambda c: ledger.list_cards(SqlLedgerStore(c), currency="JPY"))
     assert len(jpy.items) == 3
     disabled = await db.read(

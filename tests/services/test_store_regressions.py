@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from tender.db.engine import Database
 from tender.db.ledger_store import SqlLedgerStore
+from tender.domain.ledger import CardStatus
 from tender.domain.money import Money
-from tender.services.ledger import Ledger
+from tender.services.ledger import LOAD, Ledger
 from tests.helpers import issue_card
 
 
@@ -16,8 +17,8 @@ async def test_pin_flag_survives_returning_statements(db: Database, ledger: Ledg
     with_pin = await issue_card(db, ledger, minor=1000, with_pin=True)
     for issued, expected in ((plain, False), (with_pin, True)):
         loaded = await db.transaction(
-            lambda c, i=issued: ledger.load(
-                SqlLedgerStore(c), card_id=i.card.id, amount=Money(500, "EUR")
+            lambda c, i=issued: ledger.post(
+                SqlLedgerStore(c), LOAD, card_id=i.card.id, amount=Money(500, "EUR")
             )
         )
         assert loaded.pin_required is expected
@@ -28,6 +29,8 @@ async def test_pin_flag_survives_returning_statements(db: Database, ledger: Ledg
         )
         assert hold.amount == 100
         disabled = await db.transaction(
-            lambda c, i=issued: ledger.disable(SqlLedgerStore(c), card_id=i.card.id)
+            lambda c, i=issued: ledger.set_status(
+                SqlLedgerStore(c), card_id=i.card.id, status=CardStatus.DISABLED
+            )
         )
         assert disabled.pin_required is expected

@@ -22,10 +22,10 @@ from tender.cli.common import cli_errors, console, err_console, fail, run
 from tender.db.ledger_store import SqlLedgerStore
 from tender.domain.codes import mask
 from tender.domain.errors import CardNotFound
-from tender.domain.ledger import Activity, Card
+from tender.domain.ledger import Activity, Card, CardStatus
 from tender.domain.money import Money
 from tender.runtime import Runtime
-from tender.services.ledger import IssuedCard
+from tender.services.ledger import LOAD, IssuedCard
 
 app = typer.Typer(help="Gift cards.", no_args_is_help=True)
 CHUNK = 10_000
@@ -317,8 +317,9 @@ def load(
         card = await _find(runtime, code)
         money = Money.parse(amount, card.currency)
         return await runtime.db.transaction(
-            lambda conn: runtime.ledger.load(
+            lambda conn: runtime.ledger.post(
                 SqlLedgerStore(conn),
+                LOAD,
                 card_id=card.id,
                 amount=money,
                 reference=reference,
@@ -335,9 +336,11 @@ def _status_command(name: str) -> None:
     def command(code: str) -> None:
         async def work(runtime: Runtime) -> Card:
             card = await _find(runtime, code)
-            operation = runtime.ledger.disable if name == "disable" else runtime.ledger.enable
+            status = CardStatus.DISABLED if name == "disable" else CardStatus.ACTIVE
             return await runtime.db.transaction(
-                lambda conn: operation(SqlLedgerStore(conn), card_id=card.id, actor="cli")
+                lambda conn: runtime.ledger.set_status(
+                    SqlLedgerStore(conn), card_id=card.id, status=status, actor="cli"
+                )
             )
 
         _show(run(work))

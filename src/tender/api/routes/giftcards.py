@@ -28,6 +28,7 @@ from tender.domain.ids import is_uuid
 from tender.domain.ledger import BalanceState, CardStatus
 from tender.domain.money import Money
 from tender.domain.principals import Principal, Scope
+from tender.services.ledger import ADJUST, LOAD
 
 router = APIRouter(prefix="/giftcards", tags=["gift cards"], route_class=AuthFirstRoute)
 Manage = Annotated[Principal, Depends(require(Scope.MANAGE_GIFTCARDS))]
@@ -194,8 +195,9 @@ async def load(request: Request, card_id: str, body: MoneyMovement, principal: M
     card_id = _card_id(card_id)
     amount = body.amount.money()
     card = await runtime.db.transaction(
-        lambda conn: runtime.ledger.load(
+        lambda conn: runtime.ledger.post(
             SqlLedgerStore(conn),
+            LOAD,
             card_id=card_id,
             amount=amount,
             reference=body.reference,
@@ -216,8 +218,9 @@ async def adjust(request: Request, card_id: str, body: MoneyMovement, principal:
     card_id = _card_id(card_id)
     amount = body.amount.money(signed=True)
     card = await runtime.db.transaction(
-        lambda conn: runtime.ledger.adjust(
+        lambda conn: runtime.ledger.post(
             SqlLedgerStore(conn),
+            ADJUST,
             card_id=card_id,
             amount=amount,
             reference=body.reference,
@@ -237,11 +240,15 @@ async def _change_status(
 ) -> GiftCardPublic:
     runtime = runtime_of(request)
     card_id = _card_id(card_id)
-    operation = runtime.ledger.disable if disable else runtime.ledger.enable
+    status = CardStatus.DISABLED if disable else CardStatus.ACTIVE
     reason = body.reason if body else None
     card = await runtime.db.transaction(
-        lambda conn: operation(
-            SqlLedgerStore(conn), card_id=card_id, reason=reason, actor=principal.actor
+        lambda conn: runtime.ledger.set_status(
+            SqlLedgerStore(conn),
+            card_id=card_id,
+            status=status,
+            reason=reason,
+            actor=principal.actor,
         )
     )
     return GiftCardPublic.of(card)
