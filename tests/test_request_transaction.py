@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
+from tender.db import kept
 from tender.db.engine import Database
 from tender.db.idempotency_store import SqlIdempotencyStore
 from tender.db.models import RateLimitRow
@@ -43,30 +44,41 @@ def count(conn: Any, key: str, window: int) -> Any:
     return SqlLimitStorage(conn, lambda: 0.0).incr(key, window)
 
 
-class Counted(InvalidInput):
-    commit = True
-
-
-async def test_a_refused_unit_is_undone_alone(db: Database) -> None:
+async def test_a_refused_unit_is_undone_alone_but_for_its_kept_writes(db: Database) -> None:
     async def hit(key: str) -> Any:
         return await db.transaction(lambda c: count(c, key, 60))
 
-    async def hit_then_refuse(key: str, error: type[InvalidInput]) -> None:
+    async def hit_then_refuse(key: str, kept_key: str | None = None) -> None:
         async def work(conn: Any) -> None:
             await count(conn, key, 60)
-            raise error()
+            if kept_key is not None:
+                await count(conn, kept_key, 60)
+                kept.keep(conn, lambda own: count(own, kept_key, 60))
+            raise InvalidInput()
 
         await db.transaction(work)
 
     async with db.request_transaction(claiming(KEY)) as request:
         await hit("first")
         with pytest.raises(InvalidInput):
-            await hit_then_refuse("refused", InvalidInput)
-        with pytest.raises(Counted):
-            await hit_then_refuse("kept", Counted)
+            await hit_then_refuse("refused")
+        with pytest.raises(InvalidInput):
+            await hit_then_refuse("refused too", kept_key="kept")
         assert await db.read(lambda c: c.scalar(select(func.count(RateLimitRow.key)))) == 2
         await request.commit(lambda c: asyncio.sleep(0))
     assert await counted(db) == {"first": 1, "kept": 1}
+
+
+async def test_a_refused_unit_alone_keeps_only_its_kept_writes(db: Database) -> None:
+    async def work(conn: Any) -> None:
+        await count(conn, "refused", 60)
+        await count(conn, "kept", 60)
+        kept.keep(conn, lambda own: count(own, "kept", 60))
+        raise InvalidInput()
+
+    with pytest.raises(InvalidInput):
+        await db.transaction(work)
+    assert await counted(db) == {"kept": 1}
 
 
 async def test_nothing_commits_unless_the_owner_commits(db: Database) -> None:

@@ -12,6 +12,7 @@ from tender.config import InsecureSettings, Settings
 from tender.db.checkout_store import SqlCheckoutStore
 from tender.db.engine import Database
 from tender.db.ledger_store import SqlLedgerStore
+from tender.db.pin_attempts import SqlPinAttempts
 from tender.domain.checkout_ports import Work
 from tender.domain.codes import Hasher
 from tender.domain.ports import Clock, SystemClock
@@ -76,9 +77,11 @@ class Runtime:
     def work(
         self, conn: AsyncConnection, *, actor: str | None, correlation_id: str | None = None
     ) -> Work:
-        """Checkout's store and gift card provider, both bound to one transaction."""
-        provider = self.provider(ProviderContext(self.ledger, SqlLedgerStore(conn), actor))
-        return Work(SqlCheckoutStore(conn), provider, correlation_id)
+        """Checkout's store and gift card provider, and the ledger's store, all bound to one
+        transaction; PIN attempts are counted apart from it."""
+        ledger, pins = SqlLedgerStore(conn), SqlPinAttempts(self.db, conn)
+        provider = self.provider(ProviderContext(self.ledger, ledger, actor, pins))
+        return Work(SqlCheckoutStore(conn), provider, correlation_id, ledger=ledger, pins=pins)
 
     @property
     def jwt_key(self) -> str:

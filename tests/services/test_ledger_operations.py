@@ -11,6 +11,7 @@ from sqlalchemy import select, text
 
 from tender.db.engine import Database
 from tender.db.ledger_store import SqlLedgerStore, cards
+from tender.db.pin_attempts import SqlPinAttempts
 from tender.domain.codes import luhn_valid, normalise_code
 from tender.domain.errors import (
     BalanceLimitExceeded,
@@ -38,6 +39,11 @@ EUR = "EUR"
 
 async def tx(db: Database, work: Any) -> Any:
     return await db.transaction(lambda c: work(SqlLedgerStore(c)))
+
+
+async def checked(db: Database, work: Any) -> Any:
+    """``work`` with the store and the PIN attempts of one transaction."""
+    return await db.transaction(lambda c: work(SqlLedgerStore(c), SqlPinAttempts(db, c)))
 
 
 async def history(db: Database, ledger: Ledger, card_id: str) -> list[ActivityType]:
@@ -118,7 +124,7 @@ async def test_issue_batch_with_pins_and_expiry(
 async def test_issue_with_chosen_pin_and_zero_balance(db: Database, ledger: Ledger) -> None:
     issued = await issue_card(db, ledger, minor=0, pin="4321")
     assert issued.pin == "4321"
-    result = await tx(db, lambda s: ledger.balance(s, code=issued.code, pin="4321"))
+    result = await checked(db, lambda s, p: ledger.balance(s, pins=p, code=issued.code, pin="4321"))
     assert result.state is BalanceState.ZERO_BALANCE
     assert await audit(db) == []
 
@@ -149,26 +155,34 @@ async def test_issue_refusals_write_nothing(
 
 async def test_balance_states(db: Database, ledger: Ledger, clock: FakeClock) -> None:
     valid = await issue_card(db, ledger, minor=1234)
-    result = await tx(db, lambda s: ledger.balance(s, code=valid.code.lower(), pin=None))
+    result = await checked(
+        db, lambda s, p: ledger.balance(s, pins=p, code=valid.code.lower(), pin=None)
+    )
     assert result.state is BalanceState.VALID
     assert result.amount == Money(1234, EUR)
     dashed = valid.code.replace(" ", "-")
-    assert (await tx(db, lambda s: ledger.balance(s, code=dashed, pin=None))).state is (
-        BalanceState.VALID
+    assert (
+        await checked(db, lambda s, p: ledger.balance(s, pins=p, code=dashed, pin=None))
+    ).state is (BalanceState.VALID)
+    other = await checked(
+        db, lambda s, p: ledger.balance(s, pins=p, code=valid.code, pin=None, currency="USD")
     )
-    other = await tx(db, lambda s: ledger.balance(s, code=valid.code, pin=None, currency="USD"))
     assert other.state is BalanceState.CURRENCY_NOT_MATCH
 
     expiring = await issue_card(db, ledger, expires_at=clock.now() + timedelta(hours=1))
     clock.advance(hours=2)
-    expired = await tx(db, lambda s: ledger.balance(s, code=expiring.code, pin=None))
+    expired = await checked(
+        db, lambda s, p: ledger.balance(s, pins=p, code=expiring.code, pin=None)
+    )
     assert expired.state is BalanceState.EXPIRED
 
     disabled = await issue_card(db, ledger)
     await tx(
         db, lambda s: ledger.set_status(s, card_id=disabled.card.id, status=CardStatus.DISABLED)
     )
-    generic = await tx(db, lambda s: ledger.balance(s, code=disabled.code, pin=None))
+    generic = await checked(
+        db, lambda s, p: ledger.balance(s, pins=p, code=disabled.code, pin=None)
+    )
     assert generic.state is BalanceState.GENERIC_ERROR
     assert generic.errors[0].code == "GiftCardDisabled"
 
@@ -177,13 +191,19 @@ async def test_unknown_code_wrong_pin_and_missing_pin_look_the_same(
     db: Database, ledger: Ledger
 ) -> None:
     issued = await issue_card(db, ledger, pin="123456")
-    unknown = await tx(db, lambda s: ledger.balance(s, code="4111 1111 1111 1111", pin="1"))
-    wrong = await tx(db, lambda s: ledger.balance(s, code=issued.code, pin="654321"))
-    missing = await tx(db, lambda s: ledger.balance(s, code=issued.code, pin=None))
-    garbage = await tx(db, lambda s: ledger.balance(s, code="!!", pin=None))
+    unknown = await checked(
+        db, lambda s, p: ledger.balance(s, pins=p, code="4111 1111 1111 1111", pin="1")
+    )
+    wrong = await checked(
+        db, lambda s, p: ledger.balance(s, pins=p, code=issued.code, pin="654321")
+    )
+    missing = await checked(db, lambda s, p: ledger.balance(s, pins=p, code=issued.code, pin=None))
+    garbage = await checked(db, lambda s, p: ledger.balance(s, pins=p, code="!!", pin=None))
     assert unknown == wrong == missing == garbage
     assert unknown.state is BalanceState.NOT_FOUND
-    right = await tx(db, lambda s: ledger.balance(s, code=issued.code, pin="123456"))
+    right = await checked(
+        db, lambda s, p: ledger.balance(s, pins=p, code=issued.code, pin="123456")
+    )
     assert right.state is BalanceState.VALID
 
 
@@ -192,16 +212,22 @@ async def test_five_wrong_pins_lock_the_card_for_fifteen_minutes(
 ) -> None:
     issued = await issue_card(db, ledger, pin="123456")
     for _ in range(4):
-        await tx(db, lambda s: ledger.balance(s, code=issued.code, pin="000000"))
+        await checked(db, lambda s, p: ledger.balance(s, pins=p, code=issued.code, pin="000000"))
     assert (await card(db, ledger, issued.card.id)).failed_pin_attempts == 4
-    await tx(db, lambda s: ledger.balance(s, code=issued.code, pin="000000"))
-    locked = await tx(db, lambda s: ledger.balance(s, code=issued.code, pin="123456"))
+    await checked(db, lambda s, p: ledger.balance(s, pins=p, code=issued.code, pin="000000"))
+    locked = await checked(
+        db, lambda s, p: ledger.balance(s, pins=p, code=issued.code, pin="123456")
+    )
     assert locked.state is BalanceState.NOT_FOUND
     clock.advance(minutes=14)
-    still = await tx(db, lambda s: ledger.balance(s, code=issued.code, pin="123456"))
+    still = await checked(
+        db, lambda s, p: ledger.balance(s, pins=p, code=issued.code, pin="123456")
+    )
     assert still.state is BalanceState.NOT_FOUND
     clock.advance(minutes=2)
-    unlocked = await tx(db, lambda s: ledger.balance(s, code=issued.code, pin="123456"))
+    unlocked = await checked(
+        db, lambda s, p: ledger.balance(s, pins=p, code=issued.code, pin="123456")
+    )
     assert unlocked.state is BalanceState.VALID
 
 
@@ -211,10 +237,12 @@ async def test_right_pin_keeps_the_wrong_ones_counted_and_failures_survive_raisi
     issued = await issue_card(db, ledger, pin="123456")
     for _ in range(3):
         with pytest.raises(DomainError):
-            await tx(db, lambda s: ledger.authenticate(s, code=issued.code, pin="999999"))
+            await checked(
+                db, lambda s, p: ledger.authenticate(s, pins=p, code=issued.code, pin="999999")
+            )
     # authenticate raised each time, yet each failure was committed and counted.
     assert (await card(db, ledger, issued.card.id)).failed_pin_attempts == 3
-    await tx(db, lambda s: ledger.authenticate(s, code=issued.code, pin="123456"))
+    await checked(db, lambda s, p: ledger.authenticate(s, pins=p, code=issued.code, pin="123456"))
     # The right PIN gave back only its own attempt: the three wrong ones still count.
     assert (await card(db, ledger, issued.card.id)).failed_pin_attempts == 3
 

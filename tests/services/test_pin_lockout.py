@@ -12,12 +12,15 @@ from sqlalchemy import select
 
 from tender.db.engine import Database
 from tender.db.ledger_store import SqlLedgerStore, cards
+from tender.db.pin_attempts import SqlPinAttempts
 from tender.domain.codes import Hasher
 from tender.domain.errors import InvalidCredentials
+from tender.domain.ledger import ActivityType
+from tender.domain.money import Money
 from tender.domain.policy import LedgerPolicy
-from tender.services.ledger import Ledger
+from tender.services.ledger import LOAD, Ledger
 from tests.conftest import TEST_KEY, FakeClock
-from tests.helpers import issue_card
+from tests.helpers import audit, card, issue_card
 
 RIGHT = "123456"
 WRONG = "000000"
@@ -47,7 +50,11 @@ def pin_ledger(counting: CountingHasher, clock: FakeClock) -> Ledger:
 
 async def attempt(db: Database, ledger: Ledger, code: str, pin: str | None) -> bool:
     try:
-        await db.transaction(lambda c: ledger.authenticate(SqlLedgerStore(c), code=code, pin=pin))
+        await db.transaction(
+            lambda c: ledger.authenticate(
+                SqlLedgerStore(c), pins=SqlPinAttempts(db, c), code=code, pin=pin
+            )
+        )
     except InvalidCredentials:
         return False
     return True
@@ -141,7 +148,7 @@ async def test_unknown_code_wrong_pin_and_locked_card_raise_the_same_error(
         with pytest.raises(InvalidCredentials) as caught:
             await db.transaction(
                 lambda c, code=code, pin=pin: pin_ledger.authenticate(
-                    SqlLedgerStore(c), code=code, pin=pin
+                    SqlLedgerStore(c), pins=SqlPinAttempts(db, c), code=code, pin=pin
                 )
             )
         errors.append((caught.value.code, caught.value.detail, caught.value.field))
@@ -149,7 +156,9 @@ async def test_unknown_code_wrong_pin_and_locked_card_raise_the_same_error(
         await attempt(db, pin_ledger, issued.code, WRONG)
     with pytest.raises(InvalidCredentials) as locked:
         await db.transaction(
-            lambda c: pin_ledger.authenticate(SqlLedgerStore(c), code=issued.code, pin=RIGHT)
+            lambda c: pin_ledger.authenticate(
+                SqlLedgerStore(c), pins=SqlPinAttempts(db, c), code=issued.code, pin=RIGHT
+            )
         )
     errors.append((locked.value.code, locked.value.detail, locked.value.field))
     assert len(set(errors)) == 1
@@ -164,9 +173,71 @@ async def test_a_right_pin_whose_transaction_fails_later_changes_no_count(
     await attempt(db, pin_ledger, issued.code, WRONG)
 
     async def then_fail(conn: Any) -> None:
-        await pin_ledger.authenticate(SqlLedgerStore(conn), code=issued.code, pin=RIGHT)
+        await pin_ledger.authenticate(
+            SqlLedgerStore(conn), pins=SqlPinAttempts(db, conn), code=issued.code, pin=RIGHT
+        )
         raise RuntimeError("checkout refused the card")
 
     with pytest.raises(RuntimeError):
         await db.transaction(then_fail)
     assert (await pin_state(db, issued.card.id))[0] == 1
+
+
+def load_then_guess(db: Database, ledger: Ledger, load_on: str, code: str) -> Any:
+    """One unit of work: money loaded on one card (queued rows and all), then a wrong PIN."""
+
+    async def work(conn: Any) -> None:
+        store = SqlLedgerStore(conn)
+        await ledger.post(store, LOAD, card_id=load_on, amount=Money(500, "EUR"))
+        await ledger.authenticate(store, pins=SqlPinAttempts(db, conn), code=code, pin=WRONG)
+
+    return work
+
+
+async def test_a_wrong_pin_commits_nothing_else_of_its_transaction(
+    db: Database, pin_ledger: Ledger
+) -> None:
+    """The attempt is counted apart: the rest of the work that carried the wrong PIN, its
+    queued activity and ledger entries included, is rolled back."""
+    guessed = await issue_card(db, pin_ledger, pin=RIGHT)
+    other = await issue_card(db, pin_ledger, minor=1000)
+    with pytest.raises(InvalidCredentials):
+        await db.transaction(load_then_guess(db, pin_ledger, other.card.id, guessed.code))
+    assert (await pin_state(db, guessed.card.id))[0] == 1
+    assert (await card(db, pin_ledger, other.card.id)).posted == 1000
+    assert await activity_types(db, pin_ledger, other.card.id) == [ActivityType.ISSUE]
+    assert await audit(db) == []
+
+
+async def test_a_wrong_pin_in_a_keyed_request_commits_nothing_else_of_its_unit(
+    db: Database, pin_ledger: Ledger
+) -> None:
+    """Inside a request transaction the unit that carried the wrong PIN is undone, the units
+    before it commit with the request as always, and the attempt stays counted."""
+    guessed = await issue_card(db, pin_ledger, pin=RIGHT)
+    other = await issue_card(db, pin_ledger, minor=1000)
+
+    async def no_claim(_: Any) -> None:
+        return None
+
+    async with db.request_transaction(no_claim) as request:
+        await db.transaction(
+            lambda c: pin_ledger.post(
+                SqlLedgerStore(c), LOAD, card_id=other.card.id, amount=Money(100, "EUR")
+            )
+        )
+        with pytest.raises(InvalidCredentials):
+            await db.transaction(load_then_guess(db, pin_ledger, other.card.id, guessed.code))
+        await request.commit(no_claim)
+    assert (await pin_state(db, guessed.card.id))[0] == 1
+    assert (await card(db, pin_ledger, other.card.id)).posted == 1100
+    assert await activity_types(db, pin_ledger, other.card.id) == [
+        ActivityType.ISSUE,
+        ActivityType.LOAD,
+    ]
+    assert await audit(db) == []
+
+
+async def activity_types(db: Database, ledger: Ledger, card_id: str) -> list[ActivityType]:
+    page = await db.read(lambda c: ledger.history(SqlLedgerStore(c), card_id=card_id))
+    return [a.type for a in page.items]

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tender.db.engine import Database
 from tender.db.ledger_store import SqlLedgerStore, cards
 from tender.db.migrate import upgrade
+from tender.db.pin_attempts import SqlPinAttempts
 from tender.domain.codes import Hasher
 from tender.domain.errors import InvalidCredentials
 from tender.domain.money import Money
@@ -132,7 +133,9 @@ async def _open_connections(database: Database, count: int) -> None:
 async def _attempt(database: Database, ledger: Ledger, code: str, pin: str) -> bool:
     try:
         await database.transaction(
-            lambda c: ledger.authenticate(SqlLedgerStore(c), code=code, pin=pin)
+            lambda c: ledger.authenticate(
+                SqlLedgerStore(c), pins=SqlPinAttempts(database, c), code=code, pin=pin
+            )
         )
     except InvalidCredentials:
         return False

@@ -30,7 +30,6 @@ from tender.db.ledger_rows import (
 )
 from tender.db.ledger_statements import (
     CAPTURE_HOLD,
-    CLAIM_PIN_ATTEMPT,
     END_HOLD,
     GET_CARDS,
     GET_HOLD,
@@ -38,7 +37,6 @@ from tender.db.ledger_statements import (
     INSERT_ENTRIES,
     INSERT_HOLD,
     MOVE_BALANCE,
-    RETURN_PIN_ATTEMPT,
     TRY_HOLD,
 )
 from tender.domain.ids import new_id
@@ -82,24 +80,6 @@ class SqlLedgerStore:
             )
             found.update(bytes(h) for h in result.scalars())
         return found
-
-    async def claim_pin_attempt(
-        self, card_id: str, *, max_attempts: int, now: datetime, window_ends: datetime
-    ) -> int | None:
-        """On PostgreSQL a racing claim waits for this row's lock and then re-checks the
-        condition against the committed count; on SQLite writers are serial. Either way no
-        more than ``max_attempts`` claims fit in one window."""
-        params = {
-            "card_id": card_id,
-            "max_attempts": max_attempts,
-            "now": now,
-            "window_ends": window_ends,
-        }
-        attempts = (await self.conn.execute(CLAIM_PIN_ATTEMPT, params)).scalar()
-        return None if attempts is None else int(attempts)
-
-    async def return_pin_attempt(self, card_id: str) -> None:
-        await self.conn.execute(RETURN_PIN_ATTEMPT, {"card_id": card_id})
 
     async def try_hold(
         self, card_id: str, amount: int, currency: str, now: datetime

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from tender.api.checkout_deps import run
 from tender.api.errors import responses
 from tender.api.giftcard_schemas import (
     ActivityPublic,
@@ -133,10 +134,12 @@ async def list_cards(
 async def balance(request: Request, body: BalanceCheck, principal: View) -> BalanceType:
     runtime = runtime_of(request)
     async with card_lookup(request, code=body.code, principal=principal) as lookup:
-        result = await runtime.db.transaction(
-            lambda conn: runtime.ledger.balance(
-                SqlLedgerStore(conn), code=body.code, pin=body.pin, currency=body.currency
-            )
+        result = await run(
+            request,
+            principal,
+            lambda work: runtime.ledger.balance(
+                work.ledger, pins=work.pins, code=body.code, pin=body.pin, currency=body.currency
+            ),
         )
         if result.state is BalanceState.NOT_FOUND:
             lookup.failed()

@@ -6,7 +6,7 @@ from tender.domain.codes import normalise_code
 from tender.domain.errors import CardNotFound, InvalidCardCode, InvalidCredentials
 from tender.domain.ledger import NOT_FOUND_RESULT, BalanceResult, Card, balance_result
 from tender.domain.money import check_currency
-from tender.domain.ports import LedgerStore
+from tender.domain.ports import LedgerStore, PinAttempts
 from tender.services.ledger.base import LedgerBase
 
 
@@ -18,7 +18,9 @@ class Credentials(LedgerBase):
             raise CardNotFound()
         return found.card
 
-    async def authenticate(self, store: LedgerStore, *, code: str, pin: str | None) -> Card:
+    async def authenticate(
+        self, store: LedgerStore, *, pins: PinAttempts, code: str, pin: str | None
+    ) -> Card:
         """The card behind a code and PIN, or ``InvalidCredentials`` whatever went wrong:
         unknown code, wrong PIN, missing PIN and locked card answer alike.
 
@@ -28,18 +30,15 @@ class Credentials(LedgerBase):
         - A PIN is compared only after one conditional update has counted it. The update
           succeeds while the card's window holds fewer than ``max_pin_attempts`` attempts, or
           opens a new window (count 1) once the last one has closed. It is one atomic statement
-          on both databases, and the row stays locked until the transaction ends.
-        - A wrong PIN stays counted: the error asks its transaction to be committed.
+          on both databases, and the row stays locked until the attempt is settled.
+        - A wrong PIN stays counted although this call fails: ``pins`` counts it in a short
+          transaction of its own, never by committing the caller's work (see ``PinAttempts``).
         - A right PIN gives back its own attempt and nothing more. It never clears the wrong
           ones, so an attacker who interleaves guesses with the card's owner gains no guess
           from the owner's success, and no guess still being compared is forgotten.
         - A full window locks the card: every PIN, the right one too, is refused uncompared
           until the window closes; then counting starts again.
         - No PIN for a card that has one is refused without counting: nothing was compared.
-
-        The count is not durable before the comparison, but its result is: a transaction that
-        dies after comparing (a crash, a retried deadlock) takes its attempt with it, yet no
-        answer derived from that comparison ever left the process.
         """
         try:
             normalised = normalise_code(code)
@@ -58,25 +57,31 @@ class Credentials(LedgerBase):
         limit = self.policy.max_pin_attempts
         if card.pin_locked(now, limit):  # no write for a card known to be locked
             raise InvalidCredentials()
-        counted = await store.claim_pin_attempt(
-            card.id, max_attempts=limit, now=now, window_ends=now + self.policy.pin_lockout
+        right = await pins.compare(
+            card.id,
+            max_attempts=limit,
+            now=now,
+            window_ends=now + self.policy.pin_lockout,
+            matches=lambda: self.hasher.pin_matches(card.id, candidate, pin_hash),
         )
-        if counted is None:  # a racing attempt filled the window first
+        if not right:  # a wrong PIN, or a racing attempt filled the window first
             raise InvalidCredentials()
-        if not self.hasher.pin_matches(card.id, candidate, pin_hash):
-            raise InvalidCredentials()
-        await store.return_pin_attempt(card.id)
         return card
 
     async def balance(
-        self, store: LedgerStore, *, code: str, pin: str | None, currency: str | None = None
+        self,
+        store: LedgerStore,
+        *,
+        pins: PinAttempts,
+        code: str,
+        pin: str | None,
+        currency: str | None = None,
     ) -> BalanceResult:
-        """The seed's ``BalanceType`` states; never raises for a bad code, so a counted wrong
-        PIN is committed with the answer."""
+        """The seed's ``BalanceType`` states; never raises for a bad code or PIN."""
         if currency is not None:
             check_currency(currency)
         try:
-            card = await self.authenticate(store, code=code, pin=pin)
+            card = await self.authenticate(store, pins=pins, code=code, pin=pin)
         except InvalidCredentials:
             return NOT_FOUND_RESULT
         return balance_result(card, self.clock.now(), currency)
