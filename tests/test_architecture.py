@@ -48,7 +48,16 @@ RULES = {
     "auth": ("fastapi", "starlette", "sqlalchemy", "tender.db", "tender.api", "tender.cli"),
     "db": ("fastapi", "starlette", "tender.api", "tender.auth", "tender.cli", "tender.services"),
     "providers": ("fastapi", "starlette", "tender.db", "tender.api", "tender.cli"),
+    "api": ("tender.db", "tender.cli"),
+    "cli": ("tender.db", "tender.api"),
 }
+EXEMPT = {
+    # Still build checkout's store from a connection; they move to the runtime's unit of work
+    # with the split of checkout's store, and this exemption goes with them.
+    "api/browser.py": ("tender.db",),
+    "api/routes/orders.py": ("tender.db",),
+}
+"""Files allowed, for now, one of their layer's banned imports."""
 MODULES = {
     "config": (
         "fastapi",
@@ -87,9 +96,17 @@ def test_layer_imports_nothing_it_must_not(layer: str) -> None:
         f"{path.relative_to(SRC)} imports {name}"
         for path in files
         for name in imports(path)
-        if any(name == banned or name.startswith(banned + ".") for banned in RULES[layer])
+        if any(
+            _within(name, banned)
+            for banned in RULES[layer]
+            if banned not in EXEMPT.get(str(path.relative_to(SRC)), ())
+        )
     ]
     assert offences == []
+
+
+def _within(name: str, banned: str) -> bool:
+    return name == banned or name.startswith(banned + ".")
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))
@@ -98,6 +115,6 @@ def test_module_imports_nothing_it_must_not(module: str) -> None:
     offences = [
         f"{module}.py imports {name}"
         for name in imports(path)
-        if any(name == banned or name.startswith(banned + ".") for banned in MODULES[module])
+        if any(_within(name, banned) for banned in MODULES[module])
     ]
     assert offences == []

@@ -7,7 +7,6 @@ from fastapi.responses import JSONResponse
 
 from tender.api.errors import error_response
 from tender.api.security import runtime_of
-from tender.db.migrate import head_revision, revision_of
 
 router = APIRouter(tags=["health"])
 
@@ -21,12 +20,12 @@ async def health() -> dict[str, str]:
 async def ready(request: Request) -> JSONResponse:
     runtime = runtime_of(request)
     try:
-        current = await runtime.db.read(revision_of)
+        current = await runtime.schema.current()
     except Exception as error:
         return error_response(
             503, "DatabaseUnavailable", f"database unreachable: {type(error).__name__}"
         )
-    head = head_revision()
+    head = runtime.schema.head()
     if current != head:
         return error_response(
             503,

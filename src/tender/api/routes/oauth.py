@@ -10,7 +10,6 @@ from fastapi.responses import JSONResponse
 from tender.api.errors import responses
 from tender.api.security import BearerError, authenticate, basic_credentials, runtime_of
 from tender.auth.oauth import OAuthError
-from tender.db.client_store import SqlClientStore
 from tender.domain.principals import Scope, format_scopes
 
 router = APIRouter(prefix="/oauth", tags=["oauth"])
@@ -64,12 +63,12 @@ async def token(request: Request) -> JSONResponse:
     # Credentials are checked by a read first: a caller who is not a client writes nothing.
     client = await runtime.db.read(
         lambda conn: runtime.oauth.verify_client(
-            SqlClientStore(conn), client_id=client_id, client_secret=secret
+            runtime.clients(conn), client_id=client_id, client_secret=secret
         )
     )
 
     async def work(conn: Any) -> dict[str, Any]:
-        store = SqlClientStore(conn)
+        store = runtime.clients(conn)
         issued = await runtime.oauth.issue_token(store, client=client, scope=params.get("scope"))
         return {
             "access_token": issued.access_token,
@@ -93,7 +92,7 @@ async def introspect(request: Request) -> JSONResponse:
     if basic is not None:
         client = await runtime.db.read(
             lambda conn: runtime.oauth.verify_client(
-                SqlClientStore(conn), client_id=basic[0], client_secret=basic[1]
+                runtime.clients(conn), client_id=basic[0], client_secret=basic[1]
             )
         )
         allowed = Scope.INTROSPECT_OAUTH_TOKENS in client.scopes
@@ -109,7 +108,9 @@ async def introspect(request: Request) -> JSONResponse:
     raw = params.get("token")
     if not raw:
         raise OAuthError("invalid_request", "token is required")
-    result = await runtime.db.read(lambda conn: runtime.oauth.introspect(SqlClientStore(conn), raw))
+    result = await runtime.db.read(
+        lambda conn: runtime.oauth.introspect(runtime.clients(conn), raw)
+    )
     if not result.active:
         return JSONResponse({"active": False}, headers=NO_STORE)
     body = {
