@@ -32,7 +32,7 @@ from tender.domain.ledger import ActivityType, BalanceState, CardStatus, HoldSta
 from tender.domain.money import MAX_MINOR, Money
 from tender.services.ledger import ADJUST, LOAD, Ledger
 from tests.conftest import FakeClock
-from tests.helpers import audit, card, issue_card, reserve
+from tests.helpers import audit, card, history, issue_card, reserve
 
 EUR = "EUR"
 
@@ -44,11 +44,6 @@ async def tx(db: Database, work: Any) -> Any:
 async def checked(db: Database, work: Any) -> Any:
     """``work`` with the store and the PIN attempts of one transaction."""
     return await db.transaction(lambda c: work(SqlLedgerStore(c), SqlPinAttempts(db, c)))
-
-
-async def history(db: Database, ledger: Ledger, card_id: str) -> list[ActivityType]:
-    page = await db.read(lambda c: ledger.history(SqlLedgerStore(c), card_id=card_id))
-    return [a.type for a in page.items]
 
 
 async def unchanged(db: Database, ledger: Ledger, card_id: str, attempt: Any, error: type) -> None:

@@ -8,34 +8,28 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from tender.db.engine import Database
-from tender.db.ledger_store import SqlLedgerStore, cards
+from tender.db.ledger_store import SqlLedgerStore
 from tender.db.pin_attempts import SqlPinAttempts
-from tender.domain.codes import Hasher
 from tender.domain.errors import InvalidCredentials
 from tender.domain.ledger import ActivityType
 from tender.domain.money import Money
 from tender.domain.policy import LedgerPolicy
 from tender.services.ledger import LOAD, Ledger
 from tests.conftest import TEST_KEY, FakeClock
-from tests.helpers import audit, card, issue_card
+from tests.helpers import (
+    CountingHasher,
+    audit,
+    authenticated,
+    card,
+    history,
+    issue_card,
+    pin_state,
+)
 
 RIGHT = "123456"
 WRONG = "000000"
-
-
-class CountingHasher(Hasher):
-    """Counts the PINs actually compared, per card."""
-
-    def __init__(self, key: bytes) -> None:
-        super().__init__(key)
-        self.compared: Counter[str] = Counter()
-
-    def pin_matches(self, card_id: str, pin: str, stored: bytes) -> bool:
-        self.compared[card_id] += 1
-        return super().pin_matches(card_id, pin, stored)
 
 
 @pytest.fixture
@@ -48,42 +42,22 @@ def pin_ledger(counting: CountingHasher, clock: FakeClock) -> Ledger:
     return Ledger(counting, policy=LedgerPolicy(), clock=clock)
 
 
-async def attempt(db: Database, ledger: Ledger, code: str, pin: str | None) -> bool:
-    try:
-        await db.transaction(
-            lambda c: ledger.authenticate(
-                SqlLedgerStore(c), pins=SqlPinAttempts(db, c), code=code, pin=pin
-            )
-        )
-    except InvalidCredentials:
-        return False
-    return True
-
-
-async def pin_state(db: Database, card_id: str) -> Any:
-    async def read(conn: Any) -> Any:
-        stmt = select(cards.c.failed_pin_attempts, cards.c.pin_window_ends_at)
-        return (await conn.execute(stmt.where(cards.c.id == card_id))).one()
-
-    return await db.read(read)
-
-
 async def test_the_right_pin_after_four_wrong_ones_passes_and_leaves_them_counted(
     db: Database, pin_ledger: Ledger, counting: CountingHasher, clock: FakeClock
 ) -> None:
     issued = await issue_card(db, pin_ledger, pin=RIGHT)
     code, card_id = issued.code, issued.card.id
-    assert [await attempt(db, pin_ledger, code, WRONG) for _ in range(4)] == [False] * 4
+    assert [await authenticated(db, pin_ledger, code, WRONG) for _ in range(4)] == [False] * 4
     # The owner may use the card as often as they like: each success gives its attempt back.
-    assert [await attempt(db, pin_ledger, code, RIGHT) for _ in range(10)] == [True] * 10
+    assert [await authenticated(db, pin_ledger, code, RIGHT) for _ in range(10)] == [True] * 10
     attempts, ends = await pin_state(db, card_id)
     assert attempts == 4
     assert ends == clock.now() + LedgerPolicy().pin_lockout
     # One more wrong PIN fills the window; from then on nothing is compared.
-    assert not await attempt(db, pin_ledger, code, WRONG)
+    assert not await authenticated(db, pin_ledger, code, WRONG)
     assert counting.compared[card_id] == 15
-    assert not await attempt(db, pin_ledger, code, RIGHT)
-    assert not await attempt(db, pin_ledger, code, WRONG)
+    assert not await authenticated(db, pin_ledger, code, RIGHT)
+    assert not await authenticated(db, pin_ledger, code, WRONG)
     assert counting.compared[card_id] == 15
     assert (await pin_state(db, card_id))[0] == 5
 
@@ -94,13 +68,13 @@ async def test_a_full_window_refuses_the_right_pin_until_it_closes(
     issued = await issue_card(db, pin_ledger, pin=RIGHT)
     code = issued.code
     for _ in range(5):
-        await attempt(db, pin_ledger, code, WRONG)
+        await authenticated(db, pin_ledger, code, WRONG)
     clock.advance(minutes=14, seconds=59)
-    assert not await attempt(db, pin_ledger, code, RIGHT)
+    assert not await authenticated(db, pin_ledger, code, RIGHT)
     assert counting.compared[issued.card.id] == 5
     clock.advance(seconds=1)
     # The window has closed: a new one starts with this attempt, which is right.
-    assert await attempt(db, pin_ledger, code, RIGHT)
+    assert await authenticated(db, pin_ledger, code, RIGHT)
     assert (await pin_state(db, issued.card.id))[0] == 0
 
 
@@ -110,18 +84,18 @@ async def test_failures_are_forgotten_when_their_window_closes(
     issued = await issue_card(db, pin_ledger, pin=RIGHT)
     code, card_id = issued.code, issued.card.id
     for _ in range(3):
-        await attempt(db, pin_ledger, code, WRONG)
+        await authenticated(db, pin_ledger, code, WRONG)
     clock.advance(minutes=10)
-    await attempt(db, pin_ledger, code, WRONG)  # the 4th, in the same window
+    await authenticated(db, pin_ledger, code, WRONG)  # the 4th, in the same window
     clock.advance(minutes=5)
     # The window opened 15 minutes ago: this wrong PIN opens a new one, counted alone.
-    assert not await attempt(db, pin_ledger, code, WRONG)
+    assert not await authenticated(db, pin_ledger, code, WRONG)
     attempts, ends = await pin_state(db, card_id)
     assert attempts == 1
     assert ends == clock.now() + LedgerPolicy().pin_lockout
     for _ in range(4):
-        await attempt(db, pin_ledger, code, WRONG)
-    assert not await attempt(db, pin_ledger, code, RIGHT)
+        await authenticated(db, pin_ledger, code, WRONG)
+    assert not await authenticated(db, pin_ledger, code, RIGHT)
     assert counting.compared[card_id] == 9
 
 
@@ -131,9 +105,9 @@ async def test_a_missing_pin_and_a_card_without_pin_count_nothing(
     protected = await issue_card(db, pin_ledger, pin=RIGHT)
     open_card = await issue_card(db, pin_ledger)
     for pin in (None, "", "   "):
-        assert not await attempt(db, pin_ledger, protected.code, pin)
+        assert not await authenticated(db, pin_ledger, protected.code, pin)
     # A card without a PIN ignores one that is sent.
-    assert await attempt(db, pin_ledger, open_card.code, WRONG)
+    assert await authenticated(db, pin_ledger, open_card.code, WRONG)
     assert counting.compared == Counter()
     assert (await pin_state(db, protected.card.id))[0] == 0
     assert (await pin_state(db, open_card.card.id))[0] == 0
@@ -153,7 +127,7 @@ async def test_unknown_code_wrong_pin_and_locked_card_raise_the_same_error(
             )
         errors.append((caught.value.code, caught.value.detail, caught.value.field))
     for _ in range(4):
-        await attempt(db, pin_ledger, issued.code, WRONG)
+        await authenticated(db, pin_ledger, issued.code, WRONG)
     with pytest.raises(InvalidCredentials) as locked:
         await db.transaction(
             lambda c: pin_ledger.authenticate(
@@ -170,7 +144,7 @@ async def test_a_right_pin_whose_transaction_fails_later_changes_no_count(
     """Claim and give-back are one transaction: when checkout refuses the card afterwards
     (here: any error that rolls back), the count is as it was."""
     issued = await issue_card(db, pin_ledger, pin=RIGHT)
-    await attempt(db, pin_ledger, issued.code, WRONG)
+    await authenticated(db, pin_ledger, issued.code, WRONG)
 
     async def then_fail(conn: Any) -> None:
         await pin_ledger.authenticate(
@@ -205,7 +179,7 @@ async def test_a_wrong_pin_commits_nothing_else_of_its_transaction(
         await db.transaction(load_then_guess(db, pin_ledger, other.card.id, guessed.code))
     assert (await pin_state(db, guessed.card.id))[0] == 1
     assert (await card(db, pin_ledger, other.card.id)).posted == 1000
-    assert await activity_types(db, pin_ledger, other.card.id) == [ActivityType.ISSUE]
+    assert await history(db, pin_ledger, other.card.id) == [ActivityType.ISSUE]
     assert await audit(db) == []
 
 
@@ -231,13 +205,8 @@ async def test_a_wrong_pin_in_a_keyed_request_commits_nothing_else_of_its_unit(
         await request.commit(no_claim)
     assert (await pin_state(db, guessed.card.id))[0] == 1
     assert (await card(db, pin_ledger, other.card.id)).posted == 1100
-    assert await activity_types(db, pin_ledger, other.card.id) == [
+    assert await history(db, pin_ledger, other.card.id) == [
         ActivityType.ISSUE,
         ActivityType.LOAD,
     ]
     assert await audit(db) == []
-
-
-async def activity_types(db: Database, ledger: Ledger, card_id: str) -> list[ActivityType]:
-    page = await db.read(lambda c: ledger.history(SqlLedgerStore(c), card_id=card_id))
-    return [a.type for a in page.items]
