@@ -118,7 +118,7 @@ async def test_checkout_journey_over_http(api: Api) -> None:
 
     async def choose(w: Any) -> None:
         locked = await runtime.carts.lock(w, cart_id=cart["id"], owner=None)
-        await w.store.save_cart(
+        await w.carts.save_cart(
             replace(
                 locked,
                 payment_methods=(

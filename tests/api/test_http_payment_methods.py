@@ -248,7 +248,7 @@ async def test_without_provider_or_simulator_redirect_is_not_offered(api: Api) -
     async def choose_redirect(w: Any) -> None:
         locked = await runtime.carts.lock(w, cart_id=cart["id"], owner=None)
         chosen = ({"paymentMethodName": "redirect", "paymentProviderName": "tender"},)
-        await w.store.save_cart(
+        await w.carts.save_cart(
             replace(locked, payment_methods=chosen, version=locked.version + 1),
             expected_version=locked.version,
         )

@@ -63,7 +63,7 @@ class Shop:
         """A cart with lines, addresses, email and shipping (490, free above 100.00)."""
         shipping = await self.tx(
             lambda w: add_shipping_method(
-                w.store,
+                w.shipping,
                 clock=self.clock,
                 name="Standard",
                 carrier_name="DHL",
@@ -105,7 +105,7 @@ class Shop:
 
                 cart = await self.runtime.carts.lock(w, cart_id=cart_id, owner=OWNER)
                 chosen = ({"paymentMethodName": method, "paymentProviderName": "tender"},)
-                await w.store.save_cart(
+                await w.carts.save_cart(
                     replace(cart, payment_methods=chosen, version=cart.version + 1),
                     expected_version=cart.version,
                 )

@@ -132,16 +132,16 @@ class Carts:
             created_at=now,
             updated_at=now,
         )
-        await work.store.insert_cart(cart)
+        await work.carts.insert_cart(cart)
         await self.event(work, "CartCreated", cart, {"version": cart.version})
         return await self.view(work, cart)
 
     async def get(self, work: Work, *, cart_id: str, owner: str | None) -> CartView:
-        cart = owned(await work.store.get_cart(cart_id), owner)
+        cart = owned(await work.carts.get_cart(cart_id), owner)
         return await self.view(work, cart)
 
     async def lock(self, work: Work, *, cart_id: str, owner: str | None) -> Cart:
-        return owned(await work.store.get_cart(cart_id, lock=True), owner)
+        return owned(await work.carts.get_cart(cart_id, lock=True), owner)
 
     async def update(
         self,
@@ -165,7 +165,7 @@ class Carts:
             if isinstance(action, SetShippingMethod) and action.shipping_method_id is not None:
                 await self.shipping_method(work, updated, action.shipping_method_id)
         try:
-            await work.store.save_cart(updated, expected_version=cart.version)
+            await work.carts.save_cart(updated, expected_version=cart.version)
         except StaleWrite as error:
             raise StaleVersion(cart.version) from error
         await self.event(
@@ -180,7 +180,7 @@ class Carts:
         return await self.reallocate(work, updated)
 
     async def shipping_method(self, work: Work, cart: Cart, method_id: int) -> ShippingMethod:
-        method = await work.store.shipping_method(method_id)
+        method = await work.shipping.shipping_method(method_id)
         if method is None or not method.active:
             raise ShippingMethodNotFound(field="idShipmentMethod")
         check_applicable(method, currency=cart.currency, country=self.ship_to(cart))
@@ -194,7 +194,7 @@ class Carts:
         country = self.ship_to(cart)
         return [
             m
-            for m in await work.store.shipping_methods()
+            for m in await work.shipping.shipping_methods()
             if m.fits(currency=cart.currency, country=country)
         ]
 
@@ -207,13 +207,13 @@ class Carts:
         subtotal = sum(line.gross for line in lines)
         method = None
         if cart.shipping_method_id is not None:
-            method = await work.store.shipping_method(cart.shipping_method_id)
+            method = await work.shipping.shipping_method(cart.shipping_method_id)
         shipping = method.priced(subtotal) if method else None
         grand = subtotal + (shipping.gross if shipping else 0)
         return compute_totals(cart.currency, lines, shipping, min(gift_cards, grand)), method
 
     async def view(self, work: Work, cart: Cart) -> CartView:
-        payments = await work.store.payments(cart.id)
+        payments = await work.payments.payments(cart.id)
         covered = sum(p.amount_planned for p in payments if p.is_gift_card and p.active)
         totals, method = await self.totals(work, cart, covered)
         return CartView(cart, totals, method, tuple(payments))
@@ -228,7 +228,7 @@ class Carts:
         if cart.locked:
             return await self.view(work, cart)
         totals, _ = await self.totals(work, cart)
-        payments = await work.store.payments(cart.id)
+        payments = await work.payments.payments(cart.id)
         active = [p for p in payments if p.is_gift_card and p.active]
         if found is None:
             refs = [p.card_ref or "" for p in active]
@@ -241,7 +241,7 @@ class Carts:
         changed = False
         for payment, share in zip(active, allocate(totals.grand_total, balances), strict=True):
             if (payment.amount_planned, payment.upper_limit) != (share.amount, share.upper_limit):
-                await work.store.update_payment(
+                await work.payments.update_payment(
                     replace(
                         payment,
                         amount_planned=share.amount,
@@ -279,7 +279,7 @@ class Carts:
             raise CurrencyMismatch(cart.currency, card.currency, field="code")
         if card.available <= 0:
             raise GiftCardNotUsable("the gift card has no balance left", field="code")
-        payments = await work.store.payments(cart.id)
+        payments = await work.payments.payments(cart.id)
         active = [p for p in payments if p.is_gift_card and p.active]
         if any(p.card_ref == card.ref for p in active):
             raise CardAlreadyOnCart(field="code")
@@ -302,7 +302,7 @@ class Carts:
             created_at=now,
             updated_at=now,
         )
-        await work.store.insert_payment(payment)
+        await work.payments.insert_payment(payment)
         await self.event(
             work, "GiftCardAdded", cart, {"paymentId": payment.id, "card": f"****{card.last4}"}
         )
@@ -317,13 +317,13 @@ class Carts:
         cart = await self.lock(work, cart_id=cart_id, owner=owner)
         if cart.locked:
             raise CartLocked()
-        payment = await work.store.payment(payment_id)
+        payment = await work.payments.payment(payment_id)
         if payment is None or payment.cart_id != cart.id or not payment.is_gift_card:
             raise PaymentNotFound()
         if not payment.active:
             raise IllegalTransition("the gift card was already removed")
         now = self.clock.now()
-        await work.store.update_payment(
+        await work.payments.update_payment(
             replace(payment, status=PaymentStatus.REMOVED, amount_planned=0, updated_at=now)
         )
         await self.event(work, "GiftCardRemoved", cart, {"paymentId": payment.id})
@@ -339,7 +339,7 @@ class Carts:
         object_type: str = "cart",
         object_id: str | None = None,
     ) -> None:
-        await work.store.append_events(
+        await work.events.append_events(
             [
                 NewEvent(
                     kind,

@@ -155,6 +155,6 @@ class CheckoutDataService:
         updated = replace(
             cart, **changes, version=cart.version + 1, updated_at=self.carts.clock.now()
         )
-        await work.store.save_cart(updated, expected_version=cart.version)
+        await work.carts.save_cart(updated, expected_version=cart.version)
         await self.carts.event(work, "CheckoutDataUpdated", updated, {"fields": sorted(changes)})
         return updated, True

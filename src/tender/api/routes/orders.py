@@ -21,7 +21,6 @@ from tender.api.errors import responses
 from tender.api.routing import AuthFirstRoute
 from tender.api.schemas import Strict
 from tender.api.security import require
-from tender.db.checkout_store import SqlCheckoutStore
 from tender.domain.checkout_ports import Work
 from tender.domain.errors import InvalidInput
 from tender.domain.ids import is_uuid
@@ -90,10 +89,10 @@ async def list_orders(
         raise InvalidInput("the cursor is not one this API gave out", field="cursor")
 
     async def work(w: Work) -> Any:
-        page = await w.store.list_orders(
+        page = await w.orders.list_orders(
             owner=owner_of(principal), state=state, after=cursor, limit=limit
         )
-        by_cart = await w.store.payments_of([o.cart_id for o in page.items])
+        by_cart = await w.payments.payments_of([o.cart_id for o in page.items])
         views = [OrderView(o, tuple(by_cart[o.cart_id])) for o in page.items]
         return {
             "results": [order_public(v) for v in views],
@@ -171,9 +170,9 @@ _transition("cancel", "Cancel: releases reservations, or refunds what was captur
 @router.get("/payments/{payment_id}", responses=responses(401, 403, 404))
 async def get_payment(request: Request, payment_id: str, principal: Orders) -> Any:
     async def work(w: Work) -> Any:
-        payment = await w.store.payment(payment_id)
-        order = await w.store.order_by_cart(payment.cart_id) if payment else None
-        cart = await w.store.get_cart(payment.cart_id) if payment else None
+        payment = await w.payments.payment(payment_id)
+        order = await w.orders.order_by_cart(payment.cart_id) if payment else None
+        cart = await w.carts.get_cart(payment.cart_id) if payment else None
         owner = owner_of(principal)
         if payment is None or cart is None or (owner is not None and cart.owner != owner):
             raise PaymentNotFound()
@@ -273,7 +272,7 @@ async def create_shipping_method(
         request,
         principal,
         lambda w: add_shipping_method(
-            w.store,
+            w.shipping,
             clock=runtime.clock,
             name=body.name,
             carrier_name=body.carrierName,
@@ -289,7 +288,7 @@ async def create_shipping_method(
 
 @router.get("/shipping-methods", responses=responses(401, 403))
 async def list_shipping_methods(request: Request, principal: Orders) -> Any:
-    methods = await run(request, principal, lambda w: w.store.shipping_methods())
+    methods = await run(request, principal, lambda w: w.shipping.shipping_methods())
     return {"results": [shipping_public(m) for m in methods]}
 
 
@@ -306,7 +305,7 @@ async def list_events(
 ) -> Any:
     runtime = request.app.state.runtime
     events = await runtime.db.read(
-        lambda conn: SqlCheckoutStore(conn).events(
+        lambda conn: runtime.work(conn, actor=principal.actor).events.events(
             owner=owner_of(principal), after=after, limit=limit
         )
     )

@@ -40,12 +40,12 @@ class PaymentOperations(OrderService):
     async def _payment_in_order(
         self, work: Work, payment_id: str, owner: str | None
     ) -> tuple[Payment, Order]:
-        payment = await work.store.payment(payment_id)
-        order = await work.store.order_by_cart(payment.cart_id) if payment else None
+        payment = await work.payments.payment(payment_id)
+        order = await work.orders.order_by_cart(payment.cart_id) if payment else None
         if payment is None or order is None or (owner is not None and order.owner != owner):
             raise PaymentNotFound()
         await self.carts.lock(work, cart_id=payment.cart_id, owner=None)
-        fresh = await work.store.payment(payment_id)
+        fresh = await work.payments.payment(payment_id)
         assert fresh is not None
         return fresh, order
 
@@ -117,7 +117,7 @@ class PaymentOperations(OrderService):
         if order.state is not OrderState.PROCESSING or not pending:
             raise NothingToDo("the payment is not waiting for a confirmation")
         method.verify(payment, payload)
-        await work.store.update_transaction(
+        await work.payments.update_transaction(
             pending[0].id, state=TransactionState.SUCCESS, error_code=None, now=self.clock.now()
         )
         await self._event(work, "PaymentAuthorized", order, {"paymentId": payment.id})
@@ -163,7 +163,7 @@ class PaymentOperations(OrderService):
             return payment
         if order.state is not OrderState.PROCESSING or not pending:
             raise NothingToDo("the payment is not waiting for a confirmation")
-        await work.store.update_transaction(
+        await work.payments.update_transaction(
             pending[0].id,
             state=target,
             error_code=None if authorized else "DeclinedByProvider",

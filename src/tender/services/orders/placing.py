@@ -84,7 +84,7 @@ class Placing(OrderService):
         ``recompute`` says this request itself changed the cart's data, so the allocation
         follows the new total, once every card is known to still cover its share."""
         cart = await self.carts.lock(work, cart_id=cart_id, owner=owner)
-        existing = await work.store.order_by_cart(cart.id)
+        existing = await work.orders.order_by_cart(cart.id)
         if existing is not None and existing.state is not OrderState.CHECKOUT:
             raise OrderAlreadyPlaced(f"order {existing.reference} is {existing.state.value}")
         problems = missing_checkout_data(cart)
@@ -120,7 +120,7 @@ class Placing(OrderService):
                 created_at=now,
                 updated_at=now,
             )
-            await work.store.insert_payment(payment)
+            await work.payments.insert_payment(payment)
             await self._transaction(
                 work,
                 payment,
@@ -145,7 +145,7 @@ class Placing(OrderService):
                 created_at=now,
                 updated_at=now,
             )
-            await work.store.insert_order(order)
+            await work.orders.insert_order(order)
         else:
             check_order_transition(existing.state, OrderState.PROCESSING)
             order = replace(
@@ -156,8 +156,8 @@ class Placing(OrderService):
                 grand_total=view.totals.grand_total,
                 updated_at=now,
             )
-            await work.store.save_order(order, expected_version=existing.version)
-        await work.store.set_cart_locked(cart.id, True, now)
+            await work.orders.save_order(order, expected_version=existing.version)
+        await work.carts.set_cart_locked(cart.id, True, now)
         await self._event(work, "OrderPlaced", order, {"grandTotal": order.grand_total})
         placed_view = await self.carts.view(work, replace(cart, locked=True))
         return Placed(order, placed_view, redirect)
@@ -238,7 +238,7 @@ class Placing(OrderService):
                     expires_in=self.payment_window,
                 )
                 taken.append(hold_ref)
-                await work.store.update_payment(
+                await work.payments.update_payment(
                     replace(payment, hold_ref=hold_ref, updated_at=self.clock.now())
                 )
                 await self._transaction(
@@ -293,10 +293,10 @@ class Placing(OrderService):
         """The new order's reference, decided here only: the merchant's own (unless another
         order or session has it), else the number a browser session promised for this cart
         (``futureOrderNumber``), else a fresh one."""
-        promised = await work.store.future_order_number(cart_id)
+        promised = await work.sessions.future_order_number(cart_id)
         if wanted is None:
             return promised or self._reference()
-        if wanted != promised and await work.store.order_number_taken(wanted):
+        if wanted != promised and await work.orders.order_number_taken(wanted):
             raise InvalidInput("the order reference is taken", field="orderReference")
         return wanted
 
