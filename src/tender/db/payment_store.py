@@ -107,8 +107,8 @@ class _CartPayments:
         self.transactions.setdefault(payment.id, {})
 
     def get(self, payment_id: str) -> Payment:
-        txs = tuple(self.transactions[payment_id].values())
-        return replace(self.payments[payment_id], transactions=txs)
+        txs = sorted(self.transactions[payment_id].values(), key=lambda t: (t.created_at, t.id))
+        return replace(self.payments[payment_id], transactions=tuple(txs))
 
     def all(self) -> list[Payment]:
         ordered = sorted(self.payments.values(), key=lambda p: p.position)
