@@ -33,6 +33,7 @@ from tender.domain.events import NewEvent
 from tender.domain.ids import new_id
 from tender.domain.money import check_currency
 from tender.domain.orders import PaymentStatus
+from tender.domain.ownership import visible
 from tender.domain.payments import (
     GIFT_CARD,
     Payment,
@@ -93,7 +94,7 @@ class CartView:
 def owned(cart: Cart | None, owner: str | None) -> Cart:
     """The cart if the caller may see it; otherwise the same 404 as for a cart that does not
     exist, so ids of other merchants' carts cannot be probed."""
-    if cart is None or (owner is not None and cart.owner != owner):
+    if not visible(cart, owner):
         raise CartNotFound()
     return cart
 

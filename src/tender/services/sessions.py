@@ -12,6 +12,7 @@ from tender.domain.checkout_ports import Work
 from tender.domain.codes import Hasher
 from tender.domain.errors import NotFound
 from tender.domain.events import NewEvent
+from tender.domain.ownership import visible
 from tender.domain.ports import Clock
 from tender.domain.sessions import (
     OrderNumberTaken,
@@ -45,7 +46,7 @@ class Sessions:
         creator: str,
     ) -> tuple[str, Session]:
         cart = await work.carts.get_cart(cart_id, lock=True)
-        if cart is None or (owner is not None and cart.owner != owner):
+        if not visible(cart, owner):
             raise CartNotFound(field="cart.cartRef.id")
         metadata = check_metadata(dict(metadata))
         number = metadata.get("futureOrderNumber")
@@ -75,7 +76,7 @@ class Sessions:
 
     async def get(self, work: Work, *, token: str, owner: str | None) -> Session:
         session = await work.sessions.session(self.hasher.secret(token))
-        if session is None or (owner is not None and session.owner != owner):
+        if not visible(session, owner):
             raise SessionNotFound()
         return session
 

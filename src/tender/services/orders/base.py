@@ -236,13 +236,6 @@ class OrderService:
         )
 
 
-def awaiting_confirmation(payment: Payment) -> bool:
-    return any(
-        t.type is TransactionType.AUTHORIZATION and t.state is TransactionState.PENDING
-        for t in payment.transactions
-    )
-
-
 def covers(payment: Payment) -> int:
     """What a payment still brings to its order: open authorizations and captures not
     refunded (a cancelled or released authorization brings nothing)."""

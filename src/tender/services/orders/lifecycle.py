@@ -18,6 +18,7 @@ from tender.domain.orders import (
     TransactionState,
     check_order_transition,
 )
+from tender.domain.ownership import visible
 from tender.domain.payments import (
     OrderNotFound,
     Payment,
@@ -27,7 +28,6 @@ from tender.services.orders.base import (
     OrderService,
     OrderView,
     PaymentNotAuthorized,
-    awaiting_confirmation,
     covers,
 )
 
@@ -41,7 +41,7 @@ class Lifecycle(OrderService):
         order = await work.orders.order(order_id)
         if order is None:
             order = await work.orders.order_by_reference(order_id)
-        if order is None or (owner is not None and order.owner != owner):
+        if not visible(order, owner):
             raise OrderNotFound()
         return order
 
@@ -67,7 +67,7 @@ class Lifecycle(OrderService):
         check_order_transition(order.state, OrderState.COMPLETED)
         payments = [p for p in await work.payments.payments(order.cart_id) if p.active]
         for payment in payments:
-            if not payment.is_gift_card and awaiting_confirmation(payment):
+            if not payment.is_gift_card and payment.awaiting_confirmation:
                 raise PaymentNotAuthorized(f"the {payment.method} payment is not confirmed")
         covered = sum(covers(p) for p in payments)
         shortfall = order.grand_total - covered
