@@ -6,7 +6,6 @@ rounded half-to-even in minor units, once per line; totals are sums of rounded l
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StrictInt
@@ -326,13 +325,3 @@ class OrderPublic(BaseModel):
     state: str
     payments: list[dict[str, Any]]
     model_config = {"extra": "allow"}
-
-
-class EventPublic(BaseModel):
-    id: int
-    type: str
-    objectType: str
-    objectId: str
-    payload: dict[str, Any]
-    correlationId: str | None
-    createdAt: datetime

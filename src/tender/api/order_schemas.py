@@ -74,7 +74,7 @@ class ShippingMethodList(BaseModel):
     results: list[ShippingMethodPublic]
 
 
-class EventOut(BaseModel):
+class EventPublic(BaseModel):
     id: int
     type: str
     objectType: str
@@ -84,7 +84,7 @@ class EventOut(BaseModel):
     createdAt: str
 
     @classmethod
-    def of(cls, event: Event) -> EventOut:
+    def of(cls, event: Event) -> EventPublic:
         return cls(
             id=event.id,
             type=event.type,
@@ -97,6 +97,6 @@ class EventOut(BaseModel):
 
 
 class EventFeed(BaseModel):
-    results: list[EventOut]
+    results: list[EventPublic]
     next: int | None
     """Pass as ``after`` for what came since; the same ``after`` again when nothing did."""

@@ -210,12 +210,7 @@ class SqlPaymentStore:
             remembered.transactions[transaction.payment_id][transaction.id] = transaction
 
     async def update_transaction(
-        self,
-        transaction_id: str,
-        *,
-        state: TransactionState,
-        error_code: str | None,
-        now: datetime,
+        self, transaction_id: str, *, state: TransactionState, error_code: str | None, now: datetime
     ) -> None:
         await pending.flush(self.conn, _INSERT_TRANSACTION)
         await self.conn.execute(

@@ -73,12 +73,7 @@ class PaymentStore(Protocol):
     async def insert_transaction(self, transaction: Transaction) -> None: ...
 
     async def update_transaction(
-        self,
-        transaction_id: str,
-        *,
-        state: TransactionState,
-        error_code: str | None,
-        now: datetime,
+        self, transaction_id: str, *, state: TransactionState, error_code: str | None, now: datetime
     ) -> None: ...
 
 

@@ -18,7 +18,7 @@ from tender.api.checkout_schemas import (
 from tender.api.errors import responses
 from tender.api.order_schemas import (
     EventFeed,
-    EventOut,
+    EventPublic,
     PaymentInOrder,
     PaymentPublic,
     ShippingMethodList,
@@ -328,5 +328,5 @@ async def list_events(
         )
     )
     return EventFeed(
-        results=[EventOut.of(e) for e in events], next=events[-1].id if events else after
+        results=[EventPublic.of(e) for e in events], next=events[-1].id if events else after
     )
