@@ -3,80 +3,16 @@ life cycle, payments, events; with the balances checked at each step."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from tests.api.conftest import Api, assert_error
-from tests.helpers import ADDRESS
-
-
-async def card(api: Api, h: dict[str, str], minor: int, **extra: Any) -> dict[str, Any]:
-    response = await api.client.post(
-        "/giftcards", json={"amount": {"centAmount": minor, "currency": "EUR"}, **extra}, headers=h
-    )
-    assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
-async def balance(api: Api, h: dict[str, str], card_id: str) -> tuple[int, int]:
-    body = (await api.client.get(f"/giftcards/{card_id}", headers=h)).json()["balance"]
-    return body["posted"]["centAmount"], body["held"]["centAmount"]
-
-
-async def ready_cart(api: Api, h: dict[str, str]) -> dict[str, Any]:
-    method = await api.client.post(
-        "/shipping-methods",
-        json={
-            "name": "Standard",
-            "carrierName": "DHL",
-            "price": {"centAmount": 490, "currency": "EUR"},
-            "taxRate": "19.00",
-            "freeAbove": {"centAmount": 100_000, "currency": "EUR"},
-            "countries": ["DE"],
-        },
-        headers=h,
-    )
-    assert method.status_code == 201, method.text
-    created = await api.client.post(
-        "/carts",
-        json={
-            "currency": "EUR",
-            "country": "DE",
-            "customerEmail": "ada@example.com",
-            "lineItems": [
-                {
-                    "sku": "TEA",
-                    "name": "Tea",
-                    "quantity": 2,
-                    "price": {"centAmount": 4000, "currency": "EUR"},
-                    "taxRate": "19.00",
-                }
-            ],
-        },
-        headers=h,
-    )
-    assert created.status_code == 201, created.text
-    cart = created.json()
-    updated = await api.client.post(
-        f"/carts/{cart['id']}",
-        json={
-            "version": cart["version"],
-            "actions": [
-                {"action": "setShippingAddress", "address": ADDRESS},
-                {"action": "setBillingAddress", "address": ADDRESS},
-                {"action": "setShippingMethod", "shippingMethodId": method.json()["id"]},
-            ],
-        },
-        headers=h,
-    )
-    assert updated.status_code == 200, updated.text
-    return updated.json()  # type: ignore[no-any-return]
+from tests.api.journeys import card, choose_payment_method, ready_cart
+from tests.api.journeys import held as balance
 
 
 async def test_checkout_journey_over_http(api: Api) -> None:
     h = await api.headers()
     first = await card(api, h, 3000)
     second = await card(api, h, 2500, pin="4711")
-    cart = await ready_cart(api, h)
+    cart = await ready_cart(api, h, unit=4000, quantity=2)
     assert cart["totals"]["grandTotal"]["centAmount"] == 8490
     assert cart["totals"]["tax"]["centAmount"] == 1355  # 1277 on the lines + 78 on shipping
 
@@ -112,24 +48,9 @@ async def test_checkout_journey_over_http(api: Api) -> None:
         headers=h,
     )
     assert selected.status_code == 200
-    # Select invoice for the rest through the cart's payment methods (Spryker-style data).
-    runtime = api.runtime
-    from dataclasses import replace
-
-    async def choose(w: Any) -> None:
-        locked = await runtime.carts.lock(w, cart_id=cart["id"], owner=None)
-        await w.store.save_cart(
-            replace(
-                locked,
-                payment_methods=(
-                    {"paymentMethodName": "invoice", "paymentProviderName": "tender"},
-                ),
-                version=locked.version + 1,
-            ),
-            expected_version=locked.version,
-        )
-
-    await runtime.db.transaction(lambda c: choose(runtime.work(c, actor="test")))
+    # Select invoice for the rest through the cart's payment method.
+    chosen = await choose_payment_method(api, h, cart["id"], "invoice")
+    assert chosen["paymentMethods"] == [{"paymentMethod": "invoice", "paymentProvider": "tender"}]
 
     placed = await api.client.post("/orders", json={"cartId": cart["id"]}, headers=h)
     assert placed.status_code == 201, placed.text
@@ -333,7 +254,7 @@ async def test_the_order_reference_is_decided_in_one_place(api: Api) -> None:
     """The merchant's own reference if free; else the number a session promised for the cart;
     else a fresh one, whichever route places the order."""
     h = await api.headers()
-    promised = await ready_cart(api, h)
+    promised = await ready_cart(api, h, unit=4000, quantity=2)
     session = await api.client.post(
         "/sessions",
         json={
@@ -343,7 +264,7 @@ async def test_the_order_reference_is_decided_in_one_place(api: Api) -> None:
         headers=h,
     )
     assert session.status_code == 201, session.text
-    other = await ready_cart(api, h)
+    other = await ready_cart(api, h, unit=4000, quantity=2)
     for cart in (promised, other):
         for _ in range(2):
             code = (await card(api, h, 5000))["code"]

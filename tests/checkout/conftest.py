@@ -14,20 +14,33 @@ from tender.domain.cart import (
     AddLineItem,
     SetBillingAddress,
     SetCustomerEmail,
+    SetPaymentMethod,
     SetShippingAddress,
     SetShippingMethod,
 )
 from tender.domain.checkout_ports import Work
+from tender.domain.customers import Address
 from tender.domain.money import Money
+from tender.domain.payments import PaymentMethodSelection
 from tender.runtime import Runtime
 from tender.services.carts import CartView
 from tender.services.ledger import IssuedCard
 from tender.services.shipping import add_shipping_method
 from tests.conftest import FakeClock
-from tests.helpers import ADDRESS
 
 T = TypeVar("T")
 OWNER = "client:shop"
+ADDRESS = Address(
+    salutation="Ms",
+    first_name="Ada",
+    last_name="Lovelace",
+    street_name="Main St",
+    street_number="1",
+    postal_code="10115",
+    city="Berlin",
+    country="DE",
+)
+"""A shipping and billing address every checkout service test can use."""
 
 
 class Shop:
@@ -88,7 +101,9 @@ class Shop:
             SetCustomerEmail("ada@example.com"),
             SetShippingMethod(shipping.id),
         ]
-        view = await self.tx(
+        if method:
+            actions.append(SetPaymentMethod(PaymentMethodSelection(method)))
+        return await self.tx(
             lambda w: self.runtime.carts.update(
                 w,
                 cart_id=view.cart.id,
@@ -97,22 +112,6 @@ class Shop:
                 actions=actions,
             )
         )
-        if method:
-            cart_id = view.cart.id
-
-            async def select(w: Work) -> CartView:
-                from dataclasses import replace
-
-                cart = await self.runtime.carts.lock(w, cart_id=cart_id, owner=OWNER)
-                chosen = ({"paymentMethodName": method, "paymentProviderName": "tender"},)
-                await w.store.save_cart(
-                    replace(cart, payment_methods=chosen, version=cart.version + 1),
-                    expected_version=cart.version,
-                )
-                return await self.runtime.carts.view(w, cart)
-
-            view = await self.tx(select)
-        return view
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,6 +23,7 @@ from tender.domain.cart import (
     ChangeLineItemQuantity,
     SetBillingAddress,
     SetCustomerEmail,
+    SetPaymentMethod,
     SetShippingAddress,
     SetShippingMethod,
 )
@@ -31,6 +31,7 @@ from tender.domain.checkout_ports import Work
 from tender.domain.errors import DomainError
 from tender.domain.money import Money
 from tender.domain.orders import OrderState
+from tender.domain.payments import PaymentMethodSelection
 from tender.runtime import Runtime
 from tender.services.shipping import add_shipping_method
 from tests.checkout.conftest import ADDRESS, OWNER
@@ -113,23 +114,12 @@ class Lifecycle(RuleBasedStateMachine):
                     SetBillingAddress(ADDRESS),
                     SetCustomerEmail("a@b.de"),
                     SetShippingMethod(method.id),
+                    SetPaymentMethod(PaymentMethodSelection("invoice", "x")),
                 ],
             )
         )
-        self.tx(self._choose_invoice)
         self.order_id: str | None = None
         self.state: OrderState | None = None
-
-    async def _choose_invoice(self, w: Work) -> None:
-        cart = await self.rt.carts.lock(w, cart_id=self.cart_id, owner=OWNER)
-        await w.store.save_cart(
-            replace(
-                cart,
-                version=cart.version + 1,
-                payment_methods=({"paymentMethodName": "invoice", "paymentProviderName": "x"},),
-            ),
-            expected_version=cart.version,
-        )
 
     def tx(self, work: Callable[[Work], Awaitable[T]]) -> T:
         return self.backend.run(
