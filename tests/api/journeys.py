@@ -142,6 +142,15 @@ def checkout_document(kind: str, cart_id: str, shipping: int, *methods: str) -> 
     return {"data": {"type": kind, "attributes": checkout_attributes(cart_id, shipping, *methods)}}
 
 
+async def glue_checkout(
+    api: Api, headers: dict[str, str], cart_id: str, shipping: int, *methods: str
+) -> dict[str, Any]:
+    """The order placed through Spryker's ``/checkout``; its answer's attributes."""
+    document = checkout_document("checkout", cart_id, shipping, *methods)
+    placed = await _ok(await api.client.post("/checkout", json=document, headers=headers))
+    return placed["data"]["attributes"]  # type: ignore[no-any-return]
+
+
 def order_payment(identifier: str, payload: list[dict[str, Any]]) -> dict[str, Any]:
     """A Spryker ``order-payments`` document."""
     return {

@@ -3,8 +3,12 @@ life cycle, payments, events; with the balances checked at each step."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import httpx
+
 from tests.api.conftest import Api, assert_error
-from tests.api.journeys import card, choose_payment_method, ready_cart
+from tests.api.journeys import card, choose_payment_method, ready_cart, update_cart
 from tests.api.journeys import held as balance
 
 
@@ -39,15 +43,7 @@ async def test_checkout_journey_over_http(api: Api) -> None:
     current = (await api.client.get(f"/carts/{cart['id']}", headers=h)).json()
     assert current["totals"]["remaining"]["centAmount"] == 2990
 
-    selected = await api.client.post(
-        f"/carts/{cart['id']}",
-        json={
-            "version": current["version"],
-            "actions": [{"action": "setCustomerEmail", "email": "ada@example.com"}],
-        },
-        headers=h,
-    )
-    assert selected.status_code == 200
+    await update_cart(api, h, current, {"action": "setCustomerEmail", "email": "ada@example.com"})
     # Select invoice for the rest through the cart's payment method.
     chosen = await choose_payment_method(api, h, cart["id"], "invoice")
     assert chosen["paymentMethods"] == [{"paymentMethod": "invoice", "paymentProvider": "tender"}]
@@ -157,63 +153,23 @@ async def test_cart_updates_are_versioned_and_atomic(api: Api) -> None:
     )
     body = assert_error(stale, 409, "ConcurrentModification")
     assert body["currentVersion"] == cart["version"]
-    half_bad = await api.client.post(
-        f"/carts/{cart['id']}",
-        json={
-            "version": cart["version"],
-            "actions": [
-                {
-                    "action": "addLineItem",
-                    "sku": "A",
-                    "name": "A",
-                    "quantity": 1,
-                    "price": {"centAmount": 500, "currency": "JPY"},
-                    "taxRate": "10",
-                },
-                {"action": "removeLineItem", "lineItemId": "missing"},
-            ],
-        },
-        headers=h,
-    )
+
+    def add_line(quantity: int, cents: int, currency: str = "JPY") -> dict[str, Any]:
+        price = {"centAmount": cents, "currency": currency}
+        line = {"sku": "A", "name": "A", "quantity": quantity, "price": price, "taxRate": "10"}
+        return {"action": "addLineItem", **line}
+
+    async def update(*actions: dict[str, Any]) -> httpx.Response:
+        body = {"version": cart["version"], "actions": list(actions)}
+        return await api.client.post(f"/carts/{cart['id']}", json=body, headers=h)
+
+    half_bad = await update(add_line(1, 500), {"action": "removeLineItem", "lineItemId": "missing"})
     assert_error(half_bad, 404, "LineItemNotFound")
     unchanged = (await api.client.get(f"/carts/{cart['id']}", headers=h)).json()
     assert unchanged["version"] == cart["version"]
     assert unchanged["lineItems"] == []
-    wrong_currency = await api.client.post(
-        f"/carts/{cart['id']}",
-        json={
-            "version": cart["version"],
-            "actions": [
-                {
-                    "action": "addLineItem",
-                    "sku": "A",
-                    "name": "A",
-                    "quantity": 1,
-                    "price": {"centAmount": 500, "currency": "EUR"},
-                    "taxRate": "10",
-                }
-            ],
-        },
-        headers=h,
-    )
-    assert_error(wrong_currency, 422, "CurrencyMismatch")
-    good = await api.client.post(
-        f"/carts/{cart['id']}",
-        json={
-            "version": cart["version"],
-            "actions": [
-                {
-                    "action": "addLineItem",
-                    "sku": "A",
-                    "name": "A",
-                    "quantity": 3,
-                    "price": {"centAmount": 333, "currency": "JPY"},
-                    "taxRate": "10",
-                }
-            ],
-        },
-        headers=h,
-    )
+    assert_error(await update(add_line(1, 500, "EUR")), 422, "CurrencyMismatch")
+    good = await update(add_line(3, 333))
     assert good.status_code == 200, good.text
     totals = good.json()["totals"]
     assert totals["grandTotal"]["centAmount"] == 999

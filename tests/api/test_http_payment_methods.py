@@ -19,6 +19,7 @@ from tests.api.journeys import (
     card,
     checkout_document,
     choose_payment_method,
+    glue_checkout,
     order_payment,
     ready_cart,
     shipping_method,
@@ -207,13 +208,8 @@ async def test_the_browser_cannot_confirm_its_own_redirect_payment(db: Database)
 async def test_a_session_may_only_acknowledge_methods_it_allows(db: Database) -> None:
     async with api_with(db, **WITH_PROVIDER) as api:
         h, shipping, cart = await a_shop(api)
-        placed = await api.client.post(
-            "/checkout",
-            json=checkout_document("checkout", cart["id"], shipping, "redirect"),
-            headers=h,
-        )
-        assert placed.status_code == 201, placed.text
-        reference = placed.json()["data"]["attributes"]["orderReference"]
+        placed = await glue_checkout(api, h, cart["id"], shipping, "redirect")
+        reference = placed["orderReference"]
         page = await browser(api, h, cart["id"], allowedPaymentMethods=["invoice"])
         answer = await api.client.post(
             "/order-payments",
@@ -277,13 +273,8 @@ async def test_without_provider_or_simulator_redirect_is_not_offered(
 
 async def pending_redirect(api: Api) -> tuple[dict[str, str], str]:
     h, shipping, cart = await a_shop(api)
-    placed = await api.client.post(
-        "/checkout",
-        json=checkout_document("checkout", cart["id"], shipping, "redirect"),
-        headers=h,
-    )
-    assert placed.status_code == 201, placed.text
-    url = httpx.URL(placed.json()["data"]["attributes"]["redirectUrl"])
+    placed = await glue_checkout(api, h, cart["id"], shipping, "redirect")
+    url = httpx.URL(placed["redirectUrl"])
     return h, url.path.rstrip("/").rsplit("/", 1)[1]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 
@@ -12,6 +12,7 @@ from tender.db.engine import Database
 from tender.db.ledger_store import SqlLedgerStore
 from tender.domain.cart import (
     AddLineItem,
+    CartAction,
     SetBillingAddress,
     SetCustomerEmail,
     SetPaymentMethod,
@@ -41,6 +42,39 @@ ADDRESS = Address(
     country="DE",
 )
 """A shipping and billing address every checkout service test can use."""
+
+
+async def ready_cart(
+    rt: Runtime,
+    w: Work,
+    *,
+    unit: int,
+    quantity: int = 1,
+    email: str = "ada@example.com",
+    shipping: int | None = None,
+    method: PaymentMethodSelection | None = None,
+) -> CartView:
+    """A cart of one line of tea with both addresses and an email, made in ``w``; with a
+    shipping method and a payment method when given."""
+    view = await rt.carts.create(
+        w,
+        owner=OWNER,
+        currency="EUR",
+        country="DE",
+        lines=[AddLineItem("TEA", "Tea", quantity, unit, 1900)],
+    )
+    actions: list[CartAction] = [
+        SetShippingAddress(ADDRESS),
+        SetBillingAddress(ADDRESS),
+        SetCustomerEmail(email),
+    ]
+    if shipping is not None:
+        actions.append(SetShippingMethod(shipping))
+    if method is not None:
+        actions.append(SetPaymentMethod(method))
+    return await rt.carts.update(
+        w, cart_id=view.cart.id, owner=OWNER, version=view.cart.version, actions=actions
+    )
 
 
 class Shop:
@@ -86,30 +120,10 @@ class Shop:
                 countries=["DE"],
             )
         )
-        view = await self.tx(
-            lambda w: self.runtime.carts.create(
-                w,
-                owner=OWNER,
-                currency="EUR",
-                country="DE",
-                lines=[AddLineItem("SKU-1", "Tea", quantity, unit, 1900)],
-            )
-        )
-        actions: list[Any] = [
-            SetShippingAddress(ADDRESS),
-            SetBillingAddress(ADDRESS),
-            SetCustomerEmail("ada@example.com"),
-            SetShippingMethod(shipping.id),
-        ]
-        if method:
-            actions.append(SetPaymentMethod(PaymentMethodSelection(method)))
+        chosen = PaymentMethodSelection(method) if method else None
         return await self.tx(
-            lambda w: self.runtime.carts.update(
-                w,
-                cart_id=view.cart.id,
-                owner=OWNER,
-                version=view.cart.version,
-                actions=actions,
+            lambda w: ready_cart(
+                self.runtime, w, unit=unit, quantity=quantity, shipping=shipping.id, method=chosen
             )
         )
 
