@@ -239,3 +239,28 @@ async def test_the_order_reference_is_decided_in_one_place(api: Api) -> None:
     fresh = await api.client.post("/orders", json={"cartId": other["id"]}, headers=h)
     assert fresh.status_code == 201, fresh.text
     assert fresh.json()["orderReference"].startswith("TND-")
+
+
+async def test_a_payment_method_is_chosen_and_cleared_through_the_cart(api: Api) -> None:
+    h = await api.headers("manage_orders")
+    cart = await ready_cart(api, h, unit=4000)
+    chosen = await choose_payment_method(api, h, cart["id"], "Invoice")
+    assert chosen["paymentMethods"] == [{"paymentMethod": "invoice", "paymentProvider": "tender"}]
+    unknown = await api.client.post(
+        f"/carts/{cart['id']}",
+        json={
+            "version": chosen["version"],
+            "actions": [{"action": "setPaymentMethod", "paymentMethod": "cash"}],
+        },
+        headers=h,
+    )
+    body = assert_error(unknown, 422, "PaymentMethodNotAllowed")
+    assert body["errors"][0]["field"] == "paymentMethod"
+    assert (
+        body["errors"][0]["message"] == "cash is not available here; use one of giftcard, invoice"
+    )
+    cleared = await update_cart(
+        api, h, chosen, {"action": "setPaymentMethod", "paymentMethod": None}
+    )
+    assert cleared["paymentMethods"] == []
+    assert cleared["version"] == chosen["version"] + 1

@@ -192,6 +192,7 @@ def sample_body(endpoint: Endpoint, w: World) -> dict[str, Any] | None:
             "version": 1,
             "actions": [
                 {"action": "setCustomerEmail", "email": "ada@example.com"},
+                {"action": "setPaymentMethod", "paymentMethod": "invoice"},
                 {"action": "removeLineItem", "lineItemId": str(uuid.uuid4())},
             ],
         },
