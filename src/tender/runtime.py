@@ -19,6 +19,7 @@ from tender.db.session_store import SqlSessionStore
 from tender.db.shipping_store import SqlShippingStore
 from tender.domain.checkout_ports import Work
 from tender.domain.codes import Hasher
+from tender.domain.payments import GIFT_CARD
 from tender.domain.ports import Clock, SystemClock
 from tender.providers import ProviderContext, UnknownProvider, provider_factory
 from tender.services.carts import Carts
@@ -56,7 +57,6 @@ class Runtime:
             self.hasher, token_ttl=timedelta(seconds=settings.token_ttl_seconds), clock=self.clock
         )
 
-        self.carts = Carts(self.clock)
         self.sessions = Sessions(
             self.hasher, self.clock, ttl=timedelta(seconds=settings.session_ttl_seconds)
         )
@@ -67,16 +67,16 @@ class Runtime:
             "invoice": InvoiceMethod(),
             "redirect": self.redirect_method,
         }
+        methods = methods_by_name([available[name] for name in settings.offered_payment_methods()])
+        self.carts = Carts(self.clock, payment_methods=(GIFT_CARD, *methods))
         self.orders = Orders(
             self.carts,
             self.clock,
-            methods=methods_by_name(
-                [available[name] for name in settings.offered_payment_methods()]
-            ),
+            methods=methods,
             payment_window=timedelta(seconds=settings.order_payment_window_seconds),
         )
 
-        self.checkout_data = CheckoutDataService(self.carts, self.orders.methods)
+        self.checkout_data = CheckoutDataService(self.carts)
 
     def work(
         self, conn: AsyncConnection, *, actor: str | None, correlation_id: str | None = None

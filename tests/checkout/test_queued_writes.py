@@ -10,11 +10,12 @@ import pytest
 
 from tender.db.ledger_store import SqlLedgerStore
 from tender.domain.checkout_ports import Work
+from tender.domain.customers import Customer
 from tender.domain.errors import DomainError, InvalidCredentials
 from tender.domain.events import NewEvent
 from tender.domain.money import Money
 from tender.domain.orders import TransactionState, TransactionType
-from tender.domain.payments import Transaction
+from tender.domain.payments import PaymentMethodSelection, Transaction
 from tender.services.checkout_data import CheckoutData
 from tests.checkout.conftest import ADDRESS, OWNER, Shop
 
@@ -133,11 +134,11 @@ async def test_a_committed_error_keeps_the_rows_queued_before_it(shop: Shop) -> 
 async def test_posting_unchanged_checkout_data_changes_nothing(shop: Shop) -> None:
     view = await shop.ready_cart()
     data = CheckoutData(
-        customer={"email": "ada@example.com"},
+        customer=Customer(email="ada@example.com"),
         billing_address=ADDRESS,
         shipping_address=ADDRESS,
-        payments=[{"paymentMethodName": "invoice"}],
-        shipment_method_id=view.cart.shipping_method_id,
+        payment_methods=(PaymentMethodSelection("invoice"),),
+        shipping_method_id=view.cart.shipping_method_id,
     )
     first, changed = await shop.tx(
         lambda w: shop.runtime.checkout_data.store(w, cart_id=view.cart.id, owner=OWNER, data=data)
@@ -149,7 +150,7 @@ async def test_posting_unchanged_checkout_data_changes_nothing(shop: Shop) -> No
     assert not changed_again
     assert again.version == first.version
     assert await _events(shop) == events
-    different = replace(data, customer={"email": "grace@example.com"})
+    different = replace(data, customer=Customer(email="grace@example.com"))
     third, changed_third = await shop.tx(
         lambda w: shop.runtime.checkout_data.store(
             w, cart_id=view.cart.id, owner=OWNER, data=different

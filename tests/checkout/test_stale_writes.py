@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from tender.domain.checkout_ports import StaleWrite, Work
+from tender.domain.customers import Customer
 from tender.domain.errors import Conflict
 from tender.domain.orders import OrderState
 from tests.checkout.conftest import OWNER, Shop
@@ -38,7 +39,7 @@ async def test_a_stale_cart_save_raises_and_changes_nothing(shop: Shop) -> None:
 
     async def stale_save(w: Work) -> None:
         await w.carts.save_cart(
-            replace(cart, customer={"email": "eve@example.com"}, version=cart.version + 1),
+            replace(cart, customer=Customer(email="eve@example.com"), version=cart.version + 1),
             expected_version=cart.version - 1,
         )
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tender.domain.cart import check_country
 from tender.domain.checkout_ports import ShippingStore
+from tender.domain.customers import check_country
 from tender.domain.errors import InvalidInput
 from tender.domain.money import Money
 from tender.domain.ports import Clock

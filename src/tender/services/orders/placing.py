@@ -14,6 +14,7 @@ from typing import Any
 
 from tender.domain.cart import Cart
 from tender.domain.checkout_ports import Work
+from tender.domain.customers import address_document, customer_document
 from tender.domain.errors import (
     DomainError,
     InvalidInput,
@@ -56,15 +57,15 @@ REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 def missing_checkout_data(cart: Cart) -> list[tuple[str, str]]:
     problems = []
     if not cart.line_items:
-        problems.append(("idCart", "the cart is empty"))
-    if not cart.customer.get("email"):
+        problems.append(("lineItems", "the cart is empty"))
+    if not cart.customer.email:
         problems.append(("customer.email", "the customer's email is required"))
     if cart.shipping_address is None:
         problems.append(("shippingAddress", "a shipping address is required"))
     if cart.billing_address is None:
         problems.append(("billingAddress", "a billing address is required"))
     if cart.shipping_method_id is None:
-        problems.append(("shipment.idShipmentMethod", "a shipment method is required"))
+        problems.append(("shippingMethodId", "a shipment method is required"))
     return problems
 
 
@@ -239,16 +240,16 @@ class Placing(OrderService):
         merchant does not offer, or the session does not allow, is refused even when nothing
         is left open, so a refused choice never stays on an order."""
         cart, totals = view.cart, view.totals
-        names = [str(p.get("paymentMethodName", "")).lower() for p in cart.payment_methods]
+        names = [selection.method for selection in cart.payment_methods]
         for name in names:
             if name != GIFT_CARD and name not in self.methods:
                 raise PaymentMethodNotAllowed(
                     f"{name} is not offered; use one of {', '.join([GIFT_CARD, *self.methods])}",
-                    field="payments",
+                    field="paymentMethods",
                 )
             if not method_allowed(name, allowed):
                 raise PaymentMethodNotAllowed(
-                    f"this session does not allow {name}", field="payments"
+                    f"this session does not allow {name}", field="paymentMethods"
                 )
         if totals.remaining == 0:
             return None
@@ -257,7 +258,7 @@ class Placing(OrderService):
             raise PaymentIncomplete(
                 f"gift cards cover {Money(totals.gift_cards, cart.currency)}; select a payment "
                 f"method for the remaining {Money(totals.remaining, cart.currency)}",
-                field="payments",
+                field="paymentMethods",
             )
         return chosen[0]
 
@@ -314,9 +315,9 @@ class Placing(OrderService):
                 }
                 for line in cart.line_items
             ],
-            "customer": cart.customer,
-            "shippingAddress": cart.shipping_address,
-            "billingAddress": cart.billing_address,
+            "customer": customer_document(cart.customer),
+            "shippingAddress": address_document(cart.shipping_address),
+            "billingAddress": address_document(cart.billing_address),
             "shippingMethodId": cart.shipping_method_id,
             "totals": {
                 "subtotal": totals.subtotal,
