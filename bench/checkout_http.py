@@ -289,7 +289,7 @@ async def prepare(
         owner = f"client:{client.client_id}"
         method = await runtime.db.transaction(
             lambda c: add_shipping_method(
-                runtime.work(c, actor=None).store,
+                runtime.work(c, actor=None).shipping,
                 clock=runtime.clock,
                 name="Standard",
                 carrier_name="DHL",

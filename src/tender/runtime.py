@@ -9,9 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tender import faults
 from tender.auth.oauth import OAuth
 from tender.config import InsecureSettings, Settings
-from tender.db.checkout_store import SqlCheckoutStore
+from tender.db.cart_store import SqlCartStore
 from tender.db.engine import Database
+from tender.db.event_store import SqlEventStore
 from tender.db.ledger_store import SqlLedgerStore
+from tender.db.order_store import SqlOrderStore
+from tender.db.payment_store import SqlPaymentStore
+from tender.db.session_store import SqlSessionStore
+from tender.db.shipping_store import SqlShippingStore
 from tender.domain.checkout_ports import Work
 from tender.domain.codes import Hasher
 from tender.domain.payments import GIFT_CARD
@@ -76,9 +81,18 @@ class Runtime:
     def work(
         self, conn: AsyncConnection, *, actor: str | None, correlation_id: str | None = None
     ) -> Work:
-        """Checkout's store and gift card provider, both bound to one transaction."""
+        """Checkout's stores and gift card provider, all bound to one transaction."""
         provider = self.provider(ProviderContext(self.ledger, SqlLedgerStore(conn), actor))
-        return Work(SqlCheckoutStore(conn), provider, correlation_id)
+        return Work(
+            carts=SqlCartStore(conn),
+            shipping=SqlShippingStore(conn),
+            payments=SqlPaymentStore(conn),
+            orders=SqlOrderStore(conn),
+            sessions=SqlSessionStore(conn),
+            events=SqlEventStore(conn),
+            provider=provider,
+            correlation_id=correlation_id,
+        )
 
     @property
     def jwt_key(self) -> str:

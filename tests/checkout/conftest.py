@@ -110,7 +110,7 @@ class Shop:
         """A cart with lines, addresses, email and shipping (490, free above 100.00)."""
         shipping = await self.tx(
             lambda w: add_shipping_method(
-                w.store,
+                w.shipping,
                 clock=self.clock,
                 name="Standard",
                 carrier_name="DHL",

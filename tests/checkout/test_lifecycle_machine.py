@@ -78,7 +78,7 @@ class Lifecycle(RuleBasedStateMachine):
             self.card_ids.append(issued.card.id)
         method = self.tx(
             lambda w: add_shipping_method(
-                w.store,
+                w.shipping,
                 clock=self.rt.clock,
                 name="S",
                 carrier_name="x",
@@ -126,7 +126,7 @@ class Lifecycle(RuleBasedStateMachine):
         return self.state in (None, OrderState.CHECKOUT)
 
     def payments(self) -> list[Any]:
-        return self.tx(lambda w: w.store.payments(self.cart_id))
+        return self.tx(lambda w: w.payments.payments(self.cart_id))
 
     @rule(index=st.integers(0, len(BALANCES) - 1))
     def add_card(self, index: int) -> None:
@@ -261,7 +261,7 @@ class Lifecycle(RuleBasedStateMachine):
                 for i in self.card_ids
             ]
             payments = await self.rt.db.read(
-                lambda c: self.rt.work(c, actor=None).store.payments(self.cart_id)
+                lambda c: self.rt.work(c, actor=None).payments.payments(self.cart_id)
             )
             problems = await self.rt.db.read(lambda c: SqlLedgerStore(c).audit())
             return cards, payments, problems

@@ -73,7 +73,7 @@ async def _prepare(
         ]
         method = await rt.db.transaction(
             lambda c: add_shipping_method(
-                rt.work(c, actor=None).store,
+                rt.work(c, actor=None).shipping,
                 clock=rt.clock,
                 name="Free",
                 carrier_name="x",

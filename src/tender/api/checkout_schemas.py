@@ -3,7 +3,6 @@ minor units); carts have theirs in ``tender.api.cart_schemas``."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -124,13 +123,3 @@ class OrderPublic(BaseModel):
     state: str
     payments: list[dict[str, Any]]
     model_config = {"extra": "allow"}
-
-
-class EventPublic(BaseModel):
-    id: int
-    type: str
-    objectType: str
-    objectId: str
-    payload: dict[str, Any]
-    correlationId: str | None
-    createdAt: datetime

@@ -60,6 +60,23 @@ class Payment:
     def active(self) -> bool:
         return self.status is PaymentStatus.ACTIVE
 
+    @property
+    def pending_authorization(self) -> Transaction | None:
+        """The authorization an external payment holds open until its confirmation (the
+        merchant's, or its provider's signed callback) settles it."""
+        return next(
+            (
+                t
+                for t in self.transactions
+                if t.type is TransactionType.AUTHORIZATION and t.state is TransactionState.PENDING
+            ),
+            None,
+        )
+
+    @property
+    def awaiting_confirmation(self) -> bool:
+        return self.pending_authorization is not None
+
     def total(
         self, kind: TransactionType, state: TransactionState = TransactionState.SUCCESS
     ) -> int:

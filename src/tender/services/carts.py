@@ -34,6 +34,7 @@ from tender.domain.events import NewEvent
 from tender.domain.ids import new_id
 from tender.domain.money import check_currency
 from tender.domain.orders import PaymentStatus
+from tender.domain.ownership import visible
 from tender.domain.payments import (
     GIFT_CARD,
     Payment,
@@ -95,7 +96,7 @@ class CartView:
 def owned(cart: Cart | None, owner: str | None) -> Cart:
     """The cart if the caller may see it; otherwise the same 404 as for a cart that does not
     exist, so ids of other merchants' carts cannot be probed."""
-    if cart is None or (owner is not None and cart.owner != owner):
+    if not visible(cart, owner):
         raise CartNotFound()
     return cart
 
@@ -139,16 +140,16 @@ class Carts:
             created_at=now,
             updated_at=now,
         )
-        await work.store.insert_cart(cart)
+        await work.carts.insert_cart(cart)
         await self.event(work, "CartCreated", cart, {"version": cart.version})
         return await self.view(work, cart)
 
     async def get(self, work: Work, *, cart_id: str, owner: str | None) -> CartView:
-        cart = owned(await work.store.get_cart(cart_id), owner)
+        cart = owned(await work.carts.get_cart(cart_id), owner)
         return await self.view(work, cart)
 
     async def lock(self, work: Work, *, cart_id: str, owner: str | None) -> Cart:
-        return owned(await work.store.get_cart(cart_id, lock=True), owner)
+        return owned(await work.carts.get_cart(cart_id, lock=True), owner)
 
     async def update(
         self,
@@ -172,7 +173,7 @@ class Carts:
             if isinstance(action, SetShippingMethod) and action.shipping_method_id is not None:
                 await self.shipping_method(work, updated, action.shipping_method_id)
         try:
-            await work.store.save_cart(updated, expected_version=cart.version)
+            await work.carts.save_cart(updated, expected_version=cart.version)
         except StaleWrite as error:
             raise StaleVersion(cart.version) from error
         await self.event(
@@ -196,7 +197,7 @@ class Carts:
         return action
 
     async def shipping_method(self, work: Work, cart: Cart, method_id: int) -> ShippingMethod:
-        method = await work.store.shipping_method(method_id)
+        method = await work.shipping.shipping_method(method_id)
         if method is None or not method.active:
             raise ShippingMethodNotFound(field="shippingMethodId")
         check_applicable(method, currency=cart.currency, country=self.ship_to(cart))
@@ -211,7 +212,7 @@ class Carts:
         country = self.ship_to(cart)
         return [
             m
-            for m in await work.store.shipping_methods()
+            for m in await work.shipping.shipping_methods()
             if m.fits(currency=cart.currency, country=country)
         ]
 
@@ -224,13 +225,13 @@ class Carts:
         subtotal = sum(line.gross for line in lines)
         method = None
         if cart.shipping_method_id is not None:
-            method = await work.store.shipping_method(cart.shipping_method_id)
+            method = await work.shipping.shipping_method(cart.shipping_method_id)
         shipping = method.priced(subtotal) if method else None
         grand = subtotal + (shipping.gross if shipping else 0)
         return compute_totals(cart.currency, lines, shipping, min(gift_cards, grand)), method
 
     async def view(self, work: Work, cart: Cart) -> CartView:
-        payments = await work.store.payments(cart.id)
+        payments = await work.payments.payments(cart.id)
         covered = sum(p.amount_planned for p in payments if p.is_gift_card and p.active)
         totals, method = await self.totals(work, cart, covered)
         return CartView(cart, totals, method, tuple(payments))
@@ -245,7 +246,7 @@ class Carts:
         if cart.locked:
             return await self.view(work, cart)
         totals, _ = await self.totals(work, cart)
-        payments = await work.store.payments(cart.id)
+        payments = await work.payments.payments(cart.id)
         active = [p for p in payments if p.is_gift_card and p.active]
         if found is None:
             refs = [p.card_ref or "" for p in active]
@@ -258,7 +259,7 @@ class Carts:
         changed = False
         for payment, share in zip(active, allocate(totals.grand_total, balances), strict=True):
             if (payment.amount_planned, payment.upper_limit) != (share.amount, share.upper_limit):
-                await work.store.update_payment(
+                await work.payments.update_payment(
                     replace(
                         payment,
                         amount_planned=share.amount,
@@ -292,10 +293,10 @@ class Carts:
         if not method_allowed(GIFT_CARD, allowed):
             raise PaymentMethodNotAllowed("this session does not allow gift cards", field="code")
         card = await work.provider.authenticate(code=code, pin=pin)
-        payments = await work.store.payments(cart.id)
+        payments = await work.payments.payments(cart.id)
         self._check_card_fits(cart, card, payments)
         payment = self._card_payment(work, cart, card, position=len(payments) + 1)
-        await work.store.insert_payment(payment)
+        await work.payments.insert_payment(payment)
         await self.event(
             work, "GiftCardAdded", cart, {"paymentId": payment.id, "card": f"****{card.last4}"}
         )
@@ -344,13 +345,13 @@ class Carts:
         cart = await self.lock(work, cart_id=cart_id, owner=owner)
         if cart.locked:
             raise CartLocked()
-        payment = await work.store.payment(payment_id)
+        payment = await work.payments.payment(payment_id)
         if payment is None or payment.cart_id != cart.id or not payment.is_gift_card:
             raise PaymentNotFound()
         if not payment.active:
             raise IllegalTransition("the gift card was already removed")
         now = self.clock.now()
-        await work.store.update_payment(
+        await work.payments.update_payment(
             replace(payment, status=PaymentStatus.REMOVED, amount_planned=0, updated_at=now)
         )
         await self.event(work, "GiftCardRemoved", cart, {"paymentId": payment.id})
@@ -366,7 +367,7 @@ class Carts:
         object_type: str = "cart",
         object_id: str | None = None,
     ) -> None:
-        await work.store.append_events(
+        await work.events.append_events(
             [
                 NewEvent(
                     kind,

@@ -115,7 +115,7 @@ class CheckoutDataService:
         updated = replace(
             cart, **values, version=cart.version + 1, updated_at=self.carts.clock.now()
         )
-        await work.store.save_cart(updated, expected_version=cart.version)
+        await work.carts.save_cart(updated, expected_version=cart.version)
         await self.carts.event(work, "CheckoutDataUpdated", updated, {"fields": sorted(values)})
         return updated, True
 

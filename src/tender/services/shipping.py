@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tender.domain.checkout_ports import CheckoutStore
+from tender.domain.checkout_ports import ShippingStore
 from tender.domain.customers import check_country
 from tender.domain.errors import InvalidInput
 from tender.domain.money import Money
@@ -11,7 +11,7 @@ from tender.domain.shipping import ShippingMethod
 
 
 async def add_shipping_method(
-    store: CheckoutStore,
+    store: ShippingStore,
     *,
     clock: Clock,
     name: str,

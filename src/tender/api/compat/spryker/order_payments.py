@@ -64,15 +64,15 @@ async def _external_payment_id(work: Work, identifier: str | None, who: jsonapi.
 
     order = None
     if identifier:
-        payment = await work.store.payment(identifier)
+        payment = await work.payments.payment(identifier)
         if payment is not None and not payment.is_gift_card and visible(payment.cart_id):
             return payment.id
-        order = await work.store.order_by_reference(identifier)
+        order = await work.orders.order_by_reference(identifier)
     elif who.session is not None:
-        order = await work.store.order_by_cart(who.session.cart_id)
+        order = await work.orders.order_by_cart(who.session.cart_id)
     if order is None or not visible(order.cart_id):
         raise OrderNotFound()
-    for payment in await work.store.payments(order.cart_id):
+    for payment in await work.payments.payments(order.cart_id):
         if payment.active and not payment.is_gift_card:
             return payment.id
     raise PaymentNotFound("the order has no payment waiting for a confirmation")
