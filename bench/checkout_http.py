@@ -41,12 +41,13 @@ from tender.domain.cart import (
     SetShippingAddress,
     SetShippingMethod,
 )
+from tender.domain.customers import Address
 from tender.domain.money import Money
 from tender.runtime import Runtime
 from tender.services.shipping import add_shipping_method
 
 SECRET = KEY.decode() + "-http-bench-secret"
-ADDRESS = {
+GLUE_ADDRESS = {
     "salutation": "Ms",
     "firstName": "Ada",
     "lastName": "Lovelace",
@@ -56,6 +57,16 @@ ADDRESS = {
     "city": "Berlin",
     "iso2Code": "DE",
 }
+ADDRESS = Address(
+    salutation="Ms",
+    first_name="Ada",
+    last_name="Lovelace",
+    street_name="Main St",
+    street_number="1",
+    postal_code="10115",
+    city="Berlin",
+    country="DE",
+)
 BARE_APP = """
 from fastapi import FastAPI
 from pydantic import BaseModel
@@ -278,7 +289,7 @@ async def prepare(
         owner = f"client:{client.client_id}"
         method = await runtime.db.transaction(
             lambda c: add_shipping_method(
-                runtime.work(c, actor=None).store,
+                runtime.work(c, actor=None).shipping,
                 clock=runtime.clock,
                 name="Standard",
                 carrier_name="DHL",
@@ -329,8 +340,8 @@ async def prepare(
                             "attributes": {
                                 "idCart": view.cart.id,
                                 "customer": {"email": "a@b.de"},
-                                "billingAddress": ADDRESS,
-                                "shippingAddress": ADDRESS,
+                                "billingAddress": GLUE_ADDRESS,
+                                "shippingAddress": GLUE_ADDRESS,
                                 "shipment": {"idShipmentMethod": method.id},
                                 "payments": [{"paymentMethodName": "giftcard"}],
                             },

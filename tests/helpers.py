@@ -20,13 +20,24 @@ ADDRESS = {
     "salutation": "Ms",
     "firstName": "Ada",
     "lastName": "Lovelace",
+    "streetName": "Main St",
+    "streetNumber": "1",
+    "postalCode": "10115",
+    "city": "Berlin",
+    "country": "DE",
+}
+"""A shipping and billing address every checkout test can use (tender's cart API names)."""
+GLUE_ADDRESS = {
+    "salutation": "Ms",
+    "firstName": "Ada",
+    "lastName": "Lovelace",
     "address1": "Main St",
     "address2": "1",
     "zipCode": "10115",
     "city": "Berlin",
     "iso2Code": "DE",
 }
-"""A shipping and billing address every checkout test can use (Spryker's field names)."""
+"""The same address as a Spryker Glue client sends it."""
 
 
 async def issue_card(

@@ -11,16 +11,9 @@ from typer.testing import CliRunner
 from tender.cli import app
 from tender.config import Settings
 from tender.db.ledger_store import SqlLedgerStore
-from tender.domain.cart import (
-    AddLineItem,
-    SetBillingAddress,
-    SetCustomerEmail,
-    SetShippingAddress,
-    SetShippingMethod,
-)
 from tender.domain.money import Money
 from tender.runtime import Runtime
-from tests.checkout.conftest import ADDRESS, OWNER
+from tests.checkout.conftest import OWNER, ready_cart
 from tests.test_cli import cli_env  # noqa: F401 - the fixture, on both databases
 
 runner = CliRunner()
@@ -43,24 +36,8 @@ async def place_order(method_id: int) -> str:
 
         async def work(conn: AsyncConnection) -> str:
             w = runtime.work(conn, actor="test")
-            view = await runtime.carts.create(
-                w,
-                owner=OWNER,
-                currency="EUR",
-                country="DE",
-                lines=[AddLineItem("TEA", "Tea", 2, 4000, 1900)],
-            )
-            await runtime.carts.update(
-                w,
-                cart_id=view.cart.id,
-                owner=OWNER,
-                version=view.cart.version,
-                actions=[
-                    SetShippingAddress(ADDRESS),
-                    SetBillingAddress(ADDRESS),
-                    SetCustomerEmail("a@b.de"),
-                    SetShippingMethod(method_id),
-                ],
+            view = await ready_cart(
+                runtime, w, unit=4000, quantity=2, email="a@b.de", shipping=method_id
             )
             await runtime.carts.add_gift_card(
                 w, cart_id=view.cart.id, owner=OWNER, code=card.code, pin=None

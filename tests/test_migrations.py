@@ -12,6 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import (
     JSON,
+    Boolean,
     Integer,
     LargeBinary,
     String,
@@ -29,6 +30,7 @@ from tender.db.ledger_store import SqlLedgerStore
 from tender.db.migrate import alembic_config, current_revision, head_revision, upgrade
 from tender.db.models import Base
 from tender.db.types import UTCDateTime
+from tender.domain.customers import Address, address_document, address_from_document
 from tender.domain.ledger import Card
 from tests.conftest import create_pg_database, drop_pg_database
 
@@ -152,6 +154,183 @@ async def test_0003_keeps_locked_cards_locked_and_counted_failures_counted(
         assert back["locked"] == (0, legacy["locked"][1])
         assert back["failing"] == (3, None)
         assert back["clean"] == (0, None)
+    finally:
+        await database.dispose()
+        if kind == "postgresql":
+            await drop_pg_database(database.url)
+
+
+GLUE_ADDRESS = {
+    "salutation": "Mr",
+    "firstName": "spencor",
+    "lastName": "hopkin",
+    "address1": "West road",
+    "address2": "212",
+    "address3": None,
+    "zipCode": "61000",
+    "city": "Berlin",
+    "iso2Code": "DE",
+    "company": "Spryker",
+    "phone": None,
+    "email": None,
+}
+"""A cart's address as revision 0003 stored it: all of Glue's parts, empty ones null."""
+
+
+def _legacy_checkout() -> tuple[Table, Table]:
+    carts = table(
+        "carts",
+        column("id", String()),
+        column("version", Integer()),
+        column("owner", String()),
+        column("locked", Boolean()),
+        column("currency", String()),
+        column("country", String()),
+        column("customer", JSON()),
+        column("line_items", JSON()),
+        column("shipping_address", JSON()),
+        column("billing_address", JSON()),
+        column("shipping_method_id", Integer()),
+        column("payment_methods", JSON()),
+        column("created_at", UTCDateTime()),
+        column("updated_at", UTCDateTime()),
+    )
+    orders = table(
+        "orders",
+        column("id", String()),
+        column("reference", String()),
+        column("cart_id", String()),
+        column("owner", String()),
+        column("state", String()),
+        column("version", Integer()),
+        column("currency", String()),
+        column("snapshot", JSON()),
+        column("grand_total", Integer()),
+        column("created_at", UTCDateTime()),
+        column("updated_at", UTCDateTime()),
+    )
+    return carts, orders
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_0004_stores_addresses_and_payment_choices_by_tenders_names(
+    kind: str, tmp_path: Path
+) -> None:
+    database = await _fresh(kind, tmp_path)
+    carts, orders = _legacy_checkout()
+    now = datetime.now(UTC)
+    customer = {"email": "spencor@example.com", "firstName": "spencor"}
+    snapshot = {
+        "lineItems": [],
+        "customer": customer,
+        "shippingAddress": GLUE_ADDRESS,
+        "billingAddress": GLUE_ADDRESS,
+        "totals": {"grandTotal": 0},
+    }
+    cart = {
+        "version": 3,
+        "owner": "client:shop",
+        "currency": "EUR",
+        "country": "DE",
+        "customer": customer,
+        "line_items": [],
+        "shipping_method_id": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    try:
+        await upgrade(database.engine, "0003")
+        async with database.engine.begin() as conn:
+            await conn.execute(
+                insert(carts),
+                [
+                    {
+                        **cart,
+                        "id": "placed",
+                        "locked": True,
+                        "shipping_address": GLUE_ADDRESS,
+                        "billing_address": GLUE_ADDRESS,
+                        "payment_methods": [
+                            {"paymentMethodName": "invoice", "paymentProviderName": "tender"}
+                        ],
+                    },
+                    {
+                        **cart,
+                        "id": "empty",
+                        "locked": False,
+                        "shipping_address": None,
+                        "billing_address": None,
+                        "payment_methods": [],
+                    },
+                ],
+            )
+            await conn.execute(
+                insert(orders).values(
+                    id="order",
+                    reference="TND-1",
+                    cart_id="placed",
+                    owner="client:shop",
+                    state="Processing",
+                    version=1,
+                    currency="EUR",
+                    snapshot=snapshot,
+                    grand_total=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+
+        async def stored() -> tuple[dict[str, Any], dict[str, Any]]:
+            async with database.engine.connect() as conn:
+                rows = await conn.execute(
+                    select(
+                        carts.c.id,
+                        carts.c.customer,
+                        carts.c.shipping_address,
+                        carts.c.billing_address,
+                        carts.c.payment_methods,
+                    )
+                )
+                found = {r.id: r for r in rows}
+                kept = (await conn.execute(select(orders.c.snapshot))).scalar_one()
+            return found, kept
+
+        await upgrade(database.engine)
+        found, kept = await stored()
+        placed = found["placed"]
+        address = address_from_document(placed.shipping_address)
+        assert address == Address(
+            salutation="Mr",
+            first_name="spencor",
+            last_name="hopkin",
+            street_name="West road",
+            street_number="212",
+            postal_code="61000",
+            city="Berlin",
+            country="DE",
+            company="Spryker",
+        )
+        assert address_document(address) == placed.shipping_address == placed.billing_address
+        assert placed.payment_methods == [{"method": "invoice", "provider": "tender"}]
+        assert placed.customer == customer
+        assert found["empty"].shipping_address is None
+        assert found["empty"].payment_methods == []
+        assert kept["shippingAddress"] == kept["billingAddress"] == address_document(address)
+        assert kept["customer"] == customer
+
+        def downgrade(connection: Connection) -> None:
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0003")
+
+        async with database.engine.begin() as conn:
+            await conn.run_sync(downgrade)
+        found, kept = await stored()
+        assert found["placed"].shipping_address == GLUE_ADDRESS
+        assert found["placed"].payment_methods == [
+            {"paymentMethodName": "invoice", "paymentProviderName": "tender"}
+        ]
+        assert kept == snapshot
     finally:
         await database.dispose()
         if kind == "postgresql":

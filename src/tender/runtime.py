@@ -10,19 +10,25 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tender import faults
 from tender.auth.oauth import OAuth
 from tender.config import InsecureSettings, Settings
-from tender.db.checkout_store import SqlCheckoutStore
+from tender.db.cart_store import SqlCartStore
 from tender.db.client_store import SqlClientStore
 from tender.db.engine import Database
+from tender.db.event_store import SqlEventStore
 from tender.db.idempotency_store import SqlIdempotencyStore
 from tender.db.ledger_store import SqlLedgerStore
 from tender.db.migrate import SqlSchema
+from tender.db.order_store import SqlOrderStore
+from tender.db.payment_store import SqlPaymentStore
 from tender.db.pin_attempts import SqlPinAttempts
 from tender.db.purge import SqlPurge
 from tender.db.rate_limit_store import SqlLimitStorage
+from tender.db.session_store import SqlSessionStore
+from tender.db.shipping_store import SqlShippingStore
 from tender.domain.checkout_ports import Work
 from tender.domain.clients import ClientStore
 from tender.domain.codes import Hasher
 from tender.domain.idempotency import IdempotencyStore
+from tender.domain.payments import GIFT_CARD
 from tender.domain.ports import Clock, SystemClock
 from tender.domain.upkeep import LimitCounters, Purge, Schema
 from tender.providers import ProviderContext, UnknownProvider, provider_factory
@@ -62,7 +68,6 @@ class Runtime:
             self.hasher, token_ttl=timedelta(seconds=settings.token_ttl_seconds), clock=self.clock
         )
 
-        self.carts = Carts(self.clock)
         self.sessions = Sessions(
             self.hasher, self.clock, ttl=timedelta(seconds=settings.session_ttl_seconds)
         )
@@ -73,25 +78,36 @@ class Runtime:
             "invoice": InvoiceMethod(),
             "redirect": self.redirect_method,
         }
+        methods = methods_by_name([available[name] for name in settings.offered_payment_methods()])
+        self.carts = Carts(self.clock, payment_methods=(GIFT_CARD, *methods))
         self.orders = Orders(
             self.carts,
             self.clock,
-            methods=methods_by_name(
-                [available[name] for name in settings.offered_payment_methods()]
-            ),
+            methods=methods,
             payment_window=timedelta(seconds=settings.order_payment_window_seconds),
         )
 
-        self.checkout_data = CheckoutDataService(self.carts, self.orders.methods)
+        self.checkout_data = CheckoutDataService(self.carts)
 
     def work(
         self, conn: AsyncConnection, *, actor: str | None, correlation_id: str | None = None
     ) -> Work:
-        """Checkout's store and gift card provider, and the ledger's store, all bound to one
+        """Checkout's stores and gift card provider, and the ledger's store, all bound to one
         transaction; PIN attempts are counted apart from it."""
         ledger, pins = SqlLedgerStore(conn), SqlPinAttempts(self.db, conn)
         provider = self.provider(ProviderContext(self.ledger, ledger, actor, pins))
-        return Work(SqlCheckoutStore(conn), provider, correlation_id, ledger=ledger, pins=pins)
+        return Work(
+            carts=SqlCartStore(conn),
+            shipping=SqlShippingStore(conn),
+            payments=SqlPaymentStore(conn),
+            orders=SqlOrderStore(conn),
+            sessions=SqlSessionStore(conn),
+            events=SqlEventStore(conn),
+            provider=provider,
+            correlation_id=correlation_id,
+            ledger=ledger,
+            pins=pins,
+        )
 
     def clients(self, conn: AsyncConnection) -> ClientStore:
         """API clients and their tokens, in the transaction of ``conn``."""

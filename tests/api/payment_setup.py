@@ -1,5 +1,5 @@
-"""Apps with payment settings of their own (simulator, provider, environment), a provider that
-signs its callbacks, and a shop ready to check out, for the payment safety tests."""
+"""Apps with payment settings of their own (simulator, provider, environment) and a provider
+that signs its callbacks, for the payment safety tests (their shops: ``tests.api.journeys``)."""
 
 from __future__ import annotations
 
@@ -17,11 +17,9 @@ from tender.runtime import Runtime
 from tender.services.external_payments import callback_signature
 from tests.api.conftest import JWT_SECRET, SECRET, Api
 from tests.conftest import FakeClock
-from tests.helpers import ADDRESS
 
 PROVIDER_SECRET = "provider-secret-for-tests-0123456789abcdefghij"
 PROVIDER_URL = "https://pay.example/checkout/{paymentId}?amount={centAmount}&currency={currency}"
-ORIGIN = "https://shop.example"
 WITH_PROVIDER: dict[str, Any] = {
     "redirect_provider_url": PROVIDER_URL,
     "redirect_provider_secret": PROVIDER_SECRET,
@@ -69,113 +67,4 @@ def callback_body(payment_id: str, minor: int, status: str = "authorized") -> di
         "status": status,
         "amount": {"centAmount": minor, "currency": "EUR"},
         "providerReference": "psp-4711",
-    }
-
-
-async def card(api: Api, h: dict[str, str], minor: int) -> dict[str, Any]:
-    response = await api.client.post(
-        "/giftcards", json={"amount": {"centAmount": minor, "currency": "EUR"}}, headers=h
-    )
-    assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
-async def held(api: Api, h: dict[str, str], card_id: str) -> tuple[int, int]:
-    body = (await api.client.get(f"/giftcards/{card_id}", headers=h)).json()["balance"]
-    return body["posted"]["centAmount"], body["held"]["centAmount"]
-
-
-async def shipping_method(api: Api, h: dict[str, str]) -> int:
-    response = await api.client.post(
-        "/shipping-methods",
-        json={
-            "name": "Standard",
-            "carrierName": "DHL",
-            "price": {"centAmount": 490, "currency": "EUR"},
-            "taxRate": "19.00",
-            "countries": ["DE"],
-        },
-        headers=h,
-    )
-    assert response.status_code == 201, response.text
-    return int(response.json()["id"])
-
-
-async def ready_cart(api: Api, h: dict[str, str], *, unit: int, shipping: int) -> dict[str, Any]:
-    """A cart of one line of ``unit`` plus 4.90 shipping, with addresses and an email."""
-    created = await api.client.post(
-        "/carts",
-        json={
-            "currency": "EUR",
-            "country": "DE",
-            "customerEmail": "ada@example.com",
-            "lineItems": [
-                {
-                    "sku": "TEA",
-                    "name": "Tea",
-                    "quantity": 1,
-                    "price": {"centAmount": unit, "currency": "EUR"},
-                    "taxRate": "19.00",
-                }
-            ],
-        },
-        headers=h,
-    )
-    assert created.status_code == 201, created.text
-    cart = created.json()
-    updated = await api.client.post(
-        f"/carts/{cart['id']}",
-        json={
-            "version": cart["version"],
-            "actions": [
-                {"action": "setShippingAddress", "address": ADDRESS},
-                {"action": "setBillingAddress", "address": ADDRESS},
-                {"action": "setShippingMethod", "shippingMethodId": shipping},
-            ],
-        },
-        headers=h,
-    )
-    assert updated.status_code == 200, updated.text
-    return updated.json()  # type: ignore[no-any-return]
-
-
-async def browser(api: Api, h: dict[str, str], cart_id: str, **metadata: Any) -> dict[str, str]:
-    """Headers of a page on a new session for ``cart_id`` (metadata as given)."""
-    response = await api.client.post(
-        "/sessions",
-        json={
-            "cart": {"cartRef": {"id": cart_id}},
-            "metadata": {"allowedOrigins": [ORIGIN], **metadata},
-        },
-        headers=h,
-    )
-    assert response.status_code == 201, response.text
-    return {"X-Session-Id": response.json()["id"], "Origin": ORIGIN}
-
-
-def checkout_document(kind: str, cart_id: str, shipping: int, *methods: str) -> dict[str, Any]:
-    """A Spryker ``checkout-data`` or ``checkout`` document selecting ``methods``."""
-    return {
-        "data": {
-            "type": kind,
-            "attributes": {
-                "idCart": cart_id,
-                "customer": {"email": "ada@example.com"},
-                "billingAddress": ADDRESS,
-                "shippingAddress": ADDRESS,
-                "shipment": {"idShipmentMethod": shipping},
-                "payments": [
-                    {"paymentMethodName": m, "paymentProviderName": "tender"} for m in methods
-                ],
-            },
-        }
-    }
-
-
-def order_payment(identifier: str, payload: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "data": {
-            "type": "order-payments",
-            "attributes": {"paymentIdentifier": identifier, "dataPayload": payload},
-        }
     }

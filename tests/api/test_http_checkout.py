@@ -5,78 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
 from tests.api.conftest import Api, assert_error
-from tests.helpers import ADDRESS
-
-
-async def card(api: Api, h: dict[str, str], minor: int, **extra: Any) -> dict[str, Any]:
-    response = await api.client.post(
-        "/giftcards", json={"amount": {"centAmount": minor, "currency": "EUR"}, **extra}, headers=h
-    )
-    assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
-async def balance(api: Api, h: dict[str, str], card_id: str) -> tuple[int, int]:
-    body = (await api.client.get(f"/giftcards/{card_id}", headers=h)).json()["balance"]
-    return body["posted"]["centAmount"], body["held"]["centAmount"]
-
-
-async def ready_cart(api: Api, h: dict[str, str]) -> dict[str, Any]:
-    method = await api.client.post(
-        "/shipping-methods",
-        json={
-            "name": "Standard",
-            "carrierName": "DHL",
-            "price": {"centAmount": 490, "currency": "EUR"},
-            "taxRate": "19.00",
-            "freeAbove": {"centAmount": 100_000, "currency": "EUR"},
-            "countries": ["DE"],
-        },
-        headers=h,
-    )
-    assert method.status_code == 201, method.text
-    created = await api.client.post(
-        "/carts",
-        json={
-            "currency": "EUR",
-            "country": "DE",
-            "customerEmail": "ada@example.com",
-            "lineItems": [
-                {
-                    "sku": "TEA",
-                    "name": "Tea",
-                    "quantity": 2,
-                    "price": {"centAmount": 4000, "currency": "EUR"},
-                    "taxRate": "19.00",
-                }
-            ],
-        },
-        headers=h,
-    )
-    assert created.status_code == 201, created.text
-    cart = created.json()
-    updated = await api.client.post(
-        f"/carts/{cart['id']}",
-        json={
-            "version": cart["version"],
-            "actions": [
-                {"action": "setShippingAddress", "address": ADDRESS},
-                {"action": "setBillingAddress", "address": ADDRESS},
-                {"action": "setShippingMethod", "shippingMethodId": method.json()["id"]},
-            ],
-        },
-        headers=h,
-    )
-    assert updated.status_code == 200, updated.text
-    return updated.json()  # type: ignore[no-any-return]
+from tests.api.journeys import card, choose_payment_method, ready_cart, update_cart
+from tests.api.journeys import held as balance
 
 
 async def test_checkout_journey_over_http(api: Api) -> None:
     h = await api.headers()
     first = await card(api, h, 3000)
     second = await card(api, h, 2500, pin="4711")
-    cart = await ready_cart(api, h)
+    cart = await ready_cart(api, h, unit=4000, quantity=2)
     assert cart["totals"]["grandTotal"]["centAmount"] == 8490
     assert cart["totals"]["tax"]["centAmount"] == 1355  # 1277 on the lines + 78 on shipping
 
@@ -103,33 +43,10 @@ async def test_checkout_journey_over_http(api: Api) -> None:
     current = (await api.client.get(f"/carts/{cart['id']}", headers=h)).json()
     assert current["totals"]["remaining"]["centAmount"] == 2990
 
-    selected = await api.client.post(
-        f"/carts/{cart['id']}",
-        json={
-            "version": current["version"],
-            "actions": [{"action": "setCustomerEmail", "email": "ada@example.com"}],
-        },
-        headers=h,
-    )
-    assert selected.status_code == 200
-    # Select invoice for the rest through the cart's payment methods (Spryker-style data).
-    runtime = api.runtime
-    from dataclasses import replace
-
-    async def choose(w: Any) -> None:
-        locked = await runtime.carts.lock(w, cart_id=cart["id"], owner=None)
-        await w.store.save_cart(
-            replace(
-                locked,
-                payment_methods=(
-                    {"paymentMethodName": "invoice", "paymentProviderName": "tender"},
-                ),
-                version=locked.version + 1,
-            ),
-            expected_version=locked.version,
-        )
-
-    await runtime.db.transaction(lambda c: choose(runtime.work(c, actor="test")))
+    await update_cart(api, h, current, {"action": "setCustomerEmail", "email": "ada@example.com"})
+    # Select invoice for the rest through the cart's payment method.
+    chosen = await choose_payment_method(api, h, cart["id"], "invoice")
+    assert chosen["paymentMethods"] == [{"paymentMethod": "invoice", "paymentProvider": "tender"}]
 
     placed = await api.client.post("/orders", json={"cartId": cart["id"]}, headers=h)
     assert placed.status_code == 201, placed.text
@@ -236,63 +153,23 @@ async def test_cart_updates_are_versioned_and_atomic(api: Api) -> None:
     )
     body = assert_error(stale, 409, "ConcurrentModification")
     assert body["currentVersion"] == cart["version"]
-    half_bad = await api.client.post(
-        f"/carts/{cart['id']}",
-        json={
-            "version": cart["version"],
-            "actions": [
-                {
-                    "action": "addLineItem",
-                    "sku": "A",
-                    "name": "A",
-                    "quantity": 1,
-                    "price": {"centAmount": 500, "currency": "JPY"},
-                    "taxRate": "10",
-                },
-                {"action": "removeLineItem", "lineItemId": "missing"},
-            ],
-        },
-        headers=h,
-    )
+
+    def add_line(quantity: int, cents: int, currency: str = "JPY") -> dict[str, Any]:
+        price = {"centAmount": cents, "currency": currency}
+        line = {"sku": "A", "name": "A", "quantity": quantity, "price": price, "taxRate": "10"}
+        return {"action": "addLineItem", **line}
+
+    async def update(*actions: dict[str, Any]) -> httpx.Response:
+        body = {"version": cart["version"], "actions": list(actions)}
+        return await api.client.post(f"/carts/{cart['id']}", json=body, headers=h)
+
+    half_bad = await update(add_line(1, 500), {"action": "removeLineItem", "lineItemId": "missing"})
     assert_error(half_bad, 404, "LineItemNotFound")
     unchanged = (await api.client.get(f"/carts/{cart['id']}", headers=h)).json()
     assert unchanged["version"] == cart["version"]
     assert unchanged["lineItems"] == []
-    wrong_currency = await api.client.post(
-        f"/carts/{cart['id']}",
-        json={
-            "version": cart["version"],
-            "actions": [
-                {
-                    "action": "addLineItem",
-                    "sku": "A",
-                    "name": "A",
-                    "quantity": 1,
-                    "price": {"centAmount": 500, "currency": "EUR"},
-                    "taxRate": "10",
-                }
-            ],
-        },
-        headers=h,
-    )
-    assert_error(wrong_currency, 422, "CurrencyMismatch")
-    good = await api.client.post(
-        f"/carts/{cart['id']}",
-        json={
-            "version": cart["version"],
-            "actions": [
-                {
-                    "action": "addLineItem",
-                    "sku": "A",
-                    "name": "A",
-                    "quantity": 3,
-                    "price": {"centAmount": 333, "currency": "JPY"},
-                    "taxRate": "10",
-                }
-            ],
-        },
-        headers=h,
-    )
+    assert_error(await update(add_line(1, 500, "EUR")), 422, "CurrencyMismatch")
+    good = await update(add_line(3, 333))
     assert good.status_code == 200, good.text
     totals = good.json()["totals"]
     assert totals["grandTotal"]["centAmount"] == 999
@@ -333,7 +210,7 @@ async def test_the_order_reference_is_decided_in_one_place(api: Api) -> None:
     """The merchant's own reference if free; else the number a session promised for the cart;
     else a fresh one, whichever route places the order."""
     h = await api.headers()
-    promised = await ready_cart(api, h)
+    promised = await ready_cart(api, h, unit=4000, quantity=2)
     session = await api.client.post(
         "/sessions",
         json={
@@ -343,7 +220,7 @@ async def test_the_order_reference_is_decided_in_one_place(api: Api) -> None:
         headers=h,
     )
     assert session.status_code == 201, session.text
-    other = await ready_cart(api, h)
+    other = await ready_cart(api, h, unit=4000, quantity=2)
     for cart in (promised, other):
         for _ in range(2):
             code = (await card(api, h, 5000))["code"]
@@ -362,3 +239,28 @@ async def test_the_order_reference_is_decided_in_one_place(api: Api) -> None:
     fresh = await api.client.post("/orders", json={"cartId": other["id"]}, headers=h)
     assert fresh.status_code == 201, fresh.text
     assert fresh.json()["orderReference"].startswith("TND-")
+
+
+async def test_a_payment_method_is_chosen_and_cleared_through_the_cart(api: Api) -> None:
+    h = await api.headers("manage_orders")
+    cart = await ready_cart(api, h, unit=4000)
+    chosen = await choose_payment_method(api, h, cart["id"], "Invoice")
+    assert chosen["paymentMethods"] == [{"paymentMethod": "invoice", "paymentProvider": "tender"}]
+    unknown = await api.client.post(
+        f"/carts/{cart['id']}",
+        json={
+            "version": chosen["version"],
+            "actions": [{"action": "setPaymentMethod", "paymentMethod": "cash"}],
+        },
+        headers=h,
+    )
+    body = assert_error(unknown, 422, "PaymentMethodNotAllowed")
+    assert body["errors"][0]["field"] == "paymentMethod"
+    assert (
+        body["errors"][0]["message"] == "cash is not available here; use one of giftcard, invoice"
+    )
+    cleared = await update_cart(
+        api, h, chosen, {"action": "setPaymentMethod", "paymentMethod": None}
+    )
+    assert cleared["paymentMethods"] == []
+    assert cleared["version"] == chosen["version"] + 1

@@ -221,11 +221,11 @@ async def test_amounts_over_what_is_open_are_refused(world: dict[str, Any]) -> N
         "salutation": "Ms",
         "firstName": "A",
         "lastName": "B",
-        "address1": "C",
-        "address2": "1",
-        "zipCode": "1",
+        "streetName": "C",
+        "streetNumber": "1",
+        "postalCode": "1",
         "city": "D",
-        "iso2Code": "DE",
+        "country": "DE",
     }
     updated = await api.client.post(
         f"/carts/{cart['id']}",

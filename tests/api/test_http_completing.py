@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.api.conftest import Api, assert_error
-from tests.api.payment_setup import card, checkout_document, held, ready_cart, shipping_method
+from tests.api.journeys import card, checkout_document, held, ready_cart, shipping_method
 
 
 async def paid_by_card_and_invoice(api: Api) -> dict[str, Any]:

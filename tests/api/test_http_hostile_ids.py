@@ -35,10 +35,11 @@ from tender.runtime import Runtime
 from tender.services.external_payments import callback_signature
 from tests import rows
 from tests.api.conftest import Api
-from tests.helpers import ADDRESS
+from tests.api.journeys import ORIGIN as SHOP
+from tests.api.journeys import add_card, browser, card, ready_cart, shipping_method
+from tests.helpers import GLUE_ADDRESS
 
 JSON = {"content-type": "application/json"}
-SHOP = "https://shop.example"
 NUL_SEGMENTS = ["a%00b", "%00", "0198a0a0-0000-7000-8000-00000000000%00"]
 MALFORMED_SEGMENTS = [
     "not-an-id",
@@ -68,49 +69,6 @@ class World:
     shipping_method: int
 
 
-async def _ok(response: httpx.Response, status: int = 201) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
-async def _cart(api: Api, h: dict[str, str], method: int) -> dict[str, Any]:
-    cart = await _ok(
-        await api.client.post(
-            "/carts",
-            json={
-                "currency": "EUR",
-                "country": "DE",
-                "customerEmail": "ada@example.com",
-                "lineItems": [
-                    {
-                        "sku": "TEA",
-                        "name": "Tea",
-                        "quantity": 1,
-                        "price": {"centAmount": 4000, "currency": "EUR"},
-                        "taxRate": "19.00",
-                    }
-                ],
-            },
-            headers=h,
-        )
-    )
-    return await _ok(
-        await api.client.post(
-            f"/carts/{cart['id']}",
-            json={
-                "version": cart["version"],
-                "actions": [
-                    {"action": "setShippingAddress", "address": ADDRESS},
-                    {"action": "setBillingAddress", "address": ADDRESS},
-                    {"action": "setShippingMethod", "shippingMethodId": method},
-                ],
-            },
-            headers=h,
-        ),
-        200,
-    )
-
-
 PROVIDER_SECRET = "psp-callback-secret-0123456789abcdefghij"
 CALLBACK = "/redirect-payments/{payment_id}/callback"
 
@@ -137,59 +95,30 @@ async def api(api: Api) -> AsyncIterator[Api]:
 @pytest.fixture
 async def world(api: Api) -> World:
     h = await api.headers()
-    method = await _ok(
-        await api.client.post(
-            "/shipping-methods",
-            json={
-                "name": "Standard",
-                "price": {"centAmount": 490, "currency": "EUR"},
-                "taxRate": "19.00",
-                "countries": ["DE"],
-            },
-            headers=h,
-        )
-    )
-    issue = {"amount": {"centAmount": 10_000, "currency": "EUR"}}
-    first = await _ok(await api.client.post("/giftcards", json=issue, headers=h))
-    second = await _ok(await api.client.post("/giftcards", json=issue, headers=h))
-    open_cart = await _cart(api, h, method["id"])
-    added = await _ok(
-        await api.client.post(
-            f"/carts/{open_cart['id']}/giftcards", json={"code": first["code"]}, headers=h
-        )
-    )
-    session = await _ok(
-        await api.client.post(
-            "/sessions",
-            json={
-                "cart": {"cartRef": {"id": open_cart["id"]}},
-                "metadata": {"allowedOrigins": [SHOP]},
-            },
-            headers=h,
-        )
-    )
-    placed_cart = await _cart(api, h, method["id"])
-    await _ok(
-        await api.client.post(
-            f"/carts/{placed_cart['id']}/giftcards", json={"code": second["code"]}, headers=h
-        )
-    )
-    order = await _ok(
-        await api.client.post("/orders", json={"cartId": placed_cart["id"]}, headers=h)
-    )
+    method = await shipping_method(api, h)
+    first = await card(api, h, 10_000)
+    second = await card(api, h, 10_000)
+    open_cart = await ready_cart(api, h, unit=4000, shipping=method)
+    added = await add_card(api, h, open_cart["id"], first["code"])
+    session = await browser(api, h, open_cart["id"])
+    placed_cart = await ready_cart(api, h, unit=4000, shipping=method)
+    await add_card(api, h, placed_cart["id"], second["code"])
+    placed = await api.client.post("/orders", json={"cartId": placed_cart["id"]}, headers=h)
+    assert placed.status_code == 201, placed.text
+    order = placed.json()
     return World(
         server=h,
-        browser={"X-Session-Id": session["id"], "Origin": SHOP},
+        browser=session,
         ids={
             "card_id": first["id"],
             "cart_id": open_cart["id"],
             "payment_id": added["payment"]["id"],
             "order_id": order["id"],
-            "session_id": session["id"],
+            "session_id": session["X-Session-Id"],
         },
         code=first["code"],
         order_reference=order["orderReference"],
-        shipping_method=method["id"],
+        shipping_method=method,
     )
 
 
@@ -234,8 +163,8 @@ def sample_body(endpoint: Endpoint, w: World) -> dict[str, Any] | None:
     spryker = {
         "idCart": cart_id,
         "customer": {"salutation": "Ms", "email": "ada@example.com", "firstName": "Ada"},
-        "billingAddress": ADDRESS,
-        "shippingAddress": ADDRESS,
+        "billingAddress": GLUE_ADDRESS,
+        "shippingAddress": GLUE_ADDRESS,
         "payments": [{"paymentMethodName": "invoice", "paymentProviderName": "tender"}],
         "shipment": {"idShipmentMethod": w.shipping_method},
     }
@@ -263,6 +192,7 @@ def sample_body(endpoint: Endpoint, w: World) -> dict[str, Any] | None:
             "version": 1,
             "actions": [
                 {"action": "setCustomerEmail", "email": "ada@example.com"},
+                {"action": "setPaymentMethod", "paymentMethod": "invoice"},
                 {"action": "removeLineItem", "lineItemId": str(uuid.uuid4())},
             ],
         },

@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 from tests.api.conftest import Api, assert_error
-from tests.api.test_http_checkout import ready_cart
+from tests.api.journeys import ready_cart
 
 ISSUE = {"amount": {"centAmount": 1000, "currency": "EUR"}}
 
@@ -77,7 +77,7 @@ async def test_one_key_fired_fifty_times_places_one_order(api: Api) -> None:
             "/giftcards", json={"amount": {"centAmount": 100_000, "currency": "EUR"}}, headers=h
         )
     ).json()
-    cart = await ready_cart(api, h)
+    cart = await ready_cart(api, h, unit=4000, quantity=2)
     added = await api.client.post(
         f"/carts/{cart['id']}/giftcards", json={"code": card["code"]}, headers=h
     )

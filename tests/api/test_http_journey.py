@@ -9,14 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from tests.api.conftest import Api, assert_error
-from tests.api.test_http_checkout import ADDRESS
-
-ORIGIN = "https://shop.example"
-
-
-async def card_state(api: Api, h: dict[str, str], card_id: str) -> tuple[int, int]:
-    balance = (await api.client.get(f"/giftcards/{card_id}", headers=h)).json()["balance"]
-    return balance["posted"]["centAmount"], balance["held"]["centAmount"]
+from tests.api.journeys import browser as page_of
+from tests.api.journeys import card, checkout_attributes, new_cart, shipping_method
+from tests.api.journeys import held as card_state
 
 
 def transactions(payment: dict[str, Any]) -> list[tuple[str, str, int]]:
@@ -31,63 +26,13 @@ async def event_types(api: Api, h: dict[str, str], after: int | None) -> tuple[l
 
 async def test_whole_journey(api: Api) -> None:
     h = await api.headers()
-    shipping = (
-        await api.client.post(
-            "/shipping-methods",
-            json={
-                "name": "Standard",
-                "price": {"centAmount": 490, "currency": "EUR"},
-                "taxRate": "19.00",
-                "countries": ["DE"],
-            },
-            headers=h,
-        )
-    ).json()
-    plain = (
-        await api.client.post(
-            "/giftcards", json={"amount": {"centAmount": 3000, "currency": "EUR"}}, headers=h
-        )
-    ).json()
-    with_pin = (
-        await api.client.post(
-            "/giftcards",
-            json={"amount": {"centAmount": 2500, "currency": "EUR"}, "pin": "4711"},
-            headers=h,
-        )
-    ).json()
+    shipping = await shipping_method(api, h)
+    plain = await card(api, h, 3000)
+    with_pin = await card(api, h, 2500, pin="4711")
 
     # 1. The merchant's backend: cart and session.
-    cart = (
-        await api.client.post(
-            "/carts",
-            json={
-                "currency": "EUR",
-                "country": "DE",
-                "customerEmail": "ada@example.com",
-                "lineItems": [
-                    {
-                        "sku": "TEA",
-                        "name": "Tea",
-                        "quantity": 2,
-                        "price": {"centAmount": 4000, "currency": "EUR"},
-                        "taxRate": "19.00",
-                    }
-                ],
-            },
-            headers=h,
-        )
-    ).json()
-    session = (
-        await api.client.post(
-            "/sessions",
-            json={
-                "cart": {"cartRef": {"id": cart["id"]}},
-                "metadata": {"allowedOrigins": [ORIGIN], "futureOrderNumber": "SHOP-1001"},
-            },
-            headers=h,
-        )
-    ).json()
-    browser = {"X-Session-Id": session["id"], "Origin": ORIGIN}
+    cart = await new_cart(api, h, unit=4000, quantity=2)
+    browser = await page_of(api, h, cart["id"], futureOrderNumber="SHOP-1001")
     types, cursor = await event_types(api, h, None)
     assert types[-2:] == ["CartCreated", "SessionCreated"]
 
@@ -106,14 +51,7 @@ async def test_whole_journey(api: Api) -> None:
     assert await card_state(api, h, plain["id"]) == (3000, 0)  # nothing held before placing
 
     # 3. The page: checkout data with invoice for the rest, then the order.
-    data = {
-        "idCart": cart["id"],
-        "customer": {"email": "ada@example.com"},
-        "billingAddress": ADDRESS,
-        "shippingAddress": ADDRESS,
-        "shipment": {"idShipmentMethod": shipping["id"]},
-        "payments": [{"paymentMethodName": "invoice", "paymentProviderName": "tender"}],
-    }
+    data = checkout_attributes(cart["id"], shipping, "invoice")
     filled = await api.client.post(
         "/checkout-data",
         json={"data": {"type": "checkout-data", "attributes": data}},

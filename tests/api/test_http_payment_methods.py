@@ -14,18 +14,17 @@ from tender.config import Environment, InsecureSettings, Settings
 from tender.db.engine import Database
 from tender.runtime import Runtime
 from tests.api.conftest import JWT_SECRET, SECRET, Api, assert_error
-from tests.api.payment_setup import (
-    WITH_PROVIDER,
-    api_with,
+from tests.api.journeys import (
     browser,
-    callback_body,
     card,
     checkout_document,
+    choose_payment_method,
+    glue_checkout,
     order_payment,
     ready_cart,
     shipping_method,
-    signed,
 )
+from tests.api.payment_setup import WITH_PROVIDER, api_with, callback_body, signed
 
 
 def jsonapi_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -209,13 +208,8 @@ async def test_the_browser_cannot_confirm_its_own_redirect_payment(db: Database)
 async def test_a_session_may_only_acknowledge_methods_it_allows(db: Database) -> None:
     async with api_with(db, **WITH_PROVIDER) as api:
         h, shipping, cart = await a_shop(api)
-        placed = await api.client.post(
-            "/checkout",
-            json=checkout_document("checkout", cart["id"], shipping, "redirect"),
-            headers=h,
-        )
-        assert placed.status_code == 201, placed.text
-        reference = placed.json()["data"]["attributes"]["orderReference"]
+        placed = await glue_checkout(api, h, cart["id"], shipping, "redirect")
+        reference = placed["orderReference"]
         page = await browser(api, h, cart["id"], allowedPaymentMethods=["invoice"])
         answer = await api.client.post(
             "/order-payments",
@@ -225,7 +219,9 @@ async def test_a_session_may_only_acknowledge_methods_it_allows(db: Database) ->
         jsonapi_error(answer, 422, "PaymentMethodNotAllowed")
 
 
-async def test_without_provider_or_simulator_redirect_is_not_offered(api: Api) -> None:
+async def test_without_provider_or_simulator_redirect_is_not_offered(
+    api: Api, db: Database
+) -> None:
     h, shipping, cart = await a_shop(api)
     listed = await api.client.post(
         "/checkout-data?include=payment-methods",
@@ -241,25 +237,29 @@ async def test_without_provider_or_simulator_redirect_is_not_offered(api: Api) -
         assert body["errors"][0]["field"] == "payments"
         assert "redirect is not available" in body["errors"][0]["message"]
 
-    # A selection stored before the merchant stopped offering redirect is refused at placing.
-    runtime = api.runtime
-    from dataclasses import replace
+    # tender's own cart API keeps the same rule.
+    current = await cart_of(api, h, cart["id"])
+    refused = await api.client.post(
+        f"/carts/{cart['id']}",
+        json={
+            "version": current["version"],
+            "actions": [{"action": "setPaymentMethod", "paymentMethod": "redirect"}],
+        },
+        headers=h,
+    )
+    body = assert_error(refused, 422, "PaymentMethodNotAllowed")
+    assert body["errors"][0]["field"] == "paymentMethod"
+    assert "redirect is not available" in body["errors"][0]["message"]
 
-    async def choose_redirect(w: Any) -> None:
-        locked = await runtime.carts.lock(w, cart_id=cart["id"], owner=None)
-        chosen = ({"paymentMethodName": "redirect", "paymentProviderName": "tender"},)
-        await w.store.save_cart(
-            replace(locked, payment_methods=chosen, version=locked.version + 1),
-            expected_version=locked.version,
-        )
-
-    await runtime.db.transaction(lambda c: choose_redirect(runtime.work(c, actor="test")))
+    # Chosen while the merchant offered redirect, refused at placing once it no longer does.
+    async with api_with(db, **WITH_PROVIDER) as offering:
+        await choose_payment_method(offering, h, cart["id"], "redirect")
     body = assert_error(
         await api.client.post("/orders", json={"cartId": cart["id"]}, headers=h),
         422,
         "PaymentMethodNotAllowed",
     )
-    assert body["errors"][0]["field"] == "payments"
+    assert body["errors"][0]["field"] == "paymentMethods"
     assert (await cart_of(api, h, cart["id"]))["locked"] is False
     # Neither the simulator nor a callback exists.
     missing = await api.client.post(
@@ -273,13 +273,8 @@ async def test_without_provider_or_simulator_redirect_is_not_offered(api: Api) -
 
 async def pending_redirect(api: Api) -> tuple[dict[str, str], str]:
     h, shipping, cart = await a_shop(api)
-    placed = await api.client.post(
-        "/checkout",
-        json=checkout_document("checkout", cart["id"], shipping, "redirect"),
-        headers=h,
-    )
-    assert placed.status_code == 201, placed.text
-    url = httpx.URL(placed.json()["data"]["attributes"]["redirectUrl"])
+    placed = await glue_checkout(api, h, cart["id"], shipping, "redirect")
+    url = httpx.URL(placed["redirectUrl"])
     return h, url.path.rstrip("/").rsplit("/", 1)[1]
 
 

@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 
 from tests.api.conftest import Api, assert_error
-from tests.api.payment_setup import (
+from tests.api.journeys import (
+    add_card,
     browser,
     card,
     checkout_document,
@@ -19,12 +20,6 @@ from tests.api.payment_setup import (
     ready_cart,
     shipping_method,
 )
-
-
-async def add_card(api: Api, h: dict[str, str], cart_id: str, code: str) -> dict[str, Any]:
-    response = await api.client.post(f"/carts/{cart_id}/giftcards", json={"code": code}, headers=h)
-    assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
 
 
 def covered(cart: dict[str, Any]) -> dict[str, int]:

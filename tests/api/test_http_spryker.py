@@ -11,6 +11,7 @@ import pytest
 
 from tender.db.engine import Database
 from tests.api.conftest import Api
+from tests.api.journeys import new_cart, order_payment, shipping_method
 from tests.api.payment_setup import api_with
 
 ADDRESS = {
@@ -59,48 +60,35 @@ def jsonapi_error(response: httpx.Response, status: int, code: str | None = None
 
 async def shop(api: Api) -> tuple[dict[str, str], str, list[int]]:
     h = await api.headers()
-    ids = []
-    for name, carrier, price in (
-        ("Standard", "Spryker Dummy Shipment", 490),
-        ("Express", "Spryker Dummy Shipment", 590),
-        ("Air Light", "Spryker Drone Shipment", 1500),
-    ):
-        created = await api.client.post(
-            "/shipping-methods",
-            json={
-                "name": name,
-                "carrierName": carrier,
-                "taxRate": "19.00",
-                "countries": ["DE"],
-                "price": {"centAmount": price, "currency": "EUR"},
-            },
-            headers=h,
+    ids = [
+        await shipping_method(api, h, name=name, carrier=carrier, price=price)
+        for name, carrier, price in (
+            ("Standard", "Spryker Dummy Shipment", 490),
+            ("Express", "Spryker Dummy Shipment", 590),
+            ("Air Light", "Spryker Drone Shipment", 1500),
         )
-        ids.append(created.json()["id"])
-    cart = (
-        await api.client.post(
-            "/carts",
-            json={
-                "currency": "EUR",
-                "country": "DE",
-                "lineItems": [
-                    {
-                        "sku": "136_24425591",
-                        "name": "Acer Chromebook",
-                        "quantity": 1,
-                        "price": {"centAmount": 33265, "currency": "EUR"},
-                        "taxRate": "19.00",
-                    }
-                ],
-            },
-            headers=h,
-        )
-    ).json()
+    ]
+    cart = await new_cart(
+        api, h, unit=33265, sku="136_24425591", name="Acer Chromebook", email=None
+    )
     return h, cart["id"], ids
 
 
 def document(kind: str, cart_id: str, **attributes: Any) -> dict[str, Any]:
     return {"data": {"type": kind, "attributes": {"idCart": cart_id, **attributes}}}
+
+
+def placing(cart_id: str, shipment: int, payment: dict[str, str]) -> dict[str, Any]:
+    """A complete checkout document: the seed's customer and address, and ``payment``."""
+    return document(
+        "checkout",
+        cart_id,
+        customer=CUSTOMER,
+        billingAddress=ADDRESS,
+        shippingAddress=ADDRESS,
+        shipment={"idShipmentMethod": shipment},
+        payments=[payment],
+    )
 
 
 async def test_checkout_data_as_in_the_seed(api: Api) -> None:
@@ -231,27 +219,13 @@ async def test_browser_checkout_through_the_redirect_simulator(simulator: Api) -
         )
     ).json()
     browser = {"X-Session-Id": session["id"], "Origin": "https://shop.example"}
-    full = document(
-        "checkout",
-        cart_id,
-        customer=CUSTOMER,
-        billingAddress=ADDRESS,
-        shippingAddress=ADDRESS,
-        shipment={"idShipmentMethod": ids[0]},
-        payments=[{"paymentMethodName": "redirect", "paymentProviderName": "tender"}],
+    full = placing(
+        cart_id, ids[0], {"paymentMethodName": "redirect", "paymentProviderName": "tender"}
     )
     other_cart = (
         await api.client.post("/carts", json={"currency": "EUR", "country": "DE"}, headers=h)
     ).json()
-    foreign = document(
-        "checkout",
-        other_cart["id"],
-        customer=CUSTOMER,
-        billingAddress=ADDRESS,
-        shippingAddress=ADDRESS,
-        shipment={"idShipmentMethod": ids[0]},
-        payments=[{"paymentMethodName": "invoice"}],
-    )
+    foreign = placing(other_cart["id"], ids[0], {"paymentMethodName": "invoice"})
     jsonapi_error(
         await api.client.post("/checkout", json=foreign, headers=browser), 422, "CartNotFound"
     )
@@ -276,15 +250,7 @@ async def test_browser_checkout_through_the_redirect_simulator(simulator: Api) -
     jsonapi_error(again, 409, "CartLocked")
 
     payment_id = data["attributes"]["redirectUrl"].rsplit("/", 1)[1]
-    forged = {
-        "data": {
-            "type": "order-payments",
-            "attributes": {
-                "paymentIdentifier": "DE--3",
-                "dataPayload": [{"type": "payment-confirmation", "hash": "eyJ0eXAiOiJKV1Qi"}],
-            },
-        }
-    }
+    forged = order_payment("DE--3", [{"type": "payment-confirmation", "hash": "eyJ0eXAiOiJKV1Qi"}])
     # Whatever the browser posts, only the provider (here the simulator) confirms.
     jsonapi_error(
         await api.client.post("/order-payments", json=forged, headers=browser),
@@ -301,15 +267,7 @@ async def test_browser_checkout_through_the_redirect_simulator(simulator: Api) -
     assert str(location).startswith("https://shop.example/return?step=pay&")
     assert location.params["paymentIdentifier"] == "DE--3"
     assert "hash" not in location.params  # the return URL carries no confirmation
-    confirm = {
-        "data": {
-            "type": "order-payments",
-            "attributes": {
-                "paymentIdentifier": "DE--3",
-                "dataPayload": [{"type": "payment-confirmation"}],
-            },
-        }
-    }
+    confirm = order_payment("DE--3", [{"type": "payment-confirmation"}])
     confirmed = await api.client.post("/order-payments", json=confirm, headers=browser)
     assert confirmed.status_code == 201, confirmed.text
     assert confirmed.json()["data"]["type"] == "order-payments"
@@ -319,12 +277,7 @@ async def test_browser_checkout_through_the_redirect_simulator(simulator: Api) -
     assert replayed.status_code == 201, replayed.text
     paid_twice = await api.client.post(f"/redirect-payments/{payment_id}/pay")
     assert paid_twice.status_code == 404  # nothing left to pay
-    unknown = {
-        "data": {
-            "type": "order-payments",
-            "attributes": {"paymentIdentifier": "NOPE", "dataPayload": [{"type": "x"}]},
-        }
-    }
+    unknown = order_payment("NOPE", [{"type": "x"}])
     jsonapi_error(await api.client.post("/order-payments", json=unknown, headers=h), 404)
     completed = await api.client.post("/orders/DE--3/complete", headers=h)
     assert completed.status_code == 200, completed.text
@@ -332,29 +285,15 @@ async def test_browser_checkout_through_the_redirect_simulator(simulator: Api) -
 
 async def test_server_confirms_invoice_by_order_reference(api: Api) -> None:
     h, cart_id, ids = await shop(api)
-    full = document(
-        "checkout",
-        cart_id,
-        customer=CUSTOMER,
-        billingAddress=ADDRESS,
-        shippingAddress=ADDRESS,
-        shipment={"idShipmentMethod": ids[1]},
-        payments=[{"paymentMethodName": "invoice", "paymentProviderName": "tender"}],
+    full = placing(
+        cart_id, ids[1], {"paymentMethodName": "invoice", "paymentProviderName": "tender"}
     )
     placed = await api.client.post("/checkout", json=full, headers=h)
     assert placed.status_code == 201, placed.text
     reference = placed.json()["data"]["attributes"]["orderReference"]
     assert reference.startswith("TND-")
     assert placed.json()["data"]["attributes"]["redirectUrl"] is None
-    confirm = {
-        "data": {
-            "type": "order-payments",
-            "attributes": {
-                "paymentIdentifier": reference,
-                "dataPayload": [{"type": "invoice-confirmation"}],
-            },
-        }
-    }
+    confirm = order_payment(reference, [{"type": "invoice-confirmation"}])
     confirmed = await api.client.post("/order-payments", json=confirm, headers=h)
     assert confirmed.status_code == 201, confirmed.text
 
@@ -362,15 +301,7 @@ async def test_server_confirms_invoice_by_order_reference(api: Api) -> None:
 async def test_a_session_cannot_probe_other_orders(simulator: Api) -> None:
     api = simulator
     h, cart_id, ids = await shop(api)
-    full = document(
-        "checkout",
-        cart_id,
-        customer=CUSTOMER,
-        billingAddress=ADDRESS,
-        shippingAddress=ADDRESS,
-        shipment={"idShipmentMethod": ids[0]},
-        payments=[{"paymentMethodName": "redirect"}],
-    )
+    full = placing(cart_id, ids[0], {"paymentMethodName": "redirect"})
     placed = await api.client.post("/checkout", json=full, headers=h)
     assert placed.status_code == 201, placed.text
     reference = placed.json()["data"]["attributes"]["orderReference"]
@@ -386,15 +317,7 @@ async def test_a_session_cannot_probe_other_orders(simulator: Api) -> None:
     browser = {"X-Session-Id": session["id"]}
     answers = []
     for identifier in (reference, payment_id, "NO-SUCH-ORDER"):
-        probe = {
-            "data": {
-                "type": "order-payments",
-                "attributes": {
-                    "paymentIdentifier": identifier,
-                    "dataPayload": [{"type": "payment-confirmation"}],
-                },
-            }
-        }
+        probe = order_payment(identifier, [{"type": "payment-confirmation"}])
         response = await api.client.post("/order-payments", json=probe, headers=browser)
         body = jsonapi_error(response, 404, "OrderNotFound")
         answers.append((response.status_code, body["errors"][0]["code"]))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 
@@ -12,22 +12,69 @@ from tender.db.engine import Database
 from tender.db.ledger_store import SqlLedgerStore
 from tender.domain.cart import (
     AddLineItem,
+    CartAction,
     SetBillingAddress,
     SetCustomerEmail,
+    SetPaymentMethod,
     SetShippingAddress,
     SetShippingMethod,
 )
 from tender.domain.checkout_ports import Work
+from tender.domain.customers import Address
 from tender.domain.money import Money
+from tender.domain.payments import PaymentMethodSelection
 from tender.runtime import Runtime
 from tender.services.carts import CartView
 from tender.services.ledger import IssuedCard
 from tender.services.shipping import add_shipping_method
 from tests.conftest import FakeClock
-from tests.helpers import ADDRESS
 
 T = TypeVar("T")
 OWNER = "client:shop"
+ADDRESS = Address(
+    salutation="Ms",
+    first_name="Ada",
+    last_name="Lovelace",
+    street_name="Main St",
+    street_number="1",
+    postal_code="10115",
+    city="Berlin",
+    country="DE",
+)
+"""A shipping and billing address every checkout service test can use."""
+
+
+async def ready_cart(
+    rt: Runtime,
+    w: Work,
+    *,
+    unit: int,
+    quantity: int = 1,
+    email: str = "ada@example.com",
+    shipping: int | None = None,
+    method: PaymentMethodSelection | None = None,
+) -> CartView:
+    """A cart of one line of tea with both addresses and an email, made in ``w``; with a
+    shipping method and a payment method when given."""
+    view = await rt.carts.create(
+        w,
+        owner=OWNER,
+        currency="EUR",
+        country="DE",
+        lines=[AddLineItem("TEA", "Tea", quantity, unit, 1900)],
+    )
+    actions: list[CartAction] = [
+        SetShippingAddress(ADDRESS),
+        SetBillingAddress(ADDRESS),
+        SetCustomerEmail(email),
+    ]
+    if shipping is not None:
+        actions.append(SetShippingMethod(shipping))
+    if method is not None:
+        actions.append(SetPaymentMethod(method))
+    return await rt.carts.update(
+        w, cart_id=view.cart.id, owner=OWNER, version=view.cart.version, actions=actions
+    )
 
 
 class Shop:
@@ -63,7 +110,7 @@ class Shop:
         """A cart with lines, addresses, email and shipping (490, free above 100.00)."""
         shipping = await self.tx(
             lambda w: add_shipping_method(
-                w.store,
+                w.shipping,
                 clock=self.clock,
                 name="Standard",
                 carrier_name="DHL",
@@ -73,46 +120,12 @@ class Shop:
                 countries=["DE"],
             )
         )
-        view = await self.tx(
-            lambda w: self.runtime.carts.create(
-                w,
-                owner=OWNER,
-                currency="EUR",
-                country="DE",
-                lines=[AddLineItem("SKU-1", "Tea", quantity, unit, 1900)],
+        chosen = PaymentMethodSelection(method) if method else None
+        return await self.tx(
+            lambda w: ready_cart(
+                self.runtime, w, unit=unit, quantity=quantity, shipping=shipping.id, method=chosen
             )
         )
-        actions: list[Any] = [
-            SetShippingAddress(ADDRESS),
-            SetBillingAddress(ADDRESS),
-            SetCustomerEmail("ada@example.com"),
-            SetShippingMethod(shipping.id),
-        ]
-        view = await self.tx(
-            lambda w: self.runtime.carts.update(
-                w,
-                cart_id=view.cart.id,
-                owner=OWNER,
-                version=view.cart.version,
-                actions=actions,
-            )
-        )
-        if method:
-            cart_id = view.cart.id
-
-            async def select(w: Work) -> CartView:
-                from dataclasses import replace
-
-                cart = await self.runtime.carts.lock(w, cart_id=cart_id, owner=OWNER)
-                chosen = ({"paymentMethodName": method, "paymentProviderName": "tender"},)
-                await w.store.save_cart(
-                    replace(cart, payment_methods=chosen, version=cart.version + 1),
-                    expected_version=cart.version,
-                )
-                return await self.runtime.carts.view(w, cart)
-
-            view = await self.tx(select)
-        return view
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,20 +19,16 @@ from tender.config import Environment, Settings
 from tender.db.ledger_store import SqlLedgerStore
 from tender.db.migrate import upgrade
 from tender.domain.cart import (
-    AddLineItem,
     ChangeLineItemQuantity,
-    SetBillingAddress,
-    SetCustomerEmail,
-    SetShippingAddress,
-    SetShippingMethod,
 )
 from tender.domain.checkout_ports import Work
 from tender.domain.errors import DomainError
 from tender.domain.money import Money
 from tender.domain.orders import OrderState
+from tender.domain.payments import PaymentMethodSelection
 from tender.runtime import Runtime
 from tender.services.shipping import add_shipping_method
-from tests.checkout.conftest import ADDRESS, OWNER
+from tests.checkout.conftest import OWNER, ready_cart
 from tests.conftest import FakeClock, clean, create_pg_database, drop_pg_database
 
 T = TypeVar("T")
@@ -83,7 +78,7 @@ class Lifecycle(RuleBasedStateMachine):
             self.card_ids.append(issued.card.id)
         method = self.tx(
             lambda w: add_shipping_method(
-                w.store,
+                w.shipping,
                 clock=self.rt.clock,
                 name="S",
                 carrier_name="x",
@@ -91,45 +86,16 @@ class Lifecycle(RuleBasedStateMachine):
                 tax_rate_bp=1900,
             )
         )
+        invoice = PaymentMethodSelection("invoice", "x")
         view = self.tx(
-            lambda w: self.rt.carts.create(
-                w,
-                owner=OWNER,
-                currency="EUR",
-                country="DE",
-                lines=[AddLineItem("TEA", "Tea", 1, 4000, 1900)],
+            lambda w: ready_cart(
+                self.rt, w, unit=4000, email="a@b.de", shipping=method.id, method=invoice
             )
         )
         self.cart_id = view.cart.id
         self.line_id = view.cart.line_items[0].id
-        self.tx(
-            lambda w: self.rt.carts.update(
-                w,
-                cart_id=self.cart_id,
-                owner=OWNER,
-                version=view.cart.version,
-                actions=[
-                    SetShippingAddress(ADDRESS),
-                    SetBillingAddress(ADDRESS),
-                    SetCustomerEmail("a@b.de"),
-                    SetShippingMethod(method.id),
-                ],
-            )
-        )
-        self.tx(self._choose_invoice)
         self.order_id: str | None = None
         self.state: OrderState | None = None
-
-    async def _choose_invoice(self, w: Work) -> None:
-        cart = await self.rt.carts.lock(w, cart_id=self.cart_id, owner=OWNER)
-        await w.store.save_cart(
-            replace(
-                cart,
-                version=cart.version + 1,
-                payment_methods=({"paymentMethodName": "invoice", "paymentProviderName": "x"},),
-            ),
-            expected_version=cart.version,
-        )
 
     def tx(self, work: Callable[[Work], Awaitable[T]]) -> T:
         return self.backend.run(
@@ -160,7 +126,7 @@ class Lifecycle(RuleBasedStateMachine):
         return self.state in (None, OrderState.CHECKOUT)
 
     def payments(self) -> list[Any]:
-        return self.tx(lambda w: w.store.payments(self.cart_id))
+        return self.tx(lambda w: w.payments.payments(self.cart_id))
 
     @rule(index=st.integers(0, len(BALANCES) - 1))
     def add_card(self, index: int) -> None:
@@ -295,7 +261,7 @@ class Lifecycle(RuleBasedStateMachine):
                 for i in self.card_ids
             ]
             payments = await self.rt.db.read(
-                lambda c: self.rt.work(c, actor=None).store.payments(self.cart_id)
+                lambda c: self.rt.work(c, actor=None).payments.payments(self.cart_id)
             )
             problems = await self.rt.db.read(lambda c: SqlLedgerStore(c).audit())
             return cards, payments, problems

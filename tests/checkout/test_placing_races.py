@@ -16,10 +16,6 @@ from tender.config import Environment, Settings
 from tender.db.ledger_store import SqlLedgerStore
 from tender.db.migrate import upgrade
 from tender.domain.cart import (
-    AddLineItem,
-    SetBillingAddress,
-    SetCustomerEmail,
-    SetShippingAddress,
     SetShippingMethod,
 )
 from tender.domain.errors import DomainError
@@ -27,7 +23,7 @@ from tender.domain.money import Money
 from tender.domain.payments import GiftCardReservationFailed, GiftCardShortfall
 from tender.runtime import Runtime
 from tender.services.shipping import add_shipping_method
-from tests.checkout.conftest import ADDRESS, OWNER
+from tests.checkout.conftest import OWNER, ready_cart
 from tests.conftest import create_pg_database, drop_pg_database
 
 pytestmark = pytest.mark.xdist_group("checkout-placing-race")
@@ -50,24 +46,7 @@ def runtime_for(url: str) -> Runtime:
 async def _cart_with_cards(rt: Runtime, codes: list[str], unit: int) -> str:
     async def work(conn: Any) -> str:
         w = rt.work(conn, actor="test")
-        view = await rt.carts.create(
-            w,
-            owner=OWNER,
-            currency="EUR",
-            country="DE",
-            lines=[AddLineItem("TEA", "Tea", 1, unit, 1900)],
-        )
-        view = await rt.carts.update(
-            w,
-            cart_id=view.cart.id,
-            owner=OWNER,
-            version=view.cart.version,
-            actions=[
-                SetShippingAddress(ADDRESS),
-                SetBillingAddress(ADDRESS),
-                SetCustomerEmail("a@b.de"),
-            ],
-        )
+        view = await ready_cart(rt, w, unit=unit, email="a@b.de")
         for code in codes:
             await rt.carts.add_gift_card(w, cart_id=view.cart.id, owner=OWNER, code=code, pin=None)
         return view.cart.id
@@ -94,7 +73,7 @@ async def _prepare(
         ]
         method = await rt.db.transaction(
             lambda c: add_shipping_method(
-                rt.work(c, actor=None).store,
+                rt.work(c, actor=None).shipping,
                 clock=rt.clock,
                 name="Free",
                 carrier_name="x",

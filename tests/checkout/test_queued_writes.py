@@ -10,17 +10,18 @@ import pytest
 
 from tender.db.ledger_store import SqlLedgerStore
 from tender.domain.checkout_ports import Work
+from tender.domain.customers import Customer
 from tender.domain.errors import DomainError, InvalidCredentials
 from tender.domain.events import NewEvent
 from tender.domain.money import Money
 from tender.domain.orders import TransactionState, TransactionType
-from tender.domain.payments import Transaction
+from tender.domain.payments import PaymentMethodSelection, Transaction
 from tender.services.checkout_data import CheckoutData
 from tests.checkout.conftest import ADDRESS, OWNER, Shop
 
 
 async def _events(shop: Shop) -> list[str]:
-    found = await shop.tx(lambda w: w.store.events(owner=None, after=None, limit=1000))
+    found = await shop.tx(lambda w: w.events.events(owner=None, after=None, limit=1000))
     return [e.type for e in found]
 
 
@@ -36,7 +37,7 @@ async def test_a_transaction_reads_the_rows_it_queued(shop: Shop) -> None:
 
     async def work(w: Work) -> None:
         before = len(await _events_in(w))
-        await w.store.append_events(
+        await w.events.append_events(
             [NewEvent("Probe", "cart", view.cart.id, OWNER, {})], correlation_id="c-1", now=now
         )
         assert len(await _events_in(w)) == before + 1
@@ -52,29 +53,29 @@ async def test_a_transaction_reads_the_rows_it_queued(shop: Shop) -> None:
             now,
             now,
         )
-        await w.store.insert_transaction(tx)
+        await w.payments.insert_transaction(tx)
         # a second store on the same connection has no cache: it must see the queued row
-        fresh = replace(w, store=type(w.store)(w.store.conn))  # type: ignore[attr-defined]
-        found = await fresh.store.payment(payment.id)
+        fresh = replace(w, payments=type(w.payments)(w.payments.conn))  # type: ignore[attr-defined]
+        found = await fresh.payments.payment(payment.id)
         assert found is not None
         assert [t.id for t in found.transactions] == ["tx-probe"]
-        await fresh.store.update_transaction(
+        await fresh.payments.update_transaction(
             "tx-probe", state=TransactionState.SUCCESS, error_code=None, now=now
         )
         hold = await w.provider.reserve(
             ref=payment.card_ref or "", amount=Money(700, "EUR"), reference="r", expires_in=None
         )
         await w.provider.capture(hold_ref=hold, amount=Money(700, "EUR"))
-        ledger_store = SqlLedgerStore(w.store.conn)  # type: ignore[attr-defined]
+        ledger_store = SqlLedgerStore(w.payments.conn)  # type: ignore[attr-defined]
         assert await ledger_store.reference_totals(payment.card_ref or "", "r") == (700, 0)
         assert await ledger_store.audit() == []
 
     async def _events_in(w: Work) -> list[object]:
-        return list(await w.store.events(owner=None, after=None, limit=1000))
+        return list(await w.events.events(owner=None, after=None, limit=1000))
 
     await shop.tx(work)
     assert "Probe" in await _events(shop)
-    stored = await shop.tx(lambda w: w.store.payment(payment.id))
+    stored = await shop.tx(lambda w: w.payments.payment(payment.id))
     assert stored is not None
     assert [(t.id, t.state) for t in stored.transactions] == [
         ("tx-probe", TransactionState.SUCCESS)
@@ -91,7 +92,7 @@ async def test_a_rollback_writes_none_of_the_queued_rows(shop: Shop) -> None:
     now = shop.clock.now()
 
     async def work(w: Work) -> None:
-        await w.store.append_events(
+        await w.events.append_events(
             [NewEvent("Doomed", "cart", view.cart.id, OWNER, {})], correlation_id=None, now=now
         )
         hold = await w.provider.reserve(
@@ -118,7 +119,7 @@ async def test_a_wrong_pin_keeps_none_of_the_rows_queued_before_it(shop: Shop) -
     now = shop.clock.now()
 
     async def work(w: Work) -> None:
-        await w.store.append_events(
+        await w.events.append_events(
             [NewEvent("BeforeWrongPin", "cart", view.cart.id, OWNER, {})],
             correlation_id=None,
             now=now,
@@ -136,11 +137,11 @@ async def test_a_wrong_pin_keeps_none_of_the_rows_queued_before_it(shop: Shop) -
 async def test_posting_unchanged_checkout_data_changes_nothing(shop: Shop) -> None:
     view = await shop.ready_cart()
     data = CheckoutData(
-        customer={"email": "ada@example.com"},
+        customer=Customer(email="ada@example.com"),
         billing_address=ADDRESS,
         shipping_address=ADDRESS,
-        payments=[{"paymentMethodName": "invoice"}],
-        shipment_method_id=view.cart.shipping_method_id,
+        payment_methods=(PaymentMethodSelection("invoice"),),
+        shipping_method_id=view.cart.shipping_method_id,
     )
     first, changed = await shop.tx(
         lambda w: shop.runtime.checkout_data.store(w, cart_id=view.cart.id, owner=OWNER, data=data)
@@ -152,7 +153,7 @@ async def test_posting_unchanged_checkout_data_changes_nothing(shop: Shop) -> No
     assert not changed_again
     assert again.version == first.version
     assert await _events(shop) == events
-    different = replace(data, customer={"email": "grace@example.com"})
+    different = replace(data, customer=Customer(email="grace@example.com"))
     third, changed_third = await shop.tx(
         lambda w: shop.runtime.checkout_data.store(
             w, cart_id=view.cart.id, owner=OWNER, data=different

@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from tender.domain.checkout_ports import StaleWrite, Work
+from tender.domain.customers import Customer
 from tender.domain.errors import Conflict
 from tender.domain.orders import OrderState
 from tests.checkout.conftest import OWNER, Shop
@@ -21,30 +22,30 @@ async def test_a_stale_order_save_raises_and_changes_nothing(shop: Shop) -> None
 
     async def stale_save(w: Work) -> None:
         moved = replace(order, state=OrderState.CANCELLED, version=order.version + 1)
-        await w.store.save_order(moved, expected_version=order.version - 1)
+        await w.orders.save_order(moved, expected_version=order.version - 1)
 
     with pytest.raises(StaleWrite) as raised:
         await shop.tx(stale_save)
     assert isinstance(raised.value, Conflict)
-    stored = await shop.tx(lambda w: w.store.order(order.id))
+    stored = await shop.tx(lambda w: w.orders.order(order.id))
     assert stored is not None
     assert (stored.state, stored.version) == (OrderState.PROCESSING, order.version)
 
 
 async def test_a_stale_cart_save_raises_and_changes_nothing(shop: Shop) -> None:
     view = await shop.ready_cart()
-    cart = await shop.tx(lambda w: w.store.get_cart(view.cart.id))
+    cart = await shop.tx(lambda w: w.carts.get_cart(view.cart.id))
     assert cart is not None
 
     async def stale_save(w: Work) -> None:
-        await w.store.save_cart(
-            replace(cart, customer={"email": "eve@example.com"}, version=cart.version + 1),
+        await w.carts.save_cart(
+            replace(cart, customer=Customer(email="eve@example.com"), version=cart.version + 1),
             expected_version=cart.version - 1,
         )
 
     with pytest.raises(StaleWrite):
         await shop.tx(stale_save)
-    stored = await shop.tx(lambda w: w.store.get_cart(cart.id))
+    stored = await shop.tx(lambda w: w.carts.get_cart(cart.id))
     assert stored is not None
     assert stored.customer == cart.customer
     assert stored.version == cart.version
@@ -58,6 +59,6 @@ async def test_a_transition_from_an_outdated_order_is_a_conflict(shop: Shop) -> 
     await shop.tx(lambda w: rt.orders.reopen(w, order_id=placed.order.id, owner=OWNER))
     with pytest.raises(StaleWrite):
         await shop.tx(lambda w: rt.orders._move(w, placed.order, OrderState.CANCELLED))
-    stored = await shop.tx(lambda w: w.store.order(placed.order.id))
+    stored = await shop.tx(lambda w: w.orders.order(placed.order.id))
     assert stored is not None
     assert stored.state is OrderState.CHECKOUT

@@ -7,7 +7,6 @@ from __future__ import annotations
 from fastapi import Request
 
 from tender.api.security import gate, runtime_of
-from tender.db.checkout_store import SqlCheckoutStore
 from tender.domain.sessions import (
     CredentialsInBrowser,
     OriginNotAllowed,
@@ -49,5 +48,7 @@ async def origin_known(runtime: Runtime, origin: str) -> bool:
     if origin in runtime.settings.allowed_origins:
         return True
     return await runtime.db.lookup(
-        lambda conn: SqlCheckoutStore(conn).origin_allowed(origin, runtime.clock.now())
+        lambda conn: runtime.work(conn, actor=None).sessions.origin_allowed(
+            origin, runtime.clock.now()
+        )
     )

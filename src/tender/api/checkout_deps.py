@@ -10,14 +10,10 @@ from fastapi import Request
 from tender.api.middleware import correlation_id
 from tender.api.security import runtime_of
 from tender.domain.checkout_ports import Work
-from tender.domain.principals import Principal, PrincipalKind
+from tender.domain.ownership import owner_of as owner_of
+from tender.domain.principals import Principal
 
 T = TypeVar("T")
-
-
-def owner_of(principal: Principal) -> str | None:
-    """Whose objects a caller sees: a client its own, a merchant admin all of them."""
-    return None if principal.kind is PrincipalKind.ADMIN else principal.actor
 
 
 async def run(request: Request, principal: Principal, work: Callable[[Work], Awaitable[T]]) -> T:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -118,11 +119,20 @@ JSONAPI_PATHS = frozenset({"/checkout-data", "/checkout", "/order-payments"})
 """Routes that speak JSON:API (the Spryker Glue seed)."""
 
 
+def _once(errors: Sequence[Any]) -> list[Any]:
+    """Each problem once: a body that a route and its card lookup dependency both read (see
+    ``tender.api.card_lookups``) is validated, and found wrong, once for each."""
+    seen: dict[tuple[str, tuple[Any, ...], str], Any] = {}
+    for err in errors:
+        seen.setdefault((err.get("type", ""), tuple(err.get("loc", ())), err.get("msg", "")), err)
+    return list(seen.values())
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     items: list[dict[str, Any]] = []
     malformed = False
-    for err in exc.errors():
+    for err in _once(exc.errors()):
         kind = err.get("type", "")
         if kind == "json_invalid":
             malformed = True

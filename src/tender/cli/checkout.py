@@ -44,7 +44,7 @@ def shipping_add(
     async def work(runtime: Runtime) -> ShippingMethod:
         return await runtime.db.transaction(
             lambda conn: add_shipping_method(
-                runtime.work(conn, actor="cli").store,
+                runtime.work(conn, actor="cli").shipping,
                 clock=runtime.clock,
                 name=name,
                 carrier_name=carrier,
@@ -67,7 +67,7 @@ def shipping_list() -> None:
 
     async def work(runtime: Runtime) -> list[ShippingMethod]:
         return await runtime.db.read(
-            lambda conn: runtime.work(conn, actor=None).store.shipping_methods()
+            lambda conn: runtime.work(conn, actor=None).shipping.shipping_methods()
         )
 
     table = Table("id", "name", "carrier", "price", "tax", "free above", "countries")
@@ -138,7 +138,7 @@ def orders_list(
 
     async def work(runtime: Runtime) -> list[tuple[str, str, str, str]]:
         async def read(conn: AsyncConnection) -> list[tuple[str, str, str, str]]:
-            page = await runtime.work(conn, actor=None).store.list_orders(
+            page = await runtime.work(conn, actor=None).orders.list_orders(
                 owner=None, state=wanted, after=None, limit=limit
             )
             return [

@@ -18,6 +18,12 @@ from tender.db.models import (
     ShippingMethodRow,
 )
 from tender.domain.cart import Cart, LineItem
+from tender.domain.customers import (
+    address_document,
+    address_from_document,
+    customer_document,
+    customer_from_document,
+)
 from tender.domain.orders import (
     Order,
     OrderState,
@@ -25,7 +31,7 @@ from tender.domain.orders import (
     TransactionState,
     TransactionType,
 )
-from tender.domain.payments import Payment, Transaction
+from tender.domain.payments import Payment, PaymentMethodSelection, Transaction
 from tender.domain.sessions import Session
 from tender.domain.shipping import ShippingMethod
 
@@ -70,12 +76,14 @@ def cart_from_row(row: Any) -> Cart:
         locked=m["locked"],
         currency=m["currency"],
         country=m["country"],
-        customer=m["customer"] or {},
+        customer=customer_from_document(m["customer"] or {}),
         line_items=tuple(line_from_json(i) for i in m["line_items"]),
-        shipping_address=m["shipping_address"],
-        billing_address=m["billing_address"],
+        shipping_address=address_from_document(m["shipping_address"]),
+        billing_address=address_from_document(m["billing_address"]),
         shipping_method_id=m["shipping_method_id"],
-        payment_methods=tuple(m["payment_methods"] or ()),
+        payment_methods=tuple(
+            PaymentMethodSelection(p["method"], p["provider"]) for p in m["payment_methods"] or ()
+        ),
         created_at=m["created_at"],
         updated_at=m["updated_at"],
     )
@@ -88,12 +96,14 @@ def cart_values(cart: Cart) -> dict[str, Any]:
         "locked": cart.locked,
         "currency": cart.currency,
         "country": cart.country,
-        "customer": cart.customer,
+        "customer": customer_document(cart.customer),
         "line_items": [line_json(line) for line in cart.line_items],
-        "shipping_address": cart.shipping_address,
-        "billing_address": cart.billing_address,
+        "shipping_address": address_document(cart.shipping_address),
+        "billing_address": address_document(cart.billing_address),
         "shipping_method_id": cart.shipping_method_id,
-        "payment_methods": list(cart.payment_methods),
+        "payment_methods": [
+            {"method": p.method, "provider": p.provider} for p in cart.payment_methods
+        ],
         "created_at": cart.created_at,
         "updated_at": cart.updated_at,
     }

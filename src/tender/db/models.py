@@ -186,7 +186,7 @@ class CartRow(Base):
     billing_address: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     shipping_method_id: Mapped[int | None] = mapped_column(Integer)
     payment_methods: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
-    """Selected ``{paymentMethodName, paymentProviderName}`` pairs."""
+    """Selected ``{method, provider}`` pairs."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

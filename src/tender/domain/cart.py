@@ -6,45 +6,19 @@ all together or not at all, and the caller writes the result under the version i
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from tender.domain.customers import Address, Customer, check_address, check_country, check_email
 from tender.domain.errors import InvalidInput, NotFound
 from tender.domain.ids import new_id
 from tender.domain.money import MAX_MINOR
+from tender.domain.payments import PaymentMethodSelection
 from tender.domain.totals import PricedLine, price_line
 
 MAX_LINES = 200
 MAX_QUANTITY = 10_000
-COUNTRY = re.compile(r"^[A-Z]{2}$")
-EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,}$")
-ADDRESS_FIELDS = (
-    "salutation",
-    "firstName",
-    "lastName",
-    "address1",
-    "address2",
-    "address3",
-    "zipCode",
-    "city",
-    "iso2Code",
-    "company",
-    "phone",
-    "email",
-)
-REQUIRED_ADDRESS_FIELDS = (
-    "salutation",
-    "firstName",
-    "lastName",
-    "address1",
-    "address2",
-    "zipCode",
-    "city",
-    "iso2Code",
-)
-"""Spryker's compulsory address parts."""
 
 
 class CartNotFound(NotFound):
@@ -78,45 +52,15 @@ class Cart:
     locked: bool
     currency: str
     country: str
-    customer: dict[str, Any]
+    customer: Customer
     line_items: tuple[LineItem, ...]
-    shipping_address: dict[str, Any] | None
-    billing_address: dict[str, Any] | None
+    shipping_address: Address | None
+    billing_address: Address | None
     shipping_method_id: int | None
-    payment_methods: tuple[dict[str, str], ...]
+    payment_methods: tuple[PaymentMethodSelection, ...]
+    """What pays for what the gift cards leave open, as chosen (checked when chosen)."""
     created_at: datetime
     updated_at: datetime
-
-
-def check_country(country: str, field: str = "country") -> str:
-    if not isinstance(country, str) or not COUNTRY.match(country):
-        raise InvalidInput("a country is an ISO 3166-1 alpha-2 code such as DE", field=field)
-    return country
-
-
-def check_email(email: str, field: str = "customerEmail") -> str:
-    if not EMAIL.match(email):
-        raise InvalidInput("the email address is not valid", field=field)
-    return email
-
-
-def check_address(address: dict[str, Any], field: str) -> dict[str, Any]:
-    """Spryker's address: compulsory parts present and non-empty, iso2Code a country code."""
-    unknown = set(address) - set(ADDRESS_FIELDS) - {"id", "isDefaultShipping", "isDefaultBilling"}
-    if unknown:
-        raise InvalidInput(f"unknown address fields: {', '.join(sorted(unknown))}", field=field)
-    for name in REQUIRED_ADDRESS_FIELDS:
-        value = address.get(name)
-        if not isinstance(value, str) or not value.strip():
-            raise InvalidInput(f"{name} is required", field=f"{field}.{name}")
-    for name in ADDRESS_FIELDS:
-        value = address.get(name)
-        if value is not None and (not isinstance(value, str) or len(value) > 200):
-            raise InvalidInput(
-                f"{name} must be text of at most 200 characters", field=f"{field}.{name}"
-            )
-    check_country(address["iso2Code"], f"{field}.iso2Code")
-    return {name: address.get(name) for name in ADDRESS_FIELDS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,12 +85,12 @@ class ChangeLineItemQuantity:
 
 @dataclass(frozen=True, slots=True)
 class SetShippingAddress:
-    address: dict[str, Any] | None
+    address: Address | None
 
 
 @dataclass(frozen=True, slots=True)
 class SetBillingAddress:
-    address: dict[str, Any] | None
+    address: Address | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +108,14 @@ class SetCountry:
     country: str
 
 
+@dataclass(frozen=True, slots=True)
+class SetPaymentMethod:
+    """``None`` clears the choice. Whether the method may be chosen depends on what the
+    merchant offers, so ``Carts.update`` checks it; applying it only stores it."""
+
+    selection: PaymentMethodSelection | None
+
+
 CartAction = (
     AddLineItem
     | RemoveLineItem
@@ -173,13 +125,14 @@ CartAction = (
     | SetShippingMethod
     | SetCustomerEmail
     | SetCountry
+    | SetPaymentMethod
 )
 
 
 @dataclass(slots=True)
 class _Draft:
     lines: list[LineItem]
-    customer: dict[str, Any]
+    customer: Customer
     changes: dict[str, Any] = field(default_factory=dict)
 
 
@@ -206,7 +159,7 @@ def _find(lines: list[LineItem], line_id: str) -> int:
 
 def apply_actions(cart: Cart, actions: list[CartAction], now: datetime) -> Cart:
     """The cart after every action, in order; any refused action refuses them all."""
-    draft = _Draft(list(cart.line_items), dict(cart.customer))
+    draft = _Draft(list(cart.line_items), cart.customer)
     for action in actions:
         _apply(draft, action)
     if len(draft.lines) > MAX_LINES:
@@ -245,7 +198,10 @@ def _apply(draft: _Draft, action: CartAction) -> None:
         case SetShippingMethod(shipping_method_id=method_id):
             draft.changes["shipping_method_id"] = method_id
         case SetCustomerEmail(email=email):
-            draft.customer["email"] = check_email(email, "email") if email else None
+            checked = check_email(email, "email") if email else None
+            draft.customer = replace(draft.customer, email=checked)
             draft.changes["customer"] = draft.customer
         case SetCountry(country=country):
             draft.changes["country"] = check_country(country)
+        case SetPaymentMethod(selection=selection):
+            draft.changes["payment_methods"] = (selection,) if selection else ()

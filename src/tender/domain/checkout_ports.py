@@ -1,4 +1,5 @@
-"""What checkout services need from persistence, inside one open transaction."""
+"""What checkout services need from persistence, inside one open transaction: one store per
+concept, held together by the unit of work (``Work``)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ class StaleWrite(Conflict):
     message = "The object was changed by someone else; fetch it and retry."
 
 
-class CheckoutStore(Protocol):
+class CartStore(Protocol):
     async def insert_cart(self, cart: Cart) -> None: ...
 
     async def get_cart(self, cart_id: str, *, lock: bool = False) -> Cart | None:
@@ -40,13 +41,22 @@ class CheckoutStore(Protocol):
 
     async def set_cart_locked(self, cart_id: str, locked: bool, now: datetime) -> None: ...
 
+
+class ShippingStore(Protocol):
     async def insert_shipping_method(self, method: ShippingMethod) -> ShippingMethod: ...
 
     async def shipping_methods(self) -> list[ShippingMethod]: ...
 
     async def shipping_method(self, method_id: int) -> ShippingMethod | None: ...
 
-    async def insert_payment(self, payment: Payment) -> None: ...
+
+class PaymentStore(Protocol):
+    """A cart's payments and their transactions. A read after a write in the same unit of work
+    answers exactly what the write stored."""
+
+    async def insert_payment(self, payment: Payment) -> None:
+        """Stores every field but ``transactions`` (``insert_transaction`` adds those)."""
+        ...
 
     async def payments(self, cart_id: str) -> list[Payment]:
         """All payments of a cart, removed ones too, in the order they were added."""
@@ -56,19 +66,18 @@ class CheckoutStore(Protocol):
 
     async def payment(self, payment_id: str) -> Payment | None: ...
 
-    async def update_payment(self, payment: Payment) -> None: ...
+    async def update_payment(self, payment: Payment) -> None:
+        """Stores every field but ``id`` and ``transactions``."""
+        ...
 
     async def insert_transaction(self, transaction: Transaction) -> None: ...
 
     async def update_transaction(
-        self,
-        transaction_id: str,
-        *,
-        state: TransactionState,
-        error_code: str | None,
-        now: datetime,
+        self, transaction_id: str, *, state: TransactionState, error_code: str | None, now: datetime
     ) -> None: ...
 
+
+class OrderStore(Protocol):
     async def insert_order(self, order: Order) -> None: ...
 
     async def order(self, order_id: str) -> Order | None: ...
@@ -85,11 +94,17 @@ class CheckoutStore(Protocol):
         self, *, owner: str | None, state: OrderState | None, after: str | None, limit: int
     ) -> Page[Order]: ...
 
+    async def order_number_taken(self, number: str) -> bool:
+        """Whether an order has this reference or a session promised it to its cart."""
+        ...
+
+
+class SessionStore(Protocol):
+    """Browser sessions and the origins they allow."""
+
     async def insert_session(self, session: Session) -> None: ...
 
     async def session(self, token_hash: bytes) -> Session | None: ...
-
-    async def order_number_taken(self, number: str) -> bool: ...
 
     async def future_order_number(self, cart_id: str) -> str | None: ...
 
@@ -99,6 +114,8 @@ class CheckoutStore(Protocol):
 
     async def origin_allowed(self, origin: str, now: datetime) -> bool: ...
 
+
+class EventStore(Protocol):
     async def append_events(
         self, events: Sequence[NewEvent], *, correlation_id: str | None, now: datetime
     ) -> None: ...
@@ -108,9 +125,15 @@ class CheckoutStore(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Work:
-    """One transaction's view of the world for checkout: the store and the card provider."""
+    """One transaction's view of the world for checkout: a store per concept and the card
+    provider, all bound to the same transaction."""
 
-    store: CheckoutStore
+    carts: CartStore
+    shipping: ShippingStore
+    payments: PaymentStore
+    orders: OrderStore
+    sessions: SessionStore
+    events: EventStore
     provider: GiftCardProvider
     correlation_id: str | None = None
     ledger: LedgerStore = field(kw_only=True)

@@ -46,7 +46,7 @@ keeps it whole). The API layer maps each branch to a status in one table
     │   ├── GiftCardNotUsable                services.carts              GiftCardNotUsable
     │   ├── InvalidAmount                    domain.errors               InvalidAmount
     │   ├── InvalidCardCode                  domain.errors               InvalidCardCode
-    │   ├── MissingCredentials               api.compat.spryker          MissingCredentials
+    │   ├── MissingCredentials               api.compat.spryker.jsonapi  MissingCredentials
     │   ├── ShippingMethodNotApplicable      domain.shipping             ShippingMethodNotApplicable
     │   ├── TooManyGiftCards                 services.carts              TooManyGiftCards
     │   └── UnknownCurrency                  domain.errors               InvalidCurrency

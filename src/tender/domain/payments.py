@@ -3,13 +3,21 @@ split tender."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from tender.domain.errors import BusinessRuleViolation, Conflict, IllegalTransition, NotFound
+from tender.domain.errors import (
+    BusinessRuleViolation,
+    Conflict,
+    IllegalTransition,
+    InvalidInput,
+    NotFound,
+)
 from tender.domain.orders import PaymentStatus, TransactionState, TransactionType
 
 GIFT_CARD = "giftcard"
+MAX_SELECTED_METHODS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +59,23 @@ class Payment:
     @property
     def active(self) -> bool:
         return self.status is PaymentStatus.ACTIVE
+
+    @property
+    def pending_authorization(self) -> Transaction | None:
+        """The authorization an external payment holds open until its confirmation (the
+        merchant's, or its provider's signed callback) settles it."""
+        return next(
+            (
+                t
+                for t in self.transactions
+                if t.type is TransactionType.AUTHORIZATION and t.state is TransactionState.PENDING
+            ),
+            None,
+        )
+
+    @property
+    def awaiting_confirmation(self) -> bool:
+        return self.pending_authorization is not None
 
     def total(
         self, kind: TransactionType, state: TransactionState = TransactionState.SUCCESS
@@ -130,3 +155,30 @@ def method_allowed(name: str, allowed: frozenset[str] | None) -> bool:
     """``allowed`` is a browser session's ``allowedPaymentMethods`` (``None``: no limit beyond
     the merchant's own methods)."""
     return allowed is None or name.lower() in allowed
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentMethodSelection:
+    """A method the shopper chose for what the gift cards leave open, and its provider's name
+    as the client gave it (placing uses the merchant's own provider for the method)."""
+
+    method: str
+    provider: str = "tender"
+
+
+def select_payment_methods(
+    chosen: Sequence[PaymentMethodSelection], usable: Sequence[str], field: str
+) -> tuple[PaymentMethodSelection, ...]:
+    """``chosen``, with method names as tender writes them, if every one is ``usable`` (what
+    the merchant offers and the caller may use) and there are few enough of them."""
+    selected = tuple(PaymentMethodSelection(c.method.lower(), c.provider) for c in chosen)
+    refused = [s.method for s in selected if s.method not in usable]
+    if refused:
+        raise PaymentMethodNotAllowed(
+            f"{refused[0]} is not available here; use one of "
+            + (", ".join(usable) or "no method (none is allowed)"),
+            field=field,
+        )
+    if len(selected) > MAX_SELECTED_METHODS:
+        raise InvalidInput(f"at most {MAX_SELECTED_METHODS} payment methods", field=field)
+    return selected

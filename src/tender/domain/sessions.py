@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from tender.domain.errors import Conflict, DomainError, InvalidInput
+from tender.domain.principals import Principal, PrincipalKind
 
 ALLOWED_METADATA = frozenset(
     {
@@ -71,6 +72,11 @@ class Session:
 
     def state(self, now: datetime) -> SessionState:
         return SessionState.ACTIVE if now < self.expires_at else SessionState.EXPIRED
+
+    @property
+    def principal(self) -> Principal:
+        """Who a browser call on this session acts as: its cart's shopper, with no scope."""
+        return Principal(PrincipalKind.SESSION, self.cart_id, frozenset())
 
     @property
     def allowed_origins(self) -> tuple[str, ...]:

@@ -53,5 +53,5 @@ class ShippingMethod:
 def check_applicable(method: ShippingMethod, *, currency: str, country: str) -> None:
     if not method.fits(currency=currency, country=country):
         raise ShippingMethodNotApplicable(
-            f"{method.name} does not ship to {country} in {currency}", field="idShipmentMethod"
+            f"{method.name} does not ship to {country} in {currency}", field="shippingMethodId"
         )

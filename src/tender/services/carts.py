@@ -7,6 +7,7 @@ shopper sees is always ``allocate(total, cards in order)``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -16,13 +17,13 @@ from tender.domain.cart import (
     Cart,
     CartAction,
     CartNotFound,
+    SetPaymentMethod,
     SetShippingMethod,
     apply_actions,
-    check_country,
-    check_email,
     new_line,
 )
 from tender.domain.checkout_ports import StaleWrite, Work
+from tender.domain.customers import Customer, check_country, check_email
 from tender.domain.errors import (
     Conflict,
     CurrencyMismatch,
@@ -33,12 +34,14 @@ from tender.domain.events import NewEvent
 from tender.domain.ids import new_id
 from tender.domain.money import check_currency
 from tender.domain.orders import PaymentStatus
+from tender.domain.ownership import visible
 from tender.domain.payments import (
     GIFT_CARD,
     Payment,
     PaymentMethodNotAllowed,
     PaymentNotFound,
     method_allowed,
+    select_payment_methods,
 )
 from tender.domain.ports import Clock, ProviderCard
 from tender.domain.shipping import ShippingMethod, ShippingMethodNotFound, check_applicable
@@ -93,14 +96,21 @@ class CartView:
 def owned(cart: Cart | None, owner: str | None) -> Cart:
     """The cart if the caller may see it; otherwise the same 404 as for a cart that does not
     exist, so ids of other merchants' carts cannot be probed."""
-    if cart is None or (owner is not None and cart.owner != owner):
+    if not visible(cart, owner):
         raise CartNotFound()
     return cart
 
 
 class Carts:
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, *, payment_methods: Sequence[str]) -> None:
         self.clock = clock
+        self.payment_methods = tuple(payment_methods)
+        """What the merchant offers, gift cards included, in the order clients list them."""
+
+    def payment_method_names(self, allowed: frozenset[str] | None = None) -> list[str]:
+        """The methods the merchant offers, narrowed to what ``allowed`` (a browser session's
+        ``allowedPaymentMethods``) permits."""
+        return [n for n in self.payment_methods if method_allowed(n, allowed)]
 
     async def create(
         self,
@@ -113,9 +123,7 @@ class Carts:
         lines: list[AddLineItem] | None = None,
     ) -> CartView:
         now = self.clock.now()
-        customer: dict[str, Any] = {}
-        if customer_email:
-            customer["email"] = check_email(customer_email)
+        customer = Customer(email=check_email(customer_email) if customer_email else None)
         cart = Cart(
             id=new_id(),
             version=1,
@@ -132,16 +140,16 @@ class Carts:
             created_at=now,
             updated_at=now,
         )
-        await work.store.insert_cart(cart)
+        await work.carts.insert_cart(cart)
         await self.event(work, "CartCreated", cart, {"version": cart.version})
         return await self.view(work, cart)
 
     async def get(self, work: Work, *, cart_id: str, owner: str | None) -> CartView:
-        cart = owned(await work.store.get_cart(cart_id), owner)
+        cart = owned(await work.carts.get_cart(cart_id), owner)
         return await self.view(work, cart)
 
     async def lock(self, work: Work, *, cart_id: str, owner: str | None) -> Cart:
-        return owned(await work.store.get_cart(cart_id, lock=True), owner)
+        return owned(await work.carts.get_cart(cart_id, lock=True), owner)
 
     async def update(
         self,
@@ -160,12 +168,12 @@ class Carts:
             raise CartLocked()
         if not actions:
             raise InvalidInput("at least one action is required", field="actions")
-        updated = apply_actions(cart, actions, self.clock.now())
+        updated = apply_actions(cart, [self._offered(a) for a in actions], self.clock.now())
         for action in actions:
             if isinstance(action, SetShippingMethod) and action.shipping_method_id is not None:
                 await self.shipping_method(work, updated, action.shipping_method_id)
         try:
-            await work.store.save_cart(updated, expected_version=cart.version)
+            await work.carts.save_cart(updated, expected_version=cart.version)
         except StaleWrite as error:
             raise StaleVersion(cart.version) from error
         await self.event(
@@ -179,22 +187,32 @@ class Carts:
         )
         return await self.reallocate(work, updated)
 
+    def _offered(self, action: CartAction) -> CartAction:
+        """A payment method is chosen by the rules every route keeps: one the merchant offers
+        (the cart API is the merchant's backend, so no session narrows them)."""
+        if isinstance(action, SetPaymentMethod) and action.selection is not None:
+            names = self.payment_method_names()
+            (selection,) = select_payment_methods([action.selection], names, "paymentMethod")
+            return SetPaymentMethod(selection)
+        return action
+
     async def shipping_method(self, work: Work, cart: Cart, method_id: int) -> ShippingMethod:
-        method = await work.store.shipping_method(method_id)
+        method = await work.shipping.shipping_method(method_id)
         if method is None or not method.active:
-            raise ShippingMethodNotFound(field="idShipmentMethod")
+            raise ShippingMethodNotFound(field="shippingMethodId")
         check_applicable(method, currency=cart.currency, country=self.ship_to(cart))
         return method
 
     @staticmethod
     def ship_to(cart: Cart) -> str:
-        return str((cart.shipping_address or {}).get("iso2Code") or cart.country)
+        address = cart.shipping_address
+        return address.country if address is not None and address.country else cart.country
 
     async def fitting_shipping_methods(self, work: Work, cart: Cart) -> list[ShippingMethod]:
         country = self.ship_to(cart)
         return [
             m
-            for m in await work.store.shipping_methods()
+            for m in await work.shipping.shipping_methods()
             if m.fits(currency=cart.currency, country=country)
         ]
 
@@ -207,13 +225,13 @@ class Carts:
         subtotal = sum(line.gross for line in lines)
         method = None
         if cart.shipping_method_id is not None:
-            method = await work.store.shipping_method(cart.shipping_method_id)
+            method = await work.shipping.shipping_method(cart.shipping_method_id)
         shipping = method.priced(subtotal) if method else None
         grand = subtotal + (shipping.gross if shipping else 0)
         return compute_totals(cart.currency, lines, shipping, min(gift_cards, grand)), method
 
     async def view(self, work: Work, cart: Cart) -> CartView:
-        payments = await work.store.payments(cart.id)
+        payments = await work.payments.payments(cart.id)
         covered = sum(p.amount_planned for p in payments if p.is_gift_card and p.active)
         totals, method = await self.totals(work, cart, covered)
         return CartView(cart, totals, method, tuple(payments))
@@ -228,7 +246,7 @@ class Carts:
         if cart.locked:
             return await self.view(work, cart)
         totals, _ = await self.totals(work, cart)
-        payments = await work.store.payments(cart.id)
+        payments = await work.payments.payments(cart.id)
         active = [p for p in payments if p.is_gift_card and p.active]
         if found is None:
             refs = [p.card_ref or "" for p in active]
@@ -241,7 +259,7 @@ class Carts:
         changed = False
         for payment, share in zip(active, allocate(totals.grand_total, balances), strict=True):
             if (payment.amount_planned, payment.upper_limit) != (share.amount, share.upper_limit):
-                await work.store.update_payment(
+                await work.payments.update_payment(
                     replace(
                         payment,
                         amount_planned=share.amount,
@@ -275,18 +293,34 @@ class Carts:
         if not method_allowed(GIFT_CARD, allowed):
             raise PaymentMethodNotAllowed("this session does not allow gift cards", field="code")
         card = await work.provider.authenticate(code=code, pin=pin)
+        payments = await work.payments.payments(cart.id)
+        self._check_card_fits(cart, card, payments)
+        payment = self._card_payment(work, cart, card, position=len(payments) + 1)
+        await work.payments.insert_payment(payment)
+        await self.event(
+            work, "GiftCardAdded", cart, {"paymentId": payment.id, "card": f"****{card.last4}"}
+        )
+        view = await self.reallocate(work, cart)
+        return view, next(p for p in view.payments if p.id == payment.id)
+
+    @staticmethod
+    def _check_card_fits(cart: Cart, card: ProviderCard, payments: list[Payment]) -> None:
         if card.currency != cart.currency:
             raise CurrencyMismatch(cart.currency, card.currency, field="code")
         if card.available <= 0:
             raise GiftCardNotUsable("the gift card has no balance left", field="code")
-        payments = await work.store.payments(cart.id)
         active = [p for p in payments if p.is_gift_card and p.active]
         if any(p.card_ref == card.ref for p in active):
             raise CardAlreadyOnCart(field="code")
         if len(active) >= MAX_GIFT_CARDS:
             raise TooManyGiftCards(field="code")
+
+    def _card_payment(
+        self, work: Work, cart: Cart, card: ProviderCard, *, position: int
+    ) -> Payment:
+        """The card's payment before allocation: it covers nothing yet, at most its balance."""
         now = self.clock.now()
-        payment = Payment(
+        return Payment(
             id=new_id(),
             cart_id=cart.id,
             method=GIFT_CARD,
@@ -298,16 +332,10 @@ class Carts:
             card_ref=card.ref,
             card_last4=card.last4,
             hold_ref=None,
-            position=len(payments) + 1,
+            position=position,
             created_at=now,
             updated_at=now,
         )
-        await work.store.insert_payment(payment)
-        await self.event(
-            work, "GiftCardAdded", cart, {"paymentId": payment.id, "card": f"****{card.last4}"}
-        )
-        view = await self.reallocate(work, cart)
-        return view, next(p for p in view.payments if p.id == payment.id)
 
     async def remove_gift_card(
         self, work: Work, *, cart_id: str, owner: str | None, payment_id: str
@@ -317,13 +345,13 @@ class Carts:
         cart = await self.lock(work, cart_id=cart_id, owner=owner)
         if cart.locked:
             raise CartLocked()
-        payment = await work.store.payment(payment_id)
+        payment = await work.payments.payment(payment_id)
         if payment is None or payment.cart_id != cart.id or not payment.is_gift_card:
             raise PaymentNotFound()
         if not payment.active:
             raise IllegalTransition("the gift card was already removed")
         now = self.clock.now()
-        await work.store.update_payment(
+        await work.payments.update_payment(
             replace(payment, status=PaymentStatus.REMOVED, amount_planned=0, updated_at=now)
         )
         await self.event(work, "GiftCardRemoved", cart, {"paymentId": payment.id})
@@ -339,7 +367,7 @@ class Carts:
         object_type: str = "cart",
         object_id: str | None = None,
     ) -> None:
-        await work.store.append_events(
+        await work.events.append_events(
             [
                 NewEvent(
                     kind,

@@ -1,32 +1,50 @@
-"""Checkout data as the Spryker Glue API sends it: customer, addresses, shipment and payment
-method selection for a cart. Valid data is stored all together; invalid data changes nothing
-and every invalid field is reported."""
+"""Checkout data for a cart, all of it in one request: customer, addresses, shipping method and
+payment method selection (what Spryker's Glue API sends; ``tender.api.compat.spryker``
+translates). Valid data is stored all together; invalid data changes nothing and every invalid
+field is reported."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
-from tender.domain.cart import Cart, check_address, check_email
+from tender.domain.cart import Cart
 from tender.domain.checkout_ports import Work
+from tender.domain.customers import Address, Customer, check_address, check_email
 from tender.domain.errors import DomainError, InvalidInput
-from tender.domain.payments import GIFT_CARD, PaymentMethodNotAllowed, method_allowed
-from tender.services.carts import CartLocked, Carts, CartView
-from tender.services.external_payments import ExternalMethod
+from tender.domain.payments import PaymentMethodSelection, select_payment_methods
+from tender.services.carts import CartLocked, Carts
 
 ADDRESS_NAMESPACE = uuid.UUID("5d3c3f3e-6a53-4c5e-9d1e-7e2a4b0f2a10")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class AddressRef:
+    """One of the cart's own addresses, by the id ``stored_addresses`` gave it."""
+
+    id: str
 
 
 @dataclass(frozen=True, slots=True)
 class CheckoutData:
     """What a request carries; ``None`` leaves that part of the cart as it is."""
 
-    customer: dict[str, Any] | None = None
-    billing_address: dict[str, Any] | None = None
-    shipping_address: dict[str, Any] | None = None
-    shipment_method_id: int | None = None
-    payments: list[dict[str, str]] | None = None
+    customer: Customer | None = None
+    billing_address: Address | AddressRef | None = None
+    shipping_address: Address | AddressRef | None = None
+    shipping_method_id: int | None = None
+    payment_methods: tuple[PaymentMethodSelection, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAddress:
+    id: str
+    kind: str
+    """``shipping`` or ``billing``."""
+    address: Address
 
 
 def address_id(cart_id: str, kind: str) -> str:
@@ -34,38 +52,32 @@ def address_id(cart_id: str, kind: str) -> str:
     return str(uuid.uuid5(ADDRESS_NAMESPACE, f"{cart_id}/{kind}"))
 
 
-def stored_addresses(cart: Cart) -> dict[str, dict[str, Any]]:
-    found = {}
+def stored_addresses(cart: Cart) -> list[StoredAddress]:
+    found = []
     for kind, address in (("shipping", cart.shipping_address), ("billing", cart.billing_address)):
-        if address:
-            found[address_id(cart.id, kind)] = address
+        if address is not None:
+            found.append(StoredAddress(address_id(cart.id, kind), kind, address))
     return found
 
 
+@dataclass(slots=True)
+class _Changes:
+    """The changes a request asks for, and every error found on the way."""
+
+    cart: Cart
+    values: dict[str, Any] = field(default_factory=dict)
+    errors: list[DomainError] = field(default_factory=list)
+
+    def attempt(self, attribute: str, check: Callable[[], T]) -> None:
+        try:
+            self.values[attribute] = check()
+        except DomainError as error:
+            self.errors.append(error)
+
+
 class CheckoutDataService:
-    def __init__(self, carts: Carts, methods: dict[str, ExternalMethod]) -> None:
+    def __init__(self, carts: Carts) -> None:
         self.carts = carts
-        self.methods = methods
-
-    def payment_method_names(self, allowed: frozenset[str] | None = None) -> list[str]:
-        """The methods the merchant offers, narrowed to what ``allowed`` (a browser session's
-        ``allowedPaymentMethods``) permits."""
-        return [n for n in (GIFT_CARD, *self.methods) if method_allowed(n, allowed)]
-
-    async def apply(
-        self,
-        work: Work,
-        *,
-        cart_id: str,
-        owner: str | None,
-        data: CheckoutData,
-        allowed: frozenset[str] | None = None,
-    ) -> CartView:
-        """Store ``data`` and answer the cart as it now is, gift cards re-allocated from fresh
-        balances even when nothing changed: posting checkout data again is how a page shows
-        the shopper what each card covers now, before placing."""
-        cart, _ = await self.store(work, cart_id=cart_id, owner=owner, data=data, allowed=allowed)
-        return await self.carts.reallocate(work, cart)
 
     async def store(
         self,
@@ -76,85 +88,73 @@ class CheckoutDataService:
         data: CheckoutData,
         allowed: frozenset[str] | None = None,
     ) -> tuple[Cart, bool]:
-        """Validate and store ``data``; the cart afterwards and whether it changed. Placing
-        calls this directly, since it checks and allocates the gift cards itself."""
+        """Validate and store ``data``; the cart afterwards and whether it changed. The gift
+        cards are not re-allocated here: placing checks and allocates them itself, and a page
+        that only posts data re-allocates to show what each card covers now."""
         cart = await self.carts.lock(work, cart_id=cart_id, owner=owner)
         if cart.locked:
             raise CartLocked()
-        errors: list[DomainError] = []
-        changes: dict[str, Any] = {}
-        known = stored_addresses(cart)
-
-        def attempt(field: str, check: Any) -> Any:
-            try:
-                return check()
-            except DomainError as error:
-                error.field = error.field if error.field and "." in error.field else field
-                errors.append(error)
-                return None
-
-        if data.customer is not None:
-            email = data.customer.get("email")
-            customer = {k: v for k, v in data.customer.items() if isinstance(v, str)}
-            if not email:
-                errors.append(
-                    InvalidInput("the customer's email is required", field="customer.email")
-                )
-            elif attempt("customer.email", lambda: check_email(email, "customer.email")):
-                changes["customer"] = {**cart.customer, **customer}
-        for kind in ("billing", "shipping"):
-            raw = data.billing_address if kind == "billing" else data.shipping_address
-            if raw is None:
-                continue
-            field = f"{kind}Address"
-            if raw.get("id") is not None:
-                resolved = known.get(str(raw["id"]))
-                if resolved is None:
-                    errors.append(InvalidInput("no address with this id", field=f"{field}.id"))
-                else:
-                    changes[f"{kind}_address"] = resolved
-                continue
-            checked = attempt(field, lambda raw=raw, field=field: check_address(raw, field))
-            if checked is not None:
-                changes[f"{kind}_address"] = checked
-        if data.payments is not None:
-            names = [str(p.get("paymentMethodName", "")).lower() for p in data.payments]
-            usable = self.payment_method_names(allowed)
-            refused = [n for n in names if n not in usable]
-            if refused:
-                errors.append(
-                    PaymentMethodNotAllowed(
-                        f"{refused[0]} is not available here; use one of "
-                        + (", ".join(usable) or "no method (none is allowed)"),
-                        field="payments",
-                    )
-                )
-            elif len(data.payments) > 3:
-                errors.append(InvalidInput("at most 3 payment methods", field="payments"))
-            else:
-                changes["payment_methods"] = tuple(
-                    {
-                        "paymentMethodName": n,
-                        "paymentProviderName": str(p.get("paymentProviderName") or "tender"),
-                    }
-                    for n, p in zip(names, data.payments, strict=True)
-                )
-        draft = replace(cart, **changes)
-        if data.shipment_method_id is not None:
-            try:
-                method = await self.carts.shipping_method(work, draft, data.shipment_method_id)
-                changes["shipping_method_id"] = method.id
-            except DomainError as error:
-                error.field = "shipment.idShipmentMethod"
-                errors.append(error)
-        if errors:
-            raise DomainError.all_of(errors)
-        changes = {k: v for k, v in changes.items() if getattr(cart, k) != v}
-        if not changes:
+        changes = _Changes(cart)
+        self._customer(changes, data.customer)
+        self._address(changes, "billing", data.billing_address)
+        self._address(changes, "shipping", data.shipping_address)
+        if data.payment_methods is not None:
+            usable = self.carts.payment_method_names(allowed)
+            chosen = data.payment_methods
+            changes.attempt(
+                "payment_methods",
+                lambda: select_payment_methods(chosen, usable, "paymentMethods"),
+            )
+        if data.shipping_method_id is not None:
+            await self._shipping_method(work, changes, data.shipping_method_id)
+        if changes.errors:
+            raise DomainError.all_of(changes.errors)
+        values = {k: v for k, v in changes.values.items() if getattr(cart, k) != v}
+        if not values:
             return cart, False
         updated = replace(
-            cart, **changes, version=cart.version + 1, updated_at=self.carts.clock.now()
+            cart, **values, version=cart.version + 1, updated_at=self.carts.clock.now()
         )
-        await work.store.save_cart(updated, expected_version=cart.version)
-        await self.carts.event(work, "CheckoutDataUpdated", updated, {"fields": sorted(changes)})
+        await work.carts.save_cart(updated, expected_version=cart.version)
+        await self.carts.event(work, "CheckoutDataUpdated", updated, {"fields": sorted(values)})
         return updated, True
+
+    @staticmethod
+    def _customer(changes: _Changes, customer: Customer | None) -> None:
+        if customer is None:
+            return
+        email = customer.email
+        if not email:
+            changes.errors.append(
+                InvalidInput("the customer's email is required", field="customer.email")
+            )
+            return
+        changes.attempt(
+            "customer",
+            lambda: changes.cart.customer.updated(
+                replace(customer, email=check_email(email, "customer.email"))
+            ),
+        )
+
+    @staticmethod
+    def _address(changes: _Changes, kind: str, given: Address | AddressRef | None) -> None:
+        field = f"{kind}Address"
+        if isinstance(given, Address):
+            changes.attempt(f"{kind}_address", lambda: check_address(given, field))
+        elif isinstance(given, AddressRef):
+            known = {a.id: a.address for a in stored_addresses(changes.cart)}
+            if given.id in known:
+                changes.values[f"{kind}_address"] = known[given.id]
+            else:
+                changes.errors.append(InvalidInput("no address with this id", field=f"{field}.id"))
+
+    async def _shipping_method(self, work: Work, changes: _Changes, method_id: int) -> None:
+        """Checked against the destination the request itself may have just set."""
+        draft = replace(changes.cart, **changes.values)
+        try:
+            method = await self.carts.shipping_method(work, draft, method_id)
+        except DomainError as error:
+            error.field = "shippingMethodId"
+            changes.errors.append(error)
+        else:
+            changes.values["shipping_method_id"] = method.id

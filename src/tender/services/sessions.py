@@ -12,6 +12,7 @@ from tender.domain.checkout_ports import Work
 from tender.domain.codes import Hasher
 from tender.domain.errors import NotFound
 from tender.domain.events import NewEvent
+from tender.domain.ownership import visible
 from tender.domain.ports import Clock
 from tender.domain.sessions import (
     OrderNumberTaken,
@@ -44,12 +45,12 @@ class Sessions:
         metadata: dict[str, Any],
         creator: str,
     ) -> tuple[str, Session]:
-        cart = await work.store.get_cart(cart_id, lock=True)
-        if cart is None or (owner is not None and cart.owner != owner):
+        cart = await work.carts.get_cart(cart_id, lock=True)
+        if not visible(cart, owner):
             raise CartNotFound(field="cart.cartRef.id")
         metadata = check_metadata(dict(metadata))
         number = metadata.get("futureOrderNumber")
-        if number is not None and await work.store.order_number_taken(number):
+        if number is not None and await work.orders.order_number_taken(number):
             raise OrderNumberTaken(field="metadata.futureOrderNumber")
         now = self.clock.now()
         token = SESSION_PREFIX + secrets.token_urlsafe(32)
@@ -63,10 +64,10 @@ class Sessions:
             created_at=now,
             updated_at=now,
         )
-        await work.store.insert_session(session)
+        await work.sessions.insert_session(session)
         if session.allowed_origins:
-            await work.store.allow_origins(session.allowed_origins, session.expires_at)
-        await work.store.append_events(
+            await work.sessions.allow_origins(session.allowed_origins, session.expires_at)
+        await work.events.append_events(
             [NewEvent("SessionCreated", "cart", cart.id, cart.owner, {"by": creator})],
             correlation_id=work.correlation_id,
             now=now,
@@ -74,8 +75,8 @@ class Sessions:
         return token, session
 
     async def get(self, work: Work, *, token: str, owner: str | None) -> Session:
-        session = await work.store.session(self.hasher.secret(token))
-        if session is None or (owner is not None and session.owner != owner):
+        session = await work.sessions.session(self.hasher.secret(token))
+        if not visible(session, owner):
             raise SessionNotFound()
         return session
 
@@ -83,7 +84,7 @@ class Sessions:
         """The live session behind a browser's ``X-Session-Id``, or 401."""
         if not token.startswith(SESSION_PREFIX) or len(token) > 100:
             raise SessionInvalid()
-        session = await work.store.session(self.hasher.secret(token))
+        session = await work.sessions.session(self.hasher.secret(token))
         if session is None:
             raise SessionInvalid()
         if session.expires_at <= self.clock.now():

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tender.domain.cart import check_country
-from tender.domain.checkout_ports import CheckoutStore
+from tender.domain.checkout_ports import ShippingStore
+from tender.domain.customers import check_country
 from tender.domain.errors import InvalidInput
 from tender.domain.money import Money
 from tender.domain.ports import Clock
@@ -11,7 +11,7 @@ from tender.domain.shipping import ShippingMethod
 
 
 async def add_shipping_method(
-    store: CheckoutStore,
+    store: ShippingStore,
     *,
     clock: Clock,
     name: str,

@@ -4,6 +4,7 @@
 ``{cardId, code, amount, upperLimitAmount}`` with amounts as decimal numbers in major units,
 exactly as the seed shows them (``149.5``, ``1000``), converted exactly from minor units.
 As in the seed, an unknown card, a zero balance or a missing code answer 400 Bad Request.
+Errors name fields as Norce does: the card number is ``cardId`` and its PIN is ``code``.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import Field
 
+from tender.api import card_lookups
+from tender.api.card_lookups import server_card_lookup
 from tender.api.checkout_deps import owner_of, run
 from tender.api.errors import responses
-from tender.api.rate_limits import card_lookup
+from tender.api.rate_limits import CardLookup
 from tender.api.routing import AuthFirstRoute
 from tender.api.schemas import Strict
-from tender.api.security import require
+from tender.api.security import require, runtime_of
+from tender.domain.errors import DomainError
 from tender.domain.money import Money
 from tender.domain.payments import Payment
 from tender.domain.principals import Principal, Scope
@@ -35,6 +39,22 @@ Orders = Annotated[Principal, Depends(require(Scope.MANAGE_ORDERS))]
 class NorcePaymentCreate(Strict):
     cardId: str = Field(max_length=128, description="The gift card number.")
     code: str | None = Field(None, max_length=32, description="The card's PIN, if it has one.")
+
+
+def card_id(body: NorcePaymentCreate) -> str:
+    return body.cardId
+
+
+CardIdLookup = Annotated[
+    CardLookup, Depends(server_card_lookup(card_id, Scope.MANAGE_ORDERS), scope="function")
+]
+NORCE_FIELDS = {"code": "cardId", "pin": "code"}
+"""tender's names for the card number and PIN, and Norce's."""
+
+
+def norce_fields(error: DomainError) -> None:
+    for each in (error, *error.more):
+        each.field = NORCE_FIELDS.get(each.field or "", each.field)
 
 
 def decimal_number(minor: int, currency: str) -> str:
@@ -64,19 +84,21 @@ def _answer(payment: Payment, card_id: str, code: str | None, status: int) -> Re
     summary="Add a gift card payment (Awardit adapter)",
 )
 async def add_payment(
-    request: Request, order_id: str, body: NorcePaymentCreate, principal: Orders
+    request: Request,
+    order_id: str,
+    body: NorcePaymentCreate,
+    principal: Orders,
+    _: CardIdLookup,
 ) -> Response:
-    runtime = request.app.state.runtime
     # An unknown card, a zero balance and a missing code raise InvalidCredentials or
     # GiftCardNotUsable, which answer 400 Bad Request, as the seed says.
-    async with card_lookup(request, code=body.cardId, principal=principal):
-        _, payment = await run(
-            request,
-            principal,
-            lambda w: runtime.carts.add_gift_card(
-                w, cart_id=order_id, owner=owner_of(principal), code=body.cardId, pin=body.code
-            ),
+    try:
+        _view, payment = await card_lookups.add_gift_card(
+            request, principal, order_id, body.cardId, body.code
         )
+    except DomainError as error:
+        norce_fields(error)
+        raise
     return _answer(payment, body.cardId, body.code, 201)
 
 
@@ -88,7 +110,7 @@ async def add_payment(
 async def remove_payment(
     request: Request, order_id: str, payment_id: str, principal: Orders
 ) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     view = await run(
         request,
         principal,

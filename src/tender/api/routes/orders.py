@@ -14,18 +14,24 @@ from tender.api.checkout_schemas import (
     ShippingMethodCreate,
     non_negative,
     order_public,
-    payment_public,
-    shipping_public,
 )
 from tender.api.errors import responses
+from tender.api.order_schemas import (
+    EventFeed,
+    EventPublic,
+    PaymentInOrder,
+    PaymentPublic,
+    ShippingMethodList,
+    ShippingMethodPublic,
+)
 from tender.api.routing import AuthFirstRoute
-from tender.api.schemas import Strict
+from tender.api.schemas import PageOut, Strict
 from tender.api.security import require
-from tender.db.checkout_store import SqlCheckoutStore
 from tender.domain.checkout_ports import Work
 from tender.domain.errors import InvalidInput
 from tender.domain.ids import is_uuid
 from tender.domain.orders import OrderState
+from tender.domain.ownership import visible
 from tender.domain.payments import PaymentNotFound
 from tender.domain.principals import Principal, Scope
 from tender.domain.totals import parse_tax_rate
@@ -66,7 +72,7 @@ class CompleteOrder(Strict):
     responses=responses(400, 401, 403, 404, 409, 422),
     summary="Place the cart as an order: reserves every gift card, all or nothing",
 )
-async def place_order(request: Request, body: PlaceOrder, principal: Orders) -> Any:
+async def place_order(request: Request, body: PlaceOrder, principal: Orders) -> OrderPublic:
     runtime = request.app.state.runtime
 
     async def work(w: Work) -> OrderView:
@@ -75,31 +81,38 @@ async def place_order(request: Request, body: PlaceOrder, principal: Orders) -> 
         )
         return OrderView(placed.order, placed.view.payments)
 
-    return order_public(await run(request, principal, work))
+    return _public(await run(request, principal, work))
 
 
-@router.get("/orders", responses=responses(400, 401, 403), summary="Orders, oldest first")
+def _public(view: OrderView) -> OrderPublic:
+    return OrderPublic.model_validate(order_public(view))
+
+
+@router.get(
+    "/orders",
+    response_model=PageOut[OrderPublic],
+    responses=responses(400, 401, 403),
+    summary="Orders, oldest first",
+)
 async def list_orders(
     request: Request,
     principal: Orders,
     state: OrderState | None = None,
     cursor: Annotated[str | None, Query(max_length=36)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> Any:
+) -> PageOut[OrderPublic]:
     if cursor is not None and not is_uuid(cursor):
         raise InvalidInput("the cursor is not one this API gave out", field="cursor")
 
-    async def work(w: Work) -> Any:
-        page = await w.store.list_orders(
+    async def work(w: Work) -> PageOut[OrderPublic]:
+        page = await w.orders.list_orders(
             owner=owner_of(principal), state=state, after=cursor, limit=limit
         )
-        by_cart = await w.store.payments_of([o.cart_id for o in page.items])
+        by_cart = await w.payments.payments_of([o.cart_id for o in page.items])
         views = [OrderView(o, tuple(by_cart[o.cart_id])) for o in page.items]
-        return {
-            "results": [order_public(v) for v in views],
-            "limit": limit,
-            "nextCursor": page.next_cursor,
-        }
+        return PageOut[OrderPublic](
+            results=[_public(v) for v in views], limit=limit, nextCursor=page.next_cursor
+        )
 
     return await run(request, principal, work)
 
@@ -110,9 +123,9 @@ async def list_orders(
     responses=responses(401, 403, 404),
     summary="One order by id or by orderReference",
 )
-async def get_order(request: Request, order_id: str, principal: Orders) -> Any:
+async def get_order(request: Request, order_id: str, principal: Orders) -> OrderPublic:
     runtime = request.app.state.runtime
-    return order_public(
+    return _public(
         await run(
             request,
             principal,
@@ -129,10 +142,10 @@ def _transition(name: str, summary: str) -> None:
         summary=summary,
         name=f"{name}_order",
     )
-    async def transition(request: Request, order_id: str, principal: Orders) -> Any:
+    async def transition(request: Request, order_id: str, principal: Orders) -> OrderPublic:
         runtime = request.app.state.runtime
         operation = getattr(runtime.orders, name)
-        return order_public(
+        return _public(
             await run(
                 request,
                 principal,
@@ -150,10 +163,10 @@ def _transition(name: str, summary: str) -> None:
 )
 async def complete_order(
     request: Request, order_id: str, principal: Orders, body: CompleteOrder | None = None
-) -> Any:
+) -> OrderPublic:
     runtime = request.app.state.runtime
     settle = body.settleForLess.reason if body and body.settleForLess else None
-    return order_public(
+    return _public(
         await run(
             request,
             principal,
@@ -168,20 +181,17 @@ _transition("reopen", "Processing → Checkout: releases every reservation, the 
 _transition("cancel", "Cancel: releases reservations, or refunds what was captured")
 
 
-@router.get("/payments/{payment_id}", responses=responses(401, 403, 404))
-async def get_payment(request: Request, payment_id: str, principal: Orders) -> Any:
-    async def work(w: Work) -> Any:
-        payment = await w.store.payment(payment_id)
-        order = await w.store.order_by_cart(payment.cart_id) if payment else None
-        cart = await w.store.get_cart(payment.cart_id) if payment else None
-        owner = owner_of(principal)
-        if payment is None or cart is None or (owner is not None and cart.owner != owner):
+@router.get(
+    "/payments/{payment_id}", response_model=PaymentInOrder, responses=responses(401, 403, 404)
+)
+async def get_payment(request: Request, payment_id: str, principal: Orders) -> PaymentInOrder:
+    async def work(w: Work) -> PaymentInOrder:
+        payment = await w.payments.payment(payment_id)
+        order = await w.orders.order_by_cart(payment.cart_id) if payment else None
+        cart = await w.carts.get_cart(payment.cart_id) if payment else None
+        if payment is None or not visible(cart, owner_of(principal)):
             raise PaymentNotFound()
-        return {
-            **payment_public(payment),
-            "cartId": payment.cart_id,
-            "orderId": order.id if order else None,
-        }
+        return PaymentInOrder.of_order(payment, order.id if order else None)
 
     return await run(request, principal, work)
 
@@ -189,7 +199,7 @@ async def get_payment(request: Request, payment_id: str, principal: Orders) -> A
 def _payment_operation(name: str, summary: str, with_amount: bool) -> None:
     async def operate(
         request: Request, payment_id: str, principal: Principal, body: AmountBody | None
-    ) -> Any:
+    ) -> PaymentPublic:
         runtime = request.app.state.runtime
         operation = getattr(runtime.orders, f"{name}_payment")
         kwargs: dict[str, Any] = {}
@@ -200,29 +210,33 @@ def _payment_operation(name: str, summary: str, with_amount: bool) -> None:
             principal,
             lambda w: operation(w, payment_id=payment_id, owner=owner_of(principal), **kwargs),
         )
-        return payment_public(payment)
+        return PaymentPublic.of(payment)
 
     if with_amount:
 
         @router.post(
             f"/payments/{{payment_id}}/{name}",
+            response_model=PaymentPublic,
             responses=responses(400, 401, 403, 404, 409, 422),
             summary=summary,
             name=f"{name}_payment",
         )
         async def with_body(
             request: Request, payment_id: str, principal: Orders, body: AmountBody | None = None
-        ) -> Any:
+        ) -> PaymentPublic:
             return await operate(request, payment_id, principal, body)
     else:
 
         @router.post(
             f"/payments/{{payment_id}}/{name}",
+            response_model=PaymentPublic,
             responses=responses(401, 403, 404, 409),
             summary=summary,
             name=f"{name}_payment",
         )
-        async def without_body(request: Request, payment_id: str, principal: Orders) -> Any:
+        async def without_body(
+            request: Request, payment_id: str, principal: Orders
+        ) -> PaymentPublic:
             return await operate(request, payment_id, principal, None)
 
 
@@ -235,12 +249,13 @@ _payment_operation("cancel", "Release an open authorization", False)
 
 @router.post(
     "/payments/{payment_id}/confirm",
+    response_model=PaymentPublic,
     responses=responses(400, 401, 403, 404, 409, 422),
     summary="Confirm an external payment (invoice) from the merchant's backend",
 )
 async def confirm_payment(
     request: Request, payment_id: str, body: Confirmation, principal: Orders
-) -> Any:
+) -> PaymentPublic:
     runtime = request.app.state.runtime
     payment = await run(
         request,
@@ -253,18 +268,19 @@ async def confirm_payment(
             from_server=True,
         ),
     )
-    return payment_public(payment)
+    return PaymentPublic.of(payment)
 
 
 @router.post(
     "/shipping-methods",
     status_code=201,
+    response_model=ShippingMethodPublic,
     responses=responses(400, 401, 403),
     summary="Configure a shipping method",
 )
 async def create_shipping_method(
     request: Request, body: ShippingMethodCreate, principal: Orders
-) -> Any:
+) -> ShippingMethodPublic:
     runtime = request.app.state.runtime
     price = non_negative(body.price, "price")
     free_above = non_negative(body.freeAbove, "freeAbove") if body.freeAbove else None
@@ -273,7 +289,7 @@ async def create_shipping_method(
         request,
         principal,
         lambda w: add_shipping_method(
-            w.store,
+            w.shipping,
             clock=runtime.clock,
             name=body.name,
             carrier_name=body.carrierName,
@@ -284,17 +300,18 @@ async def create_shipping_method(
             delivery_time=body.deliveryTime,
         ),
     )
-    return shipping_public(method)
+    return ShippingMethodPublic.of(method)
 
 
-@router.get("/shipping-methods", responses=responses(401, 403))
-async def list_shipping_methods(request: Request, principal: Orders) -> Any:
-    methods = await run(request, principal, lambda w: w.store.shipping_methods())
-    return {"results": [shipping_public(m) for m in methods]}
+@router.get("/shipping-methods", response_model=ShippingMethodList, responses=responses(401, 403))
+async def list_shipping_methods(request: Request, principal: Orders) -> ShippingMethodList:
+    methods = await run(request, principal, lambda w: w.shipping.shipping_methods())
+    return ShippingMethodList(results=[ShippingMethodPublic.of(m) for m in methods])
 
 
 @router.get(
     "/events",
+    response_model=EventFeed,
     responses=responses(400, 401, 403),
     summary="The outbox, read-only: every state change, oldest first",
 )
@@ -303,25 +320,13 @@ async def list_events(
     principal: Orders,
     after: Annotated[int | None, Query(ge=0, le=MAX_BIGINT)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> Any:
+) -> EventFeed:
     runtime = request.app.state.runtime
     events = await runtime.db.read(
-        lambda conn: SqlCheckoutStore(conn).events(
+        lambda conn: runtime.work(conn, actor=principal.actor).events.events(
             owner=owner_of(principal), after=after, limit=limit
         )
     )
-    return {
-        "results": [
-            {
-                "id": e.id,
-                "type": e.type,
-                "objectType": e.object_type,
-                "objectId": e.object_id,
-                "payload": e.payload,
-                "correlationId": e.correlation_id,
-                "createdAt": e.created_at.isoformat(),
-            }
-            for e in events
-        ],
-        "next": events[-1].id if events else after,
-    }
+    return EventFeed(
+        results=[EventPublic.of(e) for e in events], next=events[-1].id if events else after
+    )

@@ -12,12 +12,12 @@ configured.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from tender.api.errors import error_response, responses
 from tender.api.middleware import correlation_id
@@ -41,12 +41,21 @@ class ProviderCallback(Strict):
     providerReference: str | None = Field(None, max_length=100)
 
 
+class CallbackAnswer(BaseModel):
+    paymentId: str
+    status: Literal["authorized", "failed"]
+    """What the provider reported."""
+    transactionState: str
+    """The authorization's state now: what was reported, or what an earlier report settled."""
+
+
 @router.post(
     "/redirect-payments/{payment_id}/callback",
+    response_model=CallbackAnswer,
     responses=responses(400, 401, 404, 409, 422),
     summary="The redirect provider confirms a payment (signed, server to server)",
 )
-async def provider_callback(request: Request, payment_id: str) -> Any:
+async def provider_callback(request: Request, payment_id: str) -> CallbackAnswer | JSONResponse:
     runtime = runtime_of(request)
     settings = runtime.settings
     secret = settings.redirect_provider_secret
@@ -86,10 +95,6 @@ async def provider_callback(request: Request, payment_id: str) -> Any:
     authorization = next(
         t for t in reversed(payment.transactions) if t.type is TransactionType.AUTHORIZATION
     )
-    return JSONResponse(
-        {
-            "paymentId": payment.id,
-            "status": callback.status,
-            "transactionState": authorization.state.value,
-        }
+    return CallbackAnswer(
+        paymentId=payment.id, status=callback.status, transactionState=authorization.state.value
     )

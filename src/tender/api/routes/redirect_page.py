@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tender.api.middleware import correlation_id
 from tender.api.security import runtime_of
 from tender.domain.money import Money
-from tender.domain.orders import TransactionState, TransactionType
 from tender.domain.payments import Payment, PaymentNotFound
 
 router = APIRouter(tags=["redirect payment simulator"], include_in_schema=False)
@@ -43,18 +42,14 @@ async def _pending(request: Request, payment_id: str) -> Pending:
         raise PaymentNotFound()  # mounted by mistake: still nothing to see or press
 
     async def work(conn: AsyncConnection) -> Pending:
-        store = runtime.work(conn, actor=None).store
-        payment = await store.payment(payment_id)
+        w = runtime.work(conn, actor=None)
+        payment = await w.payments.payment(payment_id)
         if payment is None or payment.method != runtime.redirect_method.name:
             raise PaymentNotFound()
-        waiting = any(
-            t.type is TransactionType.AUTHORIZATION and t.state is TransactionState.PENDING
-            for t in payment.transactions
-        )
-        order = await store.order_by_cart(payment.cart_id)
-        if not waiting or order is None:
+        order = await w.orders.order_by_cart(payment.cart_id)
+        if not payment.awaiting_confirmation or order is None:
             raise PaymentNotFound("the payment is not waiting for the shopper")
-        session = await store.latest_session(payment.cart_id)
+        session = await w.sessions.latest_session(payment.cart_id)
         return_url = session.metadata.get("merchantReturnUrl") if session else None
         return Pending(payment, order.reference, return_url)
 

@@ -7,16 +7,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
+from tender.api import card_lookups
 from tender.api.browser import browser_session
+from tender.api.card_lookups import SessionCardLookup
+from tender.api.cart_schemas import CartPublic, GiftCardAdd, GiftCardAdded, cart_public
 from tender.api.checkout_deps import owner_of, run
-from tender.api.checkout_schemas import GiftCardAdd, cart_public, payment_public
+from tender.api.checkout_schemas import payment_public
 from tender.api.errors import responses
-from tender.api.rate_limits import card_lookup
 from tender.api.routing import AuthFirstRoute
 from tender.api.schemas import Strict
 from tender.api.security import require, runtime_of
-from tender.domain.payments import GIFT_CARD, PaymentMethodNotAllowed, method_allowed
-from tender.domain.principals import Principal, PrincipalKind, Scope
+from tender.domain.principals import Principal, Scope
 from tender.domain.sessions import Session
 
 router = APIRouter(tags=["sessions"], route_class=AuthFirstRoute)
@@ -48,21 +49,17 @@ class SessionPublic(BaseModel):
     activeCart: dict[str, Any]
 
 
-def session_public(token: str, session: Session, request: Request) -> dict[str, Any]:
+def session_public(token: str, session: Session, request: Request) -> SessionPublic:
     now = runtime_of(request).clock.now()
-    return {
-        "id": token,
-        "state": session.state(now).value,
-        "expiryAt": session.expires_at.isoformat(),
-        "createdAt": session.created_at.isoformat(),
-        "lastModifiedAt": session.updated_at.isoformat(),
-        "metadata": session.metadata,
-        "activeCart": {"cartRef": {"id": session.cart_id}},
-    }
-
-
-def session_principal(session: Session) -> Principal:
-    return Principal(PrincipalKind.SESSION, session.cart_id, frozenset())
+    return SessionPublic(
+        id=token,
+        state=session.state(now).value,
+        expiryAt=session.expires_at.isoformat(),
+        createdAt=session.created_at.isoformat(),
+        lastModifiedAt=session.updated_at.isoformat(),
+        metadata=session.metadata,
+        activeCart={"cartRef": {"id": session.cart_id}},
+    )
 
 
 @router.post(
@@ -72,7 +69,9 @@ def session_principal(session: Session) -> Principal:
     responses=responses(400, 401, 403, 404, 409),
     summary="Open a browser session for a cart (the id is shown here only)",
 )
-async def create_session(request: Request, body: SessionCreate, principal: Payments) -> Any:
+async def create_session(
+    request: Request, body: SessionCreate, principal: Payments
+) -> SessionPublic:
     runtime = runtime_of(request)
     token, session = await run(
         request,
@@ -91,7 +90,7 @@ async def create_session(request: Request, body: SessionCreate, principal: Payme
 @router.get(
     "/sessions/{session_id}", response_model=SessionPublic, responses=responses(401, 403, 404)
 )
-async def get_session(request: Request, session_id: str, principal: Viewer) -> Any:
+async def get_session(request: Request, session_id: str, principal: Viewer) -> SessionPublic:
     runtime = runtime_of(request)
     session = await run(
         request,
@@ -103,14 +102,15 @@ async def get_session(request: Request, session_id: str, principal: Viewer) -> A
 
 @router.get(
     "/session/cart",
+    response_model=CartPublic,
     responses=responses(401),
     summary="Browser: the session's cart, as the page draws it",
 )
-async def session_cart(request: Request, session: Browser) -> Any:
+async def session_cart(request: Request, session: Browser) -> CartPublic:
     runtime = runtime_of(request)
     view = await run(
         request,
-        session_principal(session),
+        session.principal,
         lambda w: runtime.carts.get(w, cart_id=session.cart_id, owner=None),
     )
     return cart_public(view)
@@ -119,40 +119,32 @@ async def session_cart(request: Request, session: Browser) -> Any:
 @router.post(
     "/session/giftcards",
     status_code=201,
+    response_model=GiftCardAdded,
     responses=responses(400, 401, 409, 422, 429),
     summary="Browser: add a gift card to the session's cart (if its session allows giftcard)",
 )
-async def session_add_gift_card(request: Request, body: GiftCardAdd, session: Browser) -> Any:
-    runtime = runtime_of(request)
-    if not method_allowed(GIFT_CARD, session.allowed_payment_methods):
-        # Refused before anything is counted or looked up: the session may not use cards.
-        raise PaymentMethodNotAllowed("this session does not allow gift cards", field="code")
-    async with card_lookup(request, code=body.code, session=session):
-        view, payment = await run(
-            request,
-            session_principal(session),
-            lambda w: runtime.carts.add_gift_card(
-                w,
-                cart_id=session.cart_id,
-                owner=None,
-                code=body.code,
-                pin=body.pin,
-                allowed=session.allowed_payment_methods,
-            ),
-        )
-    return {"payment": payment_public(payment), "cart": cart_public(view)}
+async def session_add_gift_card(
+    request: Request, body: GiftCardAdd, session: Browser, _: SessionCardLookup
+) -> GiftCardAdded:
+    view, payment = await card_lookups.add_gift_card(
+        request, session, session.cart_id, body.code, body.pin
+    )
+    return GiftCardAdded(payment=payment_public(payment), cart=cart_public(view))
 
 
 @router.post(
     "/session/giftcards/{payment_id}/remove",
+    response_model=CartPublic,
     responses=responses(401, 404, 409),
     summary="Browser: remove a gift card from the session's cart",
 )
-async def session_remove_gift_card(request: Request, payment_id: str, session: Browser) -> Any:
+async def session_remove_gift_card(
+    request: Request, payment_id: str, session: Browser
+) -> CartPublic:
     runtime = runtime_of(request)
     view = await run(
         request,
-        session_principal(session),
+        session.principal,
         lambda w: runtime.carts.remove_gift_card(
             w, cart_id=session.cart_id, owner=None, payment_id=payment_id
         ),

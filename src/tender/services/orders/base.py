@@ -120,7 +120,7 @@ class OrderService:
                         f"could not be renewed: {error.code}",
                         field="payments",
                     ) from error
-                await work.store.update_payment(
+                await work.payments.update_payment(
                     replace(payment, hold_ref=hold_ref, updated_at=self.clock.now())
                 )
         # The hold the money was taken from: the renewed one if the first had lapsed, so the
@@ -170,7 +170,7 @@ class OrderService:
         return money.minor
 
     async def _reload(self, work: Work, payment: Payment) -> Payment:
-        fresh = await work.store.payment(payment.id)
+        fresh = await work.payments.payment(payment.id)
         assert fresh is not None
         return fresh
 
@@ -185,7 +185,7 @@ class OrderService:
         interaction_id: str | None = None,
     ) -> None:
         now = self.clock.now()
-        await work.store.insert_transaction(
+        await work.payments.insert_transaction(
             Transaction(
                 id=new_id(),
                 payment_id=payment.id,
@@ -199,8 +199,8 @@ class OrderService:
                 updated_at=now,
             )
         )
-        cart = await work.store.get_cart(payment.cart_id)
-        await work.store.append_events(
+        cart = await work.carts.get_cart(payment.cart_id)
+        await work.events.append_events(
             [
                 NewEvent(
                     "PaymentTransactionAdded",
@@ -221,7 +221,7 @@ class OrderService:
         )
 
     async def _event(self, work: Work, kind: str, order: Order, payload: dict[str, Any]) -> None:
-        await work.store.append_events(
+        await work.events.append_events(
             [
                 NewEvent(
                     kind,
@@ -234,13 +234,6 @@ class OrderService:
             correlation_id=work.correlation_id,
             now=self.clock.now(),
         )
-
-
-def awaiting_confirmation(payment: Payment) -> bool:
-    return any(
-        t.type is TransactionType.AUTHORIZATION and t.state is TransactionState.PENDING
-        for t in payment.transactions
-    )
 
 
 def covers(payment: Payment) -> int:

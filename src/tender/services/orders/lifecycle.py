@@ -18,6 +18,7 @@ from tender.domain.orders import (
     TransactionState,
     check_order_transition,
 )
+from tender.domain.ownership import visible
 from tender.domain.payments import (
     OrderNotFound,
     Payment,
@@ -27,7 +28,6 @@ from tender.services.orders.base import (
     OrderService,
     OrderView,
     PaymentNotAuthorized,
-    awaiting_confirmation,
     covers,
 )
 
@@ -35,20 +35,20 @@ from tender.services.orders.base import (
 class Lifecycle(OrderService):
     async def get(self, work: Work, *, order_id: str, owner: str | None) -> OrderView:
         order = await self._owned(work, order_id, owner)
-        return OrderView(order, tuple(await work.store.payments(order.cart_id)))
+        return OrderView(order, tuple(await work.payments.payments(order.cart_id)))
 
     async def _owned(self, work: Work, order_id: str, owner: str | None) -> Order:
-        order = await work.store.order(order_id)
+        order = await work.orders.order(order_id)
         if order is None:
-            order = await work.store.order_by_reference(order_id)
-        if order is None or (owner is not None and order.owner != owner):
+            order = await work.orders.order_by_reference(order_id)
+        if not visible(order, owner):
             raise OrderNotFound()
         return order
 
     async def _locked(self, work: Work, order_id: str, owner: str | None) -> tuple[Order, Cart]:
         order = await self._owned(work, order_id, owner)
         cart = await self.carts.lock(work, cart_id=order.cart_id, owner=None)
-        fresh = await work.store.order(order.id)
+        fresh = await work.orders.order(order.id)
         assert fresh is not None
         return fresh, cart
 
@@ -65,9 +65,9 @@ class Lifecycle(OrderService):
         merchant settles for less: its reason is kept on the order and in the event."""
         order, _ = await self._locked(work, order_id, owner)
         check_order_transition(order.state, OrderState.COMPLETED)
-        payments = [p for p in await work.store.payments(order.cart_id) if p.active]
+        payments = [p for p in await work.payments.payments(order.cart_id) if p.active]
         for payment in payments:
-            if not payment.is_gift_card and awaiting_confirmation(payment):
+            if not payment.is_gift_card and payment.awaiting_confirmation:
                 raise PaymentNotAuthorized(f"the {payment.method} payment is not confirmed")
         covered = sum(covers(p) for p in payments)
         shortfall = order.grand_total - covered
@@ -114,7 +114,7 @@ class Lifecycle(OrderService):
         check_order_transition(order.state, OrderState.CHECKOUT)
         await self._release_all(work, order, drop_external=True)
         view = await self._move(work, order, OrderState.CHECKOUT)
-        await work.store.set_cart_locked(cart.id, False, self.clock.now())
+        await work.carts.set_cart_locked(cart.id, False, self.clock.now())
         await self.carts.reallocate(work, replace(cart, locked=False))
         return view
 
@@ -122,27 +122,27 @@ class Lifecycle(OrderService):
         order, cart = await self._locked(work, order_id, owner)
         check_order_transition(order.state, OrderState.CANCELLED)
         await self._release_all(work, order, drop_external=False)
-        for payment in await work.store.payments(order.cart_id):
+        for payment in await work.payments.payments(order.cart_id):
             if payment.refundable > 0:
                 await self._refund(work, payment, payment.refundable)
         if not cart.locked:  # cancelled from Checkout: the cart is final as well
-            await work.store.set_cart_locked(cart.id, True, self.clock.now())
+            await work.carts.set_cart_locked(cart.id, True, self.clock.now())
         return await self._move(work, order, OrderState.CANCELLED)
 
     async def _release_all(self, work: Work, order: Order, *, drop_external: bool) -> None:
-        for payment in await work.store.payments(order.cart_id):
+        for payment in await work.payments.payments(order.cart_id):
             if payment.authorized > 0:
                 await self._cancel_authorization(work, payment)
             pending = [t for t in payment.transactions if t.state is TransactionState.PENDING]
             for tx in pending:
-                await work.store.update_transaction(
+                await work.payments.update_transaction(
                     tx.id,
                     state=TransactionState.FAILURE,
                     error_code="Cancelled",
                     now=self.clock.now(),
                 )
             if drop_external and not payment.is_gift_card and payment.active:
-                await work.store.update_payment(
+                await work.payments.update_payment(
                     replace(payment, status=PaymentStatus.REMOVED, updated_at=self.clock.now())
                 )
 
@@ -162,8 +162,8 @@ class Lifecycle(OrderService):
             snapshot=order.snapshot if snapshot is None else snapshot,
             updated_at=self.clock.now(),
         )
-        await work.store.save_order(moved, expected_version=order.version)
+        await work.orders.save_order(moved, expected_version=order.version)
         await self._event(
             work, f"Order{target.value}", moved, {"from": order.state.value, **(payload or {})}
         )
-        return OrderView(moved, tuple(await work.store.payments(order.cart_id)))
+        return OrderView(moved, tuple(await work.payments.payments(order.cart_id)))

@@ -19,6 +19,7 @@ from tender.domain.orders import (
     TransactionState,
     TransactionType,
 )
+from tender.domain.ownership import visible
 from tender.domain.payments import (
     Payment,
     PaymentMethodNotAllowed,
@@ -40,12 +41,12 @@ class PaymentOperations(OrderService):
     async def _payment_in_order(
         self, work: Work, payment_id: str, owner: str | None
     ) -> tuple[Payment, Order]:
-        payment = await work.store.payment(payment_id)
-        order = await work.store.order_by_cart(payment.cart_id) if payment else None
-        if payment is None or order is None or (owner is not None and order.owner != owner):
+        payment = await work.payments.payment(payment_id)
+        order = await work.orders.order_by_cart(payment.cart_id) if payment else None
+        if payment is None or not visible(order, owner):
             raise PaymentNotFound()
         await self.carts.lock(work, cart_id=payment.cart_id, owner=None)
-        fresh = await work.store.payment(payment_id)
+        fresh = await work.payments.payment(payment_id)
         assert fresh is not None
         return fresh, order
 
@@ -109,16 +110,12 @@ class PaymentOperations(OrderService):
             return self._acknowledge(payment)
         if not from_server:
             raise PaymentNotFound("this payment is confirmed by the merchant's backend")
-        pending = [
-            t
-            for t in payment.transactions
-            if t.type is TransactionType.AUTHORIZATION and t.state is TransactionState.PENDING
-        ]
-        if order.state is not OrderState.PROCESSING or not pending:
+        pending = payment.pending_authorization
+        if order.state is not OrderState.PROCESSING or pending is None:
             raise NothingToDo("the payment is not waiting for a confirmation")
         method.verify(payment, payload)
-        await work.store.update_transaction(
-            pending[0].id, state=TransactionState.SUCCESS, error_code=None, now=self.clock.now()
+        await work.payments.update_transaction(
+            pending.id, state=TransactionState.SUCCESS, error_code=None, now=self.clock.now()
         )
         await self._event(work, "PaymentAuthorized", order, {"paymentId": payment.id})
         return await self._reload(work, payment)
@@ -128,7 +125,7 @@ class PaymentOperations(OrderService):
         states = {t.state for t in payment.transactions if t.type is TransactionType.AUTHORIZATION}
         if TransactionState.SUCCESS in states:
             return payment
-        if TransactionState.PENDING in states:
+        if payment.awaiting_confirmation:
             raise PaymentAwaitingProvider(
                 f"payment {payment.id} of {Money(payment.amount_planned, payment.currency)} is "
                 "awaiting the provider's confirmation",
@@ -158,13 +155,13 @@ class PaymentOperations(OrderService):
             )
         target = TransactionState.SUCCESS if authorized else TransactionState.FAILURE
         auths = [t for t in payment.transactions if t.type is TransactionType.AUTHORIZATION]
-        pending = [t for t in auths if t.state is TransactionState.PENDING]
-        if not pending and any(t.state is target for t in auths):
+        pending = payment.pending_authorization
+        if pending is None and any(t.state is target for t in auths):
             return payment
-        if order.state is not OrderState.PROCESSING or not pending:
+        if order.state is not OrderState.PROCESSING or pending is None:
             raise NothingToDo("the payment is not waiting for a confirmation")
-        await work.store.update_transaction(
-            pending[0].id,
+        await work.payments.update_transaction(
+            pending.id,
             state=target,
             error_code=None if authorized else "DeclinedByProvider",
             now=self.clock.now(),

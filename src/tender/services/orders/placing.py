@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from tender.domain.cart import Cart
 from tender.domain.checkout_ports import Work
+from tender.domain.customers import address_document, customer_document
 from tender.domain.errors import (
     DomainError,
     InvalidInput,
@@ -55,15 +57,15 @@ REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 def missing_checkout_data(cart: Cart) -> list[tuple[str, str]]:
     problems = []
     if not cart.line_items:
-        problems.append(("idCart", "the cart is empty"))
-    if not cart.customer.get("email"):
+        problems.append(("lineItems", "the cart is empty"))
+    if not cart.customer.email:
         problems.append(("customer.email", "the customer's email is required"))
     if cart.shipping_address is None:
         problems.append(("shippingAddress", "a shipping address is required"))
     if cart.billing_address is None:
         problems.append(("billingAddress", "a billing address is required"))
     if cart.shipping_method_id is None:
-        problems.append(("shipment.idShipmentMethod", "a shipment method is required"))
+        problems.append(("shippingMethodId", "a shipment method is required"))
     return problems
 
 
@@ -83,8 +85,28 @@ class Placing(OrderService):
         external method for the rest. ``allowed`` limits the methods (a browser session's);
         ``recompute`` says this request itself changed the cart's data, so the allocation
         follows the new total, once every card is known to still cover its share."""
+        cart, existing = await self._placeable(work, cart_id, owner)
+        view = await self._allocated(work, cart, recompute=recompute)
+        self._check_gift_cards_allowed(view, allowed)
+        method = self._external_method(view, allowed)
+        now = self.clock.now()
+        await self._reserve_all(work, view)
+        redirect = Redirect(None, False)
+        if method is not None:
+            redirect = await self._start_external(work, view, method, return_url, now)
+        order = await self._record_order(work, view, existing, reference, now)
+        await work.carts.set_cart_locked(cart.id, True, now)
+        await self._event(work, "OrderPlaced", order, {"grandTotal": order.grand_total})
+        placed_view = await self.carts.view(work, replace(cart, locked=True))
+        return Placed(order, placed_view, redirect)
+
+    async def _placeable(
+        self, work: Work, cart_id: str, owner: str | None
+    ) -> tuple[Cart, Order | None]:
+        """The cart, locked, with its order if it was placed before and reopened: refused
+        unless it is in Checkout with complete checkout data."""
         cart = await self.carts.lock(work, cart_id=cart_id, owner=owner)
-        existing = await work.store.order_by_cart(cart.id)
+        existing = await work.orders.order_by_cart(cart.id)
         if existing is not None and existing.state is not OrderState.CHECKOUT:
             raise OrderAlreadyPlaced(f"order {existing.reference} is {existing.state.value}")
         problems = missing_checkout_data(cart)
@@ -92,75 +114,94 @@ class Placing(OrderService):
             raise CheckoutDataInvalid("; ".join(p[1] for p in problems), field=problems[0][0])
         if cart.shipping_method_id is not None:
             await self.carts.shipping_method(work, cart, cart.shipping_method_id)
+        return cart, existing
+
+    async def _allocated(self, work: Work, cart: Cart, *, recompute: bool) -> CartView:
+        """The cart's view once every card is known to still cover its share; the cards are
+        allocated again if the request changed the cart or they plan more than its total."""
         view = await self.carts.view(work, cart)
         found = await self._check_cards_cover(work, view)
         planned = sum(p.amount_planned for p in view.gift_cards if p.active)
         if recompute or planned > view.totals.grand_total:
             view = await self.carts.reallocate(work, cart, found=found)
-        self._check_gift_cards_allowed(view, allowed)
-        method = self._external_method(view, allowed)
-        now = self.clock.now()
+        return view
 
-        await self._reserve_all(work, view)
-        redirect = Redirect(None, False)
-        if method is not None:
-            payment = Payment(
-                id=new_id(),
-                cart_id=cart.id,
-                method=method.name,
-                provider=method.provider_name,
-                status=PaymentStatus.ACTIVE,
-                currency=cart.currency,
-                amount_planned=view.totals.remaining,
-                upper_limit=None,
-                card_ref=None,
-                card_last4=None,
-                hold_ref=None,
-                position=len(view.payments) + 1,
-                created_at=now,
-                updated_at=now,
-            )
-            await work.store.insert_payment(payment)
-            await self._transaction(
-                work,
-                payment,
-                TransactionType.AUTHORIZATION,
-                payment.amount_planned,
-                TransactionState.PENDING,
-            )
-            redirect = method.start(payment, return_url=return_url)
+    async def _start_external(
+        self,
+        work: Work,
+        view: CartView,
+        method: ExternalMethod,
+        return_url: str | None,
+        now: datetime,
+    ) -> Redirect:
+        """A payment of the external method for what the gift cards leave open, its
+        authorization pending until the method's confirmation."""
+        cart = view.cart
+        payment = Payment(
+            id=new_id(),
+            cart_id=cart.id,
+            method=method.name,
+            provider=method.provider_name,
+            status=PaymentStatus.ACTIVE,
+            currency=cart.currency,
+            amount_planned=view.totals.remaining,
+            upper_limit=None,
+            card_ref=None,
+            card_last4=None,
+            hold_ref=None,
+            position=len(view.payments) + 1,
+            created_at=now,
+            updated_at=now,
+        )
+        await work.payments.insert_payment(payment)
+        await self._transaction(
+            work,
+            payment,
+            TransactionType.AUTHORIZATION,
+            payment.amount_planned,
+            TransactionState.PENDING,
+        )
+        return method.start(payment, return_url=return_url)
 
+    async def _record_order(
+        self,
+        work: Work,
+        view: CartView,
+        existing: Order | None,
+        reference: str | None,
+        now: datetime,
+    ) -> Order:
+        """A new order in Processing, or the reopened one moved back to Processing, with the
+        cart as placed."""
+        cart, totals = view.cart, view.totals
         snapshot = self._snapshot(view)
-        if existing is None:
-            order = Order(
-                id=new_id(),
-                reference=await self._reference_for(work, cart.id, reference),
-                cart_id=cart.id,
-                owner=cart.owner,
-                state=OrderState.PROCESSING,
-                version=1,
-                currency=cart.currency,
-                snapshot=snapshot,
-                grand_total=view.totals.grand_total,
-                created_at=now,
-                updated_at=now,
-            )
-            await work.store.insert_order(order)
-        else:
+        if existing is not None:
             check_order_transition(existing.state, OrderState.PROCESSING)
             order = replace(
                 existing,
                 state=OrderState.PROCESSING,
                 version=existing.version + 1,
                 snapshot=snapshot,
-                grand_total=view.totals.grand_total,
+                grand_total=totals.grand_total,
                 updated_at=now,
             )
-            await work.store.save_order(order, expected_version=existing.version)
-        await work.store.set_cart_locked(cart.id, True, now)
-        await self._event(work, "OrderPlaced", order, {"grandTotal": order.grand_total})
-        placed_view = await self.carts.view(work, replace(cart, locked=True))
-        return Placed(order, placed_view, redirect)
+            await work.orders.save_order(order, expected_version=existing.version)
+            return order
+        order = Order(
+            id=new_id(),
+            reference=await self._reference_for(work, cart.id, reference),
+            cart_id=cart.id,
+            owner=cart.owner,
+            state=OrderState.PROCESSING,
+            version=1,
+            currency=cart.currency,
+            snapshot=snapshot,
+            grand_total=totals.grand_total,
+            created_at=now,
+            updated_at=now,
+        )
+        await work.orders.insert_order(order)
+        return order
 
     async def _check_cards_cover(self, work: Work, view: CartView) -> dict[str, ProviderCard]:
         """Every card's fresh balance still covers the amount the shopper saw it cover; the
@@ -199,16 +240,16 @@ class Placing(OrderService):
         merchant does not offer, or the session does not allow, is refused even when nothing
         is left open, so a refused choice never stays on an order."""
         cart, totals = view.cart, view.totals
-        names = [str(p.get("paymentMethodName", "")).lower() for p in cart.payment_methods]
+        names = [selection.method for selection in cart.payment_methods]
         for name in names:
             if name != GIFT_CARD and name not in self.methods:
                 raise PaymentMethodNotAllowed(
                     f"{name} is not offered; use one of {', '.join([GIFT_CARD, *self.methods])}",
-                    field="payments",
+                    field="paymentMethods",
                 )
             if not method_allowed(name, allowed):
                 raise PaymentMethodNotAllowed(
-                    f"this session does not allow {name}", field="payments"
+                    f"this session does not allow {name}", field="paymentMethods"
                 )
         if totals.remaining == 0:
             return None
@@ -217,7 +258,7 @@ class Placing(OrderService):
             raise PaymentIncomplete(
                 f"gift cards cover {Money(totals.gift_cards, cart.currency)}; select a payment "
                 f"method for the remaining {Money(totals.remaining, cart.currency)}",
-                field="payments",
+                field="paymentMethods",
             )
         return chosen[0]
 
@@ -238,7 +279,7 @@ class Placing(OrderService):
                     expires_in=self.payment_window,
                 )
                 taken.append(hold_ref)
-                await work.store.update_payment(
+                await work.payments.update_payment(
                     replace(payment, hold_ref=hold_ref, updated_at=self.clock.now())
                 )
                 await self._transaction(
@@ -274,9 +315,9 @@ class Placing(OrderService):
                 }
                 for line in cart.line_items
             ],
-            "customer": cart.customer,
-            "shippingAddress": cart.shipping_address,
-            "billingAddress": cart.billing_address,
+            "customer": customer_document(cart.customer),
+            "shippingAddress": address_document(cart.shipping_address),
+            "billingAddress": address_document(cart.billing_address),
             "shippingMethodId": cart.shipping_method_id,
             "totals": {
                 "subtotal": totals.subtotal,
@@ -293,10 +334,10 @@ class Placing(OrderService):
         """The new order's reference, decided here only: the merchant's own (unless another
         order or session has it), else the number a browser session promised for this cart
         (``futureOrderNumber``), else a fresh one."""
-        promised = await work.store.future_order_number(cart_id)
+        promised = await work.sessions.future_order_number(cart_id)
         if wanted is None:
             return promised or self._reference()
-        if wanted != promised and await work.store.order_number_taken(wanted):
+        if wanted != promised and await work.orders.order_number_taken(wanted):
             raise InvalidInput("the order reference is taken", field="orderReference")
         return wanted
 

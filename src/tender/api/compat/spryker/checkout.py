@@ -1,0 +1,151 @@
+"""``POST /checkout``: store the checkout data the document carries and place the order, in
+one unit of work; ``include=orders`` adds the order as Glue draws it."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from tender.api.checkout_deps import run
+from tender.api.compat.spryker import jsonapi
+from tender.api.compat.spryker.documents import CheckoutAttributes, CheckoutDocument
+from tender.api.compat.spryker.jsonapi import Document
+from tender.api.compat.spryker.names import glue_address
+from tender.api.security import runtime_of
+from tender.domain.checkout_ports import Work
+from tender.domain.customers import address_from_document
+from tender.domain.errors import DomainError, InvalidInput
+from tender.domain.totals import format_tax_rate
+from tender.services.orders import Placed
+
+router = APIRouter()
+REQUIRED = ("customer", "billingAddress", "shippingAddress", "payments", "shipment")
+"""What a checkout document must carry (checkout-data may send any part)."""
+
+
+def _check_complete(attributes: CheckoutAttributes) -> None:
+    missing = [name for name in REQUIRED if getattr(attributes, name) is None]
+    if missing:
+        raise DomainError.all_of(
+            [InvalidInput(f"{name} is required", field=name) for name in missing]
+        )
+
+
+@router.post("/checkout", summary="Place the order from the cart")
+async def checkout(request: Request, body: CheckoutDocument) -> JSONResponse:
+    runtime = runtime_of(request)
+    try:
+        attributes = body.data.attributes
+        who = await jsonapi.cart_caller(request, attributes.idCart)
+        _check_complete(attributes)
+
+        async def work(w: Work) -> Placed:
+            _, changed = await runtime.checkout_data.store(
+                w,
+                cart_id=attributes.idCart,
+                owner=who.owner,
+                data=attributes.data(),
+                allowed=who.allowed,
+            )
+            return await runtime.orders.place(
+                w,
+                cart_id=attributes.idCart,
+                owner=who.owner,
+                return_url=_return_url(who),
+                allowed=who.allowed,
+                recompute=changed,
+            )
+
+        placed = await run(request, who.principal, work)
+    except DomainError as error:
+        return jsonapi.incorrect_data(error)
+    return jsonapi.respond(checkout_document(request, placed), 201)
+
+
+def _return_url(who: jsonapi.Caller) -> str | None:
+    """Where the provider sends a browser's shopper back: its session's merchant page."""
+    if who.session is None:
+        return None
+    url = who.session.metadata.get("merchantReturnUrl")
+    return url if isinstance(url, str) else None
+
+
+def checkout_document(request: Request, placed: Placed) -> Document:
+    data: Document = {
+        "type": "checkout",
+        "id": None,
+        "attributes": {
+            "orderReference": placed.order.reference,
+            "redirectUrl": jsonapi.absolute(request, placed.redirect.url),
+            "isExternalRedirect": placed.redirect.external or None,
+        },
+        "links": jsonapi.link(request, "/checkout"),
+    }
+    document: Document = {"data": data}
+    if "orders" in jsonapi.includes(request):
+        data["relationships"] = {
+            "orders": {"data": [{"type": "orders", "id": placed.order.reference}]}
+        }
+        document["included"] = [order_resource(request, placed)]
+    return document
+
+
+def _items(snapshot: Document) -> list[Document]:
+    return [
+        {
+            "name": line["name"],
+            "sku": line["sku"],
+            "quantity": line["quantity"],
+            "unitGrossPrice": line["unitGross"],
+            "sumGrossPrice": line["unitGross"] * line["quantity"],
+            "taxRate": format_tax_rate(line["taxRateBp"]),
+            "unitPrice": line["unitGross"],
+            "sumPrice": line["unitGross"] * line["quantity"],
+        }
+        for line in snapshot["lineItems"]
+    ]
+
+
+def _address(snapshot: Document, key: str) -> dict[str, str | None] | None:
+    address = address_from_document(snapshot.get(key))
+    return glue_address(address) if address is not None else None
+
+
+def order_resource(request: Request, placed: Placed) -> Document:
+    order, view = placed.order, placed.view
+    snap = order.snapshot
+    totals = snap["totals"]
+    shipping = totals["shipping"]
+    return {
+        "type": "orders",
+        "id": order.reference,
+        "attributes": {
+            "createdAt": order.created_at.isoformat(),
+            "totals": {
+                "expenseTotal": shipping,
+                "discountTotal": 0,
+                "taxTotal": totals["tax"],
+                "subtotal": totals["subtotal"],
+                "grandTotal": totals["grandTotal"],
+                "canceledTotal": 0,
+            },
+            "currencyIsoCode": order.currency,
+            "items": _items(snap),
+            "expenses": [
+                {"type": "SHIPMENT_EXPENSE_TYPE", "sumPrice": shipping, "sumGrossPrice": shipping}
+            ],
+            "billingAddress": _address(snap, "billingAddress"),
+            "shippingAddress": _address(snap, "shippingAddress"),
+            "priceMode": "GROSS_MODE",
+            "payments": [
+                {
+                    "amount": p.amount_planned,
+                    "paymentProvider": p.provider,
+                    "paymentMethod": p.method,
+                }
+                for p in view.payments
+                if p.active
+            ],
+        },
+        "links": jsonapi.link(request, f"/orders/{order.reference}"),
+    }

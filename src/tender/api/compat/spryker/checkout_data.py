@@ -1,0 +1,203 @@
+"""``POST /checkout-data``: store checkout data as often as needed, and answer what the cart
+now is with the methods that fit it (``include``, ``sort``), as Glue does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from tender.api.checkout_deps import run
+from tender.api.compat.spryker import jsonapi
+from tender.api.compat.spryker.documents import CheckoutDataDocument
+from tender.api.compat.spryker.jsonapi import Document
+from tender.api.compat.spryker.names import glue_address
+from tender.api.security import runtime_of
+from tender.domain.checkout_ports import Work
+from tender.domain.errors import DomainError
+from tender.domain.payments import GIFT_CARD, method_allowed
+from tender.domain.shipping import ShippingMethod
+from tender.domain.totals import format_tax_rate
+from tender.services.carts import CartView
+from tender.services.checkout_data import stored_addresses
+
+router = APIRouter()
+GIFT_CARD_DATA = ["paymentMethod", "paymentProvider", "giftCard.code", "giftCard.pin"]
+
+
+def payment_method_resources(request: Request, allowed: frozenset[str] | None) -> list[Document]:
+    """What the merchant offers and the caller may use: a method the session does not allow,
+    or that nothing could confirm, is not listed at all."""
+    runtime = runtime_of(request)
+    methods = [(GIFT_CARD, "tender", GIFT_CARD_DATA)]
+    methods += [
+        (m.name, m.provider_name, list(m.required_request_data))
+        for m in runtime.orders.methods.values()
+    ]
+    methods = [m for m in methods if method_allowed(m[0], allowed)]
+    return [
+        {
+            "type": "payment-methods",
+            "id": str(i),
+            "attributes": {
+                "paymentMethodName": name,
+                "paymentProviderName": provider,
+                "priority": i,
+                "requiredRequestData": data,
+            },
+            "links": jsonapi.link(request, f"/payment-methods/{i}"),
+        }
+        for i, (name, provider, data) in enumerate(methods, start=1)
+    ]
+
+
+def shipment_resource(request: Request, m: ShippingMethod) -> Document:
+    net = m.priced(0).net if m.free_above is None or m.free_above > 0 else 0
+    return {
+        "type": "shipment-methods",
+        "id": str(m.id),
+        "attributes": {
+            "name": m.name,
+            "carrierName": m.carrier_name,
+            "deliveryTime": m.delivery_time,
+            "defaultGrossPrice": m.price,
+            "defaultNetPrice": net if m.price else 0,
+            "currencyIsoCode": m.currency,
+        },
+        "links": jsonapi.link(request, f"/shipment-methods/{m.id}"),
+    }
+
+
+def _sort_key(attribute: str) -> Callable[[Document], tuple[bool, Any]]:
+    def key(resource: Document) -> tuple[bool, Any]:
+        value = resource["attributes"].get(attribute)
+        return (value is None, value if value is not None else 0)
+
+    return key
+
+
+def sort_resources(resources: list[Document], kind: str, sort: str | None) -> list[Document]:
+    """``sort=shipment-methods.carrierName,-shipment-methods.defaultNetPrice``."""
+    if not sort:
+        return resources
+    for key in reversed([k.strip() for k in sort.split(",") if k.strip()]):
+        descending = key.startswith("-")
+        resource, _, attribute = key.lstrip("-").rpartition(".")
+        if resource not in (kind, ""):
+            continue
+        resources = sorted(resources, key=_sort_key(attribute), reverse=descending)
+    return resources
+
+
+def _selected_shipment(view: CartView) -> list[Document]:
+    m = view.shipping_method
+    if m is None:
+        return []
+    return [
+        {
+            "id": m.id,
+            "name": m.name,
+            "carrierName": m.carrier_name,
+            "price": view.totals.shipping,
+            "taxRate": format_tax_rate(m.tax_rate_bp),
+            "deliveryTime": m.delivery_time,
+            "defaultGrossPrice": m.price,
+            "defaultNetPrice": m.priced(0).net,
+            "currencyIsoCode": m.currency,
+        }
+    ]
+
+
+def _totals(view: CartView) -> Document:
+    t = view.totals
+    return {
+        "subtotal": t.subtotal,
+        "expenseTotal": t.shipping,
+        "taxTotal": t.tax,
+        "grandTotal": t.grand_total,
+        "giftCardTotal": t.gift_cards,
+        "priceToPay": t.remaining,
+        "currencyIsoCode": view.cart.currency,
+    }
+
+
+def _attributes(view: CartView, shipments: list[Document], methods: list[Document]) -> Document:
+    selected = {p.method for p in view.cart.payment_methods}
+    addresses = [
+        {
+            "id": a.id,
+            **glue_address(a.address),
+            "isDefaultBilling": False,
+            "isDefaultShipping": False,
+        }
+        for a in stored_addresses(view.cart)
+    ]
+    return {
+        "addresses": addresses,
+        "paymentProviders": [],
+        "shipmentMethods": [s["attributes"] | {"id": int(s["id"])} for s in shipments],
+        "selectedShipmentMethods": _selected_shipment(view),
+        "selectedPaymentMethods": [
+            {"name": r["attributes"]["paymentMethodName"], **r["attributes"]}
+            for r in methods
+            if r["attributes"]["paymentMethodName"] in selected
+        ],
+        "totals": _totals(view),
+    }
+
+
+def checkout_data_document(
+    request: Request,
+    view: CartView,
+    fitting: list[ShippingMethod],
+    allowed: frozenset[str] | None = None,
+) -> Document:
+    sort = request.query_params.get("sort")
+    shipments = [shipment_resource(request, m) for m in fitting]
+    shipments = sort_resources(shipments, "shipment-methods", sort)
+    methods = sort_resources(payment_method_resources(request, allowed), "payment-methods", sort)
+    data: Document = {
+        "type": "checkout-data",
+        "id": None,
+        "attributes": _attributes(view, shipments, methods),
+        "links": jsonapi.link(request, "/checkout-data"),
+    }
+    document: Document = {"data": data}
+    included: list[Document] = []
+    relationships: Document = {}
+    for kind, resources in (("payment-methods", methods), ("shipment-methods", shipments)):
+        if kind in jsonapi.includes(request):
+            relationships[kind] = {"data": [{"type": r["type"], "id": r["id"]} for r in resources]}
+            included += resources
+    if relationships:
+        data["relationships"] = relationships
+        document["included"] = included
+    return document
+
+
+@router.post("/checkout-data", summary="Submit checkout data as often as needed (no order)")
+async def checkout_data(request: Request, body: CheckoutDataDocument) -> JSONResponse:
+    runtime = runtime_of(request)
+    try:
+        attributes = body.data.attributes
+        who = await jsonapi.cart_caller(request, attributes.idCart)
+
+        async def work(w: Work) -> tuple[CartView, list[ShippingMethod]]:
+            cart, _ = await runtime.checkout_data.store(
+                w,
+                cart_id=attributes.idCart,
+                owner=who.owner,
+                data=attributes.data(),
+                allowed=who.allowed,
+            )
+            # Re-allocated from fresh balances even when nothing changed: posting checkout
+            # data again is how a page shows the shopper what each card covers now.
+            view = await runtime.carts.reallocate(w, cart)
+            return view, await runtime.carts.fitting_shipping_methods(w, cart)
+
+        view, fitting = await run(request, who.principal, work)
+    except DomainError as error:
+        return jsonapi.incorrect_data(error)
+    return jsonapi.respond(checkout_data_document(request, view, fitting, who.allowed), 200)

@@ -1,0 +1,78 @@
+"""``POST /order-payments``: the merchant's backend confirms an invoice; for a redirect payment
+anyone may only acknowledge what the provider's signed callback already confirmed."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from tender.api.checkout_deps import run
+from tender.api.compat.spryker import jsonapi
+from tender.api.compat.spryker.documents import OrderPaymentDocument
+from tender.api.security import runtime_of
+from tender.domain.checkout_ports import Work
+from tender.domain.errors import DomainError, NotFound
+from tender.domain.payments import OrderNotFound, Payment, PaymentNotFound
+
+router = APIRouter()
+
+
+@router.post(
+    "/order-payments",
+    status_code=201,
+    summary="Confirm an invoice (backend), or acknowledge a provider-confirmed redirect payment",
+)
+async def order_payments(request: Request, body: OrderPaymentDocument) -> JSONResponse:
+    runtime = runtime_of(request)
+    attributes = body.data.attributes
+    try:
+        who = await jsonapi.caller(request)
+
+        async def work(w: Work) -> Payment:
+            payment_id = await _external_payment_id(w, attributes.paymentIdentifier, who)
+            return await runtime.orders.confirm_external(
+                w,
+                payment_id=payment_id,
+                owner=who.owner,
+                payload=attributes.dataPayload,
+                from_server=who.session is None,
+                allowed=who.allowed,
+            )
+
+        payment = await run(request, who.principal, work)
+    except (NotFound, OrderNotFound, PaymentNotFound) as error:
+        return jsonapi.jsonapi_error(error, 404)
+    except DomainError as error:
+        return jsonapi.incorrect_data(error)
+    links = jsonapi.link(request, f"/order-payments/{payment.id}")
+    resource = {
+        "type": "order-payments",
+        "id": payment.id,
+        "attributes": {"paymentIdentifier": attributes.paymentIdentifier, "dataPayload": None},
+        "links": links,
+    }
+    return jsonapi.respond({"data": resource, "links": links}, 201)
+
+
+async def _external_payment_id(work: Work, identifier: str | None, who: jsonapi.Caller) -> str:
+    """``paymentIdentifier`` is the payment's id or, as the seed suggests, the orderReference;
+    without one, a browser means its own order."""
+
+    def visible(cart_id: str) -> bool:
+        # Another cart's payment or order looks exactly like one that does not exist.
+        return who.session is None or who.session.cart_id == cart_id
+
+    order = None
+    if identifier:
+        payment = await work.payments.payment(identifier)
+        if payment is not None and not payment.is_gift_card and visible(payment.cart_id):
+            return payment.id
+        order = await work.orders.order_by_reference(identifier)
+    elif who.session is not None:
+        order = await work.orders.order_by_cart(who.session.cart_id)
+    if order is None or not visible(order.cart_id):
+        raise OrderNotFound()
+    for payment in await work.payments.payments(order.cart_id):
+        if payment.active and not payment.is_gift_card:
+            return payment.id
+    raise PaymentNotFound("the order has no payment waiting for a confirmation")

@@ -1,0 +1,102 @@
+"""The answers of the merchant's order API (orders, payments, shipping methods, the event feed).
+Times are sent as the ISO 8601 strings the checkout has always sent (``+00:00``), so they are
+strings here too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from tender.api.checkout_schemas import payment_public, shipping_public
+from tender.api.schemas import MoneyOut
+from tender.domain.events import Event
+from tender.domain.payments import Payment
+from tender.domain.shipping import ShippingMethod
+
+
+class TransactionPublic(BaseModel):
+    id: str
+    type: str
+    state: str
+    amount: MoneyOut
+    interactionId: str | None
+    timestamp: str
+
+
+class PaymentPublic(BaseModel):
+    """A payment; a gift card's also has ``giftCard``: its masked code and upper limit."""
+
+    id: str
+    paymentMethod: str
+    paymentProvider: str
+    status: str
+    amountPlanned: MoneyOut
+    transactions: list[TransactionPublic]
+    createdAt: str
+    lastModifiedAt: str
+    model_config = ConfigDict(extra="allow")
+
+    @classmethod
+    def of(cls, payment: Payment) -> PaymentPublic:
+        return cls.model_validate(payment_public(payment))
+
+
+class PaymentInOrder(PaymentPublic):
+    cartId: str
+    orderId: str | None
+    """``None`` until the cart is placed."""
+
+    @classmethod
+    def of_order(cls, payment: Payment, order_id: str | None) -> PaymentInOrder:
+        return cls.model_validate(
+            {**payment_public(payment), "cartId": payment.cart_id, "orderId": order_id}
+        )
+
+
+class ShippingMethodPublic(BaseModel):
+    id: int
+    name: str
+    carrierName: str
+    price: MoneyOut
+    taxRate: str
+    freeAbove: MoneyOut | None
+    countries: list[str]
+    deliveryTime: str | None
+    currencyIsoCode: str
+
+    @classmethod
+    def of(cls, method: ShippingMethod) -> ShippingMethodPublic:
+        return cls.model_validate(shipping_public(method))
+
+
+class ShippingMethodList(BaseModel):
+    results: list[ShippingMethodPublic]
+
+
+class EventPublic(BaseModel):
+    id: int
+    type: str
+    objectType: str
+    objectId: str
+    payload: dict[str, Any]
+    correlationId: str | None
+    createdAt: str
+
+    @classmethod
+    def of(cls, event: Event) -> EventPublic:
+        return cls(
+            id=event.id,
+            type=event.type,
+            objectType=event.object_type,
+            objectId=event.object_id,
+            payload=event.payload,
+            correlationId=event.correlation_id,
+            createdAt=event.created_at.isoformat(),
+        )
+
+
+class EventFeed(BaseModel):
+    results: list[EventPublic]
+    next: int | None
+    """Pass as ``after`` for what came since; the same ``after`` again when nothing did."""

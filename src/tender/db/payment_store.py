@@ -1,0 +1,230 @@
+"""Payments and their transactions in SQLAlchemy Core."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import BindParameter
+
+from tender.db import pending
+from tender.db.checkout_rows import (
+    payment_from_row,
+    payment_values,
+    payments,
+    transaction_from_row,
+    transactions,
+)
+from tender.domain.orders import TransactionState
+from tender.domain.payments import Payment, Transaction
+
+_ID: BindParameter[Any] = bindparam("b_id")
+_INSERT_PAYMENT = insert(payments)
+_PAYMENTS_OF_CART = (
+    select(payments).where(payments.c.cart_id == bindparam("b_cart")).order_by(payments.c.position)
+)
+_TRANSACTIONS_OF_CART = (
+    select(transactions)
+    .join(payments, payments.c.id == transactions.c.payment_id)
+    .where(payments.c.cart_id == bindparam("b_cart"))
+    .order_by(transactions.c.created_at, transactions.c.id)
+)
+_GET_PAYMENT = select(payments).where(payments.c.id == _ID)
+_TRANSACTIONS_OF_PAYMENT = (
+    select(transactions)
+    .where(transactions.c.payment_id == _ID)
+    .order_by(transactions.c.created_at, transactions.c.id)
+)
+_UPDATE_PAYMENT = update(payments).where(payments.c.id == _ID)
+_INSERT_TRANSACTION = insert(transactions)
+_UPDATE_TRANSACTION = update(transactions).where(transactions.c.id == _ID)
+
+
+def _payment_row(payment: Payment) -> dict[str, Any]:
+    """Every column but the id. Insert and update write the same columns, so an update stores
+    the whole payment it was given, which is then also exactly what the store remembers."""
+    return {
+        "cart_id": payment.cart_id,
+        "method": payment.method,
+        "provider": payment.provider,
+        "currency": payment.currency,
+        "card_ref": payment.card_ref,
+        "card_last4": payment.card_last4,
+        "position": payment.position,
+        "created_at": payment.created_at,
+        **payment_values(payment),
+    }
+
+
+def _transaction_row(t: Transaction) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "payment_id": t.payment_id,
+        "type": t.type.value,
+        "state": t.state.value,
+        "amount": t.amount,
+        "currency": t.currency,
+        "interaction_id": t.interaction_id,
+        "error_code": t.error_code,
+        "created_at": t.created_at,
+        "updated_at": t.updated_at,
+    }
+
+
+def _assemble(rows: Sequence[Any], tx_rows: Sequence[Any]) -> list[Payment]:
+    by_payment: dict[str, list[Transaction]] = {r._mapping["id"]: [] for r in rows}
+    for row in tx_rows:
+        tx = transaction_from_row(row)
+        if tx.payment_id in by_payment:
+            by_payment[tx.payment_id].append(tx)
+    return [payment_from_row(r, by_payment[r._mapping["id"]]) for r in rows]
+
+
+@dataclass
+class _CartPayments:
+    """One cart's payments as this transaction last read or wrote them, row by row: a payment
+    without its transactions, and each transaction. A write replaces the whole row it wrote, so
+    the copy is always what reading the rows again would give, whatever fields they have."""
+
+    payments: dict[str, Payment] = field(default_factory=dict)
+    transactions: dict[str, dict[str, Transaction]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, found: Sequence[Payment]) -> _CartPayments:
+        remembered = cls()
+        for payment in found:
+            remembered.put(payment)
+            for t in payment.transactions:
+                remembered.transactions[payment.id][t.id] = t
+        return remembered
+
+    def put(self, payment: Payment) -> None:
+        self.payments[payment.id] = replace(payment, transactions=())
+        self.transactions.setdefault(payment.id, {})
+
+    def get(self, payment_id: str) -> Payment:
+        txs = sorted(self.transactions[payment_id].values(), key=lambda t: (t.created_at, t.id))
+        return replace(self.payments[payment_id], transactions=tuple(txs))
+
+    def all(self) -> list[Payment]:
+        ordered = sorted(self.payments.values(), key=lambda p: p.position)
+        return [self.get(p.id) for p in ordered]
+
+
+class SqlPaymentStore:
+    """One transaction's payments. It remembers the payments of every cart it read: placing an
+    order reads them many times, and inside one transaction, under the cart's lock, nobody else
+    can change them."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self._carts: dict[str, _CartPayments] = {}
+        self._cart_of: dict[str, str] = {}
+        """The cart of each remembered payment."""
+
+    def _remembered(self, payment_id: str) -> _CartPayments | None:
+        cart_id = self._cart_of.get(payment_id)
+        return None if cart_id is None else self._carts[cart_id]
+
+    def _forget(self, cart_id: str) -> None:
+        remembered = self._carts.pop(cart_id, None)
+        for payment_id in remembered.payments if remembered else ():
+            self._cart_of.pop(payment_id, None)
+
+    async def insert_payment(self, payment: Payment) -> None:
+        await self.conn.execute(_INSERT_PAYMENT, {"id": payment.id, **_payment_row(payment)})
+        remembered = self._carts.get(payment.cart_id)
+        if remembered is not None:
+            remembered.put(payment)
+            self._cart_of[payment.id] = payment.cart_id
+
+    async def payments(self, cart_id: str) -> list[Payment]:
+        remembered = self._carts.get(cart_id)
+        if remembered is not None:
+            return remembered.all()
+        await pending.flush(self.conn, _INSERT_TRANSACTION)
+        params = {"b_cart": cart_id}
+        rows = (await self.conn.execute(_PAYMENTS_OF_CART, params)).all()
+        tx_rows = (await self.conn.execute(_TRANSACTIONS_OF_CART, params)).all() if rows else []
+        found = _assemble(rows, tx_rows)
+        self._carts[cart_id] = _CartPayments.of(found)
+        self._cart_of.update((p.id, cart_id) for p in found)
+        return found
+
+    async def payments_of(self, cart_ids: Sequence[str]) -> dict[str, list[Payment]]:
+        """The payments of many carts in two queries (lists of orders)."""
+        found: dict[str, list[Payment]] = {cart_id: [] for cart_id in cart_ids}
+        if not cart_ids:
+            return found
+        await pending.flush(self.conn, _INSERT_TRANSACTION)
+        rows = (
+            await self.conn.execute(
+                select(payments)
+                .where(payments.c.cart_id.in_(list(cart_ids)))
+                .order_by(payments.c.cart_id, payments.c.position)
+            )
+        ).all()
+        if not rows:
+            return found
+        tx_rows = (
+            await self.conn.execute(
+                select(transactions)
+                .where(transactions.c.payment_id.in_([r._mapping["id"] for r in rows]))
+                .order_by(transactions.c.created_at, transactions.c.id)
+            )
+        ).all()
+        for payment in _assemble(rows, tx_rows):
+            found[payment.cart_id].append(payment)
+        return found
+
+    async def payment(self, payment_id: str) -> Payment | None:
+        remembered = self._remembered(payment_id)
+        if remembered is not None:
+            return remembered.get(payment_id)
+        await pending.flush(self.conn, _INSERT_TRANSACTION)
+        rows = (await self.conn.execute(_GET_PAYMENT, {"b_id": payment_id})).all()
+        if not rows:
+            return None
+        tx_rows = (await self.conn.execute(_TRANSACTIONS_OF_PAYMENT, {"b_id": payment_id})).all()
+        return _assemble(rows, tx_rows)[0]
+
+    async def update_payment(self, payment: Payment) -> None:
+        await self.conn.execute(_UPDATE_PAYMENT, {"b_id": payment.id, **_payment_row(payment)})
+        remembered = self._remembered(payment.id)
+        if remembered is None:
+            return
+        if self._cart_of[payment.id] == payment.cart_id:
+            remembered.put(payment)
+        else:  # moved to another cart: both carts' lists are read again when asked for
+            self._forget(self._cart_of[payment.id])
+            self._forget(payment.cart_id)
+
+    async def insert_transaction(self, transaction: Transaction) -> None:
+        await pending.append(self.conn, _INSERT_TRANSACTION, [_transaction_row(transaction)])
+        remembered = self._remembered(transaction.payment_id)
+        if remembered is not None:
+            remembered.transactions[transaction.payment_id][transaction.id] = transaction
+
+    async def update_transaction(
+        self, transaction_id: str, *, state: TransactionState, error_code: str | None, now: datetime
+    ) -> None:
+        await pending.flush(self.conn, _INSERT_TRANSACTION)
+        await self.conn.execute(
+            _UPDATE_TRANSACTION,
+            {
+                "b_id": transaction_id,
+                "state": state.value,
+                "error_code": error_code,
+                "updated_at": now,
+            },
+        )
+        for remembered in self._carts.values():
+            for txs in remembered.transactions.values():
+                if transaction_id in txs:
+                    txs[transaction_id] = replace(
+                        txs[transaction_id], state=state, error_code=error_code, updated_at=now
+                    )

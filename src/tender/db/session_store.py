@@ -1,0 +1,79 @@
+"""Browser sessions and the origins they allow, in SQLAlchemy Core."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tender.db.checkout_rows import origins, session_from_row, sessions
+from tender.domain.sessions import Session
+
+_GET_SESSION = select(sessions).where(sessions.c.token_hash == bindparam("b_id"))
+_FUTURE_ORDER_NUMBER = (
+    select(sessions.c.future_order_number)
+    .where(sessions.c.cart_id == bindparam("b_id"), sessions.c.future_order_number.is_not(None))
+    .order_by(sessions.c.created_at.desc())
+    .limit(1)
+)
+
+
+class SqlSessionStore:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def insert_session(self, session: Session) -> None:
+        await self.conn.execute(
+            insert(sessions).values(
+                token_hash=session.token_hash,
+                cart_id=session.cart_id,
+                owner=session.owner,
+                metadata=session.metadata,
+                future_order_number=session.future_order_number,
+                expires_at=session.expires_at,
+                created_at=session.created_at,
+                updated_at=session.updated_at,
+            )
+        )
+
+    async def session(self, token_hash: bytes) -> Session | None:
+        row = (await self.conn.execute(_GET_SESSION, {"b_id": token_hash})).first()
+        return session_from_row(row) if row else None
+
+    async def latest_session(self, cart_id: str) -> Session | None:
+        row = (
+            await self.conn.execute(
+                select(sessions)
+                .where(sessions.c.cart_id == cart_id)
+                .order_by(sessions.c.created_at.desc())
+                .limit(1)
+            )
+        ).first()
+        return session_from_row(row) if row else None
+
+    async def future_order_number(self, cart_id: str) -> str | None:
+        """The order number a session promised for this cart, if any (the newest one)."""
+        row = (await self.conn.execute(_FUTURE_ORDER_NUMBER, {"b_id": cart_id})).first()
+        return str(row[0]) if row else None
+
+    async def allow_origins(self, allowed: Sequence[str], until: datetime) -> None:
+        for origin in allowed:
+            current = (
+                await self.conn.execute(
+                    select(origins.c.expires_at).where(origins.c.origin == origin)
+                )
+            ).first()
+            if current is None:
+                await self.conn.execute(insert(origins).values(origin=origin, expires_at=until))
+            elif current[0] < until:
+                await self.conn.execute(
+                    update(origins).where(origins.c.origin == origin).values(expires_at=until)
+                )
+
+    async def origin_allowed(self, origin: str, now: datetime) -> bool:
+        row = await self.conn.execute(
+            select(origins.c.origin).where(origins.c.origin == origin, origins.c.expires_at > now)
+        )
+        return row.first() is not None

@@ -1,0 +1,51 @@
+"""Shipping methods in SQLAlchemy Core."""
+
+from __future__ import annotations
+
+from sqlalchemy import bindparam, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tender.db.checkout_rows import shipping, shipping_from_row
+from tender.domain.shipping import ShippingMethod
+
+_GET_SHIPPING = select(shipping).where(shipping.c.id == bindparam("b_id"))
+
+
+class SqlShippingStore:
+    """One transaction's shipping methods. Each is read at most once: a cart's totals ask for
+    their method several times while an order is placed."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self._methods: dict[int, ShippingMethod | None] = {}
+
+    async def insert_shipping_method(self, method: ShippingMethod) -> ShippingMethod:
+        result = await self.conn.execute(
+            insert(shipping)
+            .values(
+                name=method.name,
+                carrier_name=method.carrier_name,
+                currency=method.currency,
+                price=method.price,
+                tax_rate_bp=method.tax_rate_bp,
+                free_above=method.free_above,
+                countries=list(method.countries),
+                delivery_time=method.delivery_time,
+                active=method.active,
+                created_at=method.created_at,
+            )
+            .returning(shipping)
+        )
+        stored = shipping_from_row(result.one())
+        self._methods[stored.id] = stored
+        return stored
+
+    async def shipping_methods(self) -> list[ShippingMethod]:
+        rows = await self.conn.execute(select(shipping).order_by(shipping.c.id))
+        return [shipping_from_row(r) for r in rows]
+
+    async def shipping_method(self, method_id: int) -> ShippingMethod | None:
+        if method_id not in self._methods:
+            row = (await self.conn.execute(_GET_SHIPPING, {"b_id": method_id})).first()
+            self._methods[method_id] = shipping_from_row(row) if row else None
+        return self._methods[method_id]
