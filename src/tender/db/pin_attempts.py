@@ -20,25 +20,16 @@ derived from that comparison ever left the process.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tender.db import kept
 from tender.db.engine import Database
 from tender.db.ledger_statements import CLAIM_PIN_ATTEMPT, RETURN_PIN_ATTEMPT
+from tender.domain.ports import PinAttempt
 
 
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    card_id: str
-    max_attempts: int
-    now: datetime
-    window_ends: datetime
-
-
-async def claim(conn: AsyncConnection, attempt: Attempt) -> int | None:
+async def claim(conn: AsyncConnection, attempt: PinAttempt) -> int | None:
     """Count one attempt: the window's count afterwards, or ``None`` when it is full. On
     PostgreSQL a racing claim waits for this row's lock and then re-checks the condition
     against the committed count; on SQLite writers are serial. Either way no more than
@@ -53,7 +44,7 @@ async def claim(conn: AsyncConnection, attempt: Attempt) -> int | None:
     return None if attempts is None else int(attempts)
 
 
-async def settle(conn: AsyncConnection, attempt: Attempt, matches: Callable[[], bool]) -> bool:
+async def settle(conn: AsyncConnection, attempt: PinAttempt, matches: Callable[[], bool]) -> bool:
     """Claim, compare, and give a right PIN's attempt back, all in ``conn``'s transaction; a
     wrong PIN's claim is kept should that transaction roll back."""
     if await claim(conn, attempt) is None:
@@ -72,16 +63,7 @@ class SqlPinAttempts:
         self.database = database
         self.conn = conn
 
-    async def compare(
-        self,
-        card_id: str,
-        *,
-        max_attempts: int,
-        now: datetime,
-        window_ends: datetime,
-        matches: Callable[[], bool],
-    ) -> bool:
-        attempt = Attempt(card_id, max_attempts, now, window_ends)
+    async def compare(self, attempt: PinAttempt, matches: Callable[[], bool]) -> bool:
         if self.database.is_sqlite:  # the one writer is the caller's transaction
             return await settle(self.conn, attempt, matches)
         return await self.database.transaction(

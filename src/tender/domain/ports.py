@@ -146,6 +146,17 @@ class LedgerStore(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class PinAttempt:
+    """One PIN attempt on a card: counted in the open window if it holds fewer than
+    ``max_attempts``, else in a new window ending at ``window_ends`` if the old one has closed."""
+
+    card_id: str
+    max_attempts: int
+    now: datetime
+    window_ends: datetime
+
+
 class PinAttempts(Protocol):
     """Where PIN attempts are counted: in a short transaction of their own, never in the
     caller's, so that a wrong PIN stays counted while everything else its caller did is
@@ -160,20 +171,10 @@ class PinAttempts(Protocol):
     own right after, before the writer lock is released (``tender.db.kept``).
     """
 
-    async def compare(
-        self,
-        card_id: str,
-        *,
-        max_attempts: int,
-        now: datetime,
-        window_ends: datetime,
-        matches: Callable[[], bool],
-    ) -> bool:
-        """Count one attempt (in the open window if it holds fewer than ``max_attempts``, else
-        in a new window ending at ``window_ends`` if the old one has closed), then call
-        ``matches``. A right PIN gives back its attempt, a wrong one stays counted. True only
-        for a counted attempt whose PIN matched; ``matches`` is not called when the window is
-        full."""
+    async def compare(self, attempt: PinAttempt, matches: Callable[[], bool]) -> bool:
+        """Count ``attempt``, then call ``matches``. A right PIN gives back its attempt, a
+        wrong one stays counted. True only for a counted attempt whose PIN matched;
+        ``matches`` is not called when the window is full."""
         ...
 
 

@@ -6,7 +6,7 @@ from tender.domain.codes import normalise_code
 from tender.domain.errors import CardNotFound, InvalidCardCode, InvalidCredentials
 from tender.domain.ledger import NOT_FOUND_RESULT, BalanceResult, Card, balance_result
 from tender.domain.money import check_currency
-from tender.domain.ports import LedgerStore, PinAttempts
+from tender.domain.ports import LedgerStore, PinAttempt, PinAttempts
 from tender.services.ledger.base import LedgerBase
 
 
@@ -57,12 +57,9 @@ class Credentials(LedgerBase):
         limit = self.policy.max_pin_attempts
         if card.pin_locked(now, limit):  # no write for a card known to be locked
             raise InvalidCredentials()
+        attempt = PinAttempt(card.id, limit, now, now + self.policy.pin_lockout)
         right = await pins.compare(
-            card.id,
-            max_attempts=limit,
-            now=now,
-            window_ends=now + self.policy.pin_lockout,
-            matches=lambda: self.hasher.pin_matches(card.id, candidate, pin_hash),
+            attempt, lambda: self.hasher.pin_matches(card.id, candidate, pin_hash)
         )
         if not right:  # a wrong PIN, or a racing attempt filled the window first
             raise InvalidCredentials()
