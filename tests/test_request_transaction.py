@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from tender.db import kept
@@ -156,3 +156,29 @@ async def test_work_apart_commits_at_once_on_postgresql_and_with_the_request_on_
             assert await outside() == {"apart": 1}
         # the block ends without a commit: the request died
     assert await counted(db) == ({} if db.is_sqlite else {"apart": 1})
+
+
+async def test_a_unit_cancelled_inside_a_statement_ends_cancelled(db: Database) -> None:
+    """A cancellation that interrupts a statement invalidates the connection; the unit must
+    still end with the cancellation itself, not with an error from cleaning up after it (which
+    a loop catching errors, like the background sweep, would swallow and carry on)."""
+    long_statement = (
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 3000000) "
+        "SELECT count(*) FROM c"
+        if db.is_sqlite
+        else "SELECT pg_sleep(2)"
+    )
+    started = asyncio.Event()
+
+    async def work(conn: Any) -> None:
+        started.set()
+        await conn.execute(text(long_statement))
+
+    task = asyncio.create_task(db.transaction(work))
+    await started.wait()
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await db.transaction(lambda c: count(c, "after", 60))
+    assert await counted(db) == {"after": 1}

@@ -259,33 +259,31 @@ async def _unit(
     queued rows are written before ``tx`` commits. Any failure, a ``DomainError`` too, undoes
     it whole; then its kept writes are made again on their own, still on this connection and
     so still under the locks it holds (SQLite's one writer)."""
-    kept_writes: list[kept.Write] = []
-    try:
-        result = await _queueing(conn, work, kept_writes)
-    except BaseException:
-        await tx.rollback()
-        await kept.write_again(conn, kept_writes)
-        raise
-    await tx.commit()
-    return result
-
-
-async def _queueing(
-    conn: AsyncConnection,
-    work: Callable[[AsyncConnection], Awaitable[T]],
-    kept_writes: list[kept.Write],
-) -> T:
-    """``work`` with its append-only rows queued and flushed at its end, and its kept writes
-    collected in ``kept_writes``."""
     queued = pending.install(conn)
+    kept_writes: list[kept.Write] = []
     kept.install(conn, kept_writes)
     try:
         result = await work(conn)
         await queued.flush(conn)
+    except BaseException:
+        await tx.rollback()
+        _uninstall(conn)  # the kept writes go out on their own, never queued behind the unit
+        await kept.write_again(conn, kept_writes)
+        raise
     finally:
-        pending.uninstall(conn)
-        kept.uninstall(conn)
+        _uninstall(conn)
+    await tx.commit()
     return result
+
+
+def _uninstall(conn: AsyncConnection) -> None:
+    """Drop the unit's queues, unless its connection was invalidated (a statement interrupted
+    by a cancellation): the queues went with it, and touching ``info`` would try to reconnect
+    and raise, hiding the cancellation from whoever awaits the unit."""
+    if conn.invalidated:
+        return
+    pending.uninstall(conn)
+    kept.uninstall(conn)
 
 
 _request: ContextVar[RequestTransaction | None] = ContextVar("tender_request_tx", default=None)
