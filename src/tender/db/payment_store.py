@@ -183,7 +183,18 @@ class SqlPaymentStore:
         return found[0] if found else None
 
     async def update_payment(self, payment: Payment) -> None:
-        await self.conn.execute(_UPDATE_PAYMENT, {"b_id": payment.id, **_payment_row(payment)})
+        await self.update_payments([payment])
+
+    async def update_payments(self, changed: Sequence[Payment]) -> None:
+        if not changed:
+            return
+        await self.conn.execute(
+            _UPDATE_PAYMENT, [{"b_id": p.id, **_payment_row(p)} for p in changed]
+        )
+        for payment in changed:
+            self._remember_update(payment)
+
+    def _remember_update(self, payment: Payment) -> None:
         remembered = self._remembered(payment.id)
         if remembered is None:
             return

@@ -270,6 +270,7 @@ class Placing(OrderService):
             key=lambda p: p.card_ref or "",
         )
         taken: list[str] = []
+        held: list[Payment] = []
         try:
             for payment in cards:
                 hold_ref = await work.provider.reserve(
@@ -279,9 +280,7 @@ class Placing(OrderService):
                     expires_in=self.payment_window,
                 )
                 taken.append(hold_ref)
-                await work.payments.update_payment(
-                    replace(payment, hold_ref=hold_ref, updated_at=self.clock.now())
-                )
+                held.append(replace(payment, hold_ref=hold_ref, updated_at=self.clock.now()))
                 await self._transaction(
                     work,
                     payment,
@@ -301,6 +300,7 @@ class Placing(OrderService):
                 f"{error.code}: {error.detail}",
                 field="payments",
             ) from error
+        await work.payments.update_payments(held)  # the hold references, all in one write
 
     def _snapshot(self, view: CartView) -> dict[str, Any]:
         cart, totals = view.cart, view.totals
