@@ -103,7 +103,7 @@ class Placing(OrderService):
         locked = replace(cart, locked=True, version=cart.version + 1, updated_at=now)
         await work.carts.save_cart(locked, expected_version=stored.version)
         await self._event(work, "OrderPlaced", order, {"grandTotal": order.grand_total})
-        placed_view = await self.carts.view(work, replace(cart, locked=True))
+        placed_view = await self.carts.view(work, locked)
         return Placed(order, placed_view, redirect)
 
     async def _placeable(self, work: Work, cart: Cart) -> Order | None:
