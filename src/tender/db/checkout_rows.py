@@ -126,19 +126,20 @@ def shipping_from_row(row: Any) -> ShippingMethod:
     )
 
 
-def transaction_from_row(row: Any) -> Transaction:
+def transaction_from_row(row: Any, prefix: str = "") -> Transaction:
+    """``prefix`` names the columns where a join labelled them (a payment's own share names)."""
     m = row._mapping
     return Transaction(
-        id=m["id"],
-        payment_id=m["payment_id"],
-        type=TransactionType(m["type"]),
-        state=TransactionState(m["state"]),
-        amount=m["amount"],
-        currency=m["currency"],
-        interaction_id=m["interaction_id"],
-        error_code=m["error_code"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
+        id=m[f"{prefix}id"],
+        payment_id=m[f"{prefix}payment_id"],
+        type=TransactionType(m[f"{prefix}type"]),
+        state=TransactionState(m[f"{prefix}state"]),
+        amount=m[f"{prefix}amount"],
+        currency=m[f"{prefix}currency"],
+        interaction_id=m[f"{prefix}interaction_id"],
+        error_code=m[f"{prefix}error_code"],
+        created_at=m[f"{prefix}created_at"],
+        updated_at=m[f"{prefix}updated_at"],
     )
 
 

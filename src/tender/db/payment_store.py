@@ -7,9 +7,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Select, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from tender.db import pending
 from tender.db.checkout_rows import (
@@ -24,21 +24,25 @@ from tender.domain.payments import Payment, Transaction
 
 _ID: BindParameter[Any] = bindparam("b_id")
 _INSERT_PAYMENT = insert(payments)
-_PAYMENTS_OF_CART = (
-    select(payments).where(payments.c.cart_id == bindparam("b_cart")).order_by(payments.c.position)
+_TX = "tx_"
+"""The prefix of a transaction's columns where they are read joined to their payment."""
+_WITH_TRANSACTIONS = select(
+    payments, *(column.label(f"{_TX}{column.name}") for column in transactions.c)
+).select_from(payments.outerjoin(transactions, transactions.c.payment_id == payments.c.id))
+
+
+def _with_transactions(condition: ColumnElement[bool], *order: ColumnElement[Any]) -> Select[Any]:
+    """Payments and their transactions in one statement: each payment's row once per
+    transaction, or once with empty transaction columns when it has none."""
+    return _WITH_TRANSACTIONS.where(condition).order_by(
+        *order, transactions.c.created_at, transactions.c.id
+    )
+
+
+_PAYMENTS_OF_CART = _with_transactions(
+    payments.c.cart_id == bindparam("b_cart"), payments.c.position
 )
-_TRANSACTIONS_OF_CART = (
-    select(transactions)
-    .join(payments, payments.c.id == transactions.c.payment_id)
-    .where(payments.c.cart_id == bindparam("b_cart"))
-    .order_by(transactions.c.created_at, transactions.c.id)
-)
-_GET_PAYMENT = select(payments).where(payments.c.id == _ID)
-_TRANSACTIONS_OF_PAYMENT = (
-    select(transactions)
-    .where(transactions.c.payment_id == _ID)
-    .order_by(transactions.c.created_at, transactions.c.id)
-)
+_GET_PAYMENT = _with_transactions(payments.c.id == _ID)
 _UPDATE_PAYMENT = update(payments).where(payments.c.id == _ID)
 _INSERT_TRANSACTION = insert(transactions)
 _UPDATE_TRANSACTION = update(transactions).where(transactions.c.id == _ID)
@@ -75,13 +79,18 @@ def _transaction_row(t: Transaction) -> dict[str, Any]:
     }
 
 
-def _assemble(rows: Sequence[Any], tx_rows: Sequence[Any]) -> list[Payment]:
-    by_payment: dict[str, list[Transaction]] = {r._mapping["id"]: [] for r in rows}
-    for row in tx_rows:
-        tx = transaction_from_row(row)
-        if tx.payment_id in by_payment:
-            by_payment[tx.payment_id].append(tx)
-    return [payment_from_row(r, by_payment[r._mapping["id"]]) for r in rows]
+def _assemble(rows: Sequence[Any]) -> list[Payment]:
+    """The payments of rows read by ``_with_transactions``, in the order they first appear."""
+    firsts: dict[str, Any] = {}
+    found: dict[str, list[Transaction]] = {}
+    for row in rows:
+        payment_id = row._mapping["id"]
+        if payment_id not in firsts:
+            firsts[payment_id] = row
+            found[payment_id] = []
+        if row._mapping[f"{_TX}id"] is not None:
+            found[payment_id].append(transaction_from_row(row, _TX))
+    return [payment_from_row(row, found[payment_id]) for payment_id, row in firsts.items()]
 
 
 @dataclass
@@ -147,37 +156,21 @@ class SqlPaymentStore:
         if remembered is not None:
             return remembered.all()
         await pending.flush(self.conn, _INSERT_TRANSACTION)
-        params = {"b_cart": cart_id}
-        rows = (await self.conn.execute(_PAYMENTS_OF_CART, params)).all()
-        tx_rows = (await self.conn.execute(_TRANSACTIONS_OF_CART, params)).all() if rows else []
-        found = _assemble(rows, tx_rows)
+        found = _assemble((await self.conn.execute(_PAYMENTS_OF_CART, {"b_cart": cart_id})).all())
         self._carts[cart_id] = _CartPayments.of(found)
         self._cart_of.update((p.id, cart_id) for p in found)
         return found
 
     async def payments_of(self, cart_ids: Sequence[str]) -> dict[str, list[Payment]]:
-        """The payments of many carts in two queries (lists of orders)."""
+        """The payments of many carts in one query (lists of orders)."""
         found: dict[str, list[Payment]] = {cart_id: [] for cart_id in cart_ids}
         if not cart_ids:
             return found
         await pending.flush(self.conn, _INSERT_TRANSACTION)
-        rows = (
-            await self.conn.execute(
-                select(payments)
-                .where(payments.c.cart_id.in_(list(cart_ids)))
-                .order_by(payments.c.cart_id, payments.c.position)
-            )
-        ).all()
-        if not rows:
-            return found
-        tx_rows = (
-            await self.conn.execute(
-                select(transactions)
-                .where(transactions.c.payment_id.in_([r._mapping["id"] for r in rows]))
-                .order_by(transactions.c.created_at, transactions.c.id)
-            )
-        ).all()
-        for payment in _assemble(rows, tx_rows):
+        statement = _with_transactions(
+            payments.c.cart_id.in_(list(cart_ids)), payments.c.cart_id, payments.c.position
+        )
+        for payment in _assemble((await self.conn.execute(statement)).all()):
             found[payment.cart_id].append(payment)
         return found
 
@@ -186,14 +179,22 @@ class SqlPaymentStore:
         if remembered is not None:
             return remembered.get(payment_id)
         await pending.flush(self.conn, _INSERT_TRANSACTION)
-        rows = (await self.conn.execute(_GET_PAYMENT, {"b_id": payment_id})).all()
-        if not rows:
-            return None
-        tx_rows = (await self.conn.execute(_TRANSACTIONS_OF_PAYMENT, {"b_id": payment_id})).all()
-        return _assemble(rows, tx_rows)[0]
+        found = _assemble((await self.conn.execute(_GET_PAYMENT, {"b_id": payment_id})).all())
+        return found[0] if found else None
 
     async def update_payment(self, payment: Payment) -> None:
-        await self.conn.execute(_UPDATE_PAYMENT, {"b_id": payment.id, **_payment_row(payment)})
+        await self.update_payments([payment])
+
+    async def update_payments(self, changed: Sequence[Payment]) -> None:
+        if not changed:
+            return
+        await self.conn.execute(
+            _UPDATE_PAYMENT, [{"b_id": p.id, **_payment_row(p)} for p in changed]
+        )
+        for payment in changed:
+            self._remember_update(payment)
+
+    def _remember_update(self, payment: Payment) -> None:
         remembered = self._remembered(payment.id)
         if remembered is None:
             return

@@ -70,6 +70,10 @@ class PaymentStore(Protocol):
         """Stores every field but ``id`` and ``transactions``."""
         ...
 
+    async def update_payments(self, payments: Sequence[Payment]) -> None:
+        """``update_payment`` for each, in one round trip."""
+        ...
+
     async def insert_transaction(self, transaction: Transaction) -> None: ...
 
     async def update_transaction(

@@ -79,14 +79,19 @@ class Placing(OrderService):
         reference: str | None = None,
         return_url: str | None = None,
         allowed: frozenset[str] | None = None,
-        recompute: bool = False,
+        unsaved: Cart | None = None,
     ) -> Placed:
         """Reserve every gift card for exactly the amount allocated to it and start the
-        external method for the rest. ``allowed`` limits the methods (a browser session's);
-        ``recompute`` says this request itself changed the cart's data, so the allocation
-        follows the new total, once every card is known to still cover its share."""
-        cart, existing = await self._placeable(work, cart_id, owner)
-        view = await self._allocated(work, cart, recompute=recompute)
+        external method for the rest. ``allowed`` limits the methods (a browser session's).
+        ``unsaved`` is the cart as this unit of work changed its data without writing it yet:
+        it is written with the lock flag, and the allocation follows its new total, once
+        every card is known to still cover its share."""
+        stored = await self.carts.lock(work, cart_id=cart_id, owner=owner)
+        if unsaved is not None and unsaved.id != stored.id:
+            raise ValueError("the unsaved cart is not the cart being placed")
+        cart = stored if unsaved is None else unsaved
+        existing = await self._placeable(work, cart)
+        view = await self._allocated(work, cart, recompute=unsaved is not None)
         self._check_gift_cards_allowed(view, allowed)
         method = self._external_method(view, allowed)
         now = self.clock.now()
@@ -95,17 +100,15 @@ class Placing(OrderService):
         if method is not None:
             redirect = await self._start_external(work, view, method, return_url, now)
         order = await self._record_order(work, view, existing, reference, now)
-        await work.carts.set_cart_locked(cart.id, True, now)
+        locked = replace(cart, locked=True, version=cart.version + 1, updated_at=now)
+        await work.carts.save_cart(locked, expected_version=stored.version)
         await self._event(work, "OrderPlaced", order, {"grandTotal": order.grand_total})
-        placed_view = await self.carts.view(work, replace(cart, locked=True))
+        placed_view = await self.carts.view(work, locked)
         return Placed(order, placed_view, redirect)
 
-    async def _placeable(
-        self, work: Work, cart_id: str, owner: str | None
-    ) -> tuple[Cart, Order | None]:
-        """The cart, locked, with its order if it was placed before and reopened: refused
-        unless it is in Checkout with complete checkout data."""
-        cart = await self.carts.lock(work, cart_id=cart_id, owner=owner)
+    async def _placeable(self, work: Work, cart: Cart) -> Order | None:
+        """The locked cart's order if it was placed before and reopened: refused unless it is
+        in Checkout with complete checkout data."""
         existing = await work.orders.order_by_cart(cart.id)
         if existing is not None and existing.state is not OrderState.CHECKOUT:
             raise OrderAlreadyPlaced(f"order {existing.reference} is {existing.state.value}")
@@ -114,7 +117,7 @@ class Placing(OrderService):
             raise CheckoutDataInvalid("; ".join(p[1] for p in problems), field=problems[0][0])
         if cart.shipping_method_id is not None:
             await self.carts.shipping_method(work, cart, cart.shipping_method_id)
-        return cart, existing
+        return existing
 
     async def _allocated(self, work: Work, cart: Cart, *, recompute: bool) -> CartView:
         """The cart's view once every card is known to still cover its share; the cards are
@@ -270,6 +273,7 @@ class Placing(OrderService):
             key=lambda p: p.card_ref or "",
         )
         taken: list[str] = []
+        held: list[Payment] = []
         try:
             for payment in cards:
                 hold_ref = await work.provider.reserve(
@@ -279,9 +283,7 @@ class Placing(OrderService):
                     expires_in=self.payment_window,
                 )
                 taken.append(hold_ref)
-                await work.payments.update_payment(
-                    replace(payment, hold_ref=hold_ref, updated_at=self.clock.now())
-                )
+                held.append(replace(payment, hold_ref=hold_ref, updated_at=self.clock.now()))
                 await self._transaction(
                     work,
                     payment,
@@ -301,6 +303,7 @@ class Placing(OrderService):
                 f"{error.code}: {error.detail}",
                 field="payments",
             ) from error
+        await work.payments.update_payments(held)  # the hold references, all in one write
 
     def _snapshot(self, view: CartView) -> dict[str, Any]:
         cart, totals = view.cart, view.totals

@@ -40,12 +40,13 @@ async def checkout(request: Request, body: CheckoutDocument) -> JSONResponse:
         _check_complete(attributes)
 
         async def work(w: Work) -> Placed:
-            _, changed = await runtime.checkout_data.store(
+            cart, changed = await runtime.checkout_data.store(
                 w,
                 cart_id=attributes.idCart,
                 owner=who.owner,
                 data=attributes.data(),
                 allowed=who.allowed,
+                write=False,
             )
             return await runtime.orders.place(
                 w,
@@ -53,7 +54,7 @@ async def checkout(request: Request, body: CheckoutDocument) -> JSONResponse:
                 owner=who.owner,
                 return_url=_return_url(who),
                 allowed=who.allowed,
-                recompute=changed,
+                unsaved=cart if changed else None,
             )
 
         placed = await run(request, who.principal, work)
