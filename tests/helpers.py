@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
+from sqlalchemy import select
+
 from tender.db.engine import Database
-from tender.db.ledger_store import SqlLedgerStore
-from tender.domain.ledger import Card, Hold
+from tender.db.ledger_store import SqlLedgerStore, cards
+from tender.db.pin_attempts import SqlPinAttempts
+from tender.domain.codes import Hasher
+from tender.domain.errors import InvalidCredentials
+from tender.domain.ledger import ActivityType, Card, Hold
 from tender.domain.money import Money
 from tender.services.ledger import IssuedCard, Ledger
 
@@ -59,3 +65,53 @@ async def card(db: Database, ledger: Ledger, card_id: str) -> Card:
 
 async def audit(db: Database) -> list[str]:
     return await db.read(lambda c: SqlLedgerStore(c).audit())
+
+
+async def history(db: Database, ledger: Ledger, card_id: str) -> list[ActivityType]:
+    """The kinds of a card's activities, oldest first."""
+    page = await db.read(lambda c: ledger.history(SqlLedgerStore(c), card_id=card_id))
+    return [a.type for a in page.items]
+
+
+# --- PINs --------------------------------------------------------------------------------
+
+
+class CountingHasher(Hasher):
+    """Counts the PINs actually compared, per card, wrong and right apart."""
+
+    def __init__(self, key: bytes) -> None:
+        super().__init__(key)
+        self.wrong: Counter[str] = Counter()
+        self.right: Counter[str] = Counter()
+
+    def pin_matches(self, card_id: str, pin: str, stored: bytes) -> bool:
+        matched = super().pin_matches(card_id, pin, stored)
+        (self.right if matched else self.wrong)[card_id] += 1
+        return matched
+
+    @property
+    def compared(self) -> Counter[str]:
+        return self.wrong + self.right
+
+
+async def authenticated(db: Database, ledger: Ledger, code: str, pin: str | None) -> bool:
+    """Whether ``code`` and ``pin`` open the card, each call its own transaction."""
+    try:
+        await db.transaction(
+            lambda c: ledger.authenticate(
+                SqlLedgerStore(c), pins=SqlPinAttempts(db, c), code=code, pin=pin
+            )
+        )
+    except InvalidCredentials:
+        return False
+    return True
+
+
+async def pin_state(db: Database, card_id: str) -> Any:
+    """The card's PIN attempts in its window, and when the window ends."""
+
+    async def read(conn: Any) -> Any:
+        stmt = select(cards.c.failed_pin_attempts, cards.c.pin_window_ends_at)
+        return (await conn.execute(stmt.where(cards.c.id == card_id))).one()
+
+    return await db.read(read)

@@ -7,9 +7,10 @@ import asyncio
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
+from tender.db import kept
 from tender.db.engine import Database
 from tender.db.idempotency_store import SqlIdempotencyStore
 from tender.db.models import RateLimitRow
@@ -43,30 +44,41 @@ def count(conn: Any, key: str, window: int) -> Any:
     return SqlLimitStorage(conn, lambda: 0.0).incr(key, window)
 
 
-class Counted(InvalidInput):
-    commit = True
-
-
-async def test_a_refused_unit_is_undone_alone(db: Database) -> None:
+async def test_a_refused_unit_is_undone_alone_but_for_its_kept_writes(db: Database) -> None:
     async def hit(key: str) -> Any:
         return await db.transaction(lambda c: count(c, key, 60))
 
-    async def hit_then_refuse(key: str, error: type[InvalidInput]) -> None:
+    async def hit_then_refuse(key: str, kept_key: str | None = None) -> None:
         async def work(conn: Any) -> None:
             await count(conn, key, 60)
-            raise error()
+            if kept_key is not None:
+                await count(conn, kept_key, 60)
+                kept.keep(conn, lambda own: count(own, kept_key, 60))
+            raise InvalidInput()
 
         await db.transaction(work)
 
     async with db.request_transaction(claiming(KEY)) as request:
         await hit("first")
         with pytest.raises(InvalidInput):
-            await hit_then_refuse("refused", InvalidInput)
-        with pytest.raises(Counted):
-            await hit_then_refuse("kept", Counted)
+            await hit_then_refuse("refused")
+        with pytest.raises(InvalidInput):
+            await hit_then_refuse("refused too", kept_key="kept")
         assert await db.read(lambda c: c.scalar(select(func.count(RateLimitRow.key)))) == 2
         await request.commit(lambda c: asyncio.sleep(0))
     assert await counted(db) == {"first": 1, "kept": 1}
+
+
+async def test_a_refused_unit_alone_keeps_only_its_kept_writes(db: Database) -> None:
+    async def work(conn: Any) -> None:
+        await count(conn, "refused", 60)
+        await count(conn, "kept", 60)
+        kept.keep(conn, lambda own: count(own, "kept", 60))
+        raise InvalidInput()
+
+    with pytest.raises(InvalidInput):
+        await db.transaction(work)
+    assert await counted(db) == {"kept": 1}
 
 
 async def test_nothing_commits_unless_the_owner_commits(db: Database) -> None:
@@ -144,3 +156,29 @@ async def test_work_apart_commits_at_once_on_postgresql_and_with_the_request_on_
             assert await outside() == {"apart": 1}
         # the block ends without a commit: the request died
     assert await counted(db) == ({} if db.is_sqlite else {"apart": 1})
+
+
+async def test_a_unit_cancelled_inside_a_statement_ends_cancelled(db: Database) -> None:
+    """A cancellation that interrupts a statement invalidates the connection; the unit must
+    still end with the cancellation itself, not with an error from cleaning up after it (which
+    a loop catching errors, like the background sweep, would swallow and carry on)."""
+    long_statement = (
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 3000000) "
+        "SELECT count(*) FROM c"
+        if db.is_sqlite
+        else "SELECT pg_sleep(2)"
+    )
+    started = asyncio.Event()
+
+    async def work(conn: Any) -> None:
+        started.set()
+        await conn.execute(text(long_statement))
+
+    task = asyncio.create_task(db.transaction(work))
+    await started.wait()
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await db.transaction(lambda c: count(c, "after", 60))
+    assert await counted(db) == {"after": 1}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -10,17 +11,26 @@ from tender import faults
 from tender.auth.oauth import OAuth
 from tender.config import InsecureSettings, Settings
 from tender.db.cart_store import SqlCartStore
+from tender.db.client_store import SqlClientStore
 from tender.db.engine import Database
 from tender.db.event_store import SqlEventStore
+from tender.db.idempotency_store import SqlIdempotencyStore
 from tender.db.ledger_store import SqlLedgerStore
+from tender.db.migrate import SqlSchema
 from tender.db.order_store import SqlOrderStore
 from tender.db.payment_store import SqlPaymentStore
+from tender.db.pin_attempts import SqlPinAttempts
+from tender.db.purge import SqlPurge
+from tender.db.rate_limit_store import SqlLimitStorage
 from tender.db.session_store import SqlSessionStore
 from tender.db.shipping_store import SqlShippingStore
 from tender.domain.checkout_ports import Work
+from tender.domain.clients import ClientStore
 from tender.domain.codes import Hasher
+from tender.domain.idempotency import IdempotencyStore
 from tender.domain.payments import GIFT_CARD
 from tender.domain.ports import Clock, SystemClock
+from tender.domain.upkeep import LimitCounters, Purge, Schema
 from tender.providers import ProviderContext, UnknownProvider, provider_factory
 from tender.services.carts import Carts
 from tender.services.checkout_data import CheckoutDataService
@@ -47,6 +57,7 @@ class Runtime:
             pool_size=settings.db_pool_size,
             sqlite_synchronous=settings.sqlite_synchronous,
         )
+        self.schema: Schema = SqlSchema(self.db)
         self.hasher = Hasher(settings.secret_bytes())
         self.ledger = Ledger(self.hasher, policy=settings.ledger_policy, clock=self.clock)
         try:
@@ -81,8 +92,10 @@ class Runtime:
     def work(
         self, conn: AsyncConnection, *, actor: str | None, correlation_id: str | None = None
     ) -> Work:
-        """Checkout's stores and gift card provider, all bound to one transaction."""
-        provider = self.provider(ProviderContext(self.ledger, SqlLedgerStore(conn), actor))
+        """Checkout's stores and gift card provider, and the ledger's store, all bound to one
+        transaction; PIN attempts are counted apart from it."""
+        ledger, pins = SqlLedgerStore(conn), SqlPinAttempts(self.db, conn)
+        provider = self.provider(ProviderContext(self.ledger, ledger, actor, pins))
         return Work(
             carts=SqlCartStore(conn),
             shipping=SqlShippingStore(conn),
@@ -92,7 +105,23 @@ class Runtime:
             events=SqlEventStore(conn),
             provider=provider,
             correlation_id=correlation_id,
+            ledger=ledger,
+            pins=pins,
         )
+
+    def clients(self, conn: AsyncConnection) -> ClientStore:
+        """API clients and their tokens, in the transaction of ``conn``."""
+        return SqlClientStore(conn)
+
+    def idempotency(self, conn: AsyncConnection) -> IdempotencyStore:
+        return SqlIdempotencyStore(conn)
+
+    def limit_counters(self, conn: AsyncConnection, now: Callable[[], float]) -> LimitCounters:
+        """Rate-limit counters on ``now``'s clock (Unix seconds), in ``conn``'s transaction."""
+        return SqlLimitStorage(conn, now)
+
+    def purge(self, conn: AsyncConnection) -> Purge:
+        return SqlPurge(conn)
 
     @property
     def jwt_key(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -100,3 +101,20 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
     if code is not None:
         assert body["errors"][0]["code"] == code, body
     return body  # type: ignore[no-any-return]
+
+
+async def issue(
+    api: Api, headers: dict[str, str], *, minor: int = 1000, **body: Any
+) -> dict[str, Any]:
+    """A gift card issued over the API, in EUR unless ``amount`` says otherwise."""
+    body.setdefault("amount", {"centAmount": minor, "currency": "EUR"})
+    response = await api.client.post("/giftcards", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def state(api: Api, headers: dict[str, str], card_id: str) -> tuple[Any, int]:
+    """A card as the API shows it, and how many activities it has."""
+    card = (await api.client.get(f"/giftcards/{card_id}", headers=headers)).json()
+    activities = (await api.client.get(f"/giftcards/{card_id}/activities", headers=headers)).json()
+    return card, len(activities["results"])

@@ -20,24 +20,11 @@ from tender.db.migrate import head_revision
 from tender.domain.money import MAX_MINOR
 from tender.domain.principals import Scope
 from tender.runtime import Runtime
-from tests.api.conftest import JWT_SECRET, Api, assert_error
+from tests.api.conftest import JWT_SECRET, Api, assert_error, issue, state
 
 MIB = 1024 * 1024
 JSON = {"content-type": "application/json"}
 FORM = {"content-type": "application/x-www-form-urlencoded"}
-
-
-async def state(api: Api, headers: dict[str, str], card_id: str) -> tuple[Any, int]:
-    card = (await api.client.get(f"/giftcards/{card_id}", headers=headers)).json()
-    activities = (await api.client.get(f"/giftcards/{card_id}/activities", headers=headers)).json()
-    return card, len(activities["results"])
-
-
-async def issue(api: Api, headers: dict[str, str], **body: Any) -> dict[str, Any]:
-    body.setdefault("amount", {"centAmount": 1000, "currency": "EUR"})
-    response = await api.client.post("/giftcards", json=body, headers=headers)
-    assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
 
 
 async def chunks(total: int, size: int = 64 * 1024) -> AsyncIterator[bytes]:

@@ -8,15 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import Api, assert_error
+from tests.api.conftest import Api, assert_error, state
 
 MIB = 1024 * 1024
-
-
-async def state(api: Api, headers: dict[str, str], card_id: str) -> tuple[Any, int]:
-    card = (await api.client.get(f"/giftcards/{card_id}", headers=headers)).json()
-    activities = (await api.client.get(f"/giftcards/{card_id}/activities", headers=headers)).json()
-    return card, len(activities["results"])
 
 
 @pytest.fixture

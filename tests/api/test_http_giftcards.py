@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from tests.api.conftest import Api, assert_error
+from tests.api.conftest import Api, assert_error, issue
 
 EUR5000 = {"centAmount": 5000, "currency": "EUR"}
 
 
-async def issue(api: Api, headers: dict[str, str], **body: Any) -> dict[str, Any]:
-    response = await api.client.post(
-        "/giftcards", json={"amount": EUR5000, **body}, headers=headers
-    )
-    assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
 async def test_issue_shows_code_and_pin_once_then_masks(api: Api) -> None:
     headers = await api.headers()
-    card = await issue(api, headers, pinRequired=True, metadata={"order": "A-1"})
+    card = await issue(api, headers, minor=5000, pinRequired=True, metadata={"order": "A-1"})
     assert len(card["code"].replace(" ", "")) == 16
     assert card["pin"].isdigit()
     assert card["balance"]["available"] == {
@@ -50,7 +40,7 @@ async def test_issue_batch_and_list_with_filters_and_cursor(api: Api) -> None:
     assert len(results) == 5
     assert len({r["code"] for r in results}) == 5
     assert results[0]["balance"]["posted"]["fractionDigits"] == 0
-    euro = await issue(api, headers)
+    euro = await issue(api, headers, minor=5000)
     await api.client.post(f"/giftcards/{euro['id']}/disable", headers=headers)
 
     first = (await api.client.get("/giftcards?currency=JPY&limit=3", headers=headers)).json()
@@ -69,7 +59,7 @@ async def test_issue_batch_and_list_with_filters_and_cursor(api: Api) -> None:
 
 async def test_load_adjust_disable_enable_and_history(api: Api) -> None:
     headers = await api.headers()
-    card = await issue(api, headers)
+    card = await issue(api, headers, minor=5000)
     path = f"/giftcards/{card['id']}"
     loaded = await api.client.post(
         f"{path}/load",
@@ -100,7 +90,7 @@ async def test_load_adjust_disable_enable_and_history(api: Api) -> None:
 
 async def test_balance_answers_the_seed_balance_type(api: Api) -> None:
     headers = await api.headers()
-    card = await issue(api, headers, pin="2468")
+    card = await issue(api, headers, minor=5000, pin="2468")
     valid = await api.client.post(
         "/giftcards/balance", json={"code": card["code"].lower(), "pin": "2468"}, headers=headers
     )
@@ -150,7 +140,7 @@ async def test_zero_and_expired_balances(api: Api) -> None:
         "/giftcards/balance", json={"code": empty["code"]}, headers=headers
     )
     assert zero.json()["status"]["state"] == "ZeroBalance"
-    soon = await issue(api, headers, expiresAt="2026-01-02T00:00:00Z")
+    soon = await issue(api, headers, minor=5000, expiresAt="2026-01-02T00:00:00Z")
     api.clock.advance(days=2)
     headers = await api.headers()  # the first token expired with the two days
     expired = await api.client.post(

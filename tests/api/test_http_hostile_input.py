@@ -15,24 +15,17 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from urllib.parse import urlencode
 
 import jwt
 import pytest
 
-from tests.api.conftest import JWT_SECRET, Api, assert_error
+from tests.api.conftest import JWT_SECRET, Api, assert_error, state
 
 JSON = {"content-type": "application/json"}
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 NUL = "\u0000"
 EUR100 = '"amount": {"centAmount": 100, "currency": "EUR"}'
-
-
-async def state(api: Api, headers: dict[str, str], card_id: str) -> tuple[Any, int]:
-    card = (await api.client.get(f"/giftcards/{card_id}", headers=headers)).json()
-    activities = (await api.client.get(f"/giftcards/{card_id}/activities", headers=headers)).json()
-    return card, len(activities["results"])
 
 
 async def card_count(api: Api, headers: dict[str, str]) -> int:

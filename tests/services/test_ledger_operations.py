@@ -11,6 +11,7 @@ from sqlalchemy import select, text
 
 from tender.db.engine import Database
 from tender.db.ledger_store import SqlLedgerStore, cards
+from tender.db.pin_attempts import SqlPinAttempts
 from tender.domain.codes import luhn_valid, normalise_code
 from tender.domain.errors import (
     BalanceLimitExceeded,
@@ -29,9 +30,9 @@ from tender.domain.errors import (
 )
 from tender.domain.ledger import ActivityType, BalanceState, CardStatus, HoldStatus
 from tender.domain.money import MAX_MINOR, Money
-from tender.services.ledger import Ledger
+from tender.services.ledger import ADJUST, LOAD, Ledger
 from tests.conftest import FakeClock
-from tests.helpers import audit, card, issue_card, reserve
+from tests.helpers import audit, card, history, issue_card, reserve
 
 EUR = "EUR"
 
@@ -40,9 +41,9 @@ async def tx(db: Database, work: Any) -> Any:
     return await db.transaction(lambda c: work(SqlLedgerStore(c)))
 
 
-async def history(db: Database, ledger: Ledger, card_id: str) -> list[ActivityType]:
-    page = await db.read(lambda c: ledger.history(SqlLedgerStore(c), card_id=card_id))
-    return [a.type for a in page.items]
+async def checked(db: Database, work: Any) -> Any:
+    """``work`` with the store and the PIN attempts of one transaction."""
+    return await db.transaction(lambda c: work(SqlLedgerStore(c), SqlPinAttempts(db, c)))
 
 
 async def unchanged(db: Database, ledger: Ledger, card_id: str, attempt: Any, error: type) -> None:
@@ -118,7 +119,7 @@ async def test_issue_batch_with_pins_and_expiry(
 async def test_issue_with_chosen_pin_and_zero_balance(db: Database, ledger: Ledger) -> None:
     issued = await issue_card(db, ledger, minor=0, pin="4321")
     assert issued.pin == "4321"
-    result = await tx(db, lambda s: ledger.balance(s, code=issued.code, pin="4321"))
+    result = await checked(db, lambda s, p: ledger.balance(s, pins=p, code=issued.code, pin="4321"))
     assert result.state is BalanceState.ZERO_BALANCE
     assert await audit(db) == []
 
@@ -149,24 +150,34 @@ async def test_issue_refusals_write_nothing(
 
 async def test_balance_states(db: Database, ledger: Ledger, clock: FakeClock) -> None:
     valid = await issue_card(db, ledger, minor=1234)
-    result = await tx(db, lambda s: ledger.balance(s, code=valid.code.lower(), pin=None))
+    result = await checked(
+        db, lambda s, p: ledger.balance(s, pins=p, code=valid.code.lower(), pin=None)
+    )
     assert result.state is BalanceState.VALID
     assert result.amount == Money(1234, EUR)
     dashed = valid.code.replace(" ", "-")
-    assert (await tx(db, lambda s: ledger.balance(s, code=dashed, pin=None))).state is (
-        BalanceState.VALID
+    assert (
+        await checked(db, lambda s, p: ledger.balance(s, pins=p, code=dashed, pin=None))
+    ).state is (BalanceState.VALID)
+    other = await checked(
+        db, lambda s, p: ledger.balance(s, pins=p, code=valid.code, pin=None, currency="USD")
     )
-    other = await tx(db, lambda s: ledger.balance(s, code=valid.code, pin=None, currency="USD"))
     assert other.state is BalanceState.CURRENCY_NOT_MATCH
 
     expiring = await issue_card(db, ledger, expires_at=clock.now() + timedelta(hours=1))
     clock.advance(hours=2)
-    expired = await tx(db, lambda s: ledger.balance(s, code=expiring.code, pin=None))
+    expired = await checked(
+        db, lambda s, p: ledger.balance(s, pins=p, code=expiring.code, pin=None)
+    )
     assert expired.state is BalanceState.EXPIRED
 
     disabled = await issue_card(db, ledger)
-    await tx(db, lambda s: ledger.disable(s, card_id=disabled.card.id))
-    generic = await tx(db, lambda s: ledger.balance(s, code=disabled.code, pin=None))
+    await tx(
+        db, lambda s: ledger.set_status(s, card_id=disabled.card.id, status=CardStatus.DISABLED)
+    )
+    generic = await checked(
+        db, lambda s, p: ledger.balance(s, pins=p, code=disabled.code, pin=None)
+    )
     assert generic.state is BalanceState.GENERIC_ERROR
     assert generic.errors[0].code == "GiftCardDisabled"
 
@@ -175,13 +186,19 @@ async def test_unknown_code_wrong_pin_and_missing_pin_look_the_same(
     db: Database, ledger: Ledger
 ) -> None:
     issued = await issue_card(db, ledger, pin="123456")
-    unknown = await tx(db, lambda s: ledger.balance(s, code="4111 1111 1111 1111", pin="1"))
-    wrong = await tx(db, lambda s: ledger.balance(s, code=issued.code, pin="654321"))
-    missing = await tx(db, lambda s: ledger.balance(s, code=issued.code, pin=None))
-    garbage = await tx(db, lambda s: ledger.balance(s, code="!!", pin=None))
+    unknown = await checked(
+        db, lambda s, p: ledger.balance(s, pins=p, code="4111 1111 1111 1111", pin="1")
+    )
+    wrong = await checked(
+        db, lambda s, p: ledger.balance(s, pins=p, code=issued.code, pin="654321")
+    )
+    missing = await checked(db, lambda s, p: ledger.balance(s, pins=p, code=issued.code, pin=None))
+    garbage = await checked(db, lambda s, p: ledger.balance(s, pins=p, code="!!", pin=None))
     assert unknown == wrong == missing == garbage
     assert unknown.state is BalanceState.NOT_FOUND
-    right = await tx(db, lambda s: ledger.balance(s, code=issued.code, pin="123456"))
+    right = await checked(
+        db, lambda s, p: ledger.balance(s, pins=p, code=issued.code, pin="123456")
+    )
     assert right.state is BalanceState.VALID
 
 
@@ -190,16 +207,22 @@ async def test_five_wrong_pins_lock_the_card_for_fifteen_minutes(
 ) -> None:
     issued = await issue_card(db, ledger, pin="123456")
     for _ in range(4):
-        await tx(db, lambda s: ledger.balance(s, code=issued.code, pin="000000"))
+        await checked(db, lambda s, p: ledger.balance(s, pins=p, code=issued.code, pin="000000"))
     assert (await card(db, ledger, issued.card.id)).failed_pin_attempts == 4
-    await tx(db, lambda s: ledger.balance(s, code=issued.code, pin="000000"))
-    locked = await tx(db, lambda s: ledger.balance(s, code=issued.code, pin="123456"))
+    await checked(db, lambda s, p: ledger.balance(s, pins=p, code=issued.code, pin="000000"))
+    locked = await checked(
+        db, lambda s, p: ledger.balance(s, pins=p, code=issued.code, pin="123456")
+    )
     assert locked.state is BalanceState.NOT_FOUND
     clock.advance(minutes=14)
-    still = await tx(db, lambda s: ledger.balance(s, code=issued.code, pin="123456"))
+    still = await checked(
+        db, lambda s, p: ledger.balance(s, pins=p, code=issued.code, pin="123456")
+    )
     assert still.state is BalanceState.NOT_FOUND
     clock.advance(minutes=2)
-    unlocked = await tx(db, lambda s: ledger.balance(s, code=issued.code, pin="123456"))
+    unlocked = await checked(
+        db, lambda s, p: ledger.balance(s, pins=p, code=issued.code, pin="123456")
+    )
     assert unlocked.state is BalanceState.VALID
 
 
@@ -209,10 +232,12 @@ async def test_right_pin_keeps_the_wrong_ones_counted_and_failures_survive_raisi
     issued = await issue_card(db, ledger, pin="123456")
     for _ in range(3):
         with pytest.raises(DomainError):
-            await tx(db, lambda s: ledger.authenticate(s, code=issued.code, pin="999999"))
+            await checked(
+                db, lambda s, p: ledger.authenticate(s, pins=p, code=issued.code, pin="999999")
+            )
     # authenticate raised each time, yet each failure was committed and counted.
     assert (await card(db, ledger, issued.card.id)).failed_pin_attempts == 3
-    await tx(db, lambda s: ledger.authenticate(s, code=issued.code, pin="123456"))
+    await checked(db, lambda s, p: ledger.authenticate(s, pins=p, code=issued.code, pin="123456"))
     # The right PIN gave back only its own attempt: the three wrong ones still count.
     assert (await card(db, ledger, issued.card.id)).failed_pin_attempts == 3
 
@@ -254,9 +279,9 @@ async def test_reserve_refusals_change_nothing(
                 s, card_id="00000000-0000-7000-8000-000000000000", amount=Money(1, EUR)
             ),
         )
-    await tx(db, lambda s: ledger.disable(s, card_id=card_id))
+    await tx(db, lambda s: ledger.set_status(s, card_id=card_id, status=CardStatus.DISABLED))
     await unchanged(db, ledger, card_id, attempt(1), CardDisabled)
-    await tx(db, lambda s: ledger.enable(s, card_id=card_id))
+    await tx(db, lambda s: ledger.set_status(s, card_id=card_id, status=CardStatus.ACTIVE))
     clock.advance(days=2)
     await unchanged(db, ledger, card_id, attempt(1), CardExpired)
 
@@ -412,18 +437,18 @@ async def test_refunds_never_exceed_what_was_captured(db: Database, ledger: Ledg
 async def test_load(db: Database, ledger: Ledger, clock: FakeClock) -> None:
     issued = await issue_card(db, ledger, minor=100, expires_at=clock.now() + timedelta(days=1))
     card_id = issued.card.id
-    loaded = await tx(db, lambda s: ledger.load(s, card_id=card_id, amount=Money(900, EUR)))
+    loaded = await tx(db, lambda s: ledger.post(s, LOAD, card_id=card_id, amount=Money(900, EUR)))
     assert loaded.posted == 1000
 
     def load(minor: int, currency: str = EUR) -> Any:
-        return lambda s: ledger.load(s, card_id=card_id, amount=Money(minor, currency))
+        return lambda s: ledger.post(s, LOAD, card_id=card_id, amount=Money(minor, currency))
 
     await unchanged(db, ledger, card_id, load(MAX_MINOR), BalanceLimitExceeded)
     await unchanged(db, ledger, card_id, load(5, "JPY"), CurrencyMismatch)
     await unchanged(db, ledger, card_id, load(0), InvalidAmount)
-    await tx(db, lambda s: ledger.disable(s, card_id=card_id))
+    await tx(db, lambda s: ledger.set_status(s, card_id=card_id, status=CardStatus.DISABLED))
     await unchanged(db, ledger, card_id, load(5), CardDisabled)
-    await tx(db, lambda s: ledger.enable(s, card_id=card_id))
+    await tx(db, lambda s: ledger.set_status(s, card_id=card_id, status=CardStatus.ACTIVE))
     clock.advance(days=2)
     await unchanged(db, ledger, card_id, load(5), CardExpired)
     assert await audit(db) == []
@@ -435,8 +460,8 @@ async def test_adjust_cannot_dig_into_held_money(db: Database, ledger: Ledger) -
     await reserve(db, ledger, card_id, 600)
 
     def adjust(minor: int) -> Any:
-        return lambda s: ledger.adjust(
-            s, card_id=card_id, amount=Money(minor, EUR), reference="fix"
+        return lambda s: ledger.post(
+            s, ADJUST, card_id=card_id, amount=Money(minor, EUR), reference="fix"
         )
 
     assert (await tx(db, adjust(-400))).posted == 600
@@ -449,18 +474,30 @@ async def test_adjust_cannot_dig_into_held_money(db: Database, ledger: Ledger) -
 async def test_disable_enable_state_machine(db: Database, ledger: Ledger) -> None:
     issued = await issue_card(db, ledger)
     card_id = issued.card.id
-    disabled = await tx(db, lambda s: ledger.disable(s, card_id=card_id))
+    disabled = await tx(
+        db, lambda s: ledger.set_status(s, card_id=card_id, status=CardStatus.DISABLED)
+    )
     assert disabled.status is CardStatus.DISABLED
     await unchanged(
-        db, ledger, card_id, lambda s: ledger.disable(s, card_id=card_id), CardStatusUnchanged
+        db,
+        ledger,
+        card_id,
+        lambda s: ledger.set_status(s, card_id=card_id, status=CardStatus.DISABLED),
+        CardStatusUnchanged,
     )
-    enabled = await tx(db, lambda s: ledger.enable(s, card_id=card_id))
+    enabled = await tx(
+        db, lambda s: ledger.set_status(s, card_id=card_id, status=CardStatus.ACTIVE)
+    )
     assert enabled.status is CardStatus.ACTIVE
     await unchanged(
-        db, ledger, card_id, lambda s: ledger.enable(s, card_id=card_id), CardStatusUnchanged
+        db,
+        ledger,
+        card_id,
+        lambda s: ledger.set_status(s, card_id=card_id, status=CardStatus.ACTIVE),
+        CardStatusUnchanged,
     )
     with pytest.raises(CardNotFound):
-        await tx(db, lambda s: ledger.disable(s, card_id="missing"))
+        await tx(db, lambda s: ledger.set_status(s, card_id="missing", status=CardStatus.DISABLED))
     assert await history(db, ledger, card_id) == [
         ActivityType.ISSUE,
         ActivityType.DISABLE,
@@ -471,7 +508,7 @@ async def test_disable_enable_state_machine(db: Database, ledger: Ledger) -> Non
 async def test_history_and_listing_paginate(db: Database, ledger: Ledger) -> None:
     issued = await issue_card(db, ledger, minor=10_000)
     for _ in range(5):
-        await tx(db, lambda s: ledger.load(s, card_id=issued.card.id, amount=Money(1, EUR)))
+        await tx(db, lambda s: ledger.post(s, LOAD, card_id=issued.card.id, amount=Money(1, EUR)))
     first = await db.read(
         lambda c: ledger.history(SqlLedgerStore(c), card_id=issued.card.id, limit=4)
     )
@@ -489,7 +526,7 @@ async def test_history_and_listing_paginate(db: Database, ledger: Ledger) -> Non
 
     await tx(db, lambda s: ledger.issue(s, amount=Money(100, "JPY"), count=3))
     other = await issue_card(db, ledger)
-    await tx(db, lambda s: ledger.disable(s, card_id=other.card.id))
+    await tx(db, lambda s: ledger.set_status(s, card_id=other.card.id, status=CardStatus.DISABLED))
     jpy = await db.read(lambda c: ledger.list_cards(SqlLedgerStore(c), currency="JPY"))
     assert len(jpy.items) == 3
     disabled = await db.read(

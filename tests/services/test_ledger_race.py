@@ -41,6 +41,7 @@ from tender.domain.ledger import Hold
 from tender.domain.money import Money
 from tender.services.ledger import Ledger
 from tests.conftest import TEST_KEY, create_pg_database, drop_pg_database
+from tests.helpers import issue_card
 
 pytestmark = pytest.mark.xdist_group("race")
 
@@ -384,12 +385,10 @@ async def _prepare(url: str) -> str:
     try:
         await upgrade(database.engine)
         ledger = Ledger(Hasher(TEST_KEY))
-        issued = await database.transaction(
-            lambda c: ledger.issue(SqlLedgerStore(c), amount=Money(BALANCE, "EUR"))
-        )
+        issued = await issue_card(database, ledger, minor=BALANCE)
     finally:
         await database.dispose()
-    return issued[0].card.id
+    return issued.card.id
 
 
 async def _snapshot(url: str, card_id: str) -> Snapshot:

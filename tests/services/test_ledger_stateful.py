@@ -58,8 +58,9 @@ from tender.domain.errors import (
     RefundExceedsCapture,
 )
 from tender.domain.ids import new_id
+from tender.domain.ledger import CardStatus
 from tender.domain.money import MAX_MINOR, Money
-from tender.services.ledger import Ledger
+from tender.services.ledger import ADJUST, LOAD, Ledger
 from tests.conftest import TEST_KEY, FakeClock, create_pg_database, drop_pg_database
 
 T = TypeVar("T")
@@ -307,7 +308,7 @@ class LedgerMachine(RuleBasedStateMachine):
             expected = BalanceLimitExceeded
         try:
             loaded = self.attempt(
-                lambda s: self.ledger.load(s, card_id=card_id, amount=Money(minor, currency)),
+                lambda s: self.ledger.post(s, LOAD, card_id=card_id, amount=Money(minor, currency)),
                 expected,
             )
         except _Refused:
@@ -555,7 +556,9 @@ class LedgerMachine(RuleBasedStateMachine):
             expected = InsufficientFunds
         try:
             adjusted = self.attempt(
-                lambda s: self.ledger.adjust(s, card_id=card_id, amount=Money(delta, currency)),
+                lambda s: self.ledger.post(
+                    s, ADJUST, card_id=card_id, amount=Money(delta, currency)
+                ),
                 expected,
             )
         except _Refused:
@@ -569,9 +572,11 @@ class LedgerMachine(RuleBasedStateMachine):
         card = self.model.cards[card_id]
         target = "active" if enable else "disabled"
         expected = CardStatusUnchanged if card.status == target else None
-        action = self.ledger.enable if enable else self.ledger.disable
+        status = CardStatus.ACTIVE if enable else CardStatus.DISABLED
         try:
-            self.attempt(lambda s: action(s, card_id=card_id), expected)
+            self.attempt(
+                lambda s: self.ledger.set_status(s, card_id=card_id, status=status), expected
+            )
         except _Refused:
             return
         card.status = target

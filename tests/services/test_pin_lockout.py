@@ -8,31 +8,28 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from tender.db.engine import Database
-from tender.db.ledger_store import SqlLedgerStore, cards
-from tender.domain.codes import Hasher
+from tender.db.ledger_store import SqlLedgerStore
+from tender.db.pin_attempts import SqlPinAttempts
 from tender.domain.errors import InvalidCredentials
+from tender.domain.ledger import ActivityType
+from tender.domain.money import Money
 from tender.domain.policy import LedgerPolicy
-from tender.services.ledger import Ledger
+from tender.services.ledger import LOAD, Ledger
 from tests.conftest import TEST_KEY, FakeClock
-from tests.helpers import issue_card
+from tests.helpers import (
+    CountingHasher,
+    audit,
+    authenticated,
+    card,
+    history,
+    issue_card,
+    pin_state,
+)
 
 RIGHT = "123456"
 WRONG = "000000"
-
-
-class CountingHasher(Hasher):
-    """Counts the PINs actually compared, per card."""
-
-    def __init__(self, key: bytes) -> None:
-        super().__init__(key)
-        self.compared: Counter[str] = Counter()
-
-    def pin_matches(self, card_id: str, pin: str, stored: bytes) -> bool:
-        self.compared[card_id] += 1
-        return super().pin_matches(card_id, pin, stored)
 
 
 @pytest.fixture
@@ -45,38 +42,22 @@ def pin_ledger(counting: CountingHasher, clock: FakeClock) -> Ledger:
     return Ledger(counting, policy=LedgerPolicy(), clock=clock)
 
 
-async def attempt(db: Database, ledger: Ledger, code: str, pin: str | None) -> bool:
-    try:
-        await db.transaction(lambda c: ledger.authenticate(SqlLedgerStore(c), code=code, pin=pin))
-    except InvalidCredentials:
-        return False
-    return True
-
-
-async def pin_state(db: Database, card_id: str) -> Any:
-    async def read(conn: Any) -> Any:
-        stmt = select(cards.c.failed_pin_attempts, cards.c.pin_window_ends_at)
-        return (await conn.execute(stmt.where(cards.c.id == card_id))).one()
-
-    return await db.read(read)
-
-
 async def test_the_right_pin_after_four_wrong_ones_passes_and_leaves_them_counted(
     db: Database, pin_ledger: Ledger, counting: CountingHasher, clock: FakeClock
 ) -> None:
     issued = await issue_card(db, pin_ledger, pin=RIGHT)
     code, card_id = issued.code, issued.card.id
-    assert [await attempt(db, pin_ledger, code, WRONG) for _ in range(4)] == [False] * 4
+    assert [await authenticated(db, pin_ledger, code, WRONG) for _ in range(4)] == [False] * 4
     # The owner may use the card as often as they like: each success gives its attempt back.
-    assert [await attempt(db, pin_ledger, code, RIGHT) for _ in range(10)] == [True] * 10
+    assert [await authenticated(db, pin_ledger, code, RIGHT) for _ in range(10)] == [True] * 10
     attempts, ends = await pin_state(db, card_id)
     assert attempts == 4
     assert ends == clock.now() + LedgerPolicy().pin_lockout
     # One more wrong PIN fills the window; from then on nothing is compared.
-    assert not await attempt(db, pin_ledger, code, WRONG)
+    assert not await authenticated(db, pin_ledger, code, WRONG)
     assert counting.compared[card_id] == 15
-    assert not await attempt(db, pin_ledger, code, RIGHT)
-    assert not await attempt(db, pin_ledger, code, WRONG)
+    assert not await authenticated(db, pin_ledger, code, RIGHT)
+    assert not await authenticated(db, pin_ledger, code, WRONG)
     assert counting.compared[card_id] == 15
     assert (await pin_state(db, card_id))[0] == 5
 
@@ -87,13 +68,13 @@ async def test_a_full_window_refuses_the_right_pin_until_it_closes(
     issued = await issue_card(db, pin_ledger, pin=RIGHT)
     code = issued.code
     for _ in range(5):
-        await attempt(db, pin_ledger, code, WRONG)
+        await authenticated(db, pin_ledger, code, WRONG)
     clock.advance(minutes=14, seconds=59)
-    assert not await attempt(db, pin_ledger, code, RIGHT)
+    assert not await authenticated(db, pin_ledger, code, RIGHT)
     assert counting.compared[issued.card.id] == 5
     clock.advance(seconds=1)
     # The window has closed: a new one starts with this attempt, which is right.
-    assert await attempt(db, pin_ledger, code, RIGHT)
+    assert await authenticated(db, pin_ledger, code, RIGHT)
     assert (await pin_state(db, issued.card.id))[0] == 0
 
 
@@ -103,18 +84,18 @@ async def test_failures_are_forgotten_when_their_window_closes(
     issued = await issue_card(db, pin_ledger, pin=RIGHT)
     code, card_id = issued.code, issued.card.id
     for _ in range(3):
-        await attempt(db, pin_ledger, code, WRONG)
+        await authenticated(db, pin_ledger, code, WRONG)
     clock.advance(minutes=10)
-    await attempt(db, pin_ledger, code, WRONG)  # the 4th, in the same window
+    await authenticated(db, pin_ledger, code, WRONG)  # the 4th, in the same window
     clock.advance(minutes=5)
     # The window opened 15 minutes ago: this wrong PIN opens a new one, counted alone.
-    assert not await attempt(db, pin_ledger, code, WRONG)
+    assert not await authenticated(db, pin_ledger, code, WRONG)
     attempts, ends = await pin_state(db, card_id)
     assert attempts == 1
     assert ends == clock.now() + LedgerPolicy().pin_lockout
     for _ in range(4):
-        await attempt(db, pin_ledger, code, WRONG)
-    assert not await attempt(db, pin_ledger, code, RIGHT)
+        await authenticated(db, pin_ledger, code, WRONG)
+    assert not await authenticated(db, pin_ledger, code, RIGHT)
     assert counting.compared[card_id] == 9
 
 
@@ -124,9 +105,9 @@ async def test_a_missing_pin_and_a_card_without_pin_count_nothing(
     protected = await issue_card(db, pin_ledger, pin=RIGHT)
     open_card = await issue_card(db, pin_ledger)
     for pin in (None, "", "   "):
-        assert not await attempt(db, pin_ledger, protected.code, pin)
+        assert not await authenticated(db, pin_ledger, protected.code, pin)
     # A card without a PIN ignores one that is sent.
-    assert await attempt(db, pin_ledger, open_card.code, WRONG)
+    assert await authenticated(db, pin_ledger, open_card.code, WRONG)
     assert counting.compared == Counter()
     assert (await pin_state(db, protected.card.id))[0] == 0
     assert (await pin_state(db, open_card.card.id))[0] == 0
@@ -141,15 +122,17 @@ async def test_unknown_code_wrong_pin_and_locked_card_raise_the_same_error(
         with pytest.raises(InvalidCredentials) as caught:
             await db.transaction(
                 lambda c, code=code, pin=pin: pin_ledger.authenticate(
-                    SqlLedgerStore(c), code=code, pin=pin
+                    SqlLedgerStore(c), pins=SqlPinAttempts(db, c), code=code, pin=pin
                 )
             )
         errors.append((caught.value.code, caught.value.detail, caught.value.field))
     for _ in range(4):
-        await attempt(db, pin_ledger, issued.code, WRONG)
+        await authenticated(db, pin_ledger, issued.code, WRONG)
     with pytest.raises(InvalidCredentials) as locked:
         await db.transaction(
-            lambda c: pin_ledger.authenticate(SqlLedgerStore(c), code=issued.code, pin=RIGHT)
+            lambda c: pin_ledger.authenticate(
+                SqlLedgerStore(c), pins=SqlPinAttempts(db, c), code=issued.code, pin=RIGHT
+            )
         )
     errors.append((locked.value.code, locked.value.detail, locked.value.field))
     assert len(set(errors)) == 1
@@ -161,12 +144,69 @@ async def test_a_right_pin_whose_transaction_fails_later_changes_no_count(
     """Claim and give-back are one transaction: when checkout refuses the card afterwards
     (here: any error that rolls back), the count is as it was."""
     issued = await issue_card(db, pin_ledger, pin=RIGHT)
-    await attempt(db, pin_ledger, issued.code, WRONG)
+    await authenticated(db, pin_ledger, issued.code, WRONG)
 
     async def then_fail(conn: Any) -> None:
-        await pin_ledger.authenticate(SqlLedgerStore(conn), code=issued.code, pin=RIGHT)
+        await pin_ledger.authenticate(
+            SqlLedgerStore(conn), pins=SqlPinAttempts(db, conn), code=issued.code, pin=RIGHT
+        )
         raise RuntimeError("checkout refused the card")
 
     with pytest.raises(RuntimeError):
         await db.transaction(then_fail)
     assert (await pin_state(db, issued.card.id))[0] == 1
+
+
+def load_then_guess(db: Database, ledger: Ledger, load_on: str, code: str) -> Any:
+    """One unit of work: money loaded on one card (queued rows and all), then a wrong PIN."""
+
+    async def work(conn: Any) -> None:
+        store = SqlLedgerStore(conn)
+        await ledger.post(store, LOAD, card_id=load_on, amount=Money(500, "EUR"))
+        await ledger.authenticate(store, pins=SqlPinAttempts(db, conn), code=code, pin=WRONG)
+
+    return work
+
+
+async def test_a_wrong_pin_commits_nothing_else_of_its_transaction(
+    db: Database, pin_ledger: Ledger
+) -> None:
+    """The attempt is counted apart: the rest of the work that carried the wrong PIN, its
+    queued activity and ledger entries included, is rolled back."""
+    guessed = await issue_card(db, pin_ledger, pin=RIGHT)
+    other = await issue_card(db, pin_ledger, minor=1000)
+    with pytest.raises(InvalidCredentials):
+        await db.transaction(load_then_guess(db, pin_ledger, other.card.id, guessed.code))
+    assert (await pin_state(db, guessed.card.id))[0] == 1
+    assert (await card(db, pin_ledger, other.card.id)).posted == 1000
+    assert await history(db, pin_ledger, other.card.id) == [ActivityType.ISSUE]
+    assert await audit(db) == []
+
+
+async def test_a_wrong_pin_in_a_keyed_request_commits_nothing_else_of_its_unit(
+    db: Database, pin_ledger: Ledger
+) -> None:
+    """Inside a request transaction the unit that carried the wrong PIN is undone, the units
+    before it commit with the request as always, and the attempt stays counted."""
+    guessed = await issue_card(db, pin_ledger, pin=RIGHT)
+    other = await issue_card(db, pin_ledger, minor=1000)
+
+    async def no_claim(_: Any) -> None:
+        return None
+
+    async with db.request_transaction(no_claim) as request:
+        await db.transaction(
+            lambda c: pin_ledger.post(
+                SqlLedgerStore(c), LOAD, card_id=other.card.id, amount=Money(100, "EUR")
+            )
+        )
+        with pytest.raises(InvalidCredentials):
+            await db.transaction(load_then_guess(db, pin_ledger, other.card.id, guessed.code))
+        await request.commit(no_claim)
+    assert (await pin_state(db, guessed.card.id))[0] == 1
+    assert (await card(db, pin_ledger, other.card.id)).posted == 1100
+    assert await history(db, pin_ledger, other.card.id) == [
+        ActivityType.ISSUE,
+        ActivityType.LOAD,
+    ]
+    assert await audit(db) == []

@@ -28,14 +28,13 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tender.db.engine import Database
-from tender.db.ledger_store import SqlLedgerStore, cards
+from tender.db.ledger_store import cards
 from tender.db.migrate import upgrade
 from tender.domain.codes import Hasher
-from tender.domain.errors import InvalidCredentials
-from tender.domain.money import Money
 from tender.domain.policy import LedgerPolicy
 from tender.services.ledger import Ledger
 from tests.conftest import TEST_KEY, create_pg_database, drop_pg_database
+from tests.helpers import CountingHasher, authenticated, issue_card
 
 pytestmark = pytest.mark.xdist_group("pin-race")
 
@@ -58,20 +57,6 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.run_until_complete(loop.shutdown_default_executor())
         loop.close()
-
-
-class CountingHasher(Hasher):
-    """Counts every PIN comparison per card, wrong and right apart."""
-
-    def __init__(self, key: bytes) -> None:
-        super().__init__(key)
-        self.wrong: Counter[str] = Counter()
-        self.right: Counter[str] = Counter()
-
-    def pin_matches(self, card_id: str, pin: str, stored: bytes) -> bool:
-        matched = super().pin_matches(card_id, pin, stored)
-        (self.right if matched else self.wrong)[card_id] += 1
-        return matched
 
 
 @dataclass(frozen=True)
@@ -110,9 +95,7 @@ async def _prepare(url: str) -> list[Target]:
         ledger = Ledger(Hasher(TEST_KEY))
         issued = []
         for _ in range(CARDS):
-            (card,) = await database.transaction(
-                lambda c: ledger.issue(SqlLedgerStore(c), amount=Money(5000, "EUR"), pin=RIGHT_PIN)
-            )
+            card = await issue_card(database, ledger, minor=5000, pin=RIGHT_PIN)
             issued.append((card.card.id, card.code))
     finally:
         await database.dispose()
@@ -127,16 +110,6 @@ async def _open_connections(database: Database, count: int) -> None:
         await asyncio.sleep(0.05)
 
     await asyncio.gather(*(database.read(hold) for _ in range(count)))
-
-
-async def _attempt(database: Database, ledger: Ledger, code: str, pin: str) -> bool:
-    try:
-        await database.transaction(
-            lambda c: ledger.authenticate(SqlLedgerStore(c), code=code, pin=pin)
-        )
-    except InvalidCredentials:
-        return False
-    return True
 
 
 async def _race(
@@ -157,7 +130,7 @@ async def _race(
                 pin: str, target: Target = target, start: asyncio.Event = start
             ) -> None:
                 await start.wait()
-                if await _attempt(database, ledger, target.code, pin):
+                if await authenticated(database, ledger, target.code, pin):
                     assert pin == RIGHT_PIN
                     report.succeeded[target.card_id] += 1
                 else:
@@ -194,7 +167,7 @@ async def _right_pin_after(url: str, targets: list[Target]) -> tuple[list[bool],
     hasher = CountingHasher(TEST_KEY)
     ledger = Ledger(hasher)
     try:
-        outcomes = [await _attempt(database, ledger, t.code, RIGHT_PIN) for t in targets]
+        outcomes = [await authenticated(database, ledger, t.code, RIGHT_PIN) for t in targets]
     finally:
         await database.dispose()
     return outcomes, sum(hasher.right.values()) + sum(hasher.wrong.values())

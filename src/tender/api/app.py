@@ -30,10 +30,6 @@ from tender.api.routes import (
     sessions,
 )
 from tender.config import Settings
-from tender.db import purge
-from tender.db.client_store import SqlClientStore
-from tender.db.idempotency_store import SqlIdempotencyStore
-from tender.db.ledger_store import SqlLedgerStore
 from tender.domain.idempotency import Replay
 from tender.runtime import Runtime
 
@@ -59,17 +55,21 @@ async def background_maintenance(runtime: Runtime) -> None:
         await asyncio.sleep(interval * random.uniform(0.8, 1.2))
         try:
             while await runtime.db.transaction(
-                lambda conn: runtime.ledger.sweep_expired_holds(SqlLedgerStore(conn))
+                lambda conn: runtime.ledger.sweep_expired_holds(
+                    runtime.work(conn, actor=None).ledger
+                )
             ):
                 pass
             await runtime.db.transaction(
-                lambda conn: SqlClientStore(conn).delete_expired_tokens(runtime.clock.now())
+                lambda conn: runtime.clients(conn).delete_expired_tokens(runtime.clock.now())
             )
             await runtime.db.transaction(
-                lambda conn: SqlIdempotencyStore(conn).forget_expired(runtime.clock.now())
+                lambda conn: runtime.idempotency(conn).forget_expired(runtime.clock.now())
             )
             while await runtime.db.transaction(
-                lambda conn: purge.forget_expired(conn, runtime.clock.now(), session_grace=grace)
+                lambda conn: runtime.purge(conn).forget_expired(
+                    runtime.clock.now(), session_grace=grace
+                )
             ):
                 pass
         except Exception:

@@ -36,6 +36,15 @@ STATUS: list[tuple[type[e.DomainError], int]] = [
 """First match wins, so subclasses that need another status go above their parents."""
 
 
+class Unavailable(Exception):
+    """The service cannot answer for now (503): a readiness probe's refusal."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 def status_for(error: e.DomainError) -> int:
     return next(code for cls, code in STATUS if isinstance(error, cls))
 
@@ -160,6 +169,11 @@ async def _oauth_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status, exc.error, exc.description, headers=headers, extra=extra)
 
 
+async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Unavailable)
+    return error_response(503, exc.code, exc.message)
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return error_response(500, "GeneralError", "An unexpected error occurred.")
@@ -170,4 +184,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(OAuthError, _oauth_error)
+    app.add_exception_handler(Unavailable, _unavailable)
     app.add_exception_handler(Exception, _unexpected)

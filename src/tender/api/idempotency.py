@@ -25,7 +25,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tender.api.errors import error_response
 from tender.api.security import principal_for
 from tender.auth.sealing import SealBroken, Sealer
-from tender.db.idempotency_store import SqlIdempotencyStore
 from tender.domain.idempotency import (
     MAX_KEY_LENGTH,
     IdempotencyKeyInUse,
@@ -71,7 +70,7 @@ class Claim:
         self.request_hash = hashlib.sha256(body).digest()
 
     async def begin(self, conn: AsyncConnection) -> None:
-        store = SqlIdempotencyStore(conn)
+        store = self.runtime.idempotency(conn)
         if not await store.try_claim(self.scope_hash):
             raise IdempotencyKeyInUse(field="Idempotency-Key")
         record = await store.get(self.scope_hash, self.runtime.clock.now())
@@ -86,7 +85,7 @@ class Claim:
 
     async def keep(self, conn: AsyncConnection, response: StoredResponse) -> None:
         sealed = self.sealer.seal(response, idempotency_key=self.key, row=self.scope_hash)
-        await SqlIdempotencyStore(conn).keep(
+        await self.runtime.idempotency(conn).keep(
             self.scope_hash, self.request_hash, sealed, self.runtime.clock.now()
         )
 

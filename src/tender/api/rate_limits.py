@@ -12,7 +12,7 @@ Every balance check and add-card call is one *card lookup*. Before it runs:
 After it, a lookup that failed (unknown code, wrong or missing PIN, locked card) is counted
 against each failure budget. A refused call answers 429 with ``Retry-After`` and looks up
 nothing. All of this happens only after the caller was authenticated, so an anonymous request
-writes no counter. The counters live in the database (``SqlLimitStorage``), so every worker
+writes no counter. The counters live in the database (``Runtime.limit_counters``), so every worker
 shares them; ``limits`` parses the rates and runs the fixed-window strategy over them.
 
 Counting failures after the fact lets a burst of concurrent failures overshoot a budget by
@@ -27,14 +27,15 @@ import math
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import cast
 
 from fastapi import Request
 from limits import RateLimitItem, RateLimitItemPerMinute, parse_many
+from limits.aio.storage import Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tender.api.security import runtime_of
-from tender.db.rate_limit_store import SqlLimitStorage
 from tender.domain.codes import normalise_code
 from tender.domain.errors import InvalidCardCode, InvalidCredentials, RateLimited
 from tender.domain.network import Network, budget_name, client_address, parse_networks
@@ -148,8 +149,8 @@ async def _admit(
 ) -> int | None:
     """Count the attempt, then check the failure budgets: seconds to wait, or ``None``."""
     now = runtime.clock.now().timestamp()
-    storage = SqlLimitStorage(conn, lambda: now)
-    limiter = FixedWindowRateLimiter(storage)
+    storage = runtime.limit_counters(conn, lambda: now)
+    limiter = FixedWindowRateLimiter(cast(Storage, storage))
     spent = []
     if not await limiter.hit(caller.attempts.item, *caller.attempts.identifiers):
         spent.append(caller.attempts)
@@ -168,7 +169,7 @@ async def _count_failure(
     conn: AsyncConnection, runtime: Runtime, failures: Sequence[Budget]
 ) -> None:
     now = runtime.clock.now().timestamp()
-    limiter = FixedWindowRateLimiter(SqlLimitStorage(conn, lambda: now))
+    limiter = FixedWindowRateLimiter(cast(Storage, runtime.limit_counters(conn, lambda: now)))
     for budget in failures:
         await limiter.hit(budget.item, *budget.identifiers)
 

@@ -13,7 +13,6 @@ from fastapi.responses import JSONResponse
 
 from tender.api.errors import error_response
 from tender.auth.jwt import looks_like_jwt, verify_admin_token
-from tender.db.client_store import SqlClientStore
 from tender.domain.principals import Principal, Scope
 from tender.runtime import Runtime
 
@@ -108,7 +107,7 @@ async def principal_for(runtime: Runtime, token: str, state: dict[str, Any]) -> 
         )
     else:
         principal = await runtime.db.lookup(
-            lambda conn: runtime.oauth.principal(SqlClientStore(conn), token)
+            lambda conn: runtime.oauth.principal(runtime.clients(conn), token)
         )
     state[RESOLVED] = (token, principal)
     return principal

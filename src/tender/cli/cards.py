@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated, BinaryIO
@@ -16,21 +17,22 @@ from typing import Annotated, BinaryIO
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tender.cli.common import cli_errors, console, err_console, fail, run
-from tender.db.ledger_store import SqlLedgerStore
+from tender.domain.checkout_ports import Work
 from tender.domain.codes import mask
 from tender.domain.errors import CardNotFound
-from tender.domain.ledger import Activity, Card
+from tender.domain.ledger import Activity, Card, CardStatus
 from tender.domain.money import Money
 from tender.runtime import Runtime
-from tender.services.ledger import IssuedCard
+from tender.services.ledger import LOAD, IssuedCard
 
 app = typer.Typer(help="Gift cards.", no_args_is_help=True)
 CHUNK = 10_000
 """Cards per transaction in a batch; each chunk's codes are on disk before it commits."""
 CSV_FIELDS = ["code", "pin", "id", "amount", "currency", "expires_at"]
+CLI = "cli"
+"""The actor the ledger records for what an operator does here."""
 
 
 def _parse_expiry(text: str | None) -> datetime | None:
@@ -136,7 +138,7 @@ async def _settle_failed_chunk(runtime: Runtime, codes: CodesFile, card_id: str)
     none) was committed, say so in the file, and return whether it was."""
     try:
         await runtime.db.read(
-            lambda conn: runtime.ledger.get(SqlLedgerStore(conn), card_id=card_id)
+            lambda conn: runtime.ledger.get(runtime.work(conn, actor=CLI).ledger, card_id=card_id)
         )
     except CardNotFound:
         codes.mark("VOID", "were not issued: their transaction failed; do not use them")
@@ -151,6 +153,94 @@ async def _settle_failed_chunk(runtime: Runtime, codes: CodesFile, card_id: str)
     err_console.print(f"the last chunk was committed after all; its codes are in {codes.path}")
     codes.committed()
     return True
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """What ``tender cards issue`` was asked for."""
+
+    money: Money
+    count: int
+    expires_at: datetime | None
+    pin: bool
+
+
+class ChunkedIssue:
+    """Issues an order ``CHUNK`` cards at a time, each chunk in one transaction. With a codes
+    file, each chunk's codes are on disk before it commits (see ``CodesFile``); without one,
+    the rows are kept to be shown once at the end."""
+
+    def __init__(self, runtime: Runtime, order: Order, codes: CodesFile | None) -> None:
+        self.runtime = runtime
+        self.order = order
+        self.codes = codes
+        self.rows: list[list[str]] = []
+        self.done = 0
+        self._chunk_ids: list[str] = []
+
+    async def run(self) -> list[list[str]]:
+        count = self.order.count
+        try:
+            with _progress(count) as progress:
+                task = progress.add_task("issue", total=count)
+                while self.done < count:
+                    await self._next_chunk(min(CHUNK, count - self.done))
+                    progress.update(task, completed=self.done)
+        finally:
+            if self.codes:
+                self.codes.close()
+                if self.done < count:
+                    err_console.print(
+                        f"{self.done} of {count} cards were issued; see {self.codes.path}"
+                    )
+        return self.rows
+
+    async def _next_chunk(self, size: int) -> None:
+        codes = self.codes
+        try:
+            issued = await self.runtime.db.transaction(
+                lambda conn: self._issue(self.runtime.work(conn, actor=CLI), size)
+            )
+        except Exception:
+            if codes and codes.pending:
+                if await _settle_failed_chunk(self.runtime, codes, self._chunk_ids[0]):
+                    self.done += size
+            raise
+        except BaseException:  # interrupted: no time to ask the database
+            if codes and codes.pending:
+                codes.mark("UNCONFIRMED", "may not be issued: the run was interrupted")
+            raise
+        if codes:
+            codes.committed()
+        else:
+            self.rows.extend(_row(i) for i in issued)
+        self.done += size
+
+    async def _issue(self, work: Work, size: int) -> list[IssuedCard]:
+        order = self.order
+        issued = await self.runtime.ledger.issue(
+            work.ledger,
+            amount=order.money,
+            count=size,
+            with_pin=order.pin,
+            expires_at=order.expires_at,
+            actor=CLI,
+        )
+        if self.codes:
+            self.codes.write_chunk([_row(i) for i in issued])
+        self._chunk_ids[:] = [i.card.id for i in issued]
+        return issued
+
+
+def _progress(count: int) -> Progress:
+    return Progress(
+        TextColumn("issuing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=count < CHUNK,
+    )
 
 
 @app.command("issue")
@@ -173,69 +263,10 @@ def issue(
     money = Money.parse(amount, currency.upper())
     if money.minor < 0:
         raise fail("the amount must not be negative")
-    expires_at = _parse_expiry(expires)
+    order = Order(money, count, _parse_expiry(expires), pin)
     if count > 20 and out is None:
         raise fail("more than 20 cards need --out FILE for their codes")
-
-    async def work(runtime: Runtime) -> list[list[str]]:
-        rows: list[list[str]] = []
-        codes = CodesFile(out) if out else None
-        chunk_ids: list[str] = []
-
-        async def issue_chunk(conn: AsyncConnection, size: int) -> list[IssuedCard]:
-            issued = await runtime.ledger.issue(
-                SqlLedgerStore(conn),
-                amount=money,
-                count=size,
-                with_pin=pin,
-                expires_at=expires_at,
-                actor="cli",
-            )
-            if codes:
-                codes.write_chunk([_row(i) for i in issued])
-            chunk_ids[:] = [i.card.id for i in issued]
-            return issued
-
-        done = 0
-        try:
-            with Progress(
-                TextColumn("issuing"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=console,
-                disable=count < CHUNK,
-            ) as progress:
-                task = progress.add_task("issue", total=count)
-                while done < count:
-                    size = min(CHUNK, count - done)
-                    try:
-                        issued = await runtime.db.transaction(
-                            lambda conn, size=size: issue_chunk(conn, size)  # type: ignore[misc]
-                        )
-                    except Exception:
-                        if codes and codes.pending:
-                            if await _settle_failed_chunk(runtime, codes, chunk_ids[0]):
-                                done += size
-                        raise
-                    except BaseException:  # interrupted: no time to ask the database
-                        if codes and codes.pending:
-                            codes.mark("UNCONFIRMED", "may not be issued: the run was interrupted")
-                        raise
-                    if codes:
-                        codes.committed()
-                    else:
-                        rows.extend(_row(i) for i in issued)
-                    done += size
-                    progress.update(task, completed=done)
-        finally:
-            if codes:
-                codes.close()
-                if done < count:
-                    err_console.print(f"{done} of {count} cards were issued; see {codes.path}")
-        return rows
-
-    rows = run(work)
+    rows = run(lambda runtime: ChunkedIssue(runtime, order, CodesFile(out) if out else None).run())
     if out:
         console.print(f"issued {count} cards of {money}; codes written to {out}")
         return
@@ -250,7 +281,7 @@ def issue(
 
 async def _find(runtime: Runtime, code: str) -> Card:
     return await runtime.db.read(
-        lambda conn: runtime.ledger.find_by_code(SqlLedgerStore(conn), code=code)
+        lambda conn: runtime.ledger.find_by_code(runtime.work(conn, actor=CLI).ledger, code=code)
     )
 
 
@@ -286,7 +317,9 @@ def history(code: str, limit: Annotated[int, typer.Option(min=1, max=10_000)] = 
     async def work(runtime: Runtime) -> list[Activity]:
         card = await _find(runtime, code)
         page = await runtime.db.read(
-            lambda conn: runtime.ledger.history(SqlLedgerStore(conn), card_id=card.id, limit=limit)
+            lambda conn: runtime.ledger.history(
+                runtime.work(conn, actor=CLI).ledger, card_id=card.id, limit=limit
+            )
         )
         return page.items
 
@@ -317,12 +350,13 @@ def load(
         card = await _find(runtime, code)
         money = Money.parse(amount, card.currency)
         return await runtime.db.transaction(
-            lambda conn: runtime.ledger.load(
-                SqlLedgerStore(conn),
+            lambda conn: runtime.ledger.post(
+                runtime.work(conn, actor=CLI).ledger,
+                LOAD,
                 card_id=card.id,
                 amount=money,
                 reference=reference,
-                actor="cli",
+                actor=CLI,
             )
         )
 
@@ -335,9 +369,11 @@ def _status_command(name: str) -> None:
     def command(code: str) -> None:
         async def work(runtime: Runtime) -> Card:
             card = await _find(runtime, code)
-            operation = runtime.ledger.disable if name == "disable" else runtime.ledger.enable
+            status = CardStatus.DISABLED if name == "disable" else CardStatus.ACTIVE
             return await runtime.db.transaction(
-                lambda conn: operation(SqlLedgerStore(conn), card_id=card.id, actor="cli")
+                lambda conn: runtime.ledger.set_status(
+                    runtime.work(conn, actor=CLI).ledger, card_id=card.id, status=status, actor=CLI
+                )
             )
 
         _show(run(work))

@@ -8,7 +8,6 @@ import typer
 from rich.table import Table
 
 from tender.cli.common import cli_errors, console, fail, run
-from tender.db.client_store import SqlClientStore
 from tender.domain.clients import ApiClient
 from tender.domain.principals import Scope, format_scopes
 from tender.runtime import Runtime
@@ -27,7 +26,9 @@ def create(
 
     async def work(runtime: Runtime) -> tuple[ApiClient, str]:
         return await runtime.db.transaction(
-            lambda conn: runtime.oauth.create_client(SqlClientStore(conn), name=name, scopes=scopes)
+            lambda conn: runtime.oauth.create_client(
+                runtime.clients(conn), name=name, scopes=scopes
+            )
         )
 
     client, secret = run(work)
@@ -43,7 +44,7 @@ def list_clients() -> None:
     """List clients (secrets are never shown)."""
 
     async def work(runtime: Runtime) -> list[ApiClient]:
-        return await runtime.db.read(lambda conn: SqlClientStore(conn).list_clients())
+        return await runtime.db.read(lambda conn: runtime.clients(conn).list_clients())
 
     table = Table("client_id", "name", "scopes", "active", "created")
     for c in run(work):
@@ -64,7 +65,7 @@ def disable(client_id: str) -> None:
 
     async def work(runtime: Runtime) -> bool:
         return await runtime.db.transaction(
-            lambda conn: SqlClientStore(conn).set_client_active(client_id, False)
+            lambda conn: runtime.clients(conn).set_client_active(client_id, False)
         )
 
     if not run(work):

@@ -12,8 +12,6 @@ from tender.auth.jwt import mint_admin_token
 from tender.cli import cards, checkout, clients
 from tender.cli.common import cli_errors, console, fail, run
 from tender.config import DEFAULT_ENV_FILE, Settings, write_secrets_file
-from tender.db.ledger_store import SqlLedgerStore
-from tender.db.migrate import upgrade
 from tender.domain.principals import InvalidScope, parse_scopes
 from tender.runtime import Runtime
 
@@ -78,7 +76,7 @@ def db_upgrade(revision: str = "head") -> None:
         _ensure_sqlite_dir(settings.database_url)
 
     async def work(runtime: Runtime) -> None:
-        await upgrade(runtime.db.engine, revision)
+        await runtime.schema.upgrade(revision)
 
     run(work)
     console.print(f"database at {revision}")
@@ -140,7 +138,7 @@ def holds_sweep() -> None:
     async def work(runtime: Runtime) -> int:
         total = 0
         while count := await runtime.db.transaction(
-            lambda conn: runtime.ledger.sweep_expired_holds(SqlLedgerStore(conn))
+            lambda conn: runtime.ledger.sweep_expired_holds(runtime.work(conn, actor="cli").ledger)
         ):
             total += count
         return total
@@ -154,7 +152,7 @@ def ledger_verify() -> None:
     """Check the books: entries sum to zero, balances equal their entries and holds."""
 
     async def work(runtime: Runtime) -> list[str]:
-        return await runtime.db.read(lambda conn: SqlLedgerStore(conn).audit())
+        return await runtime.db.read(lambda conn: runtime.work(conn, actor="cli").ledger.audit())
 
     problems = run(work)
     if problems:

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from tender.db import pending, sqlite_driver
+from tender.db import kept, pending, sqlite_driver
 from tender.db.writer_lock import WriterLock
 from tender.domain.errors import Conflict, DomainError
 
@@ -130,6 +130,17 @@ class Database:
             sqlite_synchronous=sqlite_synchronous,
         )
         self.is_sqlite = is_sqlite(url)
+        self._apart_engine = self.engine
+        """Where work ``apart`` from a request or unit takes its connection. On PostgreSQL a pool
+        of its own: a unit of work that waits for an apart connection holds a connection of the
+        main pool meanwhile (a PIN attempt is counted apart from the unit that checks it), so
+        were both drawn from one pool, enough such units at once would hold every connection
+        and wait for ever. Apart work never waits for the main pool, so its own always drains."""
+        if not self.is_sqlite:
+            apart_size = max(2, pool_size // 4)
+            self._apart_engine = create_engine(
+                url, pool_size=apart_size, echo=echo, idle_timeout_ms=idle_timeout_ms
+            )
         self._sqlite_writer = asyncio.Lock()
         """SQLite has one writer at a time. Queueing this process's writers here keeps them out
         of SQLite's busy handler, which sleeps up to 100 ms between tries (p99 spikes);
@@ -153,17 +164,19 @@ class Database:
         """Run ``work`` in a transaction and commit; retry the whole of it on serialization
         failures and deadlocks, so ``work`` must do nothing outside the database it cannot redo.
 
-        A ``DomainError`` rolls back unless it asks to be committed (a counted wrong PIN).
-        Inside a request transaction ``work`` joins it, unless ``apart``: then, on PostgreSQL,
-        it commits on its own at once (a shared counter must stay counted whatever the request
-        does, and must not stay locked until the request ends). SQLite has one writer, which
-        the request holds, so there it joins anyway.
+        Any error rolls ``work`` back whole; only what it handed ``kept.keep`` is written again
+        on its own (see ``tender.db.kept``). Inside a request transaction ``work`` joins it,
+        unless ``apart``: then, on PostgreSQL, it commits on its own at once, on a connection
+        of its own (a shared counter must stay counted whatever the request or the unit that
+        asked does, and must not stay locked until they end). SQLite has one writer, which the
+        request holds, so there it joins anyway.
         """
+        if apart and not self.is_sqlite:
+            return await _retrying(lambda: self._once(work, self._apart_engine), attempts)
         request = _request.get()
         if request is not None and request.database is self:
-            if not (apart and not self.is_sqlite):
-                return await _retrying(lambda: request.run(work), attempts)
-        return await _retrying(lambda: self._once(work), attempts)
+            return await _retrying(lambda: request.run(work), attempts)
+        return await _retrying(lambda: self._once(work, self.engine), attempts)
 
     @contextlib.asynccontextmanager
     async def request_transaction(
@@ -200,9 +213,11 @@ class Database:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             return await work(conn)
 
-    async def _once(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        async with self.writer():
-            return await self._run(work)
+    async def _once(
+        self, work: Callable[[AsyncConnection], Awaitable[T]], engine: AsyncEngine
+    ) -> T:
+        async with self.writer(), engine.connect() as conn:
+            return await _unit(conn, await conn.begin(), work)
 
     @contextlib.asynccontextmanager
     async def writer(self) -> AsyncIterator[None]:
@@ -217,12 +232,10 @@ class Database:
             async with self._writer_lock.held():
                 yield
 
-    async def _run(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        async with self.engine.connect() as conn:
-            return await _unit(conn, await conn.begin(), work)
-
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._apart_engine is not self.engine:
+            await self._apart_engine.dispose()
 
 
 async def _retrying(attempt_once: Callable[[], Awaitable[T]], attempts: int) -> T:
@@ -243,26 +256,34 @@ async def _unit(
     conn: AsyncConnection, tx: AsyncTransaction, work: Callable[[AsyncConnection], Awaitable[T]]
 ) -> T:
     """Run ``work`` as the whole of ``tx`` (a transaction, or a savepoint of the request's): its
-    queued rows are written before ``tx`` commits; a ``DomainError`` undoes it unless it asks
-    to be kept, and so does any other failure."""
+    queued rows are written before ``tx`` commits. Any failure, a ``DomainError`` too, undoes
+    it whole; then its kept writes are made again on their own, still on this connection and
+    so still under the locks it holds (SQLite's one writer)."""
     queued = pending.install(conn)
+    kept_writes: list[kept.Write] = []
+    kept.install(conn, kept_writes)
     try:
         result = await work(conn)
         await queued.flush(conn)
-    except DomainError as error:
-        if error.commit:
-            await queued.flush(conn)
-            await tx.commit()
-        else:
-            await tx.rollback()
-        raise
     except BaseException:
         await tx.rollback()
+        _uninstall(conn)  # the kept writes go out on their own, never queued behind the unit
+        await kept.write_again(conn, kept_writes)
         raise
     finally:
-        pending.uninstall(conn)
+        _uninstall(conn)
     await tx.commit()
     return result
+
+
+def _uninstall(conn: AsyncConnection) -> None:
+    """Drop the unit's queues, unless its connection was invalidated (a statement interrupted
+    by a cancellation): the queues went with it, and touching ``info`` would try to reconnect
+    and raise, hiding the cancellation from whoever awaits the unit."""
+    if conn.invalidated:
+        return
+    pending.uninstall(conn)
+    kept.uninstall(conn)
 
 
 _request: ContextVar[RequestTransaction | None] = ContextVar("tender_request_tx", default=None)
@@ -272,12 +293,12 @@ class RequestTransaction:
     """One database transaction for a whole request, so its changes and its idempotency record
     commit together.
 
-    Each unit of work runs under a savepoint: a ``DomainError`` undoes that unit only (unless it
-    asks to be kept, as a counted wrong PIN does), so what earlier units did (a counted attempt)
-    still commits with the error's answer. The claim taken by ``on_begin`` lives exactly as long
-    as the transaction: a crash, a killed connection or a rollback frees it at once, and a
-    request whose transaction the server ended can no longer commit anything, so there is no
-    lease to wait out and nothing to fence.
+    Each unit of work runs under a savepoint: a ``DomainError`` undoes that unit only (and
+    makes its kept writes again, such as a counted wrong PIN), so what earlier units did (a
+    counted attempt) still commits with the error's answer. The claim taken by ``on_begin``
+    lives exactly as long as the transaction: a crash, a killed connection or a rollback frees
+    it at once, and a request whose transaction the server ended can no longer commit
+    anything, so there is no lease to wait out and nothing to fence.
     """
 
     def __init__(

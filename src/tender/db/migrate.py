@@ -11,6 +11,8 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from tender.db.engine import Database
+
 
 def alembic_config() -> Config:
     config = Config()
@@ -46,3 +48,19 @@ async def revision_of(conn: AsyncConnection) -> str | None:
 async def current_revision(engine: AsyncEngine) -> str | None:
     async with engine.connect() as conn:
         return await revision_of(conn)
+
+
+class SqlSchema:
+    """``tender.domain.upkeep.Schema`` over one database."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def head(self) -> str | None:
+        return head_revision()
+
+    async def current(self) -> str | None:
+        return await self.database.read(revision_of)
+
+    async def upgrade(self, revision: str = "head") -> None:
+        await upgrade(self.database.engine, revision)

@@ -61,3 +61,13 @@ async def forget_expired(conn: AsyncConnection, now: datetime, *, session_grace:
         await forget_origins(conn, now),
     ]
     return max(counts) >= BATCH
+
+
+class SqlPurge:
+    """``tender.domain.upkeep.Purge`` in one open transaction."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def forget_expired(self, now: datetime, *, session_grace: timedelta) -> bool:
+        return await forget_expired(self.conn, now, session_grace=session_grace)

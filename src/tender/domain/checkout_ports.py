@@ -4,7 +4,7 @@ concept, held together by the unit of work (``Work``)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -13,7 +13,7 @@ from tender.domain.errors import Conflict
 from tender.domain.events import Event, NewEvent
 from tender.domain.orders import Order, OrderState, TransactionState
 from tender.domain.payments import Payment, Transaction
-from tender.domain.ports import GiftCardProvider, Page
+from tender.domain.ports import GiftCardProvider, LedgerStore, Page, PinAttempts
 from tender.domain.sessions import Session
 from tender.domain.shipping import ShippingMethod
 
@@ -140,3 +140,8 @@ class Work:
     events: EventStore
     provider: GiftCardProvider
     correlation_id: str | None = None
+    ledger: LedgerStore = field(kw_only=True)
+    """The built-in ledger's storage in the same transaction, for the ledger's own use cases
+    (the gift card API and the CLI); checkout reaches cards through ``provider`` only."""
+    pins: PinAttempts = field(kw_only=True)
+    """Where PIN attempts are counted: apart from this transaction."""

@@ -73,9 +73,6 @@ from typing import ClassVar
 class DomainError(Exception):
     code: ClassVar[str] = "GenericError"
     message: ClassVar[str] = "The request could not be processed."
-    commit: ClassVar[bool] = False
-    """When true the transaction that raised is still committed: a failed PIN must be counted
-    even though the call that carried it fails."""
 
     def __init__(self, detail: str | None = None, *, field: str | None = None) -> None:
         self.detail = detail or self.message
@@ -138,7 +135,6 @@ class ClientNotFound(NotFound):
 class InvalidCredentials(DomainError):
     code = "InvalidGiftCard"
     message = "The gift card code or PIN is not valid."
-    commit = True
 
 
 class BusinessRuleViolation(DomainError):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Protocol
 
 from tender.domain.errors import BusinessRuleViolation, Conflict
 
@@ -73,3 +74,19 @@ def worth_keeping(status: int) -> bool:
     """Answers a retry should get again. Server errors, conflicts a retry may resolve and rate
     limits are not kept, so the retry runs for real."""
     return status < 500 and status not in (409, 429)
+
+
+class IdempotencyStore(Protocol):
+    """Kept answers under their keys, inside one open transaction (never committing)."""
+
+    async def try_claim(self, scope_hash: bytes) -> bool:
+        """Take the key for this transaction, or False if another transaction holds it."""
+        ...
+
+    async def get(self, scope_hash: bytes, now: datetime) -> KeyRecord | None: ...
+
+    async def keep(
+        self, scope_hash: bytes, request_hash: bytes, sealed: bytes, now: datetime
+    ) -> None: ...
+
+    async def forget_expired(self, now: datetime) -> int: ...

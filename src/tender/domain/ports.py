@@ -99,19 +99,6 @@ class LedgerStore(Protocol):
 
     async def code_hashes_exist(self, code_hashes: Sequence[bytes]) -> set[bytes]: ...
 
-    async def claim_pin_attempt(
-        self, card_id: str, *, max_attempts: int, now: datetime, window_ends: datetime
-    ) -> int | None:
-        """Count one PIN attempt, in one atomic conditional update, before the PIN is compared:
-        in the open window if it holds fewer than ``max_attempts``, else in a new window ending
-        at ``window_ends`` if the old one has closed. The window's count afterwards, or ``None``
-        when the window is full (the card is locked). The row stays locked until commit."""
-        ...
-
-    async def return_pin_attempt(self, card_id: str) -> None:
-        """Give back one attempt claimed earlier in the same transaction (a right PIN)."""
-        ...
-
     async def try_hold(
         self, card_id: str, amount: int, currency: str, now: datetime
     ) -> Card | None: ...
@@ -156,6 +143,38 @@ class LedgerStore(Protocol):
 
     async def audit(self) -> list[str]:
         """Every broken ledger invariant, described; empty when the books balance."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PinAttempt:
+    """One PIN attempt on a card: counted in the open window if it holds fewer than
+    ``max_attempts``, else in a new window ending at ``window_ends`` if the old one has closed."""
+
+    card_id: str
+    max_attempts: int
+    now: datetime
+    window_ends: datetime
+
+
+class PinAttempts(Protocol):
+    """Where PIN attempts are counted: in a short transaction of their own, never in the
+    caller's, so that a wrong PIN stays counted while everything else its caller did is
+    rolled back, and no error has to ask the boundary to commit the caller's work.
+
+    No more than ``max_attempts`` PINs may be compared per card and window however many calls
+    race, so an attempt is counted by one conditional update *before* its PIN is compared, and
+    the count holds the card's row until the attempt is settled: a racing attempt waits, then
+    sees it. On PostgreSQL the attempt is a transaction apart, on a connection of its own,
+    committed at once. SQLite has one writer, the caller's transaction: there the attempt is
+    counted in it, and if the caller's work is rolled back the count is written again on its
+    own right after, before the writer lock is released (``tender.db.kept``).
+    """
+
+    async def compare(self, attempt: PinAttempt, matches: Callable[[], bool]) -> bool:
+        """Count ``attempt``, then call ``matches``. A right PIN gives back its attempt, a
+        wrong one stays counted. True only for a counted attempt whose PIN matched;
+        ``matches`` is not called when the window is full."""
         ...
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tender.domain.ports import GiftCardProvider, LedgerStore
+from tender.domain.ports import GiftCardProvider, LedgerStore, PinAttempts
 from tender.providers.ledger import LedgerProvider
 from tender.services.ledger import Ledger
 
@@ -22,12 +22,16 @@ class ProviderContext:
     store: LedgerStore
     """The ledger's storage, bound to the caller's transaction."""
     actor: str | None
+    pins: PinAttempts
+    """Where the ledger counts PIN attempts: apart from the caller's transaction."""
 
 
 ProviderFactory = Callable[[ProviderContext], GiftCardProvider]
 
 PROVIDERS: dict[str, ProviderFactory] = {
-    "ledger": lambda context: LedgerProvider(context.ledger, context.store, actor=context.actor),
+    "ledger": lambda context: LedgerProvider(
+        context.ledger, context.store, context.pins, actor=context.actor
+    ),
 }
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from tender.domain.ledger import Card
 from tender.domain.money import Money
-from tender.domain.ports import LedgerStore, ProviderCard
+from tender.domain.ports import LedgerStore, PinAttempts, ProviderCard
 from tender.services.ledger import Ledger
 
 
@@ -25,13 +25,17 @@ def _describe(card: Card) -> ProviderCard:
 class LedgerProvider:
     name = "ledger"
 
-    def __init__(self, ledger: Ledger, store: LedgerStore, *, actor: str | None = None) -> None:
+    def __init__(
+        self, ledger: Ledger, store: LedgerStore, pins: PinAttempts, *, actor: str | None = None
+    ) -> None:
         self.ledger = ledger
         self.store = store
+        self.pins = pins
         self.actor = actor
 
     async def authenticate(self, *, code: str, pin: str | None) -> ProviderCard:
-        return _describe(await self.ledger.authenticate(self.store, code=code, pin=pin))
+        card = await self.ledger.authenticate(self.store, pins=self.pins, code=code, pin=pin)
+        return _describe(card)
 
     async def cards(self, *, refs: Sequence[str]) -> dict[str, ProviderCard]:
         return {card.id: _describe(card) for card in await self.store.get_cards(refs)}

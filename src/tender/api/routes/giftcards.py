@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from tender.api.checkout_deps import run
 from tender.api.errors import responses
 from tender.api.giftcard_schemas import (
     ActivityPublic,
@@ -22,16 +24,24 @@ from tender.api.rate_limits import card_lookup
 from tender.api.routing import AuthFirstRoute
 from tender.api.schemas import MoneyIn, PageOut, check_metadata
 from tender.api.security import require, runtime_of
-from tender.db.ledger_store import SqlLedgerStore
+from tender.domain.checkout_ports import Work
 from tender.domain.errors import CardNotFound, InvalidInput
 from tender.domain.ids import is_uuid
 from tender.domain.ledger import BalanceState, CardStatus
 from tender.domain.money import Money
 from tender.domain.principals import Principal, Scope
+from tender.services.ledger import ADJUST, LOAD, Movement
 
 router = APIRouter(prefix="/giftcards", tags=["gift cards"], route_class=AuthFirstRoute)
 Manage = Annotated[Principal, Depends(require(Scope.MANAGE_GIFTCARDS))]
 View = Annotated[Principal, Depends(require(Scope.VIEW_GIFTCARDS))]
+T = TypeVar("T")
+
+
+async def _read(request: Request, use: Callable[[Work], Awaitable[T]]) -> T:
+    """Run ``use`` on a read-only unit of work (writes go through ``checkout_deps.run``)."""
+    runtime = runtime_of(request)
+    return await runtime.db.read(lambda conn: use(runtime.work(conn, actor=None)))
 
 
 def _cursor_int(cursor: str | None) -> int | None:
@@ -64,13 +74,17 @@ def _card_id(card_id: str) -> str:
     responses=responses(400, 401, 403, 413),
     summary="Issue one gift card, or a batch with `count`",
 )
-async def issue(request: Request, body: GiftCardCreate, principal: Manage) -> Any:
-    runtime = runtime_of(request)
+async def issue(
+    request: Request, body: GiftCardCreate, principal: Manage
+) -> GiftCardIssued | GiftCardBatch:
+    ledger = runtime_of(request).ledger
     amount = _initial(body.amount)
     metadata = check_metadata(body.metadata)
-    issued = await runtime.db.transaction(
-        lambda conn: runtime.ledger.issue(
-            SqlLedgerStore(conn),
+    issued = await run(
+        request,
+        principal,
+        lambda work: ledger.issue(
+            work.ledger,
             amount=amount,
             count=body.count or 1,
             with_pin=body.pinRequired,
@@ -78,7 +92,7 @@ async def issue(request: Request, body: GiftCardCreate, principal: Manage) -> An
             expires_at=body.expiresAt,
             metadata=metadata,
             actor=principal.actor,
-        )
+        ),
     )
     if body.count is None:
         return GiftCardIssued.issued(issued[0])
@@ -107,15 +121,13 @@ async def list_cards(
     cursor: Annotated[str | None, Query(max_length=36)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> PageOut[GiftCardPublic]:
-    runtime = runtime_of(request)
-    page = await runtime.db.read(
-        lambda conn: runtime.ledger.list_cards(
-            SqlLedgerStore(conn),
-            status=status,
-            currency=currency,
-            after=_cursor_id(cursor),
-            limit=limit,
-        )
+    ledger = runtime_of(request).ledger
+    after = _cursor_id(cursor)
+    page = await _read(
+        request,
+        lambda work: ledger.list_cards(
+            work.ledger, status=status, currency=currency, after=after, limit=limit
+        ),
     )
     return PageOut[GiftCardPublic](
         results=[GiftCardPublic.of(c) for c in page.items], limit=limit, nextCursor=page.next_cursor
@@ -130,12 +142,14 @@ async def list_cards(
     summary="Check a balance by code and PIN (answers the seed's BalanceType)",
 )
 async def balance(request: Request, body: BalanceCheck, principal: View) -> BalanceType:
-    runtime = runtime_of(request)
+    ledger = runtime_of(request).ledger
     async with card_lookup(request, code=body.code, principal=principal) as lookup:
-        result = await runtime.db.transaction(
-            lambda conn: runtime.ledger.balance(
-                SqlLedgerStore(conn), code=body.code, pin=body.pin, currency=body.currency
-            )
+        result = await run(
+            request,
+            principal,
+            lambda work: ledger.balance(
+                work.ledger, pins=work.pins, code=body.code, pin=body.pin, currency=body.currency
+            ),
         )
         if result.state is BalanceState.NOT_FOUND:
             lookup.failed()
@@ -149,11 +163,9 @@ async def balance(request: Request, body: BalanceCheck, principal: View) -> Bala
     summary="One gift card (code masked)",
 )
 async def get_card(request: Request, card_id: str, _: View) -> GiftCardPublic:
-    runtime = runtime_of(request)
+    ledger = runtime_of(request).ledger
     card_id = _card_id(card_id)
-    card = await runtime.db.read(
-        lambda conn: runtime.ledger.get(SqlLedgerStore(conn), card_id=card_id)
-    )
+    card = await _read(request, lambda work: ledger.get(work.ledger, card_id=card_id))
     return GiftCardPublic.of(card)
 
 
@@ -170,17 +182,38 @@ async def activities(
     cursor: Annotated[str | None, Query(max_length=20)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> PageOut[ActivityPublic]:
-    runtime = runtime_of(request)
+    ledger = runtime_of(request).ledger
     card_id = _card_id(card_id)
     after = _cursor_int(cursor)
-    page = await runtime.db.read(
-        lambda conn: runtime.ledger.history(
-            SqlLedgerStore(conn), card_id=card_id, after=after, limit=limit
-        )
+    page = await _read(
+        request,
+        lambda work: ledger.history(work.ledger, card_id=card_id, after=after, limit=limit),
     )
     return PageOut[ActivityPublic](
         results=[ActivityPublic.of(a) for a in page.items], limit=limit, nextCursor=page.next_cursor
     )
+
+
+async def _post(
+    request: Request, card_id: str, body: MoneyMovement, principal: Principal, movement: Movement
+) -> GiftCardPublic:
+    """Load or adjust: only the movement differs (an adjustment may be negative)."""
+    ledger = runtime_of(request).ledger
+    card_id = _card_id(card_id)
+    amount = body.amount.money(signed=movement.signed)
+    card = await run(
+        request,
+        principal,
+        lambda work: ledger.post(
+            work.ledger,
+            movement,
+            card_id=card_id,
+            amount=amount,
+            reference=body.reference,
+            actor=principal.actor,
+        ),
+    )
+    return GiftCardPublic.of(card)
 
 
 @router.post(
@@ -189,20 +222,10 @@ async def activities(
     responses=responses(400, 401, 403, 404, 422),
     summary="Add money to an active card",
 )
-async def load(request: Request, card_id: str, body: MoneyMovement, principal: Manage) -> Any:
-    runtime = runtime_of(request)
-    card_id = _card_id(card_id)
-    amount = body.amount.money()
-    card = await runtime.db.transaction(
-        lambda conn: runtime.ledger.load(
-            SqlLedgerStore(conn),
-            card_id=card_id,
-            amount=amount,
-            reference=body.reference,
-            actor=principal.actor,
-        )
-    )
-    return GiftCardPublic.of(card)
+async def load(
+    request: Request, card_id: str, body: MoneyMovement, principal: Manage
+) -> GiftCardPublic:
+    return await _post(request, card_id, body, principal, LOAD)
 
 
 @router.post(
@@ -211,20 +234,10 @@ async def load(request: Request, card_id: str, body: MoneyMovement, principal: M
     responses=responses(400, 401, 403, 404, 422),
     summary="Correct the posted balance by a signed amount",
 )
-async def adjust(request: Request, card_id: str, body: MoneyMovement, principal: Manage) -> Any:
-    runtime = runtime_of(request)
-    card_id = _card_id(card_id)
-    amount = body.amount.money(signed=True)
-    card = await runtime.db.transaction(
-        lambda conn: runtime.ledger.adjust(
-            SqlLedgerStore(conn),
-            card_id=card_id,
-            amount=amount,
-            reference=body.reference,
-            actor=principal.actor,
-        )
-    )
-    return GiftCardPublic.of(card)
+async def adjust(
+    request: Request, card_id: str, body: MoneyMovement, principal: Manage
+) -> GiftCardPublic:
+    return await _post(request, card_id, body, principal, ADJUST)
 
 
 async def _change_status(
@@ -235,14 +248,16 @@ async def _change_status(
     *,
     disable: bool,
 ) -> GiftCardPublic:
-    runtime = runtime_of(request)
+    ledger = runtime_of(request).ledger
     card_id = _card_id(card_id)
-    operation = runtime.ledger.disable if disable else runtime.ledger.enable
+    status = CardStatus.DISABLED if disable else CardStatus.ACTIVE
     reason = body.reason if body else None
-    card = await runtime.db.transaction(
-        lambda conn: operation(
-            SqlLedgerStore(conn), card_id=card_id, reason=reason, actor=principal.actor
-        )
+    card = await run(
+        request,
+        principal,
+        lambda work: ledger.set_status(
+            work.ledger, card_id=card_id, status=status, reason=reason, actor=principal.actor
+        ),
     )
     return GiftCardPublic.of(card)
 

@@ -3,34 +3,46 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
-from tender.api.errors import error_response
+from tender.api.errors import Unavailable, responses
 from tender.api.security import runtime_of
-from tender.db.migrate import head_revision, revision_of
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", summary="Liveness: the process answers")
-async def health() -> dict[str, str]:
-    return {"status": "ok"}
+class Liveness(BaseModel):
+    status: str = "ok"
 
 
-@router.get("/ready", summary="Readiness: the database answers and its schema is current")
-async def ready(request: Request) -> JSONResponse:
+class Readiness(BaseModel):
+    status: str = "ready"
+    database: str = "ok"
+    schemaRevision: str | None
+
+
+@router.get("/health", response_model=Liveness, summary="Liveness: the process answers")
+async def health() -> Liveness:
+    return Liveness()
+
+
+@router.get(
+    "/ready",
+    response_model=Readiness,
+    responses=responses(503),
+    summary="Readiness: the database answers and its schema is current",
+)
+async def ready(request: Request) -> Readiness:
     runtime = runtime_of(request)
     try:
-        current = await runtime.db.read(revision_of)
+        current = await runtime.schema.current()
     except Exception as error:
-        return error_response(
-            503, "DatabaseUnavailable", f"database unreachable: {type(error).__name__}"
-        )
-    head = head_revision()
+        raise Unavailable(
+            "DatabaseUnavailable", f"database unreachable: {type(error).__name__}"
+        ) from None
+    head = runtime.schema.head()
     if current != head:
-        return error_response(
-            503,
-            "MigrationsPending",
-            f"schema at {current}, code expects {head}: run tender db upgrade",
+        raise Unavailable(
+            "MigrationsPending", f"schema at {current}, code expects {head}: run tender db upgrade"
         )
-    return JSONResponse({"status": "ready", "database": "ok", "schemaRevision": current})
+    return Readiness(schemaRevision=current)

@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
 
 from tender.api.errors import responses
 from tender.api.security import BearerError, authenticate, basic_credentials, runtime_of
 from tender.auth.oauth import OAuthError
-from tender.db.client_store import SqlClientStore
 from tender.domain.principals import Scope, format_scopes
 
 router = APIRouter(prefix="/oauth", tags=["oauth"])
+
+
+class AccessToken(BaseModel):
+    """RFC 6749 §5.1."""
+
+    access_token: str
+    token_type: str
+    expires_in: int
+    scope: str
+
+
+class TokenState(BaseModel):
+    """RFC 7662 §2.2: an inactive token tells nothing but that."""
+
+    active: bool
+    scope: str | None = None
+    client_id: str | None = None
+    token_type: str | None = None
+    exp: int | None = None
+    iat: int | None = None
+
+
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 SECRET_PARAMS = frozenset(
     {"client_secret", "password", "token", "access_token", "refresh_token", "client_assertion"}
@@ -43,10 +62,11 @@ async def _params(request: Request) -> dict[str, str]:
 
 @router.post(
     "/token",
+    response_model=AccessToken,
     responses=responses(400, 401),
     summary="Client credentials grant: exchange a client id and secret for an access token",
 )
-async def token(request: Request) -> JSONResponse:
+async def token(request: Request, response: Response) -> AccessToken:
     params = await _params(request)
     grant = params.get("grant_type")
     if not grant:
@@ -64,36 +84,39 @@ async def token(request: Request) -> JSONResponse:
     # Credentials are checked by a read first: a caller who is not a client writes nothing.
     client = await runtime.db.read(
         lambda conn: runtime.oauth.verify_client(
-            SqlClientStore(conn), client_id=client_id, client_secret=secret
+            runtime.clients(conn), client_id=client_id, client_secret=secret
         )
     )
 
-    async def work(conn: Any) -> dict[str, Any]:
-        store = SqlClientStore(conn)
-        issued = await runtime.oauth.issue_token(store, client=client, scope=params.get("scope"))
-        return {
-            "access_token": issued.access_token,
-            "token_type": issued.token_type,
-            "expires_in": issued.expires_in,
-            "scope": format_scopes(issued.scope),
-        }
-
-    return JSONResponse(await runtime.db.transaction(work), headers=NO_STORE)
+    issued = await runtime.db.transaction(
+        lambda conn: runtime.oauth.issue_token(
+            runtime.clients(conn), client=client, scope=params.get("scope")
+        )
+    )
+    response.headers.update(NO_STORE)
+    return AccessToken(
+        access_token=issued.access_token,
+        token_type=issued.token_type,
+        expires_in=issued.expires_in,
+        scope=format_scopes(issued.scope),
+    )
 
 
 @router.post(
     "/introspect",
+    response_model=TokenState,
+    response_model_exclude_none=True,
     responses=responses(400, 401, 403),
     summary="RFC 7662 introspection; the caller needs introspect_oauth_tokens",
 )
-async def introspect(request: Request) -> JSONResponse:
+async def introspect(request: Request, response: Response) -> TokenState:
     runtime = runtime_of(request)
     params = await _params(request)
     basic = basic_credentials(request)
     if basic is not None:
         client = await runtime.db.read(
             lambda conn: runtime.oauth.verify_client(
-                SqlClientStore(conn), client_id=basic[0], client_secret=basic[1]
+                runtime.clients(conn), client_id=basic[0], client_secret=basic[1]
             )
         )
         allowed = Scope.INTROSPECT_OAUTH_TOKENS in client.scopes
@@ -109,15 +132,17 @@ async def introspect(request: Request) -> JSONResponse:
     raw = params.get("token")
     if not raw:
         raise OAuthError("invalid_request", "token is required")
-    result = await runtime.db.read(lambda conn: runtime.oauth.introspect(SqlClientStore(conn), raw))
+    result = await runtime.db.read(
+        lambda conn: runtime.oauth.introspect(runtime.clients(conn), raw)
+    )
+    response.headers.update(NO_STORE)
     if not result.active:
-        return JSONResponse({"active": False}, headers=NO_STORE)
-    body = {
-        "active": True,
-        "scope": format_scopes(result.scope),
-        "client_id": result.client_id,
-        "token_type": "Bearer",
-        "exp": result.exp,
-        "iat": result.iat,
-    }
-    return JSONResponse(body, headers=NO_STORE)
+        return TokenState(active=False)
+    return TokenState(
+        active=True,
+        scope=format_scopes(result.scope),
+        client_id=result.client_id,
+        token_type="Bearer",
+        exp=result.exp,
+        iat=result.iat,
+    )

@@ -1,0 +1,71 @@
+"""PIN attempts counted apart from the caller's transaction (``tender.domain.ports.PinAttempts``).
+
+Both databases count an attempt with one conditional update before its PIN is compared, and
+keep the card's row locked until the attempt is settled; they differ in which transaction that
+is, because SQLite has one writer:
+
+- PostgreSQL: a short transaction on a connection of its own (``Database.transaction(…,
+  apart=True)``), committed as soon as the PIN is compared. A racing attempt waits for the row
+  and then re-checks the window against the committed count. The caller's transaction is never
+  committed for it, and it holds the row for the comparison only, not until the caller ends.
+- SQLite: the caller's transaction is the only writer, so the attempt is counted in it, and no
+  other attempt can run until it ends. A wrong PIN's count is also handed to ``kept.keep``: if
+  the caller's work is rolled back, the count is written again in its own transaction right
+  after the rollback, while the writer lock is still held.
+
+A transaction that dies after comparing (a crash) takes its attempt with it, but no answer
+derived from that comparison ever left the process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tender.db import kept
+from tender.db.engine import Database
+from tender.db.ledger_statements import CLAIM_PIN_ATTEMPT, RETURN_PIN_ATTEMPT
+from tender.domain.ports import PinAttempt
+
+
+async def claim(conn: AsyncConnection, attempt: PinAttempt) -> int | None:
+    """Count one attempt: the window's count afterwards, or ``None`` when it is full. On
+    PostgreSQL a racing claim waits for this row's lock and then re-checks the condition
+    against the committed count; on SQLite writers are serial. Either way no more than
+    ``max_attempts`` claims fit in one window."""
+    params = {
+        "card_id": attempt.card_id,
+        "max_attempts": attempt.max_attempts,
+        "now": attempt.now,
+        "window_ends": attempt.window_ends,
+    }
+    attempts = (await conn.execute(CLAIM_PIN_ATTEMPT, params)).scalar()
+    return None if attempts is None else int(attempts)
+
+
+async def settle(conn: AsyncConnection, attempt: PinAttempt, matches: Callable[[], bool]) -> bool:
+    """Claim, compare, and give a right PIN's attempt back, all in ``conn``'s transaction; a
+    wrong PIN's claim is kept should that transaction roll back."""
+    if await claim(conn, attempt) is None:
+        return False
+    if not matches():
+        kept.keep(conn, lambda own: claim(own, attempt))
+        return False
+    await conn.execute(RETURN_PIN_ATTEMPT, {"card_id": attempt.card_id})
+    return True
+
+
+class SqlPinAttempts:
+    """Bound to one unit of work: its database, and its connection for SQLite's sake."""
+
+    def __init__(self, database: Database, conn: AsyncConnection) -> None:
+        self.database = database
+        self.conn = conn
+
+    async def compare(self, attempt: PinAttempt, matches: Callable[[], bool]) -> bool:
+        if self.database.is_sqlite:  # the one writer is the caller's transaction
+            return await settle(self.conn, attempt, matches)
+        return await self.database.transaction(
+            lambda conn: settle(conn, attempt, matches), apart=True
+        )

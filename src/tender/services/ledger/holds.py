@@ -1,0 +1,171 @@
+"""Holds: reserve available money, then capture it, release it, or let the sweep expire it.
+
+Locks are taken hold first, card second (see ``tender.db.ledger_store``), so two of these never
+wait on each other in a cycle.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from tender.domain.errors import (
+    CardNotFound,
+    CurrencyMismatch,
+    DomainError,
+    HoldNotActive,
+    HoldNotFound,
+    InsufficientFunds,
+    InvalidAmount,
+    InvalidInput,
+)
+from tender.domain.ids import new_id
+from tender.domain.ledger import ActivityType, Card, Hold, HoldStatus, check_spendable, transfer
+from tender.domain.money import MAX_MINOR, Money
+from tender.domain.ports import LedgerStore, NewActivity
+from tender.services.ledger.base import LedgerBase, activity
+
+
+class Holds(LedgerBase):
+    async def reserve(
+        self,
+        store: LedgerStore,
+        *,
+        card_id: str,
+        amount: Money,
+        reference: str | None = None,
+        expires_in: timedelta | None = None,
+        actor: str | None = None,
+    ) -> Hold:
+        amount = Money.of(amount.minor, amount.currency)
+        ttl = self.policy.default_hold_ttl if expires_in is None else expires_in
+        if not timedelta(seconds=1) <= ttl <= self.policy.max_hold_ttl:
+            raise InvalidInput("the reservation's lifetime is out of range", field="expiresIn")
+        now = self.clock.now()
+        card = await store.try_hold(card_id, amount.minor, amount.currency, now)
+        if card is None:
+            raise await self._why_not_spendable(store, card_id, amount, now)
+        hold = Hold(
+            id=new_id(),
+            card_id=card_id,
+            amount=amount.minor,
+            currency=amount.currency,
+            reference=reference,
+            status=HoldStatus.ACTIVE,
+            expires_at=now + ttl,
+            captured_amount=0,
+            created_at=now,
+            updated_at=now,
+        )
+        await store.insert_hold(hold)
+        await store.insert_activities(
+            [_of_hold(card, hold, ActivityType.HOLD, amount.minor, now, actor)]
+        )
+        return hold
+
+    async def _why_not_spendable(
+        self, store: LedgerStore, card_id: str, amount: Money, now: datetime
+    ) -> DomainError:
+        card = await store.get_card(card_id)
+        if card is None:
+            return CardNotFound()
+        if card.currency != amount.currency:
+            return CurrencyMismatch(card.currency, amount.currency, field="amount.currency")
+        try:
+            check_spendable(card, now)
+        except DomainError as error:
+            return error
+        return InsufficientFunds(
+            f"available {Money(card.available, card.currency)}, requested {amount}"
+        )
+
+    async def capture(
+        self,
+        store: LedgerStore,
+        *,
+        hold_id: str,
+        amount: Money | None = None,
+        actor: str | None = None,
+    ) -> Hold:
+        """Take ``amount`` (default: all) of a hold; the rest is released in the same step."""
+        now = self.clock.now()
+        wanted = None if amount is None else Money.of(amount.minor, amount.currency).minor
+        hold = await store.capture_hold(hold_id, amount=wanted, now=now)
+        if hold is None:
+            raise await self._why_not_capturable(store, hold_id, wanted, now)
+        if amount is not None and amount.currency != hold.currency:
+            raise CurrencyMismatch(hold.currency, amount.currency, field="amount.currency")
+        captured = hold.captured_amount
+        card = await _end_on_card(store, hold, posted=-captured, now=now)
+        rows = [_of_hold(card, hold, ActivityType.CAPTURE, captured, now, actor)]
+        if captured < hold.amount:
+            rest = hold.amount - captured
+            rows.append(_of_hold(card, hold, ActivityType.RELEASE, rest, now, actor))
+        await store.insert_activities(rows)
+        await store.insert_postings(
+            transfer(ActivityType.CAPTURE, card.id, -captured, card.currency), now
+        )
+        return hold
+
+    async def _why_not_capturable(
+        self, store: LedgerStore, hold_id: str, wanted: int | None, now: datetime
+    ) -> DomainError:
+        hold = await store.get_hold(hold_id)
+        if hold is None:
+            return HoldNotFound()
+        if hold.status is not HoldStatus.ACTIVE:
+            return HoldNotActive(f"the reservation is {hold.status.value}")
+        if hold.expires_at <= now:
+            return HoldNotActive("the reservation has expired")
+        return InvalidAmount(
+            f"cannot capture {wanted}, the reservation is {hold.amount}", field="amount"
+        )
+
+    async def release(self, store: LedgerStore, *, hold_id: str, actor: str | None = None) -> Hold:
+        now = self.clock.now()
+        hold = await store.get_hold(hold_id)
+        if hold is None:
+            raise HoldNotFound()
+        released = await _finish_without_capture(store, hold, HoldStatus.RELEASED, now, actor)
+        if released is None:
+            raise HoldNotActive(f"the reservation is {hold.status.value}")
+        return released
+
+    async def sweep_expired_holds(
+        self, store: LedgerStore, *, limit: int = 500, actor: str = "system:sweep"
+    ) -> int:
+        """Expire up to ``limit`` overdue holds. Rows another worker is sweeping are skipped,
+        so any number of workers can run this at once."""
+        now = self.clock.now()
+        expired = 0
+        for hold in sorted(await store.lock_expired_holds(now, limit), key=lambda h: h.card_id):
+            if await _finish_without_capture(store, hold, HoldStatus.EXPIRED, now, actor):
+                expired += 1
+        return expired
+
+
+def _of_hold(
+    card: Card, hold: Hold, kind: ActivityType, amount: int, now: datetime, actor: str | None
+) -> NewActivity:
+    return activity(card, kind, amount, now, reference=hold.reference, actor=actor, hold_id=hold.id)
+
+
+async def _end_on_card(store: LedgerStore, hold: Hold, *, posted: int, now: datetime) -> Card:
+    """Take an ended hold off its card's held money (and ``posted`` off its posted money)."""
+    card = await store.move_balance(
+        hold.card_id, posted=posted, held=-hold.amount, max_posted=MAX_MINOR, now=now
+    )
+    if card is None:  # the CHECK constraints make this unreachable; never guess silently
+        raise AssertionError(f"hold {hold.id} did not fit card {hold.card_id}")
+    return card
+
+
+async def _finish_without_capture(
+    store: LedgerStore, hold: Hold, status: HoldStatus, now: datetime, actor: str | None
+) -> Hold | None:
+    finished = await store.end_hold(hold.id, status=status, now=now)
+    if finished is None:
+        return None
+    card = await _end_on_card(store, hold, posted=0, now=now)
+    kind = ActivityType.EXPIRE if status is HoldStatus.EXPIRED else ActivityType.RELEASE
+    await store.insert_activities([_of_hold(card, hold, kind, hold.amount, now, actor)])
+    return finished

@@ -1,0 +1,112 @@
+"""Posted money moving on and off a card outside holds: loads, refunds and manual corrections.
+
+The three differ only in a few rules, so they are one function with the differences as data
+(``Movement``): each writes one activity and one double-entry transfer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from tender.domain.errors import (
+    BalanceLimitExceeded,
+    CurrencyMismatch,
+    InsufficientFunds,
+    InvalidAmount,
+    InvalidInput,
+    RefundExceedsCapture,
+)
+from tender.domain.ledger import ActivityType, Card, check_spendable, transfer
+from tender.domain.money import MAX_MINOR, Money
+from tender.domain.ports import LedgerStore
+from tender.services.ledger.base import LedgerBase, activity
+
+
+@dataclass(frozen=True, slots=True)
+class Movement:
+    kind: ActivityType
+    signed: bool = False
+    """A correction may take money off; the others only put money on."""
+    spendable_only: bool = False
+    """A load needs an active card that has not expired."""
+    capped_by_captures: bool = False
+    """A refund gives back no more than was captured under its reference."""
+
+    def checked(self, amount: Money) -> Money:
+        if not self.signed:
+            return Money.of(amount.minor, amount.currency)
+        if amount.minor == 0 or abs(amount.minor) > MAX_MINOR:
+            raise InvalidAmount("an adjustment is a non-zero amount within limits", field="amount")
+        return amount
+
+
+LOAD = Movement(ActivityType.LOAD, spendable_only=True)
+REFUND = Movement(ActivityType.REFUND, capped_by_captures=True)
+ADJUST = Movement(ActivityType.ADJUST, signed=True)
+
+
+class Movements(LedgerBase):
+    async def post(
+        self,
+        store: LedgerStore,
+        movement: Movement,
+        *,
+        card_id: str,
+        amount: Money,
+        reference: str | None = None,
+        actor: str | None = None,
+    ) -> Card:
+        """Move posted money on or off a card: ``LOAD``, ``REFUND`` or ``ADJUST``."""
+        amount = movement.checked(amount)
+        if movement.capped_by_captures and reference is None:
+            raise InvalidInput("a refund needs the reference it refunds", field="reference")
+        now = self.clock.now()
+        if movement.spendable_only:
+            check_spendable(await self.get(store, card_id=card_id), now)
+        card = await self._move(store, card_id, amount, now)
+        if movement.capped_by_captures:
+            assert reference is not None  # checked above
+            await _check_refundable(store, card_id, reference, amount.minor)
+        kind = movement.kind
+        await store.insert_activities(
+            [activity(card, kind, amount.minor, now, reference=reference, actor=actor)]
+        )
+        await store.insert_postings(transfer(kind, card_id, amount.minor, card.currency), now)
+        return card
+
+    async def refund(
+        self,
+        store: LedgerStore,
+        *,
+        card_id: str,
+        amount: Money,
+        reference: str,
+        actor: str | None = None,
+    ) -> Card:
+        """Give back captured money; never more than was captured under ``reference``."""
+        return await self.post(
+            store, REFUND, card_id=card_id, amount=amount, reference=reference, actor=actor
+        )
+
+    async def _move(self, store: LedgerStore, card_id: str, amount: Money, now: datetime) -> Card:
+        current = await self.get(store, card_id=card_id)
+        if current.currency != amount.currency:
+            raise CurrencyMismatch(current.currency, amount.currency, field="amount.currency")
+        delta = amount.minor
+        card = await store.move_balance(
+            card_id, posted=delta, held=0, max_posted=MAX_MINOR, now=now
+        )
+        if card is not None:
+            return card
+        if delta > 0:
+            raise BalanceLimitExceeded(f"a card may hold at most {MAX_MINOR} minor units")
+        raise InsufficientFunds("the correction would take the available balance below zero")
+
+
+async def _check_refundable(store: LedgerStore, card_id: str, reference: str, amount: int) -> None:
+    captured, refunded = await store.reference_totals(card_id, reference)
+    if refunded + amount > captured:
+        raise RefundExceedsCapture(
+            f"captured {captured}, already refunded {refunded} under this reference"
+        )
