@@ -7,6 +7,7 @@ from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from tender.api.card_lookups import BalanceCardLookup
 from tender.api.checkout_deps import run
 from tender.api.errors import responses
 from tender.api.giftcard_schemas import (
@@ -20,7 +21,6 @@ from tender.api.giftcard_schemas import (
     MoneyMovement,
     StatusChange,
 )
-from tender.api.rate_limits import card_lookup
 from tender.api.routing import AuthFirstRoute
 from tender.api.schemas import MoneyIn, PageOut, check_metadata
 from tender.api.security import require, runtime_of
@@ -141,18 +141,19 @@ async def list_cards(
     responses=responses(400, 401, 403, 429),
     summary="Check a balance by code and PIN (answers the seed's BalanceType)",
 )
-async def balance(request: Request, body: BalanceCheck, principal: View) -> BalanceType:
+async def balance(
+    request: Request, body: BalanceCheck, principal: View, lookup: BalanceCardLookup
+) -> BalanceType:
     ledger = runtime_of(request).ledger
-    async with card_lookup(request, code=body.code, principal=principal) as lookup:
-        result = await run(
-            request,
-            principal,
-            lambda work: ledger.balance(
-                work.ledger, pins=work.pins, code=body.code, pin=body.pin, currency=body.currency
-            ),
-        )
-        if result.state is BalanceState.NOT_FOUND:
-            lookup.failed()
+    result = await run(
+        request,
+        principal,
+        lambda work: ledger.balance(
+            work.ledger, pins=work.pins, code=body.code, pin=body.pin, currency=body.currency
+        ),
+    )
+    if result.state is BalanceState.NOT_FOUND:
+        lookup.failed()
     return BalanceType.of(result, with_id=True)
 
 
