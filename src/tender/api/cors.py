@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from tender.api.browser import origin_allowed, origin_known
 from tender.api.errors import error_body
-from tender.api.middleware import send_json
+from tender.api.middleware import HttpMiddleware, send_json
 from tender.domain.sessions import Session
 from tender.runtime import Runtime
 
@@ -23,14 +23,8 @@ EXPOSED_HEADERS = "X-Correlation-ID, Idempotent-Replayed, Retry-After"
 MAX_ORIGIN = 200
 
 
-class BrowserCors:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+class BrowserCors(HttpMiddleware):
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"])
         origin_raw = headers.get(b"origin")
         if origin_raw is None:

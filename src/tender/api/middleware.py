@@ -16,8 +16,9 @@ correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 _VALID_CORRELATION = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
-class CorrelationId:
-    """Accept ``X-Correlation-ID`` (or make one), keep it for logs, echo it on the response."""
+class HttpMiddleware:
+    """Pure ASGI middleware that acts on HTTP requests only: lifespan and other scopes pass
+    straight through, so each middleware states just what it does to a request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -26,6 +27,16 @@ class CorrelationId:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.http(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class CorrelationId(HttpMiddleware):
+    """Accept ``X-Correlation-ID`` (or make one), keep it for logs, echo it on the response."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         value = None
         for name, raw in scope["headers"]:
             if name == b"x-correlation-id":

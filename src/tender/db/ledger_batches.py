@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tender.db.ledger_rows import activities, cards, entries
 from tender.domain.ids import new_id
-from tender.domain.ledger import CardStatus, Posting
-from tender.domain.ports import NewActivity, NewCard
+from tender.domain.ledger import CardStatus, NewActivity, Posting
+from tender.domain.ports import NewCard
 
 CARD_FIELDS = (
     "id",

@@ -40,8 +40,17 @@ from tender.db.ledger_statements import (
     TRY_HOLD,
 )
 from tender.domain.ids import new_id
-from tender.domain.ledger import Activity, ActivityType, Card, CardStatus, Hold, HoldStatus, Posting
-from tender.domain.ports import CardCredentials, NewActivity, NewCard, Page
+from tender.domain.ledger import (
+    Activity,
+    ActivityType,
+    Card,
+    CardStatus,
+    Hold,
+    HoldStatus,
+    NewActivity,
+    Posting,
+)
+from tender.domain.ports import CardCredentials, NewCard, Page
 
 __all__ = ["SqlLedgerStore", "activities", "cards", "entries", "holds"]
 

@@ -157,8 +157,9 @@ class Hold:
 
 
 @dataclass(frozen=True, slots=True)
-class Activity:
-    id: str
+class NewActivity:
+    """An activity as a use case writes it; the store gives it its id."""
+
     card_id: str
     type: ActivityType
     amount: int
@@ -169,6 +170,11 @@ class Activity:
     actor: str | None
     hold_id: str | None
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Activity(NewActivity):
+    id: str
 
     @property
     def available_after(self) -> int:

@@ -9,11 +9,11 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from tender.domain.ledger import (
     Activity,
-    ActivityType,
     Card,
     CardStatus,
     Hold,
     HoldStatus,
+    NewActivity,
     Posting,
 )
 from tender.domain.money import Money
@@ -40,20 +40,6 @@ class NewCard:
     posted: int
     expires_at: datetime | None
     metadata: dict[str, Any]
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class NewActivity:
-    card_id: str
-    type: ActivityType
-    amount: int
-    currency: str
-    posted_after: int
-    held_after: int
-    reference: str | None
-    actor: str | None
-    hold_id: str | None
     created_at: datetime
 
 

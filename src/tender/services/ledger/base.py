@@ -7,9 +7,9 @@ from datetime import datetime
 
 from tender.domain.codes import Hasher
 from tender.domain.errors import CardNotFound
-from tender.domain.ledger import ActivityType, Card
+from tender.domain.ledger import ActivityType, Card, NewActivity
 from tender.domain.policy import LedgerPolicy
-from tender.domain.ports import Clock, LedgerStore, NewActivity, SystemClock
+from tender.domain.ports import Clock, LedgerStore, SystemClock
 
 
 def activity(

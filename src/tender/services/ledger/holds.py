@@ -19,9 +19,17 @@ from tender.domain.errors import (
     InvalidInput,
 )
 from tender.domain.ids import new_id
-from tender.domain.ledger import ActivityType, Card, Hold, HoldStatus, check_spendable, transfer
+from tender.domain.ledger import (
+    ActivityType,
+    Card,
+    Hold,
+    HoldStatus,
+    NewActivity,
+    check_spendable,
+    transfer,
+)
 from tender.domain.money import MAX_MINOR, Money
-from tender.domain.ports import LedgerStore, NewActivity
+from tender.domain.ports import LedgerStore
 from tender.services.ledger.base import LedgerBase, activity
 
 

@@ -9,9 +9,17 @@ from typing import Any
 from tender.domain.codes import check_pin_format, generate_pin
 from tender.domain.errors import InvalidAmount, InvalidInput
 from tender.domain.ids import new_id
-from tender.domain.ledger import COUNTER_ACCOUNT, Account, ActivityType, Card, CardStatus, Posting
+from tender.domain.ledger import (
+    COUNTER_ACCOUNT,
+    Account,
+    ActivityType,
+    Card,
+    CardStatus,
+    NewActivity,
+    Posting,
+)
 from tender.domain.money import MAX_MINOR, Money
-from tender.domain.ports import LedgerStore, NewActivity, NewCard
+from tender.domain.ports import LedgerStore, NewCard
 from tender.services.ledger.base import LedgerBase, activity
 
 MAX_BATCH = 100_000
