@@ -10,6 +10,8 @@ import uuid
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tender.api.errors import error_body
+
 correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "correlation_id", default=None
 )
@@ -68,11 +70,9 @@ class CorrelationId(HttpMiddleware):
             correlation_id.reset(token)
 
 
-_UNEXPECTED = {
-    "statusCode": 500,
-    "message": "An unexpected error occurred.",
-    "errors": [{"code": "GeneralError", "message": "An unexpected error occurred."}],
-}
+_UNEXPECTED = error_body(
+    500, [{"code": "GeneralError", "message": "An unexpected error occurred."}]
+)
 
 
 async def send_json(
@@ -106,11 +106,7 @@ class BodyTooLarge(HTTPException):
 
 def _too_large_body(limit: int) -> dict[str, object]:
     message = f"The request body exceeds {limit} bytes."
-    return {
-        "statusCode": 413,
-        "message": message,
-        "errors": [{"code": "PayloadTooLarge", "message": message}],
-    }
+    return error_body(413, [{"code": "PayloadTooLarge", "message": message}])
 
 
 class BodySizeLimit:
