@@ -137,8 +137,7 @@ class Database:
         were both drawn from one pool, enough such units at once would hold every connection
         and wait for ever. Apart work never waits for the main pool, so its own always drains.
         Half the main pool's size (its overflow as much again): every card lookup counts its
-        budgets apart, so a smaller pool queues lookups behind each other (measured: a quarter
-        cost a fifth of ``POST /carts/{id}/giftcards``'s throughput at 8 connections)."""
+        budgets apart, so a pool much smaller than the requests in flight queues lookups."""
         if not self.is_sqlite:
             apart_size = max(2, pool_size // 2)
             self._apart_engine = create_engine(
