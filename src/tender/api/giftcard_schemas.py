@@ -20,6 +20,14 @@ class CardBalances(BaseModel):
     held: MoneyOut = Field(description="Reserved by active holds, not yet captured or released.")
     available: MoneyOut = Field(description="posted - held: what can be spent now.")
 
+    @classmethod
+    def of(cls, posted: int, held: int, currency: str) -> CardBalances:
+        return cls(
+            posted=MoneyOut.of(posted, currency),
+            held=MoneyOut.of(held, currency),
+            available=MoneyOut.of(posted - held, currency),
+        )
+
 
 class GiftCardPublic(BaseModel):
     id: str
@@ -43,11 +51,7 @@ class GiftCardPublic(BaseModel):
             pinRequired=card.pin_required,
             currency=cur,
             status=card.status,
-            balance=CardBalances(
-                posted=MoneyOut.of(card.posted, cur),
-                held=MoneyOut.of(card.held, cur),
-                available=MoneyOut.of(card.available, cur),
-            ),
+            balance=CardBalances.of(card.posted, card.held, cur),
             expiresAt=card.expires_at,
             metadata=card.metadata,
             version=card.version,
@@ -143,11 +147,7 @@ class ActivityPublic(BaseModel):
             id=a.id,
             type=a.type.value,
             amount=MoneyOut.of(a.amount, cur),
-            balanceAfter=CardBalances(
-                posted=MoneyOut.of(a.posted_after, cur),
-                held=MoneyOut.of(a.held_after, cur),
-                available=MoneyOut.of(a.available_after, cur),
-            ),
+            balanceAfter=CardBalances.of(a.posted_after, a.held_after, cur),
             reference=a.reference,
             actor=a.actor,
             holdId=a.hold_id,
