@@ -65,11 +65,13 @@ def browser_card_lookup(code_of: CodeOf) -> Lookups:
     return lookup
 
 
-def gift_card_code(body: GiftCardAdd) -> str:
+async def gift_card_code(body: GiftCardAdd) -> str:
+    """``async`` so FastAPI calls it in the loop: a plain ``def`` dependency would cost a
+    hop to the thread pool on every request."""
     return body.code
 
 
-def balance_code(body: BalanceCheck) -> str:
+async def balance_code(body: BalanceCheck) -> str:
     return body.code
 
 

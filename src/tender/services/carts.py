@@ -237,29 +237,37 @@ class Carts:
         return CartView(cart, totals, method, tuple(payments))
 
     async def reallocate(
-        self, work: Work, cart: Cart, *, found: dict[str, ProviderCard] | None = None
+        self,
+        work: Work,
+        cart: Cart,
+        *,
+        found: dict[str, ProviderCard] | None = None,
+        added: Payment | None = None,
     ) -> CartView:
         """Recompute what each gift card covers from fresh balances (only while the cart can
         change: once placed, the reserved amounts are what the order pays with). Placing does
         not call this blindly: it first checks that every card still covers what was shown,
-        and hands over the balances it ``found`` then, so they are read once."""
+        and hands over the balances it ``found`` then, so they are read once. A card being
+        ``added`` is allocated with the others and written once, with what it covers."""
         if cart.locked:
             return await self.view(work, cart)
         totals, _ = await self.totals(work, cart)
-        payments = await work.payments.payments(cart.id)
-        active = [p for p in payments if p.is_gift_card and p.active]
-        if found is None:
-            refs = [p.card_ref or "" for p in active]
-            found = await work.provider.cards(refs=refs) if active else {}
+        active = [p for p in await work.payments.payments(cart.id) if p.is_gift_card and p.active]
+        if added is not None:
+            active.append(added)
+        found = dict(found or {})
+        missing = [p.card_ref or "" for p in active if p.card_ref not in found]
+        if missing:
+            found.update(await work.provider.cards(refs=missing))
         balances = [
             CardBalance(p.id, found[p.card_ref].available if p.card_ref in found else 0)
             for p in active
         ]
         now = self.clock.now()
-        changed = False
+        changed: list[Payment] = []
         for payment, share in zip(active, allocate(totals.grand_total, balances), strict=True):
             if (payment.amount_planned, payment.upper_limit) != (share.amount, share.upper_limit):
-                await work.payments.update_payment(
+                changed.append(
                     replace(
                         payment,
                         amount_planned=share.amount,
@@ -267,7 +275,12 @@ class Carts:
                         updated_at=now,
                     )
                 )
-                changed = True
+        if added is not None:
+            allocated = next((p for p in changed if p.id == added.id), added)
+            await work.payments.insert_payment(allocated)
+            await work.payments.update_payments([p for p in changed if p.id != added.id])
+        else:
+            await work.payments.update_payments(changed)
         if changed:
             await self.event(work, "GiftCardAllocationChanged", cart, {})
         return await self.view(work, cart)
@@ -296,11 +309,10 @@ class Carts:
         payments = await work.payments.payments(cart.id)
         self._check_card_fits(cart, card, payments)
         payment = self._card_payment(work, cart, card, position=len(payments) + 1)
-        await work.payments.insert_payment(payment)
         await self.event(
             work, "GiftCardAdded", cart, {"paymentId": payment.id, "card": f"****{card.last4}"}
         )
-        view = await self.reallocate(work, cart)
+        view = await self.reallocate(work, cart, found={card.ref: card}, added=payment)
         return view, next(p for p in view.payments if p.id == payment.id)
 
     @staticmethod

@@ -41,7 +41,7 @@ class NorcePaymentCreate(Strict):
     code: str | None = Field(None, max_length=32, description="The card's PIN, if it has one.")
 
 
-def card_id(body: NorcePaymentCreate) -> str:
+async def card_id(body: NorcePaymentCreate) -> str:
     return body.cardId
 
 
