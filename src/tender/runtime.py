@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tender import faults
+from tender.auth.jwks import RemoteKeys
+from tender.auth.jwt import OWN_ISSUER, JwtVerifier, LocalKeys, TrustedIssuer
+from tender.auth.keys import SigningKey
 from tender.auth.oauth import OAuth
 from tender.config import InsecureSettings, Settings
 from tender.db.cart_store import SqlCartStore
@@ -47,7 +51,15 @@ from tender.services.sessions import Sessions
 
 
 class Runtime:
-    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        jwks_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """``jwks_transport`` carries the requests for an external JWT issuer's keys (tests
+        pass a fake issuer)."""
         settings.validate_secrets()
         faults.configure(settings.fault_plan)
         self.settings = settings
@@ -66,6 +78,22 @@ class Runtime:
             raise InsecureSettings(str(error)) from None
         self.oauth = OAuth(
             self.hasher, token_ttl=timedelta(seconds=settings.token_ttl_seconds), clock=self.clock
+        )
+        self.signing_key = SigningKey.derive(settings.secret_bytes())
+        self.remote_keys: RemoteKeys | None = None
+        issuers = [TrustedIssuer(OWN_ISSUER, LocalKeys(self.signing_key), own=True)]
+        if settings.jwt_issuer and settings.jwt_jwks_url:
+            clock_ = self.clock
+            self.remote_keys = RemoteKeys(
+                settings.jwt_jwks_url,
+                transport=jwks_transport,
+                clock=lambda: clock_.now().timestamp(),
+            )
+            issuers.append(TrustedIssuer(settings.jwt_issuer, self.remote_keys, own=False))
+        self.jwt = JwtVerifier(
+            issuers,
+            audience=settings.jwt_audience,
+            max_lifetime=timedelta(seconds=settings.jwt_max_lifetime_seconds),
         )
 
         self.sessions = Sessions(
@@ -123,10 +151,7 @@ class Runtime:
     def purge(self, conn: AsyncConnection) -> Purge:
         return SqlPurge(conn)
 
-    @property
-    def jwt_key(self) -> str:
-        assert self.settings.jwt_secret is not None  # validate_secrets() guarantees it
-        return self.settings.jwt_secret.get_secret_value()
-
     async def close(self) -> None:
+        if self.remote_keys is not None:
+            await self.remote_keys.close()
         await self.db.dispose()
