@@ -83,7 +83,7 @@ async def payment_intent(
         )
     except DomainError as error:
         raise in_wire_names(error) from None
-    return PaymentIntentResponse(outcome=outcome.value)
+    return PaymentIntentResponse(outcome=outcome)
 
 
 FIELDS = {

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, StrictInt
 from tender.api.schemas import Strict
 from tender.domain.errors import InvalidAmount, UnknownCurrency
 from tender.domain.money import MAX_MINOR, Money, check_currency, exponent
-from tender.services.orders.intents import IntentAction, PaymentIntent
+from tender.services.orders.intents import IntentAction, Outcome, PaymentIntent
 
 REFERENCE = Field(None, min_length=1, max_length=200, description="The merchant's reference.")
 
@@ -90,7 +90,7 @@ class PaymentIntentRequest(Strict):
 
 
 class PaymentIntentResponse(BaseModel):
-    outcome: Literal["approved", "rejected", "received"]
+    outcome: Outcome
 
 
 class StatusCheck(BaseModel):
