@@ -178,8 +178,8 @@ async def test_who_may_send_payment_intents(api: Api) -> None:
     url = f"{INTENTS}/{world['payment']}"
     body = action("capturePayment", 1_000)
     session = await browser(api, h, (await ready_cart(api, h, unit=100))["id"])
-    before = await rows.snapshot(api.runtime.db)
     narrow = await api.headers("manage_orders manage_payments view_sessions")
+    before = await rows.snapshot(api.runtime.db)
     assert_error(await api.client.post(url, json=body, headers=narrow), 403, "insufficient_scope")
     no_scope_jwt = {"Authorization": f"Bearer {api.admin_jwt('manage_orders')}"}
     assert_error(await api.client.post(url, json=body, headers=no_scope_jwt), 403)

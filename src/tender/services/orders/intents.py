@@ -114,7 +114,7 @@ class PaymentIntents(OrderService):
         payment, order = await self._placed_payment(work, payment_id, owner)
         plan = self._plan(payment, order, intent)
         try:
-            await self._move(work, payment, plan)
+            await self._move_money(work, payment, plan)
         except (StaleWrite, ProviderDeclined):
             raise
         except DomainError as error:
@@ -203,7 +203,7 @@ class PaymentIntents(OrderService):
                     return t.amount
         raise TransactionNotFound(field="transactionId")
 
-    async def _move(self, work: Work, payment: Payment, plan: _Plan) -> None:
+    async def _move_money(self, work: Work, payment: Payment, plan: _Plan) -> None:
         if plan.kind is TransactionType.CHARGE:
             await self._capture(work, payment, plan.amount)
         elif plan.kind is TransactionType.REFUND:
