@@ -258,3 +258,36 @@ async def test_racing_captures_and_refunds_move_money_once(api: Api) -> None:
     kinds = [t[0] for t in await transactions(api, h, world["payment"])]
     assert kinds.count("Charge") == 1
     assert kinds.count("Refund") == 3
+
+
+async def test_a_lapsed_reservation_spent_elsewhere_is_rejected_by_the_ledger(api: Api) -> None:
+    """No stand-in: the ledger itself declines. The order's reservation lapsed (the payment
+    window passed and the sweep released it) and the card's money went to another order, so
+    the capture cannot take it again: rejected, recorded as a failed charge, nothing moved."""
+    client = await api.new_client()
+
+    async def login() -> dict[str, str]:
+        response = await api.client.post(
+            "/oauth/token", data={"grant_type": "client_credentials"}, auth=client
+        )
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    world = await placed_order(api, await login())
+    api.clock.advance(hours=25)
+    h = await login()  # the same merchant client, a day later
+    runtime = api.runtime
+    swept = await runtime.db.transaction(
+        lambda conn: runtime.ledger.sweep_expired_holds(runtime.work(conn, actor=None).ledger)
+    )
+    assert swept == 1
+    other = await ready_cart(api, h, unit=9_510)  # 95.10 + 4.90 shipping: the whole card
+    await add_card(api, h, other["id"], world["card"]["code"])
+    placed = await api.client.post("/orders", json={"cartId": other["id"]}, headers=h)
+    assert placed.status_code == 201, placed.text
+    assert await held(api, h, world["card"]["id"]) == (10_000, 10_000)
+
+    answer = await intent(api, h, world["payment"], action("capturePayment", 4_490))
+    assert answer == {"outcome": "rejected"}
+    assert await held(api, h, world["card"]["id"]) == (10_000, 10_000)
+    assert (await transactions(api, h, world["payment"]))[-1] == ("Charge", "Failure", 4_490)
+    assert await audit(api) == []
