@@ -51,6 +51,9 @@ from tender.services.sessions import Sessions
 
 
 class Runtime:
+    remote_keys: RemoteKeys | None = None
+    """The external JWT issuer's keys, if one is configured."""
+
     def __init__(
         self,
         settings: Settings,
@@ -58,8 +61,7 @@ class Runtime:
         clock: Clock | None = None,
         jwks_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        """``jwks_transport`` carries the requests for an external JWT issuer's keys (tests
-        pass a fake issuer)."""
+        """``jwks_transport``: how an external JWT issuer's keys are fetched (tests fake it)."""
         settings.validate_secrets()
         faults.configure(settings.fault_plan)
         self.settings = settings
@@ -80,21 +82,7 @@ class Runtime:
             self.hasher, token_ttl=timedelta(seconds=settings.token_ttl_seconds), clock=self.clock
         )
         self.signing_key = SigningKey.derive(settings.secret_bytes())
-        self.remote_keys: RemoteKeys | None = None
-        issuers = [TrustedIssuer(OWN_ISSUER, LocalKeys(self.signing_key), own=True)]
-        if settings.jwt_issuer and settings.jwt_jwks_url:
-            clock_ = self.clock
-            self.remote_keys = RemoteKeys(
-                settings.jwt_jwks_url,
-                transport=jwks_transport,
-                clock=lambda: clock_.now().timestamp(),
-            )
-            issuers.append(TrustedIssuer(settings.jwt_issuer, self.remote_keys, own=False))
-        self.jwt = JwtVerifier(
-            issuers,
-            audience=settings.jwt_audience,
-            max_lifetime=timedelta(seconds=settings.jwt_max_lifetime_seconds),
-        )
+        self.jwt = self._jwt_verifier(jwks_transport)
 
         self.sessions = Sessions(
             self.hasher, self.clock, ttl=timedelta(seconds=settings.session_ttl_seconds)
@@ -116,6 +104,23 @@ class Runtime:
         )
 
         self.checkout_data = CheckoutDataService(self.carts)
+
+    def _jwt_verifier(self, transport: httpx.AsyncBaseTransport | None) -> JwtVerifier:
+        """tender's own tokens, and those of the external issuer if one is configured."""
+        settings, clock = self.settings, self.clock
+        issuers = [TrustedIssuer(OWN_ISSUER, LocalKeys(self.signing_key), own=True)]
+        if settings.jwt_issuer and settings.jwt_jwks_url:
+            self.remote_keys = RemoteKeys(
+                settings.jwt_jwks_url,
+                transport=transport,
+                clock=lambda: clock.now().timestamp(),
+            )
+            issuers.append(TrustedIssuer(settings.jwt_issuer, self.remote_keys, own=False))
+        return JwtVerifier(
+            issuers,
+            audience=settings.jwt_audience,
+            max_lifetime=timedelta(seconds=settings.jwt_max_lifetime_seconds),
+        )
 
     def work(
         self, conn: AsyncConnection, *, actor: str | None, correlation_id: str | None = None
