@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from tender.config import Environment, InsecureSettings, Settings, write_secrets_file
+from tender.auth.jwt import OWN_ISSUER
+from tender.config import (
+    OWN_JWT_ISSUER,
+    Environment,
+    InsecureSettings,
+    Settings,
+    write_secrets_file,
+)
 from tender.providers import PROVIDERS
 from tender.runtime import Runtime
 
@@ -61,6 +68,7 @@ def test_an_external_jwt_issuer_needs_its_name_and_keys_over_tls(
 
 
 def test_an_external_jwt_issuer_passes_with_both() -> None:
+    assert OWN_JWT_ISSUER == OWN_ISSUER  # settings cannot import auth, so they spell it again
     Settings(
         env=Environment.PRODUCTION,
         secret_key=STRONG,

@@ -186,8 +186,8 @@ class Settings(BaseSettings):
         self.validate_payments()
 
     def validate_jwt_issuer(self) -> None:
-        """An external issuer is trusted only with its name and its keys' address, and its
-        keys are fetched over TLS outside development: a forged JWK Set mints admins."""
+        """An external issuer is trusted only with its name and its keys' address, and in
+        production its keys are fetched over TLS only: a forged JWK Set mints admins."""
         issuer, url = self.jwt_issuer, self.jwt_jwks_url
         if (issuer is None) != (url is None):
             raise InsecureSettings(
