@@ -272,7 +272,6 @@ async def prepare(
         env=Environment.TEST,
         database_url=db.url,
         secret_key=SECRET,
-        jwt_secret=SECRET,
         sweep_interval_seconds=0,
     )
     runtime = Runtime(settings)
@@ -520,7 +519,6 @@ async def measure_tender(
         env = {
             "TENDER_DATABASE_URL": db.url,
             "TENDER_SECRET_KEY": SECRET,
-            "TENDER_JWT_SECRET": SECRET,
             "TENDER_ENV": "test",
             "TENDER_SWEEP_INTERVAL_SECONDS": "0",
             "TENDER_ENV_FILE": str(folder / "none.env"),

@@ -143,6 +143,12 @@ SEED_NAMES = frozenset(
         "paymentProviderName",
         # Norce / Awardit
         "cardId",
+        # commercetools connector: payment intents
+        "capturePayment",
+        "refundPayment",
+        "cancelPayment",
+        "reversePayment",
+        "merchantReference",
     }
 )
 """Names only the seeds use: tender's own code spells these concepts its own way."""

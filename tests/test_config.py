@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from tender.config import Environment, InsecureSettings, Settings, write_secrets_file
+from tender.auth.jwt import OWN_ISSUER
+from tender.config import (
+    OWN_JWT_ISSUER,
+    Environment,
+    InsecureSettings,
+    Settings,
+    write_secrets_file,
+)
 from tender.providers import PROVIDERS
 from tender.runtime import Runtime
 
@@ -18,26 +25,56 @@ STRONG = "vK3u9-Qz_7pLw2Xc8RbN4mYt6HsJ1aFgE5dUoZqWi0"
 
 
 def test_production_refuses_missing_secrets() -> None:
-    settings = Settings(env=Environment.PRODUCTION, secret_key=None, jwt_secret=STRONG)
+    settings = Settings(env=Environment.PRODUCTION, secret_key=None)
     with pytest.raises(InsecureSettings, match="TENDER_SECRET_KEY"):
         settings.validate_secrets()
 
 
 @pytest.mark.parametrize("weak", ["changeme", "short", "a" * 40, "secret"])
 def test_production_refuses_weak_secrets(weak: str) -> None:
-    settings = Settings(env=Environment.PRODUCTION, secret_key=STRONG, jwt_secret=weak)
-    with pytest.raises(InsecureSettings, match="TENDER_JWT_SECRET is weak"):
+    settings = Settings(env=Environment.PRODUCTION, secret_key=weak)
+    with pytest.raises(InsecureSettings, match="TENDER_SECRET_KEY is weak"):
         settings.validate_secrets()
 
 
 def test_development_allows_weak_but_not_missing_secrets() -> None:
-    Settings(env=Environment.DEVELOPMENT, secret_key="dev", jwt_secret="dev").validate_secrets()
+    Settings(env=Environment.DEVELOPMENT, secret_key="dev").validate_secrets()
     with pytest.raises(InsecureSettings):
-        Settings(env=Environment.DEVELOPMENT, secret_key="dev", jwt_secret=None).validate_secrets()
+        Settings(env=Environment.DEVELOPMENT, secret_key=None).validate_secrets()
 
 
 def test_strong_secrets_pass_in_production() -> None:
-    Settings(env=Environment.PRODUCTION, secret_key=STRONG, jwt_secret=STRONG).validate_secrets()
+    Settings(env=Environment.PRODUCTION, secret_key=STRONG).validate_secrets()
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"jwt_issuer": "https://idp.example"}, "TENDER_JWT_JWKS_URL"),
+        ({"jwt_jwks_url": "https://idp.example/jwks"}, "TENDER_JWT_ISSUER"),
+        ({"jwt_issuer": "tender", "jwt_jwks_url": "https://idp.example/jwks"}, "own tokens"),
+        (
+            {"jwt_issuer": "https://idp.example", "jwt_jwks_url": "http://idp.example/jwks"},
+            "https://",
+        ),
+    ],
+)
+def test_an_external_jwt_issuer_needs_its_name_and_keys_over_tls(
+    settings: dict[str, object], message: str
+) -> None:
+    configured = Settings(env=Environment.PRODUCTION, secret_key=STRONG, **settings)  # type: ignore[arg-type]
+    with pytest.raises(InsecureSettings, match=message):
+        configured.validate_secrets()
+
+
+def test_an_external_jwt_issuer_passes_with_both() -> None:
+    assert OWN_JWT_ISSUER == OWN_ISSUER  # settings cannot import auth, so they spell it again
+    Settings(
+        env=Environment.PRODUCTION,
+        secret_key=STRONG,
+        jwt_issuer="https://idp.example",
+        jwt_jwks_url="https://idp.example/.well-known/jwks.json",
+    ).validate_secrets()
 
 
 def test_secrets_file_is_private_and_written_once(tmp_path: Path) -> None:
@@ -101,7 +138,6 @@ def test_guessable_code_formats_are_refused_at_start_up(
     configured = Settings(
         env=Environment.PRODUCTION,
         secret_key=STRONG,
-        jwt_secret=STRONG,
         **settings,  # type: ignore[arg-type]
     )
     with pytest.raises(InsecureSettings) as refused:
@@ -125,7 +161,6 @@ def test_code_formats_with_twelve_random_characters_pass(settings: dict[str, obj
     Settings(
         env=Environment.PRODUCTION,
         secret_key=STRONG,
-        jwt_secret=STRONG,
         **settings,  # type: ignore[arg-type]
     ).validate_secrets()
 
@@ -135,7 +170,6 @@ def test_a_guessable_code_format_stops_the_cli_with_one_clear_line(tmp_path: Pat
         **os.environ,
         "TENDER_ENV_FILE": os.devnull,
         "TENDER_SECRET_KEY": STRONG,
-        "TENDER_JWT_SECRET": STRONG,
         "TENDER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
         "TENDER_CODE_LENGTH": "10",
     }
@@ -184,7 +218,6 @@ async def test_the_gift_card_provider_is_chosen_by_name(tmp_path: Path) -> None:
         Settings(
             env=Environment.TEST,
             secret_key=strong,
-            jwt_secret=strong,
             database_url=f"sqlite+aiosqlite:///{tmp_path / 't.db'}",
         )
     )
@@ -198,7 +231,6 @@ async def test_the_gift_card_provider_is_chosen_by_name(tmp_path: Path) -> None:
             Settings(
                 env=Environment.TEST,
                 secret_key=strong,
-                jwt_secret=strong,
                 database_url=f"sqlite+aiosqlite:///{tmp_path / 't.db'}",
                 gift_card_provider="nope",
             )

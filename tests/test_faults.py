@@ -46,18 +46,15 @@ def test_production_refuses_armed_crash_points() -> None:
     settings = Settings(
         env=Environment.PRODUCTION,
         secret_key=STRONG,
-        jwt_secret=STRONG,
         fault_injection="after_commit=0.01",
     )
     with pytest.raises(InsecureSettings, match=r"TENDER_FAULT_INJECTION .* crash tests only"):
         settings.validate_secrets()
     with pytest.raises(InsecureSettings, match="TENDER_FAULT_INJECTION"):
         Runtime(settings)
-    Settings(env=Environment.PRODUCTION, secret_key=STRONG, jwt_secret=STRONG).validate_secrets()
+    Settings(env=Environment.PRODUCTION, secret_key=STRONG).validate_secrets()
     for env in (Environment.TEST, Environment.DEVELOPMENT):
-        Settings(
-            env=env, secret_key=STRONG, jwt_secret=STRONG, fault_injection="after_commit=0.01"
-        ).validate_secrets()
+        Settings(env=env, secret_key=STRONG, fault_injection="after_commit=0.01").validate_secrets()
 
 
 def test_the_service_does_not_start_in_production_with_crash_points(
@@ -65,7 +62,6 @@ def test_the_service_does_not_start_in_production_with_crash_points(
 ) -> None:
     monkeypatch.setenv("TENDER_ENV", "production")
     monkeypatch.setenv("TENDER_SECRET_KEY", STRONG)
-    monkeypatch.setenv("TENDER_JWT_SECRET", STRONG)
     monkeypatch.setenv("TENDER_FAULT_INJECTION", "after_commit=0.05")
     monkeypatch.setenv("TENDER_ENV_FILE", str(tmp_path / "absent.env"))
     monkeypatch.setenv("TENDER_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'never.db'}")

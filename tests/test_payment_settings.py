@@ -17,7 +17,7 @@ PROVIDER = {
 
 
 def settings(env: Environment = Environment.PRODUCTION, **values: Any) -> Settings:
-    return Settings(env=env, secret_key=STRONG, jwt_secret=STRONG, **values)
+    return Settings(env=env, secret_key=STRONG, **values)
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,6 @@ def settings(tmp_path: Path, **overrides: object) -> Settings:
         env=Environment.TEST,
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'tender.db'}",
         secret_key=SECRET,
-        jwt_secret=SECRET,
         **overrides,  # type: ignore[arg-type]
     )
 
@@ -60,7 +59,6 @@ async def test_the_merchant_may_choose_normal(
         env=Environment.TEST,
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'tender.db'}",
         secret_key=SECRET,
-        jwt_secret=SECRET,
     )
     assert chosen.sqlite_synchronous == "normal"
     assert await pragmas(Runtime(chosen).db) == (NORMAL, "wal")

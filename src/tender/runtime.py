@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tender import faults
+from tender.auth.jwks import RemoteKeys
+from tender.auth.jwt import OWN_ISSUER, JwtVerifier, LocalKeys, TrustedIssuer
+from tender.auth.keys import SigningKey
 from tender.auth.oauth import OAuth
 from tender.config import InsecureSettings, Settings
 from tender.db.cart_store import SqlCartStore
@@ -47,7 +51,17 @@ from tender.services.sessions import Sessions
 
 
 class Runtime:
-    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+    remote_keys: RemoteKeys | None = None
+    """The external JWT issuer's keys, if one is configured."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        jwks_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """``jwks_transport``: how an external JWT issuer's keys are fetched (tests fake it)."""
         settings.validate_secrets()
         faults.configure(settings.fault_plan)
         self.settings = settings
@@ -67,6 +81,8 @@ class Runtime:
         self.oauth = OAuth(
             self.hasher, token_ttl=timedelta(seconds=settings.token_ttl_seconds), clock=self.clock
         )
+        self.signing_key = SigningKey.derive(settings.secret_bytes())
+        self.jwt = self._jwt_verifier(jwks_transport)
 
         self.sessions = Sessions(
             self.hasher, self.clock, ttl=timedelta(seconds=settings.session_ttl_seconds)
@@ -88,6 +104,23 @@ class Runtime:
         )
 
         self.checkout_data = CheckoutDataService(self.carts)
+
+    def _jwt_verifier(self, transport: httpx.AsyncBaseTransport | None) -> JwtVerifier:
+        """tender's own tokens, and those of the external issuer if one is configured."""
+        settings, clock = self.settings, self.clock
+        issuers = [TrustedIssuer(OWN_ISSUER, LocalKeys(self.signing_key), own=True)]
+        if settings.jwt_issuer and settings.jwt_jwks_url:
+            self.remote_keys = RemoteKeys(
+                settings.jwt_jwks_url,
+                transport=transport,
+                clock=lambda: clock.now().timestamp(),
+            )
+            issuers.append(TrustedIssuer(settings.jwt_issuer, self.remote_keys, own=False))
+        return JwtVerifier(
+            issuers,
+            audience=settings.jwt_audience,
+            max_lifetime=timedelta(seconds=settings.jwt_max_lifetime_seconds),
+        )
 
     def work(
         self, conn: AsyncConnection, *, actor: str | None, correlation_id: str | None = None
@@ -123,10 +156,7 @@ class Runtime:
     def purge(self, conn: AsyncConnection) -> Purge:
         return SqlPurge(conn)
 
-    @property
-    def jwt_key(self) -> str:
-        assert self.settings.jwt_secret is not None  # validate_secrets() guarantees it
-        return self.settings.jwt_secret.get_secret_value()
-
     async def close(self) -> None:
+        if self.remote_keys is not None:
+            await self.remote_keys.close()
         await self.db.dispose()

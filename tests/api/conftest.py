@@ -12,6 +12,7 @@ import pytest
 
 from tender.api.app import create_app
 from tender.auth.jwt import mint_admin_token
+from tender.auth.keys import SigningKey
 from tender.config import Environment, Settings
 from tender.db.client_store import SqlClientStore
 from tender.db.engine import Database
@@ -20,7 +21,8 @@ from tender.runtime import Runtime
 from tests.conftest import FakeClock
 
 SECRET = "api-test-secret-key-0123456789abcdefghijklmnop"
-JWT_SECRET = "api-test-jwt-secret-0123456789abcdefghijklmnop"
+SIGNING_KEY = SigningKey.derive(SECRET.encode())
+"""The key tender derives from ``SECRET`` and signs its admin JWTs with."""
 ALL_SCOPES = (
     "manage_giftcards view_giftcards introspect_oauth_tokens manage_orders manage_payments "
     "view_sessions manage_checkout_payment_intents"
@@ -55,7 +57,7 @@ class Api:
         scopes: str = ALL_SCOPES,
         *,
         ttl: timedelta = timedelta(minutes=5),
-        key: str = JWT_SECRET,
+        key: SigningKey = SIGNING_KEY,
     ) -> str:
         return mint_admin_token(
             key=key,
@@ -73,7 +75,6 @@ async def api(db: Database) -> AsyncIterator[Api]:
         env=Environment.TEST,
         database_url=db.url,
         secret_key=SECRET,
-        jwt_secret=JWT_SECRET,
         sweep_interval_seconds=0,
         db_pool_size=5,
     )

@@ -15,7 +15,7 @@ from tender.config import Environment, Settings
 from tender.db.engine import Database
 from tender.runtime import Runtime
 from tender.services.external_payments import callback_signature
-from tests.api.conftest import JWT_SECRET, SECRET, Api
+from tests.api.conftest import SECRET, Api
 from tests.conftest import FakeClock
 
 PROVIDER_SECRET = "provider-secret-for-tests-0123456789abcdefghij"
@@ -34,7 +34,6 @@ async def api_with(db: Database, **overrides: Any) -> AsyncIterator[Api]:
         "env": Environment.TEST,
         "database_url": db.url,
         "secret_key": SECRET,
-        "jwt_secret": JWT_SECRET,
         "sweep_interval_seconds": 0,
         "db_pool_size": 5,
         **overrides,

@@ -22,7 +22,7 @@ from tender.db.ledger_store import SqlLedgerStore, cards
 from tender.db.rate_limit_store import limits_table
 from tender.domain.money import Money
 from tender.runtime import Runtime
-from tests.api.conftest import ALL_SCOPES, JWT_SECRET, SECRET, assert_error
+from tests.api.conftest import ALL_SCOPES, SECRET, assert_error
 from tests.conftest import FakeClock
 
 SHOP = "https://shop.example"
@@ -114,7 +114,6 @@ async def start(db: Database) -> AsyncIterator[Start]:
             env=Environment.TEST,
             database_url=db.url,
             secret_key=SECRET,
-            jwt_secret=JWT_SECRET,
             sweep_interval_seconds=0,
             db_pool_size=5,
             **{**GENEROUS, **overrides},

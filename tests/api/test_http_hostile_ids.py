@@ -30,6 +30,7 @@ from tender.api.app import create_app
 from tender.api.browser import browser_session
 from tender.api.errors import JSONAPI_PATHS
 from tender.api.inputs import PATH_ID_RULES, rule_for
+from tender.api.security import require_jwt
 from tender.db.models import Base
 from tender.runtime import Runtime
 from tender.services.external_payments import callback_signature
@@ -63,6 +64,8 @@ class World:
 
     server: dict[str, str]
     browser: dict[str, str]
+    admin: dict[str, str]
+    """A merchant-admin JWT, for the routes that take nothing else."""
     ids: dict[str, str]
     code: str
     order_reference: str
@@ -109,6 +112,7 @@ async def world(api: Api) -> World:
     return World(
         server=h,
         browser=session,
+        admin={"Authorization": f"Bearer {api.admin_jwt()}"},
         ids={
             "card_id": first["id"],
             "cart_id": open_cart["id"],
@@ -133,6 +137,7 @@ class Endpoint:
     queries: tuple[str, ...]
     has_body: bool
     browser: bool
+    jwt: bool
 
 
 def _uses(dependant: Dependant, call: Callable[..., Any]) -> bool:
@@ -153,6 +158,7 @@ def endpoints(api: Api) -> Iterator[Endpoint]:
                 queries=tuple(q.name for q in dependant.query_params),
                 has_body=context.body_field is not None,
                 browser=_uses(dependant, browser_session),
+                jwt=_uses(dependant, require_jwt),
             )
 
 
@@ -216,6 +222,16 @@ def sample_body(endpoint: Endpoint, w: World) -> dict[str, Any] | None:
         "/session/giftcards": {"code": w.code},
         "/checkout-data": {"data": {"type": "checkout-data", "attributes": spryker}},
         "/checkout": {"data": {"type": "checkout", "attributes": spryker}},
+        "/operations/payment-intents/{payment_id}": {
+            "actions": [
+                {
+                    "action": "refundPayment",
+                    "amount": {"centAmount": 100, "currencyCode": "EUR"},
+                    "merchantReference": "RMA-1",
+                    "transactionId": str(uuid.uuid4()),
+                }
+            ]
+        },
         "/order-payments": {
             "data": {
                 "type": "order-payments",
@@ -230,6 +246,8 @@ def sample_body(endpoint: Endpoint, w: World) -> dict[str, Any] | None:
 
 
 def headers(endpoint: Endpoint, w: World) -> dict[str, str]:
+    if endpoint.jwt:
+        return dict(w.admin)
     return dict(w.browser if endpoint.browser else w.server)
 
 

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 import jwt
 import pytest
 
-from tests.api.conftest import JWT_SECRET, Api, assert_error, state
+from tests.api.conftest import SIGNING_KEY, Api, assert_error, state
 
 JSON = {"content-type": "application/json"}
 FORM = {"content-type": "application/x-www-form-urlencoded"}
@@ -247,6 +247,14 @@ async def test_hostile_bearer_tokens_are_401(api: Api) -> None:
         assert response.headers["www-authenticate"].startswith('Bearer realm="tender"')
 
 
+def signed(claims: dict[str, object]) -> str:
+    """Signed with tender's own key, naming tender as issuer and audience."""
+    body = {"iss": "tender", "aud": "tender", **claims}
+    return jwt.encode(
+        body, SIGNING_KEY.private, algorithm="EdDSA", headers={"kid": SIGNING_KEY.kid}
+    )
+
+
 async def test_signed_but_malformed_admin_jwts_are_401(api: Api) -> None:
     """Whoever holds the key can still send nonsense claims; they get 401, not 500."""
     later = 4102444800
@@ -263,7 +271,7 @@ async def test_signed_but_malformed_admin_jwts_are_401(api: Api) -> None:
         {"sub": "ops", "scope": "root", "exp": later},
         {"scope": "view_giftcards", "exp": later},
     ):
-        token = jwt.encode(claims, JWT_SECRET, algorithm="HS256")
+        token = signed(claims)
         response = await api.client.get("/giftcards", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 401, (claims, response.text)
         assert_error(response, 401, "invalid_token")
@@ -271,26 +279,14 @@ async def test_signed_but_malformed_admin_jwts_are_401(api: Api) -> None:
 
 async def test_admin_jwt_at_the_clock_edges(api: Api) -> None:
     now = api.clock.now()
-    far = jwt.encode(
-        {"sub": "ops", "scope": "view_giftcards", "exp": datetime(9999, 1, 1, tzinfo=UTC)},
-        JWT_SECRET,
-        algorithm="HS256",
-    )
+    far = signed({"sub": "ops", "scope": "view_giftcards", "exp": datetime(9999, 1, 1, tzinfo=UTC)})
     response = await api.client.get("/giftcards", headers={"Authorization": f"Bearer {far}"})
     assert_error(response, 401, "invalid_token")  # valid for longer than the maximum lifetime
     for lifetime, status in ((timedelta(days=6, hours=23), 200), (timedelta(days=7, hours=1), 401)):
-        token = jwt.encode(
-            {"sub": "ops", "scope": "view_giftcards", "exp": now + lifetime},
-            JWT_SECRET,
-            algorithm="HS256",
-        )
+        token = signed({"sub": "ops", "scope": "view_giftcards", "exp": now + lifetime})
         response = await api.client.get("/giftcards", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == status, (lifetime, response.text)
-    stale = jwt.encode(
-        {"sub": "ops", "scope": "view_giftcards", "exp": now - timedelta(minutes=1)},
-        JWT_SECRET,
-        algorithm="HS256",
-    )
+    stale = signed({"sub": "ops", "scope": "view_giftcards", "exp": now - timedelta(minutes=1)})
     response = await api.client.get("/giftcards", headers={"Authorization": f"Bearer {stale}"})
     assert_error(response, 401, "invalid_token")
 

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from tender.auth.keys import SigningKey
 from tender.db.client_store import SqlClientStore
 from tests.api.conftest import Api, assert_error
 from tests.rows import snapshot
@@ -119,7 +120,9 @@ async def test_admin_jwts(api: Api) -> None:
     good = {"Authorization": f"Bearer {api.admin_jwt('view_giftcards')}"}
     assert (await api.client.get("/giftcards", headers=good)).status_code == 200
     for token in (
-        api.admin_jwt("view_giftcards", key="some-other-key-0123456789abcdefghijklmnop"),
+        api.admin_jwt(
+            "view_giftcards", key=SigningKey.derive(b"some-other-key-0123456789abcdefghijklmnop")
+        ),
         api.admin_jwt("view_giftcards", ttl=timedelta(minutes=-5)),
     ):
         response = await api.client.get("/giftcards", headers={"Authorization": f"Bearer {token}"})

@@ -13,7 +13,7 @@ import pytest
 from tender.config import Environment, InsecureSettings, Settings
 from tender.db.engine import Database
 from tender.runtime import Runtime
-from tests.api.conftest import JWT_SECRET, SECRET, Api, assert_error
+from tests.api.conftest import SECRET, Api, assert_error
 from tests.api.journeys import (
     browser,
     card,
@@ -306,7 +306,6 @@ def test_production_refuses_the_simulator_at_start_up(db: Database) -> None:
         env=Environment.PRODUCTION,
         database_url=db.url,
         secret_key=SECRET,
-        jwt_secret=JWT_SECRET,
         redirect_simulator=True,
     )
     with pytest.raises(InsecureSettings, match="TENDER_REDIRECT_SIMULATOR"):

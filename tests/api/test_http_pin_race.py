@@ -26,7 +26,7 @@ from tender.db.ledger_store import SqlLedgerStore
 from tender.domain.codes import Hasher
 from tender.domain.money import Money
 from tender.runtime import Runtime
-from tests.api.conftest import JWT_SECRET, SECRET
+from tests.api.conftest import SECRET
 
 pytestmark = pytest.mark.xdist_group("pin-race")
 
@@ -59,7 +59,6 @@ async def runtime(db: Database) -> AsyncIterator[Runtime]:
         env=Environment.TEST,
         database_url=db.url,
         secret_key=SECRET,
-        jwt_secret=JWT_SECRET,
         sweep_interval_seconds=0,
         db_pool_size=CALLERS,
         card_failures_per_code="100000/hour",

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tender.db.engine import Database
-from tests.api.conftest import JWT_SECRET, SECRET
+from tests.api.conftest import SECRET, SIGNING_KEY
 
 pytestmark = pytest.mark.xdist_group("workers")
 
@@ -33,7 +33,6 @@ def server(db: Database, tmp_path: object) -> Iterator[str]:
         **os.environ,
         "TENDER_DATABASE_URL": db.url,
         "TENDER_SECRET_KEY": SECRET,
-        "TENDER_JWT_SECRET": JWT_SECRET,
         "TENDER_ENV": "test",
         "TENDER_SWEEP_INTERVAL_SECONDS": "0",
         "TENDER_ENV_FILE": os.devnull,
@@ -81,7 +80,7 @@ def admin_headers() -> dict[str, str]:
     from tender.domain.principals import parse_scopes
 
     token = mint_admin_token(
-        key=JWT_SECRET,
+        key=SIGNING_KEY,
         subject="ops@example.com",
         ttl=timedelta(minutes=10),
         scopes=parse_scopes("manage_giftcards view_giftcards manage_orders manage_payments"),

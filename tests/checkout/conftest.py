@@ -135,7 +135,6 @@ async def shop(db: Database) -> AsyncIterator[Shop]:
         env=Environment.TEST,
         database_url=db.url,
         secret_key="checkout-test-secret-0123456789abcdefghijk",
-        jwt_secret="checkout-test-jwt-0123456789abcdefghijklmn",
         sweep_interval_seconds=0,
         db_pool_size=5,
     )

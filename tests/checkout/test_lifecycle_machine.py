@@ -45,7 +45,6 @@ class Backend:
                 env=Environment.TEST,
                 database_url=url,
                 secret_key=SECRET,
-                jwt_secret=SECRET,
                 sweep_interval_seconds=0,
                 db_pool_size=2,
             ),

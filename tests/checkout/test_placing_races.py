@@ -36,7 +36,6 @@ def runtime_for(url: str) -> Runtime:
             env=Environment.TEST,
             database_url=url,
             secret_key=SECRET,
-            jwt_secret=SECRET,
             sweep_interval_seconds=0,
             db_pool_size=3,
         )

@@ -29,7 +29,7 @@ import pytest
 
 from tender.auth.jwt import mint_admin_token
 from tender.domain.principals import parse_scopes
-from tests.api.conftest import JWT_SECRET, SECRET
+from tests.api.conftest import SECRET, SIGNING_KEY
 from tests.api.test_two_workers import free_port
 from tests.conftest import create_pg_database, drop_pg_database
 from tests.crash.audit import audit
@@ -87,7 +87,6 @@ def service_env(url: str) -> dict[str, str]:
         **os.environ,
         "TENDER_DATABASE_URL": url,
         "TENDER_SECRET_KEY": SECRET,
-        "TENDER_JWT_SECRET": JWT_SECRET,
         "TENDER_ENV": "test",
         "TENDER_ENV_FILE": os.devnull,
         "TENDER_SWEEP_INTERVAL_SECONDS": "0",
@@ -99,7 +98,7 @@ def service_env(url: str) -> dict[str, str]:
 
 def admin_headers() -> dict[str, str]:
     token = mint_admin_token(
-        key=JWT_SECRET,
+        key=SIGNING_KEY,
         subject="crash-test@example.com",
         ttl=timedelta(hours=1),
         scopes=parse_scopes("manage_giftcards view_giftcards manage_orders"),

@@ -14,6 +14,7 @@ from fastapi import Depends, FastAPI
 from tender import __version__
 from tender.api import errors, security
 from tender.api.compat import norce, spryker
+from tender.api.compat.commercetools import operations
 from tender.api.cors import BrowserCors
 from tender.api.idempotency import IdempotencyKeys, replay_handler
 from tender.api.inputs import check_request
@@ -23,6 +24,7 @@ from tender.api.routes import (
     carts,
     giftcards,
     health,
+    jwks,
     oauth,
     orders,
     redirect_callback,
@@ -42,7 +44,7 @@ tender is a headless checkout service where gift cards are a first-class payment
 no amount is ever a float. **Errors** always have the shape
 `{"statusCode", "message", "errors": [{"code", "message", "field"?}]}`.
 Server calls authenticate with an OAuth2 bearer token (`POST /oauth/token`, client credentials)
-or a merchant-admin JWT.
+or a merchant-admin JWT (EdDSA, keys at `/.well-known/jwks.json`).
 """
 
 
@@ -106,6 +108,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_exception_handler(Replay, replay_handler)
     security.install(app)
     app.include_router(health.router)
+    app.include_router(jwks.router)
     app.include_router(oauth.router)
     app.include_router(giftcards.router)
     app.include_router(carts.router)
@@ -113,6 +116,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(norce.router)
     app.include_router(sessions.router)
     app.include_router(spryker.router)
+    app.include_router(operations.router)
     if runtime.settings.redirect_simulator_on:
         app.include_router(redirect_page.router)  # development only: anyone can "pay" there
     if runtime.settings.redirect_provider_secret is not None:

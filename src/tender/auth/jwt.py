@@ -1,81 +1,179 @@
-"""Merchant-admin JWTs (HS256): verified here, minted by ``tender admin token``.
+"""JWTs of merchant admins and of the status endpoint: verified here, minted by ``tender admin
+token`` with tender's own key (``tender.auth.keys``), or issued by an external issuer whose keys
+tender fetches (``tender.auth.jwks``).
 
-The issuer's key never leaves the merchant's infrastructure; anyone holding it can act as an
-admin, so tokens must expire (``exp`` is required) and carry their scopes.
+Nothing in a token chooses how it is verified: its ``iss`` picks one of the trusted issuers, its
+``kid`` one of that issuer's keys, and the key fixes the one algorithm it verifies (Ed25519 only
+``EdDSA``, and so on). A header saying ``none``, or ``HS256`` in the hope that the public key is
+used as an HMAC secret, names an algorithm the key does not have, and the token is refused
+before its signature is looked at. There is no shared secret at all any more (the HS256
+``TENDER_JWT_SECRET`` is gone): anyone who could read one could mint admin tokens.
+
+Tokens must expire (``exp``), name who they speak for (``sub``), their issuer and tender as
+their audience (``aud``), and may not stay valid for longer than the configured maximum.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 import jwt
 
+from tender.auth.keys import ALGORITHM, SigningKey
 from tender.domain.principals import InvalidScope, Principal, PrincipalKind, Scope, parse_scopes
 
-ALGORITHM = "HS256"
+OWN_ISSUER = "tender"
+"""``iss`` of the tokens tender mints itself."""
+DEFAULT_AUDIENCE = "tender"
 LEEWAY_SECONDS = 30
+"""Clock skew forgiven on ``exp`` and ``nbf`` (at most 60 s)."""
 
 
 def looks_like_jwt(token: str) -> bool:
     return token.count(".") == 2
 
 
-def verify_admin_token(
-    token: str,
-    *,
-    key: str,
-    issuer: str | None,
-    now: datetime,
-    max_lifetime: timedelta | None = None,
-) -> Principal | None:
-    """The admin a token speaks for, or ``None`` if it is invalid, expired, unscoped, or valid
-    for longer than ``max_lifetime`` from now (a token minted to last for years is as good as
-    a leaked password).
+class KeySource(Protocol):
+    async def key(self, kid: str) -> jwt.PyJWK | None:
+        """The key with this ``kid``, pinned to its one algorithm, or ``None``."""
+        ...
 
-    Expiry is checked against ``now`` (the service's clock) rather than PyJWT's own clock, so
-    the whole service agrees on what time it is.
-    """
-    options = {"require": ["exp", "sub"], "verify_exp": False, "verify_iat": False}
+
+class LocalKeys:
+    """tender's own public key, to verify what ``tender admin token`` minted."""
+
+    def __init__(self, signing: SigningKey) -> None:
+        self._key = jwt.PyJWK(signing.public_jwk)
+        self._kid = signing.kid
+
+    async def key(self, kid: str) -> jwt.PyJWK | None:
+        return self._key if kid == self._kid else None
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedIssuer:
+    name: str
+    keys: KeySource
+    own: bool
+    """tender's own tokens name only scopes tender knows; an external issuer names its own
+    scopes too, which are ignored."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Unverified:
+    kid: str
+    alg: str
+    issuer: str
+
+
+def _unverified(token: str) -> _Unverified | None:
+    """What picks the key: read before the signature is checked, trusted for nothing else."""
     try:
-        claims = jwt.decode(
-            token,
-            key,
-            algorithms=[ALGORITHM],
-            issuer=issuer,
-            options=options,  # type: ignore[arg-type]
-        )
-        expires = int(claims["exp"])
-    except (jwt.PyJWTError, TypeError, ValueError, OverflowError):  # int(1e400) overflows
+        header = jwt.get_unverified_header(token)
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except (jwt.PyJWTError, TypeError, ValueError):
         return None
-    if expires + LEEWAY_SECONDS <= now.timestamp():
+    kid, alg, issuer = header.get("kid"), header.get("alg"), claims.get("iss")
+    if not (isinstance(kid, str) and isinstance(alg, str) and isinstance(issuer, str)):
         return None
-    if max_lifetime is not None and expires - now.timestamp() > max_lifetime.total_seconds():
-        return None
-    scope = claims.get("scope", "")
-    if isinstance(scope, list):
-        scope = " ".join(str(s) for s in scope)
+    return _Unverified(kid, alg, issuer)
+
+
+class JwtVerifier:
+    def __init__(
+        self,
+        issuers: Sequence[TrustedIssuer],
+        *,
+        audience: str,
+        max_lifetime: timedelta | None = None,
+    ) -> None:
+        self.issuers = {issuer.name: issuer for issuer in issuers}
+        self.audience = audience
+        self.max_lifetime = max_lifetime
+
+    async def verify(self, token: str, *, now: datetime) -> Principal | None:
+        """The admin a token speaks for, or ``None`` if it is invalid, expired, unscoped, or
+        valid for longer than ``max_lifetime`` from now (a token minted to last for years is as
+        good as a leaked password).
+
+        Time is checked against ``now`` (the service's clock) rather than PyJWT's own, so the
+        whole service agrees on what time it is."""
+        seen = _unverified(token)
+        issuer = self.issuers.get(seen.issuer) if seen else None
+        if seen is None or issuer is None:
+            return None
+        key = await issuer.keys.key(seen.kid)
+        if key is None or seen.alg != key.algorithm_name:
+            return None
+        claims = self._decode(token, key, issuer.name)
+        if claims is None or not self._in_time(claims, now):
+            return None
+        scopes = _scopes(claims.get("scope", ""), strict=issuer.own)
+        if scopes is None:
+            return None
+        return Principal(PrincipalKind.ADMIN, str(claims["sub"]), scopes)
+
+    def _decode(self, token: str, key: jwt.PyJWK, issuer: str) -> dict[str, Any] | None:
+        options = {
+            "require": ["exp", "sub", "iss", "aud"],
+            "verify_exp": False,
+            "verify_nbf": False,
+            "verify_iat": False,
+        }
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key.key,
+                algorithms=[key.algorithm_name],
+                issuer=issuer,
+                audience=self.audience,
+                options=options,  # type: ignore[arg-type]
+            )
+        except (jwt.PyJWTError, TypeError, ValueError):
+            return None
+        return claims
+
+    def _in_time(self, claims: dict[str, Any], now: datetime) -> bool:
+        try:
+            expires = int(claims["exp"])
+            not_before = int(claims.get("nbf", 0))
+        except (TypeError, ValueError, OverflowError):  # int(1e400) overflows
+            return False
+        moment = now.timestamp()
+        if expires + LEEWAY_SECONDS <= moment or not_before - LEEWAY_SECONDS > moment:
+            return False
+        limit = self.max_lifetime
+        return limit is None or expires - moment <= limit.total_seconds()
+
+
+def _scopes(claim: object, *, strict: bool) -> frozenset[Scope] | None:
+    names = " ".join(str(s) for s in claim) if isinstance(claim, list) else str(claim)
+    if not strict:
+        return frozenset(s for s in Scope if s.value in {n.split(":")[0] for n in names.split()})
     try:
-        scopes = parse_scopes(str(scope))
+        return parse_scopes(names)
     except InvalidScope:
         return None
-    return Principal(PrincipalKind.ADMIN, str(claims["sub"]), scopes)
 
 
 def mint_admin_token(
     *,
-    key: str,
+    key: SigningKey,
     subject: str,
     scopes: frozenset[Scope],
     ttl: timedelta,
     now: datetime,
-    issuer: str | None = None,
+    audience: str = DEFAULT_AUDIENCE,
 ) -> str:
     claims: dict[str, object] = {
+        "iss": OWN_ISSUER,
+        "aud": audience,
         "sub": subject,
         "scope": " ".join(sorted(s.value for s in scopes)),
         "iat": int(now.timestamp()),
         "exp": int((now + ttl).timestamp()),
     }
-    if issuer:
-        claims["iss"] = issuer
-    return jwt.encode(claims, key, algorithm=ALGORITHM)
+    return jwt.encode(claims, key.private, algorithm=ALGORITHM, headers={"kid": key.kid})

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from tender.auth.jwt import mint_admin_token
+from tender.auth.keys import SigningKey
 from tender.cli import cards, checkout, clients
 from tender.cli.common import cli_errors, console, fail, run
 from tender.config import DEFAULT_ENV_FILE, Settings, write_secrets_file
@@ -95,7 +96,8 @@ def secrets_init(
         DEFAULT_ENV_FILE
     ),
 ) -> None:
-    """Generate TENDER_SECRET_KEY and TENDER_JWT_SECRET once; an existing file is kept."""
+    """Generate TENDER_SECRET_KEY once (it also derives the JWT signing key); an existing file
+    is kept."""
     if write_secrets_file(out):
         console.print(f"generated secrets in {out} (mode 0600); keep this file private")
     else:
@@ -109,7 +111,8 @@ def admin_token(
     scopes: Annotated[str, typer.Option(help="Space-separated scopes.")],
     ttl_minutes: Annotated[int, typer.Option(min=1, max=7 * 24 * 60)] = 60,
 ) -> None:
-    """Mint a merchant-admin JWT signed with TENDER_JWT_SECRET."""
+    """Mint a merchant-admin JWT (EdDSA, with the key derived from TENDER_SECRET_KEY and
+    published at /.well-known/jwks.json)."""
     from datetime import UTC, datetime
 
     settings = Settings()
@@ -118,14 +121,13 @@ def admin_token(
         parsed = parse_scopes(scopes)
     except InvalidScope as error:
         raise fail(str(error)) from None
-    assert settings.jwt_secret is not None
     token = mint_admin_token(
-        key=settings.jwt_secret.get_secret_value(),
+        key=SigningKey.derive(settings.secret_bytes()),
         subject=subject,
         scopes=parsed,
         ttl=timedelta(minutes=ttl_minutes),
         now=datetime.now(UTC),
-        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
     )
     print(token)
 

@@ -28,6 +28,7 @@ keeps it whole). The API layer maps each branch to a status in one table
     │   │   └── GiftCardShortfall            domain.payments             GiftCardShortfall
     │   ├── IdempotencyKeyInUse              domain.idempotency          IdempotencyKeyInUse
     │   ├── OrderNumberTaken                 domain.sessions             DuplicateOrderNumber
+    │   ├── ProviderDeclined                 services.orders.intents     GiftCardProviderDeclined
     │   ├── StaleVersion                     services.carts              ConcurrentModification
     │   └── StaleWrite                       domain.checkout_ports       ConcurrentModification
     ├── IllegalTransition                    domain.errors               InvalidStateTransition
@@ -39,6 +40,7 @@ keeps it whole). The API layer maps each branch to a status in one table
     │   ├── OrderTransitionRefused           domain.orders               InvalidOrderStateTransition
     │   ├── PaymentAwaitingProvider          services.external_payments  PaymentAwaitingProvider
     │   ├── PaymentNotAuthorized             services.orders.base        PaymentNotAuthorized
+    │   ├── PaymentNotInOrder                services.orders.intents     PaymentNotInOrder
     │   └── PaymentsShortOfTotal             domain.payments             PaymentsShortOfTotal
     ├── InvalidCredentials                   domain.errors               InvalidGiftCard
     ├── InvalidInput                         domain.errors               InvalidInput
@@ -59,7 +61,8 @@ keeps it whole). The API layer maps each branch to a status in one table
     │   ├── OrderNotFound                    domain.payments             OrderNotFound
     │   ├── PaymentNotFound                  domain.payments             PaymentNotFound
     │   ├── SessionNotFound                  services.sessions           SessionNotFound
-    │   └── ShippingMethodNotFound           domain.shipping             ShippingMethodNotFound
+    │   ├── ShippingMethodNotFound           domain.shipping             ShippingMethodNotFound
+    │   └── TransactionNotFound              services.orders.intents     TransactionNotFound
     └── RateLimited                          domain.errors               TooManyRequests
 
 Columns: the class, the module it lives in, and the ``code`` clients receive.

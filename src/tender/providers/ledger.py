@@ -63,3 +63,8 @@ class LedgerProvider:
         await self.ledger.refund(
             self.store, card_id=ref, amount=amount, reference=reference, actor=self.actor
         )
+
+    async def status(self) -> dict[str, str]:
+        """The ledger is the database: it serves if its cards can be read."""
+        await self.store.list_cards(status=None, currency=None, after=None, limit=1)
+        return {"provider": self.name}

@@ -11,6 +11,7 @@ from tender.services.orders.base import (
     PaymentNotAuthorized,
     Placed,
 )
+from tender.services.orders.intents import PaymentIntents
 from tender.services.orders.lifecycle import Lifecycle
 from tender.services.orders.payments import PaymentOperations
 from tender.services.orders.placing import Placing, missing_checkout_data
@@ -27,5 +28,5 @@ __all__ = [
 ]
 
 
-class Orders(Placing, Lifecycle, PaymentOperations):
+class Orders(Placing, Lifecycle, PaymentOperations, PaymentIntents):
     """Every order use case, as the runtime hands it to routes and the CLI."""

@@ -1,0 +1,1 @@
+"""The commercetools gift card connector's processor: its routes and wire format."""

@@ -1,0 +1,232 @@
+"""Payment intents: one action on one gift card payment of a placed order (capture, refund,
+cancel, or reverse: refund what was charged, else cancel what is authorized), answered with an
+outcome rather than with the payment.
+
+A request that cannot be carried out (wrong state, amount or currency, unknown payment) is an
+error and changes nothing. A provider that declines the money movement is not such an error:
+the attempt is undone whole, then the decline is recorded as a ``Failure`` transaction in a unit
+of work of its own, and the outcome is ``rejected``. A declined movement is never recorded as a
+``Success``, and a failed transaction moves no totals (they count successes only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol, TypeVar
+
+from tender.domain.checkout_ports import StaleWrite, Work
+from tender.domain.errors import (
+    Conflict,
+    DomainError,
+    IllegalTransition,
+    InvalidAmount,
+    NotFound,
+    RefundExceedsCapture,
+)
+from tender.domain.money import Money
+from tender.domain.orders import Order, OrderState, TransactionState, TransactionType
+from tender.domain.ownership import visible
+from tender.domain.payments import Payment, PaymentNotFound
+from tender.services.orders.base import NothingToDo, OrderService
+
+T = TypeVar("T")
+
+
+class IntentAction(StrEnum):
+    CAPTURE = "capture"
+    REFUND = "refund"
+    CANCEL = "cancel"
+    REVERSE = "reverse"
+
+
+class Outcome(StrEnum):
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    RECEIVED = "received"
+    """Accepted, to be settled later; tender's providers answer at once, so it never says so."""
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentIntent:
+    action: IntentAction
+    amount: Money | None = None
+    """Required to capture and to refund; nothing else takes one."""
+    reference: str | None = None
+    """The merchant's reference, kept on the event."""
+    transaction_id: str | None = None
+    """The charge a refund gives back (optional)."""
+
+
+class PaymentNotInOrder(IllegalTransition):
+    code = "PaymentNotInOrder"
+    message = "The payment is not part of a placed order yet."
+
+
+class TransactionNotFound(NotFound):
+    code = "TransactionNotFound"
+    message = "The payment has no successful charge with this id."
+
+
+class ProviderDeclined(Conflict):
+    """The provider refused a money movement. Raised inside the attempt so that its unit of
+    work is undone; ``PaymentIntents.perform`` turns it into a recorded failure."""
+
+    code = "GiftCardProviderDeclined"
+    message = "The gift card provider declined the operation."
+
+    def __init__(self, kind: TransactionType, amount: int, cause: DomainError) -> None:
+        super().__init__(f"the provider declined: {cause.code}")
+        self.kind = kind
+        self.amount = amount
+        self.cause = cause
+
+
+class UnitRunner(Protocol):
+    """Runs one unit of work in a transaction of its own (or a savepoint of the request's)."""
+
+    async def __call__(self, work: Callable[[Work], Awaitable[T]]) -> T: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    kind: TransactionType
+    amount: int
+
+
+class PaymentIntents(OrderService):
+    async def perform(
+        self, units: UnitRunner, *, payment_id: str, owner: str | None, intent: PaymentIntent
+    ) -> Outcome:
+        try:
+            await units(lambda w: self._attempt(w, payment_id, owner, intent))
+        except ProviderDeclined as declined:
+            failure = declined
+        else:
+            return Outcome.APPROVED
+        await units(lambda w: self._record_decline(w, payment_id, owner, intent, failure))
+        return Outcome.REJECTED
+
+    async def _attempt(
+        self, work: Work, payment_id: str, owner: str | None, intent: PaymentIntent
+    ) -> None:
+        payment, order = await self._placed_payment(work, payment_id, owner)
+        plan = self._plan(payment, order, intent)
+        try:
+            await self._move_money(work, payment, plan)
+        except (StaleWrite, ProviderDeclined):
+            raise
+        except DomainError as error:
+            raise ProviderDeclined(plan.kind, plan.amount, error) from error
+        await self._processed(work, order, payment, intent, Outcome.APPROVED)
+
+    async def _record_decline(
+        self,
+        work: Work,
+        payment_id: str,
+        owner: str | None,
+        intent: PaymentIntent,
+        declined: ProviderDeclined,
+    ) -> None:
+        payment, order = await self._placed_payment(work, payment_id, owner)
+        await self._transaction(
+            work,
+            payment,
+            declined.kind,
+            declined.amount,
+            TransactionState.FAILURE,
+            interaction_id=payment.hold_ref,
+            error_code=declined.cause.code,
+        )
+        await self._processed(work, order, payment, intent, Outcome.REJECTED)
+
+    async def _placed_payment(
+        self, work: Work, payment_id: str, owner: str | None
+    ) -> tuple[Payment, Order]:
+        """The gift card payment, locked through its cart, and its order. A payment on a cart
+        that is not placed yet is refused for now: its authorization belongs to checkout."""
+        payment = await work.payments.payment(payment_id)
+        cart = await work.carts.get_cart(payment.cart_id) if payment else None
+        if payment is None or not visible(cart, owner):
+            raise PaymentNotFound()
+        if not payment.is_gift_card:
+            raise PaymentNotFound("payment intents act on gift card payments only")
+        order = await work.orders.order_by_cart(payment.cart_id)
+        if order is None:
+            raise PaymentNotInOrder(
+                "the payment's cart is not placed as an order yet: place the order first"
+            )
+        await self.carts.lock(work, cart_id=payment.cart_id, owner=None)
+        fresh = await work.payments.payment(payment_id)
+        assert fresh is not None
+        return fresh, order
+
+    def _plan(self, payment: Payment, order: Order, intent: PaymentIntent) -> _Plan:
+        """What the intent moves, checked against the payment; refusals change nothing."""
+        action = intent.action
+        if action is IntentAction.REVERSE:
+            action = IntentAction.REFUND if payment.refundable > 0 else IntentAction.CANCEL
+            intent = PaymentIntent(action)
+        if action is IntentAction.CAPTURE:
+            if order.state is not OrderState.PROCESSING:
+                raise IllegalTransition(f"the order is {order.state.value}, not Processing")
+            if payment.authorized <= 0:
+                raise NothingToDo("the authorization was already captured or cancelled")
+            wanted = self._wanted(payment, intent, payment.authorized)
+            if wanted > payment.authorized:
+                raise InvalidAmount(f"at most {payment.authorized} can be captured", field="amount")
+            return _Plan(TransactionType.CHARGE, wanted)
+        if action is IntentAction.REFUND:
+            if payment.refundable <= 0:
+                raise NothingToDo("nothing was captured, or it was all refunded")
+            wanted = self._wanted(payment, intent, payment.refundable)
+            limit = min(payment.refundable, self._charge(payment, intent.transaction_id))
+            if wanted > limit:
+                raise RefundExceedsCapture(f"at most {limit} can be refunded", field="amount")
+            return _Plan(TransactionType.REFUND, wanted)
+        if payment.authorized <= 0:
+            raise NothingToDo("there is no open authorization to cancel")
+        return _Plan(TransactionType.CANCEL_AUTHORIZATION, payment.authorized)
+
+    def _wanted(self, payment: Payment, intent: PaymentIntent, default: int) -> int:
+        return default if intent.amount is None else self._amount(payment, intent.amount)
+
+    @staticmethod
+    def _charge(payment: Payment, transaction_id: str | None) -> int:
+        """What the named charge took (unbounded when none is named)."""
+        if transaction_id is None:
+            return payment.charged
+        for t in payment.transactions:
+            if t.id == transaction_id and t.type is TransactionType.CHARGE:
+                if t.state is TransactionState.SUCCESS:
+                    return t.amount
+        raise TransactionNotFound(field="transactionId")
+
+    async def _move_money(self, work: Work, payment: Payment, plan: _Plan) -> None:
+        if plan.kind is TransactionType.CHARGE:
+            await self._capture(work, payment, plan.amount)
+        elif plan.kind is TransactionType.REFUND:
+            await self._refund(work, payment, plan.amount)
+        else:
+            await self._cancel_authorization(work, payment)
+
+    async def _processed(
+        self,
+        work: Work,
+        order: Order,
+        payment: Payment,
+        intent: PaymentIntent,
+        outcome: Outcome,
+    ) -> None:
+        await self._event(
+            work,
+            "PaymentIntentProcessed",
+            order,
+            {
+                "paymentId": payment.id,
+                "action": intent.action.value,
+                "outcome": outcome.value,
+                "reference": intent.reference,
+            },
+        )
