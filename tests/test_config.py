@@ -114,7 +114,12 @@ def test_make_run_switches_development_on_for_its_process_only(tmp_path: Path) -
         log.unlink(missing_ok=True)
         run_env = env if given is None else {**env, "TENDER_ENV": given}
         subprocess.run(["make", "-s", "run"], cwd=tmp_path, env=run_env, check=True)
-        assert log.read_text().splitlines() == [f"{expected} db upgrade", f"{expected} serve"]
+        demo = ["development demo init"] if expected == "development" else []
+        assert log.read_text().splitlines() == [
+            f"{expected} db upgrade",
+            *demo,  # the demo shop's client and test cards, in development only
+            f"{expected} serve",
+        ]
 
 
 @pytest.mark.parametrize(

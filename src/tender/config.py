@@ -127,6 +127,12 @@ class Settings(BaseSettings):
     server-to-server confirmations (``POST /redirect-payments/{id}/callback``) with it."""
     redirect_callback_tolerance_seconds: int = Field(300, ge=30, le=3600)
     """Signed callbacks whose timestamp is further than this from now are refused (replays)."""
+    demo: bool | None = None
+    """The demo storefront at ``/demo`` (a shop page and its small backend, which creates carts
+    and sessions for anyone who opens it). Unset: on only with ``TENDER_ENV=development``;
+    refused in production."""
+    demo_file: str = "var/demo.json"
+    """Where ``tender demo init`` keeps the demo backend's API client and the test cards."""
     sqlite_synchronous: Literal["full", "normal"] = "full"
     """``full``: a commit is on disk before it is acknowledged (survives power loss).
     ``normal`` (WAL): faster commits; a power loss may lose the last acknowledged transactions,
@@ -211,6 +217,12 @@ class Settings(BaseSettings):
         return self.redirect_simulator
 
     @property
+    def demo_on(self) -> bool:
+        if self.demo is None:
+            return self.env is Environment.DEVELOPMENT
+        return self.demo
+
+    @property
     def redirect_provider_on(self) -> bool:
         return self.redirect_provider_url is not None and self.redirect_provider_secret is not None
 
@@ -224,6 +236,11 @@ class Settings(BaseSettings):
     def validate_payments(self) -> None:
         """Refuse payment settings that would let a payment be confirmed by nobody, or by
         anybody: a method offered with no way to confirm it, or the simulator in production."""
+        if self.demo and self.env is Environment.PRODUCTION:
+            raise InsecureSettings(
+                "TENDER_DEMO serves a shop page whose backend makes carts for anyone: it runs "
+                "only with TENDER_ENV=development or test"
+            )
         if self.redirect_simulator and self.env is Environment.PRODUCTION:
             raise InsecureSettings(
                 "TENDER_REDIRECT_SIMULATOR lets anyone mark a payment paid: it runs only with "

@@ -8,6 +8,7 @@ import logging
 import random
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 from fastapi import Depends, FastAPI
 
@@ -32,6 +33,7 @@ from tender.api.routes import (
     sessions,
 )
 from tender.config import Settings
+from tender.demo.backend import demo_router
 from tender.domain.idempotency import Replay
 from tender.runtime import Runtime
 
@@ -121,6 +123,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         app.include_router(redirect_page.router)  # development only: anyone can "pay" there
     if runtime.settings.redirect_provider_secret is not None:
         app.include_router(redirect_callback.router)
+    if runtime.settings.demo_on:
+        # development only: the demo's backend makes carts and sessions for anyone
+        app.include_router(demo_router(Path(runtime.settings.demo_file)))
     app.add_middleware(IdempotencyKeys)
     app.add_middleware(BrowserCors)
     app.add_middleware(BodySizeLimit, limit=runtime.settings.max_body_bytes)

@@ -10,7 +10,7 @@ import typer
 
 from tender.auth.jwt import mint_admin_token
 from tender.auth.keys import SigningKey
-from tender.cli import cards, checkout, clients
+from tender.cli import cards, checkout, clients, demo
 from tender.cli.common import cli_errors, console, fail, run
 from tender.config import DEFAULT_ENV_FILE, Settings, write_secrets_file
 from tender.domain.principals import InvalidScope, parse_scopes
@@ -31,6 +31,7 @@ app.add_typer(holds_app, name="holds")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(checkout.shipping_app, name="shipping-methods")
 app.add_typer(checkout.orders_app, name="orders")
+app.add_typer(demo.app, name="demo")
 
 
 @app.command()

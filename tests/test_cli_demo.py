@@ -1,0 +1,82 @@
+"""``tender demo init``: development only, kept between runs, made again for a new database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tender.cli import app
+from tests.conftest import create_pg_database, drop_pg_database
+
+runner = CliRunner()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def dev_env(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"
+    else:
+        url = asyncio.run(create_pg_database())
+    monkeypatch.setenv("TENDER_DATABASE_URL", url)
+    monkeypatch.setenv("TENDER_ENV", "development")
+    monkeypatch.setenv("TENDER_SECRET_KEY", "cli-demo-secret-key-0123456789abcdefghij")
+    monkeypatch.setenv("TENDER_ENV_FILE", str(tmp_path / "absent.env"))
+    monkeypatch.setenv("TENDER_DEMO_FILE", str(tmp_path / "var" / "demo.json"))
+    monkeypatch.chdir(tmp_path)
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    yield tmp_path
+    if request.param == "postgresql":
+        asyncio.run(drop_pg_database(url))
+
+
+def cards(output: str) -> list[str]:
+    return re.findall(r"^\s+((?:\d{4} ){3}\d{4})\s", output, re.MULTILINE)
+
+
+def test_demo_init_prints_the_shop_and_keeps_its_cards(dev_env: Path) -> None:
+    first = runner.invoke(app, ["demo", "init"])
+    assert first.exit_code == 0, first.output
+    assert "http://127.0.0.1:8000/demo" in first.output
+    printed = cards(first.output)
+    assert len(printed) == 3
+    assert "PIN" in first.output  # one card has a PIN, as the journey needs
+    kept = dev_env / "var" / "demo.json"
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert json.loads(kept.read_text())["client_secret"] not in first.output
+
+    again = runner.invoke(app, ["demo", "init"])
+    assert again.exit_code == 0, again.output
+    assert cards(again.output) == printed
+
+    listed = runner.invoke(app, ["clients", "list"])
+    assert listed.output.count("demo-shop") == 1
+
+
+def test_demo_init_makes_what_a_new_database_lacks(dev_env: Path) -> None:
+    first = cards(runner.invoke(app, ["demo", "init"]).output)
+    kept = dev_env / "var" / "demo.json"
+    state = json.loads(kept.read_text())
+    kept.write_text(json.dumps({**state, "client_id": "gone"}))  # as after a wiped database
+    again = runner.invoke(app, ["demo", "init"])
+    assert again.exit_code == 0, again.output
+    assert cards(again.output) != first
+
+
+def test_demo_init_refuses_outside_development(
+    dev_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for env in ("production", "test"):
+        monkeypatch.setenv("TENDER_ENV", env)
+        refused = runner.invoke(app, ["demo", "init"])
+        assert refused.exit_code == 1
+        assert "development" in refused.output
+    assert not (dev_env / "var" / "demo.json").exists()
