@@ -109,29 +109,37 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     errors.install(app)
     app.add_exception_handler(Replay, replay_handler)
     security.install(app)
-    app.include_router(health.router)
-    app.include_router(jwks.router)
-    app.include_router(oauth.router)
-    app.include_router(giftcards.router)
-    app.include_router(carts.router)
-    app.include_router(orders.router)
-    app.include_router(norce.router)
-    app.include_router(sessions.router)
-    app.include_router(spryker.router)
-    app.include_router(operations.router)
-    if runtime.settings.redirect_simulator_on:
-        app.include_router(redirect_page.router)  # development only: anyone can "pay" there
-    if runtime.settings.redirect_provider_secret is not None:
-        app.include_router(redirect_callback.router)
-    if runtime.settings.demo_on:
-        # development only: the demo's backend makes carts and sessions for anyone
-        app.include_router(demo_router(Path(runtime.settings.demo_file)))
+    _include_routers(app, runtime.settings)
     app.add_middleware(IdempotencyKeys)
     app.add_middleware(BrowserCors)
     app.add_middleware(BodySizeLimit, limit=runtime.settings.max_body_bytes)
     app.add_middleware(AccessLog)
     app.add_middleware(CorrelationId)
     return app
+
+
+def _include_routers(app: FastAPI, settings: Settings) -> None:
+    """Every route there is; the development conveniences only where they are switched on."""
+    for router in (
+        health.router,
+        jwks.router,
+        oauth.router,
+        giftcards.router,
+        carts.router,
+        orders.router,
+        norce.router,
+        sessions.router,
+        spryker.router,
+        operations.router,
+    ):
+        app.include_router(router)
+    if settings.redirect_simulator_on:
+        app.include_router(redirect_page.router)  # development only: anyone can "pay" there
+    if settings.redirect_provider_secret is not None:
+        app.include_router(redirect_callback.router)
+    if settings.demo_on:
+        # development only: the demo's backend makes carts and sessions for anyone
+        app.include_router(demo_router(Path(settings.demo_file)))
 
 
 def app_from_env() -> FastAPI:
