@@ -51,6 +51,10 @@ class Payment:
     created_at: datetime
     updated_at: datetime
     transactions: tuple[Transaction, ...] = ()
+    redeemed: bool = False
+    """Redeemed by the shopper's page through the processor: reserved (or charged) when it was
+    made, for the amount the page asked for. Allocation never changes its amount and placing
+    keeps its reservation instead of taking another."""
 
     @property
     def is_gift_card(self) -> bool:
@@ -102,6 +106,17 @@ class Payment:
     @property
     def refundable(self) -> int:
         return self.charged - self.total_refunded
+
+    @property
+    def brings(self) -> int:
+        """What the payment still brings to its order: open authorizations and captures not
+        refunded (a cancelled or released authorization brings nothing)."""
+        return self.authorized + self.charged - self.total_refunded
+
+    @property
+    def already_reserved(self) -> bool:
+        """A redeemed payment whose money is still held or taken: placing keeps it as it is."""
+        return self.redeemed and self.brings > 0
 
 
 class PaymentNotFound(NotFound):

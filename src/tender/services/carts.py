@@ -44,6 +44,7 @@ from tender.domain.payments import (
     select_payment_methods,
 )
 from tender.domain.ports import Clock, ProviderCard
+from tender.domain.redemption import RedeemedPaymentKept
 from tender.domain.shipping import ShippingMethod, ShippingMethodNotFound, check_applicable
 from tender.domain.totals import Totals, compute_totals
 
@@ -252,7 +253,10 @@ class Carts:
         if cart.locked:
             return await self.view(work, cart)
         totals, _ = await self.totals(work, cart)
-        active = [p for p in await work.payments.payments(cart.id) if p.is_gift_card and p.active]
+        cards = [p for p in await work.payments.payments(cart.id) if p.is_gift_card and p.active]
+        # Redeemed cards keep their amounts: the others share what those leave open.
+        fixed = sum(p.amount_planned for p in cards if p.redeemed)
+        active = [p for p in cards if not p.redeemed]
         if added is not None:
             active.append(added)
         found = dict(found or {})
@@ -265,7 +269,8 @@ class Carts:
         ]
         now = self.clock.now()
         changed: list[Payment] = []
-        for payment, share in zip(active, allocate(totals.grand_total, balances), strict=True):
+        shares = allocate(max(totals.grand_total - fixed, 0), balances)
+        for payment, share in zip(active, shares, strict=True):
             if (payment.amount_planned, payment.upper_limit) != (share.amount, share.upper_limit):
                 changed.append(
                     replace(
@@ -362,6 +367,8 @@ class Carts:
             raise PaymentNotFound()
         if not payment.active:
             raise IllegalTransition("the gift card was already removed")
+        if payment.already_reserved:
+            raise RedeemedPaymentKept(field="paymentId")
         now = self.clock.now()
         await work.payments.update_payment(
             replace(payment, status=PaymentStatus.REMOVED, amount_planned=0, updated_at=now)
