@@ -29,9 +29,7 @@ async def redeemed_and_added(api: Api) -> tuple[Shop, dict[str, Any], dict[str, 
 
 
 async def place(shop: Shop) -> dict[str, Any]:
-    placed = await shop.api.client.post(
-        "/orders", json={"cartId": shop.cart["id"]}, headers=shop.h
-    )
+    placed = await shop.api.client.post("/orders", json={"cartId": shop.cart["id"]}, headers=shop.h)
     assert placed.status_code == 201, placed.text
     return placed.json()  # type: ignore[no-any-return]
 
@@ -66,11 +64,17 @@ async def test_reallocation_never_changes_a_redeemed_amount(api: Api) -> None:
     cart = await shop.current()
     # The total grows and shrinks: only the added card follows it.
     bigger = await update_cart(
-        api, shop.h, cart, {"action": "changeLineItemQuantity", "lineItemId": line(cart), "quantity": 2}
+        api,
+        shop.h,
+        cart,
+        {"action": "changeLineItemQuantity", "lineItemId": line(cart), "quantity": 2},
     )
     assert [p["amountPlanned"]["centAmount"] for p in gift_payments(bigger)] == [2000, 5000]
     smaller = await update_cart(
-        api, shop.h, bigger, {"action": "changeLineItemQuantity", "lineItemId": line(bigger), "quantity": 1}
+        api,
+        shop.h,
+        bigger,
+        {"action": "changeLineItemQuantity", "lineItemId": line(bigger), "quantity": 1},
     )
     assert [p["amountPlanned"]["centAmount"] for p in gift_payments(smaller)] == [2000, 2490]
     assert await shop.held(redeemed) == (3000, 2000)

@@ -184,3 +184,19 @@ async def test_racing_pages_redeem_one_card_once(api: Api, capture: str) -> None
     posted, held = await shop.held(gift)
     assert (posted, held) == ((3000, 2500) if capture == "authorize" else (500, 0))
     assert await shop.audit() == []
+
+
+async def test_pages_of_two_carts_racing_for_one_card_never_take_more_than_it_holds(
+    api: Api,
+) -> None:
+    shops = [await open_shop(api) for _ in range(4)]
+    gift = await card(api, shops[0].h, 3000)
+    answers = await asyncio.gather(*(s.redeem(gift["code"], 2500) for s in shops))
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+    taken = [a.json()["redeemedAmount"]["centAmount"] for a in answers]
+    assert sorted(taken)[-1] == 2500
+    assert sum(taken) <= 3000
+    # Whatever the interleaving, each answer is what the card's holds say.
+    assert await shops[0].held(gift) == (3000, sum(taken))
+    assert await shops[0].holds_taken(gift) == sum(1 for t in taken if t)
+    assert await shops[0].audit() == []

@@ -43,6 +43,7 @@ async def test_calls_without_a_usable_session_are_refused(api: Api) -> None:
     api.clock.advance(minutes=61)
     for path in ROUTES:
         assert_error(await call(shop, path, page, gift["code"]), 401, "SessionExpired")
+    shop.h = {"Authorization": f"Bearer {api.admin_jwt()}"}  # the client's token expired too
     assert await shop.held(gift) == (3000, 0)
     assert (await shop.current())["payments"] == []
 

@@ -88,11 +88,14 @@ class Payment:
 
     @property
     def authorized(self) -> int:
-        """Authorized and neither charged nor cancelled yet."""
-        return (
+        """Authorized and neither charged nor cancelled yet. A charge with no authorization
+        before it (a redemption captured at once) takes money directly: it leaves nothing
+        authorized, never less than nothing."""
+        return max(
             self.total(TransactionType.AUTHORIZATION)
             - self.total(TransactionType.CHARGE)
-            - self.total(TransactionType.CANCEL_AUTHORIZATION)
+            - self.total(TransactionType.CANCEL_AUTHORIZATION),
+            0,
         )
 
     @property

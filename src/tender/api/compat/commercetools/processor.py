@@ -39,9 +39,7 @@ async def redeem_code(body: RedeemRequest) -> str:
     return body.code
 
 
-BalanceLookup = Annotated[
-    CardLookup, Depends(browser_card_lookup(balance_code), scope="function")
-]
+BalanceLookup = Annotated[CardLookup, Depends(browser_card_lookup(balance_code), scope="function")]
 RedeemLookup = Annotated[CardLookup, Depends(browser_card_lookup(redeem_code), scope="function")]
 BALANCE_ANSWERS: dict[int | str, dict[str, Any]] = {
     404: {"model": BalanceType, "description": "NotFound: unknown code or wrong PIN"},
