@@ -153,3 +153,35 @@ async def test_spryker_checkout_keeps_the_redemption(api: Api) -> None:
     invoice = [p for p in order["payments"] if p["paymentMethod"] == "invoice"]
     assert [p["amountPlanned"]["centAmount"] for p in invoice] == [4490 - 2500 - 1000]
     assert await shop.audit() == []
+
+
+async def test_spryker_checkout_then_completion_captures_each_card_once(api: Api) -> None:
+    shop = await open_shop(api)
+    redeemed = await card(api, shop.h, 3000)
+    added = await card(api, shop.h, 5000)
+    assert (await shop.redeem(redeemed["code"], 2500)).json()["result"] == "Success"
+    await add_card(api, shop.h, shop.cart["id"], added["code"])
+    placed = await glue_checkout(api, shop.h, shop.cart["id"], shop.shipping, "giftcard")
+    order = (await api.client.get(f"/orders/{placed['orderReference']}", headers=shop.h)).json()
+    assert [p["paymentMethod"] for p in order["payments"]] == ["giftcard", "giftcard"]
+    done = await transition(shop, order, "complete")
+    charged = [t for p in gift_payments(done) for t in transactions(p) if t[0] == "Charge"]
+    assert charged == [("Charge", "Success", 2500), ("Charge", "Success", 1990)]
+    assert await shop.held(redeemed) == (500, 0)
+    assert await shop.held(added) == (3010, 0)
+    assert await shop.holds_taken(redeemed) == 1
+    assert await shop.audit() == []
+
+
+async def test_cancelling_the_order_gives_an_immediate_redemption_back(api: Api) -> None:
+    api.runtime.redemptions.capture = CaptureMode.IMMEDIATE
+    shop, redeemed, added = await redeemed_and_added(api)
+    order = await place(shop)
+    cancelled = await transition(shop, order, "cancel")
+    assert cancelled["state"] == "Cancelled"
+    first, second = gift_payments(cancelled)
+    assert transactions(first) == [("Charge", "Success", 2000), ("Refund", "Success", 2000)]
+    assert [t[0] for t in transactions(second)] == ["Authorization", "CancelAuthorization"]
+    assert await shop.held(redeemed) == (3000, 0)
+    assert await shop.held(added) == (5000, 0)
+    assert await shop.audit() == []
