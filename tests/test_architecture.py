@@ -160,6 +160,10 @@ SEED_NAMES = frozenset(
         "cancelPayment",
         "reversePayment",
         "merchantReference",
+        # the commercetools gift card connector's processor
+        "redeemAmount",
+        "redemptionId",
+        "paymentReference",
     }
 )
 """Names only the seeds use: tender's own code spells these concepts its own way."""

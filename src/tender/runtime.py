@@ -34,6 +34,7 @@ from tender.domain.codes import Hasher
 from tender.domain.idempotency import IdempotencyStore
 from tender.domain.payments import GIFT_CARD
 from tender.domain.ports import Clock, SystemClock
+from tender.domain.redemption import CaptureMode
 from tender.domain.upkeep import LimitCounters, Purge, Schema
 from tender.providers import ProviderContext, UnknownProvider, provider_factory
 from tender.services.carts import Carts
@@ -47,6 +48,7 @@ from tender.services.external_payments import (
 )
 from tender.services.ledger import Ledger
 from tender.services.orders import Orders
+from tender.services.redemption import Redemptions
 from tender.services.sessions import Sessions
 
 
@@ -84,6 +86,11 @@ class Runtime:
         self.signing_key = SigningKey.derive(settings.secret_bytes())
         self.jwt = self._jwt_verifier(jwks_transport)
 
+        self._checkout_services(settings)
+
+    def _checkout_services(self, settings: Settings) -> None:
+        """Carts, orders, sessions, checkout data and the processor's redemptions, with the
+        external methods the settings offer."""
         self.sessions = Sessions(
             self.hasher, self.clock, ttl=timedelta(seconds=settings.session_ttl_seconds)
         )
@@ -96,14 +103,16 @@ class Runtime:
         }
         methods = methods_by_name([available[name] for name in settings.offered_payment_methods()])
         self.carts = Carts(self.clock, payment_methods=(GIFT_CARD, *methods))
-        self.orders = Orders(
+        window = timedelta(seconds=settings.order_payment_window_seconds)
+        self.orders = Orders(self.carts, self.clock, methods=methods, payment_window=window)
+        self.checkout_data = CheckoutDataService(self.carts)
+        self.redemptions = Redemptions(
             self.carts,
             self.clock,
-            methods=methods,
-            payment_window=timedelta(seconds=settings.order_payment_window_seconds),
+            capture=CaptureMode(settings.redeem_capture),
+            pin_required=settings.redeem_pin_required,
+            payment_window=window,
         )
-
-        self.checkout_data = CheckoutDataService(self.carts)
 
     def _jwt_verifier(self, transport: httpx.AsyncBaseTransport | None) -> JwtVerifier:
         """tender's own tokens, and those of the external issuer if one is configured."""

@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI
 
 from tender import __version__
 from tender.api import errors, security
-from tender.api.compat import norce, spryker
+from tender.api.compat import commercetools, norce, spryker
 from tender.api.compat.commercetools import operations
 from tender.api.cors import BrowserCors
 from tender.api.idempotency import IdempotencyKeys, replay_handler
@@ -130,6 +130,7 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
         norce.router,
         sessions.router,
         spryker.router,
+        commercetools.router,
         operations.router,
     ):
         app.include_router(router)

@@ -238,6 +238,5 @@ class OrderService:
 
 
 def covers(payment: Payment) -> int:
-    """What a payment still brings to its order: open authorizations and captures not
-    refunded (a cancelled or released authorization brings nothing)."""
-    return payment.authorized + payment.charged - payment.total_refunded
+    """What a payment still brings to its order (``Payment.brings``)."""
+    return payment.brings
