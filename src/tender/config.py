@@ -115,9 +115,11 @@ class Settings(BaseSettings):
     """When a card redeemed from the shopper's page (``POST /redeem``) gives its money:
     ``authorize`` reserves it and completing the order captures; ``immediate`` captures at
     once, as the commercetools connector template does."""
-    redeem_pin_required: bool = False
-    """Whether the enabler asks shoppers for a PIN besides the card code
-    (``GET /operations/config``); set it when the merchant's cards are issued with PINs."""
+    redeem_pin: Literal["none", "optional", "required"] = "optional"
+    """Whether the enabler shows a PIN field beside the card code (``GET /operations/config``):
+    ``optional`` when some cards are issued with a PIN and some without (the shopper leaves it
+    empty for a card without one), ``required`` when every card has one, ``none`` when no card
+    has one."""
     payment_methods: list[str] | None = None
     """Methods offered for what gift cards do not cover (a JSON list of ``invoice`` and
     ``redirect``; gift cards are always offered). Unset: ``invoice``, plus ``redirect`` when a

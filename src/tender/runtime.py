@@ -110,7 +110,7 @@ class Runtime:
             self.carts,
             self.clock,
             capture=CaptureMode(settings.redeem_capture),
-            pin_required=settings.redeem_pin_required,
+            pin=settings.redeem_pin,
             payment_window=window,
         )
 

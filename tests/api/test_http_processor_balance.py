@@ -103,6 +103,7 @@ async def test_config_tells_the_enabler_the_carts_currency_locale_and_rest(api: 
         "currency": "EUR",
         "locale": "de-DE",
         "pinRequired": False,
+        "pin": "optional",  # the ledger issues cards with and without a PIN
         "amountToPay": {
             "centAmount": 4490,
             "currency": "EUR",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from enum import StrEnum
 
 from tender.domain.cart import Cart
 from tender.domain.checkout_ports import Work
@@ -48,13 +49,22 @@ class Redeemed:
     """The provider's reference of the redemption; none when the card was refused."""
 
 
+class PinField(StrEnum):
+    """Whether the shopper's page asks for a PIN: not at all, for the cards that have one
+    (the shopper leaves it empty otherwise), or always."""
+
+    NONE = "none"
+    OPTIONAL = "optional"
+    REQUIRED = "required"
+
+
 @dataclass(frozen=True, slots=True)
 class PageSettings:
     """What the enabler on the session's page needs to draw the gift card form."""
 
     currency: str
     locale: str
-    pin_required: bool
+    pin: PinField
     still_to_pay: Money
 
 
@@ -65,12 +75,12 @@ class Redemptions(OrderService):
         clock: Clock,
         *,
         capture: CaptureMode,
-        pin_required: bool,
+        pin: PinField | str,
         payment_window: timedelta,
     ) -> None:
         super().__init__(carts, clock, methods={}, payment_window=payment_window)
         self.capture = capture
-        self.pin_required = pin_required
+        self.pin = PinField(pin)
 
     async def balance(
         self, work: Work, *, session: Session, code: str, pin: str | None
@@ -91,7 +101,7 @@ class Redemptions(OrderService):
         return PageSettings(
             currency=currency,
             locale=session.locale,
-            pin_required=self.pin_required,
+            pin=self.pin,
             still_to_pay=Money(view.totals.remaining, currency),
         )
 

@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 from tender.api.schemas import MoneyIn, MoneyOut, Strict
 from tender.domain.ledger import BalanceResult, BalanceState
 from tender.domain.money import Money
-from tender.services.redemption import PageSettings, Redeemed
+from tender.services.redemption import PageSettings, PinField, Redeemed
 
 BALANCE_STATUS = {
     BalanceState.VALID: 200,
@@ -95,6 +95,9 @@ class ProcessorConfig(BaseModel):
     currency: str
     locale: str
     pinRequired: bool
+    pin: str = Field(
+        description="none, optional (a field for the cards that have a PIN) or required"
+    )
     amountToPay: MoneyOut = Field(description="What the cart's payments leave open.")
 
     @classmethod
@@ -103,6 +106,7 @@ class ProcessorConfig(BaseModel):
         return cls(
             currency=settings.currency,
             locale=settings.locale,
-            pinRequired=settings.pin_required,
+            pinRequired=settings.pin is PinField.REQUIRED,
+            pin=settings.pin.value,
             amountToPay=MoneyOut.of(left.minor, left.currency),
         )
