@@ -8,10 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tender.domain.redemption import CaptureMode
 from tests.api.conftest import Api, assert_error
 from tests.api.journeys import add_card, card, glue_checkout, update_cart
 from tests.api.processor import Shop, gift_payments, open_shop, transactions
+
+
+def euros(cents: int) -> dict[str, Any]:
+    return {"centAmount": cents, "currencyCode": "EUR"}
 
 
 async def redeemed_and_added(api: Api) -> tuple[Shop, dict[str, Any], dict[str, Any]]:
@@ -185,3 +191,41 @@ async def test_cancelling_the_order_gives_an_immediate_redemption_back(api: Api)
     assert await shop.held(redeemed) == (3000, 0)
     assert await shop.held(added) == (5000, 0)
     assert await shop.audit() == []
+
+
+@pytest.mark.parametrize("capture", ["authorize", "immediate"])
+async def test_a_redemption_given_back_before_placing_leaves_the_cart(
+    api: Api, capture: str
+) -> None:
+    """The connector's merchant side may cancel (or reverse) a redemption whose cart is not
+    placed yet: the money goes back to the card, the payment leaves the cart, and the rest is
+    open again. Capturing or refunding it still waits for the order."""
+    api.runtime.redemptions.capture = CaptureMode(capture)
+    shop = await open_shop(api)
+    gift = await card(api, shop.h, 3000)
+    redeemed = (await shop.redeem(gift["code"], 2000)).json()
+    payment = redeemed["paymentReference"]
+    intents = "/operations/payment-intents"
+    capture_first = {"actions": [{"action": "capturePayment", "amount": euros(2000)}]}
+    refused = await api.client.post(f"{intents}/{payment}", json=capture_first, headers=shop.h)
+    assert_error(refused, 409, "PaymentNotInOrder")
+
+    give_back = {"actions": [{"action": "reversePayment", "merchantReference": "abandoned"}]}
+    answer = await api.client.post(f"{intents}/{payment}", json=give_back, headers=shop.h)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"outcome": "approved"}
+    assert await shop.held(gift) == (3000, 0)
+    cart = await shop.current()
+    assert gift_payments(cart)[0]["status"] == "removed"
+    assert cart["totals"]["remaining"]["centAmount"] == 4490
+    kind = "Authorization" if capture == "authorize" else "Charge"
+    back = "CancelAuthorization" if capture == "authorize" else "Refund"
+    assert transactions(gift_payments(cart)[0]) == [
+        (kind, "Success", 2000),
+        (back, "Success", 2000),
+    ]
+    again = await api.client.post(f"{intents}/{payment}", json=give_back, headers=shop.h)
+    assert_error(again, 409)
+    assert await shop.audit() == []
+    # the card can pay again, on this cart or another
+    assert (await shop.redeem(gift["code"], 2000)).json()["result"] == "Success"

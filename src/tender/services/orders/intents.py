@@ -12,7 +12,7 @@ of work of its own, and the outcome is ``rejected``. A declined movement is neve
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
@@ -26,7 +26,13 @@ from tender.domain.errors import (
     RefundExceedsCapture,
 )
 from tender.domain.money import Money
-from tender.domain.orders import Order, OrderState, TransactionState, TransactionType
+from tender.domain.orders import (
+    Order,
+    OrderState,
+    PaymentStatus,
+    TransactionState,
+    TransactionType,
+)
 from tender.domain.ownership import visible
 from tender.domain.payments import Payment, PaymentNotFound
 from tender.services.orders.base import NothingToDo, OrderService
@@ -111,7 +117,7 @@ class PaymentIntents(OrderService):
     async def _attempt(
         self, work: Work, payment_id: str, owner: str | None, intent: PaymentIntent
     ) -> None:
-        payment, order = await self._placed_payment(work, payment_id, owner)
+        payment, order = await self._intent_payment(work, payment_id, owner, intent)
         plan = self._plan(payment, order, intent)
         try:
             await self._move_money(work, payment, plan)
@@ -119,6 +125,8 @@ class PaymentIntents(OrderService):
             raise
         except DomainError as error:
             raise ProviderDeclined(plan.kind, plan.amount, error) from error
+        if order is None:
+            await self._withdraw(work, payment)
         await self._processed(work, order, payment, intent, Outcome.APPROVED)
 
     async def _record_decline(
@@ -129,7 +137,7 @@ class PaymentIntents(OrderService):
         intent: PaymentIntent,
         declined: ProviderDeclined,
     ) -> None:
-        payment, order = await self._placed_payment(work, payment_id, owner)
+        payment, order = await self._intent_payment(work, payment_id, owner, intent)
         await self._transaction(
             work,
             payment,
@@ -141,11 +149,12 @@ class PaymentIntents(OrderService):
         )
         await self._processed(work, order, payment, intent, Outcome.REJECTED)
 
-    async def _placed_payment(
-        self, work: Work, payment_id: str, owner: str | None
-    ) -> tuple[Payment, Order]:
-        """The gift card payment, locked through its cart, and its order. A payment on a cart
-        that is not placed yet is refused for now: its authorization belongs to checkout."""
+    async def _intent_payment(
+        self, work: Work, payment_id: str, owner: str | None, intent: PaymentIntent
+    ) -> tuple[Payment, Order | None]:
+        """The gift card payment, locked through its cart, and its order. Before its cart is
+        placed, a payment redeemed from the shopper's page may only be given back (cancel,
+        reverse): capturing and refunding belong to an order."""
         payment = await work.payments.payment(payment_id)
         cart = await work.carts.get_cart(payment.cart_id) if payment else None
         if payment is None or not visible(cart, owner):
@@ -153,24 +162,30 @@ class PaymentIntents(OrderService):
         if not payment.is_gift_card:
             raise PaymentNotFound("payment intents act on gift card payments only")
         order = await work.orders.order_by_cart(payment.cart_id)
-        if order is None:
+        given_back = intent.action in (IntentAction.CANCEL, IntentAction.REVERSE)
+        if order is None and not (payment.redeemed and given_back):
             raise PaymentNotInOrder(
                 "the payment's cart is not placed as an order yet: place the order first"
             )
-        await self.carts.lock(work, cart_id=payment.cart_id, owner=None)
+        locked = await self.carts.lock(work, cart_id=payment.cart_id, owner=None)
+        if order is None and locked.locked:
+            order = await work.orders.order_by_cart(payment.cart_id)  # placed meanwhile
         fresh = await work.payments.payment(payment_id)
         assert fresh is not None
+        if order is None and fresh.status is not PaymentStatus.ACTIVE:
+            raise NothingToDo("the redemption was already given back")
         return fresh, order
 
-    def _plan(self, payment: Payment, order: Order, intent: PaymentIntent) -> _Plan:
+    def _plan(self, payment: Payment, order: Order | None, intent: PaymentIntent) -> _Plan:
         """What the intent moves, checked against the payment; refusals change nothing."""
         action = intent.action
         if action is IntentAction.REVERSE:
             action = IntentAction.REFUND if payment.refundable > 0 else IntentAction.CANCEL
             intent = PaymentIntent(action)
         if action is IntentAction.CAPTURE:
-            if order.state is not OrderState.PROCESSING:
-                raise IllegalTransition(f"the order is {order.state.value}, not Processing")
+            if order is None or order.state is not OrderState.PROCESSING:
+                state = order.state.value if order else "not placed"
+                raise IllegalTransition(f"the order is {state}, not Processing")
             if payment.authorized <= 0:
                 raise NothingToDo("the authorization was already captured or cancelled")
             wanted = self._wanted(payment, intent, payment.authorized)
@@ -211,22 +226,34 @@ class PaymentIntents(OrderService):
         else:
             await self._cancel_authorization(work, payment)
 
+    async def _withdraw(self, work: Work, payment: Payment) -> None:
+        """A redemption given back before placing leaves the cart's payments: its money is
+        back on the card, and the other cards cover what they can of the rest again."""
+        given_back = await self._reload(work, payment)
+        now = self.clock.now()
+        removed = replace(given_back, status=PaymentStatus.REMOVED, updated_at=now)
+        await work.payments.update_payment(removed)
+        cart = await work.carts.get_cart(payment.cart_id)
+        assert cart is not None
+        await self.carts.reallocate(work, cart)
+
     async def _processed(
         self,
         work: Work,
-        order: Order,
+        order: Order | None,
         payment: Payment,
         intent: PaymentIntent,
         outcome: Outcome,
     ) -> None:
-        await self._event(
-            work,
-            "PaymentIntentProcessed",
-            order,
-            {
-                "paymentId": payment.id,
-                "action": intent.action.value,
-                "outcome": outcome.value,
-                "reference": intent.reference,
-            },
-        )
+        payload = {
+            "paymentId": payment.id,
+            "action": intent.action.value,
+            "outcome": outcome.value,
+            "reference": intent.reference,
+        }
+        if order is not None:
+            await self._event(work, "PaymentIntentProcessed", order, payload)
+            return
+        cart = await work.carts.get_cart(payment.cart_id)
+        assert cart is not None
+        await self.carts.event(work, "PaymentIntentProcessed", cart, payload)
