@@ -51,6 +51,18 @@ RULES = {
     "providers": ("fastapi", "starlette", "tender.db", "tender.api", "tender.cli"),
     "api": ("tender.db", "tender.cli"),
     "cli": ("tender.db", "tender.api"),
+    "enabler": (
+        *FRAMEWORKS,
+        "tender.domain",
+        "tender.services",
+        "tender.providers",
+        "tender.db",
+        "tender.auth",
+        "tender.api",
+        "tender.cli",
+        "tender.config",
+        "tender.runtime",
+    ),
     "migrations": (
         "fastapi",
         "starlette",

@@ -21,6 +21,7 @@ from tender.api.logs import AccessLog, configure_logging
 from tender.api.middleware import BodySizeLimit, CorrelationId
 from tender.api.routes import (
     carts,
+    enabler,
     giftcards,
     health,
     oauth,
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_exception_handler(Replay, replay_handler)
     security.install(app)
     app.include_router(health.router)
+    app.include_router(enabler.router)
     app.include_router(oauth.router)
     app.include_router(giftcards.router)
     app.include_router(carts.router)

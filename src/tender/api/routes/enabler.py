@@ -1,0 +1,68 @@
+"""The browser enabler's files, for any page on any origin.
+
+They are public code, not data: ``Access-Control-Allow-Origin: *`` lets a merchant's page load
+the ES module (module scripts are fetched with CORS) without tender knowing its origin, and no
+credential is ever involved. The processor's own routes keep their per-session CORS rules
+(``api/cors.py`` leaves these paths alone). A short cache lifetime plus a content-hash ETag
+means a release reaches shoppers within minutes and a revalidation costs a 304.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from tender.enabler import ES_MODULE, TYPES, UMD, URL_PREFIX, Asset, assets
+
+CACHE_CONTROL = "public, max-age=300"
+
+router = APIRouter(tags=["enabler"])
+
+
+def _headers(asset: Asset) -> dict[str, str]:
+    return {
+        "ETag": asset.etag,
+        "Cache-Control": CACHE_CONTROL,
+        "Access-Control-Allow-Origin": "*",
+        "Cross-Origin-Resource-Policy": "cross-origin",
+        "X-Content-Type-Options": "nosniff",
+    }
+
+
+def _serve(request: Request, name: str) -> Response:
+    asset = assets()[name]
+    headers = _headers(asset)
+    wanted = request.headers.get("if-none-match", "")
+    if asset.etag in {tag.strip().removeprefix("W/") for tag in wanted.split(",")}:
+        return Response(status_code=304, headers=headers)
+    return Response(asset.body, media_type=asset.media_type, headers=headers)
+
+
+@router.get(
+    URL_PREFIX + ES_MODULE,
+    response_class=Response,
+    responses={200: {"content": {"text/javascript": {}}}},
+    summary="The enabler as an ES module",
+)
+async def es_module(request: Request) -> Response:
+    return _serve(request, ES_MODULE)
+
+
+@router.get(
+    URL_PREFIX + UMD,
+    response_class=Response,
+    responses={200: {"content": {"text/javascript": {}}}},
+    summary="The enabler as a UMD script (global TenderEnabler)",
+)
+async def umd(request: Request) -> Response:
+    return _serve(request, UMD)
+
+
+@router.get(
+    URL_PREFIX + TYPES,
+    response_class=Response,
+    responses={200: {"content": {"application/typescript": {}}}},
+    summary="The enabler's TypeScript declarations",
+)
+async def types(request: Request) -> Response:
+    return _serve(request, TYPES)
