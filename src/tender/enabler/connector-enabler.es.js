@@ -450,9 +450,12 @@ async function setUp(options) {
   } else if (answer.response.status !== 404) {
     throw errorFrom(answer, TEXTS.en);
   }
-  context.locale = usableLocale(options.locale || context.configLocale || "en");
-  context.language = context.locale.split("-")[0].toLowerCase();
-  context.texts = TEXTS[context.language] || TEXTS.en;
+  // A language without texts falls back to English as a whole, amounts included.
+  const locale = usableLocale(options.locale || context.configLocale || "en");
+  const language = locale.split("-")[0].toLowerCase();
+  context.locale = Object.hasOwn(TEXTS, language) ? locale : "en";
+  context.language = Object.hasOwn(TEXTS, language) ? language : "en";
+  context.texts = TEXTS[context.language];
   return context;
 }
 
