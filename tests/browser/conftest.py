@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +29,7 @@ import pytest
 from tender.auth.jwt import mint_admin_token
 from tender.domain.principals import parse_scopes
 from tests.api.conftest import ALL_SCOPES, JWT_SECRET, SECRET
+from tests.helpers import ADDRESS
 from tests.browser.shop_page import shop_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +43,11 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def unknown_code() -> str:
+    """A code no card has, new for each use: the per-code failure budget stays untouched."""
+    return " ".join(f"{secrets.randbelow(10_000):04d}" for _ in range(4))
 
 
 def unavailable(reason: str) -> None:
@@ -71,20 +79,46 @@ class Tender:
         assert response.status_code == status, response.text
         return response.json()
 
-    async def cart(self, *, unit: int = 4000, currency: str = "EUR") -> dict[str, Any]:
+    async def cart(self, *, unit: int = 4000) -> dict[str, Any]:
+        """A euro cart ready to place once paid: a line of ``unit`` and 4.90 shipping."""
+        shipping = await self.call(
+            "POST",
+            "/shipping-methods",
+            {
+                "name": "Standard",
+                "carrierName": "DHL",
+                "price": {"centAmount": 490, "currency": "EUR"},
+                "taxRate": "19.00",
+                "countries": ["DE"],
+            },
+        )
         line = {
             "sku": "TEA",
             "name": "Tea",
             "quantity": 1,
-            "price": {"centAmount": unit, "currency": currency},
+            "price": {"centAmount": unit, "currency": "EUR"},
             "taxRate": "19.00",
         }
-        body = {"currency": currency, "country": "DE", "lineItems": [line]}
-        return await self.call("POST", "/carts", body)  # type: ignore[no-any-return]
+        body = {
+            "currency": "EUR",
+            "country": "DE",
+            "lineItems": [line],
+            "customerEmail": "ada@example.com",
+        }
+        cart = await self.call("POST", "/carts", body)
+        actions = [
+            {"action": "setShippingAddress", "address": ADDRESS},
+            {"action": "setBillingAddress", "address": ADDRESS},
+            {"action": "setShippingMethod", "shippingMethodId": shipping["id"]},
+        ]
+        update = {"version": cart["version"], "actions": actions}
+        return await self.call("POST", f"/carts/{cart['id']}", update, 200)  # type: ignore[no-any-return]
 
-    async def session(self, origin: str, cart_id: str | None = None) -> str:
-        cart_id = cart_id or (await self.cart())["id"]
-        body = {"cart": {"cartRef": {"id": cart_id}}, "metadata": {"allowedOrigins": [origin]}}
+    async def session(self, origin: str, cart_id: str, **metadata: Any) -> str:
+        body = {
+            "cart": {"cartRef": {"id": cart_id}},
+            "metadata": {"allowedOrigins": [origin], **metadata},
+        }
         return str((await self.call("POST", "/sessions", body))["id"])
 
     async def card(self, minor: int, currency: str = "EUR", **extra: Any) -> dict[str, Any]:
@@ -92,9 +126,9 @@ class Tender:
         return await self.call("POST", "/giftcards", body)  # type: ignore[no-any-return]
 
 
-@pytest.fixture(scope="session")
-def tender_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tender]:
-    folder = tmp_path_factory.mktemp("browser")
+@contextmanager
+def running_tender(folder: Path, **settings: str) -> Iterator[Tender]:
+    """``uvicorn`` serving tender on a fresh SQLite database in ``folder``."""
     env = {
         **os.environ,
         "TENDER_DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'tender.db'}",
@@ -103,6 +137,7 @@ def tender_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tender]
         "TENDER_ENV": "test",
         "TENDER_SWEEP_INTERVAL_SECONDS": "0",
         "TENDER_ENV_FILE": os.devnull,
+        **{f"TENDER_{name.upper()}": value for name, value in settings.items()},
     }
     subprocess.run([TENDER, "db", "upgrade"], env=env, check=True, capture_output=True)
     port = free_port()
@@ -131,6 +166,12 @@ def tender_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tender]
     finally:
         process.terminate()
         process.wait(15)
+
+
+@pytest.fixture(scope="session")
+def tender_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tender]:
+    with running_tender(tmp_path_factory.mktemp("browser")) as service:
+        yield service
 
 
 @pytest.fixture(scope="session")
@@ -163,12 +204,15 @@ class Shop:
     name: str
     requests: list[Any] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
-    console_errors: list[str] = field(default_factory=list)
+
+    cart: dict[str, Any] | None = None
 
     async def open(self, kind: str = "esm", *, session: str | None = None, **params: str) -> str:
-        """Opens the page on a new session (unless given) and waits until the component is
-        mounted or its start failed; returns the session id."""
-        session = session or await self.tender.session(self.origin)
+        """Opens the page on a new session for a new cart (unless given) and waits until the
+        component is mounted or its start failed; returns the session id."""
+        if session is None:
+            self.cart = await self.tender.cart()
+            session = await self.tender.session(self.origin, self.cart["id"])
         query = {"processorUrl": self.tender.url, "sessionId": session, **params}
         await self.page.goto(f"{self.origin}/{kind}.html?{urlencode(query)}")
         await self.page.wait_for_function(
@@ -203,23 +247,23 @@ class Shop:
         return [r for r in self.requests if r.url.startswith(self.tender.url)]
 
 
-@pytest.fixture
-async def shop(
-    chromium: Any, tender_service: Tender, shop_origin: str, request: pytest.FixtureRequest
-) -> AsyncIterator[Shop]:
+async def _shop(chromium: Any, tender: Tender, origin: str, name: str) -> AsyncIterator[Shop]:
     context = await chromium.new_context(locale="en-US")
     page = await context.new_page()
-    name = re.sub(r"[^\w.-]+", "-", request.node.name).strip("-")
-    shop = Shop(page, shop_origin, tender_service, name)
+    shop = Shop(page, origin, tender, re.sub(r"[^\w.-]+", "-", name).strip("-"))
     page.on("request", shop.requests.append)
     page.on("pageerror", lambda error: shop.page_errors.append(str(error)))
-    page.on(
-        "console",
-        lambda message: shop.console_errors.append(message.text) if message.type == "error" else None,
-    )
     try:
         yield shop
     finally:
         await context.close()
     # Whatever a test did, the enabler never let an exception escape into the page.
     assert shop.page_errors == []
+
+
+@pytest.fixture
+async def shop(
+    chromium: Any, tender_service: Tender, shop_origin: str, request: pytest.FixtureRequest
+) -> AsyncIterator[Shop]:
+    async for shop in _shop(chromium, tender_service, shop_origin, request.node.name):
+        yield shop

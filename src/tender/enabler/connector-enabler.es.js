@@ -11,6 +11,9 @@
 
 const STATES = ["Valid", "NotFound", "Expired", "CurrencyNotMatch", "ZeroBalance", "GenericError"];
 
+/** Refusals caused by what the shopper typed: the field is marked invalid. */
+const FIELD_ERRORS = ["CodeRequired", "PinRequired", "NotFound", "Expired", "ZeroBalance", "CurrencyNotMatch"];
+
 const TEXTS = {
   en: {
     legend: "Gift card",
@@ -295,11 +298,11 @@ class GiftCardComponent {
       const status = answer.response.status;
       submission.final = status >= 400 && status < 500 && status !== 409;
       const error = errorFrom(answer, texts);
-      this.#show(error.message, "error");
+      this.#invalid(error.code, error);
       this.#report(error);
     } catch (failure) {
       const error = networkError(failure, texts);
-      this.#show(error.message, "error");
+      this.#invalid(error.code, error);
       this.#report(error);
     } finally {
       this.#busy(false);
@@ -314,7 +317,8 @@ class GiftCardComponent {
       result.paymentReference = data.paymentReference;
     }
     if (isSuccess) {
-      this.#show(fill(texts.paid, { amount: money(redeemAmount, this.#context.locale) }), "success");
+      const taken = amountFrom(data.redeemedAmount) || redeemAmount; // less when less was needed
+      this.#show(fill(texts.paid, { amount: money(taken, this.#context.locale) }), "success");
     } else {
       submission.final = true;
       this.#show(texts.errors.Failure, "error");
@@ -363,8 +367,8 @@ class GiftCardComponent {
     for (const input of this.#inputs()) {
       input.removeAttribute("aria-invalid");
     }
-    if (this.#message.dataset.kind === "error") {
-      this.#show("", "");
+    if (this.#message.textContent) {
+      this.#show("", ""); // what it said was about the input as it was
     }
     this.#call("onChange", values.some((value) => value !== ""));
     const hasValue = normalised(values[0]) !== "";
@@ -377,19 +381,22 @@ class GiftCardComponent {
   #keydown(event) {
     if (event.key !== "Enter" || event.isComposing) return;
     event.preventDefault(); // never submits a form the merchant wrapped around the fields
-    this.balance().catch((error) => this.#report(error));
+    this.balance().catch(() => {}); // balance() reports its own failures
     this.#call("onEnter");
   }
 
-  /** Shows why the input was refused, in the shopper's language, on the field at fault. */
+  /** Shows why the card was refused, in the shopper's language, and marks the field at
+   * fault when the input is what was wrong. */
   #invalid(code, error) {
     const errors = this.#context.texts.errors;
     let text = Object.hasOwn(errors, code) ? errors[code] : errors.GenericError;
-    if (code === "TooManyRequests" && error) text = error.message;
+    if (error && (code === "TooManyRequests" || !Object.hasOwn(errors, code))) text = error.message;
     if (code === "NotFound" && this.#pin) text = errors.NotFoundWithPin;
     this.#show(text, "error");
-    const input = code === "PinRequired" ? this.#pin : this.#code;
-    if (input) input.setAttribute("aria-invalid", "true");
+    if (FIELD_ERRORS.includes(code)) {
+      const input = code === "PinRequired" ? this.#pin : this.#code;
+      if (input) input.setAttribute("aria-invalid", "true");
+    }
   }
 
   #show(text, kind) {
