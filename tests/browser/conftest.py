@@ -29,8 +29,8 @@ import pytest
 from tender.auth.jwt import mint_admin_token
 from tender.domain.principals import parse_scopes
 from tests.api.conftest import ALL_SCOPES, JWT_SECRET, SECRET
-from tests.helpers import ADDRESS
 from tests.browser.shop_page import shop_server
+from tests.helpers import ADDRESS
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -144,8 +144,10 @@ def running_tender(folder: Path, **settings: str) -> Iterator[Tender]:
     log = folder / "tender.log"
     with log.open("ab") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "tender.api.app:app_from_env", "--factory"]
-            + ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+            [
+                *(sys.executable, "-m", "uvicorn", "tender.api.app:app_from_env", "--factory"),
+                *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
+            ],
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -181,15 +183,22 @@ def shop_origin(tender_service: Tender) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-async def chromium() -> AsyncIterator[Any]:
+def chromium_path() -> Path:
     if not CHROMIUM.exists():
         unavailable(f"{CHROMIUM} is missing (make test installs Debian's chromium)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+async def chromium(chromium_path: Path) -> AsyncIterator[Any]:
     try:
         from playwright.async_api import async_playwright
     except ImportError:
         unavailable("the playwright package is missing (make install adds it)")
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        browser = await playwright.chromium.launch(
+            executable_path=str(chromium_path), headless=True
+        )
         yield browser
         await browser.close()
 

@@ -57,7 +57,8 @@ window.startCheckout = async function (Enabler) {
   document.getElementById("pay").addEventListener("click", () => {
     const cents = params.get("amount");
     const currency = params.get("currency") || "EUR";
-    component.submit(cents ? { amount: { centAmount: Number(cents), currencyCode: currency } } : {});
+    const amount = { centAmount: Number(cents), currencyCode: currency };
+    component.submit(cents ? { amount } : {});
   });
   document.body.dataset.ready = "true";
 };

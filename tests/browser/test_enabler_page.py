@@ -116,7 +116,13 @@ GERMAN = (
 
 @pytest.mark.parametrize(
     ("locale", "texts"),
-    [("en", ENGLISH), ("de", GERMAN), ("de-AT", GERMAN), ("fr", ENGLISH), ("not a locale", ENGLISH)],
+    [
+        ("en", ENGLISH),
+        ("de", GERMAN),
+        ("de-AT", GERMAN),
+        ("fr", ENGLISH),
+        ("not a locale", ENGLISH),
+    ],
 )
 async def test_the_shoppers_language(shop: Shop, locale: str, texts: tuple[str, ...]) -> None:
     lang, group, label, required = texts

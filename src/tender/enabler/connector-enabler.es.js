@@ -4,7 +4,7 @@
  *
  * Plain JavaScript with no dependencies and no build step: tender serves this file as is at
  * /enabler/connector-enabler.es.js and derives its UMD twin from it when serving, so the
- * file ends with its one export block and uses nothing only a module has (no import.meta).
+ * file ends with its one export block and uses nothing else only a module may use.
  * Money stays in integer minor units: amounts are shown with Intl.NumberFormat from a decimal
  * string, never from a float.
  */

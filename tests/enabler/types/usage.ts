@@ -1,5 +1,5 @@
 // A checkout using the enabler by its documented API. `tsc` must accept every line, and each
-// @ts-expect-error line must really be an error: the types are strict where the seed is.
+// line marked as an expected error must really be one: the types are strict where the seed is.
 import Enabler, {
   type BalanceType,
   type EnablerError,
