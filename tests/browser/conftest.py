@@ -260,7 +260,7 @@ async def _shop(chromium: Any, tender: Tender, origin: str, name: str) -> AsyncI
     context = await chromium.new_context(locale="en-US")
     page = await context.new_page()
     shop = Shop(page, origin, tender, re.sub(r"[^\w.-]+", "-", name).strip("-"))
-    page.on("request", shop.requests.append)
+    page.on("request", lambda request: shop.requests.append(request))
     page.on("pageerror", lambda error: shop.page_errors.append(str(error)))
     try:
         yield shop

@@ -72,7 +72,6 @@ PAGE = """<!doctype html>
   #giftcard { margin: 1rem 0; }
 </style>
 <script>{checkout}</script>
-{loader}
 </head>
 <body>
 <a id="before" href="#top">Back to the cart</a>
@@ -80,6 +79,7 @@ PAGE = """<!doctype html>
 <div id="giftcard"></div>
 <button id="balance" type="button">Check balance</button>
 <button id="pay" type="button">Pay</button>
+{loader}
 </body>
 </html>
 """

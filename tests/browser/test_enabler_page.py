@@ -30,13 +30,15 @@ async def focused_id(shop: Shop) -> str:
     return str(await shop.page.evaluate("document.activeElement.id"))
 
 
-@pytest.mark.parametrize("kind", ["esm", "umd"])
-async def test_loads_from_tender_on_a_page_of_another_origin(shop: Shop, kind: str) -> None:
+@pytest.mark.parametrize(("kind", "file"), [("esm", "es"), ("umd", "umd")])
+async def test_loads_from_tender_on_a_page_of_another_origin(
+    shop: Shop, kind: str, file: str
+) -> None:
     await shop.open(kind)
     assert await shop.calls("startFailed") == []
     assert shop.origin.split(":")[-1] != shop.tender.url.split(":")[-1]
     script = [r for r in shop.requests if "/enabler/connector-enabler" in r.url]
-    assert [r.url.rsplit("/", 1)[1] for r in script] == [f"connector-enabler.{kind}.js"]
+    assert [r.url.rsplit("/", 1)[1] for r in script] == [f"connector-enabler.{file}.js"]
     response = await script[0].response()
     assert response.status == 200
     assert response.headers["access-control-allow-origin"] == "*"
