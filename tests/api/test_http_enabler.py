@@ -28,25 +28,39 @@ FILES = {
 
 
 @pytest.mark.parametrize(("name", "media_type"), sorted(FILES.items()))
-async def test_files_are_public_cacheable_code(api: Api, name: str, media_type: str) -> None:
-    response = await api.client.get(URL_PREFIX + name, headers={"Origin": "https://any.example"})
+@pytest.mark.parametrize(
+    ("accept", "gzipped"),
+    [
+        ("identity", False),
+        ("gzip, deflate", True),
+        ("br;q=1.0, gzip;q=0.5", True),
+        ("gzip;q=0", False),
+    ],
+)
+async def test_files_are_public_cacheable_code(
+    api: Api, name: str, media_type: str, accept: str, gzipped: bool
+) -> None:
+    asked = {"Origin": "https://any.example", "Accept-Encoding": accept}
+    response = await api.client.get(URL_PREFIX + name, headers=asked)
     assert response.status_code == 200
     assert response.headers["content-type"] == media_type
     assert response.headers["access-control-allow-origin"] == "*"
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["cross-origin-resource-policy"] == "cross-origin"
     assert response.headers["cache-control"] == "public, max-age=300"
-    assert re.fullmatch(r'"[0-9a-f]{32}"', response.headers["etag"])
-    assert response.content == assets()[name].body
+    assert response.headers["vary"] == "Accept-Encoding"
+    assert response.headers.get("content-encoding") == ("gzip" if gzipped else None)
+    etag = response.headers["etag"]
+    assert re.fullmatch(r'"[0-9a-f]{32}-gzip"' if gzipped else r'"[0-9a-f]{32}"', etag)
+    assert response.content == assets()[name].body  # httpx decompresses
 
-    again = await api.client.get(
-        URL_PREFIX + name, headers={"If-None-Match": f'"stale", {response.headers["etag"]}'}
-    )
+    revalidate = {"Accept-Encoding": accept, "If-None-Match": f'"stale", {etag}'}
+    again = await api.client.get(URL_PREFIX + name, headers=revalidate)
     assert again.status_code == 304
     assert again.content == b""
-    assert again.headers["etag"] == response.headers["etag"]
-    stale = await api.client.get(URL_PREFIX + name, headers={"If-None-Match": '"stale"'})
-    assert stale.status_code == 200
+    assert again.headers["etag"] == etag
+    stale = {"Accept-Encoding": accept, "If-None-Match": '"stale"'}
+    assert (await api.client.get(URL_PREFIX + name, headers=stale)).status_code == 200
 
 
 async def test_a_sessions_own_origin_still_gets_one_allow_origin_header(api: Api) -> None:

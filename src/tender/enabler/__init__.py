@@ -4,6 +4,7 @@ is derived from it here (so the two cannot drift and Python users need no Node),
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import re
 from dataclasses import dataclass
@@ -37,6 +38,13 @@ class Asset:
     media_type: str
     etag: str
     """A strong validator: the content's hash, so every worker and every release agree."""
+    gzipped: bytes
+    """Compressed once at start: a third of the bytes on the wire for every browser."""
+
+    @property
+    def gzip_etag(self) -> str:
+        """Another representation, another strong validator (RFC 9110 §8.8.3)."""
+        return self.etag[:-1] + '-gzip"'
 
 
 def umd_from_module(source: str, global_name: str = GLOBAL_NAME) -> str:
@@ -66,7 +74,8 @@ def umd_from_module(source: str, global_name: str = GLOBAL_NAME) -> str:
 
 
 def _asset(body: bytes, media_type: str) -> Asset:
-    return Asset(body, media_type, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    return Asset(body, media_type, etag, gzip.compress(body, compresslevel=9, mtime=0))
 
 
 @cache

@@ -4,7 +4,8 @@ They are public code, not data: ``Access-Control-Allow-Origin: *`` lets a mercha
 the ES module (module scripts are fetched with CORS) without tender knowing its origin, and no
 credential is ever involved. The processor's own routes keep their per-session CORS rules
 (``api/cors.py`` leaves these paths alone). A short cache lifetime plus a content-hash ETag
-means a release reaches shoppers within minutes and a revalidation costs a 304.
+means a release reaches shoppers within minutes and a revalidation costs a 304; browsers get
+the copy gzipped once at start.
 """
 
 from __future__ import annotations
@@ -12,30 +13,44 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from tender.enabler import ES_MODULE, TYPES, UMD, URL_PREFIX, Asset, assets
+from tender.enabler import ES_MODULE, TYPES, UMD, URL_PREFIX, assets
 
 CACHE_CONTROL = "public, max-age=300"
 
 router = APIRouter(tags=["enabler"])
 
 
-def _headers(asset: Asset) -> dict[str, str]:
-    return {
-        "ETag": asset.etag,
+def _serve(request: Request, name: str) -> Response:
+    asset = assets()[name]
+    gzipped = _accepts_gzip(request.headers.get("accept-encoding", ""))
+    etag = asset.gzip_etag if gzipped else asset.etag
+    headers = {
+        "ETag": etag,
         "Cache-Control": CACHE_CONTROL,
+        "Vary": "Accept-Encoding",
         "Access-Control-Allow-Origin": "*",
         "Cross-Origin-Resource-Policy": "cross-origin",
         "X-Content-Type-Options": "nosniff",
     }
-
-
-def _serve(request: Request, name: str) -> Response:
-    asset = assets()[name]
-    headers = _headers(asset)
     wanted = request.headers.get("if-none-match", "")
-    if asset.etag in {tag.strip().removeprefix("W/") for tag in wanted.split(",")}:
+    if etag in {tag.strip().removeprefix("W/") for tag in wanted.split(",")}:
         return Response(status_code=304, headers=headers)
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+        return Response(asset.gzipped, media_type=asset.media_type, headers=headers)
     return Response(asset.body, media_type=asset.media_type, headers=headers)
+
+
+def _accepts_gzip(header: str) -> bool:
+    for item in header.lower().split(","):
+        coding, _, params = item.partition(";")
+        if coding.strip() == "gzip":
+            weight = params.strip().removeprefix("q=")
+            try:
+                return not weight or float(weight) > 0  # a weight, not money
+            except ValueError:
+                return False
+    return False
 
 
 @router.get(
