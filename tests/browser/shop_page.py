@@ -16,7 +16,7 @@ window.calls = [];
 function plain(value) {
   if (value instanceof Error) {
     return { name: value.name, code: value.code ?? null, message: value.message,
-             statusCode: value.statusCode ?? null };
+             statusCode: value.statusCode ?? null, retryAfter: value.retryAfter ?? null };
   }
   return value === undefined ? null : JSON.parse(JSON.stringify(value));
 }

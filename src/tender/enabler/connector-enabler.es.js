@@ -390,7 +390,9 @@ class GiftCardComponent {
   #invalid(code, error) {
     const errors = this.#context.texts.errors;
     let text = Object.hasOwn(errors, code) ? errors[code] : errors.GenericError;
-    if (error && (code === "TooManyRequests" || !Object.hasOwn(errors, code))) text = error.message;
+    if (error && error.message && (code === "TooManyRequests" || !Object.hasOwn(errors, code))) {
+      text = error.message;
+    }
     if (code === "NotFound" && this.#pin) text = errors.NotFoundWithPin;
     this.#show(text, "error");
     if (FIELD_ERRORS.includes(code)) {
