@@ -16,6 +16,8 @@ TSC = ROOT / ".tools" / "node_modules" / ".bin" / "tsc"
 TSCONFIG = Path(__file__).parent / "types" / "tsconfig.json"
 IN_CI = os.environ.get("CI") == "true"
 
+pytestmark = pytest.mark.xdist_group("typescript")  # one worker installs it, if anyone must
+
 
 def _typescript() -> Path:
     if not TSC.exists():
