@@ -155,6 +155,10 @@ SEED_NAMES = frozenset(
         "paymentProviderName",
         # Norce / Awardit
         "cardId",
+        # the commercetools gift card connector's processor
+        "redeemAmount",
+        "redemptionId",
+        "paymentReference",
     }
 )
 """Names only the seeds use: tender's own code spells these concepts its own way."""

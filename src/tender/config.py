@@ -98,6 +98,13 @@ class Settings(BaseSettings):
     fault_injection: str = ""
     """Crash points for crash tests, ``point=probability`` (``after_commit=0.05``); refused in
     production. See ``tender.faults``."""
+    redeem_capture: Literal["authorize", "immediate"] = "authorize"
+    """When a card redeemed from the shopper's page (``POST /redeem``) gives its money:
+    ``authorize`` reserves it and completing the order captures; ``immediate`` captures at
+    once, as the commercetools connector template does."""
+    redeem_pin_required: bool = False
+    """Whether the enabler asks shoppers for a PIN besides the card code
+    (``GET /operations/config``); set it when the merchant's cards are issued with PINs."""
     payment_methods: list[str] | None = None
     """Methods offered for what gift cards do not cover (a JSON list of ``invoice`` and
     ``redirect``; gift cards are always offered). Unset: ``invoice``, plus ``redirect`` when a

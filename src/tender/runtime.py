@@ -30,6 +30,7 @@ from tender.domain.codes import Hasher
 from tender.domain.idempotency import IdempotencyStore
 from tender.domain.payments import GIFT_CARD
 from tender.domain.ports import Clock, SystemClock
+from tender.domain.redemption import CaptureMode
 from tender.domain.upkeep import LimitCounters, Purge, Schema
 from tender.providers import ProviderContext, UnknownProvider, provider_factory
 from tender.services.carts import Carts
@@ -43,6 +44,7 @@ from tender.services.external_payments import (
 )
 from tender.services.ledger import Ledger
 from tender.services.orders import Orders
+from tender.services.redemption import Redemptions
 from tender.services.sessions import Sessions
 
 
@@ -88,6 +90,13 @@ class Runtime:
         )
 
         self.checkout_data = CheckoutDataService(self.carts)
+        self.redemptions = Redemptions(
+            self.carts,
+            self.clock,
+            capture=CaptureMode(settings.redeem_capture),
+            pin_required=settings.redeem_pin_required,
+            payment_window=timedelta(seconds=settings.order_payment_window_seconds),
+        )
 
     def work(
         self, conn: AsyncConnection, *, actor: str | None, correlation_id: str | None = None

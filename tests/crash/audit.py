@@ -26,6 +26,7 @@ from tender.db.models import (
     OrderRow,
     PaymentRow,
     PaymentTransactionRow,
+    SessionRow,
 )
 from tests.crash.load import Journey, Op
 
@@ -40,6 +41,7 @@ TABLES: dict[str, Table] = {
         OrderRow,
         PaymentRow,
         PaymentTransactionRow,
+        SessionRow,
     )
 }
 
@@ -84,6 +86,7 @@ class Books:
         self.orders_by_cart = {o["cart_id"]: o for o in rows["orders"]}
         self.payments = {p["id"]: p for p in rows["payments"]}
         self.payments_by_cart = Counter(p["cart_id"] for p in rows["payments"])
+        self.sessions_by_cart = Counter(s["cart_id"] for s in rows["sessions"])
         self.holds_by_ref = Counter(h["reference"] for h in rows["holds"])
         self.transactions = Counter(
             (t["payment_id"], t["type"], t["amount"]) for t in rows["payment_transactions"]
@@ -112,6 +115,12 @@ def count_of(books: Books, journey: Journey, op: Op) -> int | None:
             return books.events[("CartUpdated", j.cart_id)] if j.cart_id else None
         case "add_card":
             return books.payments_by_cart[j.cart_id] if j.cart_id else None
+        case "session":
+            return books.sessions_by_cart[j.cart_id] if j.cart_id else None
+        case "redeem":
+            # One payment on the cart and one hold for it: placing must not reserve again.
+            paid = books.payments_by_cart[j.cart_id] if j.cart_id else 0
+            return max(paid, books.holds_by_ref[j.payment_id]) if j.payment_id else paid
         case "place":
             placed = books.orders_by_ref[op.id]
             held = books.holds_by_ref[j.payment_id] if j.payment_id else placed

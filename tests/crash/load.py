@@ -1,5 +1,6 @@
 """The crash test's load: clients that each run journeys (issue a card, load it, build a cart
-paid by it, place, capture or complete, refund twice), every POST with its own
+paid by it, either added by the merchant's backend or redeemed by the shopper's page on a
+session, place, capture or complete, refund twice), every POST with its own
 ``Idempotency-Key``, retried with the same key and body until it gets an answer.
 
 "No answer" is what a client of a crashed worker sees: a connection refused, reset or closed,
@@ -22,7 +23,8 @@ import httpx
 from tests.helpers import ADDRESS
 
 STEPS = 9
-"""issue, load, cart, update, add_card, place, capture or complete, refund1, refund2"""
+"""issue, load, cart, update, add_card, place, capture or complete, refund1, refund2; a
+redeeming journey has ``session`` and ``redeem`` instead of ``add_card``."""
 
 
 def eur(minor: int) -> dict[str, Any]:
@@ -38,6 +40,8 @@ class Op:
     path: str
     body: dict[str, Any] | None
     expect: int
+    headers: dict[str, str] | None = None
+    """A browser's headers (``X-Session-Id``) instead of the caller's server credentials."""
     no_answer: list[str] = field(default_factory=list)
     """What each attempt that got no answer got instead."""
     status: int | None = None
@@ -75,6 +79,8 @@ class Journey:
     refunds: list[int]
     captured_by: str
     """``capture`` (the payment) or ``complete`` (the order)."""
+    paid_by: str = "add_card"
+    """``add_card`` (the merchant's backend) or ``redeem`` (the page, through the processor)."""
     ops: list[Op] = field(default_factory=list)
     card_id: str | None = None
     cart_id: str | None = None
@@ -86,7 +92,8 @@ class Journey:
 
     @property
     def finished(self) -> bool:
-        return len(self.ops) == STEPS and all(o.acknowledged for o in self.ops)
+        steps = STEPS + (1 if self.paid_by == "redeem" else 0)
+        return len(self.ops) == steps and all(o.acknowledged for o in self.ops)
 
 
 @dataclass
@@ -113,7 +120,7 @@ class Caller:
 
     async def send(self, op: Op) -> Op:
         deadline = time.monotonic() + self.budget
-        headers = {**self.headers, "Idempotency-Key": op.id}
+        headers = {**(op.headers or self.headers), "Idempotency-Key": op.id}
         while True:
             self.tally.in_flight += 1
             self.tally.requests += 1
@@ -150,7 +157,10 @@ def plan_journey(rng: random.Random, prefix: str) -> Journey:
     loaded = rng.randint(500, 3_000)
     price = rng.randint(1_000, issued + loaded)
     refunds = rng.sample(range(1, price // 3 + 1), 2)  # distinct, so each can be counted
-    return Journey(prefix, issued, loaded, price, refunds, rng.choice(["capture", "complete"]))
+    captured_by = rng.choice(["capture", "complete"])
+    return Journey(
+        prefix, issued, loaded, price, refunds, captured_by, rng.choice(["add_card", "redeem"])
+    )
 
 
 async def run_journey(caller: Caller, journey: Journey, shipping_method_id: int) -> None:
@@ -158,8 +168,14 @@ async def run_journey(caller: Caller, journey: Journey, shipping_method_id: int)
     the journey (the audit reports it)."""
     j, p = journey, journey.prefix
 
-    async def step(kind: str, path: str, body: dict[str, Any] | None, expect: int) -> Any:
-        op = Op(f"{p}-{kind}", kind, path, body, expect)
+    async def step(
+        kind: str,
+        path: str,
+        body: dict[str, Any] | None,
+        expect: int,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        op = Op(f"{p}-{kind}", kind, path, body, expect, headers)
         j.ops.append(op)
         await caller.send(op)
         return op.answer if op.acknowledged else None
@@ -192,10 +208,9 @@ async def run_journey(caller: Caller, journey: Journey, shipping_method_id: int)
     body = {"version": cart["version"], "actions": actions}
     if await step("update", f"/carts/{j.cart_id}", body, 200) is None:
         return
-    added = await step("add_card", f"/carts/{j.cart_id}/giftcards", {"code": card["code"]}, 201)
-    if added is None:
+    j.payment_id = await pay(step, j, card["code"])
+    if j.payment_id is None:
         return
-    j.payment_id = added["payment"]["id"]
     body = {"cartId": j.cart_id, "orderReference": f"{p}-place"}
     order = await step("place", "/orders", body, 201)
     if order is None:
@@ -211,6 +226,24 @@ async def run_journey(caller: Caller, journey: Journey, shipping_method_id: int)
         path = f"/payments/{j.payment_id}/refund"
         if await step(f"refund{n}", path, {"amount": eur(amount)}, 200) is None:
             return
+
+
+async def pay(step: Any, j: Journey, code: str) -> str | None:
+    """The card pays for the cart: added by the merchant's backend, or redeemed for the whole
+    price by the shopper's page on a session the backend opened (``None``: no answer)."""
+    if j.paid_by == "add_card":
+        added = await step("add_card", f"/carts/{j.cart_id}/giftcards", {"code": code}, 201)
+        return None if added is None else str(added["payment"]["id"])
+    body = {"cart": {"cartRef": {"id": j.cart_id}}}
+    session = await step("session", "/sessions", body, 201)
+    if session is None:
+        return None
+    page = {"X-Session-Id": session["id"]}
+    amount = {"centAmount": j.price, "currencyCode": "EUR"}
+    redeemed = await step("redeem", "/redeem", {"code": code, "redeemAmount": amount}, 200, page)
+    if redeemed is None or redeemed["result"] != "Success":
+        return None
+    return str(redeemed["paymentReference"])
 
 
 async def client_loop(

@@ -1,8 +1,9 @@
 """Exactly once across crashes, shown on the service as deployed.
 
 ``tender serve --workers 2`` runs on a SQLite file and on PostgreSQL while several clients
-issue, load, build carts paid by gift cards, place, capture or complete, and refund, every
-request with an ``Idempotency-Key``. The test SIGKILLs a worker at random moments (uvicorn's
+issue, load, build carts paid by gift cards (added by the backend, or redeemed by the page
+through the processor), place, capture or complete, and refund, every request with an
+``Idempotency-Key``. The test SIGKILLs a worker at random moments (uvicorn's
 supervisor starts a new one, as in production), and the after_commit crash point kills
 workers between the commit and the answer. Every request that got no answer is retried with
 the same key and body until it gets one. Afterwards the ledger audit must be clean, every
@@ -93,6 +94,7 @@ def service_env(url: str) -> dict[str, str]:
         "TENDER_SWEEP_INTERVAL_SECONDS": "0",
         "TENDER_DB_POOL_SIZE": "4",
         "TENDER_CARD_ATTEMPTS_PER_CLIENT_MINUTE": "1000000",
+        "TENDER_CARD_ATTEMPTS_PER_SESSION_MINUTE": "1000",
         "TENDER_FAULT_INJECTION": f"after_commit={AFTER_COMMIT}",
     }
 
@@ -102,7 +104,7 @@ def admin_headers() -> dict[str, str]:
         key=JWT_SECRET,
         subject="crash-test@example.com",
         ttl=timedelta(hours=1),
-        scopes=parse_scopes("manage_giftcards view_giftcards manage_orders"),
+        scopes=parse_scopes("manage_giftcards view_giftcards manage_orders manage_payments"),
         now=datetime.now(UTC),
     )
     return {"Authorization": f"Bearer {token}"}
@@ -199,4 +201,9 @@ async def test_no_crash_loses_or_doubles_an_operation(database_url: str, tmp_pat
     assert any(op.replayed for op in retried), (
         f"{summary}\nno retried operation was answered by a replay: the window between the "
         "commit and the answer was not exercised"
+    )
+    redeemed = [j for j in run.journeys if j.paid_by == "redeem" and j.finished]
+    assert len(redeemed) >= 10, f"{summary}\nonly {len(redeemed)} journeys redeemed their card"
+    assert any(op.retried for j in redeemed for op in j.ops if op.kind == "redeem"), (
+        f"{summary}\nno redemption was retried: the processor's route went uncrashed"
     )

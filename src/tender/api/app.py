@@ -13,7 +13,7 @@ from fastapi import Depends, FastAPI
 
 from tender import __version__
 from tender.api import errors, security
-from tender.api.compat import norce, spryker
+from tender.api.compat import commercetools, norce, spryker
 from tender.api.cors import BrowserCors
 from tender.api.idempotency import IdempotencyKeys, replay_handler
 from tender.api.inputs import check_request
@@ -115,6 +115,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(norce.router)
     app.include_router(sessions.router)
     app.include_router(spryker.router)
+    app.include_router(commercetools.router)
     if runtime.settings.redirect_simulator_on:
         app.include_router(redirect_page.router)  # development only: anyone can "pay" there
     if runtime.settings.redirect_provider_secret is not None:

@@ -89,6 +89,7 @@ def payment_public(p: Payment) -> dict[str, Any]:
         body["giftCard"] = {
             "code": f"****{p.card_last4}",
             "upperLimitAmount": money(p.upper_limit or 0, p.currency),
+            "redeemed": p.redeemed,
         }
     return body
 

@@ -161,6 +161,7 @@ def payment_from_row(row: Any, txs: Sequence[Transaction]) -> Payment:
         created_at=m["created_at"],
         updated_at=m["updated_at"],
         transactions=tuple(txs),
+        redeemed=bool(m["redeemed"]),
     )
 
 

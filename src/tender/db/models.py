@@ -16,6 +16,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -230,6 +231,8 @@ class PaymentRow(Base):
     position: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    redeemed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Redeemed through the processor: its amount is fixed and its hold taken when made."""
 
 
 class PaymentTransactionRow(Base):

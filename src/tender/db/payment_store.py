@@ -60,6 +60,7 @@ def _payment_row(payment: Payment) -> dict[str, Any]:
         "card_last4": payment.card_last4,
         "position": payment.position,
         "created_at": payment.created_at,
+        "redeemed": payment.redeemed,
         **payment_values(payment),
     }
 

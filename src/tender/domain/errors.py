@@ -14,6 +14,7 @@ keeps it whole). The API layer maps each branch to a status in one table
     │   ├── BalanceLimitExceeded             domain.errors               BalanceLimitExceeded
     │   ├── CardDisabled                     domain.errors               GiftCardDisabled
     │   ├── CardExpired                      domain.errors               GiftCardExpired
+    │   ├── CartPaidInFull                   domain.redemption           CartPaidInFull
     │   ├── CheckoutDataInvalid              services.orders.base        CheckoutDataInvalid
     │   ├── ConfirmationRefused              services.external_payments  PaymentConfirmationRefused
     │   ├── CurrencyMismatch                 domain.errors               CurrencyMismatch
@@ -22,6 +23,7 @@ keeps it whole). The API layer maps each branch to a status in one table
     │   ├── NothingToCapture                 domain.payments             NothingToCapture
     │   ├── PaymentIncomplete                domain.payments             PaymentIncomplete
     │   ├── PaymentMethodNotAllowed          domain.payments             PaymentMethodNotAllowed
+    │   ├── RedeemedBeyondTotal              domain.redemption           RedeemedBeyondTotal
     │   └── RefundExceedsCapture             domain.errors               RefundExceedsCapture
     ├── Conflict                             domain.errors               ConcurrentModification
     │   ├── GiftCardReservationFailed        domain.payments             GiftCardReservationFailed
@@ -39,7 +41,8 @@ keeps it whole). The API layer maps each branch to a status in one table
     │   ├── OrderTransitionRefused           domain.orders               InvalidOrderStateTransition
     │   ├── PaymentAwaitingProvider          services.external_payments  PaymentAwaitingProvider
     │   ├── PaymentNotAuthorized             services.orders.base        PaymentNotAuthorized
-    │   └── PaymentsShortOfTotal             domain.payments             PaymentsShortOfTotal
+    │   ├── PaymentsShortOfTotal             domain.payments             PaymentsShortOfTotal
+    │   └── RedeemedPaymentKept              domain.redemption           RedeemedPaymentKept
     ├── InvalidCredentials                   domain.errors               InvalidGiftCard
     ├── InvalidInput                         domain.errors               InvalidInput
     │   ├── CardAlreadyOnCart                services.carts              GiftCardAlreadyAdded

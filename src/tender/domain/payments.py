@@ -51,6 +51,10 @@ class Payment:
     created_at: datetime
     updated_at: datetime
     transactions: tuple[Transaction, ...] = ()
+    redeemed: bool = False
+    """Redeemed by the shopper's page through the processor: reserved (or charged) when it was
+    made, for the amount the page asked for. Allocation never changes its amount and placing
+    keeps its reservation instead of taking another."""
 
     @property
     def is_gift_card(self) -> bool:
@@ -84,11 +88,14 @@ class Payment:
 
     @property
     def authorized(self) -> int:
-        """Authorized and neither charged nor cancelled yet."""
-        return (
+        """Authorized and neither charged nor cancelled yet. A charge with no authorization
+        before it (a redemption captured at once) takes money directly: it leaves nothing
+        authorized, never less than nothing."""
+        return max(
             self.total(TransactionType.AUTHORIZATION)
             - self.total(TransactionType.CHARGE)
-            - self.total(TransactionType.CANCEL_AUTHORIZATION)
+            - self.total(TransactionType.CANCEL_AUTHORIZATION),
+            0,
         )
 
     @property
@@ -102,6 +109,17 @@ class Payment:
     @property
     def refundable(self) -> int:
         return self.charged - self.total_refunded
+
+    @property
+    def brings(self) -> int:
+        """What the payment still brings to its order: open authorizations and captures not
+        refunded (a cancelled or released authorization brings nothing)."""
+        return self.authorized + self.charged - self.total_refunded
+
+    @property
+    def already_reserved(self) -> bool:
+        """A redeemed payment whose money is still held or taken: placing keeps it as it is."""
+        return self.redeemed and self.brings > 0
 
 
 class PaymentNotFound(NotFound):

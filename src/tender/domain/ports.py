@@ -173,6 +173,9 @@ class ProviderCard:
     currency: str
     available: int
     pin_required: bool
+    active: bool = True
+    """``False`` while the provider has the card blocked (the ledger's disabled cards)."""
+    expires_at: datetime | None = None
 
 
 class GiftCardProvider(Protocol):

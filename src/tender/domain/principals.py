@@ -10,6 +10,8 @@ class Scope(StrEnum):
     MANAGE_PAYMENTS = "manage_payments"
     MANAGE_ORDERS = "manage_orders"
     VIEW_SESSIONS = "view_sessions"
+    VIEW_API_CLIENTS = "view_api_clients"
+    """Lets a connector check that its own credentials carry the scopes it needs."""
     MANAGE_CHECKOUT_PAYMENT_INTENTS = "manage_checkout_payment_intents"
     INTROSPECT_OAUTH_TOKENS = "introspect_oauth_tokens"
     MANAGE_GIFTCARDS = "manage_giftcards"

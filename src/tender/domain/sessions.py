@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -15,11 +17,17 @@ ALLOWED_METADATA = frozenset(
         "processorUrl",
         "allowedPaymentMethods",
         "paymentInterface",
+        "pspKey",
+        "locale",
         "futureOrderNumber",
         "merchantReturnUrl",
         "allowedOrigins",
     }
 )
+MAX_PAYMENT_INTERFACE = 32
+"""A payment's provider column holds this much; ``paymentInterface`` names the provider."""
+DEFAULT_LOCALE = "en"
+_LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$")
 
 
 class SessionState(StrEnum):
@@ -92,6 +100,17 @@ class Session:
             return None
         return frozenset(str(m).lower() for m in methods)
 
+    @property
+    def payment_interface(self) -> str | None:
+        """What the merchant's checkout names the card provider (commercetools'
+        ``paymentInterface``); the payments this session's page redeems carry it."""
+        value = self.metadata.get("paymentInterface")
+        return str(value) if value else None
+
+    @property
+    def locale(self) -> str:
+        return str(self.metadata.get("locale") or DEFAULT_LOCALE)
+
 
 def check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     unknown = set(metadata) - ALLOWED_METADATA
@@ -113,6 +132,11 @@ def check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInput(
             "futureOrderNumber is 1 to 100 characters", field="metadata.futureOrderNumber"
         )
+    _check_text(metadata, "processorUrl", 500, lambda v: v.startswith(("https://", "http://")))
+    _check_text(metadata, "merchantReturnUrl", 500, lambda v: v.startswith(("https://", "http://")))
+    _check_text(metadata, "paymentInterface", MAX_PAYMENT_INTERFACE)
+    _check_text(metadata, "pspKey", 100)
+    _check_text(metadata, "locale", 35, lambda v: _LOCALE.match(v) is not None)
     methods = metadata.get("allowedPaymentMethods")
     if methods is not None and (
         not isinstance(methods, list) or not all(isinstance(m, str) for m in methods)
@@ -122,3 +146,21 @@ def check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
             field="metadata.allowedPaymentMethods",
         )
     return metadata
+
+
+def _check_text(
+    metadata: dict[str, Any],
+    key: str,
+    longest: int,
+    fits: Callable[[str], bool] = lambda _: True,
+) -> None:
+    """Keys the processor reads back (a payment's provider, the enabler's locale) must be text
+    it can store and show: a short string of the expected form."""
+    value = metadata.get(key)
+    if value is None:
+        return
+    if not isinstance(value, str) or not 1 <= len(value) <= longest or not fits(value):
+        raise InvalidInput(
+            f"{key} is text of 1 to {longest} characters in its expected form",
+            field=f"metadata.{key}",
+        )

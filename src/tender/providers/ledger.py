@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from tender.domain.ledger import Card
+from tender.domain.ledger import Card, CardStatus
 from tender.domain.money import Money
 from tender.domain.ports import LedgerStore, PinAttempts, ProviderCard
 from tender.services.ledger import Ledger
@@ -19,6 +19,8 @@ def _describe(card: Card) -> ProviderCard:
         currency=card.currency,
         available=card.available,
         pin_required=card.pin_required,
+        active=card.status is CardStatus.ACTIVE,
+        expires_at=card.expires_at,
     )
 
 

@@ -44,6 +44,7 @@ from tender.domain.payments import (
     select_payment_methods,
 )
 from tender.domain.ports import Clock, ProviderCard
+from tender.domain.redemption import RedeemedPaymentKept
 from tender.domain.shipping import ShippingMethod, ShippingMethodNotFound, check_applicable
 from tender.domain.totals import Totals, compute_totals
 
@@ -248,33 +249,24 @@ class Carts:
         change: once placed, the reserved amounts are what the order pays with). Placing does
         not call this blindly: it first checks that every card still covers what was shown,
         and hands over the balances it ``found`` then, so they are read once. A card being
-        ``added`` is allocated with the others and written once, with what it covers."""
+        ``added`` is allocated with the others and written once. Redeemed cards keep their
+        amounts: the others share what those leave open."""
         if cart.locked:
             return await self.view(work, cart)
         totals, _ = await self.totals(work, cart)
-        active = [p for p in await work.payments.payments(cart.id) if p.is_gift_card and p.active]
+        cards = [p for p in await work.payments.payments(cart.id) if p.is_gift_card and p.active]
+        fixed = sum(p.amount_planned for p in cards if p.redeemed)
+        active = [p for p in cards if not p.redeemed]
         if added is not None:
             active.append(added)
-        found = dict(found or {})
-        missing = [p.card_ref or "" for p in active if p.card_ref not in found]
-        if missing:
-            found.update(await work.provider.cards(refs=missing))
-        balances = [
-            CardBalance(p.id, found[p.card_ref].available if p.card_ref in found else 0)
-            for p in active
-        ]
+        balances = await self._balances(work, active, found or {})
         now = self.clock.now()
         changed: list[Payment] = []
-        for payment, share in zip(active, allocate(totals.grand_total, balances), strict=True):
+        open_total = max(totals.grand_total - fixed, 0)
+        for payment, share in zip(active, allocate(open_total, balances), strict=True):
             if (payment.amount_planned, payment.upper_limit) != (share.amount, share.upper_limit):
-                changed.append(
-                    replace(
-                        payment,
-                        amount_planned=share.amount,
-                        upper_limit=share.upper_limit,
-                        updated_at=now,
-                    )
-                )
+                moved = replace(payment, amount_planned=share.amount, upper_limit=share.upper_limit)
+                changed.append(replace(moved, updated_at=now))
         if added is not None:
             allocated = next((p for p in changed if p.id == added.id), added)
             await work.payments.insert_payment(allocated)
@@ -284,6 +276,18 @@ class Carts:
         if changed:
             await self.event(work, "GiftCardAllocationChanged", cart, {})
         return await self.view(work, cart)
+
+    @staticmethod
+    async def _balances(
+        work: Work, cards: list[Payment], found: dict[str, ProviderCard]
+    ) -> list[CardBalance]:
+        """Each card's fresh balance: those not ``found`` already asked of the provider."""
+        found = dict(found)
+        missing = [p.card_ref or "" for p in cards if p.card_ref not in found]
+        if missing:
+            found.update(await work.provider.cards(refs=missing))
+        available = {ref: card.available for ref, card in found.items()}
+        return [CardBalance(p.id, available.get(p.card_ref or "", 0)) for p in cards]
 
     # --- gift cards on the cart ------------------------------------------------------------
 
@@ -362,6 +366,8 @@ class Carts:
             raise PaymentNotFound()
         if not payment.active:
             raise IllegalTransition("the gift card was already removed")
+        if payment.already_reserved:
+            raise RedeemedPaymentKept(field="paymentId")
         now = self.clock.now()
         await work.payments.update_payment(
             replace(payment, status=PaymentStatus.REMOVED, amount_planned=0, updated_at=now)

@@ -183,6 +183,7 @@ class OrderService:
         state: TransactionState = TransactionState.SUCCESS,
         *,
         interaction_id: str | None = None,
+        error_code: str | None = None,
     ) -> None:
         now = self.clock.now()
         await work.payments.insert_transaction(
@@ -194,7 +195,7 @@ class OrderService:
                 amount=amount,
                 currency=payment.currency,
                 interaction_id=interaction_id,
-                error_code=None,
+                error_code=error_code,
                 created_at=now,
                 updated_at=now,
             )
@@ -237,6 +238,5 @@ class OrderService:
 
 
 def covers(payment: Payment) -> int:
-    """What a payment still brings to its order: open authorizations and captures not
-    refunded (a cancelled or released authorization brings nothing)."""
-    return payment.authorized + payment.charged - payment.total_refunded
+    """What a payment still brings to its order (``Payment.brings``)."""
+    return payment.brings

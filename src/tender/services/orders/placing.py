@@ -39,6 +39,7 @@ from tender.domain.payments import (
     method_allowed,
 )
 from tender.domain.ports import ProviderCard
+from tender.domain.redemption import RedeemedBeyondTotal
 from tender.services.carts import CartView
 from tender.services.external_payments import (
     ExternalMethod,
@@ -124,7 +125,10 @@ class Placing(OrderService):
         allocated again if the request changed the cart or they plan more than its total."""
         view = await self.carts.view(work, cart)
         found = await self._check_cards_cover(work, view)
-        planned = sum(p.amount_planned for p in view.gift_cards if p.active)
+        cards = [p for p in view.gift_cards if p.active]
+        if sum(p.amount_planned for p in cards if p.redeemed) > view.totals.grand_total:
+            raise RedeemedBeyondTotal(field="payments")
+        planned = sum(p.amount_planned for p in cards)
         if recompute or planned > view.totals.grand_total:
             view = await self.carts.reallocate(work, cart, found=found)
         return view
@@ -209,8 +213,8 @@ class Placing(OrderService):
     async def _check_cards_cover(self, work: Work, view: CartView) -> dict[str, ProviderCard]:
         """Every card's fresh balance still covers the amount the shopper saw it cover; the
         first that does not stops placing, named with what it can still cover. Answers the
-        balances read, by card."""
-        cards = [p for p in view.gift_cards if p.active]
+        balances read, by card. A redeemed card still holding its money needs no check."""
+        cards = [p for p in view.gift_cards if p.active and not p.already_reserved]
         if not cards:
             return {}
         found = await work.provider.cards(refs=[p.card_ref or "" for p in cards])
@@ -267,9 +271,14 @@ class Placing(OrderService):
 
     async def _reserve_all(self, work: Work, view: CartView) -> None:
         """Reserve every card's amount or none: on the first refusal, release what was taken
-        (an external provider keeps no hold; the ledger's vanish with the rollback anyway)."""
+        (an external provider keeps no hold; the ledger's vanish with the rollback anyway). A
+        redeemed card keeps the hold it took when it was redeemed."""
         cards = sorted(
-            (p for p in view.gift_cards if p.active and p.amount_planned > 0),
+            (
+                p
+                for p in view.gift_cards
+                if p.active and p.amount_planned > 0 and not p.already_reserved
+            ),
             key=lambda p: p.card_ref or "",
         )
         taken: list[str] = []

@@ -1,0 +1,187 @@
+"""Redeemed cards and cards added through checkout are one list of payments on the cart. Over
+HTTP, on SQLite and PostgreSQL: placing (tender's ``/orders`` and Spryker's ``/checkout``)
+keeps a redemption's hold and reserves the other cards only for what remains; reallocation
+never changes a redeemed amount; reopening releases it; completing captures it once (an
+immediately captured one not again); the ledger audit stays clean throughout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tender.domain.redemption import CaptureMode
+from tests.api.conftest import Api, assert_error
+from tests.api.journeys import add_card, card, glue_checkout, update_cart
+from tests.api.processor import Shop, gift_payments, open_shop, transactions
+
+
+async def redeemed_and_added(api: Api) -> tuple[Shop, dict[str, Any], dict[str, Any]]:
+    """A 44.90 cart: 20.00 redeemed from one card by the page, a second card of 50.00 added
+    by the merchant's backend after it (it covers the 24.90 left)."""
+    shop = await open_shop(api)
+    redeemed = await card(api, shop.h, 3000)
+    added = await card(api, shop.h, 5000)
+    assert (await shop.redeem(redeemed["code"], 2000)).json()["result"] == "Success"
+    await add_card(api, shop.h, shop.cart["id"], added["code"])
+    cart = await shop.current()
+    assert [p["amountPlanned"]["centAmount"] for p in gift_payments(cart)] == [2000, 2490]
+    assert cart["totals"]["remaining"]["centAmount"] == 0
+    return shop, redeemed, added
+
+
+async def place(shop: Shop) -> dict[str, Any]:
+    placed = await shop.api.client.post("/orders", json={"cartId": shop.cart["id"]}, headers=shop.h)
+    assert placed.status_code == 201, placed.text
+    return placed.json()  # type: ignore[no-any-return]
+
+
+async def transition(shop: Shop, order: dict[str, Any], name: str) -> dict[str, Any]:
+    response = await shop.api.client.post(f"/orders/{order['id']}/{name}", headers=shop.h)
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def test_placing_keeps_the_redemption_and_completing_captures_it(api: Api) -> None:
+    shop, redeemed, added = await redeemed_and_added(api)
+    order = await place(shop)
+    assert await shop.held(redeemed) == (3000, 2000)
+    assert await shop.held(added) == (5000, 2490)
+    assert await shop.holds_taken(redeemed) == 1  # not reserved a second time
+    first, second = gift_payments(order)
+    assert transactions(first) == [("Authorization", "Success", 2000)]
+    assert transactions(second) == [("Authorization", "Success", 2490)]
+    done = await transition(shop, order, "complete")
+    assert done["state"] == "Completed"
+    first, second = gift_payments(done)
+    assert transactions(first)[1:] == [("Charge", "Success", 2000)]
+    assert transactions(second)[1:] == [("Charge", "Success", 2490)]
+    assert await shop.held(redeemed) == (1000, 0)
+    assert await shop.held(added) == (2510, 0)
+    assert await shop.audit() == []
+
+
+async def test_reallocation_never_changes_a_redeemed_amount(api: Api) -> None:
+    shop, redeemed, added = await redeemed_and_added(api)
+    cart = await shop.current()
+    # The total grows and shrinks: only the added card follows it.
+    bigger = await update_cart(
+        api,
+        shop.h,
+        cart,
+        {"action": "changeLineItemQuantity", "lineItemId": line(cart), "quantity": 2},
+    )
+    assert [p["amountPlanned"]["centAmount"] for p in gift_payments(bigger)] == [2000, 5000]
+    smaller = await update_cart(
+        api,
+        shop.h,
+        bigger,
+        {"action": "changeLineItemQuantity", "lineItemId": line(bigger), "quantity": 1},
+    )
+    assert [p["amountPlanned"]["centAmount"] for p in gift_payments(smaller)] == [2000, 2490]
+    assert await shop.held(redeemed) == (3000, 2000)
+    assert await shop.held(added) == (5000, 0)
+    # The page cannot drop a redeemed card while its money is held.
+    payment_id = gift_payments(smaller)[0]["id"]
+    refused = await api.client.post(
+        f"/carts/{shop.cart['id']}/giftcards/{payment_id}/remove", headers=shop.h
+    )
+    assert_error(refused, 409, "RedeemedPaymentKept")
+    assert await shop.audit() == []
+
+
+def line(cart: dict[str, Any]) -> str:
+    return str(cart["lineItems"][0]["id"])
+
+
+async def test_reopening_releases_the_redemption_and_placing_again_reserves_it(
+    api: Api,
+) -> None:
+    shop, redeemed, added = await redeemed_and_added(api)
+    order = await place(shop)
+    reopened = await transition(shop, order, "reopen")
+    assert reopened["state"] == "Checkout"
+    assert await shop.held(redeemed) == (3000, 0)
+    assert await shop.held(added) == (5000, 0)
+    cart = await shop.current()
+    assert [p["amountPlanned"]["centAmount"] for p in gift_payments(cart)] == [2000, 2490]
+    first = gift_payments(cart)[0]
+    assert transactions(first) == [
+        ("Authorization", "Success", 2000),
+        ("CancelAuthorization", "Success", 2000),
+    ]
+    again = await place(shop)
+    assert await shop.held(redeemed) == (3000, 2000)
+    assert await shop.holds_taken(redeemed) == 2
+    done = await transition(shop, again, "complete")
+    charged = [t for p in gift_payments(done) for t in transactions(p) if t[0] == "Charge"]
+    assert charged == [("Charge", "Success", 2000), ("Charge", "Success", 2490)]
+    assert await shop.held(redeemed) == (1000, 0)
+    assert await shop.audit() == []
+
+
+async def test_an_immediate_capture_is_not_captured_again(api: Api) -> None:
+    api.runtime.redemptions.capture = CaptureMode.IMMEDIATE
+    shop, redeemed, added = await redeemed_and_added(api)
+    assert await shop.held(redeemed) == (1000, 0)  # taken when redeemed
+    (first, _) = gift_payments(await shop.current())
+    assert transactions(first) == [("Charge", "Success", 2000)]
+    order = await place(shop)
+    assert await shop.holds_taken(redeemed) == 1
+    reopened = await transition(shop, order, "reopen")  # a charge is not a hold: it stays
+    assert await shop.held(redeemed) == (1000, 0)
+    assert transactions(gift_payments(reopened)[0]) == [("Charge", "Success", 2000)]
+    done = await transition(shop, await place(shop), "complete")
+    first, second = gift_payments(done)
+    assert transactions(first) == [("Charge", "Success", 2000)]
+    assert [t for t in transactions(second) if t[0] == "Charge"] == [("Charge", "Success", 2490)]
+    assert await shop.held(redeemed) == (1000, 0)
+    assert await shop.held(added) == (2510, 0)
+    assert await shop.audit() == []
+
+
+async def test_spryker_checkout_keeps_the_redemption(api: Api) -> None:
+    shop = await open_shop(api)
+    redeemed = await card(api, shop.h, 3000)
+    added = await card(api, shop.h, 1000)
+    assert (await shop.redeem(redeemed["code"], 2500)).json()["result"] == "Success"
+    await add_card(api, shop.h, shop.cart["id"], added["code"])
+    placed = await glue_checkout(api, shop.h, shop.cart["id"], shop.shipping, "invoice")
+    order = (await api.client.get(f"/orders/{placed['orderReference']}", headers=shop.h)).json()
+    assert order["state"] == "Processing"
+    assert await shop.held(redeemed) == (3000, 2500)
+    assert await shop.held(added) == (1000, 1000)
+    assert await shop.holds_taken(redeemed) == 1
+    invoice = [p for p in order["payments"] if p["paymentMethod"] == "invoice"]
+    assert [p["amountPlanned"]["centAmount"] for p in invoice] == [4490 - 2500 - 1000]
+    assert await shop.audit() == []
+
+
+async def test_spryker_checkout_then_completion_captures_each_card_once(api: Api) -> None:
+    shop = await open_shop(api)
+    redeemed = await card(api, shop.h, 3000)
+    added = await card(api, shop.h, 5000)
+    assert (await shop.redeem(redeemed["code"], 2500)).json()["result"] == "Success"
+    await add_card(api, shop.h, shop.cart["id"], added["code"])
+    placed = await glue_checkout(api, shop.h, shop.cart["id"], shop.shipping, "giftcard")
+    order = (await api.client.get(f"/orders/{placed['orderReference']}", headers=shop.h)).json()
+    assert [p["paymentMethod"] for p in order["payments"]] == ["giftcard", "giftcard"]
+    done = await transition(shop, order, "complete")
+    charged = [t for p in gift_payments(done) for t in transactions(p) if t[0] == "Charge"]
+    assert charged == [("Charge", "Success", 2500), ("Charge", "Success", 1990)]
+    assert await shop.held(redeemed) == (500, 0)
+    assert await shop.held(added) == (3010, 0)
+    assert await shop.holds_taken(redeemed) == 1
+    assert await shop.audit() == []
+
+
+async def test_cancelling_the_order_gives_an_immediate_redemption_back(api: Api) -> None:
+    api.runtime.redemptions.capture = CaptureMode.IMMEDIATE
+    shop, redeemed, added = await redeemed_and_added(api)
+    order = await place(shop)
+    cancelled = await transition(shop, order, "cancel")
+    assert cancelled["state"] == "Cancelled"
+    first, second = gift_payments(cancelled)
+    assert transactions(first) == [("Charge", "Success", 2000), ("Refund", "Success", 2000)]
+    assert [t[0] for t in transactions(second)] == ["Authorization", "CancelAuthorization"]
+    assert await shop.held(redeemed) == (3000, 0)
+    assert await shop.held(added) == (5000, 0)
+    assert await shop.audit() == []
