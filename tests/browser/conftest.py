@@ -276,3 +276,19 @@ async def shop(
 ) -> AsyncIterator[Shop]:
     async for shop in _shop(chromium, tender_service, shop_origin, request.node.name):
         yield shop
+
+
+@pytest.fixture(scope="session")
+def pin_tender_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tender]:
+    """A processor whose shoppers type a PIN besides the code."""
+    folder = tmp_path_factory.mktemp("browser-pins")
+    with running_tender(folder, redeem_pin_required="true") as service:
+        yield service
+
+
+@pytest.fixture
+async def pin_shop(
+    chromium: Any, pin_tender_service: Tender, shop_origin: str, request: pytest.FixtureRequest
+) -> AsyncIterator[Shop]:
+    async for shop in _shop(chromium, pin_tender_service, shop_origin, request.node.name):
+        yield shop
