@@ -1,5 +1,6 @@
 # tender: `make run` starts the service on SQLite; `make test` runs the whole suite on SQLite and
-# PostgreSQL. Both install what they need into .venv first (idempotent).
+# PostgreSQL. Both install what they need into .venv first (idempotent); `make test` also
+# installs Chromium (Debian's package) and TypeScript (.tools/) for the enabler's tests.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -31,6 +32,8 @@ run: $(STAMP) var/tender.env
 
 test: $(STAMP)
 	./scripts/ensure-postgres.sh
+	./scripts/ensure-chromium.sh
+	./scripts/ensure-typescript.sh
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(STAMP)

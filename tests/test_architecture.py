@@ -62,6 +62,18 @@ RULES = {
         "tender.config",
     ),
     "cli": ("tender.db", "tender.api"),
+    "enabler": (
+        *FRAMEWORKS,
+        "tender.domain",
+        "tender.services",
+        "tender.providers",
+        "tender.db",
+        "tender.auth",
+        "tender.api",
+        "tender.cli",
+        "tender.config",
+        "tender.runtime",
+    ),
     "migrations": (
         "fastapi",
         "starlette",

@@ -23,6 +23,7 @@ from tender.api.logs import AccessLog, configure_logging
 from tender.api.middleware import BodySizeLimit, CorrelationId
 from tender.api.routes import (
     carts,
+    enabler,
     giftcards,
     health,
     jwks,
@@ -122,6 +123,7 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     """Every route there is; the development conveniences only where they are switched on."""
     for router in (
         health.router,
+        enabler.router,
         jwks.router,
         oauth.router,
         giftcards.router,

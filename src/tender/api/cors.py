@@ -14,6 +14,7 @@ from tender.api.browser import origin_allowed, origin_known
 from tender.api.errors import error_body
 from tender.api.middleware import HttpMiddleware, send_json
 from tender.domain.sessions import Session
+from tender.enabler import URL_PREFIX as ENABLER_FILES
 from tender.runtime import Runtime
 
 PREFLIGHT_MAX_AGE = "7200"
@@ -27,7 +28,9 @@ class BrowserCors(HttpMiddleware):
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"])
         origin_raw = headers.get(b"origin")
-        if origin_raw is None:
+        # The enabler's files are public code any origin may load: their route sends its own
+        # ``Access-Control-Allow-Origin: *``, and a second header would make browsers refuse them.
+        if origin_raw is None or scope["path"].startswith(ENABLER_FILES):
             await self.app(scope, receive, send)
             return
         origin = origin_raw.decode("latin-1")

@@ -257,6 +257,8 @@ async function redeemed(result) {
 async function anotherCard() {
   $("#another").hidden = true;
   $("#card-status").textContent = "";
+  $("#giftcard").replaceChildren(); // the used card's form goes at once, not when the next is ready
+  state.component = null;
   await mountGiftCard();
 }
 
@@ -279,10 +281,11 @@ function showConfirmation(answer) {
   $("#reference").textContent = answer.data.attributes.orderReference;
   const order = (answer.included ?? []).find((r) => r.type === "orders");
   const payments = order?.attributes?.payments ?? [];
+  const currency = order?.attributes?.currencyIsoCode ?? "EUR";
   $("#paid").replaceChildren(...payments.map((p) => {
     const item = document.createElement("li");
-    const name = p.paymentMethod === "giftcard" || p.paymentMethod === "Gift Card" ? text("card") : text("invoice");
-    item.textContent = `${name}: ${money(p.amount, p.currencyIsoCode ?? "EUR")}`;
+    const name = p.paymentMethod === "giftcard" ? text("card") : text("invoice");
+    item.textContent = `${name}: ${money(p.amount, currency)}`;
     return item;
   }));
   $("#checkout").hidden = true;
