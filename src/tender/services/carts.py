@@ -24,12 +24,7 @@ from tender.domain.cart import (
 )
 from tender.domain.checkout_ports import StaleWrite, Work
 from tender.domain.customers import Customer, check_country, check_email
-from tender.domain.errors import (
-    Conflict,
-    CurrencyMismatch,
-    IllegalTransition,
-    InvalidInput,
-)
+from tender.domain.errors import Conflict, CurrencyMismatch, IllegalTransition, InvalidInput
 from tender.domain.events import NewEvent
 from tender.domain.ids import new_id
 from tender.domain.money import check_currency
@@ -100,6 +95,18 @@ def owned(cart: Cart | None, owner: str | None) -> Cart:
     if not visible(cart, owner):
         raise CartNotFound()
     return cart
+
+
+def check_card_fits(cart: Cart, card: ProviderCard, payments: Sequence[Payment]) -> None:
+    """A card may join the cart's payments: in its currency, not on it already, and not one
+    card too many (for cards added at checkout and redeemed from the shopper's page alike)."""
+    if card.currency != cart.currency:
+        raise CurrencyMismatch(cart.currency, card.currency, field="code")
+    active = [p for p in payments if p.is_gift_card and p.active]
+    if any(p.card_ref == card.ref for p in active):
+        raise CardAlreadyOnCart(field="code")
+    if len(active) >= MAX_GIFT_CARDS:
+        raise TooManyGiftCards(field="code")
 
 
 class Carts:
@@ -311,25 +318,15 @@ class Carts:
             raise PaymentMethodNotAllowed("this session does not allow gift cards", field="code")
         card = await work.provider.authenticate(code=code, pin=pin)
         payments = await work.payments.payments(cart.id)
-        self._check_card_fits(cart, card, payments)
+        check_card_fits(cart, card, payments)
+        if card.available <= 0:
+            raise GiftCardNotUsable("the gift card has no balance left", field="code")
         payment = self._card_payment(work, cart, card, position=len(payments) + 1)
         await self.event(
             work, "GiftCardAdded", cart, {"paymentId": payment.id, "card": f"****{card.last4}"}
         )
         view = await self.reallocate(work, cart, found={card.ref: card}, added=payment)
         return view, next(p for p in view.payments if p.id == payment.id)
-
-    @staticmethod
-    def _check_card_fits(cart: Cart, card: ProviderCard, payments: list[Payment]) -> None:
-        if card.currency != cart.currency:
-            raise CurrencyMismatch(cart.currency, card.currency, field="code")
-        if card.available <= 0:
-            raise GiftCardNotUsable("the gift card has no balance left", field="code")
-        active = [p for p in payments if p.is_gift_card and p.active]
-        if any(p.card_ref == card.ref for p in active):
-            raise CardAlreadyOnCart(field="code")
-        if len(active) >= MAX_GIFT_CARDS:
-            raise TooManyGiftCards(field="code")
 
     def _card_payment(
         self, work: Work, cart: Cart, card: ProviderCard, *, position: int

@@ -28,14 +28,7 @@ from tender.domain.redemption import (
     redeemable,
 )
 from tender.domain.sessions import Session
-from tender.services.carts import (
-    MAX_GIFT_CARDS,
-    CardAlreadyOnCart,
-    CartLocked,
-    Carts,
-    TooManyGiftCards,
-    owned,
-)
+from tender.services.carts import CartLocked, Carts, check_card_fits, owned
 from tender.services.orders.base import OrderService
 
 
@@ -123,7 +116,7 @@ class Redemptions(OrderService):
         if view.totals.remaining <= 0:
             raise CartPaidInFull(field="amount")
         card = await work.provider.authenticate(code=code, pin=pin)
-        self._check_card_fits(cart, card, view.payments)
+        check_card_fits(cart, card, view.payments)
         wanted = redeemable(amount.minor, view.totals.remaining, card.available)
         payment = self._payment(work, session, cart, card, wanted, len(view.payments) + 1)
         try:
@@ -149,16 +142,6 @@ class Redemptions(OrderService):
     def _check_allowed(session: Session) -> None:
         if not method_allowed(GIFT_CARD, session.allowed_payment_methods):
             raise PaymentMethodNotAllowed("this session does not allow gift cards", field="code")
-
-    @staticmethod
-    def _check_card_fits(cart: Cart, card: ProviderCard, payments: tuple[Payment, ...]) -> None:
-        if card.currency != cart.currency:
-            raise CurrencyMismatch(cart.currency, card.currency, field="code")
-        active = [p for p in payments if p.is_gift_card and p.active]
-        if any(p.card_ref == card.ref for p in active):
-            raise CardAlreadyOnCart(field="code")
-        if len(active) >= MAX_GIFT_CARDS:
-            raise TooManyGiftCards(field="code")
 
     def _payment(
         self, work: Work, session: Session, cart: Cart, card: ProviderCard, amount: int, at: int
