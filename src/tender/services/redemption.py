@@ -13,7 +13,6 @@ from enum import StrEnum
 from tender.domain.cart import Cart
 from tender.domain.checkout_ports import Work
 from tender.domain.errors import CurrencyMismatch, DomainError, InvalidAmount, InvalidCredentials
-from tender.domain.events import NewEvent
 from tender.domain.ids import new_id
 from tender.domain.ledger import BalanceResult
 from tender.domain.money import Money
@@ -207,22 +206,14 @@ class Redemptions(OrderService):
         *,
         succeeded: bool,
     ) -> None:
-        await work.events.append_events(
-            [
-                NewEvent(
-                    "GiftCardRedeemed" if succeeded else "GiftCardRedemptionFailed",
-                    "cart",
-                    cart.id,
-                    cart.owner,
-                    {
-                        "cartId": cart.id,
-                        "paymentId": payment.id,
-                        "card": f"****{payment.card_last4}",
-                        "amount": payment.amount_planned,
-                        "currency": payment.currency,
-                    },
-                )
-            ],
-            correlation_id=work.correlation_id,
-            now=self.clock.now(),
+        await self.carts.event(
+            work,
+            "GiftCardRedeemed" if succeeded else "GiftCardRedemptionFailed",
+            cart,
+            {  # the cart's id is added by the event itself
+                "paymentId": payment.id,
+                "card": f"****{payment.card_last4}",
+                "amount": payment.amount_planned,
+                "currency": payment.currency,
+            },
         )
