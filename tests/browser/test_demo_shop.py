@@ -17,13 +17,7 @@ import pytest
 
 from tests.api.conftest import SECRET
 from tests.browser.conftest import SCREENSHOTS, TENDER, Tender, running_tender
-
-try:
-    from playwright.async_api import expect
-except ImportError:  # the chromium fixture reports it (a failure under CI=true)
-    if os.environ.get("CI") == "true":
-        raise
-    pytest.skip("the playwright package is missing", allow_module_level=True)
+from tests.browser.playwright_expect import expect
 
 pytestmark = pytest.mark.xdist_group("browser")
 

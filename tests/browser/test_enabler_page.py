@@ -6,20 +6,13 @@ a double click into one redemption request."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from typing import Any
 
 import pytest
 
 from tests.browser.conftest import Shop, unknown_code
-
-try:
-    from playwright.async_api import expect
-except ImportError:  # the chromium fixture reports it (a failure under CI=true)
-    if os.environ.get("CI") == "true":
-        raise
-    pytest.skip("the playwright package is missing", allow_module_level=True)
+from tests.browser.playwright_expect import expect
 
 pytestmark = pytest.mark.xdist_group("browser")
 

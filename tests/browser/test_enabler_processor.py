@@ -5,7 +5,6 @@ and German, a redemption reported to onComplete, and a double click that pays on
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,13 +12,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import Shop, Tender, unknown_code
-
-try:
-    from playwright.async_api import expect
-except ImportError:  # the chromium fixture reports it (a failure under CI=true)
-    if os.environ.get("CI") == "true":
-        raise
-    pytest.skip("the playwright package is missing", allow_module_level=True)
+from tests.browser.playwright_expect import expect
 
 pytestmark = pytest.mark.xdist_group("browser")
 

@@ -47,13 +47,13 @@ keeps it whole). The API layer maps each branch to a status in one table
     │   └── RedeemedPaymentKept              domain.redemption           RedeemedPaymentKept
     ├── InvalidCredentials                   domain.errors               InvalidGiftCard
     ├── InvalidInput                         domain.errors               InvalidInput
-    │   ├── CardAlreadyOnCart                services.carts              GiftCardAlreadyAdded
-    │   ├── GiftCardNotUsable                services.carts              GiftCardNotUsable
+    │   ├── CardAlreadyOnCart                services.card_payments      GiftCardAlreadyAdded
+    │   ├── GiftCardNotUsable                services.card_payments      GiftCardNotUsable
     │   ├── InvalidAmount                    domain.errors               InvalidAmount
     │   ├── InvalidCardCode                  domain.errors               InvalidCardCode
     │   ├── MissingCredentials               api.compat.spryker.jsonapi  MissingCredentials
     │   ├── ShippingMethodNotApplicable      domain.shipping             ShippingMethodNotApplicable
-    │   ├── TooManyGiftCards                 services.carts              TooManyGiftCards
+    │   ├── TooManyGiftCards                 services.card_payments      TooManyGiftCards
     │   └── UnknownCurrency                  domain.errors               InvalidCurrency
     ├── NotFound                             domain.errors               ResourceNotFound
     │   ├── CardNotFound                     domain.errors               GiftCardNotFound

@@ -24,7 +24,7 @@ from tender.domain.cart import (
 )
 from tender.domain.checkout_ports import StaleWrite, Work
 from tender.domain.customers import Customer, check_country, check_email
-from tender.domain.errors import Conflict, CurrencyMismatch, IllegalTransition, InvalidInput
+from tender.domain.errors import Conflict, IllegalTransition, InvalidInput
 from tender.domain.events import NewEvent
 from tender.domain.ids import new_id
 from tender.domain.money import check_currency
@@ -42,8 +42,7 @@ from tender.domain.ports import Clock, ProviderCard
 from tender.domain.redemption import RedeemedPaymentKept
 from tender.domain.shipping import ShippingMethod, ShippingMethodNotFound, check_applicable
 from tender.domain.totals import Totals, compute_totals
-
-MAX_GIFT_CARDS = 10
+from tender.services.card_payments import GiftCardNotUsable, card_payment, check_card_fits
 
 
 class CartLocked(IllegalTransition):
@@ -58,21 +57,6 @@ class StaleVersion(Conflict):
     def __init__(self, current: int) -> None:
         super().__init__(f"the cart's current version is {current}", field="version")
         self.current_version = current
-
-
-class CardAlreadyOnCart(InvalidInput):
-    code = "GiftCardAlreadyAdded"
-    message = "This gift card is already used on the cart."
-
-
-class TooManyGiftCards(InvalidInput):
-    code = "TooManyGiftCards"
-    message = f"A cart takes at most {MAX_GIFT_CARDS} gift cards."
-
-
-class GiftCardNotUsable(InvalidInput):
-    code = "GiftCardNotUsable"
-    message = "The gift card cannot pay for this cart."
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,18 +79,6 @@ def owned(cart: Cart | None, owner: str | None) -> Cart:
     if not visible(cart, owner):
         raise CartNotFound()
     return cart
-
-
-def check_card_fits(cart: Cart, card: ProviderCard, payments: Sequence[Payment]) -> None:
-    """A card may join the cart's payments: in its currency, not on it already, and not one
-    card too many (for cards added at checkout and redeemed from the shopper's page alike)."""
-    if card.currency != cart.currency:
-        raise CurrencyMismatch(cart.currency, card.currency, field="code")
-    active = [p for p in payments if p.is_gift_card and p.active]
-    if any(p.card_ref == card.ref for p in active):
-        raise CardAlreadyOnCart(field="code")
-    if len(active) >= MAX_GIFT_CARDS:
-        raise TooManyGiftCards(field="code")
 
 
 class Carts:
@@ -321,34 +293,18 @@ class Carts:
         check_card_fits(cart, card, payments)
         if card.available <= 0:
             raise GiftCardNotUsable("the gift card has no balance left", field="code")
-        payment = self._card_payment(work, cart, card, position=len(payments) + 1)
+        payment = card_payment(
+            cart,
+            card,
+            provider=work.provider.name,
+            position=len(payments) + 1,
+            now=self.clock.now(),
+        )
         await self.event(
             work, "GiftCardAdded", cart, {"paymentId": payment.id, "card": f"****{card.last4}"}
         )
         view = await self.reallocate(work, cart, found={card.ref: card}, added=payment)
         return view, next(p for p in view.payments if p.id == payment.id)
-
-    def _card_payment(
-        self, work: Work, cart: Cart, card: ProviderCard, *, position: int
-    ) -> Payment:
-        """The card's payment before allocation: it covers nothing yet, at most its balance."""
-        now = self.clock.now()
-        return Payment(
-            id=new_id(),
-            cart_id=cart.id,
-            method=GIFT_CARD,
-            provider=work.provider.name,
-            status=PaymentStatus.ACTIVE,
-            currency=cart.currency,
-            amount_planned=0,
-            upper_limit=card.available,
-            card_ref=card.ref,
-            card_last4=card.last4,
-            hold_ref=None,
-            position=position,
-            created_at=now,
-            updated_at=now,
-        )
 
     async def remove_gift_card(
         self, work: Work, *, cart_id: str, owner: str | None, payment_id: str

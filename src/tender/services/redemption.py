@@ -13,7 +13,6 @@ from enum import StrEnum
 from tender.domain.cart import Cart
 from tender.domain.checkout_ports import Work
 from tender.domain.errors import CurrencyMismatch, DomainError, InvalidAmount, InvalidCredentials
-from tender.domain.ids import new_id
 from tender.domain.ledger import BalanceResult
 from tender.domain.money import Money
 from tender.domain.orders import PaymentStatus, TransactionState, TransactionType
@@ -27,7 +26,8 @@ from tender.domain.redemption import (
     redeemable,
 )
 from tender.domain.sessions import Session
-from tender.services.carts import CartLocked, Carts, check_card_fits, owned
+from tender.services.card_payments import card_payment, check_card_fits
+from tender.services.carts import CartLocked, Carts, owned
 from tender.services.orders.base import OrderService
 
 
@@ -117,7 +117,15 @@ class Redemptions(OrderService):
         card = await work.provider.authenticate(code=code, pin=pin)
         check_card_fits(cart, card, view.payments)
         wanted = redeemable(amount.minor, view.totals.remaining, card.available)
-        payment = self._payment(work, session, cart, card, wanted, len(view.payments) + 1)
+        payment = card_payment(
+            cart,
+            card,
+            provider=session.payment_interface or work.provider.name,
+            position=len(view.payments) + 1,
+            now=self.clock.now(),
+            amount=wanted,
+            redeemed=True,
+        )
         try:
             hold_ref = await self._take(work, card, payment)
         except DomainError as refusal:
@@ -141,28 +149,6 @@ class Redemptions(OrderService):
     def _check_allowed(session: Session) -> None:
         if not method_allowed(GIFT_CARD, session.allowed_payment_methods):
             raise PaymentMethodNotAllowed("this session does not allow gift cards", field="code")
-
-    def _payment(
-        self, work: Work, session: Session, cart: Cart, card: ProviderCard, amount: int, at: int
-    ) -> Payment:
-        now = self.clock.now()
-        return Payment(
-            id=new_id(),
-            cart_id=cart.id,
-            method=GIFT_CARD,
-            provider=session.payment_interface or work.provider.name,
-            status=PaymentStatus.ACTIVE,
-            currency=cart.currency,
-            amount_planned=amount,
-            upper_limit=max(card.available, 0),
-            card_ref=card.ref,
-            card_last4=card.last4,
-            hold_ref=None,
-            position=at,
-            created_at=now,
-            updated_at=now,
-            redeemed=True,
-        )
 
     async def _take(self, work: Work, card: ProviderCard, payment: Payment) -> str:
         """Reserve, and capture at once if so configured; a failed capture gives the hold back,

@@ -1,0 +1,74 @@
+"""A gift card's place among a cart's payments, for a card added at checkout and a card
+redeemed from the shopper's page alike: whether it may join, and its new payment."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from tender.domain.cart import Cart
+from tender.domain.errors import CurrencyMismatch, InvalidInput
+from tender.domain.ids import new_id
+from tender.domain.orders import PaymentStatus
+from tender.domain.payments import GIFT_CARD, Payment
+from tender.domain.ports import ProviderCard
+
+MAX_GIFT_CARDS = 10
+
+
+class CardAlreadyOnCart(InvalidInput):
+    code = "GiftCardAlreadyAdded"
+    message = "This gift card is already used on the cart."
+
+
+class TooManyGiftCards(InvalidInput):
+    code = "TooManyGiftCards"
+    message = f"A cart takes at most {MAX_GIFT_CARDS} gift cards."
+
+
+class GiftCardNotUsable(InvalidInput):
+    code = "GiftCardNotUsable"
+    message = "The gift card cannot pay for this cart."
+
+
+def check_card_fits(cart: Cart, card: ProviderCard, payments: Sequence[Payment]) -> None:
+    """A card may join the cart's payments: in its currency, not on it already, and not one
+    card too many (for cards added at checkout and redeemed from the shopper's page alike)."""
+    if card.currency != cart.currency:
+        raise CurrencyMismatch(cart.currency, card.currency, field="code")
+    active = [p for p in payments if p.is_gift_card and p.active]
+    if any(p.card_ref == card.ref for p in active):
+        raise CardAlreadyOnCart(field="code")
+    if len(active) >= MAX_GIFT_CARDS:
+        raise TooManyGiftCards(field="code")
+
+
+def card_payment(
+    cart: Cart,
+    card: ProviderCard,
+    *,
+    provider: str,
+    position: int,
+    now: datetime,
+    amount: int = 0,
+    redeemed: bool = False,
+) -> Payment:
+    """A gift card's new payment on the cart: covering ``amount`` (nothing yet, for a card the
+    allocation will share out), at most the card's balance."""
+    return Payment(
+        id=new_id(),
+        cart_id=cart.id,
+        method=GIFT_CARD,
+        provider=provider,
+        status=PaymentStatus.ACTIVE,
+        currency=cart.currency,
+        amount_planned=amount,
+        upper_limit=max(card.available, 0),
+        card_ref=card.ref,
+        card_last4=card.last4,
+        hold_ref=None,
+        position=position,
+        created_at=now,
+        updated_at=now,
+        redeemed=redeemed,
+    )
