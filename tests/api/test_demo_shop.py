@@ -33,7 +33,7 @@ GLUE = {
 
 def settings(db: Database, demo_file: Path, **extra: Any) -> Settings:
     values: dict[str, Any] = {
-        "env": Environment.TEST,
+        "env": Environment.TEST,  # unless ``extra`` says otherwise
         "database_url": db.url,
         "secret_key": SECRET,
         "sweep_interval_seconds": 0,
@@ -76,8 +76,11 @@ def glue(kind: str, cart_id: str, **attributes: Any) -> dict[str, Any]:
     return {"data": {"type": kind, "attributes": body}}
 
 
-async def test_demo_is_off_unless_development_is_on(db: Database, tmp_path: Path) -> None:
-    runtime = Runtime(settings(db, tmp_path / "demo.json"))
+@pytest.mark.parametrize("env", [Environment.TEST, Environment.PRODUCTION])
+async def test_demo_is_off_unless_development_is_on(
+    db: Database, tmp_path: Path, env: Environment
+) -> None:
+    runtime = Runtime(settings(db, tmp_path / "demo.json", env=env))
     async with await client_for(runtime) as client:
         for path in ("/demo", "/demo/assets/shop.js", "/demo/api/products"):
             assert_error(await client.get(path), 404)
