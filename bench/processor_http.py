@@ -113,10 +113,12 @@ REDEEM = f"POST /redeem, {REDEEM_CENTS / 100:.2f} EUR"
 BASELINE = "baseline: FastAPI + asyncpg, same work"
 
 
-async def prepare(db: Database, sessions: int, extra: int) -> tuple[list[str], list[str]]:
-    """10,000 cards, then ``sessions + extra`` browser sessions, each on a cart of its own of
-    40.00 EUR: one line per session for each call, ``balance`` lines first, then ``redeem``.
-    Session ``i`` asks about and redeems card ``i`` modulo 10,000."""
+async def prepare(
+    db: Database, sessions: int, extra: int, cards: int = CARDS
+) -> tuple[list[str], list[str]]:
+    """``cards`` cards, then ``sessions + extra`` browser sessions, each on a cart of its own
+    of 40.00 EUR: one line per session for each call, ``balance`` lines first, then ``redeem``.
+    Session ``i`` asks about and redeems card ``i`` modulo ``cards``."""
     settings = Settings(
         env=Environment.TEST, database_url=db.url, secret_key=SECRET, sweep_interval_seconds=0
     )
@@ -128,9 +130,9 @@ async def prepare(db: Database, sessions: int, extra: int) -> tuple[list[str], l
             )
         )
         owner = f"client:{client.client_id}"
-        cards = await runtime.db.transaction(
+        issued = await runtime.db.transaction(
             lambda c: runtime.ledger.issue(
-                SqlLedgerStore(c), amount=Money(CARD_AMOUNT, "EUR"), count=CARDS
+                SqlLedgerStore(c), amount=Money(CARD_AMOUNT, "EUR"), count=cards
             )
         )
         metadata = {"allowedOrigins": [ORIGIN], "paymentInterface": "tender-giftcards"}
@@ -152,7 +154,7 @@ async def prepare(db: Database, sessions: int, extra: int) -> tuple[list[str], l
                     token, _ = await runtime.sessions.create(
                         w, owner=owner, cart_id=view.cart.id, metadata=metadata, creator=owner
                     )
-                    code = cards[i % CARDS].code
+                    code = issued[i % cards].code
                     amount = {"centAmount": REDEEM_CENTS, "currencyCode": "EUR"}
                     balance.append(f"/balance {token} {json.dumps({'code': code})}")
                     body = json.dumps({"code": code, "redeemAmount": amount})
@@ -303,11 +305,12 @@ async def measure_both(
     connections: int,
     seconds: int,
     sessions: int,
+    baseline_sessions: int,
 ) -> tuple[list[list[str]], list[Comparison]]:
     rows = []
     with_baseline = kind == "postgresql"
     async with fresh_database(kind) as db:
-        balance, redeem = await prepare(db, sessions, sessions if with_baseline else 0)
+        balance, redeem = await prepare(db, sessions, baseline_sessions if with_baseline else 0)
         ours = [(BALANCE, balance[:sessions], "cycle"), (REDEEM, redeem[:sessions], "once")]
         theirs = [(BALANCE, balance[sessions:], "cycle"), (REDEEM, redeem[sessions:], "once")]
         servers: list[tuple[str, list[str], dict[str, str], Any]] = [
@@ -344,7 +347,12 @@ async def measure_both(
 
 
 async def main(
-    seconds: int, sessions: int, kinds: list[str], workers: list[int], connections: list[int]
+    seconds: int,
+    sessions: int,
+    baseline_sessions: int,
+    kinds: list[str],
+    workers: list[int],
+    connections: list[int],
 ) -> None:
     binary = ensure_wrk()
     rows: list[list[str]] = []
@@ -368,6 +376,7 @@ async def main(
                         connections=conns,
                         seconds=seconds,
                         sessions=sessions,
+                        baseline_sessions=baseline_sessions,
                     )
                     rows += found
                     comparisons += compared
@@ -397,9 +406,15 @@ if __name__ == "__main__":
     parser.add_argument(
         "--sessions",
         type=int,
-        default=6000,
-        help="sessions (and carts) per server and run, a sixth for the warm-up; each takes "
+        default=3000,
+        help="sessions (and carts) for tender per run, a sixth for the warm-up; each takes "
         "one balance and one redemption; more than a run redeems",
+    )
+    parser.add_argument(
+        "--baseline-sessions",
+        type=int,
+        default=6000,
+        help="the same for the baseline per PostgreSQL run (it redeems faster)",
     )
     parser.add_argument("--db", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
@@ -409,6 +424,7 @@ if __name__ == "__main__":
         main(
             arguments.seconds,
             arguments.sessions,
+            arguments.baseline_sessions,
             arguments.db,
             arguments.workers,
             arguments.connections,
