@@ -19,8 +19,8 @@ documents), one round trip per statement, statements prepared by asyncpg's cache
   ``Authorization`` transaction and one ``GiftCardRedeemed`` event.
 
 That is 2 statements for a balance (tender also counts the lookup against the session's
-budget) and 9 plus a commit for a redemption. A card that no longer covers the amount rolls
-everything back and answers 409.
+budget) and 10 for a redemption, with its ``BEGIN`` and ``COMMIT``. A card that no longer
+covers the amount rolls everything back and answers 409.
 """
 
 from __future__ import annotations
