@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.cards_issue
 	$(BIN)/python -m bench.ledger_throughput
 	$(BIN)/python -m bench.checkout_http
+	$(BIN)/python -m bench.processor_http
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

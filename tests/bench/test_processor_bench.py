@@ -1,0 +1,64 @@
+"""The processor benchmark's preparation: its prepared requests are answered as the benchmark
+expects (balance of a fresh card, a redemption that holds once), by tender and, on PostgreSQL,
+by the asyncpg baseline against the same schema; the audit it runs afterwards finds nothing."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from bench.checkout_http import SECRET
+from bench.common import pg_url_for
+from bench.processor_http import CARD_AMOUNT, HEADERS, REDEEM_CENTS, audit, prepare
+
+from bench import baseline_processor
+from tender.api.app import create_app
+from tender.config import Environment, Settings
+from tender.db.engine import Database
+from tender.runtime import Runtime
+
+
+async def send(client: httpx.AsyncClient, line: str) -> httpx.Response:
+    """One prepared line ("PATH SESSION BODY") as the benchmark's Lua script sends it."""
+    path, session, body = line.split(" ", 2)
+    return await client.post(path, content=body, headers={**HEADERS, "X-Session-Id": session})
+
+
+async def answers_as_prepared(client: httpx.AsyncClient, balance: str, redeem: str) -> None:
+    response = await send(client, balance)
+    assert response.status_code == 200, response.text
+    assert response.json()["amount"]["centAmount"] == CARD_AMOUNT
+    response = await send(client, redeem)
+    assert response.status_code == 200, response.text
+    assert response.json()["result"] == "Success"
+    assert response.json()["redeemedAmount"]["centAmount"] == REDEEM_CENTS
+    again = await send(client, balance)
+    assert again.json()["amount"]["centAmount"] == CARD_AMOUNT - REDEEM_CENTS
+
+
+async def test_prepared_requests_redeem_once(db: Database) -> None:
+    with_baseline = db.url.startswith("postgresql")
+    balance, redeem = await prepare(db, 1, 1 if with_baseline else 0, cards=2)
+    assert len(set(balance)) == len(balance) == (2 if with_baseline else 1)
+    settings = Settings(
+        env=Environment.TEST, database_url=db.url, secret_key=SECRET, sweep_interval_seconds=0
+    )
+    runtime = Runtime(settings)
+    try:
+        transport = httpx.ASGITransport(app=create_app(runtime=runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            await answers_as_prepared(client, balance[0], redeem[0])
+    finally:
+        await runtime.close()
+    assert await audit(db) == []
+    if not with_baseline:
+        return
+    app = baseline_processor.app
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("BASELINE_DATABASE_URL", pg_url_for(db))
+        env.setenv("BASELINE_SECRET_KEY", SECRET)
+        env.setenv("BASELINE_POOL_SIZE", "1")
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                await answers_as_prepared(client, balance[1], redeem[1])
+    assert await audit(db) == []
