@@ -122,7 +122,7 @@ class Runtime:
             self.remote_keys = RemoteKeys(
                 settings.jwt_jwks_url,
                 transport=transport,
-                clock=lambda: clock.now().timestamp(),
+                clock=clock.now,
             )
             issuers.append(TrustedIssuer(settings.jwt_issuer, self.remote_keys, own=False))
         return JwtVerifier(

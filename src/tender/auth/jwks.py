@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -37,18 +37,18 @@ class RemoteKeys:
         url: str,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        min_interval: float = 30.0,
-        max_age: float = 3600.0,
-        timeout: float = 5.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        min_interval: timedelta = timedelta(seconds=30),
+        max_age: timedelta = timedelta(hours=1),
+        timeout: timedelta = timedelta(seconds=5),
     ) -> None:
         self.url = url
         self.clock = clock
         self.min_interval = min_interval
         self.max_age = max_age
-        self._http = httpx.AsyncClient(transport=transport, timeout=timeout)
+        self._http = httpx.AsyncClient(transport=transport, timeout=timeout.total_seconds())
         self._keys: dict[str, jwt.PyJWK] = {}
-        self._fetched_at: float | None = None
+        self._fetched_at: datetime | None = None
         self._lock = asyncio.Lock()
         self.fetches = 0
         """How many times the issuer was asked (tests and operators read it)."""
