@@ -67,3 +67,19 @@ async def test_expired_windows_are_purged_and_live_ones_kept(db: Database) -> No
     assert await using(db, T0 + 60, lambda s: s.get(day)) == 1
     assert await using(db, T0, lambda s: s.check())
     assert await using(db, T0, lambda s: s.reset()) == 1
+
+
+async def test_a_hit_and_a_read_ahead_in_one_call_answer_like_both_apart(db: Database) -> None:
+    """On PostgreSQL one statement counts the hit and reads the others; each database answers
+    what ``incr`` and ``prefetch`` would have answered, in a new window too."""
+    hit, a, b = (parse("2/minute").key_for(name) for name in ("hit", "a", "b"))
+    await using(db, T0, lambda s: s.incr(a, 60, amount=3))
+
+    async def both(storage: SqlLimitStorage) -> Any:
+        counted = await storage.incr_and_prefetch(hit, 60, [a, b])
+        return counted, [await storage.get(k) for k in (a, b)], await storage.get_expiry(a)
+
+    assert await using(db, T0 + 1, both) == (1, [3, 0], float(T0 + 60))
+    assert await using(db, T0 + 2, both) == (2, [3, 0], float(T0 + 60))
+    assert await using(db, T0 + 60, both) == (1, [0, 0], float(T0 + 60))  # a's window ended
+    assert await using(db, T0 + 61, lambda s: s.get(hit)) == 1

@@ -121,7 +121,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
 def _include_routers(app: FastAPI, settings: Settings) -> None:
     """Every route there is; the development conveniences only where they are switched on."""
-    for router in (
+    for router in (  # the shopper's page calls first: FastAPI tries routers in this order
+        commercetools.router,
         health.router,
         enabler.router,
         jwks.router,
@@ -132,7 +133,6 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
         norce.router,
         sessions.router,
         spryker.router,
-        commercetools.router,
         operations.router,
     ):
         app.include_router(router)

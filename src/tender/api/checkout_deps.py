@@ -16,9 +16,18 @@ from tender.domain.principals import Principal
 T = TypeVar("T")
 
 
-async def run(request: Request, principal: Principal, work: Callable[[Work], Awaitable[T]]) -> T:
+async def run(
+    request: Request,
+    principal: Principal,
+    work: Callable[[Work], Awaitable[T]],
+    *,
+    reads: bool = False,
+) -> T:
+    """Run ``work`` as ``principal`` in one transaction; with ``reads``, work that only reads
+    (what it must write it writes apart) runs without one where the database allows."""
     runtime = runtime_of(request)
     corr = correlation_id.get()
-    return await runtime.db.transaction(
+    boundary = runtime.db.autocommit if reads else runtime.db.transaction
+    return await boundary(
         lambda conn: work(runtime.work(conn, actor=principal.actor, correlation_id=corr))
     )

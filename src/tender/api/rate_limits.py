@@ -152,9 +152,12 @@ async def _admit(
     storage = runtime.limit_counters(conn, lambda: now)
     limiter = FixedWindowRateLimiter(cast(Storage, storage))
     spent = []
-    if not await limiter.hit(caller.attempts.item, *caller.attempts.identifiers):
-        spent.append(caller.attempts)
-    await storage.prefetch([budget.key for budget in failures])
+    attempts = caller.attempts
+    counted = await storage.incr_and_prefetch(
+        attempts.key, attempts.item.get_expiry(), [budget.key for budget in failures]
+    )
+    if counted > attempts.item.amount:  # the fixed window's ``hit``, its read folded in
+        spent.append(attempts)
     for budget in failures:
         if not await limiter.test(budget.item, *budget.identifiers):
             spent.append(budget)
@@ -209,8 +212,8 @@ async def card_lookup(
     else:
         raise TypeError("a card lookup is made by a session or a principal")
     lookup = CardLookup(failure_budgets(runtime, caller, code))
-    wait = await runtime.db.transaction(
-        lambda conn: _admit(conn, runtime, caller, lookup.failures), apart=True
+    wait = await runtime.db.apart_statement(
+        lambda conn: _admit(conn, runtime, caller, lookup.failures)
     )
     if wait is not None:
         raise RateLimited(retry_after=wait)

@@ -180,6 +180,36 @@ class Database:
             return await _retrying(lambda: request.run(work), attempts)
         return await _retrying(lambda: self._once(work, self.engine), attempts)
 
+    async def autocommit(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``work`` whose statements each stand alone: reads that need no common snapshot,
+        and writes made apart (a PIN attempt). On PostgreSQL in autocommit: no ``BEGIN`` and
+        ``COMMIT`` round trips around them. On SQLite, and inside a request's transaction, it
+        is a ``transaction``: there a PIN attempt is counted in the caller's transaction."""
+        request = _request.get()
+        if self.is_sqlite or (request is not None and request.database is self):
+            return await self.transaction(work)
+
+        async def once() -> T:
+            async with self.engine.connect() as conn:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                return await work(conn)
+
+        return await _retrying(once, 8)
+
+    async def apart_statement(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``work`` that is one writing statement (a shared counter) apart from any request
+        or unit, as ``transaction(…, apart=True)`` does; on PostgreSQL in autocommit, since one
+        statement is its own transaction: one round trip instead of three."""
+        if self.is_sqlite:
+            return await self.transaction(work, apart=True)
+
+        async def once() -> T:
+            async with self._apart_engine.connect() as conn:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                return await work(conn)
+
+        return await _retrying(once, 8)
+
     @contextlib.asynccontextmanager
     async def request_transaction(
         self, on_begin: Callable[[AsyncConnection], Awaitable[None]]

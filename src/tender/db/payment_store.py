@@ -146,7 +146,10 @@ class SqlPaymentStore:
             self._cart_of.pop(payment_id, None)
 
     async def insert_payment(self, payment: Payment) -> None:
-        await self.conn.execute(_INSERT_PAYMENT, {"id": payment.id, **_payment_row(payment)})
+        """Queued with the append-only rows (``tender.db.pending``): every read of payments
+        flushes first, and so does every update."""
+        row = {"id": payment.id, **_payment_row(payment)}
+        await pending.append(self.conn, _INSERT_PAYMENT, [row])
         remembered = self._carts.get(payment.cart_id)
         if remembered is not None:
             remembered.put(payment)
@@ -189,6 +192,7 @@ class SqlPaymentStore:
     async def update_payments(self, changed: Sequence[Payment]) -> None:
         if not changed:
             return
+        await pending.flush(self.conn, _INSERT_PAYMENT)
         await self.conn.execute(
             _UPDATE_PAYMENT, [{"b_id": p.id, **_payment_row(p)} for p in changed]
         )

@@ -1,20 +1,25 @@
-"""Append-only rows a transaction writes but does not read back: written together at the end.
+"""Rows a transaction inserts and does not read back at once: written together at the end.
 
 Placing an order appends ledger activities, payment transactions and events one at a time, and
 each single-row ``INSERT`` costs a round trip plus SQLAlchemy's per-statement work, several
-times what the row itself costs. Queued here, they go out as one ``executemany`` per table just
-before commit, still inside the transaction, so a failure rolls everything back as before.
+times what the row itself costs. Queued here, they go out just before commit, still inside the
+transaction, so a failure rolls everything back as before: one ``executemany`` per table, or
+on PostgreSQL, when a few rows of several tables wait (a redeem's), one statement for all.
 
-A store that reads one of these tables flushes first, so a transaction always reads its own
-writes. Writes are queued only inside ``Database.transaction``, which installs the queue and
-flushes it; a bare connection (a test, a migration) writes immediately. Nothing here uses
-savepoints: rows queued inside one would outlive its rollback.
+A store that reads (or updates) one of these tables flushes first, so a transaction always
+reads its own writes. Most are append-only (activities, transactions, events); a new payment is
+queued too, and flushed before any read or update of payments. Writes are queued only inside
+``Database.transaction``, which installs the queue and flushes it; a bare connection (a test,
+a migration) writes immediately. Nothing here uses savepoints: rows queued inside one would
+outlive its rollback.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+from sqlalchemy import TextClause, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 
@@ -55,8 +60,58 @@ class PendingRows:
             names = {_name(statement) for statement in only}
             wanted = names.union(*(REFERS[name] for name in names))
             order = [statement for statement in order if _name(statement) in wanted]
-        for statement in order:
-            await conn.execute(statement, self._rows.pop(statement))
+        batches = [(statement, self._rows.pop(statement)) for statement in order]
+        if conn.dialect.name == "postgresql" and len(batches) > 1 and _small(batches):
+            await _write_together(conn, batches)
+            return
+        for statement, rows in batches:
+            await conn.execute(statement, rows)
+
+
+Batch = tuple[Insert, list[dict[str, Any]]]
+ROWS_TOGETHER = 4
+"""At most this many rows of one table go into the one statement (a redeem queues one row per
+table); more go out as ``executemany``, and the statements' shapes stay few."""
+
+
+def _small(batches: list[Batch]) -> bool:
+    return all(
+        len(rows) <= ROWS_TOGETHER and all(row.keys() == rows[0].keys() for row in rows)
+        for _, rows in batches
+    )
+
+
+async def _write_together(conn: AsyncConnection, batches: list[Batch]) -> None:
+    """PostgreSQL: every table's rows in one statement, each ``INSERT`` but the last in a
+    ``WITH``: one round trip instead of one per table. Foreign keys are checked at the end of
+    the statement, when every row is in."""
+    shape = tuple((statement, tuple(rows[0]), len(rows)) for statement, rows in batches)
+    params = {
+        f"p{n}_{r}_{key}": value
+        for n, (_, rows) in enumerate(batches)
+        for r, row in enumerate(rows)
+        for key, value in row.items()
+    }
+    await conn.execute(_together(shape), params)
+
+
+@functools.lru_cache(maxsize=128)
+def _together(shape: tuple[tuple[Insert, tuple[str, ...], int], ...]) -> TextClause:
+    inserts, binds = [], []
+    for n, (statement, keys, count) in enumerate(shape):
+        table = statement.table
+        values = []
+        for r in range(count):
+            names = [f"p{n}_{r}_{key}" for key in keys]
+            values.append("(" + ", ".join(f":{name}" for name in names) + ")")
+            binds += [
+                bindparam(name, type_=table.c[key].type)
+                for name, key in zip(names, keys, strict=True)
+            ]
+        columns = ", ".join(f'"{key}"' for key in keys)
+        inserts.append(f'INSERT INTO "{table.name}" ({columns}) VALUES {", ".join(values)}')
+    withs = ", ".join(f"w{n} AS ({sql})" for n, sql in enumerate(inserts[:-1]))
+    return text(f"WITH {withs} {inserts[-1]}").bindparams(*binds)
 
 
 def _name(statement: Insert) -> str:

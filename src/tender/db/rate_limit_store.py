@@ -63,6 +63,19 @@ def _upsert(dialect_name: str) -> object:
 _UPSERT = {name: _upsert(name) for name in ("postgresql", "sqlite")}
 
 
+def _upsert_and_read() -> object:
+    """PostgreSQL: count one hit and read other counters in one statement (the keys differ,
+    so the read never needs the hit's own snapshot)."""
+    hit = _upsert("postgresql").returning(  # type: ignore[attr-defined]
+        limits_table.c.key, limits_table.c.expires_at
+    )
+    counted = hit.cte("counted")
+    return select(counted.c.key, counted.c.count, counted.c.expires_at).union_all(_GET)
+
+
+_UPSERT_AND_READ = _upsert_and_read()
+
+
 class SqlLimitStorage(Storage):
     """Fixed-window counters for ``limits.aio.strategies.FixedWindowRateLimiter``."""
 
@@ -92,19 +105,41 @@ class SqlLimitStorage(Storage):
             await self.prefetch([key])
         return self._known[key]
 
-    async def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+    def _window(self, key: str, expiry: int, amount: int) -> dict[str, object]:
         now = int(self.now())
         window_start = now - now % expiry
-        params = {
+        return {
             "key": key,
             "window_start": window_start,
             "amount": amount,
             "expires_at": window_start + expiry,
         }
+
+    async def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         stmt = _UPSERT[self.conn.dialect.name]
+        params = self._window(key, expiry, amount)
         count = int((await self.conn.execute(stmt, params)).scalar_one())  # type: ignore[call-overload]
         self._known.pop(key, None)
         return count
+
+    async def incr_and_prefetch(
+        self, key: str, expiry: int, keys: Sequence[str], amount: int = 1
+    ) -> int:
+        """``incr`` then ``prefetch``: on PostgreSQL in one statement; ``key``'s own count and
+        expiry are then known too."""
+        if self.conn.dialect.name != "postgresql" or key in keys:
+            count = await self.incr(key, expiry, amount)
+            await self.prefetch(keys)
+            return count
+        params = self._window(key, expiry, amount)
+        now = int(self.now())
+        rows = await self.conn.execute(
+            _UPSERT_AND_READ,  # type: ignore[call-overload]
+            {**params, "keys": list(keys), "now": now},
+        )
+        self._known = dict.fromkeys(keys, (0, now))
+        self._known.update({found: (count, expires) for found, count, expires in rows})
+        return self._known[key][0]
 
     async def get(self, key: str) -> int:
         return (await self._read(key))[0]

@@ -67,6 +67,7 @@ async def balance(
         request,
         session.principal,
         lambda w: runtime.redemptions.balance(w, session=session, code=body.code, pin=body.pin),
+        reads=True,
     )
     if result.state is BalanceState.NOT_FOUND:
         lookup.failed()
