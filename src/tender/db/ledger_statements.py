@@ -41,6 +41,9 @@ MOVE_BALANCE = (
     .returning(*card_select())
 )
 GET_CARDS = select(*card_select()).where(cards.c.id.in_(bindparam("ids", expanding=True)))
+GET_CARD = select(*card_select()).where(cards.c.id == bindparam("card_id"))
+CARD_BY_CODE_HASH = select(*card_select()).where(cards.c.code_hash == bindparam("code_hash"))
+"""Built once: a statement built per call costs more Python than its round trip."""
 INSERT_HOLD = insert(holds)
 GET_HOLD = select(holds).where(holds.c.id == bindparam("hold_id"))
 _CAPTURED = func.coalesce(bindparam("captured", type_=BigInteger()), holds.c.amount)

@@ -30,7 +30,9 @@ from tender.db.ledger_rows import (
 )
 from tender.db.ledger_statements import (
     CAPTURE_HOLD,
+    CARD_BY_CODE_HASH,
     END_HOLD,
+    GET_CARD,
     GET_CARDS,
     GET_HOLD,
     INSERT_ACTIVITIES,
@@ -68,7 +70,7 @@ class SqlLedgerStore:
         await insert_batch(self.conn, new_cards, new_activities, postings)
 
     async def get_card(self, card_id: str) -> Card | None:
-        row = (await self.conn.execute(select(*card_select()).where(cards.c.id == card_id))).first()
+        row = (await self.conn.execute(GET_CARD, {"card_id": card_id})).first()
         return card_of(row) if row else None
 
     async def get_cards(self, card_ids: Sequence[str]) -> list[Card]:
@@ -76,8 +78,7 @@ class SqlLedgerStore:
         return [card_of(row) for row in rows]
 
     async def credentials_by_code_hash(self, code_hash: bytes) -> CardCredentials | None:
-        stmt = select(*card_select()).where(cards.c.code_hash == code_hash)
-        row = (await self.conn.execute(stmt)).first()
+        row = (await self.conn.execute(CARD_BY_CODE_HASH, {"code_hash": code_hash})).first()
         return CardCredentials(card_of(row), row._mapping["pin_hash"]) if row else None
 
     async def code_hashes_exist(self, code_hashes: Sequence[bytes]) -> set[bytes]:
