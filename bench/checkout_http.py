@@ -174,19 +174,25 @@ class Server:
             self.process.kill()
 
 
-def start(args: list[str], env: dict[str, str], port: int) -> Server:
+SERVERS = ("uvicorn", "granian")
+
+
+def server_command(server: str, args: list[str], port: int) -> list[str]:
+    """``args`` in uvicorn's spelling (app, ``--factory``, ``--app-dir``, ``--workers``), for
+    either server: granian's Rust HTTP core parses requests outside the event loop."""
+    common = ["--port", str(port), "--log-level", "warning", "--no-access-log"]
+    if server == "uvicorn":
+        return [sys.executable, "-m", "uvicorn", *args, *common]
+    translated = [
+        "--working-dir" if arg == "--app-dir" else arg for arg in args
+    ]  # the same flags otherwise
+    return [sys.executable, "-m", "granian", "--interface", "asgi", "--loop", "uvloop",
+            *translated, *common]  # fmt: skip
+
+
+def start(args: list[str], env: dict[str, str], port: int, server: str = "uvicorn") -> Server:
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            *args,
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
+        server_command(server, args, port),
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

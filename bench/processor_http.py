@@ -26,6 +26,7 @@ from sqlalchemy import text
 
 from bench.checkout_http import (
     SECRET,
+    SERVERS,
     WARM_UP_SECONDS,
     WrkResult,
     audit_row,
@@ -306,6 +307,7 @@ async def measure_both(
     seconds: int,
     sessions: int,
     baseline_sessions: int,
+    server_kind: str,
 ) -> tuple[list[list[str]], list[Comparison]]:
     rows = []
     with_baseline = kind == "postgresql"
@@ -322,7 +324,7 @@ async def measure_both(
         measured: dict[str, dict[str, WrkResult]] = {}
         for name, args, env, calls in servers:
             port = free_port()
-            server = start([*args, "--workers", str(workers)], env, port)
+            server = start([*args, "--workers", str(workers)], env, port, server_kind)
             try:
                 url = f"http://127.0.0.1:{port}"
                 results = measure(
@@ -353,6 +355,7 @@ async def main(
     kinds: list[str],
     workers: list[int],
     connections: list[int],
+    server_kind: str,
 ) -> None:
     binary = ensure_wrk()
     rows: list[list[str]] = []
@@ -377,12 +380,14 @@ async def main(
                         seconds=seconds,
                         sessions=sessions,
                         baseline_sessions=baseline_sessions,
+                        server_kind=server_kind,
                     )
                     rows += found
                     comparisons += compared
     print_table(
         f"The processor's browser calls over HTTP, {CARDS:,} cards, a session and cart per "
-        f"request, {seconds} s per row after a {WARM_UP_SECONDS} s warm-up, wrk "
+        f"request, {seconds} s per row after a {WARM_UP_SECONDS} s warm-up, wrk, both "
+        f"served by {server_kind} "
         "(p50/p99 in ms; errors: answers that were not 2xx or said Failure, by status)",
         ["endpoint", "db", "workers", "conns", "req/s", "p50", "p99", "errors"],
         rows,
@@ -419,6 +424,7 @@ if __name__ == "__main__":
     parser.add_argument("--db", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--connections", nargs="+", type=int, default=[8, 50])
+    parser.add_argument("--server", choices=SERVERS, default="uvicorn")
     arguments = parser.parse_args()
     asyncio.run(
         main(
@@ -428,5 +434,6 @@ if __name__ == "__main__":
             arguments.db,
             arguments.workers,
             arguments.connections,
+            arguments.server,
         )
     )
