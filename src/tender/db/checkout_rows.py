@@ -187,6 +187,7 @@ def session_from_row(row: Any) -> Session:
     return Session(
         token_hash=bytes(m["token_hash"]),
         cart_id=m["cart_id"],
+        currency=m["currency"],
         owner=m["owner"],
         metadata=m["metadata"] or {},
         future_order_number=m["future_order_number"],

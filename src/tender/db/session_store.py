@@ -8,10 +8,12 @@ from datetime import datetime
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tender.db.checkout_rows import origins, session_from_row, sessions
+from tender.db.checkout_rows import carts, origins, session_from_row, sessions
 from tender.domain.sessions import Session
 
-_GET_SESSION = select(sessions).where(sessions.c.token_hash == bindparam("b_id"))
+_WITH_CURRENCY = select(sessions, carts.c.currency).join(carts, carts.c.id == sessions.c.cart_id)
+"""A session with its cart's currency (``Session.currency``)."""
+_GET_SESSION = _WITH_CURRENCY.where(sessions.c.token_hash == bindparam("b_id"))
 _FUTURE_ORDER_NUMBER = (
     select(sessions.c.future_order_number)
     .where(sessions.c.cart_id == bindparam("b_id"), sessions.c.future_order_number.is_not(None))
@@ -45,8 +47,7 @@ class SqlSessionStore:
     async def latest_session(self, cart_id: str) -> Session | None:
         row = (
             await self.conn.execute(
-                select(sessions)
-                .where(sessions.c.cart_id == cart_id)
+                _WITH_CURRENCY.where(sessions.c.cart_id == cart_id)
                 .order_by(sessions.c.created_at.desc())
                 .limit(1)
             )

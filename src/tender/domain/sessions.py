@@ -71,6 +71,9 @@ class OrderNumberTaken(Conflict):
 class Session:
     token_hash: bytes
     cart_id: str
+    currency: str
+    """The cart's, which never changes: read with the session, so that a balance check on
+    the shopper's page need not read the cart."""
     owner: str
     metadata: dict[str, Any]
     future_order_number: str | None

@@ -27,7 +27,7 @@ from tender.domain.redemption import (
 )
 from tender.domain.sessions import Session
 from tender.services.card_payments import card_payment, check_card_fits
-from tender.services.carts import CartLocked, Carts, owned
+from tender.services.carts import CartLocked, Carts
 from tender.services.orders.base import OrderService
 
 
@@ -80,12 +80,11 @@ class Redemptions(OrderService):
         """The card's state for the session's cart; never raises for a bad code or PIN (a
         wrong PIN is still counted towards the card's lockout by the provider)."""
         self._check_allowed(session)
-        cart = owned(await work.carts.get_cart(session.cart_id), None)
         try:
             card = await work.provider.authenticate(code=code, pin=pin)
         except InvalidCredentials:
             return NOT_FOUND
-        return card_balance(card, cart.currency, self.clock.now())
+        return card_balance(card, session.currency, self.clock.now())
 
     async def settings(self, work: Work, *, session: Session) -> PageSettings:
         view = await self.carts.get(work, cart_id=session.cart_id, owner=None)

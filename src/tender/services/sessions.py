@@ -57,6 +57,7 @@ class Sessions:
         session = Session(
             token_hash=self.hasher.secret(token),
             cart_id=cart.id,
+            currency=cart.currency,
             owner=cart.owner,
             metadata=metadata,
             future_order_number=number,
