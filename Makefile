@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.ledger_throughput
 	$(BIN)/python -m bench.checkout_http
 	$(BIN)/python -m bench.processor_http
+	$(BIN)/python -m bench.processor_cost
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

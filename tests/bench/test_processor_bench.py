@@ -10,7 +10,7 @@ from bench.checkout_http import SECRET
 from bench.common import pg_url_for
 from bench.processor_http import CARD_AMOUNT, HEADERS, REDEEM_CENTS, audit, prepare
 
-from bench import baseline_processor
+from bench import baseline_processor, processor_cost
 from tender.api.app import create_app
 from tender.config import Environment, Settings
 from tender.db.engine import Database
@@ -62,3 +62,20 @@ async def test_prepared_requests_redeem_once(db: Database) -> None:
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
                 await answers_as_prepared(client, balance[1], redeem[1])
     assert await audit(db) == []
+
+
+async def test_the_cost_of_one_call_is_counted(db: Database) -> None:
+    """``bench.processor_cost`` on a few requests: every call answered as prepared, and the
+    statements of one call as few as they are now (a statement more is a regression to see)."""
+    rows = await processor_cost.measure(db, requests=4, warm_up=2)
+    statements = {(app, call): int(count) for app, call, _, _, count in rows}
+    if db.is_sqlite:
+        assert statements == {("tender", "balance"): 7, ("tender", "redeem"): 15}
+    else:
+        assert statements == {
+            ("tender", "balance"): 3,  # session with its cart's currency, budgets, card
+            ("tender", "redeem"): 9,
+            ("baseline", "balance"): 2,
+            ("baseline", "redeem"): 12,
+        }
+    assert all(float(cpu) > 0 and float(calls.replace(",", "")) > 100 for *_, cpu, calls, _ in rows)

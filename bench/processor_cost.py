@@ -1,0 +1,175 @@
+"""What one processor call costs the server, counted in process: CPU milliseconds, Python
+function calls and database round trips per ``POST /balance`` and ``POST /redeem``, for tender
+and for the asyncpg baseline (``bench/baseline_processor.py``) on the same PostgreSQL database.
+
+The ASGI apps are called directly, one request at a time, with no HTTP server or client in the
+figures. Calls and round trips do not depend on how busy the host is, unlike requests/s: they
+are the figures to compare across sittings; CPU per request varies with the host like req/s.
+Statements are counted for tender only, by a SQLAlchemy listener, with a ``BEGIN`` and a
+``COMMIT`` for each transaction (on PostgreSQL each is a round trip; SQLite has none); the
+baseline's round trips are those its docstring lists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import os
+import pstats
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from bench.checkout_http import SECRET
+from bench.common import fresh_database, pg_url_for, print_table
+from bench.processor_http import ORIGIN, prepare
+from tender.api.app import create_app
+from tender.config import Environment, Settings
+from tender.db.engine import Database
+
+Asgi = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+WARM_UP = 20
+
+
+async def post(app: Asgi, line: str) -> None:
+    """One prepared line (``PATH SESSION BODY``) as a request straight into the app."""
+    path, token, text = line.split(" ", 2)
+    body = text.encode()
+    headers = {
+        "x-session-id": token,
+        "origin": ORIGIN,
+        "content-type": "application/json",
+        "content-length": str(len(body)),
+        "host": "bench",
+    }
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("bench", 80),
+        "state": {},
+    }
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    answer: dict[str, Any] = {}
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop()
+        await asyncio.Event().wait()  # the client never leaves
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            answer["status"] = message["status"]
+        elif message["type"] == "http.response.body":
+            answer["body"] = answer.get("body", b"") + message.get("body", b"")
+
+    await app(scope, receive, send)
+    if answer["status"] >= 300 or b'"Failure"' in answer["body"]:
+        raise RuntimeError(f"{path} answered {answer['status']}: {answer['body'][:200]!r}")
+
+
+async def cost(app: Asgi, lines: list[str], requests: int, warm_up: int) -> tuple[float, float]:
+    """CPU ms per request over ``requests`` lines after a warm-up, then Python calls per
+    request profiled over the lines left (a profile's own cost must not be in the CPU)."""
+    for line in lines[:warm_up]:
+        await post(app, line)
+    measured, profiled = lines[warm_up : warm_up + requests], lines[warm_up + requests :]
+    started = time.process_time()
+    for line in measured:
+        await post(app, line)
+    cpu = (time.process_time() - started) / len(measured) * 1000
+    profile = cProfile.Profile()
+    profile.enable()
+    for line in profiled:
+        await post(app, line)
+    profile.disable()
+    return cpu, pstats.Stats(profile).total_calls / len(profiled)  # type: ignore[attr-defined]
+
+
+async def measure(db: Database, requests: int, warm_up: int = WARM_UP) -> list[list[str]]:
+    """Rows of (app, call, CPU ms, calls, round trips) on ``db``, a migrated, empty database;
+    the baseline's only on PostgreSQL."""
+    postgresql = not db.is_sqlite
+    share = warm_up + requests + max(1, requests // 4) + 1  # and one to count round trips
+    balance, redeem = await prepare(db, 2 * share if postgresql else share, 0, cards=2 * share)
+    settings = Settings(
+        env=Environment.TEST,
+        database_url=db.url,
+        secret_key=SECRET,
+        sweep_interval_seconds=0,
+        card_attempts_per_session_minute=10**6,
+        card_attempts_per_client_minute=10**6,
+    )
+    app = create_app(settings)
+    statements: list[str] = []
+
+    def executed(conn: Connection, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    def began(conn: Connection) -> None:
+        """asyncpg's ``BEGIN`` and the ``COMMIT`` that follows (SQLite's ``BEGIN`` is an
+        executed statement, and its commit no statement)."""
+        if postgresql and conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            statements.extend(["BEGIN", "COMMIT"])
+
+    rows = []
+    async with app.router.lifespan_context(app):
+        for name, lines in (("balance", balance[:share]), ("redeem", redeem[:share])):
+            cpu, calls = await cost(app, lines[:-1], requests, warm_up)
+            event.listen(Engine, "before_cursor_execute", executed)
+            event.listen(Engine, "begin", began)
+            statements.clear()
+            try:
+                await post(app, lines[-1])
+            finally:
+                event.remove(Engine, "before_cursor_execute", executed)
+                event.remove(Engine, "begin", began)
+            rows.append(["tender", name, f"{cpu:.2f}", f"{calls:,.0f}", str(len(statements))])
+            if os.environ.get("BENCH_SHOW_STATEMENTS"):
+                print("\n".join(" ".join(s.split())[:100] for s in statements))
+    if not postgresql:
+        return rows
+    os.environ["BASELINE_DATABASE_URL"] = pg_url_for(db)
+    os.environ["BASELINE_SECRET_KEY"] = SECRET
+    from bench.baseline_processor import app as baseline
+
+    async with baseline.router.lifespan_context(baseline):
+        for name, lines in (("balance", balance[share:]), ("redeem", redeem[share:])):
+            cpu, calls = await cost(baseline, lines, requests, warm_up)
+            round_trips = "2" if name == "balance" else "12"
+            rows.append(["baseline", name, f"{cpu:.2f}", f"{calls:,.0f}", round_trips])
+    return rows
+
+
+async def main(requests: int, kinds: list[str]) -> None:
+    for kind in kinds:
+        async with fresh_database(kind) as db:
+            rows = await measure(db, requests)
+        print_table(
+            f"One processor call in process on {kind}, {requests} requests each (CPU ms, "
+            "Python calls and statements per request; on PostgreSQL statements are round "
+            "trips)",
+            ["app", "call", "CPU ms", "calls", "statements"],
+            rows,
+        )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--db", nargs="+", default=["postgresql", "sqlite"])
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.requests, arguments.db))
