@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from tender.api.checkout_deps import run
 from tender.api.compat.spryker import jsonapi
 from tender.api.compat.spryker.documents import CheckoutAttributes, CheckoutDocument
+from tender.api.compat.spryker.gift_cards import CardsToApply, card_entries, with_cards
 from tender.api.compat.spryker.jsonapi import Document
 from tender.api.compat.spryker.names import glue_address
 from tender.api.security import runtime_of
@@ -38,8 +39,9 @@ async def checkout(request: Request, body: CheckoutDocument) -> JSONResponse:
         attributes = body.data.attributes
         who = await jsonapi.cart_caller(request, attributes.idCart)
         _check_complete(attributes)
+        entries = card_entries(attributes)
 
-        async def work(w: Work) -> Placed:
+        async def work(w: Work, cards: CardsToApply) -> Placed:
             cart, changed = await runtime.checkout_data.store(
                 w,
                 cart_id=attributes.idCart,
@@ -48,16 +50,23 @@ async def checkout(request: Request, body: CheckoutDocument) -> JSONResponse:
                 allowed=who.allowed,
                 write=False,
             )
+            added = await cards.apply(w, cart)
             return await runtime.orders.place(
                 w,
                 cart_id=attributes.idCart,
                 owner=who.owner,
                 return_url=_return_url(who),
                 allowed=who.allowed,
-                unsaved=cart if changed else None,
+                # New cards cover nothing yet: placing allocates them with the others.
+                unsaved=cart if changed or added else None,
             )
 
-        placed = await run(request, who.principal, work)
+        placed = await with_cards(
+            request,
+            who,
+            entries,
+            lambda cards: run(request, who.principal, lambda w: work(w, cards)),
+        )
     except DomainError as error:
         return jsonapi.incorrect_data(error)
     return jsonapi.respond(checkout_document(request, placed), 201)

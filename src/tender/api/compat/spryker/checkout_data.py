@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from tender.api.checkout_deps import run
 from tender.api.compat.spryker import jsonapi
 from tender.api.compat.spryker.documents import CheckoutDataDocument
+from tender.api.compat.spryker.gift_cards import CardsToApply, card_entries, with_cards
 from tender.api.compat.spryker.jsonapi import Document
 from tender.api.compat.spryker.names import glue_address
 from tender.api.security import runtime_of
@@ -145,7 +146,23 @@ def _attributes(view: CartView, shipments: list[Document], methods: list[Documen
             if r["attributes"]["paymentMethodName"] in selected
         ],
         "totals": _totals(view),
+        "giftCards": _gift_cards(view),
     }
+
+
+def _gift_cards(view: CartView) -> list[Document]:
+    """What each card on the cart covers now (tender's addition: the seed has no cards)."""
+    return [
+        {
+            "id": p.id,
+            "code": f"****{p.card_last4}",
+            "amount": p.amount_planned,
+            "upperLimitAmount": p.upper_limit or 0,
+            "currencyIsoCode": p.currency,
+        }
+        for p in view.gift_cards
+        if p.active
+    ]
 
 
 def checkout_data_document(
@@ -183,8 +200,9 @@ async def checkout_data(request: Request, body: CheckoutDataDocument) -> JSONRes
     try:
         attributes = body.data.attributes
         who = await jsonapi.cart_caller(request, attributes.idCart)
+        entries = card_entries(attributes)
 
-        async def work(w: Work) -> tuple[CartView, list[ShippingMethod]]:
+        async def work(w: Work, cards: CardsToApply) -> tuple[CartView, list[ShippingMethod]]:
             cart, _ = await runtime.checkout_data.store(
                 w,
                 cart_id=attributes.idCart,
@@ -192,12 +210,18 @@ async def checkout_data(request: Request, body: CheckoutDataDocument) -> JSONRes
                 data=attributes.data(),
                 allowed=who.allowed,
             )
+            await cards.apply(w, cart)
             # Re-allocated from fresh balances even when nothing changed: posting checkout
             # data again is how a page shows the shopper what each card covers now.
             view = await runtime.carts.reallocate(w, cart)
             return view, await runtime.carts.fitting_shipping_methods(w, cart)
 
-        view, fitting = await run(request, who.principal, work)
+        view, fitting = await with_cards(
+            request,
+            who,
+            entries,
+            lambda cards: run(request, who.principal, lambda w: work(w, cards)),
+        )
     except DomainError as error:
         return jsonapi.incorrect_data(error)
     return jsonapi.respond(checkout_data_document(request, view, fitting, who.allowed), 200)
