@@ -11,12 +11,10 @@ from tender.api.compat.spryker import jsonapi
 from tender.api.compat.spryker.documents import CheckoutAttributes, CheckoutDocument
 from tender.api.compat.spryker.gift_cards import CardsToApply, card_entries, with_cards
 from tender.api.compat.spryker.jsonapi import Document
-from tender.api.compat.spryker.names import glue_address
+from tender.api.compat.spryker.orders import order_resource
 from tender.api.security import runtime_of
 from tender.domain.checkout_ports import Work
-from tender.domain.customers import address_from_document
 from tender.domain.errors import DomainError, InvalidInput
-from tender.domain.totals import format_tax_rate
 from tender.services.orders import Placed
 
 router = APIRouter()
@@ -98,64 +96,3 @@ def checkout_document(request: Request, placed: Placed) -> Document:
         }
         document["included"] = [order_resource(request, placed)]
     return document
-
-
-def _items(snapshot: Document) -> list[Document]:
-    return [
-        {
-            "name": line["name"],
-            "sku": line["sku"],
-            "quantity": line["quantity"],
-            "unitGrossPrice": line["unitGross"],
-            "sumGrossPrice": line["unitGross"] * line["quantity"],
-            "taxRate": format_tax_rate(line["taxRateBp"]),
-            "unitPrice": line["unitGross"],
-            "sumPrice": line["unitGross"] * line["quantity"],
-        }
-        for line in snapshot["lineItems"]
-    ]
-
-
-def _address(snapshot: Document, key: str) -> dict[str, str | None] | None:
-    address = address_from_document(snapshot.get(key))
-    return glue_address(address) if address is not None else None
-
-
-def order_resource(request: Request, placed: Placed) -> Document:
-    order, view = placed.order, placed.view
-    snap = order.snapshot
-    totals = snap["totals"]
-    shipping = totals["shipping"]
-    return {
-        "type": "orders",
-        "id": order.reference,
-        "attributes": {
-            "createdAt": order.created_at.isoformat(),
-            "totals": {
-                "expenseTotal": shipping,
-                "discountTotal": 0,
-                "taxTotal": totals["tax"],
-                "subtotal": totals["subtotal"],
-                "grandTotal": totals["grandTotal"],
-                "canceledTotal": 0,
-            },
-            "currencyIsoCode": order.currency,
-            "items": _items(snap),
-            "expenses": [
-                {"type": "SHIPMENT_EXPENSE_TYPE", "sumPrice": shipping, "sumGrossPrice": shipping}
-            ],
-            "billingAddress": _address(snap, "billingAddress"),
-            "shippingAddress": _address(snap, "shippingAddress"),
-            "priceMode": "GROSS_MODE",
-            "payments": [
-                {
-                    "amount": p.amount_planned,
-                    "paymentProvider": p.provider,
-                    "paymentMethod": p.method,
-                }
-                for p in view.payments
-                if p.active
-            ],
-        },
-        "links": jsonapi.link(request, f"/orders/{order.reference}"),
-    }

@@ -14,7 +14,7 @@ from tender.api.compat.spryker import jsonapi
 from tender.api.compat.spryker.documents import CheckoutDataDocument
 from tender.api.compat.spryker.gift_cards import CardsToApply, card_entries, with_cards
 from tender.api.compat.spryker.jsonapi import Document
-from tender.api.compat.spryker.names import glue_address
+from tender.api.compat.spryker.names import glue_address, glue_country
 from tender.api.security import runtime_of
 from tender.domain.checkout_ports import Work
 from tender.domain.errors import DomainError
@@ -30,7 +30,8 @@ GIFT_CARD_DATA = ["paymentMethod", "paymentProvider", "giftCard.code", "giftCard
 
 def payment_method_resources(request: Request, allowed: frozenset[str] | None) -> list[Document]:
     """What the merchant offers and the caller may use: a method the session does not allow,
-    or that nothing could confirm, is not listed at all."""
+    or that nothing could confirm, is not listed at all. No ``links``: no route answers a
+    single method (JSON:API lets them be left out)."""
     runtime = runtime_of(request)
     methods = [(GIFT_CARD, "tender", GIFT_CARD_DATA)]
     methods += [
@@ -48,13 +49,13 @@ def payment_method_resources(request: Request, allowed: frozenset[str] | None) -
                 "priority": i,
                 "requiredRequestData": data,
             },
-            "links": jsonapi.link(request, f"/payment-methods/{i}"),
         }
         for i, (name, provider, data) in enumerate(methods, start=1)
     ]
 
 
-def shipment_resource(request: Request, m: ShippingMethod) -> Document:
+def shipment_resource(m: ShippingMethod) -> Document:
+    """No ``links``: no route answers a single shipment method."""
     net = m.priced(0).net if m.free_above is None or m.free_above > 0 else 0
     return {
         "type": "shipment-methods",
@@ -67,7 +68,6 @@ def shipment_resource(request: Request, m: ShippingMethod) -> Document:
             "defaultNetPrice": net if m.price else 0,
             "currencyIsoCode": m.currency,
         },
-        "links": jsonapi.link(request, f"/shipment-methods/{m.id}"),
     }
 
 
@@ -130,6 +130,7 @@ def _attributes(view: CartView, shipments: list[Document], methods: list[Documen
         {
             "id": a.id,
             **glue_address(a.address),
+            "country": glue_country(a.address.country),
             "isDefaultBilling": False,
             "isDefaultShipping": False,
         }
@@ -172,7 +173,7 @@ def checkout_data_document(
     allowed: frozenset[str] | None = None,
 ) -> Document:
     sort = request.query_params.get("sort")
-    shipments = [shipment_resource(request, m) for m in fitting]
+    shipments = [shipment_resource(m) for m in fitting]
     shipments = sort_resources(shipments, "shipment-methods", sort)
     methods = sort_resources(payment_method_resources(request, allowed), "payment-methods", sort)
     data: Document = {
