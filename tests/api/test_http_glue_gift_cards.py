@@ -215,3 +215,31 @@ async def test_a_browser_spends_its_sessions_attempts(db: Database) -> None:
         limited = await api.client.post("/checkout-data", json=body, headers=page)
         assert refused(limited, 429) == {None: "TooManyRequests"}
         assert len((await cart_state(api, h, cart_id))[2]) == 1
+
+
+async def test_keyed_documents_keep_the_pin_attempts_and_failures(db: Database) -> None:
+    """With an ``Idempotency-Key`` the document's work joins the request's one transaction;
+    the wrong PINs and the failures they cost are kept all the same, and a replay looks
+    nothing up again."""
+    async with api_with(db, max_pin_attempts=2, card_failures_per_code="3/hour") as api:
+        h, cart_id, method = await shop(api)
+        locked = await card(api, h, 3000, pin=PIN)
+        wrong = document("checkout-data", cart_id, method, gift_card(locked["code"], "0000"))
+        for index in range(2):
+            keyed = {**h, "Idempotency-Key": f"wrong-{index}"}
+            fields = refused(
+                await api.client.post("/checkout-data", json=wrong, headers=keyed), 422
+            )
+            assert fields == {"payments.0.giftCard.code": "InvalidGiftCard"}
+        replayed = await api.client.post(
+            "/checkout-data", json=wrong, headers={**h, "Idempotency-Key": "wrong-0"}
+        )
+        assert replayed.headers.get("idempotent-replayed") == "true"
+        right = document("checkout-data", cart_id, method, gift_card(locked["code"], PIN))
+        keyed = {**h, "Idempotency-Key": "right"}
+        fields = refused(await api.client.post("/checkout-data", json=right, headers=keyed), 422)
+        assert fields == {"payments.0.giftCard.code": "InvalidGiftCard"}  # locked for now
+        limited = await api.client.post(
+            "/checkout-data", json=right, headers={**h, "Idempotency-Key": "again"}
+        )
+        refused(limited, 429)  # three failures of this code: its budget is spent
