@@ -243,3 +243,16 @@ async def test_keyed_documents_keep_the_pin_attempts_and_failures(db: Database) 
             "/checkout-data", json=right, headers={**h, "Idempotency-Key": "again"}
         )
         refused(limited, 429)  # three failures of this code: its budget is spent
+
+
+async def test_one_card_twice_in_a_document_is_one_payment(api: Api) -> None:
+    h, cart_id, method = await shop(api)
+    plain = await card(api, h, 2000)
+    spaced = " ".join(plain["code"][i : i + 4] for i in range(0, len(plain["code"]), 4))
+    body = document(
+        "checkout-data", cart_id, method, gift_card(plain["code"]), gift_card(spaced), INVOICE
+    )
+    response = await api.client.post("/checkout-data", json=body, headers=h)
+    assert response.status_code == 200, response.text
+    assert [c["amount"] for c in response.json()["data"]["attributes"]["giftCards"]] == [2000]
+    assert len((await cart_state(api, h, cart_id))[2]) == 1
