@@ -284,12 +284,46 @@ class Carts:
         card's reference and what it covers. ``allowed`` is a browser session's
         ``allowedPaymentMethods``: without ``giftcard`` no code is even looked at."""
         cart = await self.lock(work, cart_id=cart_id, owner=owner)
+        card, payments = await self._verified_card(work, cart, code, pin, allowed)
+        payment = await self._card_payment(work, cart, card, payments)
+        view = await self.reallocate(work, cart, found={card.ref: card}, added=payment)
+        return view, next(p for p in view.payments if p.id == payment.id)
+
+    async def apply_gift_card(
+        self,
+        work: Work,
+        cart: Cart,
+        *,
+        code: str,
+        pin: str | None,
+        allowed: frozenset[str] | None = None,
+    ) -> Payment | None:
+        """A card a checkout document names, on ``cart`` (locked by the caller, perhaps changed
+        and not written yet): verified exactly as ``add_gift_card`` does, and added covering
+        nothing yet, for the caller to reallocate once for all its cards. A card already on
+        the cart adds nothing (``None``): a document sent again must not pay twice with it."""
+        card, payments = await self._verified_card(work, cart, code, pin, allowed)
+        if any(p.is_gift_card and p.active and p.card_ref == card.ref for p in payments):
+            return None
+        payment = await self._card_payment(work, cart, card, payments)
+        await work.payments.insert_payment(payment)
+        return payment
+
+    async def _verified_card(
+        self, work: Work, cart: Cart, code: str, pin: str | None, allowed: frozenset[str] | None
+    ) -> tuple[ProviderCard, list[Payment]]:
+        """The card behind ``code`` and ``pin``, and the cart's payments so far."""
         if cart.locked:
             raise CartLocked()
         if not method_allowed(GIFT_CARD, allowed):
             raise PaymentMethodNotAllowed("this session does not allow gift cards", field="code")
         card = await work.provider.authenticate(code=code, pin=pin)
-        payments = await work.payments.payments(cart.id)
+        return card, list(await work.payments.payments(cart.id))
+
+    async def _card_payment(
+        self, work: Work, cart: Cart, card: ProviderCard, payments: list[Payment]
+    ) -> Payment:
+        """The card's new payment, if it may join the others, and its event."""
         check_card_fits(cart, card, payments)
         if card.available <= 0:
             raise GiftCardNotUsable("the gift card has no balance left", field="code")
@@ -303,8 +337,7 @@ class Carts:
         await self.event(
             work, "GiftCardAdded", cart, {"paymentId": payment.id, "card": f"****{card.last4}"}
         )
-        view = await self.reallocate(work, cart, found={card.ref: card}, added=payment)
-        return view, next(p for p in view.payments if p.id == payment.id)
+        return payment
 
     async def remove_gift_card(
         self, work: Work, *, cart_id: str, owner: str | None, payment_id: str

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from tender.domain.cart import Cart
 from tender.domain.checkout_ports import Work
+from tender.domain.countries import check_postal_code
 from tender.domain.customers import Address, Customer, check_address, check_email
 from tender.domain.errors import DomainError, InvalidInput
 from tender.domain.payments import PaymentMethodSelection, select_payment_methods
@@ -73,6 +74,13 @@ class _Changes:
             self.values[attribute] = check()
         except DomainError as error:
             self.errors.append(error)
+
+
+def _checked_address(address: Address, field: str) -> Address:
+    """An address for an order, its postal code as its country's post writes them."""
+    checked = check_address(address, field)
+    check_postal_code(checked.country or "", checked.postal_code or "", f"{field}.postalCode")
+    return checked
 
 
 class CheckoutDataService:
@@ -144,7 +152,7 @@ class CheckoutDataService:
     def _address(changes: _Changes, kind: str, given: Address | AddressRef | None) -> None:
         field = f"{kind}Address"
         if isinstance(given, Address):
-            changes.attempt(f"{kind}_address", lambda: check_address(given, field))
+            changes.attempt(f"{kind}_address", lambda: _checked_address(given, field))
         elif isinstance(given, AddressRef):
             known = {a.id: a.address for a in stored_addresses(changes.cart)}
             if given.id in known:

@@ -9,13 +9,12 @@ from fastapi.responses import JSONResponse
 from tender.api.checkout_deps import run
 from tender.api.compat.spryker import jsonapi
 from tender.api.compat.spryker.documents import CheckoutAttributes, CheckoutDocument
+from tender.api.compat.spryker.gift_cards import CardsToApply, card_entries, with_cards
 from tender.api.compat.spryker.jsonapi import Document
-from tender.api.compat.spryker.names import glue_address
+from tender.api.compat.spryker.orders import order_resource
 from tender.api.security import runtime_of
 from tender.domain.checkout_ports import Work
-from tender.domain.customers import address_from_document
 from tender.domain.errors import DomainError, InvalidInput
-from tender.domain.totals import format_tax_rate
 from tender.services.orders import Placed
 
 router = APIRouter()
@@ -38,8 +37,9 @@ async def checkout(request: Request, body: CheckoutDocument) -> JSONResponse:
         attributes = body.data.attributes
         who = await jsonapi.cart_caller(request, attributes.idCart)
         _check_complete(attributes)
+        entries = card_entries(attributes)
 
-        async def work(w: Work) -> Placed:
+        async def work(w: Work, cards: CardsToApply) -> Placed:
             cart, changed = await runtime.checkout_data.store(
                 w,
                 cart_id=attributes.idCart,
@@ -48,16 +48,23 @@ async def checkout(request: Request, body: CheckoutDocument) -> JSONResponse:
                 allowed=who.allowed,
                 write=False,
             )
+            added = await cards.apply(w, cart)
             return await runtime.orders.place(
                 w,
                 cart_id=attributes.idCart,
                 owner=who.owner,
                 return_url=_return_url(who),
                 allowed=who.allowed,
-                unsaved=cart if changed else None,
+                # New cards cover nothing yet: placing allocates them with the others.
+                unsaved=cart if changed or added else None,
             )
 
-        placed = await run(request, who.principal, work)
+        placed = await with_cards(
+            request,
+            who,
+            entries,
+            lambda cards: run(request, who.principal, lambda w: work(w, cards)),
+        )
     except DomainError as error:
         return jsonapi.incorrect_data(error)
     return jsonapi.respond(checkout_document(request, placed), 201)
@@ -89,64 +96,3 @@ def checkout_document(request: Request, placed: Placed) -> Document:
         }
         document["included"] = [order_resource(request, placed)]
     return document
-
-
-def _items(snapshot: Document) -> list[Document]:
-    return [
-        {
-            "name": line["name"],
-            "sku": line["sku"],
-            "quantity": line["quantity"],
-            "unitGrossPrice": line["unitGross"],
-            "sumGrossPrice": line["unitGross"] * line["quantity"],
-            "taxRate": format_tax_rate(line["taxRateBp"]),
-            "unitPrice": line["unitGross"],
-            "sumPrice": line["unitGross"] * line["quantity"],
-        }
-        for line in snapshot["lineItems"]
-    ]
-
-
-def _address(snapshot: Document, key: str) -> dict[str, str | None] | None:
-    address = address_from_document(snapshot.get(key))
-    return glue_address(address) if address is not None else None
-
-
-def order_resource(request: Request, placed: Placed) -> Document:
-    order, view = placed.order, placed.view
-    snap = order.snapshot
-    totals = snap["totals"]
-    shipping = totals["shipping"]
-    return {
-        "type": "orders",
-        "id": order.reference,
-        "attributes": {
-            "createdAt": order.created_at.isoformat(),
-            "totals": {
-                "expenseTotal": shipping,
-                "discountTotal": 0,
-                "taxTotal": totals["tax"],
-                "subtotal": totals["subtotal"],
-                "grandTotal": totals["grandTotal"],
-                "canceledTotal": 0,
-            },
-            "currencyIsoCode": order.currency,
-            "items": _items(snap),
-            "expenses": [
-                {"type": "SHIPMENT_EXPENSE_TYPE", "sumPrice": shipping, "sumGrossPrice": shipping}
-            ],
-            "billingAddress": _address(snap, "billingAddress"),
-            "shippingAddress": _address(snap, "shippingAddress"),
-            "priceMode": "GROSS_MODE",
-            "payments": [
-                {
-                    "amount": p.amount_planned,
-                    "paymentProvider": p.provider,
-                    "paymentMethod": p.method,
-                }
-                for p in view.payments
-                if p.active
-            ],
-        },
-        "links": jsonapi.link(request, f"/orders/{order.reference}"),
-    }

@@ -12,8 +12,9 @@ from fastapi.responses import JSONResponse
 from tender.api.checkout_deps import run
 from tender.api.compat.spryker import jsonapi
 from tender.api.compat.spryker.documents import CheckoutDataDocument
+from tender.api.compat.spryker.gift_cards import CardsToApply, card_entries, with_cards
 from tender.api.compat.spryker.jsonapi import Document
-from tender.api.compat.spryker.names import glue_address
+from tender.api.compat.spryker.names import glue_address, glue_country
 from tender.api.security import runtime_of
 from tender.domain.checkout_ports import Work
 from tender.domain.errors import DomainError
@@ -29,7 +30,8 @@ GIFT_CARD_DATA = ["paymentMethod", "paymentProvider", "giftCard.code", "giftCard
 
 def payment_method_resources(request: Request, allowed: frozenset[str] | None) -> list[Document]:
     """What the merchant offers and the caller may use: a method the session does not allow,
-    or that nothing could confirm, is not listed at all."""
+    or that nothing could confirm, is not listed at all. No ``links``: no route answers a
+    single method (JSON:API lets them be left out)."""
     runtime = runtime_of(request)
     methods = [(GIFT_CARD, "tender", GIFT_CARD_DATA)]
     methods += [
@@ -47,13 +49,13 @@ def payment_method_resources(request: Request, allowed: frozenset[str] | None) -
                 "priority": i,
                 "requiredRequestData": data,
             },
-            "links": jsonapi.link(request, f"/payment-methods/{i}"),
         }
         for i, (name, provider, data) in enumerate(methods, start=1)
     ]
 
 
-def shipment_resource(request: Request, m: ShippingMethod) -> Document:
+def shipment_resource(m: ShippingMethod) -> Document:
+    """No ``links``: no route answers a single shipment method."""
     net = m.priced(0).net if m.free_above is None or m.free_above > 0 else 0
     return {
         "type": "shipment-methods",
@@ -66,7 +68,6 @@ def shipment_resource(request: Request, m: ShippingMethod) -> Document:
             "defaultNetPrice": net if m.price else 0,
             "currencyIsoCode": m.currency,
         },
-        "links": jsonapi.link(request, f"/shipment-methods/{m.id}"),
     }
 
 
@@ -129,6 +130,7 @@ def _attributes(view: CartView, shipments: list[Document], methods: list[Documen
         {
             "id": a.id,
             **glue_address(a.address),
+            "country": glue_country(a.address.country),
             "isDefaultBilling": False,
             "isDefaultShipping": False,
         }
@@ -145,7 +147,23 @@ def _attributes(view: CartView, shipments: list[Document], methods: list[Documen
             if r["attributes"]["paymentMethodName"] in selected
         ],
         "totals": _totals(view),
+        "giftCards": _gift_cards(view),
     }
+
+
+def _gift_cards(view: CartView) -> list[Document]:
+    """What each card on the cart covers now (tender's addition: the seed has no cards)."""
+    return [
+        {
+            "id": p.id,
+            "code": f"****{p.card_last4}",
+            "amount": p.amount_planned,
+            "upperLimitAmount": p.upper_limit or 0,
+            "currencyIsoCode": p.currency,
+        }
+        for p in view.gift_cards
+        if p.active
+    ]
 
 
 def checkout_data_document(
@@ -155,7 +173,7 @@ def checkout_data_document(
     allowed: frozenset[str] | None = None,
 ) -> Document:
     sort = request.query_params.get("sort")
-    shipments = [shipment_resource(request, m) for m in fitting]
+    shipments = [shipment_resource(m) for m in fitting]
     shipments = sort_resources(shipments, "shipment-methods", sort)
     methods = sort_resources(payment_method_resources(request, allowed), "payment-methods", sort)
     data: Document = {
@@ -183,8 +201,9 @@ async def checkout_data(request: Request, body: CheckoutDataDocument) -> JSONRes
     try:
         attributes = body.data.attributes
         who = await jsonapi.cart_caller(request, attributes.idCart)
+        entries = card_entries(attributes)
 
-        async def work(w: Work) -> tuple[CartView, list[ShippingMethod]]:
+        async def work(w: Work, cards: CardsToApply) -> tuple[CartView, list[ShippingMethod]]:
             cart, _ = await runtime.checkout_data.store(
                 w,
                 cart_id=attributes.idCart,
@@ -192,12 +211,18 @@ async def checkout_data(request: Request, body: CheckoutDataDocument) -> JSONRes
                 data=attributes.data(),
                 allowed=who.allowed,
             )
+            await cards.apply(w, cart)
             # Re-allocated from fresh balances even when nothing changed: posting checkout
             # data again is how a page shows the shopper what each card covers now.
             view = await runtime.carts.reallocate(w, cart)
             return view, await runtime.carts.fitting_shipping_methods(w, cart)
 
-        view, fitting = await run(request, who.principal, work)
+        view, fitting = await with_cards(
+            request,
+            who,
+            entries,
+            lambda cards: run(request, who.principal, lambda w: work(w, cards)),
+        )
     except DomainError as error:
         return jsonapi.incorrect_data(error)
     return jsonapi.respond(checkout_data_document(request, view, fitting, who.allowed), 200)

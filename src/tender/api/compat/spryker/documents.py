@@ -10,6 +10,7 @@ from tender.api.compat.spryker.jsonapi import Lenient
 from tender.api.compat.spryker.names import GLUE_ADDRESS
 from tender.domain.customers import Address, Customer
 from tender.domain.payments import PaymentMethodSelection
+from tender.services.card_payments import MAX_GIFT_CARDS
 from tender.services.checkout_data import AddressRef, CheckoutData
 
 
@@ -51,9 +52,18 @@ class AddressIn(Lenient):
         return Address(**{attr: getattr(self, glue) for glue, attr in GLUE_ADDRESS.items()})
 
 
+class GiftCardIn(Lenient):
+    """``giftCard.code`` and ``giftCard.pin``, as the gift card method's
+    ``requiredRequestData`` names them."""
+
+    code: str = Field(max_length=128)
+    pin: str | None = Field(None, max_length=32)
+
+
 class PaymentIn(Lenient):
     paymentMethodName: str = Field(max_length=100)
     paymentProviderName: str | None = Field(None, max_length=100)
+    giftCard: GiftCardIn | None = None
 
     def domain(self) -> PaymentMethodSelection:
         return PaymentMethodSelection(self.paymentMethodName, self.paymentProviderName or "tender")
@@ -68,7 +78,7 @@ class CheckoutAttributes(Lenient):
     customer: CustomerIn | None = None
     billingAddress: AddressIn | None = None
     shippingAddress: AddressIn | None = None
-    payments: list[PaymentIn] | None = Field(None, max_length=5)
+    payments: list[PaymentIn] | None = Field(None, max_length=MAX_GIFT_CARDS)
     shipment: ShipmentIn | None = None
 
     def data(self) -> CheckoutData:
@@ -77,7 +87,8 @@ class CheckoutAttributes(Lenient):
             billing_address=self.billingAddress.domain() if self.billingAddress else None,
             shipping_address=self.shippingAddress.domain() if self.shippingAddress else None,
             shipping_method_id=self.shipment.idShipmentMethod if self.shipment else None,
-            payment_methods=tuple(p.domain() for p in self.payments)
+            # Several gift cards are several entries of one method, selected once.
+            payment_methods=tuple(dict.fromkeys(p.domain() for p in self.payments))
             if self.payments is not None
             else None,
         )

@@ -15,7 +15,7 @@ from tender.api.compat.spryker.names import in_glue_names
 from tender.api.errors import domain_error_items, error_body, status_for
 from tender.api.security import BearerError, authenticate
 from tender.domain.cart import CartNotFound
-from tender.domain.errors import DomainError, InvalidInput
+from tender.domain.errors import DomainError, InvalidInput, RateLimited
 from tender.domain.principals import Principal, Scope
 from tender.domain.sessions import BrowserUnauthorized, Session
 
@@ -53,9 +53,13 @@ class MissingCredentials(InvalidInput):
 
 def incorrect_data(error: DomainError) -> JSONResponse:
     """The seed's statuses: 400 without credentials, 422 for checkout data it cannot use,
-    401 for a bad session."""
+    401 for a bad session; 429 (with ``Retry-After``) when a gift card budget is spent."""
     if isinstance(error, MissingCredentials):
         return jsonapi_error(error, 400)
+    if isinstance(error, RateLimited):
+        response = jsonapi_error(error, 429)
+        response.headers["Retry-After"] = str(error.retry_after)
+        return response
     if isinstance(error, BrowserUnauthorized):
         return jsonapi_error(error, 401)
     if status_for(error) == 409:

@@ -4,6 +4,9 @@ selections, and the fields errors name (``shippingAddress.postalCode`` is Glue's
 
 from __future__ import annotations
 
+from typing import Any
+
+from tender.domain.countries import country
 from tender.domain.customers import Address, camel
 from tender.domain.errors import DomainError
 
@@ -36,6 +39,49 @@ ADDRESSES = ("shippingAddress", "billingAddress")
 def glue_address(address: Address) -> dict[str, str | None]:
     """Every part, by Glue's names (as Glue answers them, empty ones as ``null``)."""
     return {glue: getattr(address, attribute) for glue, attribute in GLUE_ADDRESS.items()}
+
+
+def glue_country(code: str | None) -> dict[str, Any] | None:
+    """The country object of Glue's addresses (``null`` for a code that names none)."""
+    found = country(code or "")
+    if found is None:
+        return None
+    return {
+        "id_country": found.numeric,
+        "iso2_code": found.alpha2,
+        "iso3_code": found.alpha3,
+        "name": found.name,
+        "postal_code_mandatory": found.postal_code_required,
+        "postal_code_regex": found.postal_code_pattern,
+        "regions": [{"iso2_code": r.code, "name": r.name} for r in found.regions],
+    }
+
+
+def glue_order_address(address: Address) -> dict[str, Any]:
+    """An address as Glue's orders draw it: every part Spryker keeps, those tender has no
+    such part for ``null``, and ``country`` as the country's name."""
+    parts = glue_address(address)
+    found = country(address.country or "")
+    return {
+        "salutation": parts["salutation"],
+        "firstName": parts["firstName"],
+        "middleName": None,
+        "lastName": parts["lastName"],
+        "address1": parts["address1"],
+        "address2": parts["address2"],
+        "address3": parts["address3"],
+        "company": parts["company"],
+        "city": parts["city"],
+        "zipCode": parts["zipCode"],
+        "poBox": None,
+        "phone": parts["phone"],
+        "cellPhone": None,
+        "description": None,
+        "comment": None,
+        "email": parts["email"],
+        "country": found.name if found is not None else None,
+        "iso2Code": parts["iso2Code"],
+    }
 
 
 def glue_field(field: str) -> str:

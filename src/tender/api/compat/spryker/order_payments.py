@@ -44,7 +44,8 @@ async def order_payments(request: Request, body: OrderPaymentDocument) -> JSONRe
         return jsonapi.jsonapi_error(error, 404)
     except DomainError as error:
         return jsonapi.incorrect_data(error)
-    links = jsonapi.link(request, f"/order-payments/{payment.id}")
+    # tender's own payment route answers this id (for the merchant's backend).
+    links = jsonapi.link(request, f"/payments/{payment.id}")
     resource = {
         "type": "order-payments",
         "id": payment.id,
