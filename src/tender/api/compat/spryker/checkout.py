@@ -40,7 +40,7 @@ async def checkout(request: Request, body: CheckoutDocument) -> JSONResponse:
         _check_complete(attributes)
 
         async def work(w: Work) -> Placed:
-            await jsonapi.reachable(w, attributes.idCart)
+            await jsonapi.reachable(w, attributes.idCart, who)
             cart, changed = await runtime.checkout_data.store(
                 w,
                 cart_id=attributes.idCart,

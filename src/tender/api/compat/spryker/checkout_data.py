@@ -185,7 +185,7 @@ async def checkout_data(request: Request, body: CheckoutDataDocument) -> JSONRes
         who = await jsonapi.cart_caller(request, attributes.idCart)
 
         async def work(w: Work) -> tuple[CartView, list[ShippingMethod]]:
-            await jsonapi.reachable(w, attributes.idCart)
+            await jsonapi.reachable(w, attributes.idCart, who)
             cart, _ = await runtime.checkout_data.store(
                 w,
                 cart_id=attributes.idCart,

@@ -155,11 +155,12 @@ async def cart_caller(request: Request, cart_id: str) -> Caller:
     return who
 
 
-async def reachable(work: Work, cart_id: str) -> None:
+async def reachable(work: Work, cart_id: str, who: Caller) -> None:
     """After placing, the seed says, the cart is deleted: a placed cart answers on the Glue
-    routes as one that does not exist (tender's own API keeps it for the merchant)."""
+    routes as one that does not exist (tender's own API keeps it for the merchant), word for
+    word as the caller's unknown cart (the services' for the merchant, ``idCart`` else)."""
     if await work.orders.order_by_cart(cart_id) is not None:
-        raise CartNotFound(field="idCart")
+        raise CartNotFound() if who.from_server else CartNotFound(field="idCart")
 
 
 # --- documents out -------------------------------------------------------------------------
