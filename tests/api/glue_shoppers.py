@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi import FastAPI
 
 from tender.api.app import create_app
 from tender.config import Environment, Settings
@@ -32,6 +33,7 @@ class Shop:
     idp: FakeIssuer
     merchant: dict[str, str]
     shipping: int
+    app: FastAPI
 
     def customer(self, sub: str, **claims: Any) -> dict[str, str]:
         """A customer's headers from the shop's page: its identity provider's token."""
@@ -98,11 +100,12 @@ async def shop(db: Database) -> AsyncIterator[Shop]:
         card_attempts_per_session_minute=2,
     )
     runtime = Runtime(settings, clock=clock, jwks_transport=httpx.MockTransport(idp.handler))
-    app = httpx.ASGITransport(app=create_app(runtime=runtime))
-    async with httpx.AsyncClient(transport=app, base_url="http://test") as client:
+    app = create_app(runtime=runtime)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         api = Api(client, runtime, clock)
         merchant = await api.headers()
-        yield Shop(api, idp, merchant, await shipping_method(api, merchant))
+        yield Shop(api, idp, merchant, await shipping_method(api, merchant), app)
     await runtime.close()
 
 
