@@ -158,7 +158,11 @@ async def cart_caller(request: Request, cart_id: str) -> Caller:
 async def reachable(work: Work, cart_id: str, who: Caller) -> None:
     """After placing, the seed says, the cart is deleted: a placed cart answers on the Glue
     routes as one that does not exist (tender's own API keeps it for the merchant), word for
-    word as the caller's unknown cart (the services' for the merchant, ``idCart`` else)."""
+    word as the caller's unknown cart (the services' for the merchant, ``idCart`` else).
+    Checked under the cart's lock (which the route's unit of work takes next anyway, at no
+    further cost), so a cart another request placed meanwhile is gone too."""
+    if await work.carts.get_cart(cart_id, lock=True) is None:
+        return  # unknown: the services answer it as they always do
     if await work.orders.order_by_cart(cart_id) is not None:
         raise CartNotFound() if who.from_server else CartNotFound(field="idCart")
 
