@@ -77,6 +77,53 @@ def test_an_external_jwt_issuer_passes_with_both() -> None:
     ).validate_secrets()
 
 
+CUSTOMERS = {
+    "customer_jwt_issuer": "https://id.shop.example",
+    "customer_jwks_url": "https://id.shop.example/jwks",
+    "customer_jwt_audience": "storefront",
+}
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({**CUSTOMERS, "customer_jwt_audience": None}, "TENDER_CUSTOMER_JWT_AUDIENCE"),
+        ({**CUSTOMERS, "customer_jwks_url": None}, "together"),
+        ({"customer_jwt_issuer": "https://id.shop.example"}, "together"),
+        ({**CUSTOMERS, "customer_jwks_url": "http://id.shop.example/jwks"}, "https://"),
+        ({**CUSTOMERS, "customer_jwt_issuer": "tender"}, "must differ"),
+        (
+            {
+                **CUSTOMERS,
+                "jwt_issuer": "https://id.shop.example",
+                "jwt_jwks_url": "https://id.shop.example/jwks",
+            },
+            "must differ",
+        ),
+    ],
+)
+def test_customer_tokens_need_an_issuer_of_their_own(
+    settings: dict[str, object], message: str
+) -> None:
+    configured = Settings(env=Environment.PRODUCTION, secret_key=STRONG, **settings)  # type: ignore[arg-type]
+    with pytest.raises(InsecureSettings, match=message):
+        configured.validate_secrets()
+
+
+async def test_customer_tokens_pass_with_all_three(tmp_path: Path) -> None:
+    settings = Settings(env=Environment.PRODUCTION, secret_key=STRONG, **CUSTOMERS)  # type: ignore[arg-type]
+    settings.validate_secrets()
+    assert settings.customer_tokens_on
+    runtime = Runtime(
+        settings.model_copy(update={"database_url": f"sqlite+aiosqlite:///{tmp_path / 't.db'}"})
+    )
+    try:
+        assert runtime.customer_jwt is not None
+    finally:
+        await runtime.close()
+    assert not Settings(secret_key=STRONG).customer_tokens_on
+
+
 def test_secrets_file_is_private_and_written_once(tmp_path: Path) -> None:
     path = tmp_path / "var" / "tender.env"
     assert write_secrets_file(path) is True

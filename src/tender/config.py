@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     jwt_audience: str = Field(DEFAULT_AUDIENCE, min_length=1, max_length=500)
     """The ``aud`` every JWT must name: tender, as its issuers know it."""
     jwt_max_lifetime_seconds: int = Field(7 * 86400, ge=60)
+    customer_jwt_issuer: str | None = None
+    """The merchant's identity provider (``iss``): its JWTs let a Glue customer check out the
+    carts whose ``customerId`` is the token's ``sub``, and nothing else."""
+    customer_jwks_url: str | None = None
+    """The identity provider's JWK Set (https), fetched by ``kid`` and cached."""
+    customer_jwt_audience: str | None = Field(None, min_length=1, max_length=500)
+    """The ``aud`` customer tokens must name (the storefront's client id at the provider)."""
     """Admin JWTs that stay valid for longer than this from now are refused."""
     operations_status_timeout_seconds: float = Field(5.0, gt=0, le=60)
     """``GET /operations/status`` answers within this; a check still running is reported
@@ -198,6 +205,7 @@ class Settings(BaseSettings):
                 "characters (`tender secrets init` writes good ones)"
             )
         self.validate_jwt_issuer()
+        self.validate_customer_issuer()
         self.validate_payments()
 
     def validate_jwt_issuer(self) -> None:
@@ -218,6 +226,31 @@ class Settings(BaseSettings):
             schemes = _WEB_SCHEMES if self.env is not Environment.PRODUCTION else ("https://",)
             if not url.startswith(schemes):
                 raise InsecureSettings("TENDER_JWT_JWKS_URL must be an https:// URL")
+
+    def validate_customer_issuer(self) -> None:
+        """Customer tokens come from an issuer of their own, named with its keys and its
+        audience: one issuer for admins and customers would let a customer's token pass for
+        an admin's, or the other way round."""
+        parts = (self.customer_jwt_issuer, self.customer_jwks_url, self.customer_jwt_audience)
+        if all(p is None for p in parts):
+            return
+        if any(p is None for p in parts):
+            raise InsecureSettings(
+                "customer tokens need TENDER_CUSTOMER_JWT_ISSUER, TENDER_CUSTOMER_JWKS_URL and "
+                "TENDER_CUSTOMER_JWT_AUDIENCE together"
+            )
+        if self.customer_jwt_issuer in (OWN_JWT_ISSUER, self.jwt_issuer):
+            raise InsecureSettings(
+                "TENDER_CUSTOMER_JWT_ISSUER must differ from tender's own issuer and from "
+                "TENDER_JWT_ISSUER: an admin's issuer cannot vouch for customers"
+            )
+        schemes = _WEB_SCHEMES if self.env is not Environment.PRODUCTION else ("https://",)
+        if not str(self.customer_jwks_url).startswith(schemes):
+            raise InsecureSettings("TENDER_CUSTOMER_JWKS_URL must be an https:// URL")
+
+    @property
+    def customer_tokens_on(self) -> bool:
+        return self.customer_jwt_issuer is not None
 
     @property
     def redirect_simulator_on(self) -> bool:

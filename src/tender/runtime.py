@@ -34,6 +34,7 @@ from tender.domain.codes import Hasher
 from tender.domain.idempotency import IdempotencyStore
 from tender.domain.payments import GIFT_CARD
 from tender.domain.ports import Clock, SystemClock
+from tender.domain.principals import PrincipalKind
 from tender.domain.redemption import CaptureMode
 from tender.domain.upkeep import LimitCounters, Purge, Schema
 from tender.providers import ProviderContext, UnknownProvider, provider_factory
@@ -55,6 +56,9 @@ from tender.services.sessions import Sessions
 class Runtime:
     remote_keys: RemoteKeys | None = None
     """The external JWT issuer's keys, if one is configured."""
+    customer_keys: RemoteKeys | None = None
+    customer_jwt: JwtVerifier | None = None
+    """Tokens of the merchant's identity provider, for Glue customers, if one is configured."""
 
     def __init__(
         self,
@@ -85,6 +89,7 @@ class Runtime:
         )
         self.signing_key = SigningKey.derive(settings.secret_bytes())
         self.jwt = self._jwt_verifier(jwks_transport)
+        self._customer_verifier(jwks_transport)
 
         self._checkout_services(settings)
 
@@ -102,7 +107,7 @@ class Runtime:
             "redirect": self.redirect_method,
         }
         methods = methods_by_name([available[name] for name in settings.offered_payment_methods()])
-        self.carts = Carts(self.clock, payment_methods=(GIFT_CARD, *methods))
+        self.carts = Carts(self.clock, payment_methods=(GIFT_CARD, *methods), hasher=self.hasher)
         window = timedelta(seconds=settings.order_payment_window_seconds)
         self.orders = Orders(self.carts, self.clock, methods=methods, payment_window=window)
         self.checkout_data = CheckoutDataService(self.carts)
@@ -129,6 +134,19 @@ class Runtime:
             issuers,
             audience=settings.jwt_audience,
             max_lifetime=timedelta(seconds=settings.jwt_max_lifetime_seconds),
+        )
+
+    def _customer_verifier(self, transport: httpx.AsyncBaseTransport | None) -> None:
+        settings = self.settings
+        issuer, url = settings.customer_jwt_issuer, settings.customer_jwks_url
+        if issuer is None or url is None or settings.customer_jwt_audience is None:
+            return
+        self.customer_keys = RemoteKeys(url, transport=transport, clock=self.clock.now)
+        self.customer_jwt = JwtVerifier(
+            [TrustedIssuer(issuer, self.customer_keys, own=False)],
+            audience=settings.customer_jwt_audience,
+            max_lifetime=timedelta(seconds=settings.jwt_max_lifetime_seconds),
+            kind=PrincipalKind.CUSTOMER,
         )
 
     def work(
@@ -166,6 +184,7 @@ class Runtime:
         return SqlPurge(conn)
 
     async def close(self) -> None:
-        if self.remote_keys is not None:
-            await self.remote_keys.close()
+        for keys in (self.remote_keys, self.customer_keys):
+            if keys is not None:
+                await keys.close()
         await self.db.dispose()

@@ -58,8 +58,10 @@ async def new_cart(
     sku: str = "TEA",
     name: str = "Tea",
     email: str | None = "ada@example.com",
+    shopper: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A euro cart to Germany with one line of ``quantity`` at ``unit`` (19% tax)."""
+    """A euro cart to Germany with one line of ``quantity`` at ``unit`` (19% tax); ``shopper``
+    names its guest or customer (``anonymousId``, ``customerId``)."""
     line = {
         "sku": sku,
         "name": name,
@@ -70,6 +72,7 @@ async def new_cart(
     body: dict[str, Any] = {"currency": "EUR", "country": "DE", "lineItems": [line]}
     if email is not None:
         body["customerEmail"] = email
+    body.update(shopper or {})
     return await _ok(await api.client.post("/carts", json=body, headers=h))  # type: ignore[no-any-return]
 
 

@@ -148,7 +148,13 @@ async def test_a_glue_client_pays_with_gift_cards(api: Api, glue_caller: GlueCal
     h = await api.headers()
     method = await shipping_method(api, h, name="Standard", carrier="Spryker Dummy Shipment")
     cart = await new_cart(
-        api, h, unit=UNIT, quantity=QUANTITY, sku="136_24425591", name="Acer Chromebook C730"
+        api,
+        h,
+        unit=UNIT,
+        quantity=QUANTITY,
+        sku="136_24425591",
+        name="Acer Chromebook C730",
+        shopper=glue_caller.shopper,
     )
     with_pin = await card(api, h, 20_000, pin=PIN)
     plain = await card(api, h, 5000)

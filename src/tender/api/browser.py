@@ -1,10 +1,19 @@
 """Who a browser request speaks for: the session named by ``X-Session-Id``, and only from an
 origin that session (or the service) allows. A browser request carrying ``Authorization`` is
-refused, so a server credential pasted into a page can never work there (Centra's rule)."""
+refused, so a server credential pasted into a page can never work there (Centra's rule).
+
+As in Centra's checkout API, the page may name its session as ``API-token`` too, and on a GET
+as a parameter of ``Accept`` (``Accept: */*; api-token=…``): ``Accept`` is a header browsers
+send cross-origin without a preflight, so a page's reads cost one request, not two. That is
+safe because tender checks the ``Origin`` itself: a page of an origin the session does not
+allow gets 401, with or without a preflight."""
 
 from __future__ import annotations
 
+import re
+
 from fastapi import Request
+from starlette.datastructures import Headers
 
 from tender.api.security import gate, runtime_of
 from tender.domain.sessions import (
@@ -14,6 +23,24 @@ from tender.domain.sessions import (
     SessionInvalid,
 )
 from tender.runtime import Runtime
+
+SESSION_HEADERS = ("x-session-id", "api-token")
+READS = frozenset({"GET", "HEAD"})
+_ACCEPT_TOKEN = re.compile(r";\s*api-token\s*=\s*\"?([^\s;,\"]*)\"?", re.IGNORECASE)
+
+
+def session_tokens(headers: Headers, method: str) -> set[str]:
+    """Every session id the request names: ``X-Session-Id``, ``API-token`` and, on reads,
+    ``api-token`` parameters of ``Accept``. More than one different id is refused."""
+    found = {value.strip() for name in SESSION_HEADERS for value in headers.getlist(name)}
+    if method in READS:
+        for accept in headers.getlist("accept"):
+            found.update(token.strip() for token in _ACCEPT_TOKEN.findall(accept))
+    return found
+
+
+def has_session(request: Request) -> bool:
+    return bool(session_tokens(request.headers, request.method))
 
 
 def origin_allowed(runtime: Runtime, session: Session, origin: str) -> bool:
@@ -29,7 +56,10 @@ async def browser_session(request: Request) -> Session:
     runtime = runtime_of(request)
     if "authorization" in request.headers:
         raise CredentialsInBrowser()
-    token = request.headers.get("x-session-id")
+    tokens = session_tokens(request.headers, request.method)
+    if len(tokens) > 1:
+        raise SessionInvalid("the request names more than one session")
+    token = tokens.pop() if tokens else None
     if not token:
         raise SessionInvalid("the X-Session-Id header is required")
     session = await runtime.db.lookup(

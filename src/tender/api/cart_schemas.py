@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, StrictInt
 from tender.api.checkout_schemas import TAX_RATE, non_negative, payment_public, shipping_public
 from tender.api.schemas import MoneyIn, MoneyOut, Strict
 from tender.domain import cart as c
-from tender.domain import customers
+from tender.domain import customers, shoppers
 from tender.domain.errors import InvalidInput
 from tender.domain.payments import PaymentMethodSelection
 from tender.domain.totals import Totals, format_tax_rate, parse_tax_rate
@@ -71,6 +71,17 @@ class CartCreate(Strict):
     country: str
     customerEmail: str | None = Field(None, max_length=320)
     lineItems: list[LineItemDraft] = Field(default_factory=list, max_length=c.MAX_LINES)
+    anonymousId: str | None = Field(
+        None,
+        max_length=shoppers.MAX_ANONYMOUS_ID,
+        description="The Glue guest's `X-Anonymous-Customer-Unique-Id`: a random value of at "
+        "least 22 characters, its only secret (kept hashed, shown masked).",
+    )
+    customerId: str | None = Field(
+        None,
+        max_length=shoppers.MAX_CUSTOMER_ID,
+        description="The `sub` of the customer's tokens from the merchant's identity provider.",
+    )
 
 
 class AddLineItemAction(LineItemDraft):
@@ -259,6 +270,10 @@ class CartPublic(BaseModel):
     billingAddress: Address | None
     shippingMethod: dict[str, Any] | None
     paymentMethods: list[PaymentMethodPublic]
+    anonymousId: str | None = Field(
+        description="The guest's anonymous id, masked (`****` and its last four characters)."
+    )
+    customerId: str | None
     createdAt: str
     lastModifiedAt: str
 
@@ -282,6 +297,12 @@ def cart_public(view: CartView) -> CartPublic:
             PaymentMethodPublic(paymentMethod=p.method, paymentProvider=p.provider)
             for p in cart.payment_methods
         ],
+        anonymousId=(
+            shoppers.mask_anonymous_id(cart.anonymous_id_last4)
+            if cart.anonymous_id_last4 is not None
+            else None
+        ),
+        customerId=cart.customer_id,
         createdAt=cart.created_at.isoformat(),
         lastModifiedAt=cart.updated_at.isoformat(),
     )

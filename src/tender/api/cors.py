@@ -11,6 +11,8 @@ from typing import Any
 from starlette.types import Message, Receive, Scope, Send
 
 from tender.api.browser import origin_allowed, origin_known
+from tender.api.compat.spryker.shoppers import BROWSER_HEADERS as GLUE_BROWSER_HEADERS
+from tender.api.compat.spryker.shoppers import GLUE_PATHS
 from tender.api.errors import error_body
 from tender.api.middleware import HttpMiddleware, send_json
 from tender.domain.sessions import Session
@@ -19,7 +21,12 @@ from tender.runtime import Runtime
 
 PREFLIGHT_MAX_AGE = "7200"
 """Chromium caps the cache at two hours; asking for more changes nothing."""
-ALLOWED_HEADERS = "Content-Type, X-Session-Id, Idempotency-Key, X-Correlation-ID, Accept-Language"
+ALLOWED_HEADERS = (
+    "Content-Type, X-Session-Id, API-token, Idempotency-Key, X-Correlation-ID, Accept-Language"
+)
+"""``API-token`` is Centra's name for the session id. ``Authorization`` is allowed on Glue's
+routes only, where a customer sends its identity provider's token (a server credential sent
+from a page is refused there by the route)."""
 EXPOSED_HEADERS = "X-Correlation-ID, Idempotent-Replayed, Retry-After"
 MAX_ORIGIN = 200
 
@@ -36,7 +43,7 @@ class BrowserCors(HttpMiddleware):
         origin = origin_raw.decode("latin-1")
         runtime = scope["app"].state.runtime
         if scope["method"] == "OPTIONS" and b"access-control-request-method" in headers:
-            await self._preflight(send, origin, await _known(runtime, origin))
+            await self._preflight(send, origin, await _known(runtime, origin), scope["path"])
             return
 
         # The route's browser check keeps the session it resolved here, so the common case
@@ -58,7 +65,7 @@ class BrowserCors(HttpMiddleware):
         # only lets a page of an allowed origin read the answer, including a 401 refusal.
         await self.app(scope, receive, with_cors)
 
-    async def _preflight(self, send: Send, origin: str, allowed: bool) -> None:
+    async def _preflight(self, send: Send, origin: str, allowed: bool, path: str) -> None:
         if not allowed:
             body = error_body(
                 401, [{"code": "OriginNotAllowed", "message": "This origin is not allowed."}]
@@ -72,13 +79,19 @@ class BrowserCors(HttpMiddleware):
                 "headers": [
                     (b"access-control-allow-origin", origin.encode()),
                     (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
-                    (b"access-control-allow-headers", ALLOWED_HEADERS.encode()),
+                    (b"access-control-allow-headers", _allowed_headers(path).encode()),
                     (b"access-control-max-age", PREFLIGHT_MAX_AGE.encode()),
                     (b"vary", b"Origin"),
                 ],
             }
         )
         await send({"type": "http.response.body", "body": b""})
+
+
+def _allowed_headers(path: str) -> str:
+    if path in GLUE_PATHS:
+        return f"{ALLOWED_HEADERS}, {GLUE_BROWSER_HEADERS}"
+    return ALLOWED_HEADERS
 
 
 async def _allowed(runtime: Runtime, origin: str, state: dict[str, Any]) -> bool:

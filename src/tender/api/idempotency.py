@@ -16,14 +16,18 @@ transaction together with the answer, sealed, once the route has produced it. So
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tender.api.browser import session_tokens
+from tender.api.compat.spryker.shoppers import guest_actor
 from tender.api.errors import error_response
-from tender.api.security import principal_for
+from tender.api.security import BearerError, customer_for, principal_for
 from tender.auth.sealing import SealBroken, Sealer
 from tender.domain.idempotency import (
     MAX_KEY_LENGTH,
@@ -41,20 +45,35 @@ REPLAYED = b"idempotent-replayed"
 
 async def caller_of(runtime: Runtime, scope: Scope) -> str | None:
     """Who the key belongs to, or None for a caller whose credentials are not valid (nothing
-    will be kept for them). HTTP Basic callers (the token endpoint) are checked by the route
-    before its first unit of work, which is where the key is claimed."""
-    headers = dict(scope["headers"])
-    session = headers.get(b"x-session-id")
-    if session:
-        return "session:" + runtime.hasher.secret(session.decode("latin-1")).hex()
-    scheme, _, value = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+    will be kept for them). Credentials are read in the order the routes read them: a
+    session, then ``Authorization``, then a Glue guest's id; each guest and each customer has
+    keys of its own. HTTP Basic callers (the token endpoint) are checked by the route before
+    its first unit of work, which is where the key is claimed."""
+    headers = Headers(scope=scope)
+    sessions = session_tokens(headers, scope["method"])
+    if sessions:
+        # Two different ids are refused by the route; then nothing is kept.
+        if len(sessions) > 1:
+            return None
+        return "session:" + runtime.hasher.secret(sessions.pop()).hex()
+    scheme, _, value = headers.get("authorization", "").partition(" ")
     value = value.strip()
     if scheme.lower() == "bearer" and value:
-        principal = await principal_for(runtime, value, scope.setdefault("state", {}))
-        return principal.actor if principal is not None else None
+        return await _bearer_actor(runtime, value, scope.setdefault("state", {}))
     if scheme.lower() == "basic" and value:
         return "basic:" + runtime.hasher.secret(value).hex()
-    return None
+    return guest_actor(runtime, headers)
+
+
+async def _bearer_actor(runtime: Runtime, token: str, state: dict[str, Any]) -> str | None:
+    try:
+        customer = await customer_for(runtime, token, state)
+    except BearerError:
+        return None
+    if customer is not None:
+        return customer.actor
+    principal = await principal_for(runtime, token, state)
+    return principal.actor if principal is not None else None
 
 
 class Claim:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import logging
 import re
 import uuid
 
@@ -16,6 +17,7 @@ correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "correlation_id", default=None
 )
 _VALID_CORRELATION = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+log = logging.getLogger("tender.correlation")
 
 
 class HttpMiddleware:
@@ -40,13 +42,19 @@ class CorrelationId(HttpMiddleware):
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         value = None
+        refused = None
         for name, raw in scope["headers"]:
             if name == b"x-correlation-id":
                 text = raw.decode("latin-1")
                 value = text if _VALID_CORRELATION.match(text) else None
+                refused = None if value else len(text)
                 break
         value = value or str(uuid.uuid4())
         token = correlation_id.set(value)
+        if refused is not None:
+            # The refused value is not logged: it could carry anything (a secret, a log
+            # injection); its length and the new id are enough to find the caller.
+            log.warning("refused X-Correlation-ID", extra={"refusedLength": refused})
         header = (b"x-correlation-id", value.encode())
         started = False
 

@@ -100,7 +100,23 @@ class Caller:
     """The shopper's address (or IPv6 /64), for browser calls behind declared proxies."""
 
 
+@dataclass(frozen=True, slots=True)
+class ShopperBudget:
+    """A shopper without a session (a Glue guest or customer): budgeted like a session, on
+    its own, and within the budget of the merchant's client whose cart it checks out."""
+
+    key: str
+    """The guest's or customer's actor (a guest's is a keyed hash of its id)."""
+    owner: str
+    """The API client behind the cart."""
+
+
 def browser_caller(request: Request, runtime: Runtime, session: Session) -> Caller:
+    return shopper_caller(request, runtime, "session:" + session.token_hash.hex(), session.owner)
+
+
+def shopper_caller(request: Request, runtime: Runtime, key: str, owner: str) -> Caller:
+    """Attempts per shopper (``key``), failures per client (``owner``) and per address."""
     settings = runtime.settings
     address = None
     if settings.trusted_proxies is not None:
@@ -111,11 +127,9 @@ def browser_caller(request: Request, runtime: Runtime, session: Session) -> Call
         )
         address = budget_name(found) if found is not None else None
     (attempts,) = budgets(
-        [per_minute(settings.card_attempts_per_session_minute)],
-        "attempts",
-        "session:" + session.token_hash.hex(),
+        [per_minute(settings.card_attempts_per_session_minute)], "attempts", identity(key)
     )
-    return Caller(attempts, identity(session.owner), address)
+    return Caller(attempts, identity(owner), address)
 
 
 def server_caller(runtime: Runtime, principal: Principal) -> Caller:
@@ -196,8 +210,10 @@ async def card_lookup(
     code: str,
     session: Session | None = None,
     principal: Principal | None = None,
+    shopper: ShopperBudget | None = None,
 ) -> AsyncIterator[CardLookup]:
-    """Guard one lookup of ``code`` by a browser ``session`` or a server ``principal``: 429
+    """Guard one lookup of ``code`` by a browser ``session``, a Glue ``shopper`` or a server
+    ``principal``: 429
     before it if a budget is spent, its failure counted after.
 
     The counters are written apart from the lookup's transaction (on PostgreSQL even inside a
@@ -206,6 +222,8 @@ async def card_lookup(
     runtime = runtime_of(request)
     if session is not None:
         caller = browser_caller(request, runtime, session)
+    elif shopper is not None:
+        caller = shopper_caller(request, runtime, shopper.key, shopper.owner)
     elif principal is not None:
         caller = server_caller(runtime, principal)
     else:

@@ -106,6 +106,27 @@ async def principal_for(runtime: Runtime, token: str, state: dict[str, Any]) -> 
     return principal
 
 
+CUSTOMER = "tender.resolved_customer"
+
+
+async def customer_for(runtime: Runtime, token: str, state: dict[str, Any]) -> Principal | None:
+    """The Glue customer a bearer token of the merchant's identity provider speaks for, or
+    ``None`` for a token of any other issuer. A token naming that issuer but not valid raises
+    401: it is no server credential either, and must not be tried as one."""
+    verifier = runtime.customer_jwt
+    if verifier is None or not looks_like_jwt(token) or verifier.issuer_of(token) is None:
+        return None
+    resolved = state.get(CUSTOMER)
+    if resolved is not None and resolved[0] == token:
+        principal = cast(Principal | None, resolved[1])
+    else:
+        principal = await verifier.verify(token, now=runtime.clock.now())
+        state[CUSTOMER] = (token, principal)
+    if principal is None:
+        raise BearerError(401, "invalid_token", "the access token is invalid or has expired")
+    return principal
+
+
 async def authenticate(request: Request) -> Principal:
     token = bearer_token(request)
     if token is None:

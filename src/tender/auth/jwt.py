@@ -89,10 +89,19 @@ class JwtVerifier:
         *,
         audience: str,
         max_lifetime: timedelta | None = None,
+        kind: PrincipalKind = PrincipalKind.ADMIN,
     ) -> None:
+        """``kind``: whom the tokens speak for. Admins carry scopes; customers (of the
+        merchant's identity provider) carry none, whatever their token says."""
         self.issuers = {issuer.name: issuer for issuer in issuers}
         self.audience = audience
         self.max_lifetime = max_lifetime
+        self.kind = kind
+
+    def issuer_of(self, token: str) -> str | None:
+        """The ``iss`` a token claims, unverified: which verifier should look at it."""
+        seen = _unverified(token)
+        return seen.issuer if seen is not None and seen.issuer in self.issuers else None
 
     async def verify(self, token: str, *, now: datetime) -> Principal | None:
         """The admin a token speaks for, or ``None`` if it is invalid, expired, unscoped, or
@@ -111,6 +120,8 @@ class JwtVerifier:
         claims = self._decode(token, key, issuer.name)
         if claims is None or not self._in_time(claims, now):
             return None
+        if self.kind is not PrincipalKind.ADMIN:
+            return Principal(self.kind, str(claims["sub"]), frozenset())
         scopes = _scopes(claims.get("scope", ""), strict=issuer.own)
         if scopes is None:
             return None

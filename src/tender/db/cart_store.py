@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import BindParameter
 
-from tender.db.checkout_rows import cart_from_row, cart_values, carts
+from tender.db.checkout_rows import cart_from_row, cart_identity, cart_values, carts
 from tender.domain.cart import Cart
 from tender.domain.checkout_ports import StaleWrite
 
@@ -35,7 +35,9 @@ class SqlCartStore:
         self._locked: set[str] = set()
 
     async def insert_cart(self, cart: Cart) -> None:
-        await self.conn.execute(_INSERT_CART, {"id": cart.id, **cart_values(cart)})
+        await self.conn.execute(
+            _INSERT_CART, {"id": cart.id, **cart_values(cart), **cart_identity(cart)}
+        )
 
     async def get_cart(self, cart_id: str, *, lock: bool = False) -> Cart | None:
         cached = self._carts.get(cart_id)
@@ -51,6 +53,12 @@ class SqlCartStore:
         if lock:
             self._locked.add(cart_id)
         return cart
+
+    async def has_guest(self, anonymous_id_hash: bytes) -> bool:
+        found = await self.conn.execute(
+            select(carts.c.id).where(carts.c.anonymous_id_hash == anonymous_id_hash).limit(1)
+        )
+        return found.first() is not None
 
     async def save_cart(self, cart: Cart, *, expected_version: int) -> None:
         result = await self.conn.execute(

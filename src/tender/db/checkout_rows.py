@@ -86,7 +86,20 @@ def cart_from_row(row: Any) -> Cart:
         ),
         created_at=m["created_at"],
         updated_at=m["updated_at"],
+        anonymous_id_hash=m["anonymous_id_hash"],
+        anonymous_id_last4=m["anonymous_id_last4"],
+        customer_id=m["customer_id"],
     )
+
+
+def cart_identity(cart: Cart) -> dict[str, Any]:
+    """Who shops with the cart: set when it is created, never changed (``save_cart`` leaves
+    these columns alone)."""
+    return {
+        "anonymous_id_hash": cart.anonymous_id_hash,
+        "anonymous_id_last4": cart.anonymous_id_last4,
+        "customer_id": cart.customer_id,
+    }
 
 
 def cart_values(cart: Cart) -> dict[str, Any]:

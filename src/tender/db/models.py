@@ -190,6 +190,11 @@ class CartRow(Base):
     """Selected ``{method, provider}`` pairs."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    anonymous_id_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
+    """A keyed hash of the Glue guest's anonymous id, its only secret; never the id."""
+    anonymous_id_last4: Mapped[str | None] = mapped_column(String(4))
+    customer_id: Mapped[str | None] = mapped_column(String(100))
+    """The ``sub`` of the customer's tokens from the merchant's identity provider."""
 
 
 class OrderRow(Base):

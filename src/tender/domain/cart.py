@@ -61,6 +61,11 @@ class Cart:
     """What pays for what the gift cards leave open, as chosen (checked when chosen)."""
     created_at: datetime
     updated_at: datetime
+    anonymous_id_hash: bytes | None = None
+    """The keyed hash of the guest's anonymous id (``domain.shoppers``): never the id."""
+    anonymous_id_last4: str | None = None
+    customer_id: str | None = None
+    """The ``sub`` of the customer's tokens from the merchant's identity provider."""
 
 
 @dataclass(frozen=True, slots=True)

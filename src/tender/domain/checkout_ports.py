@@ -35,6 +35,10 @@ class CartStore(Protocol):
         payments or its order starts here, so they serialise per cart."""
         ...
 
+    async def has_guest(self, anonymous_id_hash: bytes) -> bool:
+        """Whether any cart belongs to the guest of this anonymous id's keyed hash."""
+        ...
+
     async def save_cart(self, cart: Cart, *, expected_version: int) -> None:
         """Raises ``StaleWrite`` unless the stored cart is at ``expected_version``."""
         ...

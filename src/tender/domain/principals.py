@@ -49,6 +49,10 @@ class PrincipalKind(StrEnum):
     ADMIN = "admin"
     SESSION = "session"
     """A shopper's browser, acting on one cart through ``X-Session-Id``."""
+    GUEST = "guest"
+    """A Glue guest, acting on the carts of its anonymous id (the subject is a keyed hash)."""
+    CUSTOMER = "customer"
+    """A customer of the merchant's identity provider, acting on the carts of its ``sub``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from tender.domain.cart import (
     new_line,
 )
 from tender.domain.checkout_ports import StaleWrite, Work
+from tender.domain.codes import Hasher
 from tender.domain.customers import Customer, check_country, check_email
 from tender.domain.errors import Conflict, IllegalTransition, InvalidInput
 from tender.domain.events import NewEvent
@@ -41,6 +42,7 @@ from tender.domain.payments import (
 from tender.domain.ports import Clock, ProviderCard
 from tender.domain.redemption import RedeemedPaymentKept
 from tender.domain.shipping import ShippingMethod, ShippingMethodNotFound, check_applicable
+from tender.domain.shoppers import cart_shopper
 from tender.domain.totals import Totals, compute_totals
 from tender.services.card_payments import GiftCardNotUsable, card_payment, check_card_fits
 
@@ -82,8 +84,12 @@ def owned(cart: Cart | None, owner: str | None) -> Cart:
 
 
 class Carts:
-    def __init__(self, clock: Clock, *, payment_methods: Sequence[str]) -> None:
+    def __init__(
+        self, clock: Clock, *, payment_methods: Sequence[str], hasher: Hasher | None = None
+    ) -> None:
         self.clock = clock
+        self.hasher = hasher
+        """Hashes a guest's anonymous id; without one, carts cannot have guests."""
         self.payment_methods = tuple(payment_methods)
         """What the merchant offers, gift cards included, in the order clients list them."""
 
@@ -101,9 +107,14 @@ class Carts:
         country: str,
         customer_email: str | None = None,
         lines: list[AddLineItem] | None = None,
+        anonymous_id: str | None = None,
+        customer_id: str | None = None,
     ) -> CartView:
+        """``anonymous_id`` and ``customer_id`` name the Glue guest and customer who may
+        check the cart out (``domain.shoppers``); the merchant's backend sets them here only."""
         now = self.clock.now()
         customer = Customer(email=check_email(customer_email) if customer_email else None)
+        shopper = cart_shopper(anonymous_id, customer_id, self.guest_hash)
         cart = Cart(
             id=new_id(),
             version=1,
@@ -119,10 +130,16 @@ class Carts:
             payment_methods=(),
             created_at=now,
             updated_at=now,
+            **shopper,
         )
         await work.carts.insert_cart(cart)
         await self.event(work, "CartCreated", cart, {"version": cart.version})
         return await self.view(work, cart)
+
+    def guest_hash(self, anonymous_id: str) -> bytes:
+        if self.hasher is None:
+            raise TypeError("carts with guests need a hasher")
+        return self.hasher.secret("guest:" + anonymous_id)
 
     async def get(self, work: Work, *, cart_id: str, owner: str | None) -> CartView:
         cart = owned(await work.carts.get_cart(cart_id), owner)

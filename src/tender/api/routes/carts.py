@@ -53,6 +53,8 @@ async def create_cart(request: Request, body: CartCreate, principal: Orders) -> 
             country=body.country,
             customer_email=body.customerEmail,
             lines=lines,
+            anonymous_id=body.anonymousId,
+            customer_id=body.customerId,
         )
 
     return cart_public(await run(request, principal, work))

@@ -3,10 +3,11 @@
 JSON:API documents in and out with the seed's attribute names and status codes (400 malformed,
 422 incorrect checkout data, 404 unknown order, 201 for order payments). Errors keep the one
 error shape, name fields as Glue does, and each also carries JSON:API's ``status`` and
-``detail``. Callers are the merchant's backend (OAuth2, ``manage_orders``) or the browser
+``detail``. Callers are the merchant's backend (OAuth2, ``manage_orders``), the browser
 (``X-Session-Id``, and then ``idCart`` must be the session's cart, and every payment method it
 lists, selects, places with or acknowledges must be among the session's
-``allowedPaymentMethods``). ``/order-payments`` confirms an invoice for the merchant's backend;
+``allowedPaymentMethods``), or a guest or customer of the cart (``shoppers``). A placed cart is
+gone for Glue, as the seed says. ``/order-payments`` confirms an invoice for the merchant's backend;
 for a redirect payment it only acknowledges what the provider's signed callback already
 confirmed.
 

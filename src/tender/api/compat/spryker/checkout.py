@@ -40,6 +40,7 @@ async def checkout(request: Request, body: CheckoutDocument) -> JSONResponse:
         entries = card_entries(attributes)
 
         async def work(w: Work, cards: CardsToApply) -> Placed:
+            await jsonapi.reachable(w, attributes.idCart, who)
             cart, changed = await runtime.checkout_data.store(
                 w,
                 cart_id=attributes.idCart,

@@ -204,6 +204,7 @@ async def checkout_data(request: Request, body: CheckoutDataDocument) -> JSONRes
         entries = card_entries(attributes)
 
         async def work(w: Work, cards: CardsToApply) -> tuple[CartView, list[ShippingMethod]]:
+            await jsonapi.reachable(w, attributes.idCart, who)
             cart, _ = await runtime.checkout_data.store(
                 w,
                 cart_id=attributes.idCart,

@@ -21,7 +21,7 @@ from fastapi import Request
 
 from tender.api.compat.spryker.documents import CheckoutAttributes
 from tender.api.compat.spryker.jsonapi import Caller
-from tender.api.rate_limits import CardLookup, card_lookup
+from tender.api.rate_limits import CardLookup
 from tender.api.security import runtime_of
 from tender.domain.cart import Cart
 from tender.domain.checkout_ports import Work
@@ -120,14 +120,7 @@ async def with_cards(
     refused: DomainError | None = None
     async with AsyncExitStack() as stack:
         lookups = [
-            await stack.enter_async_context(
-                card_lookup(
-                    request,
-                    code=entry.code,
-                    session=who.session,
-                    principal=who.principal if who.session is None else None,
-                )
-            )
+            await stack.enter_async_context(who.card_lookup(request, code=entry.code))
             for entry in entries
         ]
         try:

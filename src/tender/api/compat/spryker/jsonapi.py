@@ -3,21 +3,26 @@ answer (links, ``include``, the media type)."""
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from tender.api.browser import browser_session
+from tender.api.browser import browser_session, has_session
 from tender.api.checkout_deps import owner_of
+from tender.api.compat.spryker import shoppers
 from tender.api.compat.spryker.names import in_glue_names
+from tender.api.compat.spryker.shoppers import Shopper
 from tender.api.errors import domain_error_items, error_body, status_for
+from tender.api.rate_limits import CardLookup, ShopperBudget, card_lookup
 from tender.api.security import BearerError, authenticate
 from tender.domain.cart import CartNotFound
+from tender.domain.checkout_ports import Work
 from tender.domain.errors import DomainError, InvalidInput, RateLimited
 from tender.domain.principals import Principal, Scope
-from tender.domain.sessions import BrowserUnauthorized, Session
+from tender.domain.sessions import BrowserUnauthorized, CredentialsInBrowser, Session
 
 JSONAPI = "application/vnd.api+json"
 Document = dict[str, Any]
@@ -48,7 +53,10 @@ def jsonapi_error(error: DomainError, status: int | None = None) -> JSONResponse
 
 class MissingCredentials(InvalidInput):
     code = "MissingCredentials"
-    message = "Send Authorization (server) or X-Session-Id (browser)."
+    message = (
+        "Send Authorization (server or customer), X-Anonymous-Customer-Unique-Id (guest) or "
+        "X-Session-Id (browser session)."
+    )
 
 
 def incorrect_data(error: DomainError) -> JSONResponse:
@@ -68,13 +76,25 @@ def incorrect_data(error: DomainError) -> JSONResponse:
 
 
 class Caller:
-    def __init__(self, principal: Principal, session: Session | None) -> None:
+    """The merchant's backend, a browser session, or a Glue guest or customer (``shopper``)."""
+
+    def __init__(
+        self, principal: Principal, session: Session | None, shopper: Shopper | None = None
+    ) -> None:
         self.principal = principal
         self.session = session
+        self.shopper = shopper
+        self.cart_owner: str | None = None
+        """For a shopper: the API client behind the cart it reaches (``cart_caller``)."""
+
+    @property
+    def from_server(self) -> bool:
+        """Only the merchant's backend confirms what a shopper could not prove it paid."""
+        return self.session is None and self.shopper is None
 
     @property
     def owner(self) -> str | None:
-        return None if self.session else owner_of(self.principal)
+        return owner_of(self.principal) if self.from_server else None
 
     @property
     def allowed(self) -> frozenset[str] | None:
@@ -86,28 +106,72 @@ class Caller:
         if self.session is not None and self.session.cart_id != cart_id:
             raise CartNotFound(field="idCart")
 
+    async def sees(self, work: Work, cart_id: str) -> bool:
+        """Whether the caller may see what belongs to this cart (its order, its payments)."""
+        if self.session is not None:
+            return self.session.cart_id == cart_id
+        if self.shopper is not None:
+            return self.shopper.reaches(await work.carts.get_cart(cart_id))
+        return True
+
+    def card_lookup(
+        self, request: Request, *, code: str
+    ) -> AbstractAsyncContextManager[CardLookup]:
+        """A gift card lookup budgeted per session, guest or customer (and the merchant's
+        client behind the cart), or per API client for the merchant's backend."""
+        if self.session is not None:
+            return card_lookup(request, code=code, session=self.session)
+        if self.shopper is not None:
+            assert self.cart_owner is not None, "a shopper's cart is known by cart_caller"
+            shopper = ShopperBudget(self.principal.actor, self.cart_owner)
+            return card_lookup(request, code=code, shopper=shopper)
+        return card_lookup(request, code=code, principal=self.principal)
+
 
 async def caller(request: Request) -> Caller:
-    """The browser's session, or the merchant's backend with ``manage_orders``; with neither
-    header the seed answers 400."""
-    if "x-session-id" in request.headers:
+    """A browser session, a customer's or the merchant's bearer token, or a guest's id, in
+    that order (as the idempotency keys read them); with none of them the seed answers 400."""
+    if has_session(request):
         session = await browser_session(request)
         return Caller(session.principal, session)
-    if "authorization" not in request.headers:
-        raise MissingCredentials()
-    principal = await authenticate(request)
-    if not principal.has(Scope.MANAGE_ORDERS):
-        raise BearerError(
-            403, "insufficient_scope", "this call needs manage_orders", Scope.MANAGE_ORDERS.value
-        )
-    return Caller(principal, None)
+    if "authorization" in request.headers:
+        customer = await shoppers.customer(request)
+        if customer is not None:
+            return Caller(customer.principal, None, customer)
+        principal = await authenticate(request)
+        if "origin" in request.headers:
+            raise CredentialsInBrowser()  # a server credential pasted into a page
+        if not principal.has(Scope.MANAGE_ORDERS):
+            raise BearerError(
+                403, "insufficient_scope", "this call needs manage_orders", Scope.MANAGE_ORDERS
+            )
+        return Caller(principal, None)
+    if shoppers.GUEST_HEADER in request.headers:
+        guest = shoppers.guest(request)
+        return Caller(guest.principal, None, guest)
+    raise MissingCredentials()
 
 
 async def cart_caller(request: Request, cart_id: str) -> Caller:
-    """The caller, if it may touch the cart ``idCart`` names (a session only its own)."""
+    """The caller, if it may touch the cart ``idCart`` names (a session only its own, a guest
+    or customer only theirs); checked before any unit of work."""
     who = await caller(request)
     who.check_cart(cart_id)
+    if who.shopper is not None:
+        who.cart_owner = await shoppers.check_reaches(request, who.shopper, cart_id)
     return who
+
+
+async def reachable(work: Work, cart_id: str, who: Caller) -> None:
+    """After placing, the seed says, the cart is deleted: a placed cart answers on the Glue
+    routes as one that does not exist (tender's own API keeps it for the merchant), word for
+    word as the caller's unknown cart (the services' for the merchant, ``idCart`` else).
+    Checked under the cart's lock (which the route's unit of work takes next anyway, at no
+    further cost), so a cart another request placed meanwhile is gone too."""
+    if await work.carts.get_cart(cart_id, lock=True) is None:
+        return  # unknown: the services answer it as they always do
+    if await work.orders.order_by_cart(cart_id) is not None:
+        raise CartNotFound() if who.from_server else CartNotFound(field="idCart")
 
 
 # --- documents out -------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from tender.api.checkout_deps import run
-from tender.api.compat.spryker import jsonapi
+from tender.api.compat.spryker import jsonapi, shoppers
 from tender.api.compat.spryker.documents import OrderPaymentDocument
 from tender.api.security import runtime_of
 from tender.domain.checkout_ports import Work
@@ -27,6 +27,8 @@ async def order_payments(request: Request, body: OrderPaymentDocument) -> JSONRe
     attributes = body.data.attributes
     try:
         who = await jsonapi.caller(request)
+        if who.shopper is not None:
+            await shoppers.check_known(request, who.shopper)
 
         async def work(w: Work) -> Payment:
             payment_id = await _external_payment_id(w, attributes.paymentIdentifier, who)
@@ -35,7 +37,7 @@ async def order_payments(request: Request, body: OrderPaymentDocument) -> JSONRe
                 payment_id=payment_id,
                 owner=who.owner,
                 payload=attributes.dataPayload,
-                from_server=who.session is None,
+                from_server=who.from_server,
                 allowed=who.allowed,
             )
 
@@ -59,19 +61,20 @@ async def _external_payment_id(work: Work, identifier: str | None, who: jsonapi.
     """``paymentIdentifier`` is the payment's id or, as the seed suggests, the orderReference;
     without one, a browser means its own order."""
 
-    def visible(cart_id: str) -> bool:
-        # Another cart's payment or order looks exactly like one that does not exist.
-        return who.session is None or who.session.cart_id == cart_id
-
+    # Another cart's payment or order looks exactly like one that does not exist.
     order = None
     if identifier:
         payment = await work.payments.payment(identifier)
-        if payment is not None and not payment.is_gift_card and visible(payment.cart_id):
+        if (
+            payment is not None
+            and not payment.is_gift_card
+            and await who.sees(work, payment.cart_id)
+        ):
             return payment.id
         order = await work.orders.order_by_reference(identifier)
     elif who.session is not None:
         order = await work.orders.order_by_cart(who.session.cart_id)
-    if order is None or not visible(order.cart_id):
+    if order is None or not await who.sees(work, order.cart_id):
         raise OrderNotFound()
     for payment in await work.payments.payments(order.cart_id):
         if payment.active and not payment.is_gift_card:
