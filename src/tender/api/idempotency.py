@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tender.api.errors import error_response
+from tender.api.errors import refusal
 from tender.api.security import principal_for
 from tender.auth.sealing import SealBroken, Sealer
 from tender.domain.idempotency import (
@@ -105,11 +105,14 @@ class IdempotencyKeys:
             return
         key = raw_key.strip()
         if not key or len(key) > MAX_KEY_LENGTH:
-            refused = error_response(
+            refused = refusal(
+                scope,
                 400,
                 "InvalidIdempotencyKey",
-                f"an Idempotency-Key is 1 to {MAX_KEY_LENGTH} characters",
+                "an Idempotency-Key is 1 to {limit} characters",
                 field="Idempotency-Key",
+                source="header",
+                params={"limit": MAX_KEY_LENGTH},
             )
             await refused(scope, receive, send)
             return

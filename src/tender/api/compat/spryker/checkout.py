@@ -4,7 +4,7 @@ one unit of work; ``include=orders`` adds the order as Glue draws it."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from tender.api.checkout_deps import run
 from tender.api.compat.spryker import jsonapi
@@ -21,22 +21,24 @@ from tender.services.orders import Placed
 router = APIRouter()
 REQUIRED = ("customer", "billingAddress", "shippingAddress", "payments", "shipment")
 """What a checkout document must carry (checkout-data may send any part)."""
+INCLUDES = frozenset({"orders"})
 
 
 def _check_complete(attributes: CheckoutAttributes) -> None:
     missing = [name for name in REQUIRED if getattr(attributes, name) is None]
     if missing:
         raise DomainError.all_of(
-            [InvalidInput(f"{name} is required", field=name) for name in missing]
+            [InvalidInput("{part} is required", field=name, part=name) for name in missing]
         )
 
 
 @router.post("/checkout", summary="Place the order from the cart")
-async def checkout(request: Request, body: CheckoutDocument) -> JSONResponse:
+async def checkout(request: Request, body: CheckoutDocument) -> Response:
     runtime = runtime_of(request)
     try:
         attributes = body.data.attributes
         who = await jsonapi.cart_caller(request, attributes.idCart)
+        jsonapi.check_query(request, include=INCLUDES)
         _check_complete(attributes)
 
         async def work(w: Work) -> Placed:
@@ -59,8 +61,8 @@ async def checkout(request: Request, body: CheckoutDocument) -> JSONResponse:
 
         placed = await run(request, who.principal, work)
     except DomainError as error:
-        return jsonapi.incorrect_data(error)
-    return jsonapi.respond(checkout_document(request, placed), 201)
+        return jsonapi.incorrect_data(request, error)
+    return jsonapi.respond(request, checkout_document(request, placed), 201)
 
 
 def _return_url(who: jsonapi.Caller) -> str | None:
