@@ -83,9 +83,10 @@ def shipping_list() -> None:
 
     table = Table("id", "name", "carrier", "price", "tax", "free above", "countries")
     for m in run(work):
+        names = " ".join(f"{lang}={name}" for lang, name in sorted(m.names.items()))
         table.add_row(
             str(m.id),
-            m.name,
+            f"{m.name} ({names})" if names else m.name,
             m.carrier_name,
             str(Money(m.price, m.currency)),
             format_tax_rate(m.tax_rate_bp),

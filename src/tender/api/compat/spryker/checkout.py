@@ -11,10 +11,11 @@ from tender.api.compat.spryker import jsonapi
 from tender.api.compat.spryker.documents import CheckoutAttributes, CheckoutDocument
 from tender.api.compat.spryker.jsonapi import Document
 from tender.api.compat.spryker.names import glue_address
+from tender.api.errors import status_for
 from tender.api.security import runtime_of
 from tender.domain.checkout_ports import Work
 from tender.domain.customers import address_from_document
-from tender.domain.errors import DomainError, InvalidInput
+from tender.domain.errors import DomainError, InvalidInput, NotFound
 from tender.domain.totals import format_tax_rate
 from tender.services.orders import Placed
 
@@ -24,12 +25,22 @@ REQUIRED = ("customer", "billingAddress", "shippingAddress", "payments", "shipme
 INCLUDES = frozenset({"orders"})
 
 
-def _check_complete(attributes: CheckoutAttributes) -> None:
-    missing = [name for name in REQUIRED if getattr(attributes, name) is None]
-    if missing:
-        raise DomainError.all_of(
-            [InvalidInput("{part} is required", field=name, part=name) for name in missing]
-        )
+def _missing(attributes: CheckoutAttributes) -> list[DomainError]:
+    return [
+        InvalidInput("{part} is required", field=name, part=name)
+        for name in REQUIRED
+        if getattr(attributes, name) is None
+    ]
+
+
+def _all_problems(missing: list[DomainError], error: DomainError) -> DomainError:
+    """What is missing and what is wrong in what was sent, in one answer; an error that is
+    not about the data (an unknown or locked cart) stands alone."""
+    if not missing or isinstance(error, NotFound) or status_for(error) not in (400, 422):
+        return error
+    found = [error, *error.more]
+    error.more = []
+    return DomainError.all_of([*missing, *found])
 
 
 @router.post("/checkout", summary="Place the order from the cart")
@@ -39,17 +50,22 @@ async def checkout(request: Request, body: CheckoutDocument) -> Response:
         attributes = body.data.attributes
         who = await jsonapi.cart_caller(request, attributes.idCart)
         jsonapi.check_query(request, include=INCLUDES)
-        _check_complete(attributes)
+        missing = _missing(attributes)
 
         async def work(w: Work) -> Placed:
-            cart, changed = await runtime.checkout_data.store(
-                w,
-                cart_id=attributes.idCart,
-                owner=who.owner,
-                data=attributes.data(),
-                allowed=who.allowed,
-                write=False,
-            )
+            try:
+                cart, changed = await runtime.checkout_data.store(
+                    w,
+                    cart_id=attributes.idCart,
+                    owner=who.owner,
+                    data=attributes.data(),
+                    allowed=who.allowed,
+                    write=False,
+                )
+            except DomainError as error:
+                raise _all_problems(missing, error) from None
+            if missing:
+                raise DomainError.all_of(missing)
             return await runtime.orders.place(
                 w,
                 cart_id=attributes.idCart,
