@@ -4,14 +4,20 @@ whoever answers it (the route, an exception handler, or middleware before the ro
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
+from starlette.requests import Request
 
+from tender.api.compat.spryker.errors import GlueErrors
+from tender.api.compat.spryker.jsonapi import incorrect_data
 from tender.auth.sealing import Sealer
 from tender.db.engine import Database
+from tender.domain.errors import RateLimited
 from tests.api.conftest import Api
 from tests.api.journeys import (
     ORIGIN,
@@ -279,3 +285,23 @@ async def test_unknown_include_and_sort_are_400_and_change_nothing(api: Api) -> 
     payment = order_payment("NO-SUCH-ORDER", [{"type": "invoice-confirmation"}])
     refused = await api.client.post("/order-payments?include=orders", json=payment, headers=h)
     glue_error(refused, 400, "UnsupportedParameter")
+
+
+def test_a_spent_budget_stays_429_on_the_glue_routes() -> None:
+    """A refusal raised inside a Glue route keeps its status and ``Retry-After`` (no Glue
+    route looks up a card today; this is the answer when one does)."""
+    app = SimpleNamespace(state=SimpleNamespace(error_flavours=(GlueErrors(),)))
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/checkout",
+        "headers": [(b"accept-language", b"de")],
+        "app": app,
+    }
+    response = incorrect_data(Request(scope), RateLimited(retry_after=30))
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "30"
+    assert response.headers["content-type"] == JSONAPI
+    (error,) = json.loads(response.body)["errors"]
+    assert error["status"] == "429"
+    assert error["detail"] == "versuchen Sie es in 30 Sekunden erneut"
