@@ -120,6 +120,10 @@ async def test_middleware_answers_are_glue_documents(small: Api) -> None:
         too_large = await api.client.post(route, json=huge, headers=h)
         glue_error(too_large, 413, "PayloadTooLarge")
         assert str(LIMIT) in too_large.json()["errors"][0]["detail"]
+        streamed = await api.client.post(
+            route, content=_chunks(huge), headers={**h, "Content-Type": "application/json"}
+        )
+        glue_error(streamed, 413, "PayloadTooLarge")  # no Content-Length: found while reading
         key = await api.client.post(route, json=body, headers={**h, "Idempotency-Key": "k" * 300})
         (error,) = glue_error(key, 400, "InvalidIdempotencyKey")
         assert error["source"] == {"header": "Idempotency-Key"}
@@ -139,6 +143,12 @@ async def test_middleware_answers_are_glue_documents(small: Api) -> None:
     assert own.status_code == 413
     assert own.headers["content-type"] == "application/json"
     assert "status" not in own.json()["errors"][0]
+
+
+async def _chunks(body: dict[str, Any]) -> AsyncIterator[bytes]:
+    raw = json.dumps(body).encode()
+    for start in range(0, len(raw), 1000):
+        yield raw[start : start + 1000]
 
 
 async def test_refused_origin_and_foreign_cart(api: Api) -> None:

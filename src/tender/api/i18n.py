@@ -115,7 +115,13 @@ def localize(template: str, params: Mapping[str, object], language: str) -> str:
     text = catalogue(language).get(template, template)
     if not params:
         return text
-    return text.format(**{name: _value(v, language) for name, v in params.items()})
+    values = {name: _value(v, language) for name, v in params.items()}
+    try:
+        return text.format(**values)
+    except (KeyError, IndexError, ValueError):
+        # A translation that names a value the message does not carry (the catalogue's
+        # test keeps them alike) must not turn an error into a 500: fall back to English.
+        return template.format(**values)
 
 
 def translate(text: str, language: str) -> str:

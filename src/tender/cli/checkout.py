@@ -68,7 +68,13 @@ def shipping_add(
         )
 
     method = run(work)
-    console.print(f"shipping method {method.id}: {method.name}, {money}")
+    console.print(f"shipping method {method.id}: {_named(method)}, {money}")
+
+
+def _named(method: ShippingMethod) -> str:
+    """The name, and the names per language the merchant gave it."""
+    names = " ".join(f"{lang}={name}" for lang, name in sorted(method.names.items()))
+    return f"{method.name} ({names})" if names else method.name
 
 
 @shipping_app.command("list")
@@ -83,10 +89,9 @@ def shipping_list() -> None:
 
     table = Table("id", "name", "carrier", "price", "tax", "free above", "countries")
     for m in run(work):
-        names = " ".join(f"{lang}={name}" for lang, name in sorted(m.names.items()))
         table.add_row(
             str(m.id),
-            f"{m.name} ({names})" if names else m.name,
+            _named(m),
             m.carrier_name,
             str(Money(m.price, m.currency)),
             format_tax_rate(m.tax_rate_bp),
