@@ -257,10 +257,12 @@ async def test_a_missing_address_part_is_named_as_glue_names_it(api: Api) -> Non
         **document["data"]["attributes"]["billingAddress"],
         "zipCode": " ",
     }
+    del document["data"]["attributes"]["shipment"]
     errors = glue_error(await api.client.post("/checkout", json=document, headers=h), 422)
     assert [(e["detail"], e["source"]["pointer"]) for e in errors] == [
         ("customer is required", "/data/attributes/customer"),
         ("zipCode is required", "/data/attributes/billingAddress/zipCode"),
+        ("shipment is required", "/data/attributes/shipment"),
     ]
 
 

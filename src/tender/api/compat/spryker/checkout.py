@@ -10,7 +10,7 @@ from tender.api.checkout_deps import run
 from tender.api.compat.spryker import jsonapi
 from tender.api.compat.spryker.documents import CheckoutAttributes, CheckoutDocument
 from tender.api.compat.spryker.jsonapi import Document
-from tender.api.compat.spryker.names import glue_address
+from tender.api.compat.spryker.names import glue_address, glue_field
 from tender.api.errors import status_for
 from tender.api.security import runtime_of
 from tender.domain.checkout_ports import Work
@@ -40,7 +40,13 @@ def _all_problems(missing: list[DomainError], error: DomainError) -> DomainError
         return error
     found = [error, *error.more]
     error.more = []
-    return DomainError.all_of([*missing, *found])
+    return DomainError.all_of(sorted([*missing, *found], key=_document_order))
+
+
+def _document_order(error: DomainError) -> int:
+    """Where the part an error names comes in the seed's document (stable within a part)."""
+    head = glue_field(error.field or "").split(".")[0]
+    return REQUIRED.index(head) if head in REQUIRED else len(REQUIRED)
 
 
 @router.post("/checkout", summary="Place the order from the cart")

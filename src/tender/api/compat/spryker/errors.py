@@ -90,5 +90,5 @@ class GlueErrors:
             "message": summary or (items[0]["message"] if items else "Error"),
             "errors": items,
         }
-        headers = {**headers, "Content-Language": lang}
+        headers = {**headers, "Content-Language": lang, "Vary": "Accept-Language"}
         return JSONResponse(body, status_code=status, headers=headers, media_type=JSONAPI)

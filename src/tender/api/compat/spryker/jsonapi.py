@@ -174,5 +174,5 @@ def _sortable(key: str, sortable: Mapping[str, frozenset[str]]) -> bool:
 
 
 def respond(request: Request, document: Document, status: int) -> JSONResponse:
-    headers = {"Content-Language": language(request.scope)}
+    headers = {"Content-Language": language(request.scope), "Vary": "Accept-Language"}
     return JSONResponse(document, status_code=status, headers=headers, media_type=JSONAPI)
