@@ -70,8 +70,10 @@ def test_shipping_methods_and_orders(cli_env: Path) -> None:  # noqa: F811
         "100.00",
         "--countries",
         "de,at",
+        "--localized-name",
+        "de=Standardversand",
     )
-    assert "4.90 EUR" in added
+    assert "Standard (de=Standardversand), 4.90 EUR" in added
     listed = invoke("shipping-methods", "list")
     assert "Standard" in listed
     assert "DE,AT" in listed
@@ -112,6 +114,36 @@ def test_checkout_cli_errors(cli_env: Path) -> None:  # noqa: F811
                 "abc",
             ],
             "tax rate",
+        ),
+        (
+            [
+                "shipping-methods",
+                "add",
+                "--name",
+                "X",
+                "--price",
+                "1",
+                "--currency",
+                "EUR",
+                "--localized-name",
+                "Deutsch",
+            ],
+            "language=name",
+        ),
+        (
+            [
+                "shipping-methods",
+                "add",
+                "--name",
+                "X",
+                "--price",
+                "1",
+                "--currency",
+                "EUR",
+                "--localized-name",
+                "German=Standardversand",
+            ],
+            "ISO 639",
         ),
         (
             [

@@ -28,7 +28,7 @@ from pydantic import SecretStr
 
 from tender.api.app import create_app
 from tender.api.browser import browser_session
-from tender.api.errors import JSONAPI_PATHS
+from tender.api.compat.spryker.errors import PATHS as JSONAPI_PATHS
 from tender.api.inputs import PATH_ID_RULES, rule_for
 from tender.api.security import require_jwt
 from tender.db.models import Base
@@ -316,7 +316,9 @@ def shape_problem(response: httpx.Response, path: str) -> str | None:
     allowed = {"code", "message", "field"}
     jsonapi = path.split("?")[0] in JSONAPI_PATHS
     if jsonapi:
-        allowed |= {"status", "detail"}
+        allowed |= {"status", "detail", "source"}
+        if response.headers.get("content-type") != "application/vnd.api+json":
+            return "not a JSON:API document"
     if body.get("statusCode") != response.status_code:
         return "statusCode differs"
     if not isinstance(body.get("message"), str) or not body["message"]:

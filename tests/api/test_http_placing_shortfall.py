@@ -114,6 +114,15 @@ async def test_placing_with_a_lost_card_share_is_refused_and_changes_nothing(api
     page = await browser(api, h, world["second"])
     from_page = await api.client.post("/checkout", json=document, headers=page)
     shortfall(from_page, world["masked_a"], "0.00 EUR", "100.00 EUR")
+    german = await api.client.post(
+        "/checkout", json=document, headers={**page, "Accept-Language": "de"}
+    )
+    assert german.status_code == 409
+    assert german.headers["content-language"] == "de"
+    assert german.json()["errors"][0]["detail"].startswith(
+        f"die Geschenkkarte {world['masked_a']} deckt nur noch 0,00\xa0€ der ihr zugeteilten "
+        "100,00\xa0€; es wurde nichts reserviert"
+    )
     await assert_untouched(api, world, before)
 
     # The page applies the cards again: the shopper sees the new amounts, then places.

@@ -115,7 +115,8 @@ async def _place(url: str, cart_id: str, start_at: float) -> str:
         except GiftCardShortfall as error:
             return f"shortfall: {error.detail}"
         except GiftCardReservationFailed as error:
-            return f"refused: {error.detail}"
+            cause = type(error.__cause__).__name__
+            return f"refused: {error.detail} ({cause})"
         except DomainError as error:
             return f"error: {error.code}"
         return "placed"
@@ -168,9 +169,10 @@ def _same_card(url: str, processes: bool) -> None:
     # Refused either while reserving (the card is named, with the reason) or, when the winner
     # committed first, before reserving: the card no longer covers its share, and says what
     # it still covers (the invoice never takes the difference).
-    assert ("****" in loser and "InsufficientFunds" in loser) or (
-        loser.startswith("shortfall: gift card ****") and "covers only 15.10 EUR" in loser
-    ), loser
+    assert (
+        loser.startswith("refused: gift card ****")
+        and "available 15.10 EUR, requested 84.90 EUR (InsufficientFunds)" in loser
+    ) or (loser.startswith("shortfall: gift card ****") and "covers only 15.10 EUR" in loser), loser
     balances, problems = asyncio.run(_books(url, card_ids))
     assert balances == [(10_000, 8_490)]  # the winner's hold, and nothing left by the loser
     assert problems == []

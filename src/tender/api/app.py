@@ -16,6 +16,7 @@ from tender import __version__
 from tender.api import errors, security
 from tender.api.compat import commercetools, norce, spryker
 from tender.api.compat.commercetools import operations
+from tender.api.compat.spryker.errors import GlueErrors
 from tender.api.cors import BrowserCors
 from tender.api.idempotency import IdempotencyKeys, replay_handler
 from tender.api.inputs import check_request
@@ -107,7 +108,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         dependencies=[Depends(check_request)],  # ids and text checked before any route runs
     )
     app.state.runtime = runtime
-    errors.install(app)
+    errors.install(app, flavours=[GlueErrors()])
     app.add_exception_handler(Replay, replay_handler)
     security.install(app)
     _include_routers(app, runtime.settings)

@@ -40,6 +40,12 @@ class ShippingMethodCreate(Strict):
     freeAbove: MoneyIn | None = None
     countries: list[str] = Field(default_factory=list, max_length=250)
     deliveryTime: str | None = Field(None, max_length=100)
+    names: dict[str, str] | None = Field(
+        None,
+        max_length=30,
+        description='The name in other languages, by ISO 639 code: {"de": "Standardversand"}. '
+        "A shopper whose language has none sees `name`.",
+    )
 
 
 # --- answers -------------------------------------------------------------------------------
@@ -60,6 +66,7 @@ def shipping_public(m: ShippingMethod) -> dict[str, Any]:
         "countries": list(m.countries),
         "deliveryTime": m.delivery_time,
         "currencyIsoCode": m.currency,
+        "names": dict(m.names),
     }
 
 

@@ -13,8 +13,8 @@ from starlette.types import Message, Receive, Scope, Send
 from tender.api.browser import origin_allowed, origin_known
 from tender.api.compat.spryker.shoppers import BROWSER_HEADERS as GLUE_BROWSER_HEADERS
 from tender.api.compat.spryker.shoppers import GLUE_PATHS
-from tender.api.errors import error_body
-from tender.api.middleware import HttpMiddleware, send_json
+from tender.api.errors import refusal
+from tender.api.middleware import HttpMiddleware
 from tender.domain.sessions import Session
 from tender.enabler import URL_PREFIX as ENABLER_FILES
 from tender.runtime import Runtime
@@ -43,7 +43,7 @@ class BrowserCors(HttpMiddleware):
         origin = origin_raw.decode("latin-1")
         runtime = scope["app"].state.runtime
         if scope["method"] == "OPTIONS" and b"access-control-request-method" in headers:
-            await self._preflight(send, origin, await _known(runtime, origin), scope["path"])
+            await self._preflight(scope, receive, send, origin, await _known(runtime, origin))
             return
 
         # The route's browser check keeps the session it resolved here, so the common case
@@ -65,12 +65,20 @@ class BrowserCors(HttpMiddleware):
         # only lets a page of an allowed origin read the answer, including a 401 refusal.
         await self.app(scope, receive, with_cors)
 
-    async def _preflight(self, send: Send, origin: str, allowed: bool, path: str) -> None:
+    async def _preflight(
+        self, scope: Scope, receive: Receive, send: Send, origin: str, allowed: bool
+    ) -> None:
         if not allowed:
-            body = error_body(
-                401, [{"code": "OriginNotAllowed", "message": "This origin is not allowed."}]
+            refused = refusal(
+                scope,
+                401,
+                "OriginNotAllowed",
+                "This origin is not allowed.",
+                field="Origin",
+                source="header",
+                headers={"Vary": "Origin"},
             )
-            await send_json(send, 401, body, ((b"vary", b"Origin"),))
+            await refused(scope, receive, send)
             return
         await send(
             {
@@ -79,7 +87,7 @@ class BrowserCors(HttpMiddleware):
                 "headers": [
                     (b"access-control-allow-origin", origin.encode()),
                     (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
-                    (b"access-control-allow-headers", _allowed_headers(path).encode()),
+                    (b"access-control-allow-headers", _allowed_headers(scope["path"]).encode()),
                     (b"access-control-max-age", PREFLIGHT_MAX_AGE.encode()),
                     (b"vary", b"Origin"),
                 ],

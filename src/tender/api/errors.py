@@ -1,19 +1,26 @@
 """The one error shape of the whole service, and the one table from domain errors to HTTP.
 
 ``{"statusCode": 400, "message": "…", "errors": [{"code": "…", "message": "…", "field": "…"}]}``
+
+Every error answer, a route's, a handler's or a middleware's, is written by
+``problem_response``; routes that speak a seed's dialect (JSON:API for Spryker Glue) register a
+``Flavour`` that writes the same problems their way, chosen by the request's path.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from tender.auth.oauth import OAuthError
 from tender.domain import errors as e
@@ -74,6 +81,91 @@ def error_body(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One error item before it is written: its English text, and what a translation needs
+    (the message's template and its values, and where in the request the field is)."""
+
+    code: str
+    message: str
+    field: str | None = None
+    template: str | None = None
+    """The catalogue's key for this message (``message`` is its English rendering)."""
+    params: Mapping[str, object] = dataclasses.field(default_factory=dict)
+    source: str = "body"
+    """Where ``field`` is: ``body``, ``query``, ``header`` or ``path``."""
+
+    def item(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "field": self.field}
+
+
+class Flavour(Protocol):
+    """How the errors of some routes are written for their clients (a seed's dialect), on
+    top of the one shape: chosen by the request's path, so every error of those routes,
+    middleware's included, is written the same way."""
+
+    def applies(self, path: str) -> bool: ...
+
+    def render(
+        self,
+        scope: Scope,
+        status: int,
+        problems: Sequence[Problem],
+        message: str | None,
+        headers: dict[str, str],
+    ) -> Response: ...
+
+
+FLAVOURS = "error_flavours"
+"""The app's state attribute listing its flavours (set by ``install``)."""
+
+
+def _flavour(scope: Scope) -> Flavour | None:
+    app = scope.get("app")
+    flavours: Sequence[Flavour] = getattr(getattr(app, "state", None), FLAVOURS, ())
+    path = scope.get("path", "")
+    return next((f for f in flavours if f.applies(path)), None)
+
+
+def problem_response(
+    scope: Scope,
+    status: int,
+    problems: Sequence[Problem],
+    *,
+    message: str | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Response:
+    """The one place an error answer is written: in the service's shape, or in the dialect
+    of the route's flavour (which keeps that shape and adds to it)."""
+    flavour = _flavour(scope)
+    if flavour is not None:
+        return flavour.render(scope, status, problems, message, dict(headers or {}))
+    body = error_body(status, [p.item() for p in problems], message)
+    if extra:
+        body.update(extra)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def refusal(
+    scope: Scope,
+    status: int,
+    code: str,
+    message: str,
+    *,
+    field: str | None = None,
+    source: str = "body",
+    headers: dict[str, str] | None = None,
+    params: Mapping[str, object] | None = None,
+) -> Response:
+    """One error, answered from anywhere (middleware included); ``message`` is a template
+    when ``params`` are given."""
+    params = params or {}
+    text = message.format(**params) if params else message
+    problem = Problem(code, text, field, message, params, source)
+    return problem_response(scope, status, [problem], headers=headers)
+
+
 def error_response(
     status: int,
     code: str,
@@ -99,24 +191,31 @@ def _field(loc: tuple[Any, ...]) -> str | None:
     return ".".join(parts) or None
 
 
-def domain_error_items(exc: e.DomainError) -> list[dict[str, Any]]:
+def domain_problems(exc: e.DomainError) -> list[Problem]:
     return [
-        {"code": err.code, "message": err.detail, "field": err.field} for err in (exc, *exc.more)
+        Problem(err.code, err.detail, err.field, err.template, err.params, err.source)
+        for err in (exc, *exc.more)
     ]
 
 
-async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, e.DomainError)
-    status = status_for(exc)
+def domain_error_items(exc: e.DomainError) -> list[dict[str, Any]]:
+    return [problem.item() for problem in domain_problems(exc)]
+
+
+def retry_headers(exc: e.DomainError) -> dict[str, str] | None:
     retry_after = getattr(exc, "retry_after", None)
-    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-    return JSONResponse(
-        error_body(status, domain_error_items(exc)), status_code=status, headers=headers
+    return {"Retry-After": str(retry_after)} if retry_after is not None else None
+
+
+def domain_response(scope: Scope, exc: e.DomainError, status: int | None = None) -> Response:
+    return problem_response(
+        scope, status or status_for(exc), domain_problems(exc), headers=retry_headers(exc)
     )
 
 
-JSONAPI_PATHS = frozenset({"/checkout-data", "/checkout", "/order-payments"})
-"""Routes that speak JSON:API (the Spryker Glue seed)."""
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, e.DomainError)
+    return domain_response(request.scope, exc)
 
 
 def _once(errors: Sequence[Any]) -> list[Any]:
@@ -128,58 +227,96 @@ def _once(errors: Sequence[Any]) -> list[Any]:
     return list(seen.values())
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+VALIDATION_TEMPLATES = {
+    "missing": "This field is required.",
+    "string_too_long": "At most {max_length} characters are allowed.",
+    "string_too_short": "At least {min_length} characters are required.",
+    "too_long": "At most {max_length} entries are allowed.",
+    "too_short": "At least {min_length} entries are required.",
+    "string_type": "Text is expected here.",
+    "int_type": "A whole number is expected here.",
+    "int_parsing": "A whole number is expected here.",
+    "int_from_float": "A whole number is expected here.",
+    "bool_type": "true or false is expected here.",
+    "list_type": "A list is expected here.",
+    "model_type": "An object is expected here.",
+    "dict_type": "An object is expected here.",
+    "model_attributes_type": "An object is expected here.",
+    "literal_error": "Expected {expected}.",
+    "extra_forbidden": "This field is not allowed.",
+}
+"""Templates (the catalogue's keys) for pydantic's usual complaints, so a translation need
+not parse pydantic's English; the English answer keeps pydantic's own text."""
+
+
+def _validation_problem(err: dict[str, Any]) -> Problem:
+    kind = err.get("type", "")
+    loc = tuple(err.get("loc", ()))
+    message = str(err.get("msg", "invalid value"))
+    ctx = err.get("ctx") or {}
+    if kind == "value_error" and "error" in ctx:
+        cause = ctx["error"]
+        if isinstance(cause, e.DomainError):
+            return Problem(cause.code, cause.detail, _field(loc), cause.template, cause.params)
+        message = str(cause)
+    code = "MissingField" if kind == "missing" else "InvalidField"
+    template = VALIDATION_TEMPLATES.get(kind)
+    params = {k: v for k, v in ctx.items() if isinstance(v, str | int)} if template else {}
+    source = str(loc[0]) if loc and loc[0] in ("query", "header", "path") else "body"
+    return Problem(code, message, _field(loc), template or message, params, source)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    items: list[dict[str, Any]] = []
+    problems: list[Problem] = []
     malformed = False
     for err in _once(exc.errors()):
-        kind = err.get("type", "")
-        if kind == "json_invalid":
+        if err.get("type", "") == "json_invalid":
             malformed = True
-            items.append(
-                {"code": "InvalidJsonInput", "message": "The request body is not valid JSON."}
-            )
+            problems.append(Problem("InvalidJsonInput", "The request body is not valid JSON."))
             continue
-        message = str(err.get("msg", "invalid value"))
-        ctx = err.get("ctx") or {}
-        if kind == "value_error" and "error" in ctx:
-            message = str(ctx["error"])
-        code = "MissingField" if kind == "missing" else "InvalidField"
-        items.append({"code": code, "message": message, "field": _field(tuple(err.get("loc", ())))})
+        problems.append(_validation_problem(err))
     message = "Malformed JSON in the request body." if malformed else "The request is invalid."
-    if request.url.path in JSONAPI_PATHS:
-        # JSON:API clients read ``status`` and ``detail`` on each error object.
-        items = [{**item, "status": "400", "detail": item["message"]} for item in items]
-    return JSONResponse(error_body(400, items, message), status_code=400)
+    return problem_response(request.scope, 400, problems, message=message)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     codes = {404: "ResourceNotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}
     code = codes.get(exc.status_code, "InvalidInput" if exc.status_code < 500 else "GeneralError")
     headers = dict(exc.headers) if exc.headers else None
-    return error_response(exc.status_code, code, str(exc.detail), headers=headers)
+    # An exception that carries its template (the body limit's) is translated like the rest.
+    template = getattr(exc, "template", None)
+    params: Mapping[str, object] | None = getattr(exc, "params", None)
+    message = template if isinstance(template, str) and params else str(exc.detail)
+    return refusal(request.scope, exc.status_code, code, message, headers=headers, params=params)
 
 
-async def _oauth_error(_: Request, exc: Exception) -> JSONResponse:
+async def _oauth_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, OAuthError)
     headers = {"WWW-Authenticate": 'Basic realm="tender"'} if exc.status == 401 else None
     # RFC 6749 §5.2 clients read error/error_description; everyone else reads the usual shape.
     extra = {"error": exc.error, "error_description": exc.description}
-    return error_response(exc.status, exc.error, exc.description, headers=headers, extra=extra)
+    problem = Problem(exc.error, exc.description)
+    return problem_response(request.scope, exc.status, [problem], headers=headers, extra=extra)
 
 
-async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+async def _unavailable(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Unavailable)
-    return error_response(503, exc.code, exc.message)
+    return refusal(request.scope, 503, exc.code, exc.message)
 
 
-async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+UNEXPECTED = "An unexpected error occurred."
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
-    return error_response(500, "GeneralError", "An unexpected error occurred.")
+    return refusal(request.scope, 500, "GeneralError", UNEXPECTED)
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, flavours: Sequence[Flavour] = ()) -> None:
+    """The handlers, and the flavours that write some routes' errors in a seed's dialect."""
+    setattr(app.state, FLAVOURS, tuple(flavours))
     app.add_exception_handler(e.DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tender.api.browser import session_tokens
 from tender.api.compat.spryker.shoppers import guest_actor
-from tender.api.errors import error_response
+from tender.api.errors import refusal
 from tender.api.security import BearerError, customer_for, principal_for
 from tender.auth.sealing import SealBroken, Sealer
 from tender.domain.idempotency import (
@@ -124,11 +124,14 @@ class IdempotencyKeys:
             return
         key = raw_key.strip()
         if not key or len(key) > MAX_KEY_LENGTH:
-            refused = error_response(
+            refused = refusal(
+                scope,
                 400,
                 "InvalidIdempotencyKey",
-                f"an Idempotency-Key is 1 to {MAX_KEY_LENGTH} characters",
+                "an Idempotency-Key is 1 to {limit} characters",
                 field="Idempotency-Key",
+                source="header",
+                params={"limit": MAX_KEY_LENGTH},
             )
             await refused(scope, receive, send)
             return

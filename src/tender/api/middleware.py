@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 import re
 import uuid
@@ -11,7 +10,7 @@ import uuid
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tender.api.errors import error_body
+from tender.api.errors import UNEXPECTED, refusal
 
 correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "correlation_id", default=None
@@ -72,49 +71,23 @@ class CorrelationId(HttpMiddleware):
             # a 500 is when a caller most needs it. Answer here; the error still propagates
             # to be logged, and nothing is sent twice since the response has started.
             if not started:
-                await send_json(send_with_id, 500, _UNEXPECTED)
+                answer = refusal(scope, 500, "GeneralError", UNEXPECTED)
+                await answer(scope, receive, send_with_id)
             raise
         finally:
             correlation_id.reset(token)
 
 
-_UNEXPECTED = error_body(
-    500, [{"code": "GeneralError", "message": "An unexpected error occurred."}]
-)
-
-
-async def send_json(
-    send: Send,
-    status: int,
-    body: dict[str, object],
-    headers: tuple[tuple[bytes, bytes], ...] = (),
-) -> None:
-    """Answer from ASGI middleware, outside FastAPI, in the service's JSON error shape."""
-    payload = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
+TOO_LARGE = "The request body exceeds {limit} bytes."
 
 
 class BodyTooLarge(HTTPException):
     """An HTTPException so that FastAPI's body parsing re-raises it instead of answering 400."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"The request body exceeds {limit} bytes.")
-
-
-def _too_large_body(limit: int) -> dict[str, object]:
-    message = f"The request body exceeds {limit} bytes."
-    return error_body(413, [{"code": "PayloadTooLarge", "message": message}])
+        super().__init__(413, TOO_LARGE.format(limit=limit))
+        self.template = TOO_LARGE
+        self.params = {"limit": limit}
 
 
 class BodySizeLimit:
@@ -124,8 +97,16 @@ class BodySizeLimit:
         self.app = app
         self.limit = limit
 
-    async def _refuse(self, send: Send) -> None:
-        await send_json(send, 413, _too_large_body(self.limit), ((b"connection", b"close"),))
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        answer = refusal(
+            scope,
+            413,
+            "PayloadTooLarge",
+            TOO_LARGE,
+            headers={"Connection": "close"},
+            params={"limit": self.limit},
+        )
+        await answer(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -138,7 +119,7 @@ class BodySizeLimit:
                 except ValueError:
                     declared = self.limit + 1
                 if declared > self.limit:
-                    await self._refuse(send)
+                    await self._refuse(scope, receive, send)
                     return
         received = 0
         started = False
@@ -162,4 +143,4 @@ class BodySizeLimit:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(send)
+                await self._refuse(scope, receive, send)

@@ -64,6 +64,7 @@ class ShippingMethodPublic(BaseModel):
     countries: list[str]
     deliveryTime: str | None
     currencyIsoCode: str
+    names: dict[str, str]
 
     @classmethod
     def of(cls, method: ShippingMethod) -> ShippingMethodPublic:

@@ -90,7 +90,9 @@ class MoneyIn(Strict):
                 field=f"{field}.fractionDigits",
             )
         if abs(self.centAmount) > MAX_MINOR:
-            raise InvalidAmount(f"amounts are limited to {MAX_MINOR} minor units", field=field)
+            raise InvalidAmount(
+                "amounts are limited to {limit}", field=field, limit=Money(MAX_MINOR, code)
+            )
         if signed:
             if self.centAmount == 0:
                 raise InvalidAmount("the amount must not be zero", field=f"{field}.centAmount")

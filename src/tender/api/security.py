@@ -8,9 +8,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
+from starlette.types import Scope as ASGIScope
 
-from tender.api.errors import error_response
+from tender.api.errors import refusal
 from tender.auth.jwt import looks_like_jwt
 from tender.domain.principals import Principal, PrincipalKind, Scope
 from tender.runtime import Runtime
@@ -36,10 +37,15 @@ class BearerError(Exception):
         return ", ".join(parts)
 
 
-async def _bearer_error(_: Request, exc: Exception) -> JSONResponse:
+async def _bearer_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BearerError)
+    return bearer_response(request.scope, exc)
+
+
+def bearer_response(scope: ASGIScope, exc: BearerError) -> Response:
     code = {401: "invalid_token", 403: "insufficient_scope"}[exc.status]
-    return error_response(
+    return refusal(
+        scope,
         exc.status,
         exc.error or code,
         exc.description,

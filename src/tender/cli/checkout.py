@@ -32,6 +32,10 @@ def shipping_add(
     free_above: Annotated[str | None, typer.Option(help="Free from this subtotal.")] = None,
     countries: Annotated[str, typer.Option(help="Comma-separated codes; empty: all.")] = "",
     delivery_time: Annotated[str | None, typer.Option(help='e.g. "1-2 days".')] = None,
+    localized_name: Annotated[
+        list[str] | None,
+        typer.Option(help='The name in another language, e.g. "de=Standardversand"; repeat.'),
+    ] = None,
 ) -> None:
     """Configure a shipping method."""
     money = Money.parse(price, currency.upper())
@@ -40,6 +44,12 @@ def shipping_add(
     threshold = Money.parse(free_above, money.currency) if free_above else None
     rate = parse_tax_rate(tax_rate)
     codes = [c.strip().upper() for c in countries.split(",") if c.strip()]
+    names = {}
+    for given in localized_name or ():
+        language, sep, text = given.partition("=")
+        if not sep:
+            raise fail(f"--localized-name {given!r}: write it as language=name")
+        names[language.strip()] = text
 
     async def work(runtime: Runtime) -> ShippingMethod:
         return await runtime.db.transaction(
@@ -53,11 +63,18 @@ def shipping_add(
                 free_above=threshold,
                 countries=codes,
                 delivery_time=delivery_time,
+                names=names,
             )
         )
 
     method = run(work)
-    console.print(f"shipping method {method.id}: {method.name}, {money}")
+    console.print(f"shipping method {method.id}: {_named(method)}, {money}")
+
+
+def _named(method: ShippingMethod) -> str:
+    """The name, and the names per language the merchant gave it."""
+    names = " ".join(f"{lang}={name}" for lang, name in sorted(method.names.items()))
+    return f"{method.name} ({names})" if names else method.name
 
 
 @shipping_app.command("list")
@@ -74,7 +91,7 @@ def shipping_list() -> None:
     for m in run(work):
         table.add_row(
             str(m.id),
-            m.name,
+            _named(m),
             m.carrier_name,
             str(Money(m.price, m.currency)),
             format_tax_rate(m.tax_rate_bp),

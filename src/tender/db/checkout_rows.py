@@ -136,6 +136,7 @@ def shipping_from_row(row: Any) -> ShippingMethod:
         delivery_time=m["delivery_time"],
         active=m["active"],
         created_at=m["created_at"],
+        names=dict(m["names"] or {}),
     )
 
 

@@ -165,6 +165,8 @@ class ShippingMethodRow(Base):
     delivery_time: Mapped[str | None] = mapped_column(String(100))
     active: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    names: Mapped[dict[str, str] | None] = mapped_column(JSONType)
+    """The name in other languages, by language code; shown to shoppers who read them."""
 
 
 class CartRow(Base):

@@ -33,6 +33,7 @@ class SqlShippingStore:
                 delivery_time=method.delivery_time,
                 active=method.active,
                 created_at=method.created_at,
+                names=dict(method.names) or None,
             )
             .returning(shipping)
         )

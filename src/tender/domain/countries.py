@@ -95,5 +95,11 @@ def check_postal_code(country_code: str, postal_code: str, field: str) -> None:
     if found is None or found.postal_code_pattern is None:
         return
     if _compiled(found.postal_code_pattern).fullmatch(postal_code.strip().upper()) is None:
-        example = f", such as {found.postal_code_example}" if found.postal_code_example else ""
-        raise InvalidInput(f"postalCode is not a postal code of {found.name}{example}", field=field)
+        named = {"field": field, "part": "postalCode", "country": found.name}
+        if found.postal_code_example is None:
+            raise InvalidInput("{part} is not a postal code of {country}", **named)
+        raise InvalidInput(
+            "{part} is not a postal code of {country}, such as {example}",
+            example=found.postal_code_example,
+            **named,
+        )

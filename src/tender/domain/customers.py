@@ -91,13 +91,17 @@ def check_address(address: Address, field: str) -> Address:
     for name in REQUIRED_PARTS:
         value = getattr(address, name)
         if value is None or not value.strip():
-            raise InvalidInput(f"{camel(name)} is required", field=f"{field}.{camel(name)}")
+            raise InvalidInput(
+                "{part} is required", field=f"{field}.{camel(name)}", part=camel(name)
+            )
     for name in ADDRESS_PARTS:
         value = getattr(address, name)
         if value is not None and len(value) > MAX_PART:
             raise InvalidInput(
-                f"{camel(name)} must be text of at most {MAX_PART} characters",
+                "{part} must be text of at most {limit} characters",
                 field=f"{field}.{camel(name)}",
+                part=camel(name),
+                limit=MAX_PART,
             )
     check_country(address.country or "", f"{field}.country")
     return address

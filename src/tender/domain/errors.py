@@ -54,7 +54,8 @@ keeps it whole). The API layer maps each branch to a status in one table
     │   ├── MissingCredentials               api.compat.spryker.jsonapi  MissingCredentials
     │   ├── ShippingMethodNotApplicable      domain.shipping             ShippingMethodNotApplicable
     │   ├── TooManyGiftCards                 services.card_payments      TooManyGiftCards
-    │   └── UnknownCurrency                  domain.errors               InvalidCurrency
+    │   ├── UnknownCurrency                  domain.errors               InvalidCurrency
+    │   └── UnsupportedParameter             api.compat.spryker.jsonapi  UnsupportedParameter
     ├── NotFound                             domain.errors               ResourceNotFound
     │   ├── CardNotFound                     domain.errors               GiftCardNotFound
     │   ├── CartNotFound                     domain.cart                 CartNotFound
@@ -79,9 +80,18 @@ from typing import ClassVar
 class DomainError(Exception):
     code: ClassVar[str] = "GenericError"
     message: ClassVar[str] = "The request could not be processed."
+    source: ClassVar[str] = "body"
+    """Where the ``field`` an error names was sent: ``body``, ``query`` or ``header``."""
 
-    def __init__(self, detail: str | None = None, *, field: str | None = None) -> None:
-        self.detail = detail or self.message
+    def __init__(
+        self, detail: str | None = None, *, field: str | None = None, **params: object
+    ) -> None:
+        self.template = detail or self.message
+        """The English message, with ``{name}`` placeholders when ``params`` are given: a
+        message catalogue translates the template, and each value (an amount, a method's
+        name) is formatted in the reader's language, not baked into the text."""
+        self.params = params
+        self.detail = self.template.format(**params) if params else self.template
         self.field = field
         self.more: list[DomainError] = []
         """Further errors reported together with this one (one per invalid field)."""
@@ -152,7 +162,9 @@ class CurrencyMismatch(BusinessRuleViolation):
     message = "The currency does not match."
 
     def __init__(self, expected: str, got: str, *, field: str | None = None) -> None:
-        super().__init__(f"expected currency {expected}, got {got}", field=field)
+        super().__init__(
+            "expected currency {expected}, got {got}", field=field, expected=expected, got=got
+        )
 
 
 class InsufficientFunds(BusinessRuleViolation):
@@ -205,5 +217,5 @@ class RateLimited(DomainError):
     message = "Too many gift card attempts; wait before trying again."
 
     def __init__(self, retry_after: int) -> None:
-        super().__init__(f"retry after {retry_after} seconds")
+        super().__init__("retry after {seconds} seconds", seconds=retry_after)
         self.retry_after = retry_after

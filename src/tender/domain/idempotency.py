@@ -45,11 +45,13 @@ class KeyRecord:
 class IdempotencyKeyInUse(Conflict):
     code = "IdempotencyKeyInUse"
     message = "A request with this Idempotency-Key is still running."
+    source = "header"
 
 
 class IdempotencyKeyReused(BusinessRuleViolation):
     code = "IdempotencyKeyReused"
     message = "This Idempotency-Key was used with a different request."
+    source = "header"
 
 
 class Replay(Exception):

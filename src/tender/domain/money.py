@@ -62,7 +62,7 @@ class Money:
         if minor <= 0:
             raise InvalidAmount("amount must be greater than zero")
         if minor > MAX_MINOR:
-            raise InvalidAmount(f"amount must not exceed {MAX_MINOR} minor units")
+            raise InvalidAmount("amount must not exceed {limit}", limit=cls(MAX_MINOR, currency))
         return money
 
     @classmethod

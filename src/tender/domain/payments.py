@@ -192,11 +192,20 @@ def select_payment_methods(
     selected = tuple(PaymentMethodSelection(c.method.lower(), c.provider) for c in chosen)
     refused = [s.method for s in selected if s.method not in usable]
     if refused:
+        if not usable:
+            raise PaymentMethodNotAllowed(
+                "{method} is not available here; no method is allowed",
+                field=field,
+                method=refused[0],
+            )
         raise PaymentMethodNotAllowed(
-            f"{refused[0]} is not available here; use one of "
-            + (", ".join(usable) or "no method (none is allowed)"),
+            "{method} is not available here; use one of {methods}",
             field=field,
+            method=refused[0],
+            methods=", ".join(usable),
         )
     if len(selected) > MAX_SELECTED_METHODS:
-        raise InvalidInput(f"at most {MAX_SELECTED_METHODS} payment methods", field=field)
+        raise InvalidInput(
+            "at most {count} payment methods", field=field, count=MAX_SELECTED_METHODS
+        )
     return selected

@@ -68,6 +68,9 @@ class _Changes:
     cart: Cart
     values: dict[str, Any] = field(default_factory=dict)
     errors: list[DomainError] = field(default_factory=list)
+    refused_destination: str | None = None
+    """The country of a shipping address this request sent and was refused: a shipping
+    method is checked against where the shopper asked to ship, not the cart's old address."""
 
     def attempt(self, attribute: str, check: Callable[[], T]) -> None:
         try:
@@ -152,7 +155,10 @@ class CheckoutDataService:
     def _address(changes: _Changes, kind: str, given: Address | AddressRef | None) -> None:
         field = f"{kind}Address"
         if isinstance(given, Address):
+            before = len(changes.errors)
             changes.attempt(f"{kind}_address", lambda: _checked_address(given, field))
+            if kind == "shipping" and len(changes.errors) > before:
+                changes.refused_destination = given.country or None
         elif isinstance(given, AddressRef):
             known = {a.id: a.address for a in stored_addresses(changes.cart)}
             if given.id in known:
@@ -161,8 +167,11 @@ class CheckoutDataService:
                 changes.errors.append(InvalidInput("no address with this id", field=f"{field}.id"))
 
     async def _shipping_method(self, work: Work, changes: _Changes, method_id: int) -> None:
-        """Checked against the destination the request itself may have just set."""
+        """Checked against the destination the request itself may have just set (or tried
+        to: a refused country is named, and so is the method that cannot ship there)."""
         draft = replace(changes.cart, **changes.values)
+        if changes.refused_destination is not None:
+            draft = replace(draft, shipping_address=None, country=changes.refused_destination)
         try:
             method = await self.carts.shipping_method(work, draft, method_id)
         except DomainError as error:

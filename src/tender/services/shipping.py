@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from tender.domain.checkout_ports import ShippingStore
 from tender.domain.customers import check_country
 from tender.domain.errors import InvalidInput
 from tender.domain.money import Money
 from tender.domain.ports import Clock
-from tender.domain.shipping import ShippingMethod
+from tender.domain.shipping import ShippingMethod, check_names
 
 
 async def add_shipping_method(
@@ -21,6 +23,7 @@ async def add_shipping_method(
     free_above: Money | None = None,
     countries: list[str] | None = None,
     delivery_time: str | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> ShippingMethod:
     if not name.strip() or len(name) > 200:
         raise InvalidInput("a name is 1 to 200 characters", field="name")
@@ -42,5 +45,6 @@ async def add_shipping_method(
         delivery_time=delivery_time,
         active=True,
         created_at=clock.now(),
+        names=check_names(names),
     )
     return await store.insert_shipping_method(method)

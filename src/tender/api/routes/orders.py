@@ -298,6 +298,7 @@ async def create_shipping_method(
             free_above=free_above,
             countries=body.countries,
             delivery_time=body.deliveryTime,
+            names=body.names,
         ),
     )
     return ShippingMethodPublic.of(method)

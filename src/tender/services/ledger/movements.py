@@ -100,7 +100,9 @@ class Movements(LedgerBase):
         if card is not None:
             return card
         if delta > 0:
-            raise BalanceLimitExceeded(f"a card may hold at most {MAX_MINOR} minor units")
+            raise BalanceLimitExceeded(
+                "a card may hold at most {limit}", limit=Money(MAX_MINOR, amount.currency)
+            )
         raise InsufficientFunds("the correction would take the available balance below zero")
 
 

@@ -116,9 +116,11 @@ class OrderService:
                     )
                 except DomainError as error:
                     raise GiftCardReservationFailed(
-                        f"gift card ****{payment.card_last4}: its reservation expired and "
-                        f"could not be renewed: {error.code}",
+                        "gift card ****{last4}: its reservation expired and could not be "
+                        "renewed: {reason}",
                         field="payments",
+                        last4=payment.card_last4,
+                        reason=error,
                     ) from error
                 await work.payments.update_payment(
                     replace(payment, hold_ref=hold_ref, updated_at=self.clock.now())

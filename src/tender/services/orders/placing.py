@@ -112,10 +112,16 @@ class Placing(OrderService):
         in Checkout with complete checkout data."""
         existing = await work.orders.order_by_cart(cart.id)
         if existing is not None and existing.state is not OrderState.CHECKOUT:
-            raise OrderAlreadyPlaced(f"order {existing.reference} is {existing.state.value}")
+            raise OrderAlreadyPlaced(
+                "order {reference} is {state}",
+                reference=existing.reference,
+                state=existing.state.value,
+            )
         problems = missing_checkout_data(cart)
         if problems:
-            raise CheckoutDataInvalid("; ".join(p[1] for p in problems), field=problems[0][0])
+            raise CheckoutDataInvalid.all_of(
+                [CheckoutDataInvalid(text, field=field) for field, text in problems]
+            )
         if cart.shipping_method_id is not None:
             await self.carts.shipping_method(work, cart, cart.shipping_method_id)
         return existing
@@ -223,11 +229,13 @@ class Placing(OrderService):
             can = max(card.available, 0) if card is not None else 0
             if can < payment.amount_planned:
                 raise GiftCardShortfall(
-                    f"gift card ****{payment.card_last4} now covers only "
-                    f"{Money(can, payment.currency)} of the "
-                    f"{Money(payment.amount_planned, payment.currency)} allocated to it; nothing "
-                    "was reserved: apply the card again to see what each payment covers",
+                    "gift card ****{last4} now covers only {covers} of the {allocated} "
+                    "allocated to it; nothing was reserved: apply the card again to see what "
+                    "each payment covers",
                     field="payments",
+                    last4=payment.card_last4,
+                    covers=Money(can, payment.currency),
+                    allocated=Money(payment.amount_planned, payment.currency),
                 )
         return found
 
@@ -251,21 +259,24 @@ class Placing(OrderService):
         for name in names:
             if name != GIFT_CARD and name not in self.methods:
                 raise PaymentMethodNotAllowed(
-                    f"{name} is not offered; use one of {', '.join([GIFT_CARD, *self.methods])}",
+                    "{method} is not offered; use one of {methods}",
                     field="paymentMethods",
+                    method=name,
+                    methods=", ".join([GIFT_CARD, *self.methods]),
                 )
             if not method_allowed(name, allowed):
                 raise PaymentMethodNotAllowed(
-                    f"this session does not allow {name}", field="paymentMethods"
+                    "this session does not allow {method}", field="paymentMethods", method=name
                 )
         if totals.remaining == 0:
             return None
         chosen = [self.methods[n] for n in names if n != GIFT_CARD]
         if not chosen:
             raise PaymentIncomplete(
-                f"gift cards cover {Money(totals.gift_cards, cart.currency)}; select a payment "
-                f"method for the remaining {Money(totals.remaining, cart.currency)}",
+                "gift cards cover {covered}; select a payment method for the remaining {remaining}",
                 field="paymentMethods",
+                covered=Money(totals.gift_cards, cart.currency),
+                remaining=Money(totals.remaining, cart.currency),
             )
         return chosen[0]
 
@@ -308,9 +319,10 @@ class Placing(OrderService):
                     pass
             failed = cards[len(taken)]
             raise GiftCardReservationFailed(
-                f"gift card ****{failed.card_last4} could not be reserved: "
-                f"{error.code}: {error.detail}",
+                "gift card ****{last4} could not be reserved: {reason}",
                 field="payments",
+                last4=failed.card_last4,
+                reason=error,
             ) from error
         await work.payments.update_payments(held)  # the hold references, all in one write
 

@@ -7,14 +7,16 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from tender.api.checkout_deps import run
 from tender.api.compat.spryker import jsonapi
 from tender.api.compat.spryker.documents import CheckoutDataDocument
+from tender.api.compat.spryker.errors import language
 from tender.api.compat.spryker.gift_cards import CardsToApply, card_entries, with_cards
 from tender.api.compat.spryker.jsonapi import Document
 from tender.api.compat.spryker.names import glue_address, glue_country
+from tender.api.i18n import translate
 from tender.api.security import runtime_of
 from tender.domain.checkout_ports import Work
 from tender.domain.errors import DomainError
@@ -26,6 +28,25 @@ from tender.services.checkout_data import stored_addresses
 
 router = APIRouter()
 GIFT_CARD_DATA = ["paymentMethod", "paymentProvider", "giftCard.code", "giftCard.pin"]
+SORTABLE = {
+    "payment-methods": frozenset({"name", "paymentMethodName", "paymentProviderName", "priority"}),
+    "shipment-methods": frozenset(
+        {
+            "name",
+            "carrierName",
+            "deliveryTime",
+            "defaultGrossPrice",
+            "defaultNetPrice",
+            "currencyIsoCode",
+        }
+    ),
+}
+"""The resources ``/checkout-data`` includes, and the attributes each may be sorted by."""
+
+
+METHOD_NAMES = {GIFT_CARD: "Gift card", "invoice": "Invoice", "redirect": "Online payment"}
+"""What shoppers read for each method (translated by the catalogue); ``paymentMethodName``
+stays the key a client sends back."""
 
 
 def payment_method_resources(request: Request, allowed: frozenset[str] | None) -> list[Document]:
@@ -33,6 +54,7 @@ def payment_method_resources(request: Request, allowed: frozenset[str] | None) -
     or that nothing could confirm, is not listed at all. No ``links``: no route answers a
     single method (JSON:API lets them be left out)."""
     runtime = runtime_of(request)
+    lang = language(request.scope)
     methods = [(GIFT_CARD, "tender", GIFT_CARD_DATA)]
     methods += [
         (m.name, m.provider_name, list(m.required_request_data))
@@ -44,6 +66,7 @@ def payment_method_resources(request: Request, allowed: frozenset[str] | None) -
             "type": "payment-methods",
             "id": str(i),
             "attributes": {
+                "name": translate(METHOD_NAMES.get(name, name), lang),
                 "paymentMethodName": name,
                 "paymentProviderName": provider,
                 "priority": i,
@@ -54,14 +77,14 @@ def payment_method_resources(request: Request, allowed: frozenset[str] | None) -
     ]
 
 
-def shipment_resource(m: ShippingMethod) -> Document:
+def shipment_resource(m: ShippingMethod, lang: str) -> Document:
     """No ``links``: no route answers a single shipment method."""
     net = m.priced(0).net if m.free_above is None or m.free_above > 0 else 0
     return {
         "type": "shipment-methods",
         "id": str(m.id),
         "attributes": {
-            "name": m.name,
+            "name": m.name_in(lang),
             "carrierName": m.carrier_name,
             "deliveryTime": m.delivery_time,
             "defaultGrossPrice": m.price,
@@ -86,20 +109,20 @@ def sort_resources(resources: list[Document], kind: str, sort: str | None) -> li
     for key in reversed([k.strip() for k in sort.split(",") if k.strip()]):
         descending = key.startswith("-")
         resource, _, attribute = key.lstrip("-").rpartition(".")
-        if resource not in (kind, ""):
+        if resource != kind:
             continue
         resources = sorted(resources, key=_sort_key(attribute), reverse=descending)
     return resources
 
 
-def _selected_shipment(view: CartView) -> list[Document]:
+def _selected_shipment(view: CartView, lang: str) -> list[Document]:
     m = view.shipping_method
     if m is None:
         return []
     return [
         {
             "id": m.id,
-            "name": m.name,
+            "name": m.name_in(lang),
             "carrierName": m.carrier_name,
             "price": view.totals.shipping,
             "taxRate": format_tax_rate(m.tax_rate_bp),
@@ -124,7 +147,9 @@ def _totals(view: CartView) -> Document:
     }
 
 
-def _attributes(view: CartView, shipments: list[Document], methods: list[Document]) -> Document:
+def _attributes(
+    view: CartView, shipments: list[Document], methods: list[Document], lang: str
+) -> Document:
     selected = {p.method for p in view.cart.payment_methods}
     addresses = [
         {
@@ -140,9 +165,9 @@ def _attributes(view: CartView, shipments: list[Document], methods: list[Documen
         "addresses": addresses,
         "paymentProviders": [],
         "shipmentMethods": [s["attributes"] | {"id": int(s["id"])} for s in shipments],
-        "selectedShipmentMethods": _selected_shipment(view),
+        "selectedShipmentMethods": _selected_shipment(view, lang),
         "selectedPaymentMethods": [
-            {"name": r["attributes"]["paymentMethodName"], **r["attributes"]}
+            dict(r["attributes"])
             for r in methods
             if r["attributes"]["paymentMethodName"] in selected
         ],
@@ -173,13 +198,14 @@ def checkout_data_document(
     allowed: frozenset[str] | None = None,
 ) -> Document:
     sort = request.query_params.get("sort")
-    shipments = [shipment_resource(m) for m in fitting]
+    lang = language(request.scope)
+    shipments = [shipment_resource(m, lang) for m in fitting]
     shipments = sort_resources(shipments, "shipment-methods", sort)
     methods = sort_resources(payment_method_resources(request, allowed), "payment-methods", sort)
     data: Document = {
         "type": "checkout-data",
         "id": None,
-        "attributes": _attributes(view, shipments, methods),
+        "attributes": _attributes(view, shipments, methods, lang),
         "links": jsonapi.link(request, "/checkout-data"),
     }
     document: Document = {"data": data}
@@ -196,11 +222,12 @@ def checkout_data_document(
 
 
 @router.post("/checkout-data", summary="Submit checkout data as often as needed (no order)")
-async def checkout_data(request: Request, body: CheckoutDataDocument) -> JSONResponse:
+async def checkout_data(request: Request, body: CheckoutDataDocument) -> Response:
     runtime = runtime_of(request)
     try:
         attributes = body.data.attributes
         who = await jsonapi.cart_caller(request, attributes.idCart)
+        jsonapi.check_query(request, include=frozenset(SORTABLE), sort=SORTABLE)
         entries = card_entries(attributes)
 
         async def work(w: Work, cards: CardsToApply) -> tuple[CartView, list[ShippingMethod]]:
@@ -225,5 +252,7 @@ async def checkout_data(request: Request, body: CheckoutDataDocument) -> JSONRes
             lambda cards: run(request, who.principal, lambda w: work(w, cards)),
         )
     except DomainError as error:
-        return jsonapi.incorrect_data(error)
-    return jsonapi.respond(checkout_data_document(request, view, fitting, who.allowed), 200)
+        return jsonapi.incorrect_data(request, error)
+    return jsonapi.respond(
+        request, checkout_data_document(request, view, fitting, who.allowed), 200
+    )

@@ -3,19 +3,20 @@ answer (links, ``include``, the media type)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
 from tender.api.browser import browser_session, has_session
 from tender.api.checkout_deps import owner_of
 from tender.api.compat.spryker import shoppers
-from tender.api.compat.spryker.names import in_glue_names
+from tender.api.compat.spryker.errors import JSONAPI, language
 from tender.api.compat.spryker.shoppers import Shopper
-from tender.api.errors import domain_error_items, error_body, status_for
+from tender.api.errors import domain_response, status_for
 from tender.api.rate_limits import CardLookup, ShopperBudget, card_lookup
 from tender.api.security import BearerError, authenticate
 from tender.domain.cart import CartNotFound
@@ -24,7 +25,6 @@ from tender.domain.errors import DomainError, InvalidInput, RateLimited
 from tender.domain.principals import Principal, Scope
 from tender.domain.sessions import BrowserUnauthorized, CredentialsInBrowser, Session
 
-JSONAPI = "application/vnd.api+json"
 Document = dict[str, Any]
 """A JSON:API document or resource object, as it goes out."""
 
@@ -38,17 +38,9 @@ class Lenient(BaseModel):
 # --- errors and callers ------------------------------------------------------------------
 
 
-def jsonapi_error(error: DomainError, status: int | None = None) -> JSONResponse:
-    """The one error shape, fields in Glue's names, each error with JSON:API's ``status``
-    and ``detail`` too."""
-    status = status or status_for(error)
-    items = [
-        {**item, "status": str(status), "detail": item["message"]}
-        for item in domain_error_items(in_glue_names(error))
-    ]
-    body = error_body(status, items)
-    headers = {"Content-Language": "en"}
-    return JSONResponse(body, status_code=status, headers=headers)
+def jsonapi_error(request: Request, error: DomainError, status: int | None = None) -> Response:
+    """The error written by the one renderer, whose Glue flavour adds JSON:API's members."""
+    return domain_response(request.scope, error, status)
 
 
 class MissingCredentials(InvalidInput):
@@ -59,20 +51,26 @@ class MissingCredentials(InvalidInput):
     )
 
 
-def incorrect_data(error: DomainError) -> JSONResponse:
-    """The seed's statuses: 400 without credentials, 422 for checkout data it cannot use,
-    401 for a bad session; 429 (with ``Retry-After``) when a gift card budget is spent."""
-    if isinstance(error, MissingCredentials):
-        return jsonapi_error(error, 400)
-    if isinstance(error, RateLimited):
-        response = jsonapi_error(error, 429)
-        response.headers["Retry-After"] = str(error.retry_after)
-        return response
+class UnsupportedParameter(InvalidInput):
+    """JSON:API: a server that cannot include a relationship or sort by a field answers 400."""
+
+    code = "UnsupportedParameter"
+    message = "The query parameter names something this resource does not have."
+    source = "query"
+
+
+def incorrect_data(request: Request, error: DomainError) -> Response:
+    """The seed's statuses: 400 without credentials or for a query it cannot answer, 422 for
+    checkout data it cannot use, 401 for a bad session; conflicts and rate limits keep theirs."""
+    if isinstance(error, MissingCredentials | UnsupportedParameter):
+        return jsonapi_error(request, error, 400)
     if isinstance(error, BrowserUnauthorized):
-        return jsonapi_error(error, 401)
+        return jsonapi_error(request, error, 401)
+    if isinstance(error, RateLimited):
+        return jsonapi_error(request, error, 429)
     if status_for(error) == 409:
-        return jsonapi_error(error, 409)
-    return jsonapi_error(error, 422)
+        return jsonapi_error(request, error, 409)
+    return jsonapi_error(request, error, 422)
 
 
 class Caller:
@@ -193,7 +191,52 @@ def includes(request: Request) -> set[str]:
     return {part.strip() for part in raw.split(",") if part.strip()}
 
 
-def respond(document: Document, status: int) -> JSONResponse:
-    return JSONResponse(
-        document, status_code=status, headers={"Content-Type": JSONAPI, "Content-Language": "en"}
-    )
+def sort_keys(request: Request) -> list[str]:
+    raw = request.query_params.get("sort", "")
+    return [key.strip() for key in raw.split(",") if key.strip()]
+
+
+def check_query(
+    request: Request,
+    *,
+    include: frozenset[str] = frozenset(),
+    sort: Mapping[str, frozenset[str]] | None = None,
+) -> None:
+    """Every ``include`` name a relationship of this route and every ``sort`` key
+    ``resource.attribute`` of an included kind, or 400 naming each that is not."""
+    problems: list[DomainError] = []
+    unknown = sorted(includes(request) - include)
+    if unknown:
+        known = ", ".join(sorted(include)) or "nothing"
+        problems.append(
+            UnsupportedParameter(
+                "cannot include {names}; this resource includes {known}",
+                field="include",
+                names=", ".join(unknown),
+                known=known,
+            )
+        )
+    sortable = sort or {}
+    wrong = [k for k in sort_keys(request) if not _sortable(k.removeprefix("-"), sortable)]
+    if wrong:
+        problems.append(
+            UnsupportedParameter(
+                "cannot sort by {keys}; sort by {known}",
+                field="sort",
+                keys=", ".join(wrong),
+                known=", ".join(f"{r}.{a}" for r in sorted(sortable) for a in sorted(sortable[r]))
+                or "nothing",
+            )
+        )
+    if problems:
+        raise DomainError.all_of(problems)
+
+
+def _sortable(key: str, sortable: Mapping[str, frozenset[str]]) -> bool:
+    resource, _, attribute = key.rpartition(".")
+    return attribute in sortable.get(resource, frozenset())
+
+
+def respond(request: Request, document: Document, status: int) -> JSONResponse:
+    headers = {"Content-Language": language(request.scope), "Vary": "Accept-Language"}
+    return JSONResponse(document, status_code=status, headers=headers, media_type=JSONAPI)

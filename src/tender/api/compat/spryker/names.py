@@ -8,7 +8,6 @@ from typing import Any
 
 from tender.domain.countries import country
 from tender.domain.customers import Address, camel
-from tender.domain.errors import DomainError
 
 GLUE_ADDRESS = {
     "salutation": "salutation",
@@ -91,17 +90,3 @@ def glue_field(field: str) -> str:
     if head in ADDRESSES and part in GLUE_PARTS:
         return f"{head}.{GLUE_PARTS[part]}"
     return field
-
-
-def in_glue_names(error: DomainError) -> DomainError:
-    """``error`` and those it carries, with their fields (and a message that starts with the
-    part it names: ``postalCode is required``) in Glue's names."""
-    for each in (error, *error.more):
-        if each.field is None:
-            continue
-        renamed = glue_field(each.field)
-        old, new = each.field.rpartition(".")[2], renamed.rpartition(".")[2]
-        if renamed != each.field and each.detail.startswith(old + " "):
-            each.detail = new + each.detail[len(old) :]
-        each.field = renamed
-    return error

@@ -4,7 +4,7 @@ anyone may only acknowledge what the provider's signed callback already confirme
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from tender.api.checkout_deps import run
 from tender.api.compat.spryker import jsonapi, shoppers
@@ -22,11 +22,12 @@ router = APIRouter()
     status_code=201,
     summary="Confirm an invoice (backend), or acknowledge a provider-confirmed redirect payment",
 )
-async def order_payments(request: Request, body: OrderPaymentDocument) -> JSONResponse:
+async def order_payments(request: Request, body: OrderPaymentDocument) -> Response:
     runtime = runtime_of(request)
     attributes = body.data.attributes
     try:
         who = await jsonapi.caller(request)
+        jsonapi.check_query(request)  # nothing to include or sort
         if who.shopper is not None:
             await shoppers.check_known(request, who.shopper)
 
@@ -43,9 +44,9 @@ async def order_payments(request: Request, body: OrderPaymentDocument) -> JSONRe
 
         payment = await run(request, who.principal, work)
     except (NotFound, OrderNotFound, PaymentNotFound) as error:
-        return jsonapi.jsonapi_error(error, 404)
+        return jsonapi.jsonapi_error(request, error, 404)
     except DomainError as error:
-        return jsonapi.incorrect_data(error)
+        return jsonapi.incorrect_data(request, error)
     # tender's own payment route answers this id (for the merchant's backend).
     links = jsonapi.link(request, f"/payments/{payment.id}")
     resource = {
@@ -54,7 +55,7 @@ async def order_payments(request: Request, body: OrderPaymentDocument) -> JSONRe
         "attributes": {"paymentIdentifier": attributes.paymentIdentifier, "dataPayload": None},
         "links": links,
     }
-    return jsonapi.respond({"data": resource, "links": links}, 201)
+    return jsonapi.respond(request, {"data": resource, "links": links}, 201)
 
 
 async def _external_payment_id(work: Work, identifier: str | None, who: jsonapi.Caller) -> str:
