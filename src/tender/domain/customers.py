@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from tender.domain.countries import country as known
 from tender.domain.errors import InvalidInput
 
 COUNTRY = re.compile(r"^[A-Z]{2}$")
@@ -75,7 +76,8 @@ def _parts(value: Address | Customer) -> dict[str, str | None]:
 
 
 def check_country(country: str, field: str = "country") -> str:
-    if not isinstance(country, str) or not COUNTRY.match(country):
+    """An ISO 3166-1 alpha-2 code that names a country (``XX`` has the form and names none)."""
+    if not isinstance(country, str) or not COUNTRY.match(country) or known(country) is None:
         raise InvalidInput("a country is an ISO 3166-1 alpha-2 code such as DE", field=field)
     return country
 
