@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import random
 from collections.abc import AsyncIterator
@@ -149,4 +150,9 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
 def app_from_env() -> FastAPI:
     """For ``uvicorn --factory``: each worker process builds its own runtime."""
     configure_logging()
-    return create_app()
+    app = create_app()
+    # What start-up built (modules, routes, compiled statements) lives as long as the worker:
+    # out of the collector's sight, a full collection no longer walks it, which took tens of
+    # milliseconds and set the p99 of every call (a balance check's from ~20 ms to ~90 ms).
+    gc.freeze()
+    return app
