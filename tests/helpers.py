@@ -38,6 +38,23 @@ GLUE_ADDRESS = {
     "iso2Code": "DE",
 }
 """The same address as a Spryker Glue client sends it."""
+SEED_GLUE_ADDRESS = {
+    "salutation": "Mr",
+    "email": "spencor@example.com",
+    "firstName": "spencor",
+    "lastName": "hopkin",
+    "address1": "West road",
+    "address2": "212",
+    "address3": "",
+    "zipCode": "61000",
+    "city": "Berlin",
+    "iso2Code": "DE",
+    "company": "Spryker",
+    "phone": "+380669455897",
+    "isDefaultShipping": True,
+    "isDefaultBilling": True,
+}
+"""The address of the Glue checkout seed's own request sample."""
 
 
 async def issue_card(

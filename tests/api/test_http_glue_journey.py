@@ -15,24 +15,10 @@ from tests.api.conftest import Api
 from tests.api.glue_callers import GLUE_CALLERS, GlueCaller
 from tests.api.glue_samples import differences, from_seed, sample
 from tests.api.journeys import card, held, new_cart, order_payment, shipping_method
+from tests.helpers import SEED_GLUE_ADDRESS
 
 PIN = "4711"
-ADDRESS = {
-    "salutation": "Mr",
-    "email": "spencor@example.com",
-    "firstName": "spencor",
-    "lastName": "hopkin",
-    "address1": "West road",
-    "address2": "212",
-    "address3": "",
-    "zipCode": "61000",
-    "city": "Berlin",
-    "iso2Code": "DE",
-    "company": "Spryker",
-    "phone": "+380669455897",
-    "isDefaultShipping": True,
-    "isDefaultBilling": True,
-}
+ADDRESS = SEED_GLUE_ADDRESS
 UNIT, QUANTITY, SHIPPING = 33265, 2, 490
 GRAND_TOTAL = UNIT * QUANTITY + SHIPPING
 

@@ -13,23 +13,9 @@ from tender.db.engine import Database
 from tests.api.conftest import Api
 from tests.api.journeys import new_cart, order_payment, shipping_method
 from tests.api.payment_setup import api_with
+from tests.helpers import SEED_GLUE_ADDRESS
 
-ADDRESS = {
-    "salutation": "Mr",
-    "email": "spencor@example.com",
-    "firstName": "spencor",
-    "lastName": "hopkin",
-    "address1": "West road",
-    "address2": "212",
-    "address3": "",
-    "zipCode": "61000",
-    "city": "Berlin",
-    "iso2Code": "DE",
-    "company": "Spryker",
-    "phone": "+380669455897",
-    "isDefaultShipping": True,
-    "isDefaultBilling": True,
-}
+ADDRESS = SEED_GLUE_ADDRESS
 CUSTOMER = {
     "salutation": "Mr",
     "email": "spencor@example.com",

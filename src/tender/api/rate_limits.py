@@ -213,8 +213,7 @@ async def card_lookup(
     shopper: ShopperBudget | None = None,
 ) -> AsyncIterator[CardLookup]:
     """Guard one lookup of ``code`` by a browser ``session``, a Glue ``shopper`` or a server
-    ``principal``: 429
-    before it if a budget is spent, its failure counted after.
+    ``principal``: 429 before it if a budget is spent, its failure counted after.
 
     The counters are written apart from the lookup's transaction (on PostgreSQL even inside a
     keyed request; SQLite's one writer is the request's), so they stay counted whatever the
@@ -227,7 +226,7 @@ async def card_lookup(
     elif principal is not None:
         caller = server_caller(runtime, principal)
     else:
-        raise TypeError("a card lookup is made by a session or a principal")
+        raise TypeError("a card lookup is made by a session, a shopper or a principal")
     lookup = CardLookup(failure_budgets(runtime, caller, code))
     wait = await runtime.db.apart_statement(
         lambda conn: _admit(conn, runtime, caller, lookup.failures)

@@ -188,13 +188,7 @@ class Database:
         request = _request.get()
         if self.is_sqlite or (request is not None and request.database is self):
             return await self.transaction(work)
-
-        async def once() -> T:
-            async with self.engine.connect() as conn:
-                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                return await work(conn)
-
-        return await _retrying(once, 8)
+        return await _autocommitted(self.engine, work)
 
     async def apart_statement(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run ``work`` that is one writing statement (a shared counter) apart from any request
@@ -202,13 +196,7 @@ class Database:
         statement is its own transaction: one round trip instead of three."""
         if self.is_sqlite:
             return await self.transaction(work, apart=True)
-
-        async def once() -> T:
-            async with self._apart_engine.connect() as conn:
-                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                return await work(conn)
-
-        return await _retrying(once, 8)
+        return await _autocommitted(self._apart_engine, work)
 
     @contextlib.asynccontextmanager
     async def request_transaction(
@@ -268,6 +256,17 @@ class Database:
         await self.engine.dispose()
         if self._apart_engine is not self.engine:
             await self._apart_engine.dispose()
+
+
+async def _autocommitted(engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """``work`` on a connection of ``engine`` in autocommit, retried like a transaction."""
+
+    async def once() -> T:
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            return await work(conn)
+
+    return await _retrying(once, 8)
 
 
 async def _retrying(attempt_once: Callable[[], Awaitable[T]], attempts: int) -> T:
