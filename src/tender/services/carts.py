@@ -344,13 +344,8 @@ class Carts:
         check_card_fits(cart, card, payments)
         if card.available <= 0:
             raise GiftCardNotUsable("the gift card has no balance left", field="code")
-        payment = card_payment(
-            cart,
-            card,
-            provider=work.provider.name,
-            position=len(payments) + 1,
-            now=self.clock.now(),
-        )
+        position, now = len(payments) + 1, self.clock.now()
+        payment = card_payment(cart, card, provider=work.provider.name, position=position, now=now)
         await self.event(
             work, "GiftCardAdded", cart, {"paymentId": payment.id, "card": f"****{card.last4}"}
         )
