@@ -1,6 +1,7 @@
 """What one processor call costs the server, counted in process: CPU milliseconds, Python
-function calls and database round trips per ``POST /balance`` and ``POST /redeem``, for tender
-and for the asyncpg baseline (``bench/baseline_processor.py``) on the same PostgreSQL database.
+function calls, database round trips and connections taken from the pool per ``POST /balance``
+and ``POST /redeem``, for tender and for the asyncpg baseline (``bench/baseline_processor.py``)
+on the same PostgreSQL database.
 
 The ASGI apps are called directly, one request at a time, with no HTTP server or client in the
 figures. Calls and round trips do not depend on how busy the host is, unlike requests/s: they
@@ -23,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import Pool
 
 from bench.checkout_http import SECRET
 from bench.common import fresh_database, pg_url_for, print_table
@@ -100,8 +102,8 @@ async def cost(app: Asgi, lines: list[str], requests: int, warm_up: int) -> tupl
 
 
 async def measure(db: Database, requests: int, warm_up: int = WARM_UP) -> list[list[str]]:
-    """Rows of (app, call, CPU ms, calls, round trips) on ``db``, a migrated, empty database;
-    the baseline's only on PostgreSQL."""
+    """Rows of (app, call, CPU ms, calls, round trips, connections) on ``db``, a migrated,
+    empty database; the baseline's only on PostgreSQL."""
     postgresql = not db.is_sqlite
     share = warm_up + requests + max(1, requests // 4) + 1  # and one to count round trips
     balance, redeem = await prepare(db, 2 * share if postgresql else share, 0, cards=2 * share)
@@ -115,6 +117,10 @@ async def measure(db: Database, requests: int, warm_up: int = WARM_UP) -> list[l
     )
     app = create_app(settings)
     statements: list[str] = []
+    checkouts: list[int] = []
+
+    def checked_out(*_: Any) -> None:
+        checkouts.append(1)
 
     def executed(conn: Connection, cursor: Any, statement: str, *args: Any) -> None:
         statements.append(statement)
@@ -131,13 +137,17 @@ async def measure(db: Database, requests: int, warm_up: int = WARM_UP) -> list[l
             cpu, calls = await cost(app, lines[:-1], requests, warm_up)
             event.listen(Engine, "before_cursor_execute", executed)
             event.listen(Engine, "begin", began)
+            event.listen(Pool, "checkout", checked_out)
             statements.clear()
+            checkouts.clear()
             try:
                 await post(app, lines[-1])
             finally:
                 event.remove(Engine, "before_cursor_execute", executed)
                 event.remove(Engine, "begin", began)
-            rows.append(["tender", name, f"{cpu:.2f}", f"{calls:,.0f}", str(len(statements))])
+                event.remove(Pool, "checkout", checked_out)
+            counted = [str(len(statements)), str(len(checkouts))]
+            rows.append(["tender", name, f"{cpu:.2f}", f"{calls:,.0f}", *counted])
             if os.environ.get("BENCH_SHOW_STATEMENTS"):
                 print("\n".join(" ".join(s.split())[:100] for s in statements))
     if not postgresql:
@@ -150,7 +160,7 @@ async def measure(db: Database, requests: int, warm_up: int = WARM_UP) -> list[l
         for name, lines in (("balance", balance[share:]), ("redeem", redeem[share:])):
             cpu, calls = await cost(baseline, lines, requests, warm_up)
             round_trips = "2" if name == "balance" else "12"
-            rows.append(["baseline", name, f"{cpu:.2f}", f"{calls:,.0f}", round_trips])
+            rows.append(["baseline", name, f"{cpu:.2f}", f"{calls:,.0f}", round_trips, "1"])
     return rows
 
 
@@ -161,8 +171,8 @@ async def main(requests: int, kinds: list[str]) -> None:
         print_table(
             f"One processor call in process on {kind}, {requests} requests each (CPU ms, "
             "Python calls and statements per request; on PostgreSQL statements are round "
-            "trips)",
-            ["app", "call", "CPU ms", "calls", "statements"],
+            "trips; connections taken from the pool)",
+            ["app", "call", "CPU ms", "calls", "statements", "connections"],
             rows,
         )
 

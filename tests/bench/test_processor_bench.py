@@ -68,9 +68,11 @@ async def test_the_cost_of_one_call_is_counted(db: Database) -> None:
     """``bench.processor_cost`` on a few requests: every call answered as prepared, and the
     statements of one call as few as they are now (a statement more is a regression to see)."""
     rows = await processor_cost.measure(db, requests=4, warm_up=2)
-    statements = {(app, call): int(count) for app, call, _, _, count in rows}
+    statements = {(app, call): int(count) for app, call, _, _, count, _ in rows}
+    connections = {(app, call): int(count) for app, call, _, _, _, count in rows}
     if db.is_sqlite:
         assert statements == {("tender", "balance"): 7, ("tender", "redeem"): 15}
+        assert connections == {("tender", "balance"): 3, ("tender", "redeem"): 3}
     else:
         assert statements == {
             ("tender", "balance"): 3,  # session with its cart's currency, budgets, card
@@ -78,4 +80,4 @@ async def test_the_cost_of_one_call_is_counted(db: Database) -> None:
             ("baseline", "balance"): 2,
             ("baseline", "redeem"): 12,
         }
-    assert all(float(cpu) > 0 and float(calls.replace(",", "")) > 100 for *_, cpu, calls, _ in rows)
+        assert set(connections.values()) == {1}  # the request's own, for every step

@@ -22,7 +22,7 @@ from tender.api.cors import BrowserCors
 from tender.api.idempotency import IdempotencyKeys, replay_handler
 from tender.api.inputs import check_request
 from tender.api.logs import AccessLog, configure_logging
-from tender.api.middleware import BodySizeLimit, CorrelationId
+from tender.api.middleware import BodySizeLimit, CorrelationId, RequestConnection
 from tender.api.routes import (
     carts,
     enabler,
@@ -115,6 +115,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     _include_routers(app, runtime.settings)
     app.add_middleware(IdempotencyKeys)
     app.add_middleware(BrowserCors)
+    app.add_middleware(RequestConnection, lease=runtime.db.request_lease)
     app.add_middleware(BodySizeLimit, limit=runtime.settings.max_body_bytes)
     app.add_middleware(AccessLog)
     app.add_middleware(CorrelationId)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import re
 import uuid
+from collections.abc import Callable
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -79,6 +81,21 @@ class CorrelationId(HttpMiddleware):
 
 
 TOO_LARGE = "The request body exceeds {limit} bytes."
+
+
+class RequestConnection(HttpMiddleware):
+    """The request's statements share one database connection (``tender.db.lease``), taken
+    at its first statement and handed back when the answer is sent."""
+
+    def __init__(
+        self, app: ASGIApp, lease: Callable[[], contextlib.AbstractAsyncContextManager[None]]
+    ) -> None:
+        super().__init__(app)
+        self.lease = lease
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async with self.lease():
+            await self.app(scope, receive, send)
 
 
 class BodyTooLarge(HTTPException):

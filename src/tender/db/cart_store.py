@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import BindParameter
 
+from tender.db import direct
 from tender.db.checkout_rows import cart_from_row, cart_identity, cart_values, carts
 from tender.domain.cart import Cart
 from tender.domain.checkout_ports import StaleWrite
@@ -44,7 +45,7 @@ class SqlCartStore:
         if cached is not None and (not lock or cart_id in self._locked):
             return cached
         row = (
-            await self.conn.execute(_LOCK_CART if lock else _GET_CART, {"b_id": cart_id})
+            await direct.execute(self.conn, _LOCK_CART if lock else _GET_CART, {"b_id": cart_id})
         ).first()
         if row is None:
             return None
@@ -61,8 +62,10 @@ class SqlCartStore:
         return found.first() is not None
 
     async def save_cart(self, cart: Cart, *, expected_version: int) -> None:
-        result = await self.conn.execute(
-            _SAVE_CART, {"b_id": cart.id, "b_version": expected_version, **cart_values(cart)}
+        result = await direct.execute(
+            self.conn,
+            _SAVE_CART,
+            {"b_id": cart.id, "b_version": expected_version, **cart_values(cart)},
         )
         if not result.rowcount:
             self._carts.pop(cart.id, None)
@@ -70,7 +73,9 @@ class SqlCartStore:
         self._carts[cart.id] = cart
 
     async def set_cart_locked(self, cart_id: str, locked: bool, now: datetime) -> None:
-        await self.conn.execute(_LOCK_FLAG, {"b_id": cart_id, "locked": locked, "updated_at": now})
+        await direct.execute(
+            self.conn, _LOCK_FLAG, {"b_id": cart_id, "locked": locked, "updated_at": now}
+        )
         cached = self._carts.get(cart_id)
         if cached is not None:
             self._carts[cart_id] = replace(

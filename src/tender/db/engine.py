@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from tender.db import kept, pending, sqlite_driver
+from tender.db import kept, lease, pending, sqlite_driver
 from tender.db.writer_lock import WriterLock
 from tender.domain.errors import Conflict, DomainError
 
@@ -188,7 +188,7 @@ class Database:
         request = _request.get()
         if self.is_sqlite or (request is not None and request.database is self):
             return await self.transaction(work)
-        return await _autocommitted(self.engine, work)
+        return await _standalone(self.engine, work)
 
     async def apart_statement(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run ``work`` that is one writing statement (a shared counter) apart from any request
@@ -196,7 +196,14 @@ class Database:
         statement is its own transaction: one round trip instead of three."""
         if self.is_sqlite:
             return await self.transaction(work, apart=True)
-        return await _autocommitted(self._apart_engine, work)
+        # The request's own connection when nothing holds it (a lookup before any unit): the
+        # statement then waits for no pool.
+        engine = self.engine if lease.free(self.engine) else self._apart_engine
+        return await _standalone(engine, work)
+
+    def request_lease(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """One connection for the whole request on PostgreSQL (``tender.db.lease``)."""
+        return contextlib.nullcontext() if self.is_sqlite else lease.held(self.engine)
 
     @contextlib.asynccontextmanager
     async def request_transaction(
@@ -229,14 +236,12 @@ class Database:
         ``ROLLBACK`` round trips around it."""
         if self.is_sqlite:
             return await self.read(work)
-        async with self.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            return await work(conn)
+        return await _standalone(self.engine, work)
 
     async def _once(
         self, work: Callable[[AsyncConnection], Awaitable[T]], engine: AsyncEngine
     ) -> T:
-        async with self.writer(), engine.connect() as conn:
+        async with self.writer(), lease.connection(engine) as conn:
             return await _unit(conn, await conn.begin(), work)
 
     @contextlib.asynccontextmanager
@@ -258,13 +263,23 @@ class Database:
             await self._apart_engine.dispose()
 
 
-async def _autocommitted(engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-    """``work`` on a connection of ``engine`` in autocommit, retried like a transaction."""
+async def _standalone(engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """``work`` on a connection of ``engine`` (the request's own if free) with no transaction
+    around it, retried like one: its ``direct`` statements each stand alone (no ``BEGIN`` and
+    ``COMMIT`` round trips); any other statement begins a transaction, committed when ``work``
+    returns and rolled back if it raises."""
 
     async def once() -> T:
-        async with engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            return await work(conn)
+        async with lease.connection(engine) as conn:
+            try:
+                result = await work(conn)
+            except BaseException:
+                if conn.in_transaction() and not conn.invalidated:
+                    await conn.rollback()
+                raise
+            if conn.in_transaction():
+                await conn.commit()
+            return result
 
     return await _retrying(once, 8)
 
@@ -345,7 +360,7 @@ class RequestTransaction:
     async def _begin(self) -> AsyncConnection:
         try:
             await self._exit.enter_async_context(self.database.writer())
-            conn = await self._exit.enter_async_context(self.database.engine.connect())
+            conn = await self._exit.enter_async_context(lease.connection(self.database.engine))
             await conn.begin()
             self.conn = conn
             await self._on_begin(conn)

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tender.db import pending
+from tender.db import direct, pending
 from tender.db.ledger_audit import audit
 from tender.db.ledger_batches import insert_batch
 from tender.db.ledger_rows import (
@@ -70,7 +70,7 @@ class SqlLedgerStore:
         await insert_batch(self.conn, new_cards, new_activities, postings)
 
     async def get_card(self, card_id: str) -> Card | None:
-        row = (await self.conn.execute(GET_CARD, {"card_id": card_id})).first()
+        row = (await direct.execute(self.conn, GET_CARD, {"card_id": card_id})).first()
         return card_of(row) if row else None
 
     async def get_cards(self, card_ids: Sequence[str]) -> list[Card]:
@@ -78,7 +78,7 @@ class SqlLedgerStore:
         return [card_of(row) for row in rows]
 
     async def credentials_by_code_hash(self, code_hash: bytes) -> CardCredentials | None:
-        row = (await self.conn.execute(CARD_BY_CODE_HASH, {"code_hash": code_hash})).first()
+        row = (await direct.execute(self.conn, CARD_BY_CODE_HASH, {"code_hash": code_hash})).first()
         return CardCredentials(card_of(row), row._mapping["pin_hash"]) if row else None
 
     async def code_hashes_exist(self, code_hashes: Sequence[bytes]) -> set[bytes]:
@@ -95,14 +95,14 @@ class SqlLedgerStore:
         self, card_id: str, amount: int, currency: str, now: datetime
     ) -> Card | None:
         params = {"card_id": card_id, "amount": amount, "b_currency": currency, "now": now}
-        row = (await self.conn.execute(TRY_HOLD, params)).first()
+        row = (await direct.execute(self.conn, TRY_HOLD, params)).first()
         return card_of(row) if row else None
 
     async def move_balance(
         self, card_id: str, *, posted: int, held: int, max_posted: int, now: datetime
     ) -> Card | None:
         params = {"card_id": card_id, "dp": posted, "dh": held, "max": max_posted, "now": now}
-        row = (await self.conn.execute(MOVE_BALANCE, params)).first()
+        row = (await direct.execute(self.conn, MOVE_BALANCE, params)).first()
         return card_of(row) if row else None
 
     async def set_status(
@@ -134,19 +134,19 @@ class SqlLedgerStore:
 
     async def get_hold(self, hold_id: str) -> Hold | None:
         await pending.flush(self.conn, INSERT_HOLD)
-        row = (await self.conn.execute(GET_HOLD, {"hold_id": hold_id})).first()
+        row = (await direct.execute(self.conn, GET_HOLD, {"hold_id": hold_id})).first()
         return hold_of(row) if row else None
 
     async def capture_hold(self, hold_id: str, *, amount: int | None, now: datetime) -> Hold | None:
         await pending.flush(self.conn, INSERT_HOLD)
         params = {"hold_id": hold_id, "captured": amount, "now": now}
-        row = (await self.conn.execute(CAPTURE_HOLD, params)).first()
+        row = (await direct.execute(self.conn, CAPTURE_HOLD, params)).first()
         return hold_of(row) if row else None
 
     async def end_hold(self, hold_id: str, *, status: HoldStatus, now: datetime) -> Hold | None:
         await pending.flush(self.conn, INSERT_HOLD)
         params = {"hold_id": hold_id, "b_status": status.value, "now": now}
-        row = (await self.conn.execute(END_HOLD, params)).first()
+        row = (await direct.execute(self.conn, END_HOLD, params)).first()
         return hold_of(row) if row else None
 
     async def lock_expired_holds(self, now: datetime, limit: int) -> list[Hold]:

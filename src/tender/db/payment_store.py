@@ -11,7 +11,7 @@ from sqlalchemy import Select, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
-from tender.db import pending
+from tender.db import direct, pending
 from tender.db.checkout_rows import (
     payment_from_row,
     payment_values,
@@ -160,7 +160,9 @@ class SqlPaymentStore:
         if remembered is not None:
             return remembered.all()
         await pending.flush(self.conn, _INSERT_TRANSACTION)
-        found = _assemble((await self.conn.execute(_PAYMENTS_OF_CART, {"b_cart": cart_id})).all())
+        found = _assemble(
+            (await direct.execute(self.conn, _PAYMENTS_OF_CART, {"b_cart": cart_id})).all()
+        )
         self._carts[cart_id] = _CartPayments.of(found)
         self._cart_of.update((p.id, cart_id) for p in found)
         return found
@@ -183,7 +185,9 @@ class SqlPaymentStore:
         if remembered is not None:
             return remembered.get(payment_id)
         await pending.flush(self.conn, _INSERT_TRANSACTION)
-        found = _assemble((await self.conn.execute(_GET_PAYMENT, {"b_id": payment_id})).all())
+        found = _assemble(
+            (await direct.execute(self.conn, _GET_PAYMENT, {"b_id": payment_id})).all()
+        )
         return found[0] if found else None
 
     async def update_payment(self, payment: Payment) -> None:
@@ -193,8 +197,8 @@ class SqlPaymentStore:
         if not changed:
             return
         await pending.flush(self.conn, _INSERT_PAYMENT)
-        await self.conn.execute(
-            _UPDATE_PAYMENT, [{"b_id": p.id, **_payment_row(p)} for p in changed]
+        await direct.execute_many(
+            self.conn, _UPDATE_PAYMENT, [{"b_id": p.id, **_payment_row(p)} for p in changed]
         )
         for payment in changed:
             self._remember_update(payment)
@@ -219,7 +223,8 @@ class SqlPaymentStore:
         self, transaction_id: str, *, state: TransactionState, error_code: str | None, now: datetime
     ) -> None:
         await pending.flush(self.conn, _INSERT_TRANSACTION)
-        await self.conn.execute(
+        await direct.execute(
+            self.conn,
             _UPDATE_TRANSACTION,
             {
                 "b_id": transaction_id,

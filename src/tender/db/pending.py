@@ -23,6 +23,7 @@ from sqlalchemy import TextClause, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 
+from tender.db import direct
 from tender.db.models import Base
 
 KEY = "tender.pending_rows"
@@ -65,7 +66,7 @@ class PendingRows:
             await _write_together(conn, batches)
             return
         for statement, rows in batches:
-            await conn.execute(statement, rows)
+            await direct.execute_many(conn, statement, rows)
 
 
 Batch = tuple[Insert, list[dict[str, Any]]]
@@ -92,7 +93,7 @@ async def _write_together(conn: AsyncConnection, batches: list[Batch]) -> None:
         for r, row in enumerate(rows)
         for key, value in row.items()
     }
-    await conn.execute(_together(shape), params)
+    await direct.execute(conn, _together(shape), params)
 
 
 @functools.lru_cache(maxsize=128)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tender.db import kept
+from tender.db import direct, kept
 from tender.db.engine import Database
 from tender.db.ledger_statements import CLAIM_PIN_ATTEMPT, RETURN_PIN_ATTEMPT
 from tender.domain.ports import PinAttempt
@@ -40,7 +40,7 @@ async def claim(conn: AsyncConnection, attempt: PinAttempt) -> int | None:
         "now": attempt.now,
         "window_ends": attempt.window_ends,
     }
-    attempts = (await conn.execute(CLAIM_PIN_ATTEMPT, params)).scalar()
+    attempts = (await direct.execute(conn, CLAIM_PIN_ATTEMPT, params)).scalar()
     return None if attempts is None else int(attempts)
 
 
@@ -52,7 +52,7 @@ async def settle(conn: AsyncConnection, attempt: PinAttempt, matches: Callable[[
     if not matches():
         kept.keep(conn, lambda own: claim(own, attempt))
         return False
-    await conn.execute(RETURN_PIN_ATTEMPT, {"card_id": attempt.card_id})
+    await direct.execute(conn, RETURN_PIN_ATTEMPT, {"card_id": attempt.card_id})
     return True
 
 

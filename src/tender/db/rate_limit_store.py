@@ -15,11 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from limits.aio.storage import Storage
-from sqlalchemy import Table, bindparam, case, delete, select
+from sqlalchemy import String, Table, any_, bindparam, case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tender.db import direct
 from tender.db.models import RateLimitRow
 
 limits_table: Table = RateLimitRow.__table__  # type: ignore[assignment]
@@ -70,7 +71,12 @@ def _upsert_and_read() -> object:
         limits_table.c.key, limits_table.c.expires_at
     )
     counted = hit.cte("counted")
-    return select(counted.c.key, counted.c.count, counted.c.expires_at).union_all(_GET)
+    # ``= ANY`` of one array parameter, where ``_GET`` expands its list into one parameter
+    # per key: the statement's text stays the same whatever the number of keys.
+    others = select(limits_table.c.key, limits_table.c.count, limits_table.c.expires_at).where(
+        limits_table.c.key == any_(bindparam("keys", type_=postgresql.ARRAY(String))), _LIVE
+    )
+    return select(counted.c.key, counted.c.count, counted.c.expires_at).union_all(others)
 
 
 _UPSERT_AND_READ = _upsert_and_read()
@@ -118,7 +124,7 @@ class SqlLimitStorage(Storage):
     async def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         stmt = _UPSERT[self.conn.dialect.name]
         params = self._window(key, expiry, amount)
-        count = int((await self.conn.execute(stmt, params)).scalar_one())  # type: ignore[call-overload]
+        count = int((await direct.execute(self.conn, stmt, params)).scalar_one())  # type: ignore[arg-type]
         self._known.pop(key, None)
         return count
 
@@ -133,8 +139,9 @@ class SqlLimitStorage(Storage):
             return count
         params = self._window(key, expiry, amount)
         now = int(self.now())
-        rows = await self.conn.execute(
-            _UPSERT_AND_READ,  # type: ignore[call-overload]
+        rows = await direct.execute(
+            self.conn,
+            _UPSERT_AND_READ,  # type: ignore[arg-type]
             {**params, "keys": list(keys), "now": now},
         )
         self._known = dict.fromkeys(keys, (0, now))

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tender.db import direct
 from tender.db.checkout_rows import carts, origins, session_from_row, sessions
 from tender.domain.sessions import Session
 
@@ -41,7 +42,7 @@ class SqlSessionStore:
         )
 
     async def session(self, token_hash: bytes) -> Session | None:
-        row = (await self.conn.execute(_GET_SESSION, {"b_id": token_hash})).first()
+        row = (await direct.execute(self.conn, _GET_SESSION, {"b_id": token_hash})).first()
         return session_from_row(row) if row else None
 
     async def latest_session(self, cart_id: str) -> Session | None:

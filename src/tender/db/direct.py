@@ -1,0 +1,234 @@
+"""The hot paths' prebuilt statements, run on PostgreSQL's driver connection directly.
+
+A statement through SQLAlchemy's execution layer costs about 170 Python calls on top of the
+driver's own 76: cache key, execution context, greenlet hop, cursor adapter, result metadata.
+A card lookup, a balance check and a redemption run only prebuilt statements (module
+constants), so their SQL, the order of their parameters, their bind and result conversions
+can be worked out once per statement and parameter names, and each call is just asyncpg's
+``fetch`` with the arguments in order (asyncpg prepares and caches the statement per
+connection).
+
+What stays SQLAlchemy's: the connection, its pool and transaction. A statement run here joins
+the connection's transaction if one is begun, begun in the driver as SQLAlchemy's adapter would
+have begun it, so ``commit`` and ``rollback`` cover it as any other; on a connection with no
+transaction begun it stands alone and commits on its own (where SQLAlchemy would have begun
+one): a lookup before a unit of work needs no ``BEGIN`` and ``COMMIT``. Its errors are raised as
+SQLAlchemy's ``DBAPIError`` with the driver's SQLSTATE, as retries and conflicts expect, and a
+lost connection is invalidated. On SQLite, and for statements this cannot run (Python-side
+column defaults, expanding ``IN`` lists), ``execute`` is ``AsyncConnection.execute``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import Executable
+from sqlalchemy.sql.compiler import SQLCompiler
+
+Params = Mapping[str, Any]
+Convert = Callable[[Any], Any]
+
+
+class DirectRow:
+    """A row as the stores read it: by position, or by column name through ``_mapping``."""
+
+    __slots__ = ("_mapping", "_values")
+
+    def __init__(self, keys: tuple[str, ...], values: tuple[Any, ...]) -> None:
+        self._values = values
+        self._mapping = dict(zip(keys, values, strict=True))
+
+    def __getitem__(self, index: int) -> Any:
+        return self._values[index]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+class DirectResult:
+    """The part of SQLAlchemy's ``Result`` the hot stores use."""
+
+    def __init__(self, rows: list[DirectRow], rowcount: int) -> None:
+        self._rows = rows
+        self.rowcount = rowcount
+
+    def first(self) -> DirectRow | None:
+        return self._rows[0] if self._rows else None
+
+    def all(self) -> list[DirectRow]:
+        return self._rows
+
+    def scalar(self) -> Any:
+        return self._rows[0][0] if self._rows else None
+
+    def scalar_one(self) -> Any:
+        if len(self._rows) != 1:
+            raise ValueError(f"expected one row, got {len(self._rows)}")
+        return self._rows[0][0]
+
+    def __iter__(self) -> Iterator[DirectRow]:
+        return iter(self._rows)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """One statement compiled for PostgreSQL with one set of parameter names."""
+
+    sql: str
+    names: tuple[str, ...]
+    defaults: Mapping[str, Any]
+    binders: tuple[Convert | None, ...]
+    keys: tuple[str, ...]
+    readers: tuple[Convert | None, ...]
+
+    def arguments(self, params: Params) -> list[Any]:
+        values = []
+        for name, bind in zip(self.names, self.binders, strict=True):
+            value = params[name] if name in params else self.defaults[name]
+            values.append(value if bind is None or value is None else bind(value))
+        return values
+
+    def row(self, record: Any) -> DirectRow:
+        values = tuple(
+            value if read is None or value is None else read(value)
+            for value, read in zip(record, self.readers, strict=True)
+        )
+        return DirectRow(self.keys, values)
+
+
+UNSUPPORTED: None = None
+MAX_PLANS = 512
+"""Plans are kept per prebuilt statement; a statement built per call would fill this up, and
+past it runs through SQLAlchemy (it is a mistake, not a leak)."""
+_plans: dict[tuple[Executable, frozenset[str]], Plan | None] = {}
+
+
+def plan(statement: Executable, keys: frozenset[str], dialect: Dialect) -> Plan | None:
+    """The statement's plan for these parameter names, or ``None`` if it needs what only
+    SQLAlchemy's execution does (Python-side defaults, expanding lists)."""
+    cache_key = (statement, keys)
+    if cache_key in _plans:
+        return _plans[cache_key]
+    made = _compile(statement, keys, dialect)
+    if len(_plans) < MAX_PLANS:
+        _plans[cache_key] = made
+    return made
+
+
+def _compile(statement: Executable, keys: frozenset[str], dialect: Dialect) -> Plan | None:
+    compiled = statement.compile(dialect=dialect, column_keys=sorted(keys))  # type: ignore[attr-defined]
+    assert isinstance(compiled, SQLCompiler)
+    if compiled.insert_prefetch or compiled.update_prefetch:
+        return UNSUPPORTED
+    if any(bind.expanding for bind in compiled.binds.values()):
+        return UNSUPPORTED
+    names = tuple(compiled.positiontup or ())
+    processors: Mapping[str, Any] = compiled._bind_processors
+    defaults = {name: compiled.binds[name].effective_value for name in names if name not in keys}
+    if any(value is None and compiled.binds[name].required for name, value in defaults.items()):
+        return UNSUPPORTED
+    columns = compiled._result_columns or []
+    readers = tuple(c[3]._cached_result_processor(dialect, None) for c in columns)
+    return Plan(
+        sql=compiled.string,
+        names=names,
+        defaults=defaults,
+        binders=tuple(processors.get(name) for name in names),
+        keys=tuple(c[0] for c in columns),
+        readers=readers,
+    )
+
+
+async def execute(
+    conn: AsyncConnection, statement: Executable, params: Params | None = None
+) -> DirectResult | Any:
+    """``conn.execute(statement, params)``, directly on the driver on PostgreSQL."""
+    params = params or {}
+    if conn.dialect.name != "postgresql":
+        return await conn.execute(statement, params)
+    found = plan(statement, frozenset(params), conn.dialect)
+    if found is None:
+        return await conn.execute(statement, params)
+    adapter = await _begun(conn)
+    arguments = found.arguments(params)
+    _announce(conn, found.sql, arguments, many=False)
+    try:
+        prepared, _ = await adapter._prepare(found.sql, conn.dialect._invalidate_schema_cache_asof)  # type: ignore[attr-defined]
+        records = await prepared.fetch(*arguments)
+        status = prepared.get_statusmsg()
+    except Exception as error:
+        await _raise(conn, adapter, found.sql, arguments, error)
+    return DirectResult([found.row(r) for r in records], _rowcount(status))
+
+
+async def execute_many(
+    conn: AsyncConnection, statement: Executable, rows: Sequence[Params]
+) -> None:
+    """``conn.execute(statement, rows)`` for rows of the same names (an ``executemany``)."""
+    if conn.dialect.name != "postgresql" or not rows:
+        await conn.execute(statement, list(rows))
+        return
+    found = plan(statement, frozenset(rows[0]), conn.dialect)
+    if found is None:
+        await conn.execute(statement, list(rows))
+        return
+    adapter = await _begun(conn)
+    arguments = [found.arguments(row) for row in rows]
+    _announce(conn, found.sql, arguments, many=True)
+    try:
+        await adapter._connection.executemany(found.sql, arguments)
+    except Exception as error:
+        await _raise(conn, adapter, found.sql, arguments, error)
+
+
+async def _begun(conn: AsyncConnection) -> Any:
+    """The connection's driver adapter, its transaction begun if SQLAlchemy's is (the adapter
+    begins lazily, before its first statement, which may be this one). With no transaction
+    begun on the connection, the statement stands alone: it commits on its own."""
+    adapter: Any = conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
+    if adapter._transaction is None and conn.in_transaction():
+        await adapter._start_transaction()  # nothing in autocommit
+    return adapter
+
+
+def _announce(conn: AsyncConnection, sql: str, arguments: Any, *, many: bool) -> None:
+    """Tell the engine's ``before_cursor_execute`` listeners, as SQLAlchemy would: statement
+    counters and logs see these statements too (there is no cursor or context to give them)."""
+    sync = conn.sync_connection
+    assert sync is not None
+    if sync._has_events or sync.engine._has_events:
+        sync.dispatch.before_cursor_execute(sync, None, sql, arguments, None, many)
+
+
+async def _raise(
+    conn: AsyncConnection, adapter: Any, sql: str, arguments: Any, error: Exception
+) -> None:
+    """Raise ``error`` as SQLAlchemy would have: translated by the adapter, wrapped in
+    ``DBAPIError``; the connection invalidated if the driver lost it."""
+    try:
+        adapter._handle_exception(error)
+    except Exception as translated:
+        dbapi_error = translated
+    else:  # pragma: no cover - the adapter always raises
+        dbapi_error = error
+    if adapter._connection.is_closed():
+        await conn.invalidate(dbapi_error)
+    raise DBAPIError.instance(
+        sql, arguments, dbapi_error, type(dbapi_error), connection_invalidated=conn.invalidated
+    ) from error
+
+
+def _rowcount(status: str | None) -> int:
+    """The rows a statement touched, from its command tag (``UPDATE 1``, ``INSERT 0 3``)."""
+    if not status:
+        return -1
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else -1

@@ -1,0 +1,98 @@
+"""One connection for a whole request, on PostgreSQL.
+
+A shopper's redeem looks its session up, counts the card lookup against its budgets and runs
+its unit of work: three statements' worth of connections checked out of the pool and handed
+back, about 220 Python calls each. A request holding a lease takes one connection at its first
+statement and keeps it until it ends; each of those steps borrows it in turn.
+
+A lease is lent to one borrower at a time, and only to the task that took it: a step that runs
+while another holds the connection (work nested in a unit, a check that ``asyncio.gather``
+starts in other tasks) takes a connection of its own, as it did before leases. The request's
+connection is never left in a transaction between two borrowers (each ends its own), and one
+the driver lost is dropped and replaced at the next borrow. A background job has no lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextvars import ContextVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+
+class Lease:
+    __slots__ = ("_busy", "_conn", "_engine", "_task")
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._task = asyncio.current_task()
+        self._conn: AsyncConnection | None = None
+        self._busy = False
+
+    def free(self, engine: AsyncEngine) -> bool:
+        """Whether this task may borrow the request's connection of ``engine`` now."""
+        return not self._busy and engine is self._engine and asyncio.current_task() is self._task
+
+    async def borrow(self) -> AsyncConnection:
+        self._busy = True
+        try:
+            if self._conn is None:
+                self._conn = await self._engine.connect()
+        except BaseException:
+            self._busy = False
+            raise
+        return self._conn
+
+    async def give_back(self) -> None:
+        """End the borrowing; a connection lost or left in a transaction (a borrower that
+        could not end it) is closed, so the next borrower starts clean."""
+        self._busy = False
+        conn = self._conn
+        if conn is not None and (conn.invalidated or conn.in_transaction()):
+            self._conn = None
+            await conn.close()
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
+
+
+_lease: ContextVar[Lease | None] = ContextVar("tender_lease", default=None)
+
+
+@contextlib.asynccontextmanager
+async def held(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Hold a lease on ``engine`` for the block (a request): its connection goes back to the
+    pool when the block ends."""
+    lease = Lease(engine)
+    token = _lease.set(lease)
+    try:
+        yield
+    finally:
+        _lease.reset(token)
+        await lease.close()
+
+
+def free(engine: AsyncEngine) -> bool:
+    """Whether a ``connection`` of ``engine`` would now be the request's own."""
+    lease = _lease.get()
+    return lease is not None and lease.free(engine)
+
+
+@contextlib.asynccontextmanager
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection of ``engine``: the request's own if it holds a lease that is free, else a
+    new one from the pool. The borrower ends any transaction it begins on it."""
+    lease = _lease.get()
+    if lease is None or not lease.free(engine):
+        async with engine.connect() as conn:
+            yield conn
+        return
+    conn = await lease.borrow()
+    try:
+        yield conn
+    finally:
+        await lease.give_back()

@@ -1,0 +1,119 @@
+"""A request's statements share one connection (``tender.db.lease``) on PostgreSQL, and never
+two borrowers at once: nested work and other tasks take connections of their own, and a
+connection lost or left in a transaction is not handed on."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from tender.db import direct, lease
+from tender.db.engine import Database
+from tender.db.models import RateLimitRow
+
+COUNTERS = RateLimitRow.__table__
+ONE = select(COUNTERS.c.count).where(COUNTERS.c.key == "nothing")
+
+
+@contextmanager
+def checkouts(db: Database) -> Iterator[list[int]]:
+    """Connections checked out of both of the database's pools while the block runs."""
+    seen: list[int] = []
+
+    def checked_out(*_: Any) -> None:
+        seen.append(1)
+
+    engines = {db.engine.sync_engine, db._apart_engine.sync_engine}
+    for engine in engines:
+        event.listen(engine, "checkout", checked_out)
+    try:
+        yield seen
+    finally:
+        for engine in engines:
+            event.remove(engine, "checkout", checked_out)
+
+
+async def read(conn: AsyncConnection) -> int | None:
+    return (await direct.execute(conn, ONE)).scalar()
+
+
+async def test_a_request_takes_one_connection(db: Database) -> None:
+    """A session lookup, a budget counted apart, a balance check and a unit of work."""
+    with checkouts(db) as seen:
+        async with db.request_lease():
+            await db.lookup(read)
+            await db.apart_statement(read)
+            await db.autocommit(read)
+            await db.transaction(read)
+            await db.transaction(lambda conn: conn.execute(text("SELECT 1")))
+            await db.lookup(lambda conn: conn.execute(text("SELECT 1")))  # ended by lookup
+            await db.transaction(read)
+    assert len(seen) == (7 if db.is_sqlite else 1)  # SQLite: one per step
+    assert db.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_nested_work_takes_a_connection_of_its_own(db: Database) -> None:
+    if db.is_sqlite:
+        return  # SQLite holds no lease, and its one writer is the unit's
+
+    async def outer(conn: AsyncConnection) -> tuple[int | None, int | None]:
+        inner = await db.lookup(read)  # the lease is lent to this unit
+        counted = await db.apart_statement(read)  # apart, as ever
+        return inner, counted
+
+    with checkouts(db) as seen:
+        async with db.request_lease():
+            assert await db.transaction(outer) == (None, None)
+    assert len(seen) == 3  # the unit's (the lease's), the lookup's, the apart pool's
+
+
+async def test_other_tasks_take_connections_of_their_own(db: Database) -> None:
+    """``asyncio.gather`` copies the request's context into its tasks: the lease is not
+    theirs to borrow, so two statements never meet on one connection."""
+
+    async def slow(conn: AsyncConnection) -> None:
+        await conn.execute(text("SELECT pg_sleep(0.05)" if not db.is_sqlite else "SELECT 1"))
+
+    async with db.request_lease():
+        await db.lookup(read)
+        await asyncio.gather(*(db.transaction(slow) for _ in range(4)), db.lookup(read))
+        await db.transaction(slow)
+
+
+async def test_a_connection_lost_or_left_in_a_transaction_is_not_handed_on(
+    db: Database,
+) -> None:
+    if db.is_sqlite:
+        return  # SQLite holds no lease
+    engine: AsyncEngine = db.engine
+    async with db.request_lease():
+        async with lease.connection(engine) as first:
+            await first.execute(text("SELECT 1"))  # begun and left so
+        async with lease.connection(engine) as second:
+            assert second is not first
+            assert not second.in_transaction()
+            await second.invalidate()
+        async with lease.connection(engine) as third:
+            assert third is not second
+            assert not third.invalidated
+            assert (await third.execute(text("SELECT 2"))).scalar() == 2
+    assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_request_transaction_runs_on_the_lease(db: Database) -> None:
+    async def claim(conn: AsyncConnection) -> None:
+        await conn.execute(text("SELECT 1"))
+
+    with checkouts(db) as seen:
+        async with db.request_lease():
+            await db.lookup(read)
+            async with db.request_transaction(claim) as request:
+                await db.transaction(read)
+                await request.commit(claim)
+            await db.transaction(read)
+    assert len(seen) == (3 if db.is_sqlite else 1)
