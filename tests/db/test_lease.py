@@ -42,34 +42,51 @@ async def read(conn: AsyncConnection) -> int | None:
     return (await direct.execute(conn, ONE)).scalar()
 
 
-async def test_a_request_takes_one_connection(db: Database) -> None:
-    """A session lookup, a budget counted apart, a balance check and a unit of work."""
+async def a_request(db: Database) -> None:
+    """A session lookup, a budget counted apart, a balance check and units of work."""
+    async with db.request_lease():
+        await db.lookup(read)
+        await db.apart_statement(read)
+        await db.autocommit(read)
+        await db.transaction(read)
+        await db.transaction(lambda conn: conn.execute(text("SELECT 1")))
+        await db.lookup(lambda conn: conn.execute(text("SELECT 1")))  # ended by lookup
+        await db.transaction(read)
+
+
+async def test_a_request_takes_one_connection_and_the_next_takes_it_again(db: Database) -> None:
+    await db.dispose()  # no connection waits from an earlier test
     with checkouts(db) as seen:
-        async with db.request_lease():
-            await db.lookup(read)
-            await db.apart_statement(read)
-            await db.autocommit(read)
-            await db.transaction(read)
-            await db.transaction(lambda conn: conn.execute(text("SELECT 1")))
-            await db.lookup(lambda conn: conn.execute(text("SELECT 1")))  # ended by lookup
-            await db.transaction(read)
+        await a_request(db)
     assert len(seen) == (7 if db.is_sqlite else 1)  # SQLite: one per step
-    assert db.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    with checkouts(db) as seen:
+        await a_request(db)
+    assert len(seen) == (7 if db.is_sqlite else 0)  # the one that waited
+    pool: Any = db.engine.sync_engine.pool
+    assert pool.checkedout() == (0 if db.is_sqlite else 1)
+    await db.dispose()
+    assert pool.checkedout() == 0
 
 
 async def test_nested_work_takes_a_connection_of_its_own(db: Database) -> None:
     if db.is_sqlite:
         return  # SQLite holds no lease, and its one writer is the unit's
 
-    async def outer(conn: AsyncConnection) -> tuple[int | None, int | None]:
-        inner = await db.lookup(read)  # the lease is lent to this unit
-        counted = await db.apart_statement(read)  # apart, as ever
-        return inner, counted
+    used: list[AsyncConnection] = []
 
-    with checkouts(db) as seen:
-        async with db.request_lease():
-            assert await db.transaction(outer) == (None, None)
-    assert len(seen) == 3  # the unit's (the lease's), the lookup's, the apart pool's
+    async def used_by(conn: AsyncConnection) -> None:
+        used.append(conn)
+
+    async def outer(conn: AsyncConnection) -> None:
+        used.append(conn)
+        await db.lookup(used_by)  # the lease is lent to this unit
+        await db.apart_statement(used_by)  # apart, as ever
+
+    async with db.request_lease():
+        await db.transaction(outer)
+        await db.lookup(used_by)  # free again
+    assert len(set(used[:3])) == 3
+    assert used[3] is used[0]
 
 
 async def test_other_tasks_take_connections_of_their_own(db: Database) -> None:
@@ -102,6 +119,7 @@ async def test_a_connection_lost_or_left_in_a_transaction_is_not_handed_on(
             assert third is not second
             assert not third.invalidated
             assert (await third.execute(text("SELECT 2"))).scalar() == 2
+    # the third was left in a transaction too: closed, not kept for the next request
     assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
 
 

@@ -56,9 +56,16 @@ class DirectRow:
 class DirectResult:
     """The part of SQLAlchemy's ``Result`` the hot stores use."""
 
-    def __init__(self, rows: list[DirectRow], rowcount: int) -> None:
+    def __init__(self, rows: list[DirectRow], status: str | None) -> None:
         self._rows = rows
-        self.rowcount = rowcount
+        self._status = status
+
+    @property
+    def rowcount(self) -> int:
+        """The rows the statement touched, from its command tag (``UPDATE 1``)."""
+        status = self._status
+        last = status.rsplit(" ", 1)[-1] if status else ""
+        return int(last) if last.isdigit() else -1
 
     def first(self) -> DirectRow | None:
         return self._rows[0] if self._rows else None
@@ -98,8 +105,10 @@ class Plan:
 
     def row(self, record: Any) -> DirectRow:
         values = tuple(
-            value if read is None or value is None else read(value)
-            for value, read in zip(record, self.readers, strict=True)
+            [
+                value if read is None or value is None else read(value)
+                for value, read in zip(record, self.readers, strict=True)
+            ]
         )
         return DirectRow(self.keys, values)
 
@@ -166,7 +175,7 @@ async def execute(
         status = prepared.get_statusmsg()
     except Exception as error:
         await _raise(conn, adapter, found.sql, arguments, error)
-    return DirectResult([found.row(r) for r in records], _rowcount(status))
+    return DirectResult([found.row(r) for r in records], status)
 
 
 async def execute_many(
@@ -224,11 +233,3 @@ async def _raise(
     raise DBAPIError.instance(
         sql, arguments, dbapi_error, type(dbapi_error), connection_invalidated=conn.invalidated
     ) from error
-
-
-def _rowcount(status: str | None) -> int:
-    """The rows a statement touched, from its command tag (``UPDATE 1``, ``INSERT 0 3``)."""
-    if not status:
-        return -1
-    last = status.rsplit(" ", 1)[-1]
-    return int(last) if last.isdigit() else -1

@@ -143,6 +143,7 @@ class Database:
             self._apart_engine = create_engine(
                 url, pool_size=apart_size, echo=echo, idle_timeout_ms=idle_timeout_ms
             )
+        self._idle = lease.Idle(pool_size)
         self._sqlite_writer = asyncio.Lock()
         """SQLite has one writer at a time. Queueing this process's writers here keeps them out
         of SQLite's busy handler, which sleeps up to 100 ms between tries (p99 spikes);
@@ -203,7 +204,7 @@ class Database:
 
     def request_lease(self) -> contextlib.AbstractAsyncContextManager[None]:
         """One connection for the whole request on PostgreSQL (``tender.db.lease``)."""
-        return contextlib.nullcontext() if self.is_sqlite else lease.held(self.engine)
+        return contextlib.nullcontext() if self.is_sqlite else lease.held(self.engine, self._idle)
 
     @contextlib.asynccontextmanager
     async def request_transaction(
@@ -258,6 +259,7 @@ class Database:
                 yield
 
     async def dispose(self) -> None:
+        await self._idle.close()
         await self.engine.dispose()
         if self._apart_engine is not self.engine:
             await self._apart_engine.dispose()

@@ -1,14 +1,21 @@
 """The processor's browser routes; thin: translate the template's documents, call
-``runtime.redemptions``, translate back."""
+``runtime.redemptions``, translate back.
+
+They are the busiest routes a shop has (every keystroke of a card number may end in a balance
+check), so they cost FastAPI as little as they can: the card lookup is guarded in the route
+itself (``card_lookup``, as the lookup dependencies do, once the body is valid) rather than by
+a dependency with an exit, and the answer goes out as JSON rendered here, which FastAPI sends as
+it is; ``response_model`` still documents it.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel
 
 from tender.api.browser import browser_session
-from tender.api.card_lookups import browser_card_lookup
 from tender.api.checkout_deps import run
 from tender.api.compat.commercetools.wire import (
     BALANCE_STATUS,
@@ -20,27 +27,32 @@ from tender.api.compat.commercetools.wire import (
     amount_field,
 )
 from tender.api.errors import responses
-from tender.api.rate_limits import CardLookup
+from tender.api.rate_limits import card_lookup
 from tender.api.routing import AuthFirstRoute
 from tender.api.security import runtime_of
 from tender.domain.errors import DomainError
 from tender.domain.ledger import BalanceState
+from tender.domain.payments import GIFT_CARD, PaymentMethodNotAllowed, method_allowed
 from tender.domain.sessions import Session
 
 router = APIRouter(tags=["compat: commercetools gift card processor"], route_class=AuthFirstRoute)
 Browser = Annotated[Session, Depends(browser_session)]
 
 
-async def balance_code(body: BalanceRequest) -> str:
-    return body.code
+def rendered(answer: BaseModel, status_code: int = 200, *, exclude_none: bool = False) -> Response:
+    return Response(
+        answer.model_dump_json(exclude_none=exclude_none).encode(),
+        status_code=status_code,
+        media_type="application/json",
+    )
 
 
-async def redeem_code(body: RedeemRequest) -> str:
-    return body.code
+def check_gift_cards_allowed(session: Session) -> None:
+    """Before anything is counted, as for every browser card lookup."""
+    if not method_allowed(GIFT_CARD, session.allowed_payment_methods):
+        raise PaymentMethodNotAllowed("this session does not allow gift cards", field="code")
 
 
-BalanceLookup = Annotated[CardLookup, Depends(browser_card_lookup(balance_code), scope="function")]
-RedeemLookup = Annotated[CardLookup, Depends(browser_card_lookup(redeem_code), scope="function")]
 BALANCE_ANSWERS: dict[int | str, dict[str, Any]] = {
     404: {"model": BalanceType, "description": "NotFound: unknown code or wrong PIN"},
     400: {"model": BalanceType, "description": "Expired, CurrencyNotMatch, ZeroBalance, …"},
@@ -55,24 +67,19 @@ BALANCE_ANSWERS: dict[int | str, dict[str, Any]] = {
     responses=BALANCE_ANSWERS,
     summary="Browser: a gift card's balance for the session's cart (the connector's BalanceType)",
 )
-async def balance(
-    request: Request,
-    response: Response,
-    body: BalanceRequest,
-    session: Browser,
-    lookup: BalanceLookup,
-) -> BalanceType:
+async def balance(request: Request, body: BalanceRequest, session: Browser) -> Response:
     runtime = runtime_of(request)
-    result = await run(
-        request,
-        session.principal,
-        lambda w: runtime.redemptions.balance(w, session=session, code=body.code, pin=body.pin),
-        reads=True,
-    )
-    if result.state is BalanceState.NOT_FOUND:
-        lookup.failed()
-    response.status_code = BALANCE_STATUS[result.state]
-    return BalanceType.of(result)
+    check_gift_cards_allowed(session)
+    async with card_lookup(request, code=body.code, session=session) as lookup:
+        result = await run(
+            request,
+            session.principal,
+            lambda w: runtime.redemptions.balance(w, session=session, code=body.code, pin=body.pin),
+            reads=True,
+        )
+        if result.state is BalanceState.NOT_FOUND:
+            lookup.failed()
+    return rendered(BalanceType.of(result), BALANCE_STATUS[result.state], exclude_none=True)
 
 
 @router.post(
@@ -81,23 +88,23 @@ async def balance(
     responses=responses(400, 401, 409, 413, 422, 429),
     summary="Browser: redeem at most redeemAmount of a gift card on the session's cart",
 )
-async def redeem(
-    request: Request, body: RedeemRequest, session: Browser, _: RedeemLookup
-) -> RedeemResponse:
+async def redeem(request: Request, body: RedeemRequest, session: Browser) -> Response:
     runtime = runtime_of(request)
     amount = body.amount()
+    check_gift_cards_allowed(session)
     try:
-        redeemed = await run(
-            request,
-            session.principal,
-            lambda w: runtime.redemptions.redeem(
-                w, session=session, code=body.code, pin=body.pin, amount=amount
-            ),
-        )
+        async with card_lookup(request, code=body.code, session=session):
+            redeemed = await run(
+                request,
+                session.principal,
+                lambda w: runtime.redemptions.redeem(
+                    w, session=session, code=body.code, pin=body.pin, amount=amount
+                ),
+            )
     except DomainError as error:
         error.field = amount_field(error.field)
         raise
-    return RedeemResponse.of(redeemed)
+    return rendered(RedeemResponse.of(redeemed))
 
 
 @router.get(
