@@ -12,10 +12,11 @@ deleted at any time (``tender.db.purge.forget_rate_limits``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from limits.aio.storage import Storage
-from sqlalchemy import String, Table, any_, bindparam, case, delete, select
+from sqlalchemy import String, Table, bindparam, case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -28,10 +29,13 @@ limits_table: Table = RateLimitRow.__table__  # type: ignore[assignment]
 Now = Callable[[], float]
 """Unix seconds, from tender's clock."""
 
-_LIVE = limits_table.c.expires_at > bindparam("now")
 _GET = select(limits_table.c.key, limits_table.c.count, limits_table.c.expires_at).where(
-    limits_table.c.key.in_(bindparam("keys", expanding=True)), _LIVE
+    limits_table.c.key.in_(bindparam("keys", expanding=True))
 )
+"""Counters by key alone: whether a window has ended is decided in ``_live``. Asked in SQL,
+``expires_at > now`` made PostgreSQL's generic plan scan the ``expires_at`` index over every
+live counter (one per session) to intersect it with the few keys asked for: the statement cost
+its server ~0.2 ms of CPU, ten times the rest of a balance check's statements."""
 
 
 def _upsert(dialect_name: str) -> object:
@@ -64,22 +68,40 @@ def _upsert(dialect_name: str) -> object:
 _UPSERT = {name: _upsert(name) for name in ("postgresql", "sqlite")}
 
 
+KEY_SLOTS = 8
+"""Counters read along with a hit, at most: three failure budgets of two rates each by default
+(code, client, address). More go through ``incr`` and ``prefetch``."""
+
+
 def _upsert_and_read() -> object:
     """PostgreSQL: count one hit and read other counters in one statement (the keys differ,
-    so the read never needs the hit's own snapshot)."""
+    so the read never needs the hit's own snapshot).
+
+    The other counters are read by one equality each, unused slots passed as ``NULL``: asked
+    as ``key = ANY(:keys)``, PostgreSQL planned the read when the table was still empty, as a
+    scan of it, and kept that plan as the table grew (a row per session): under concurrent
+    writers the statement cost its server ~0.4 ms of CPU, against ~0.09 ms so."""
     hit = _upsert("postgresql").returning(  # type: ignore[attr-defined]
         limits_table.c.key, limits_table.c.expires_at
     )
     counted = hit.cte("counted")
-    # ``= ANY`` of one array parameter, where ``_GET`` expands its list into one parameter
-    # per key: the statement's text stays the same whatever the number of keys.
-    others = select(limits_table.c.key, limits_table.c.count, limits_table.c.expires_at).where(
-        limits_table.c.key == any_(bindparam("keys", type_=postgresql.ARRAY(String))), _LIVE
-    )
-    return select(counted.c.key, counted.c.count, counted.c.expires_at).union_all(others)
+    columns = (limits_table.c.key, limits_table.c.count, limits_table.c.expires_at)
+    others = [
+        select(*columns).where(limits_table.c.key == bindparam(f"key{n}", type_=String()))
+        for n in range(KEY_SLOTS)
+    ]
+    return select(counted.c.key, counted.c.count, counted.c.expires_at).union_all(*others)
 
 
 _UPSERT_AND_READ = _upsert_and_read()
+
+
+def _live(keys: Sequence[str], rows: Iterable[Any], now: int) -> dict[str, tuple[int, int]]:
+    """Each key's count and window end; a key without a row, or whose window has ended,
+    counts nothing until now."""
+    known = dict.fromkeys(keys, (0, now))
+    known.update({key: (count, expires) for key, count, expires in rows if expires > now})
+    return known
 
 
 class SqlLimitStorage(Storage):
@@ -101,10 +123,8 @@ class SqlLimitStorage(Storage):
     async def prefetch(self, keys: Sequence[str]) -> None:
         """Read several counters in one statement; ``get`` then answers from memory. A request
         checks three or more budgets before every lookup: one round trip instead of six."""
-        now = int(self.now())
-        rows = await self.conn.execute(_GET, {"keys": list(keys), "now": now})
-        self._known = dict.fromkeys(keys, (0, now))
-        self._known.update({key: (count, expires) for key, count, expires in rows})
+        rows = await self.conn.execute(_GET, {"keys": list(keys)})
+        self._known = _live(keys, rows, int(self.now()))
 
     async def _read(self, key: str) -> tuple[int, int]:
         if key not in self._known:
@@ -133,19 +153,17 @@ class SqlLimitStorage(Storage):
     ) -> int:
         """``incr`` then ``prefetch``: on PostgreSQL in one statement; ``key``'s own count and
         expiry are then known too."""
-        if self.conn.dialect.name != "postgresql" or key in keys:
+        if self.conn.dialect.name != "postgresql" or key in keys or len(keys) > KEY_SLOTS:
             count = await self.incr(key, expiry, amount)
             await self.prefetch(keys)
             return count
         params = self._window(key, expiry, amount)
-        now = int(self.now())
         rows = await direct.execute(
             self.conn,
             _UPSERT_AND_READ,  # type: ignore[arg-type]
-            {**params, "keys": list(keys), "now": now},
+            {**params, **{f"key{n}": keys[n] if n < len(keys) else None for n in range(KEY_SLOTS)}},
         )
-        self._known = dict.fromkeys(keys, (0, now))
-        self._known.update({found: (count, expires) for found, count, expires in rows})
+        self._known = _live(keys, rows, int(self.now()))
         return self._known[key][0]
 
     async def get(self, key: str) -> int:
