@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
@@ -161,16 +161,18 @@ async def execute(
 ) -> DirectResult | Any:
     """``conn.execute(statement, params)``, directly on the driver on PostgreSQL."""
     params = params or {}
-    if conn.dialect.name != "postgresql":
-        return await conn.execute(statement, params)
-    found = plan(statement, frozenset(params), conn.dialect)
+    sync = conn.sync_connection
+    assert sync is not None
+    found = _plan_on(sync, statement, params)
     if found is None:
         return await conn.execute(statement, params)
-    adapter = await _begun(conn)
+    adapter = await _begun(sync)
     arguments = found.arguments(params)
-    _announce(conn, found.sql, arguments, many=False)
+    if sync._has_events or sync.engine._has_events:
+        _announce(sync, found.sql, arguments, many=False)
     try:
-        prepared, _ = await adapter._prepare(found.sql, conn.dialect._invalidate_schema_cache_asof)  # type: ignore[attr-defined]
+        asof = sync.dialect._invalidate_schema_cache_asof  # type: ignore[attr-defined]
+        prepared, _ = await adapter._prepare(found.sql, asof)
         records = await prepared.fetch(*arguments)
         status = prepared.get_statusmsg()
     except Exception as error:
@@ -182,39 +184,45 @@ async def execute_many(
     conn: AsyncConnection, statement: Executable, rows: Sequence[Params]
 ) -> None:
     """``conn.execute(statement, rows)`` for rows of the same names (an ``executemany``)."""
-    if conn.dialect.name != "postgresql" or not rows:
-        await conn.execute(statement, list(rows))
-        return
-    found = plan(statement, frozenset(rows[0]), conn.dialect)
+    sync = conn.sync_connection
+    assert sync is not None
+    found = _plan_on(sync, statement, rows[0]) if rows else None
     if found is None:
         await conn.execute(statement, list(rows))
         return
-    adapter = await _begun(conn)
+    adapter = await _begun(sync)
     arguments = [found.arguments(row) for row in rows]
-    _announce(conn, found.sql, arguments, many=True)
+    if sync._has_events or sync.engine._has_events:
+        _announce(sync, found.sql, arguments, many=True)
     try:
         await adapter._connection.executemany(found.sql, arguments)
     except Exception as error:
         await _raise(conn, adapter, found.sql, arguments, error)
 
 
-async def _begun(conn: AsyncConnection) -> Any:
+def _plan_on(sync: Connection, statement: Executable, params: Params) -> Plan | None:
+    """The plan for running ``statement`` directly, or ``None`` where SQLAlchemy runs it
+    (on SQLite, or a statement this cannot run)."""
+    dialect = sync.dialect
+    if dialect.name != "postgresql":
+        return None
+    return plan(statement, frozenset(params), dialect)
+
+
+async def _begun(sync: Connection) -> Any:
     """The connection's driver adapter, its transaction begun if SQLAlchemy's is (the adapter
     begins lazily, before its first statement, which may be this one). With no transaction
     begun on the connection, the statement stands alone: it commits on its own."""
-    adapter: Any = conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
-    if adapter._transaction is None and conn.in_transaction():
+    adapter: Any = sync.connection.dbapi_connection
+    if adapter._transaction is None and sync.in_transaction():
         await adapter._start_transaction()  # nothing in autocommit
     return adapter
 
 
-def _announce(conn: AsyncConnection, sql: str, arguments: Any, *, many: bool) -> None:
+def _announce(sync: Connection, sql: str, arguments: Any, *, many: bool) -> None:
     """Tell the engine's ``before_cursor_execute`` listeners, as SQLAlchemy would: statement
     counters and logs see these statements too (there is no cursor or context to give them)."""
-    sync = conn.sync_connection
-    assert sync is not None
-    if sync._has_events or sync.engine._has_events:
-        sync.dispatch.before_cursor_execute(sync, None, sql, arguments, None, many)
+    sync.dispatch.before_cursor_execute(sync, None, sql, arguments, None, many)
 
 
 async def _raise(
