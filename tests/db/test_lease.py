@@ -135,3 +135,65 @@ async def test_a_request_transaction_runs_on_the_lease(db: Database) -> None:
                 await request.commit(claim)
             await db.transaction(read)
     assert len(seen) == (3 if db.is_sqlite else 1)
+
+
+async def test_requests_waiting_for_the_pool_are_served_before_newcomers(db: Database) -> None:
+    """A request that ends while others wait for the pool hands its connection to the pool,
+    which serves the longest waiting first; kept for the next request, it would let newcomers
+    overtake them (and, the pool spent, leave them waiting for ever)."""
+    if db.is_sqlite:
+        return  # SQLite holds no lease
+    small = Database(db.url, pool_size=2)  # four connections at most, the overflow's included
+    served: list[str] = []
+
+    async def request(name: str, hold: float) -> None:
+        async with small.request_lease():
+            await small.lookup(read)
+            served.append(name)
+            await asyncio.sleep(hold)
+
+    try:
+        holding = [request("r0", 0.02)] + [request(f"r{n}", 0.3) for n in (1, 2, 3)]
+        first = [asyncio.create_task(r) for r in holding]
+        await asyncio.sleep(0.01)  # every connection is held
+        waiting = [asyncio.create_task(request(f"w{n}", 0)) for n in (1, 2)]
+        await asyncio.sleep(0.1)  # r0 has ended; the waiting may still wait
+        late = asyncio.create_task(request("late", 0))
+        await asyncio.wait_for(asyncio.gather(*first, *waiting, late), 10)
+    finally:
+        await small.dispose()
+    assert served.index("late") > max(served.index("w1"), served.index("w2"))
+
+
+async def test_a_request_that_gives_up_waiting_or_loses_its_connection_frees_its_place(
+    db: Database,
+) -> None:
+    if db.is_sqlite:
+        return  # SQLite holds no lease
+    small = Database(db.url, pool_size=1)  # one place for requests
+    served: list[str] = []
+
+    async def request(name: str, hold: float = 0, lose: bool = False) -> None:
+        async with small.request_lease():
+            await small.lookup(read)
+            served.append(name)
+            if lose:
+                async with lease.connection(small.engine) as conn:
+                    await conn.invalidate()
+            await asyncio.sleep(hold)
+
+    try:
+        holder = asyncio.create_task(request("holder", hold=0.1))
+        await asyncio.sleep(0.02)
+        gives_up = asyncio.create_task(request("gives up"))
+        waits = asyncio.create_task(request("waits", hold=0.1, lose=True))
+        await asyncio.sleep(0.02)
+        gives_up.cancel()
+        await asyncio.sleep(0.02)
+        after_loss = asyncio.create_task(request("after the loss"))  # opens one in its place
+        await asyncio.wait_for(asyncio.gather(holder, waits, after_loss), 10)
+        await asyncio.wait_for(request("later"), 10)
+    finally:
+        await small.dispose()
+    assert served == ["holder", "waits", "after the loss", "later"]
+    assert gives_up.cancelled()
