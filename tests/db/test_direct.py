@@ -3,11 +3,12 @@ the connection's transaction or stand alone, and fail as SQLAlchemy's statements
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import Float, bindparam, event, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from tender.db import direct
@@ -148,3 +149,22 @@ async def test_the_engines_listeners_hear_every_statement(db: Database) -> None:
         if db.is_sqlite
         else "SELECT rate_limits.count FROM rate_limits WHERE rate_limits.key = $1::VARCHAR"
     ]
+
+
+SLEEP = select(func.pg_sleep(bindparam("seconds", type_=Float())))
+
+
+async def test_a_statement_interrupted_leaves_no_connection_to_use_again(db: Database) -> None:
+    """A cancelled task leaves the driver mid-statement: its connection is closed and
+    invalidated, so neither the pool nor a request's lease hands it out again."""
+    if db.is_sqlite:
+        return  # SQLite's statements are SQLAlchemy's
+    async with db.engine.connect() as conn:
+        task = asyncio.create_task(direct.execute(conn, SLEEP, {"seconds": 5}))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert conn.invalidated
+    async with db.request_lease():
+        assert await db.lookup(lambda c: direct.execute(c, READ_COUNTER)) is not None

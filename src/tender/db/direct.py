@@ -20,6 +20,7 @@ column defaults, expanding ``IN`` lists), ``execute`` is ``AsyncConnection.execu
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -177,6 +178,9 @@ async def execute(
         status = prepared.get_statusmsg()
     except Exception as error:
         await _raise(conn, adapter, found.sql, arguments, error)
+    except BaseException:
+        await _abandon(conn, adapter)
+        raise
     return DirectResult([found.row(r) for r in records], status)
 
 
@@ -198,6 +202,9 @@ async def execute_many(
         await adapter._connection.executemany(found.sql, arguments)
     except Exception as error:
         await _raise(conn, adapter, found.sql, arguments, error)
+    except BaseException:
+        await _abandon(conn, adapter)
+        raise
 
 
 def _plan_on(sync: Connection, statement: Executable, params: Params) -> Plan | None:
@@ -223,6 +230,14 @@ def _announce(sync: Connection, sql: str, arguments: Any, *, many: bool) -> None
     """Tell the engine's ``before_cursor_execute`` listeners, as SQLAlchemy would: statement
     counters and logs see these statements too (there is no cursor or context to give them)."""
     sync.dispatch.before_cursor_execute(sync, None, sql, arguments, None, many)
+
+
+async def _abandon(conn: AsyncConnection, adapter: Any) -> None:
+    """A statement interrupted (a cancelled task) leaves the driver mid-conversation: the
+    connection is closed and invalidated, as SQLAlchemy does, so that nobody uses it again."""
+    adapter._connection.terminate()
+    with contextlib.suppress(Exception):
+        await conn.invalidate()
 
 
 async def _raise(
