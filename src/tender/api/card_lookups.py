@@ -12,6 +12,7 @@ FastAPI reads one body), so a malformed request counts nothing; it is declared w
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -48,18 +49,27 @@ def server_card_lookup(code_of: CodeOf, scope: Scope) -> Lookups:
     return lookup
 
 
-def browser_card_lookup(code_of: CodeOf) -> Lookups:
-    """Lookups by a shopper's page, counted against its session. A session whose
+@asynccontextmanager
+async def browser_lookup(
+    request: Request, *, code: str, session: Session
+) -> AsyncIterator[CardLookup]:
+    """A lookup by a shopper's page, counted against its session. A session whose
     ``allowedPaymentMethods`` leave gift cards out is refused before anything is counted."""
+    if not method_allowed(GIFT_CARD, session.allowed_payment_methods):
+        raise PaymentMethodNotAllowed("this session does not allow gift cards", field="code")
+    async with card_lookup(request, code=code, session=session) as guarded:
+        yield guarded
+
+
+def browser_card_lookup(code_of: CodeOf) -> Lookups:
+    """``browser_lookup`` as a dependency."""
 
     async def lookup(
         request: Request,
         code: str = Depends(code_of),
         session: Session = Depends(browser_session),
     ) -> AsyncIterator[CardLookup]:
-        if not method_allowed(GIFT_CARD, session.allowed_payment_methods):
-            raise PaymentMethodNotAllowed("this session does not allow gift cards", field="code")
-        async with card_lookup(request, code=code, session=session) as guarded:
+        async with browser_lookup(request, code=code, session=session) as guarded:
             yield guarded
 
     return lookup

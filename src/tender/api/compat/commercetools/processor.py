@@ -3,7 +3,7 @@
 
 They are the busiest routes a shop has (every keystroke of a card number may end in a balance
 check), so they cost FastAPI as little as they can: the card lookup is guarded in the route
-itself (``card_lookup``, as the lookup dependencies do, once the body is valid) rather than by
+itself (``browser_lookup``, as the lookup dependencies do, once the body is valid) rather than by
 a dependency with an exit, and the answer goes out as JSON rendered here, which FastAPI sends as
 it is; ``response_model`` still documents it.
 """
@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
 
 from tender.api.browser import browser_session
+from tender.api.card_lookups import browser_lookup
 from tender.api.checkout_deps import run
 from tender.api.compat.commercetools.wire import (
     BALANCE_STATUS,
@@ -27,12 +28,10 @@ from tender.api.compat.commercetools.wire import (
     amount_field,
 )
 from tender.api.errors import responses
-from tender.api.rate_limits import card_lookup
 from tender.api.routing import AuthFirstRoute
 from tender.api.security import runtime_of
 from tender.domain.errors import DomainError
 from tender.domain.ledger import BalanceState
-from tender.domain.payments import GIFT_CARD, PaymentMethodNotAllowed, method_allowed
 from tender.domain.sessions import Session
 
 router = APIRouter(tags=["compat: commercetools gift card processor"], route_class=AuthFirstRoute)
@@ -45,12 +44,6 @@ def rendered(answer: BaseModel, status_code: int = 200, *, exclude_none: bool = 
         status_code=status_code,
         media_type="application/json",
     )
-
-
-def check_gift_cards_allowed(session: Session) -> None:
-    """Before anything is counted, as for every browser card lookup."""
-    if not method_allowed(GIFT_CARD, session.allowed_payment_methods):
-        raise PaymentMethodNotAllowed("this session does not allow gift cards", field="code")
 
 
 BALANCE_ANSWERS: dict[int | str, dict[str, Any]] = {
@@ -69,8 +62,7 @@ BALANCE_ANSWERS: dict[int | str, dict[str, Any]] = {
 )
 async def balance(request: Request, body: BalanceRequest, session: Browser) -> Response:
     runtime = runtime_of(request)
-    check_gift_cards_allowed(session)
-    async with card_lookup(request, code=body.code, session=session) as lookup:
+    async with browser_lookup(request, code=body.code, session=session) as lookup:
         result = await run(
             request,
             session.principal,
@@ -91,9 +83,8 @@ async def balance(request: Request, body: BalanceRequest, session: Browser) -> R
 async def redeem(request: Request, body: RedeemRequest, session: Browser) -> Response:
     runtime = runtime_of(request)
     amount = body.amount()
-    check_gift_cards_allowed(session)
     try:
-        async with card_lookup(request, code=body.code, session=session):
+        async with browser_lookup(request, code=body.code, session=session):
             redeemed = await run(
                 request,
                 session.principal,
