@@ -12,10 +12,11 @@ from sqlalchemy import Float, bindparam, event, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from tender.db import direct
-from tender.db.engine import Database, is_retryable
+from tender.db.engine import Database
 from tender.db.ledger_rows import card_of
 from tender.db.ledger_statements import CARD_BY_CODE_HASH, GET_CARD, GET_CARDS, TRY_HOLD
 from tender.db.models import RateLimitRow
+from tender.db.retries import is_retryable
 from tender.domain.codes import normalise_code
 from tender.domain.ledger import Card
 from tender.services.ledger import Ledger

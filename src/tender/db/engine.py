@@ -3,7 +3,7 @@
 SQLite runs in WAL mode and opens every transaction with ``BEGIN IMMEDIATE``: taking the write
 lock up front means two transactions never both read and then deadlock upgrading to write, and
 the busy timeout queues writers instead of failing them. PostgreSQL runs at READ COMMITTED with
-conditional updates; deadlocks and serialization failures (CockroachDB's 40001) are retried.
+conditional updates; deadlocks and serialization failures are retried (``tender.db.retries``).
 
 A request that carries an ``Idempotency-Key`` runs all its units of work in one
 ``RequestTransaction``, each under a savepoint, and the idempotency middleware commits it
@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any, TypeVar
@@ -31,16 +29,14 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from tender.db import kept, lease, pending, sqlite_driver
+from tender.db.retries import is_retryable, retrying
 from tender.db.writer_lock import WriterLock
-from tender.domain.errors import Conflict, DomainError
+from tender.domain.errors import DomainError
 
 T = TypeVar("T")
-log = logging.getLogger(__name__)
 
 READ_ONLY = "tender_read_only"
 """Execution option: a transaction that only reads; on SQLite it need not take the write lock."""
-RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
-LOCK_TIMEOUT_SQLSTATES = frozenset({"55P03"})
 
 
 def is_sqlite(url: str) -> bool:
@@ -96,17 +92,6 @@ def _begin_immediately(engine: AsyncEngine) -> None:
     def _on_begin(conn: Connection) -> None:
         read_only = conn.get_execution_options().get(READ_ONLY, False)
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
-
-
-def _sqlstate(error: DBAPIError) -> str | None:
-    orig = error.orig
-    return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-
-
-def is_retryable(error: DBAPIError) -> bool:
-    if _sqlstate(error) in RETRYABLE_SQLSTATES:
-        return True
-    return "database is locked" in str(error.orig)
 
 
 class Database:
@@ -175,11 +160,11 @@ class Database:
         request holds, so there it joins anyway.
         """
         if apart and not self.is_sqlite:
-            return await _retrying(lambda: self._once(work, self._apart_engine), attempts)
+            return await retrying(lambda: self._once(work, self._apart_engine), attempts)
         request = _request.get()
         if request is not None and request.database is self:
-            return await _retrying(lambda: request.run(work), attempts)
-        return await _retrying(lambda: self._once(work, self.engine), attempts)
+            return await retrying(lambda: request.run(work), attempts)
+        return await retrying(lambda: self._once(work, self.engine), attempts)
 
     async def autocommit(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run ``work`` whose statements each stand alone: reads that need no common snapshot,
@@ -283,21 +268,7 @@ async def _standalone(engine: AsyncEngine, work: Callable[[AsyncConnection], Awa
                 await conn.commit()
             return result
 
-    return await _retrying(once, 8)
-
-
-async def _retrying(attempt_once: Callable[[], Awaitable[T]], attempts: int) -> T:
-    for attempt in range(1, attempts + 1):
-        try:
-            return await attempt_once()
-        except DBAPIError as error:
-            if _sqlstate(error) in LOCK_TIMEOUT_SQLSTATES:
-                raise Conflict("the gift card is locked by another request; retry") from error
-            if not is_retryable(error) or attempt == attempts:
-                raise
-            log.info("retrying transaction after %s", type(error.orig).__name__)
-            await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
-    raise AssertionError("unreachable")
+    return await retrying(once, 8)
 
 
 async def _unit(
