@@ -127,6 +127,7 @@ async def test_a_request_transaction_runs_on_the_lease(db: Database) -> None:
     async def claim(conn: AsyncConnection) -> None:
         await conn.execute(text("SELECT 1"))
 
+    await db.dispose()  # no connection waits from an earlier test
     with checkouts(db) as seen:
         async with db.request_lease():
             await db.lookup(read)
