@@ -36,7 +36,7 @@ from bench.checkout_http import (
     start,
     wrk,
 )
-from bench.common import fresh_database, pg_url_for, print_table
+from bench.common import fresh_database, pg_url_for, print_table, settle
 from tender.config import Environment, Settings
 from tender.db.client_store import SqlClientStore
 from tender.db.engine import Database
@@ -323,6 +323,7 @@ async def measure_both(
             servers.append(("baseline", args, baseline_env(db), theirs))
         measured: dict[str, dict[str, WrkResult]] = {}
         for name, args, env, calls in servers:
+            await settle(db)
             port = free_port()
             server = start([*args, "--workers", str(workers)], env, port, server_kind)
             try:
