@@ -138,8 +138,8 @@ def _compile(statement: Executable, keys: frozenset[str], dialect: Dialect) -> P
     assert isinstance(compiled, SQLCompiler)
     if compiled.insert_prefetch or compiled.update_prefetch:
         return UNSUPPORTED
-    if any(bind.expanding for bind in compiled.binds.values()):
-        return UNSUPPORTED
+    if compiled.literal_execute_params or compiled.post_compile_params:
+        return UNSUPPORTED  # rendered into the text at execution (expanding lists, literals)
     names = tuple(compiled.positiontup or ())
     processors: Mapping[str, Any] = compiled._bind_processors
     defaults = {name: compiled.binds[name].effective_value for name in names if name not in keys}
