@@ -138,10 +138,9 @@ async def test_a_request_transaction_runs_on_the_lease(db: Database) -> None:
     assert len(seen) == (3 if db.is_sqlite else 1)
 
 
-async def test_requests_waiting_for_the_pool_are_served_before_newcomers(db: Database) -> None:
-    """A request that ends while others wait for the pool hands its connection to the pool,
-    which serves the longest waiting first; kept for the next request, it would let newcomers
-    overtake them (and, the pool spent, leave them waiting for ever)."""
+async def test_requests_waiting_for_a_connection_are_served_before_newcomers(db: Database) -> None:
+    """A request that ends while others wait for a connection hands its own to the one that
+    has waited longest; kept for whoever asked next, it would let newcomers overtake them."""
     if db.is_sqlite:
         return  # SQLite holds no lease
     small = Database(db.url, pool_size=2)  # four connections at most, the overflow's included
