@@ -38,6 +38,16 @@ GLUE_ADDRESS = {
     "iso2Code": "DE",
 }
 """The same address as a Spryker Glue client sends it."""
+GLUE_GERMANY = {
+    "id_country": 276,
+    "iso2_code": "DE",
+    "iso3_code": "DEU",
+    "name": "Germany",
+    "postal_code_mandatory": True,
+    "postal_code_regex": "\\d{5}",
+    "regions": [],
+}
+"""Germany as a Glue address's ``country`` object."""
 SEED_GLUE_ADDRESS = {
     "salutation": "Mr",
     "email": "spencor@example.com",

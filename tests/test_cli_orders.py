@@ -89,77 +89,20 @@ def test_shipping_methods_and_orders(cli_env: Path) -> None:  # noqa: F811
 
 
 def test_checkout_cli_errors(cli_env: Path) -> None:  # noqa: F811
+    def method(price: str, *more: str) -> list[str]:
+        """``shipping-methods add`` of a method named X in EUR, with ``more`` options."""
+        add = ["shipping-methods", "add", "--name", "X", "--price", price, "--currency", "EUR"]
+        return [*add, *more]
+
     for args, message in (
         (["orders", "show", "NOPE"], "OrderNotFound"),
         (["orders", "list", "--state", "Lost"], "unknown state"),
-        (
-            ["shipping-methods", "add", "--name", "X", "--price", "4.999", "--currency", "EUR"],
-            "fraction digits",
-        ),
-        (
-            ["shipping-methods", "add", "--name", "X", "--price", "-1", "--currency", "EUR"],
-            "negative",
-        ),
-        (
-            [
-                "shipping-methods",
-                "add",
-                "--name",
-                "X",
-                "--price",
-                "1",
-                "--currency",
-                "EUR",
-                "--tax-rate",
-                "abc",
-            ],
-            "tax rate",
-        ),
-        (
-            [
-                "shipping-methods",
-                "add",
-                "--name",
-                "X",
-                "--price",
-                "1",
-                "--currency",
-                "EUR",
-                "--localized-name",
-                "Deutsch",
-            ],
-            "language=name",
-        ),
-        (
-            [
-                "shipping-methods",
-                "add",
-                "--name",
-                "X",
-                "--price",
-                "1",
-                "--currency",
-                "EUR",
-                "--localized-name",
-                "German=Standardversand",
-            ],
-            "ISO 639",
-        ),
-        (
-            [
-                "shipping-methods",
-                "add",
-                "--name",
-                "X",
-                "--price",
-                "1",
-                "--currency",
-                "EUR",
-                "--countries",
-                "Germany",
-            ],
-            "country",
-        ),
+        (method("4.999"), "fraction digits"),
+        (method("-1"), "negative"),
+        (method("1", "--tax-rate", "abc"), "tax rate"),
+        (method("1", "--localized-name", "Deutsch"), "language=name"),
+        (method("1", "--localized-name", "German=Standardversand"), "ISO 639"),
+        (method("1", "--countries", "Germany"), "country"),
     ):
         result = runner.invoke(app, args)
         assert result.exit_code == 1, (args, result.output)

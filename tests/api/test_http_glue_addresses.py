@@ -9,7 +9,7 @@ import pytest
 
 from tests.api.conftest import Api
 from tests.api.journeys import new_cart, shipping_method
-from tests.helpers import GLUE_ADDRESS
+from tests.helpers import GLUE_ADDRESS, GLUE_GERMANY
 
 
 def document(kind: str, cart_id: str, **attributes: Any) -> dict[str, Any]:
@@ -27,15 +27,7 @@ async def test_each_address_carries_its_country(api: Api) -> None:
         a["iso2Code"]: a["country"] for a in response.json()["data"]["attributes"]["addresses"]
     }
     germany, states = countries["DE"], countries["US"]
-    assert germany == {
-        "id_country": 276,
-        "iso2_code": "DE",
-        "iso3_code": "DEU",
-        "name": "Germany",
-        "postal_code_mandatory": True,
-        "postal_code_regex": "\\d{5}",
-        "regions": [],
-    }
+    assert germany == GLUE_GERMANY
     assert (states["id_country"], states["iso3_code"], states["name"]) == (
         840,
         "USA",

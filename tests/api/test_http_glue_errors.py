@@ -28,6 +28,7 @@ from tests.api.journeys import (
     shipping_method,
 )
 from tests.api.payment_setup import api_with
+from tests.helpers import GLUE_ADDRESS
 
 JSONAPI = "application/vnd.api+json"
 ROUTES = ("/checkout-data", "/checkout", "/order-payments")
@@ -209,16 +210,7 @@ async def test_a_422_names_every_field_in_order(api: Api, country: str) -> None:
     attributes = {
         "idCart": cart_id,
         "customer": {"email": "not-an-email"},
-        "shippingAddress": {
-            "salutation": "Ms",
-            "firstName": "Ada",
-            "lastName": "Lovelace",
-            "address1": "Main St",
-            "address2": "1",
-            "zipCode": "10115",
-            "city": "Berlin",
-            "iso2Code": country,
-        },
+        "shippingAddress": {**GLUE_ADDRESS, "iso2Code": country},
         "payments": [{"paymentMethodName": "bitcoin"}],
         "shipment": {"idShipmentMethod": shipping},
     }

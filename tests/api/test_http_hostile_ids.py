@@ -28,7 +28,7 @@ from pydantic import SecretStr
 
 from tender.api.app import create_app
 from tender.api.browser import browser_session
-from tender.api.compat.spryker.errors import PATHS as JSONAPI_PATHS
+from tender.api.compat.spryker.shoppers import GLUE_PATHS as JSONAPI_PATHS
 from tender.api.inputs import PATH_ID_RULES, rule_for
 from tender.api.security import require_jwt
 from tender.db.models import Base

@@ -20,11 +20,10 @@ from starlette.types import Scope
 
 from tender.api import i18n
 from tender.api.compat.spryker.names import glue_field
+from tender.api.compat.spryker.shoppers import GLUE_PATHS
 from tender.api.errors import Problem
 
 JSONAPI = "application/vnd.api+json"
-PATHS = frozenset({"/checkout-data", "/checkout", "/order-payments"})
-"""The routes that speak Glue's JSON:API."""
 PART = "part"
 """The value naming an address part in a message (``{part} is required``): renamed with its
 field, so the message names what the client sent."""
@@ -72,7 +71,7 @@ class GlueErrors:
     """The ``Flavour`` of the Glue routes (see ``tender.api.errors``)."""
 
     def applies(self, path: str) -> bool:
-        return path in PATHS
+        return path in GLUE_PATHS
 
     def render(
         self,

@@ -29,6 +29,7 @@ from tender.runtime import Runtime
 
 GUEST_HEADER = "x-anonymous-customer-unique-id"
 GLUE_PATHS = frozenset({"/checkout-data", "/checkout", "/order-payments"})
+"""The routes that speak Glue's JSON:API: their callers, errors and preflights."""
 BROWSER_HEADERS = "Authorization, X-Anonymous-Customer-Unique-Id"
 """What a Glue page sends besides a session's headers; preflights of Glue routes allow them."""
 
