@@ -5,11 +5,12 @@ connection lost or left in a transaction is not handed on."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event, select, text
+import asyncpg
+from sqlalchemy import event, make_url, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tender.db import direct, lease
@@ -197,3 +198,69 @@ async def test_a_request_that_gives_up_waiting_or_loses_its_connection_frees_its
         await small.dispose()
     assert served == ["holder", "waits", "after the loss", "later"]
     assert gives_up.cancelled()
+
+
+async def _end_tender_connections(db: Database) -> int:
+    """What a database restart does to tender's connections: the server ends every one."""
+    url = make_url(db.url).set(drivername="postgresql").render_as_string(hide_password=False)
+    admin = await asyncpg.connect(url)
+    try:
+        ended: int = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name = 'tender'"
+        )
+    finally:
+        await admin.close()
+    return ended
+
+
+def _ended(conn: AsyncConnection) -> bool:
+    """Whether asyncpg saw the server end ``conn``."""
+    assert conn.sync_connection is not None
+    driver: Any = conn.sync_connection.connection.driver_connection
+    return bool(driver.is_closed())
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(200):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the driver never saw its connections end")
+
+
+async def test_connections_the_server_ended_while_they_waited_are_replaced(
+    db: Database,
+) -> None:
+    """After a restart or failover, the connections waiting between requests and those in the
+    pools are dead: each used to fail one request with a 500; now none does."""
+    if db.is_sqlite:
+        return  # no server to restart
+    await db.dispose()
+
+    async def a_short_request() -> None:
+        async with db.request_lease():
+            await db.lookup(read)
+            await asyncio.sleep(0.01)  # at once, so that several connections wait after
+
+    await asyncio.gather(*(a_short_request() for _ in range(4)))
+    await db.transaction(read, apart=True)  # and one in the apart pool
+    waiting = list(db._idle._connections)
+    assert len(waiting) == 4
+
+    assert await _end_tender_connections(db) >= 5
+    await _until(lambda: all(_ended(conn) for conn in waiting))
+
+    async def a_request() -> tuple[int | None, int | None]:
+        async with db.request_lease():
+            found = await db.lookup(read)
+            await asyncio.sleep(0.01)
+            return found, await db.transaction(read)
+
+    with checkouts(db) as seen:
+        for _ in range(2):  # each dead one is lent to none of them
+            assert await asyncio.gather(*(a_request() for _ in range(4))) == [(None, None)] * 4
+        assert await db.transaction(read, apart=True) is None  # a pooled one, refused
+        assert await db.apart_statement(read) is None
+    assert len(seen) >= 5  # connections opened in the dead ones' places
+    assert not any(conn in db._idle._connections for conn in waiting)

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import event, make_url
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -64,7 +64,7 @@ def create_engine(
         )
         _begin_immediately(engine)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         echo=echo,
         pool_size=pool_size,
@@ -81,6 +81,16 @@ def create_engine(
             }
         },
     )
+    event.listen(engine.sync_engine, "checkout", _refuse_lost)
+    return engine
+
+
+def _refuse_lost(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """A pooled connection the server ended while it waited (a restart, a failover) is not
+    handed out: ``DisconnectionError`` makes the pool drop it and check out another. The
+    driver saw the socket close, so this costs no round trip, unlike ``pool_pre_ping``."""
+    if lease.closed(record.driver_connection):
+        raise DisconnectionError("the server ended this connection")
 
 
 async def _awaitable(connection: sqlite_driver.OneHopConnection) -> Any:

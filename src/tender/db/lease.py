@@ -16,6 +16,11 @@ while another holds the connection (work nested in a unit, a check that ``asynci
 starts in other tasks) takes a connection of its own, as it did before leases. The request's
 connection is never left in a transaction between two borrowers (each ends its own), and one
 the driver lost is dropped and replaced at the next borrow. A background job has no lease.
+
+A connection can also die while it waits: the server restarted or failed over, or ended it
+(``idle_session_timeout``, an administrator). The driver sees its socket close as it happens,
+so ``Idle`` looks before lending (no round trip) and opens another in its place; without that,
+each connection waiting made one request fail after a database restart.
 """
 
 from __future__ import annotations
@@ -25,8 +30,30 @@ import contextlib
 from collections import deque
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+
+def closed(driver_connection: Any) -> bool:
+    """Whether the driver knows its connection ended (asyncpg's ``is_closed``)."""
+    is_closed = getattr(driver_connection, "is_closed", None)
+    return bool(is_closed is not None and is_closed())
+
+
+def lost(conn: AsyncConnection) -> bool:
+    """Whether ``conn`` can no longer run a statement: invalidated, or ended by the server."""
+    if conn.invalidated or conn.sync_connection is None:
+        return True
+    return closed(conn.sync_connection.connection.driver_connection)
+
+
+async def discard(conn: AsyncConnection) -> None:
+    """Drop a lost connection: invalidated, it goes back to no pool."""
+    with contextlib.suppress(Exception):
+        await conn.invalidate()
+    with contextlib.suppress(Exception):
+        await conn.close()
 
 
 class Idle:
@@ -47,13 +74,16 @@ class Idle:
     async def connect(self, engine: AsyncEngine) -> AsyncConnection:
         if self._connections:
             self._lent += 1
-            return self._connections.pop()
-        if self._lent < self.size and not self._waiting:
+            kept = self._connections.pop()
+        elif self._lent < self.size and not self._waiting:
             self._lent += 1
+            kept = None
         else:
-            handed = await self._wait()
-            if handed is not None:
-                return handed
+            kept = await self._wait()
+        if kept is not None:
+            if not lost(kept):
+                return kept
+            await discard(kept)  # ended while it waited: its place is ours to fill again
         try:  # a place is ours: open a connection for it
             return await engine.connect()
         except BaseException:
@@ -78,7 +108,10 @@ class Idle:
         """Give ``conn`` back: to the first request waiting, else to wait for the next one. A
         connection lost or left in a transaction goes back to the pool (a waiting request then
         opens one in its place)."""
-        if conn.invalidated or conn.in_transaction():
+        if lost(conn):
+            await discard(conn)
+            self._hand_on(None)
+        elif conn.in_transaction():
             await conn.close()
             self._hand_on(None)
         else:
