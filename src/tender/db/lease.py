@@ -80,11 +80,11 @@ class Idle:
             kept = None
         else:
             kept = await self._wait()
-        if kept is not None:
-            if not lost(kept):
-                return kept
-            await discard(kept)  # ended while it waited: its place is ours to fill again
+        if kept is not None and not lost(kept):
+            return kept
         try:  # a place is ours: open a connection for it
+            if kept is not None:
+                await discard(kept)  # the server ended it while it waited
             return await engine.connect()
         except BaseException:
             self._free_place()
