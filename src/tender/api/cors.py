@@ -15,6 +15,7 @@ from tender.api.compat.spryker.shoppers import BROWSER_HEADERS as GLUE_BROWSER_H
 from tender.api.compat.spryker.shoppers import GLUE_PATHS
 from tender.api.errors import refusal
 from tender.api.middleware import HttpMiddleware
+from tender.domain.errors import StoreUnavailable
 from tender.domain.sessions import Session
 from tender.enabler import URL_PREFIX as ENABLER_FILES
 from tender.runtime import Runtime
@@ -108,7 +109,10 @@ async def _allowed(runtime: Runtime, origin: str, state: dict[str, Any]) -> bool
     session = state.get("session")
     if isinstance(session, Session) and origin_allowed(runtime, session, origin):
         return True
-    return await _known(runtime, origin)
+    try:
+        return await _known(runtime, origin)
+    except StoreUnavailable:  # the answer is a 503 then, for the service's own origins only
+        return False
 
 
 async def _known(runtime: Runtime, origin: str) -> bool:

@@ -307,6 +307,26 @@ async def _unavailable(request: Request, exc: Exception) -> Response:
 
 
 UNEXPECTED = "An unexpected error occurred."
+UNREACHABLE = (
+    "The service cannot reach its database for now. Send the request again shortly, with the "
+    "same Idempotency-Key if it had one."
+)
+RETRY_AFTER_SECONDS = "2"
+
+
+def failure(scope: Scope, exc: Exception) -> Response:
+    """The answer to an error no handler expected: 503 when the database cannot be reached
+    (nothing is wrong with the request or the code, and a client that sends it again once the
+    database is back is answered, or with its Idempotency-Key replayed), else 500."""
+    if isinstance(exc, e.StoreUnavailable):
+        log.error("database unavailable: %s", type(exc.__cause__).__name__)
+        headers = {"Retry-After": RETRY_AFTER_SECONDS}
+        return refusal(scope, 503, "ServiceUnavailable", UNREACHABLE, headers=headers)
+    return refusal(scope, 500, "GeneralError", UNEXPECTED)
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> Response:
+    return failure(request.scope, exc)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -322,4 +342,5 @@ def install(app: FastAPI, flavours: Sequence[Flavour] = ()) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(OAuthError, _oauth_error)
     app.add_exception_handler(Unavailable, _unavailable)
+    app.add_exception_handler(e.StoreUnavailable, _store_unavailable)
     app.add_exception_handler(Exception, _unexpected)

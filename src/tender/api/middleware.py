@@ -12,7 +12,8 @@ from collections.abc import Callable
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tender.api.errors import UNEXPECTED, refusal
+from tender.api.errors import failure, refusal
+from tender.domain.errors import StoreUnavailable
 
 correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "correlation_id", default=None
@@ -68,14 +69,16 @@ class CorrelationId(HttpMiddleware):
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
+        except Exception as error:
             # Starlette answers unhandled errors outside every middleware, so without the id;
             # a 500 is when a caller most needs it. Answer here; the error still propagates
-            # to be logged, and nothing is sent twice since the response has started.
-            if not started:
-                answer = refusal(scope, 500, "GeneralError", UNEXPECTED)
-                await answer(scope, receive, send_with_id)
-            raise
+            # to be logged, and nothing is sent twice since the response has started. A
+            # database out of reach is answered (503) and logged by ``failure``, and that is all.
+            if started:
+                raise
+            await failure(scope, error)(scope, receive, send_with_id)
+            if not isinstance(error, StoreUnavailable):
+                raise
         finally:
             correlation_id.reset(token)
 

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from tender.db import kept, lease, pending, sqlite_driver
-from tender.db.retries import is_retryable, retrying
+from tender.db.retries import is_retryable, reachable, retrying
 from tender.db.writer_lock import WriterLock
 from tender.domain.errors import DomainError
 
@@ -221,10 +221,11 @@ class Database:
         request = _request.get()
         if request is not None and request.database is self and request.conn is not None:
             return await work(request.conn)  # read this request's own uncommitted writes
-        async with self.engine.connect() as conn:
-            conn = await conn.execution_options(**{READ_ONLY: True})
-            async with conn.begin():
-                return await work(conn)
+        with reachable():
+            async with self.engine.connect() as conn:
+                conn = await conn.execution_options(**{READ_ONLY: True})
+                async with conn.begin():
+                    return await work(conn)
 
     async def lookup(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run ``work`` that is one read statement (a token on every request). A single

@@ -3,26 +3,34 @@
 Deadlocks and serialization failures (CockroachDB's 40001) are retried whole, after a short
 random wait that doubles each time; SQLite's "database is locked" too. A lock timeout on
 PostgreSQL (a card held by another request for ``lock_timeout``) is answered as a conflict the
-caller may retry, not retried here.
+caller may retry, not retried here. A database that cannot be reached (refused, restarting, its
+connections all taken, the connection lost) is ``StoreUnavailable``, which callers answer with
+503: not retried here, since a unit that lost its connection while committing may have
+committed, and only the caller's idempotency key makes sending it again safe.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from tender.domain.errors import Conflict
+from tender.domain.errors import Conflict, StoreUnavailable
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 LOCK_TIMEOUT_SQLSTATES = frozenset({"55P03"})
+UNREACHABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+"""Shut down by an administrator or a crash, not yet accepting connections, too many of them;
+and class ``08``, connection exceptions."""
 
 
 def _sqlstate(error: DBAPIError) -> str | None:
@@ -36,10 +44,31 @@ def is_retryable(error: DBAPIError) -> bool:
     return "database is locked" in str(error.orig)
 
 
+def unreachable(error: BaseException) -> bool:
+    if isinstance(error, OSError | PoolTimeout):  # refused, timed out, no connection free
+        return True
+    if not isinstance(error, DBAPIError):
+        return False
+    state = _sqlstate(error) or ""
+    return error.connection_invalidated or state.startswith("08") or state in UNREACHABLE_SQLSTATES
+
+
+@contextlib.contextmanager
+def reachable() -> Iterator[None]:
+    """Raise an error that says the database cannot be reached as ``StoreUnavailable``."""
+    try:
+        yield
+    except (OSError, DBAPIError, PoolTimeout) as error:
+        if unreachable(error):
+            raise StoreUnavailable("the database cannot be reached") from error
+        raise
+
+
 async def retrying(attempt_once: Callable[[], Awaitable[T]], attempts: int) -> T:
     for attempt in range(1, attempts + 1):
         try:
-            return await attempt_once()
+            with reachable():
+                return await attempt_once()
         except DBAPIError as error:
             if _sqlstate(error) in LOCK_TIMEOUT_SQLSTATES:
                 raise Conflict("the gift card is locked by another request; retry") from error

@@ -77,6 +77,11 @@ from __future__ import annotations
 from typing import ClassVar
 
 
+class StoreUnavailable(Exception):
+    """The database cannot be reached now (down, restarting, out of connections). Not a
+    ``DomainError``: nothing was wrong with the request, which may be sent again."""
+
+
 class DomainError(Exception):
     code: ClassVar[str] = "GenericError"
     message: ClassVar[str] = "The request could not be processed."

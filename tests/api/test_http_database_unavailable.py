@@ -1,0 +1,89 @@
+"""A database that cannot be reached is answered 503 with ``Retry-After`` in the one error
+shape, never 500: nothing was wrong with the request, and sending it again later works."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from tender.api.app import create_app
+from tender.config import Environment, Settings
+from tender.db.retries import unreachable
+from tests.api.conftest import SECRET, assert_error
+
+NOWHERE = "postgresql+asyncpg://postgres@127.0.0.1:1/tender"
+"""Nothing listens on port 1: every connection is refused at once."""
+CART = "01890a5d-ac96-774b-bcce-b302099a8057"
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings(
+        env=Environment.TEST, database_url=NOWHERE, secret_key=SECRET, sweep_interval_seconds=0
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+def assert_unavailable(response: httpx.Response) -> None:
+    assert_error(response, 503, "ServiceUnavailable")
+    assert response.headers["retry-after"] == "2"
+    assert response.headers["x-correlation-id"]
+
+
+async def test_a_shoppers_page_is_told_to_try_again(client: httpx.AsyncClient) -> None:
+    headers = {"X-Session-Id": "ses_" + "a" * 40, "Origin": "https://shop.example"}
+    assert_unavailable(await client.post("/balance", json={"code": "X"}, headers=headers))
+    redeem = {"code": "X", "redeemAmount": {"centAmount": 500, "currencyCode": "EUR"}}
+    assert_unavailable(await client.post("/redeem", json=redeem, headers=headers))
+
+
+async def test_the_merchants_backend_is_told_to_try_again(client: httpx.AsyncClient) -> None:
+    bearer = {"Authorization": "Bearer " + "t" * 43}
+    assert_unavailable(await client.get(f"/carts/{CART}", headers=bearer))
+    key = {**bearer, "Idempotency-Key": "k-1"}
+    assert_unavailable(await client.post(f"/carts/{CART}/order", json={}, headers=key))
+    token = await client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, auth=("id", "secret")
+    )
+    assert_unavailable(token)
+
+
+async def test_liveness_does_not_need_the_database(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/health")).status_code == 200
+
+
+def _lost(sqlstate: str | None, *, invalidated: bool = False) -> DBAPIError:
+    orig = asyncpg.PostgresError()
+    orig.sqlstate = sqlstate  # type: ignore[attr-defined]
+    return DBAPIError("SELECT 1", None, orig, connection_invalidated=invalidated)
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (ConnectionRefusedError(), True),
+        (TimeoutError(), True),
+        (PoolTimeout(), True),
+        (_lost("57P01"), True),  # the server is shutting down
+        (_lost("57P03"), True),  # starting up, not yet accepting connections
+        (_lost("53300"), True),  # too many connections
+        (_lost("08006"), True),  # connection failure
+        (_lost(None, invalidated=True), True),  # the driver lost the connection
+        (_lost("40001"), False),  # a serialization failure is retried, not unavailability
+        (_lost("23505"), False),
+        (ValueError(), False),
+    ],
+)
+def test_which_errors_say_the_database_cannot_be_reached(
+    error: BaseException, expected: bool
+) -> None:
+    assert unreachable(error) is expected
