@@ -15,6 +15,8 @@ from tender.api.app import create_app
 from tender.config import Environment, Settings
 from tender.db.retries import unreachable
 from tests.api.conftest import SECRET, assert_error
+from tests.api.glue_shoppers import GUEST_HEADER, guest_id
+from tests.api.test_http_glue_errors import glue_error
 
 NOWHERE = "postgresql+asyncpg://postgres@127.0.0.1:1/tender"
 """Nothing listens on port 1: every connection is refused at once."""
@@ -55,6 +57,17 @@ async def test_the_merchants_backend_is_told_to_try_again(client: httpx.AsyncCli
         "/oauth/token", data={"grant_type": "client_credentials"}, auth=("id", "secret")
     )
     assert_unavailable(token)
+
+
+async def test_a_glue_shopper_reads_it_in_glues_shape_and_language(
+    client: httpx.AsyncClient,
+) -> None:
+    headers = {GUEST_HEADER: guest_id(), "Accept-Language": "de"}
+    document = {"data": {"type": "checkout-data", "attributes": {"idCart": CART}}}
+    response = await client.post("/checkout-data", json=document, headers=headers)
+    (error,) = glue_error(response, 503, "ServiceUnavailable")
+    assert error["detail"].startswith("Der Dienst erreicht seine Datenbank gerade nicht.")
+    assert response.headers["retry-after"] == "2"
 
 
 async def test_liveness_does_not_need_the_database(client: httpx.AsyncClient) -> None:
