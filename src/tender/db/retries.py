@@ -65,13 +65,18 @@ def reachable() -> Iterator[None]:
 
 
 async def retrying(attempt_once: Callable[[], Awaitable[T]], attempts: int) -> T:
+    """``reachable`` spelled out: this wraps every unit and lookup, and a ``try`` costs
+    nothing until something is raised, unlike a context manager."""
     for attempt in range(1, attempts + 1):
         try:
-            with reachable():
-                return await attempt_once()
+            return await attempt_once()
+        except (OSError, PoolTimeout) as error:
+            raise StoreUnavailable("the database cannot be reached") from error
         except DBAPIError as error:
             if _sqlstate(error) in LOCK_TIMEOUT_SQLSTATES:
                 raise Conflict("the gift card is locked by another request; retry") from error
+            if unreachable(error):
+                raise StoreUnavailable("the database cannot be reached") from error
             if not is_retryable(error) or attempt == attempts:
                 raise
             log.info("retrying transaction after %s", type(error.orig).__name__)
