@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,12 +249,15 @@ class Comparison:
     connections: int
     tender: WrkResult
     baseline: WrkResult
+    round: int | None = None
+    """Its round, when there are several."""
 
     def text(self) -> str:
         rps = self.tender.rps / self.baseline.rps
         p99 = self.tender.p99 / self.baseline.p99
         line = (
-            f"{self.label}, {self.workers} worker(s), {self.connections} connections: "
+            f"{self.label}, {self.workers} worker(s), {self.connections} connections"
+            f"{f' (round {self.round})' if self.round else ''}: "
             f"req/s {self.tender.rps:,.0f} / {self.baseline.rps:,.0f} = {rps:.2f}"
         )
         if self.label == REDEEM:
@@ -267,8 +271,9 @@ def latency_goals(rows: list[list[str]]) -> list[str]:
     goals = {BALANCE: 10.0, REDEEM: 25.0}
     found = []
     for r in rows:
-        if r[0] in goals and r[1] == "postgresql" and r[3] == "8":
-            goal, p99 = goals[r[0]], float(r[6])
+        call = r[0].split(" (round ")[0]
+        if call in goals and r[1] == "postgresql" and r[3] == "8":
+            goal, p99 = goals[call], float(r[6])
             verdict = "met" if p99 <= goal else "not met"
             found.append(
                 f"{r[0]}, {r[2]} worker(s): p99 {p99:.1f} ms (goal <= {goal:.0f} ms: {verdict})"
@@ -308,45 +313,85 @@ async def measure_both(
     sessions: int,
     baseline_sessions: int,
     server_kind: str,
+    rounds: int = 1,
 ) -> tuple[list[list[str]], list[Comparison]]:
+    """tender, then the baseline (PostgreSQL only), ``rounds`` times in turn, each round on
+    sessions of its own: on a host whose speed drifts, each pair is measured close together."""
     rows = []
     with_baseline = kind == "postgresql"
-    async with fresh_database(kind) as db:
-        balance, redeem = await prepare(db, sessions, baseline_sessions if with_baseline else 0)
-        ours = [(BALANCE, balance[:sessions], "cycle"), (REDEEM, redeem[:sessions], "once")]
-        theirs = [(BALANCE, balance[sessions:], "cycle"), (REDEEM, redeem[sessions:], "once")]
-        servers: list[tuple[str, list[str], dict[str, str], Any]] = [
-            ("tender", ["tender.api.app:app_from_env", "--factory"], tender_env(db, folder), ours)
-        ]
-        if with_baseline:
-            args = ["baseline_processor:app", "--app-dir", APP_DIR]
-            servers.append(("baseline", args, baseline_env(db), theirs))
-        measured: dict[str, dict[str, WrkResult]] = {}
-        for name, args, env, calls in servers:
-            await settle(db)
-            port = free_port()
-            server = start([*args, "--workers", str(workers)], env, port, server_kind)
-            try:
-                url = f"http://127.0.0.1:{port}"
-                results = measure(
-                    binary, lua, url, folder, calls, connections=connections, seconds=seconds
-                )
-            finally:
-                server.stop()
-            measured[name] = dict(results)
-            for label, r in results:
-                label = label if name == "tender" else f"{BASELINE}: {label}"
-                rows.append(row(label, kind, workers, connections, r))
-            problems = await audit(db)
-            if problems:
-                label = "AUDIT FAILED" + ("" if name == "tender" else " after the baseline")
-                rows.append(audit_row(label, kind, workers, connections, problems))
+    rounds = rounds if with_baseline else 1
     comparisons = []
-    if with_baseline:
-        for label in (BALANCE, REDEEM):
-            ours_r, theirs_r = measured["tender"][label], measured["baseline"][label]
-            comparisons.append(Comparison(label, workers, connections, ours_r, theirs_r))
+    async with fresh_database(kind) as db:
+        extra = rounds * baseline_sessions if with_baseline else 0
+        balance, redeem = await prepare(db, rounds * sessions, extra)
+        for n in range(rounds):
+            mine = slice(n * sessions, (n + 1) * sessions)  # tender's lines come first
+            first = rounds * sessions + n * baseline_sessions
+            its = slice(first, first + baseline_sessions)
+            tender_calls = [(BALANCE, balance[mine], "cycle"), (REDEEM, redeem[mine], "once")]
+            baseline_calls = [(BALANCE, balance[its], "cycle"), (REDEEM, redeem[its], "once")]
+            servers: list[tuple[str, list[str], dict[str, str], Any]] = [
+                (
+                    "tender",
+                    ["tender.api.app:app_from_env", "--factory"],
+                    tender_env(db, folder),
+                    tender_calls,
+                )
+            ]
+            if with_baseline:
+                args = ["baseline_processor:app", "--app-dir", APP_DIR]
+                servers.append(("baseline", args, baseline_env(db), baseline_calls))
+            suffix = f" (round {n + 1})" if rounds > 1 else ""
+            measured: dict[str, dict[str, WrkResult]] = {}
+            for name, args, env, calls in servers:
+                await settle(db)
+                port = free_port()
+                server = start([*args, "--workers", str(workers)], env, port, server_kind)
+                try:
+                    url = f"http://127.0.0.1:{port}"
+                    results = measure(
+                        binary, lua, url, folder, calls, connections=connections, seconds=seconds
+                    )
+                finally:
+                    server.stop()
+                measured[name] = dict(results)
+                for label, r in results:
+                    label = label if name == "tender" else f"{BASELINE}: {label}"
+                    rows.append(row(label + suffix, kind, workers, connections, r))
+                problems = await audit(db)
+                if problems:
+                    label = "AUDIT FAILED" + ("" if name == "tender" else " after the baseline")
+                    rows.append(audit_row(label, kind, workers, connections, problems))
+            if with_baseline:
+                for label in (BALANCE, REDEEM):
+                    ours_r, theirs_r = measured["tender"][label], measured["baseline"][label]
+                    comparisons.append(
+                        Comparison(
+                            label, workers, connections, ours_r, theirs_r, n + 1 if suffix else None
+                        )
+                    )
     return rows, comparisons
+
+
+def medians(comparisons: list[Comparison]) -> list[str]:
+    """Per call, workers and connections measured in several rounds: the median ratios."""
+    grouped: dict[tuple[str, int, int], list[Comparison]] = {}
+    for c in comparisons:
+        grouped.setdefault((c.label, c.workers, c.connections), []).append(c)
+    lines = []
+    for (label, workers, connections), found in grouped.items():
+        if len(found) < 2:
+            continue
+        rps = statistics.median(c.tender.rps / c.baseline.rps for c in found)
+        p99 = statistics.median(c.tender.p99 / c.baseline.p99 for c in found)
+        line = (
+            f"{label}, {workers} worker(s), {connections} connections, median of "
+            f"{len(found)}: req/s {rps:.2f}"
+        )
+        if label == REDEEM:
+            line += f" (goal >= 1.0: {'met' if rps >= 1.0 else 'not met'})"
+        lines.append(f"{line}; p99 {p99:.2f}")
+    return lines
 
 
 async def main(
@@ -357,6 +402,7 @@ async def main(
     workers: list[int],
     connections: list[int],
     server_kind: str,
+    rounds: int = 1,
 ) -> None:
     binary = ensure_wrk()
     rows: list[list[str]] = []
@@ -382,6 +428,7 @@ async def main(
                         sessions=sessions,
                         baseline_sessions=baseline_sessions,
                         server_kind=server_kind,
+                        rounds=rounds,
                     )
                     rows += found
                     comparisons += compared
@@ -397,6 +444,8 @@ async def main(
         print("\ntender / baseline (goal: redeem req/s >= 1.0x)")
         for comparison in comparisons:
             print("  " + comparison.text())
+        for line in medians(comparisons):
+            print("  " + line)
     goals = latency_goals(rows)
     if goals:
         print("\np99 at 8 connections on PostgreSQL (goals: balance <= 10 ms, redeem <= 25 ms)")
@@ -426,6 +475,13 @@ if __name__ == "__main__":
     parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--connections", nargs="+", type=int, default=[8, 50])
     parser.add_argument("--server", choices=SERVERS, default="uvicorn")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="on PostgreSQL, measure tender and the baseline this many times in turn, on "
+        "sessions of their own, and print the median ratios (a drifting host's speed)",
+    )
     arguments = parser.parse_args()
     asyncio.run(
         main(
@@ -436,5 +492,6 @@ if __name__ == "__main__":
             arguments.workers,
             arguments.connections,
             arguments.server,
+            arguments.rounds,
         )
     )

@@ -43,7 +43,7 @@ def closed(driver_connection: Any) -> bool:
 
 def lost(conn: AsyncConnection) -> bool:
     """Whether ``conn`` can no longer run a statement: invalidated, or ended by the server."""
-    if conn.invalidated or conn.sync_connection is None:
+    if conn.closed or conn.invalidated or conn.sync_connection is None:
         return True
     return closed(conn.sync_connection.connection.driver_connection)
 

@@ -45,6 +45,8 @@ def is_retryable(error: DBAPIError) -> bool:
 
 
 def unreachable(error: BaseException) -> bool:
+    """Whether ``error`` says the database could not be reached, rather than that something
+    was wrong with what was asked of it."""
     if isinstance(error, OSError | PoolTimeout):  # refused, timed out, no connection free
         return True
     if not isinstance(error, DBAPIError):
