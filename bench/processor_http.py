@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +36,14 @@ from bench.checkout_http import (
     wrk,
 )
 from bench.common import fresh_database, pg_url_for, print_table, settle
+from bench.processor_ratios import (
+    BALANCE,
+    REDEEM,
+    REDEEM_CENTS,
+    Comparison,
+    latency_goals,
+    medians,
+)
 from tender.config import Environment, Settings
 from tender.db.client_store import SqlClientStore
 from tender.db.engine import Database
@@ -49,7 +55,6 @@ from tender.runtime import Runtime
 ORIGIN = "https://shop.example"
 CARDS = 10_000
 CARD_AMOUNT = 5000
-REDEEM_CENTS = 500
 """Each card covers ten redemptions, so 10,000 cards serve 100,000 sessions."""
 PROCESSOR_LUA = r"""
 -- Each request takes the next prepared line ("PATH SESSION BODY"); the threads interleave so no
@@ -110,8 +115,6 @@ end
 """
 APP_DIR = str(Path(__file__).resolve().parent)
 HEADERS = {"Origin": ORIGIN, "Content-Type": "application/json"}
-BALANCE = "POST /balance"
-REDEEM = f"POST /redeem, {REDEEM_CENTS / 100:.2f} EUR"
 BASELINE = "baseline: FastAPI + asyncpg, same work"
 
 
@@ -240,47 +243,6 @@ def measure(
     return results
 
 
-@dataclass
-class Comparison:
-    """tender and the baseline on one call, measured in the same run."""
-
-    label: str
-    workers: int
-    connections: int
-    tender: WrkResult
-    baseline: WrkResult
-    round: int | None = None
-    """Its round, when there are several."""
-
-    def text(self) -> str:
-        rps = self.tender.rps / self.baseline.rps
-        p99 = self.tender.p99 / self.baseline.p99
-        line = (
-            f"{self.label}, {self.workers} worker(s), {self.connections} connections"
-            f"{f' (round {self.round})' if self.round else ''}: "
-            f"req/s {self.tender.rps:,.0f} / {self.baseline.rps:,.0f} = {rps:.2f}"
-        )
-        if self.label == REDEEM:
-            line += f" (goal >= 1.0: {'met' if rps >= 1.0 else 'not met'})"
-        line += f"; p99 {self.tender.p99:.1f} / {self.baseline.p99:.1f} ms = {p99:.2f}"
-        return line
-
-
-def latency_goals(rows: list[list[str]]) -> list[str]:
-    """tender's p99 at 8 connections on PostgreSQL against the issue's goals."""
-    goals = {BALANCE: 10.0, REDEEM: 25.0}
-    found = []
-    for r in rows:
-        call = r[0].split(" (round ")[0]
-        if call in goals and r[1] == "postgresql" and r[3] == "8":
-            goal, p99 = goals[call], float(r[6])
-            verdict = "met" if p99 <= goal else "not met"
-            found.append(
-                f"{r[0]}, {r[2]} worker(s): p99 {p99:.1f} ms (goal <= {goal:.0f} ms: {verdict})"
-            )
-    return found
-
-
 def tender_env(db: Database, folder: Path) -> dict[str, str]:
     return {
         "TENDER_DATABASE_URL": db.url,
@@ -371,27 +333,6 @@ async def measure_both(
                         )
                     )
     return rows, comparisons
-
-
-def medians(comparisons: list[Comparison]) -> list[str]:
-    """Per call, workers and connections measured in several rounds: the median ratios."""
-    grouped: dict[tuple[str, int, int], list[Comparison]] = {}
-    for c in comparisons:
-        grouped.setdefault((c.label, c.workers, c.connections), []).append(c)
-    lines = []
-    for (label, workers, connections), found in grouped.items():
-        if len(found) < 2:
-            continue
-        rps = statistics.median(c.tender.rps / c.baseline.rps for c in found)
-        p99 = statistics.median(c.tender.p99 / c.baseline.p99 for c in found)
-        line = (
-            f"{label}, {workers} worker(s), {connections} connections, median of "
-            f"{len(found)}: req/s {rps:.2f}"
-        )
-        if label == REDEEM:
-            line += f" (goal >= 1.0: {'met' if rps >= 1.0 else 'not met'})"
-        lines.append(f"{line}; p99 {p99:.2f}")
-    return lines
 
 
 async def main(
