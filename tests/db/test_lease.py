@@ -10,7 +10,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import asyncpg
+import pytest
 from sqlalchemy import event, make_url, select, text
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tender.db import direct, lease
@@ -264,3 +266,23 @@ async def test_connections_the_server_ended_while_they_waited_are_replaced(
         assert await db.apart_statement(read) is None
     assert len(seen) >= 5  # connections opened in the dead ones' places
     assert not any(conn in db._idle._connections for conn in waiting)
+
+
+async def test_a_request_waits_for_a_connection_no_longer_than_the_limit(db: Database) -> None:
+    """Past the limit it gives up with the pool's own error (answered 503) and leaves the
+    queue, so the next connection given back goes to whoever still waits."""
+    if db.is_sqlite:
+        return  # SQLite holds no lease
+    idle = lease.Idle(1, timeout=0.05)
+    first = await idle.connect(db.engine)
+    try:
+        with pytest.raises(PoolTimeout):
+            await idle.connect(db.engine)
+        assert not idle._waiting
+        later = asyncio.create_task(idle.connect(db.engine))
+        await asyncio.sleep(0.01)
+        await idle.put(first)
+        assert await later is first  # handed on, as ever
+    finally:
+        await first.close()
+        await idle.close()

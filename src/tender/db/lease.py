@@ -32,7 +32,11 @@ from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from typing import Any
 
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+WAIT_LIMIT_SECONDS = 30.0
+"""How long a request waits for a connection at most: SQLAlchemy's pool's own limit."""
 
 
 def closed(driver_connection: Any) -> bool:
@@ -63,10 +67,15 @@ class Idle:
     that finds nobody waiting may go ahead. Kept for whoever asked next, connections let
     newcomers overtake the requests waiting in the pool's queue (at 50 connections some balance
     checks waited over a second); handed back to the pool whenever anyone waited, each was
-    checked out again at full cost (balance at 50 connections fell to half its rate)."""
+    checked out again at full cost (balance at 50 connections fell to half its rate).
 
-    def __init__(self, size: int) -> None:
+    No request waits longer than ``timeout`` seconds, as none waits longer for SQLAlchemy's
+    pool: past it, it gives up with the pool's ``TimeoutError`` (answered 503), so that an
+    overloaded or stuck database sheds requests instead of queueing them without end."""
+
+    def __init__(self, size: int, timeout: float = WAIT_LIMIT_SECONDS) -> None:
         self.size = size
+        self.timeout = timeout
         self._connections: list[AsyncConnection] = []
         self._lent = 0
         self._waiting: deque[asyncio.Future[AsyncConnection | None]] = deque()
@@ -95,13 +104,16 @@ class Idle:
         waiter: asyncio.Future[AsyncConnection | None] = asyncio.get_running_loop().create_future()
         self._waiting.append(waiter)
         try:
-            return await waiter
-        except BaseException:
+            async with asyncio.timeout(self.timeout):
+                return await waiter
+        except BaseException as error:
             if waiter.done() and not waiter.cancelled():  # handed over as it gave up
                 self._hand_on(waiter.result())
             else:
                 with contextlib.suppress(ValueError):
                     self._waiting.remove(waiter)
+            if isinstance(error, TimeoutError):
+                raise PoolTimeout(f"no connection was free within {self.timeout} s") from error
             raise
 
     async def put(self, conn: AsyncConnection) -> None:
