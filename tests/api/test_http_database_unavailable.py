@@ -70,6 +70,15 @@ async def test_a_glue_shopper_reads_it_in_glues_shape_and_language(
     assert response.headers["retry-after"] == "2"
 
 
+async def test_a_preflight_from_an_origin_to_look_up_is_told_to_try_again(
+    client: httpx.AsyncClient,
+) -> None:
+    headers = {"Origin": "https://shop.example", "Access-Control-Request-Method": "POST"}
+    response = await client.options("/balance", headers=headers)
+    assert_unavailable(response)
+    assert "access-control-allow-origin" not in response.headers
+
+
 async def test_liveness_does_not_need_the_database(client: httpx.AsyncClient) -> None:
     assert (await client.get("/health")).status_code == 200
 
