@@ -3,6 +3,7 @@ shape, never 500: nothing was wrong with the request, and sending it again later
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -13,7 +14,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from tender.api.app import create_app
 from tender.config import Environment, Settings
-from tender.db.retries import unreachable
+from tender.db.retries import retrying, unreachable
+from tender.domain.errors import StoreUnavailable
 from tests.api.conftest import SECRET, assert_error
 from tests.api.glue_shoppers import GUEST_HEADER, guest_id
 from tests.api.test_http_glue_errors import glue_error
@@ -66,7 +68,7 @@ async def test_a_glue_shopper_reads_it_in_glues_shape_and_language(
     document = {"data": {"type": "checkout-data", "attributes": {"idCart": CART}}}
     response = await client.post("/checkout-data", json=document, headers=headers)
     (error,) = glue_error(response, 503, "ServiceUnavailable")
-    assert error["detail"].startswith("Der Dienst erreicht seine Datenbank gerade nicht.")
+    assert error["detail"].startswith("Die Datenbank des Dienstes kann die Anfrage gerade")
     assert response.headers["retry-after"] == "2"
 
 
@@ -84,9 +86,13 @@ async def test_liveness_does_not_need_the_database(client: httpx.AsyncClient) ->
 
 
 def _lost(sqlstate: str | None, *, invalidated: bool = False) -> DBAPIError:
-    orig = asyncpg.PostgresError()
+    orig = asyncpg.PostgresError("the server says no")
     orig.sqlstate = sqlstate  # type: ignore[attr-defined]
     return DBAPIError("SELECT 1", None, orig, connection_invalidated=invalidated)
+
+
+def _sqlite(message: str) -> DBAPIError:
+    return DBAPIError("SELECT 1", None, sqlite3.OperationalError(message))
 
 
 @pytest.mark.parametrize(
@@ -101,6 +107,10 @@ def _lost(sqlstate: str | None, *, invalidated: bool = False) -> DBAPIError:
         (_lost("08006"), True),  # connection failure
         (_lost(None, invalidated=True), True),  # the driver lost the connection
         (_lost("40001"), False),  # a serialization failure is retried, not unavailability
+        (_sqlite("database or disk is full"), True),
+        (_sqlite("unable to open database file"), True),
+        (_sqlite("database is locked"), False),  # retried
+        (_sqlite("no such table: carts"), False),
         (_lost("23505"), False),
         (ValueError(), False),
     ],
@@ -109,3 +119,18 @@ def test_which_errors_say_the_database_cannot_be_reached(
     error: BaseException, expected: bool
 ) -> None:
     assert unreachable(error) is expected
+
+
+async def test_retries_that_all_fail_end_as_unavailable() -> None:
+    """Each attempt was rolled back (a deadlock, a serialization failure, SQLite busy): the
+    database stayed too busy, and sending the request again later is safe."""
+    attempts = 0
+
+    async def deadlocked() -> None:
+        nonlocal attempts
+        attempts += 1
+        raise _lost("40P01")
+
+    with pytest.raises(StoreUnavailable):
+        await retrying(deadlocked, 3)
+    assert attempts == 3

@@ -308,16 +308,17 @@ async def _unavailable(request: Request, exc: Exception) -> Response:
 
 UNEXPECTED = "An unexpected error occurred."
 UNREACHABLE = (
-    "The service cannot reach its database for now. Send the request again shortly, with the "
+    "The service's database cannot take the request for now. Send it again shortly, with the "
     "same Idempotency-Key if it had one."
 )
 RETRY_AFTER_SECONDS = "2"
 
 
 def failure(scope: Scope, exc: Exception) -> Response:
-    """The answer to an error no handler expected: 503 when the database cannot be reached
-    (nothing is wrong with the request or the code, and a client that sends it again once the
-    database is back is answered, or with its Idempotency-Key replayed), else 500."""
+    """The answer to an error no handler expected: 503 when the database cannot be reached or
+    stayed too busy (nothing is wrong with the request or the code, and a client that sends it
+    again once the database is back is answered, or with its Idempotency-Key replayed), else
+    500."""
     if isinstance(exc, e.StoreUnavailable):
         log.error("database unavailable: %s", type(exc.__cause__).__name__)
         headers = {"Retry-After": RETRY_AFTER_SECONDS}

@@ -4,9 +4,10 @@ Deadlocks and serialization failures (CockroachDB's 40001) are retried whole, af
 random wait that doubles each time; SQLite's "database is locked" too. A lock timeout on
 PostgreSQL (a card held by another request for ``lock_timeout``) is answered as a conflict the
 caller may retry, not retried here. A database that cannot be reached (refused, restarting, its
-connections all taken, the connection lost) is ``StoreUnavailable``, which callers answer with
-503: not retried here, since a unit that lost its connection while committing may have
-committed, and only the caller's idempotency key makes sending it again safe.
+connections all taken, the connection lost, SQLite's file full or unreadable) is
+``StoreUnavailable``, which callers answer with 503: not retried here, since a unit that lost
+its connection while committing may have committed, and only the caller's idempotency key makes
+sending it again safe. So are retries that all failed: the database stayed too busy.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ LOCK_TIMEOUT_SQLSTATES = frozenset({"55P03"})
 UNREACHABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
 """Shut down by an administrator or a crash, not yet accepting connections, too many of them;
 and class ``08``, connection exceptions."""
+SQLITE_UNUSABLE = ("database or disk is full", "unable to open database file", "disk I/O error")
+"""SQLite's file cannot be written or opened now (its ``SQLITE_FULL``, ``CANTOPEN``, ``IOERR``)."""
 
 
 def _sqlstate(error: DBAPIError) -> str | None:
@@ -52,7 +55,9 @@ def unreachable(error: BaseException) -> bool:
     if not isinstance(error, DBAPIError):
         return False
     state = _sqlstate(error) or ""
-    return error.connection_invalidated or state.startswith("08") or state in UNREACHABLE_SQLSTATES
+    if error.connection_invalidated or state.startswith("08") or state in UNREACHABLE_SQLSTATES:
+        return True
+    return any(text in str(error.orig) for text in SQLITE_UNUSABLE)
 
 
 @contextlib.contextmanager
@@ -79,8 +84,10 @@ async def retrying(attempt_once: Callable[[], Awaitable[T]], attempts: int) -> T
                 raise Conflict("the gift card is locked by another request; retry") from error
             if unreachable(error):
                 raise StoreUnavailable("the database cannot be reached") from error
-            if not is_retryable(error) or attempt == attempts:
+            if not is_retryable(error):
                 raise
+            if attempt == attempts:  # rolled back every time: nothing was done, try later
+                raise StoreUnavailable("the database stayed too busy") from error
             log.info("retrying transaction after %s", type(error.orig).__name__)
             await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
     raise AssertionError("unreachable")

@@ -78,8 +78,8 @@ from typing import ClassVar
 
 
 class StoreUnavailable(Exception):
-    """The database cannot be reached now (down, restarting, out of connections). Not a
-    ``DomainError``: nothing was wrong with the request, which may be sent again."""
+    """The database cannot take requests now (down, restarting, out of connections, too busy).
+    Not a ``DomainError``: nothing was wrong with the request, which may be sent again."""
 
 
 class DomainError(Exception):
