@@ -14,7 +14,7 @@ import pytest
 import tender
 from tender.api import i18n
 from tender.api.compat.spryker.checkout_data import METHOD_NAMES
-from tender.api.errors import UNEXPECTED, UNREACHABLE, VALIDATION_TEMPLATES
+from tender.api.errors import DATABASE_UNAVAILABLE, UNEXPECTED, VALIDATION_TEMPLATES
 from tender.domain.errors import DomainError
 from tender.domain.money import MAX_MINOR, Money
 
@@ -39,7 +39,7 @@ def test_every_error_and_name_has_a_german_message() -> None:
     german = i18n.catalogue("de")
     missing = [c.__name__ for c in _every_error() if c.message not in german]
     assert missing == []
-    answers = (UNEXPECTED, UNREACHABLE)  # the service's own failures
+    answers = (UNEXPECTED, DATABASE_UNAVAILABLE)  # the service's own failures
     for text in (*VALIDATION_TEMPLATES.values(), *METHOD_NAMES.values(), *answers):
         assert text in german, text
 

@@ -307,7 +307,7 @@ async def _unavailable(request: Request, exc: Exception) -> Response:
 
 
 UNEXPECTED = "An unexpected error occurred."
-UNREACHABLE = (
+DATABASE_UNAVAILABLE = (
     "The service's database cannot take the request for now. Send it again shortly, with the "
     "same Idempotency-Key if it had one."
 )
@@ -322,7 +322,7 @@ def failure(scope: Scope, exc: Exception) -> Response:
     if isinstance(exc, e.StoreUnavailable):
         log.error("database unavailable: %s", type(exc.__cause__).__name__)
         headers = {"Retry-After": RETRY_AFTER_SECONDS}
-        return refusal(scope, 503, "ServiceUnavailable", UNREACHABLE, headers=headers)
+        return refusal(scope, 503, "ServiceUnavailable", DATABASE_UNAVAILABLE, headers=headers)
     return refusal(scope, 500, "GeneralError", UNEXPECTED)
 
 
