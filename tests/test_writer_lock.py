@@ -8,7 +8,10 @@ import multiprocessing
 import time
 from pathlib import Path
 
-from tender.db.writer_lock import WriterLock
+import pytest
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from tender.db.writer_lock import WriterLock, turn
 
 
 async def test_a_second_writer_waits_until_the_first_releases(tmp_path: Path) -> None:
@@ -39,6 +42,36 @@ async def test_a_cancelled_waiter_gives_the_lock_back(tmp_path: Path) -> None:
     async with asyncio.timeout(5):
         async with lock.held():
             pass
+
+
+async def test_a_writer_waits_no_longer_than_its_limit(tmp_path: Path) -> None:
+    """Past it, the pool's error (answered 503); the lock is given back all the same once the
+    thread that went on waiting gets it."""
+    lock = WriterLock(str(tmp_path / "db"))
+    async with lock.held():
+        with pytest.raises(PoolTimeout):
+            async with lock.held(0.05):
+                raise AssertionError("held twice")
+    async with asyncio.timeout(5):
+        async with lock.held():
+            pass
+
+
+async def test_a_request_waits_for_its_turn_to_write_no_longer_than_the_limit(
+    tmp_path: Path,
+) -> None:
+    """This process's queue and the other processes' lock, each within the limit."""
+    queue = asyncio.Lock()
+    lock = WriterLock(str(tmp_path / "db"))
+    async with turn(queue, lock, 0.05):
+        with pytest.raises(PoolTimeout):  # behind this process's writer
+            async with turn(queue, lock, 0.05):
+                raise AssertionError("two writers")
+        with pytest.raises(PoolTimeout):  # behind another process's writer (its own queue)
+            async with turn(asyncio.Lock(), lock, 0.05):
+                raise AssertionError("two writers")
+    async with turn(queue, lock, 0.05):
+        pass  # given back both times
 
 
 def _hold_in_child(path: str, seconds: float, ready: object) -> None:

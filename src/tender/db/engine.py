@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import (
 
 from tender.db import kept, lease, pending, sqlite_driver
 from tender.db.retries import is_retryable, reachable, retrying
-from tender.db.writer_lock import WriterLock
+from tender.db.writer_lock import WriterLock, turn
 from tender.domain.errors import DomainError
 
 T = TypeVar("T")
@@ -138,6 +138,8 @@ class Database:
             self._apart_engine = create_engine(
                 url, pool_size=apart_size, echo=echo, idle_timeout_ms=idle_timeout_ms
             )
+        self.wait_limit = lease.WAIT_LIMIT_SECONDS
+        """How long a request waits for a connection, or on SQLite for its turn to write."""
         self._idle = lease.Idle(pool_size)
         self._sqlite_writer = asyncio.Lock()
         """SQLite has one writer at a time. Queueing this process's writers here keeps them out
@@ -247,12 +249,8 @@ class Database:
         if not self.is_sqlite:
             yield
             return
-        async with self._sqlite_writer:
-            if self._writer_lock is None:  # an in-memory database has no other process
-                yield
-                return
-            async with self._writer_lock.held():
-                yield
+        async with turn(self._sqlite_writer, self._writer_lock, self.wait_limit):
+            yield
 
     async def dispose(self) -> None:
         await self._idle.close()

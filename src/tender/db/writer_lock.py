@@ -16,6 +16,8 @@ import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not on POSIX: SQLite's busy timeout alone
@@ -30,7 +32,9 @@ class WriterLock:
         self.path = f"{database_path}.writer-lock"
 
     @asynccontextmanager
-    async def held(self) -> AsyncIterator[None]:
+    async def held(self, wait_limit: float | None = None) -> AsyncIterator[None]:
+        """The lock for the block, waited for at most ``wait_limit`` seconds (then the pool's
+        ``TimeoutError``, as when no connection is free)."""
         if fcntl is None:
             yield
             return
@@ -41,17 +45,42 @@ class WriterLock:
             except BlockingIOError:
                 acquiring = asyncio.ensure_future(asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX))
                 try:
-                    await asyncio.shield(acquiring)
-                except BaseException:
-                    # Cancelled while the thread waits: it will still get the lock, and must
-                    # give it back as soon as it does.
+                    async with asyncio.timeout(wait_limit):
+                        await asyncio.shield(acquiring)
+                except BaseException as error:
+                    # Cancelled (or out of time) while the thread waits: it will still get the
+                    # lock, and must give it back as soon as it does.
                     acquiring.add_done_callback(_closer(fd))
                     fd = -1
+                    if isinstance(error, TimeoutError):
+                        raise PoolTimeout(f"no turn to write within {wait_limit} s") from error
                     raise
             yield
         finally:
             if fd >= 0:
                 os.close(fd)
+
+
+@asynccontextmanager
+async def turn(
+    queue: asyncio.Lock, lock: WriterLock | None, wait_limit: float
+) -> AsyncIterator[None]:
+    """SQLite's one writer: this process's ``queue``, then the other processes' ``lock`` (none
+    for an in-memory database), each waited for at most ``wait_limit`` seconds, as long as for
+    a connection: past it, 503 rather than a queue without end."""
+    try:
+        async with asyncio.timeout(wait_limit):
+            await queue.acquire()
+    except TimeoutError as error:
+        raise PoolTimeout(f"no turn to write within {wait_limit} s") from error
+    try:
+        if lock is None:
+            yield
+            return
+        async with lock.held(wait_limit):
+            yield
+    finally:
+        queue.release()
 
 
 def _closer(fd: int) -> Callable[[object], None]:
