@@ -140,7 +140,7 @@ class Database:
             )
         self.wait_limit = lease.WAIT_LIMIT_SECONDS
         """How long a request waits for a connection, or on SQLite for its turn to write."""
-        self._idle = lease.Idle(pool_size)
+        self._idle = lease.Idle(pool_size, self.wait_limit)
         self._sqlite_writer = asyncio.Lock()
         """SQLite has one writer at a time. Queueing this process's writers here keeps them out
         of SQLite's busy handler, which sleeps up to 100 ms between tries (p99 spikes);
