@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     env: Environment = Environment.PRODUCTION
     database_url: str = DEFAULT_SQLITE_URL
     db_pool_size: int = Field(10, ge=1, le=200)
+    db_apart_pool_size: int | None = Field(None, ge=1, le=200)
+    """Connections for work done apart from requests' transactions (budget counts, PIN
+    attempts), as many again as overflow; by default half ``db_pool_size``, at least 2."""
     secret_key: SecretStr | None = None
     """Keys the HMACs of card codes, PINs, client secrets and tokens, and derives the JWT
     signing key. Changing it orphans them."""

@@ -75,6 +75,7 @@ class Runtime:
         self.db = Database(
             settings.database_url,
             pool_size=settings.db_pool_size,
+            apart_pool_size=settings.db_apart_pool_size,
             sqlite_synchronous=settings.sqlite_synchronous,
         )
         self.schema: Schema = SqlSchema(self.db)

@@ -208,11 +208,20 @@ async def test_a_processor_that_wants_pins_gets_a_pin_field(pin_shop: Shop) -> N
     await shop.shot("pin")
 
 
+async def _within_one_minute(seconds: float) -> None:
+    """The session's budget counts per minute of the clock: start where the next ``seconds``
+    fall in one minute, or the budget starts again halfway through."""
+    left = 60 - datetime.now(UTC).timestamp() % 60
+    if left < seconds:
+        await asyncio.sleep(left + 0.1)
+
+
 async def test_too_many_lookups_tell_the_shopper_how_long_to_wait(shop: Shop) -> None:
     card = await shop.tender.card(3000)
     await shop.open(locale="de")
     field = shop.page.locator(".tender-gc__input").first
     await field.fill(card["code"])
+    await _within_one_minute(15)
     for attempt in range(1, 12):  # the session may look up 10 cards a minute
         await field.press("Enter")
         await shop.wait_for("giftcard:balance", attempt)

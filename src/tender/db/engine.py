@@ -112,6 +112,7 @@ class Database:
         url: str,
         *,
         pool_size: int = 10,
+        apart_pool_size: int | None = None,
         echo: bool = False,
         idle_timeout_ms: int = 60_000,
         sqlite_synchronous: str = "FULL",
@@ -134,7 +135,7 @@ class Database:
         Half the main pool's size (its overflow as much again): every card lookup counts its
         budgets apart, so a pool much smaller than the requests in flight queues lookups."""
         if not self.is_sqlite:
-            apart_size = max(2, pool_size // 2)
+            apart_size = apart_pool_size or max(2, pool_size // 2)
             self._apart_engine = create_engine(
                 url, pool_size=apart_size, echo=echo, idle_timeout_ms=idle_timeout_ms
             )
