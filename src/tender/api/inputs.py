@@ -150,7 +150,7 @@ def _refuse(location: tuple[str | int, ...], message: str) -> RequestValidationE
     )
 
 
-def _is_json(content_type: str) -> bool:
+def is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media == "application/json" or (
         media.startswith("application/") and media.endswith("+json")
@@ -161,7 +161,7 @@ async def _json_body(request: Request) -> Any:
     """The body FastAPI parsed (cached on the request), or None when there is no JSON body.
     A body FastAPI did not need is parsed here too; one that does not parse is left to the
     route, which ignores it or answers 400."""
-    if not _is_json(request.headers.get("content-type", "")):
+    if not is_json(request.headers.get("content-type", "")):
         return None
     try:
         return await request.json()

@@ -28,13 +28,13 @@ from tender.api.compat.commercetools.wire import (
     amount_field,
 )
 from tender.api.errors import responses
-from tender.api.routing import AuthFirstRoute
+from tender.api.routing import LeanJsonRoute
 from tender.api.security import runtime_of
 from tender.domain.errors import DomainError
 from tender.domain.ledger import BalanceState
 from tender.domain.sessions import Session
 
-router = APIRouter(tags=["compat: commercetools gift card processor"], route_class=AuthFirstRoute)
+router = APIRouter(tags=["compat: commercetools gift card processor"], route_class=LeanJsonRoute)
 Browser = Annotated[Session, Depends(browser_session)]
 
 

@@ -1,0 +1,96 @@
+"""The processor's balance and redeem take the lean path past FastAPI's request handler, and
+answer every request, well-formed or not, exactly as FastAPI's handler does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+
+from tender.api import routing
+from tender.api.app import create_app
+from tender.api.compat.commercetools import processor
+from tests.api.conftest import Api
+from tests.api.journeys import card
+from tests.api.processor import open_shop
+
+
+def test_the_processors_busy_routes_have_the_lean_form() -> None:
+    routes = {r.path: r for r in processor.router.routes if isinstance(r, APIRoute)}
+    for path, endpoint in (("/balance", processor.balance), ("/redeem", processor.redeem)):
+        route = routes[path]
+        assert isinstance(route, routing.LeanJsonRoute)
+        form = routing._lean_form(route.dependant, route.dependencies)
+        assert form is not None, path
+        assert form[0] is endpoint
+    # GET /operations/config has no body: FastAPI's handler serves it.
+    config = routes["/operations/config"]
+    assert routing._lean_form(config.dependant, config.dependencies) is None
+
+
+async def test_the_lean_path_knows_the_applications_dependencies(api: Api) -> None:
+    """If ``create_app`` gains a dependency, the lean path must run it too (or step aside)."""
+    app = create_app(runtime=api.runtime)
+    assert tuple(d.dependency for d in app.router.dependencies) == routing.APP_DEPENDENCIES
+
+
+BODIES: list[tuple[str, Any, str]] = [
+    ("/balance", b"", "application/json"),
+    ("/balance", b"{", "application/json"),
+    ("/balance", b"[]", "application/json"),
+    ("/balance", b'"code"', "application/json"),
+    ("/balance", b"{}", "application/json"),
+    ("/balance", b'{"code": 12}', "application/json"),
+    ("/balance", b'{"code": "x\\u0000y"}', "application/json"),
+    ("/balance", b'{"code": "\\ud800"}', "application/json"),
+    ("/balance", b'{"code": "ABCD-EFGH", "note": "x\\u0000"}', "application/json"),
+    ("/balance", b'{"code": "ABCD-EFGH", "n": [NaN]}', "application/json"),
+    ("/balance", b'{"code": "ABCD-EFGH"}', "text/plain"),
+    ("/balance", b'{"code": "ABCD-EFGH"}', ""),
+    ("/balance", b'{"code": "ABCD-EFGH"}', "application/merge-patch+json"),
+    ("/balance", b'{"code": "ABCD-EFGH", "pin": 7}', "application/json"),
+    ("/balance", b'{"code": "NO-SUCH-CARD"}', "application/json; charset=utf-8"),
+    ("/redeem", b'{"code": "NO-SUCH-CARD"}', "application/json"),
+    *(
+        ("/redeem", b'{"code": "X", "redeemAmount": %s}' % amount, "application/json")
+        for amount in (
+            b'{"centAmount": 1.5, "currencyCode": "EUR"}',
+            b'{"centAmount": "100", "currencyCode": 1}',
+            b'{"centAmount": 100}',
+            b'{"centAmount": 100, "currencyCode": "USD"}',
+            b'{"centAmount": -5, "currencyCode": "EUR"}',
+            b'{"centAmount": 1e400, "currencyCode": "EUR"}',
+            b'{"centAmount": NaN, "currencyCode": "EUR"}',
+            b'{"centAmount": 100, "currencyCode": "EUR"}',
+        )
+    ),
+]
+
+
+def answer(response: httpx.Response) -> tuple[int, Any]:
+    return response.status_code, response.json()
+
+
+async def test_every_answer_is_fastapis(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same requests, to the app and to one whose lean path steps aside, answer alike:
+    refusals of every kind, a card that is unknown, and one that is known."""
+    shop = await open_shop(api)
+    gift = await card(api, shop.h, 3000)
+    full_app = create_app(runtime=api.runtime)
+    monkeypatch.setattr(routing, "APP_DEPENDENCIES", ())  # read once per app, at its first call
+    transport = httpx.ASGITransport(app=full_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as full:
+        await full.post("/balance", content=b"{}", headers=shop.page)
+        assert routing._known_apps[id(full_app)] is False
+        monkeypatch.undo()
+        known = ("/balance", f'{{"code": "{gift["code"]}"}}'.encode(), "application/json")
+        for path, body, content_type in [*BODIES, known]:
+            headers = {**shop.page, "content-type": content_type}
+            lean = await api.client.post(path, content=body, headers=headers)
+            slow = await full.post(path, content=body, headers=headers)
+            assert answer(lean) == answer(slow), (path, body, content_type)
+        assert routing._known_apps[id(api.client._transport.app)] is True  # type: ignore[attr-defined]
+    # Nothing was redeemed by any of them.
+    assert await shop.held(gift) == (3000, 0)
