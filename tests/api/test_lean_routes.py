@@ -7,8 +7,10 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
+from tender.api import app as app_module
 from tender.api import routing
 from tender.api.app import create_app
 from tender.api.compat.commercetools import processor
@@ -34,6 +36,28 @@ async def test_the_lean_path_knows_the_applications_dependencies(api: Api) -> No
     """If ``create_app`` gains a dependency, the lean path must run it too (or step aside)."""
     app = create_app(runtime=api.runtime)
     assert tuple(d.dependency for d in app.router.dependencies) == routing.APP_DEPENDENCIES
+    # The routes sit on the application itself (``include_flat``), with its dependencies.
+    flat = {r.path: r for r in app.router.routes if isinstance(r, routing.LeanJsonRoute)}
+    assert {"/balance", "/redeem", "/operations/config"} <= set(flat)
+    for path in ("/balance", "/redeem"):
+        assert routing._lean_form(flat[path].dependant, flat[path].dependencies) is not None
+
+
+async def test_routes_included_flat_are_documented_as_included_ones(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ours = create_app(runtime=api.runtime).openapi()
+    monkeypatch.setattr(app_module, "include_flat", lambda app, router: app.include_router(router))
+    theirs = create_app(runtime=api.runtime).openapi()
+    assert ours["components"] == theirs["components"]
+    assert ours["paths"] == theirs["paths"]
+    assert {"/balance", "/redeem", "/operations/config"} <= set(ours["paths"])
+
+
+def test_only_plain_routers_are_included_flat() -> None:
+    app = FastAPI()
+    with pytest.raises(ValueError, match="prefix"):
+        routing.include_flat(app, APIRouter(prefix="/shop"))
 
 
 BODIES: list[tuple[str, Any, str]] = [

@@ -20,7 +20,6 @@ from tender.api.compat.commercetools import operations
 from tender.api.compat.spryker.errors import GlueErrors
 from tender.api.cors import BrowserCors
 from tender.api.idempotency import IdempotencyKeys, replay_handler
-from tender.api.inputs import check_request
 from tender.api.logs import AccessLog, configure_logging
 from tender.api.middleware import BodySizeLimit, CorrelationId, RequestConnection
 from tender.api.routes import (
@@ -35,6 +34,7 @@ from tender.api.routes import (
     redirect_page,
     sessions,
 )
+from tender.api.routing import APP_DEPENDENCIES, include_flat
 from tender.config import Settings
 from tender.demo.backend import demo_router
 from tender.domain.idempotency import Replay
@@ -106,7 +106,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         description=DESCRIPTION,
         lifespan=lifespan,
         redirect_slashes=False,  # an API client gets a 404 in the error shape, not a 307
-        dependencies=[Depends(check_request)],  # ids and text checked before any route runs
+        # ids and text checked before any route runs
+        dependencies=[Depends(dependency) for dependency in APP_DEPENDENCIES],
     )
     app.state.runtime = runtime
     errors.install(app, flavours=[GlueErrors()])
@@ -124,8 +125,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
 def _include_routers(app: FastAPI, settings: Settings) -> None:
     """Every route there is; the development conveniences only where they are switched on."""
-    for router in (  # the shopper's page calls first: FastAPI tries routers in this order
-        commercetools.router,
+    # The shopper's page calls first, on the application itself: FastAPI tries routes in order.
+    include_flat(app, commercetools.router)
+    for router in (
         health.router,
         enabler.router,
         jwks.router,

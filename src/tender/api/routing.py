@@ -11,9 +11,9 @@ import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIRouter
 from pydantic import BaseModel, ValidationError
 
 from tender.api.inputs import check_request, is_json
@@ -100,17 +100,20 @@ def _lean_form(
 ) -> tuple[Callable[..., Awaitable[Response]], type[BaseModel], Gate] | None:
     """The endpoint, its body model and its one gate, if the route has exactly that form."""
     call = dependant.call
-    if call is None or route_dependencies or not inspect.iscoroutinefunction(call):
+    if call is None or not inspect.iscoroutinefunction(call):
         return None
+    if tuple(d.dependency for d in route_dependencies) not in ((), APP_DEPENDENCIES):
+        return None  # a route on the application itself carries the application's
     others = (
         dependant.path_params,
         dependant.query_params,
         dependant.header_params,
         dependant.cookie_params,
     )
-    if any(others) or len(dependant.body_params) != 1 or len(dependant.dependencies) != 1:
+    subs = [d for d in dependant.dependencies if d.call not in APP_DEPENDENCIES]
+    if any(others) or len(dependant.body_params) != 1 or len(subs) != 1:
         return None
-    (sub,) = dependant.dependencies
+    (sub,) = subs
     if sub.call not in GATES or sub.dependencies or sub.body_params:
         return None
     model = dependant.body_params[0].field_info.annotation
@@ -121,3 +124,26 @@ def _lean_form(
     if names != expected or inspect.signature(call).return_annotation not in (Response, "Response"):
         return None
     return call, model, sub.call
+
+
+_COPIED = [
+    name
+    for name in inspect.signature(APIRouter.add_api_route).parameters
+    if name not in ("self", "path", "endpoint", "route_class_override")
+]
+
+
+def include_flat(app: FastAPI, router: APIRouter) -> None:
+    """Add ``router``'s routes to ``app`` itself, as FastAPI's ``include_router`` did before it
+    kept included routers as routers of their own: finding a route there costs each request
+    about a hundred Python calls more. For the few busiest routes only; ``router`` must have
+    no prefix or dependencies of its own (its routes carry everything)."""
+    if router.prefix or router.dependencies:
+        raise ValueError("a router included flat has no prefix or dependencies of its own")
+    for route in router.routes:
+        if not isinstance(route, APIRoute):
+            raise TypeError(f"only API routes are included flat, not {route!r}")
+        copied = {name: getattr(route, name) for name in _COPIED}
+        app.router.add_api_route(
+            route.path, route.endpoint, route_class_override=type(route), **copied
+        )
