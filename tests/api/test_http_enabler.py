@@ -15,6 +15,8 @@ from tender.enabler import (
     URL_PREFIX,
     NotConvertible,
     assets,
+    minified,
+    source,
     umd_from_module,
 )
 from tests.api.conftest import Api, assert_error
@@ -79,9 +81,8 @@ async def test_unknown_files_are_404_in_the_error_shape(api: Api) -> None:
 
 
 def test_umd_wraps_the_module_and_exports_what_it_exports() -> None:
-    source = assets()[ES_MODULE].body.decode()
-    umd = assets()[UMD].body.decode()
-    body = source[: source.rindex("\nexport {")]
+    umd = umd_from_module(source())
+    body = source()[: source().rindex("\nexport {")]
     assert body in umd
     assert f"root.{GLOBAL_NAME} = factory();" in umd
     assert "return { Enabler: Enabler, EnablerError: EnablerError, default: Enabler };" in umd
@@ -89,15 +90,35 @@ def test_umd_wraps_the_module_and_exports_what_it_exports() -> None:
 
 
 def test_the_types_declare_what_the_module_exports() -> None:
-    source = assets()[ES_MODULE].body.decode()
+    module = source()
     types = assets()[TYPES].body.decode()
-    exported = re.search(r"^export \{ ([\w, ]+) \};$", source, re.MULTILINE)
+    exported = re.search(r"^export \{ ([\w, ]+) \};$", module, re.MULTILINE)
     assert exported is not None
     for name in exported[1].split(", "):
         assert re.search(rf"^export declare (class|const) {name}\b", types, re.MULTILINE), name
-    assert "export default Enabler;" in source
+    assert "export default Enabler;" in module
     assert "export default Enabler;" in types
     assert f"export as namespace {GLOBAL_NAME};" in types
+
+
+def test_both_builds_are_the_source_minified() -> None:
+    """Served minified: comments and spaces go, every string and template literal stays (the
+    styles, the texts in both languages), and the module still ends with its exports."""
+    module, umd = assets()[ES_MODULE].body.decode(), assets()[UMD].body.decode()
+    assert module == minified(source())
+    assert umd == minified(umd_from_module(source()))
+    assert module.endswith("export{Enabler,EnablerError};export default Enabler;")
+    assert "return{Enabler:Enabler,EnablerError:EnablerError,default:Enabler};" in umd
+    texts = re.findall(r'^\s*\w+:\s*("[^"\n]*"),?$', source(), re.MULTILINE)  # en and de
+    templates = re.findall(r"`[^`]*`", re.sub(r"/\*.*?\*/|//[^\n]*", "", source(), flags=re.S))
+    literals = texts + templates
+    assert len(literals) > 40
+    for literal in literals:
+        assert literal in module, literal
+        assert literal in umd, literal
+    for build in (module, umd):
+        assert len(build) < 0.8 * len(source())
+        assert "/**" not in build
 
 
 @pytest.mark.parametrize(

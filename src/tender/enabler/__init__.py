@@ -1,6 +1,8 @@
 """The browser enabler as files tender serves: the ES module is the one source, the UMD build
 is derived from it here (so the two cannot drift and Python users need no Node), and the
-``.d.ts`` describes both. Pure Python: this package knows nothing of tender's layers."""
+``.d.ts`` describes both. Both builds go out minified (comments and spaces removed, names
+kept, so a browser's pretty-printer makes them readable again): the source stays the commented
+file a reviewer reads. Pure Python: this package knows nothing of tender's layers."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
+
+import rjsmin  # type: ignore[import-untyped]
 
 URL_PREFIX = "/enabler/"
 """Where tender serves these files."""
@@ -73,18 +77,30 @@ def umd_from_module(source: str, global_name: str = GLOBAL_NAME) -> str:
     )
 
 
+def minified(script: str) -> str:
+    """``script`` without comments and needless spaces (rjsmin: a tokeniser, so strings,
+    template literals and regular expressions are kept as they are), after a one-line note
+    that names the source."""
+    body: str = rjsmin.jsmin(script)
+    return f"/*! tender gift card enabler, minified from {ES_MODULE} */\n" + body
+
+
 def _asset(body: bytes, media_type: str) -> Asset:
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     return Asset(body, media_type, etag, gzip.compress(body, compresslevel=9, mtime=0))
 
 
+def source() -> str:
+    """The ES module as written."""
+    return files("tender.enabler").joinpath(ES_MODULE).read_text(encoding="utf-8")
+
+
 @cache
 def assets() -> dict[str, Asset]:
-    """Read once per process: the files are part of the installed package."""
-    folder = files("tender.enabler")
-    source = folder.joinpath(ES_MODULE).read_text(encoding="utf-8")
+    """Built once per process: the files are part of the installed package."""
+    module = source()
     return {
-        ES_MODULE: _asset(source.encode(), JAVASCRIPT),
-        UMD: _asset(umd_from_module(source).encode(), JAVASCRIPT),
-        TYPES: _asset(folder.joinpath(TYPES).read_bytes(), TYPESCRIPT),
+        ES_MODULE: _asset(minified(module).encode(), JAVASCRIPT),
+        UMD: _asset(minified(umd_from_module(module)).encode(), JAVASCRIPT),
+        TYPES: _asset(files("tender.enabler").joinpath(TYPES).read_bytes(), TYPESCRIPT),
     }

@@ -2,8 +2,8 @@
  * tender's gift card enabler: the browser half of the commercetools gift card connector
  * (Enabler → createGiftCardBuilder() → build(options) → {mount, balance, submit}).
  *
- * Plain JavaScript with no dependencies and no build step: tender serves this file as is at
- * /enabler/connector-enabler.es.js and derives its UMD twin from it when serving, so the
+ * Plain JavaScript with no dependencies and no build step: tender serves this file, minified
+ * when it starts, at /enabler/connector-enabler.es.js and derives its UMD twin from it, so the
  * file ends with its one export block and uses nothing else only a module may use.
  * Money stays in integer minor units: amounts are shown with Intl.NumberFormat from a decimal
  * string, never from a float.
