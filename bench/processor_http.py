@@ -402,14 +402,14 @@ if __name__ == "__main__":
     parser.add_argument(
         "--sessions",
         type=int,
-        default=3000,
+        default=8000,
         help="sessions (and carts) for tender per run, a sixth for the warm-up; each takes "
         "one balance and one redemption; more than a run redeems",
     )
     parser.add_argument(
         "--baseline-sessions",
         type=int,
-        default=6000,
+        default=12000,
         help="the same for the baseline per PostgreSQL run (it redeems faster)",
     )
     parser.add_argument("--db", nargs="+", default=["sqlite", "postgresql"])
