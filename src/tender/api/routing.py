@@ -57,8 +57,8 @@ class LeanJsonRoute(AuthFirstRoute):
     check's own work. For a JSON body that validates, this path runs what FastAPI would, in
     FastAPI's order: the gate (401 first), the application's ``check_request``, the body's
     model, the endpoint. Anything else (no JSON, a body that does not parse or validate)
-    goes to FastAPI's handler, so every refusal is FastAPI's, word for word. A route or an
-    application whose dependencies differ from this form gets FastAPI's handler alone."""
+    goes to FastAPI's handler, so every refusal is FastAPI's, word for word. A route whose
+    dependencies differ from this form gets FastAPI's handler alone."""
 
     def get_route_handler(self) -> Handler:
         full = super().get_route_handler()
@@ -68,8 +68,6 @@ class LeanJsonRoute(AuthFirstRoute):
         endpoint, model, gate = form
 
         async def lean(request: Request) -> Response:
-            if not _app_dependencies_known(request):
-                return await full(request)
             caller = await gate(request)
             if not is_json(request.headers.get("content-type", "")):
                 return await full(request)
@@ -83,27 +81,17 @@ class LeanJsonRoute(AuthFirstRoute):
         return lean
 
 
-_known_apps: dict[int, bool] = {}
-
-
-def _app_dependencies_known(request: Request) -> bool:
-    app = request.app
-    known = _known_apps.get(id(app))
-    if known is None:
-        calls = tuple(d.dependency for d in app.router.dependencies)
-        known = _known_apps[id(app)] = calls == APP_DEPENDENCIES
-    return known
-
-
 def _lean_form(
     dependant: Dependant, route_dependencies: list[Any]
 ) -> tuple[Callable[..., Awaitable[Response]], type[BaseModel], Gate] | None:
-    """The endpoint, its body model and its one gate, if the route has exactly that form."""
+    """The endpoint, its body model and its one gate, if the route has exactly that form and
+    sits on the application itself (``include_flat``), carrying the application's dependencies
+    and nothing else: a route of an included router does not see them when it is built."""
     call = dependant.call
     if call is None or not inspect.iscoroutinefunction(call):
         return None
-    if tuple(d.dependency for d in route_dependencies) not in ((), APP_DEPENDENCIES):
-        return None  # a route on the application itself carries the application's
+    if tuple(d.dependency for d in route_dependencies) != APP_DEPENDENCIES:
+        return None
     others = (
         dependant.path_params,
         dependant.query_params,
