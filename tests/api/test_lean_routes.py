@@ -67,6 +67,12 @@ BODIES: list[tuple[str, Any, str]] = [
     ("/balance", b'{"code": "\\ud800"}', "application/json"),
     ("/balance", b'{"code": "ABCD-EFGH", "note": "x\\u0000"}', "application/json"),
     ("/balance", b'{"code": "ABCD-EFGH", "n": [NaN]}', "application/json"),
+    ("/balance", b'{"code": "ABCD-EFGH", "code": 5}', "application/json"),
+    (
+        "/balance",
+        b'{"code": "ABCD-EFGH", "n": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        "application/json",
+    ),
     ("/balance", b'{"code": "ABCD-EFGH"}', "text/plain"),
     ("/balance", b'{"code": "ABCD-EFGH"}', ""),
     ("/balance", b'{"code": "ABCD-EFGH"}', "application/merge-patch+json"),
