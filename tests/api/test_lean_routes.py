@@ -68,6 +68,9 @@ BODIES: list[tuple[str, Any, str]] = [
     ("/balance", b'{"code": "ABCD-EFGH", "note": "x\\u0000"}', "application/json"),
     ("/balance", b'{"code": "ABCD-EFGH", "n": [NaN]}', "application/json"),
     ("/balance", b'{"code": "ABCD-EFGH", "code": 5}', "application/json"),
+    ("/balance", b'{"code": "\xff\xfe"}', "application/json"),
+    ("/balance", '{"code": "NO-SUCH-CARD"}'.encode("utf-16"), "application/json"),
+    ("/balance", b'\xef\xbb\xbf{"code": "NO-SUCH-CARD"}', "application/json"),
     (
         "/balance",
         b'{"code": "ABCD-EFGH", "n": ' + b"[" * 5000 + b"]" * 5000 + b"}",
