@@ -241,6 +241,18 @@ class Carts:
         found: dict[str, ProviderCard] | None = None,
         added: Payment | None = None,
     ) -> CartView:
+        """``update_allocation``, then the cart as it now is."""
+        await self.update_allocation(work, cart, found=found, added=added)
+        return await self.view(work, cart)
+
+    async def update_allocation(
+        self,
+        work: Work,
+        cart: Cart,
+        *,
+        found: dict[str, ProviderCard] | None = None,
+        added: Payment | None = None,
+    ) -> None:
         """Recompute what each gift card covers from fresh balances (only while the cart can
         change: once placed, the reserved amounts are what the order pays with). Placing does
         not call this blindly: it first checks that every card still covers what was shown,
@@ -248,7 +260,7 @@ class Carts:
         ``added`` is allocated with the others and written once. Redeemed cards keep their
         amounts: the others share what those leave open."""
         if cart.locked:
-            return await self.view(work, cart)
+            return
         totals, _ = await self.totals(work, cart)
         cards = [p for p in await work.payments.payments(cart.id) if p.is_gift_card and p.active]
         fixed = sum(p.amount_planned for p in cards if p.redeemed)
@@ -271,7 +283,6 @@ class Carts:
             await work.payments.update_payments(changed)
         if changed:
             await self.event(work, "GiftCardAllocationChanged", cart, {})
-        return await self.view(work, cart)
 
     @staticmethod
     async def _balances(

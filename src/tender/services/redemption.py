@@ -133,7 +133,7 @@ class Redemptions(OrderService):
         await work.payments.insert_payment(payment)
         await self._transaction(work, payment, self._kind, wanted, interaction_id=hold_ref)
         await self._redeemed_event(work, cart, payment, succeeded=True)
-        await self.carts.reallocate(work, cart)
+        await self.carts.update_allocation(work, cart)
         fresh = await self._reload(work, payment)
         return Redeemed(fresh, True, Money(wanted, cart.currency), hold_ref)
 

@@ -235,7 +235,7 @@ class PaymentIntents(OrderService):
         await work.payments.update_payment(removed)
         cart = await work.carts.get_cart(payment.cart_id)
         assert cart is not None
-        await self.carts.reallocate(work, cart)
+        await self.carts.update_allocation(work, cart)
 
     async def _processed(
         self,

@@ -115,7 +115,7 @@ class Lifecycle(OrderService):
         await self._release_all(work, order, drop_external=True)
         view = await self._move(work, order, OrderState.CHECKOUT)
         await work.carts.set_cart_locked(cart.id, False, self.clock.now())
-        await self.carts.reallocate(work, replace(cart, locked=False))
+        await self.carts.update_allocation(work, replace(cart, locked=False))
         return view
 
     async def cancel(self, work: Work, *, order_id: str, owner: str | None) -> OrderView:
