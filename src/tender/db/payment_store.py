@@ -102,6 +102,9 @@ class _CartPayments:
 
     payments: dict[str, Payment] = field(default_factory=dict)
     transactions: dict[str, dict[str, Transaction]] = field(default_factory=dict)
+    _whole: dict[str, Payment] = field(default_factory=dict)
+    """Each payment as ``get`` last assembled it, until a write to it or its transactions: a
+    redemption or an order reads the same payments several times."""
 
     @classmethod
     def of(cls, found: Sequence[Payment]) -> _CartPayments:
@@ -113,12 +116,30 @@ class _CartPayments:
         return remembered
 
     def put(self, payment: Payment) -> None:
-        self.payments[payment.id] = replace(payment, transactions=())
+        row = replace(payment, transactions=()) if payment.transactions else payment
+        self.payments[payment.id] = row
         self.transactions.setdefault(payment.id, {})
+        self._whole.pop(payment.id, None)
+
+    def add_transaction(self, transaction: Transaction) -> None:
+        self.transactions[transaction.payment_id][transaction.id] = transaction
+        self._whole.pop(transaction.payment_id, None)
+
+    def change_transaction(self, transaction_id: str, **changes: Any) -> None:
+        for payment_id, txs in self.transactions.items():
+            if transaction_id in txs:
+                txs[transaction_id] = replace(txs[transaction_id], **changes)
+                self._whole.pop(payment_id, None)
 
     def get(self, payment_id: str) -> Payment:
-        txs = sorted(self.transactions[payment_id].values(), key=lambda t: (t.created_at, t.id))
-        return replace(self.payments[payment_id], transactions=tuple(txs))
+        whole = self._whole.get(payment_id)
+        if whole is None:
+            row, txs = self.payments[payment_id], self.transactions[payment_id]
+            if txs:
+                ordered = sorted(txs.values(), key=lambda t: (t.created_at, t.id))
+                row = replace(row, transactions=tuple(ordered))
+            whole = self._whole[payment_id] = row
+        return whole
 
     def all(self) -> list[Payment]:
         ordered = sorted(self.payments.values(), key=lambda p: p.position)
@@ -217,7 +238,7 @@ class SqlPaymentStore:
         await pending.append(self.conn, _INSERT_TRANSACTION, [_transaction_row(transaction)])
         remembered = self._remembered(transaction.payment_id)
         if remembered is not None:
-            remembered.transactions[transaction.payment_id][transaction.id] = transaction
+            remembered.add_transaction(transaction)
 
     async def update_transaction(
         self, transaction_id: str, *, state: TransactionState, error_code: str | None, now: datetime
@@ -234,8 +255,6 @@ class SqlPaymentStore:
             },
         )
         for remembered in self._carts.values():
-            for txs in remembered.transactions.values():
-                if transaction_id in txs:
-                    txs[transaction_id] = replace(
-                        txs[transaction_id], state=state, error_code=error_code, updated_at=now
-                    )
+            remembered.change_transaction(
+                transaction_id, state=state, error_code=error_code, updated_at=now
+            )
