@@ -20,12 +20,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench.checkout_http import SECRET
 from bench.common import fresh_database, print_table
-from bench.processor_cost import WARM_UP, post
+from bench.processor_cost import WARM_UP, post, unbudgeted
 from bench.processor_http import prepare
 from tender.api.app import create_app
-from tender.config import Environment, Settings
 
 SOURCE = str(Path(__file__).resolve().parent.parent / "src" / "tender") + "/"
 OUTSIDE = "(no tender frame: the event loop, the benchmark)"
@@ -59,15 +57,7 @@ async def main(call: str, kind: str, requests: int, top: int) -> None:
         count = WARM_UP + requests
         balance, redeem = await prepare(db, count, 0, cards=count)
         lines = balance if call == "balance" else redeem
-        settings = Settings(
-            env=Environment.TEST,
-            database_url=db.url,
-            secret_key=SECRET,
-            sweep_interval_seconds=0,
-            card_attempts_per_session_minute=10**6,
-            card_attempts_per_client_minute=10**6,
-        )
-        app = create_app(settings)
+        app = create_app(unbudgeted(db))
         owners = Owners()
         async with app.router.lifespan_context(app):
             for line in lines[:WARM_UP]:
