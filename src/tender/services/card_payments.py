@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from tender.domain.allocation import CardBalance
 from tender.domain.cart import Cart
+from tender.domain.checkout_ports import Work
 from tender.domain.errors import CurrencyMismatch, InvalidInput
 from tender.domain.ids import new_id
 from tender.domain.orders import PaymentStatus
@@ -72,3 +74,15 @@ def card_payment(
         updated_at=now,
         redeemed=redeemed,
     )
+
+
+async def fresh_balances(
+    work: Work, cards: list[Payment], found: dict[str, ProviderCard]
+) -> list[CardBalance]:
+    """Each card's fresh balance: those not ``found`` already asked of the provider."""
+    found = dict(found)
+    missing = [p.card_ref or "" for p in cards if p.card_ref not in found]
+    if missing:
+        found.update(await work.provider.cards(refs=missing))
+    available = {ref: card.available for ref, card in found.items()}
+    return [CardBalance(p.id, available.get(p.card_ref or "", 0)) for p in cards]

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from tender.domain.allocation import CardBalance, allocate
+from tender.domain.allocation import allocate
 from tender.domain.cart import (
     AddLineItem,
     Cart,
@@ -44,7 +44,12 @@ from tender.domain.redemption import RedeemedPaymentKept
 from tender.domain.shipping import ShippingMethod, ShippingMethodNotFound, check_applicable
 from tender.domain.shoppers import cart_shopper
 from tender.domain.totals import Totals, compute_totals
-from tender.services.card_payments import GiftCardNotUsable, card_payment, check_card_fits
+from tender.services.card_payments import (
+    GiftCardNotUsable,
+    card_payment,
+    check_card_fits,
+    fresh_balances,
+)
 
 
 class CartLocked(IllegalTransition):
@@ -182,7 +187,8 @@ class Carts:
                 "actions": [type(a).__name__ for a in actions],
             },
         )
-        return await self.reallocate(work, updated)
+        await self.update_allocation(work, updated)
+        return await self.view(work, updated)
 
     def _offered(self, action: CartAction) -> CartAction:
         """A payment method is chosen by the rules every route keeps: one the merchant offers
@@ -233,18 +239,6 @@ class Carts:
         totals, method = await self.totals(work, cart, covered)
         return CartView(cart, totals, method, tuple(payments))
 
-    async def reallocate(
-        self,
-        work: Work,
-        cart: Cart,
-        *,
-        found: dict[str, ProviderCard] | None = None,
-        added: Payment | None = None,
-    ) -> CartView:
-        """``update_allocation``, then the cart as it now is."""
-        await self.update_allocation(work, cart, found=found, added=added)
-        return await self.view(work, cart)
-
     async def update_allocation(
         self,
         work: Work,
@@ -267,7 +261,7 @@ class Carts:
         active = [p for p in cards if not p.redeemed]
         if added is not None:
             active.append(added)
-        balances = await self._balances(work, active, found or {})
+        balances = await fresh_balances(work, active, found or {})
         now = self.clock.now()
         changed: list[Payment] = []
         open_total = max(totals.grand_total - fixed, 0)
@@ -283,18 +277,6 @@ class Carts:
             await work.payments.update_payments(changed)
         if changed:
             await self.event(work, "GiftCardAllocationChanged", cart, {})
-
-    @staticmethod
-    async def _balances(
-        work: Work, cards: list[Payment], found: dict[str, ProviderCard]
-    ) -> list[CardBalance]:
-        """Each card's fresh balance: those not ``found`` already asked of the provider."""
-        found = dict(found)
-        missing = [p.card_ref or "" for p in cards if p.card_ref not in found]
-        if missing:
-            found.update(await work.provider.cards(refs=missing))
-        available = {ref: card.available for ref, card in found.items()}
-        return [CardBalance(p.id, available.get(p.card_ref or "", 0)) for p in cards]
 
     # --- gift cards on the cart ------------------------------------------------------------
 
@@ -314,7 +296,8 @@ class Carts:
         cart = await self.lock(work, cart_id=cart_id, owner=owner)
         card, payments = await self._verified_card(work, cart, code, pin, allowed)
         payment = await self._card_payment(work, cart, card, payments)
-        view = await self.reallocate(work, cart, found={card.ref: card}, added=payment)
+        await self.update_allocation(work, cart, found={card.ref: card}, added=payment)
+        view = await self.view(work, cart)
         return view, next(p for p in view.payments if p.id == payment.id)
 
     async def apply_gift_card(
@@ -328,7 +311,7 @@ class Carts:
     ) -> Payment | None:
         """A card a checkout document names, on ``cart`` (locked by the caller, perhaps changed
         and not written yet): verified exactly as ``add_gift_card`` does, and added covering
-        nothing yet, for the caller to reallocate once for all its cards. A card already on
+        nothing yet, for the caller to allocate once for all its cards. A card already on
         the cart adds nothing (``None``): a document sent again must not pay twice with it."""
         card, payments = await self._verified_card(work, cart, code, pin, allowed)
         if any(p.is_gift_card and p.active and p.card_ref == card.ref for p in payments):
@@ -382,7 +365,8 @@ class Carts:
             replace(payment, status=PaymentStatus.REMOVED, amount_planned=0, updated_at=now)
         )
         await self.event(work, "GiftCardRemoved", cart, {"paymentId": payment.id})
-        return await self.reallocate(work, cart)
+        await self.update_allocation(work, cart)
+        return await self.view(work, cart)
 
     async def event(
         self,

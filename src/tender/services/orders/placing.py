@@ -136,7 +136,8 @@ class Placing(OrderService):
             raise RedeemedBeyondTotal(field="payments")
         planned = sum(p.amount_planned for p in cards)
         if recompute or planned > view.totals.grand_total:
-            view = await self.carts.reallocate(work, cart, found=found)
+            await self.carts.update_allocation(work, cart, found=found)
+            view = await self.carts.view(work, cart)
         return view
 
     async def _start_external(

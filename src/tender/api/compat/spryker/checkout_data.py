@@ -242,7 +242,8 @@ async def checkout_data(request: Request, body: CheckoutDataDocument) -> Respons
             await cards.apply(w, cart)
             # Re-allocated from fresh balances even when nothing changed: posting checkout
             # data again is how a page shows the shopper what each card covers now.
-            view = await runtime.carts.reallocate(w, cart)
+            await runtime.carts.update_allocation(w, cart)
+            view = await runtime.carts.view(w, cart)
             return view, await runtime.carts.fitting_shipping_methods(w, cart)
 
         view, fitting = await with_cards(
