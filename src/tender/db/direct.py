@@ -1,4 +1,4 @@
-"""The hot paths' prebuilt statements, run on PostgreSQL's driver connection directly.
+"""The hot paths' prebuilt statements, run on the driver's connection directly.
 
 A statement through SQLAlchemy's execution layer costs about 170 Python calls on top of the
 driver's own 76: cache key, execution context, greenlet hop, cursor adapter, result metadata.
@@ -14,8 +14,14 @@ have begun it, so ``commit`` and ``rollback`` cover it as any other; on a connec
 transaction begun it stands alone and commits on its own (where SQLAlchemy would have begun
 one): a lookup before a unit of work needs no ``BEGIN`` and ``COMMIT``. Its errors are raised as
 SQLAlchemy's ``DBAPIError`` with the driver's SQLSTATE, as retries and conflicts expect, and a
-lost connection is invalidated. On SQLite, and for statements this cannot run (Python-side
-column defaults, expanding ``IN`` lists), ``execute`` is ``AsyncConnection.execute``.
+lost connection is invalidated.
+
+On SQLite the same plans run on ``tender.db.sqlite_driver``'s connection in one hand-off to its
+thread each, and only inside a transaction SQLAlchemy began (with its ``BEGIN IMMEDIATE`` or
+read-only ``BEGIN``): a statement outside one goes through SQLAlchemy, which begins it. The rows
+a unit queued for several tables go out in one hand-off (``execute_batches``). For statements
+this cannot run (Python-side column defaults, expanding ``IN`` lists), ``execute`` is
+``AsyncConnection.execute``.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.dml import Insert
+
+from tender.db.sqlite_driver import OneHopConnection
 
 Params = Mapping[str, Any]
 Convert = Callable[[Any], Any]
@@ -57,16 +66,10 @@ class DirectRow:
 class DirectResult:
     """The part of SQLAlchemy's ``Result`` the hot stores use."""
 
-    def __init__(self, rows: list[DirectRow], status: str | None) -> None:
+    def __init__(self, rows: list[DirectRow], rowcount: int) -> None:
         self._rows = rows
-        self._status = status
-
-    @property
-    def rowcount(self) -> int:
-        """The rows the statement touched, from its command tag (``UPDATE 1``)."""
-        status = self._status
-        last = status.rsplit(" ", 1)[-1] if status else ""
-        return int(last) if last.isdigit() else -1
+        self.rowcount = rowcount
+        """The rows the statement touched."""
 
     def first(self) -> DirectRow | None:
         return self._rows[0] if self._rows else None
@@ -118,13 +121,13 @@ UNSUPPORTED: None = None
 MAX_PLANS = 512
 """Plans are kept per prebuilt statement; a statement built per call would fill this up, and
 past it runs through SQLAlchemy (it is a mistake, not a leak)."""
-_plans: dict[tuple[Executable, frozenset[str]], Plan | None] = {}
+_plans: dict[tuple[Executable, frozenset[str], type[Dialect]], Plan | None] = {}
 
 
 def plan(statement: Executable, keys: frozenset[str], dialect: Dialect) -> Plan | None:
     """The statement's plan for these parameter names, or ``None`` if it needs what only
     SQLAlchemy's execution does (Python-side defaults, expanding lists)."""
-    cache_key = (statement, keys)
+    cache_key = (statement, keys, type(dialect))
     if cache_key in _plans:
         return _plans[cache_key]
     made = _compile(statement, keys, dialect)
@@ -160,7 +163,7 @@ def _compile(statement: Executable, keys: frozenset[str], dialect: Dialect) -> P
 async def execute(
     conn: AsyncConnection, statement: Executable, params: Params | None = None
 ) -> DirectResult | Any:
-    """``conn.execute(statement, params)``, directly on the driver on PostgreSQL."""
+    """``conn.execute(statement, params)``, directly on the driver."""
     params = params or {}
     sync = conn.sync_connection
     assert sync is not None
@@ -169,8 +172,15 @@ async def execute(
         return await conn.execute(statement, params)
     adapter = await _begun(sync)
     arguments = found.arguments(params)
-    if sync._has_events or sync.engine._has_events:
+    if sync.dispatch.before_cursor_execute:  # someone counts or logs statements
         _announce(sync, found.sql, arguments, many=False)
+    driver = adapter._connection
+    if isinstance(driver, OneHopConnection):
+        try:
+            rows, rowcount = await driver.fetch(found.sql, arguments)
+        except Exception as error:
+            await _raise(conn, adapter, found.sql, arguments, error)
+        return DirectResult([found.row(r) for r in rows], rowcount)
     try:
         asof = sync.dialect._invalidate_schema_cache_asof  # type: ignore[attr-defined]
         prepared, _ = await adapter._prepare(found.sql, asof)
@@ -181,7 +191,13 @@ async def execute(
     except BaseException:
         await _abandon(conn, adapter)
         raise
-    return DirectResult([found.row(r) for r in records], status)
+    return DirectResult([found.row(r) for r in records], _rowcount(status))
+
+
+def _rowcount(status: str | None) -> int:
+    """The rows a PostgreSQL statement touched, from its command tag (``UPDATE 1``)."""
+    last = status.rsplit(" ", 1)[-1] if status else ""
+    return int(last) if last.isdigit() else -1
 
 
 async def execute_many(
@@ -196,24 +212,64 @@ async def execute_many(
         return
     adapter = await _begun(sync)
     arguments = [found.arguments(row) for row in rows]
-    if sync._has_events or sync.engine._has_events:
+    if sync.dispatch.before_cursor_execute:  # someone counts or logs statements
         _announce(sync, found.sql, arguments, many=True)
+    driver = adapter._connection
     try:
-        await adapter._connection.executemany(found.sql, arguments)
+        if isinstance(driver, OneHopConnection):
+            await driver.write_many([(found.sql, arguments)])
+        else:
+            await driver.executemany(found.sql, arguments)
     except Exception as error:
         await _raise(conn, adapter, found.sql, arguments, error)
     except BaseException:
-        await _abandon(conn, adapter)
+        if not isinstance(driver, OneHopConnection):
+            await _abandon(conn, adapter)
         raise
 
 
+async def execute_batches(
+    conn: AsyncConnection, batches: Sequence[tuple[Insert, Sequence[Params]]]
+) -> None:
+    """``execute_many`` for each batch in order; on SQLite all in one hand-off."""
+    sync = conn.sync_connection
+    assert sync is not None
+    plans = [_plan_on(sync, statement, rows[0]) if rows else None for statement, rows in batches]
+    if sync.dialect.name != "sqlite" or len(batches) < 2 or None in plans:
+        for statement, rows in batches:
+            await execute_many(conn, statement, rows)
+        return
+    adapter = await _begun(sync)
+    driver = adapter._connection
+    assert isinstance(driver, OneHopConnection)
+    writes = [
+        (found.sql, [found.arguments(row) for row in rows])
+        for found, (_, rows) in zip(plans, batches, strict=True)
+        if found is not None
+    ]
+    if sync.dispatch.before_cursor_execute:  # someone counts or logs statements
+        for sql, arguments in writes:
+            _announce(sync, sql, arguments, many=True)
+    try:
+        await driver.write_many(writes)
+    except Exception as error:
+        await _raise(conn, adapter, "; ".join(sql for sql, _ in writes), writes, error)
+
+
 def _plan_on(sync: Connection, statement: Executable, params: Params) -> Plan | None:
-    """The plan for running ``statement`` directly, or ``None`` where SQLAlchemy runs it
-    (on SQLite, or a statement this cannot run)."""
+    """The plan for running ``statement`` directly, or ``None`` where SQLAlchemy runs it (a
+    statement this cannot run, or one on SQLite outside a transaction begun by SQLAlchemy)."""
     dialect = sync.dialect
-    if dialect.name != "postgresql":
+    if dialect.name == "sqlite":
+        if not sync.in_transaction() or not _one_hop(sync):
+            return None
+    elif dialect.name != "postgresql":
         return None
     return plan(statement, frozenset(params), dialect)
+
+
+def _one_hop(sync: Connection) -> bool:
+    return isinstance(sync.connection.dbapi_connection._connection, OneHopConnection)  # type: ignore[union-attr]
 
 
 async def _begun(sync: Connection) -> Any:
@@ -221,9 +277,22 @@ async def _begun(sync: Connection) -> Any:
     begins lazily, before its first statement, which may be this one). With no transaction
     begun on the connection, the statement stands alone: it commits on its own."""
     adapter: Any = sync.connection.dbapi_connection
-    if adapter._transaction is None and sync.in_transaction():
-        await adapter._start_transaction()  # nothing in autocommit
+    if getattr(adapter, "_transaction", False) is None and sync.in_transaction():
+        await adapter._start_transaction()  # nothing in autocommit; SQLite's began already
     return adapter
+
+
+def begin(sync: Connection, sql: str) -> None:
+    """SQLite's ``BEGIN`` (or ``BEGIN IMMEDIATE``), from SQLAlchemy's ``begin`` event: sent by
+    the driver with the transaction's first statement (``OneHopConnection.begin_later``), where
+    ``exec_driver_sql`` costs a hand-off of its own and about 120 Python calls more."""
+    driver = sync.connection.dbapi_connection._connection  # type: ignore[union-attr]
+    if not isinstance(driver, OneHopConnection):
+        sync.exec_driver_sql(sql)
+        return
+    if sync.dispatch.before_cursor_execute:
+        _announce(sync, sql, (), many=False)
+    driver.begin_later(sql)
 
 
 def _announce(sync: Connection, sql: str, arguments: Any, *, many: bool) -> None:
@@ -251,7 +320,8 @@ async def _raise(
         dbapi_error = translated
     else:  # pragma: no cover - the adapter always raises
         dbapi_error = error
-    if adapter._connection.is_closed():
+    driver = adapter._connection
+    if not isinstance(driver, OneHopConnection) and driver.is_closed():
         await conn.invalidate(dbapi_error)
     raise DBAPIError.instance(
         sql, arguments, dbapi_error, type(dbapi_error), connection_invalidated=conn.invalidated

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from tender.db import kept, lease, pending, sqlite_driver
+from tender.db import direct, kept, lease, pending, sqlite_driver
 from tender.db.retries import is_retryable, reachable, retrying
 from tender.db.writer_lock import WriterLock, turn
 from tender.domain.errors import DomainError
@@ -101,7 +101,7 @@ def _begin_immediately(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
         read_only = conn.get_execution_options().get(READ_ONLY, False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        direct.begin(conn, "BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 class Database:

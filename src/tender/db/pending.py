@@ -3,8 +3,9 @@
 Placing an order appends ledger activities, payment transactions and events one at a time, and
 each single-row ``INSERT`` costs a round trip plus SQLAlchemy's per-statement work, several
 times what the row itself costs. Queued here, they go out just before commit, still inside the
-transaction, so a failure rolls everything back as before: one ``executemany`` per table, or
-on PostgreSQL, when a few rows of several tables wait (a redeem's), one statement for all.
+transaction, so a failure rolls everything back as before: one ``executemany`` per table (on
+SQLite all in one hand-off to its thread), or on PostgreSQL, when a few rows of several tables
+wait (a redeem's), one statement for all.
 
 A store that reads (or updates) one of these tables flushes first, so a transaction always
 reads its own writes. Most are append-only (activities, transactions, events); a new payment is
@@ -65,8 +66,7 @@ class PendingRows:
         if conn.dialect.name == "postgresql" and len(batches) > 1 and _small(batches):
             await _write_together(conn, batches)
             return
-        for statement, rows in batches:
-            await direct.execute_many(conn, statement, rows)
+        await direct.execute_batches(conn, batches)
 
 
 Batch = tuple[Insert, list[dict[str, Any]]]
