@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import os
 import pstats
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from sqlalchemy import event
@@ -32,6 +33,7 @@ from bench.processor_http import ORIGIN, prepare
 from tender.api.app import create_app
 from tender.config import Environment, Settings
 from tender.db.engine import Database
+from tender.db.sqlite_driver import OneHopConnection
 
 Asgi = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 WARM_UP = 20
@@ -101,6 +103,23 @@ async def cost(app: Asgi, lines: list[str], requests: int, warm_up: int) -> tupl
     return cpu, pstats.Stats(profile).total_calls / len(profiled)  # type: ignore[attr-defined]
 
 
+@contextlib.contextmanager
+def counting_hand_offs(count: list[int]) -> Iterator[None]:
+    """Count SQLite's hand-offs to its connections' threads (``OneHopConnection._execute``)
+    in ``count[0]`` for the block: on SQLite they are what round trips are on PostgreSQL."""
+    handing = OneHopConnection._execute
+
+    async def counted(self: OneHopConnection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        count[0] += 1
+        return await handing(self, fn, *args, **kwargs)
+
+    OneHopConnection._execute = counted  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        OneHopConnection._execute = handing  # type: ignore[method-assign]
+
+
 def unbudgeted(db: Database) -> Settings:
     """tender on ``db`` with card lookup budgets no run can spend."""
     return Settings(
@@ -114,8 +133,8 @@ def unbudgeted(db: Database) -> Settings:
 
 
 async def measure(db: Database, requests: int, warm_up: int = WARM_UP) -> list[list[str]]:
-    """Rows of (app, call, CPU ms, calls, round trips, connections) on ``db``, a migrated,
-    empty database; the baseline's only on PostgreSQL."""
+    """Rows of (app, call, CPU ms, calls, round trips, SQLite's hand-offs, connections) on
+    ``db``, a migrated, empty database; the baseline's only on PostgreSQL."""
     postgresql = not db.is_sqlite
     share = warm_up + requests + max(1, requests // 4) + 1  # and one to count round trips
     balance, redeem = await prepare(db, 2 * share if postgresql else share, 0, cards=2 * share)
@@ -147,13 +166,16 @@ async def measure(db: Database, requests: int, warm_up: int = WARM_UP) -> list[l
             event.listen(Pool, "checkout", checked_out)
             statements.clear()
             checkouts.clear()
+            hand_offs = [0]
             try:
-                await post(app, lines[-1])
+                with counting_hand_offs(hand_offs):
+                    await post(app, lines[-1])
             finally:
                 event.remove(Engine, "before_cursor_execute", executed)
                 event.remove(Engine, "begin", began)
                 event.remove(Pool, "checkout", checked_out)
-            counted = [str(len(statements)), str(len(checkouts))]
+            hops = str(hand_offs[0]) if db.is_sqlite else "-"
+            counted = [str(len(statements)), hops, str(len(checkouts))]
             rows.append(["tender", name, f"{cpu:.2f}", f"{calls:,.0f}", *counted])
             if os.environ.get("BENCH_SHOW_STATEMENTS"):
                 print("\n".join(" ".join(s.split())[:100] for s in statements))
@@ -167,7 +189,7 @@ async def measure(db: Database, requests: int, warm_up: int = WARM_UP) -> list[l
         for name, lines in (("balance", balance[share:]), ("redeem", redeem[share:])):
             cpu, calls = await cost(baseline, lines, requests, warm_up)
             round_trips = "2" if name == "balance" else "12"
-            rows.append(["baseline", name, f"{cpu:.2f}", f"{calls:,.0f}", round_trips, "1"])
+            rows.append(["baseline", name, f"{cpu:.2f}", f"{calls:,.0f}", round_trips, "-", "1"])
     return rows
 
 
@@ -178,8 +200,9 @@ async def main(requests: int, kinds: list[str]) -> None:
         print_table(
             f"One processor call in process on {kind}, {requests} requests each (CPU ms, "
             "Python calls and statements per request; on PostgreSQL statements are round "
-            "trips; connections taken from the pool)",
-            ["app", "call", "CPU ms", "calls", "statements", "connections"],
+            "trips, on SQLite hand-offs to a connection's thread are; connections taken from "
+            "the pool)",
+            ["app", "call", "CPU ms", "calls", "statements", "hand-offs", "connections"],
             rows,
         )
 

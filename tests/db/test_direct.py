@@ -80,17 +80,33 @@ async def test_a_statement_joins_the_transaction_begun(db: Database) -> None:
 
 
 async def test_with_no_transaction_begun_a_statement_stands_alone(db: Database) -> None:
-    """On PostgreSQL; on SQLite the statement is SQLAlchemy's, which begins a transaction."""
     async with db.engine.connect() as conn:
         await direct.execute(
             conn, NEW_COUNTER, {"key": "k", "window_start": 0, "count": 1, "expires_at": 9}
         )
         await direct.execute(conn, COUNT_UP)
-        assert conn.in_transaction() is db.is_sqlite
-        if not db.is_sqlite:
-            assert await count_of(db) == 2  # committed while the connection is still open
+        assert not conn.in_transaction()
+        assert await count_of(db) == 2  # committed while the connection is still open
         await conn.rollback()
-    assert await count_of(db) == (None if db.is_sqlite else 2)
+    assert await count_of(db) == 2
+
+
+async def test_statements_in_turn_read_what_each_alone_reads(db: Database) -> None:
+    """``execute_in_turn``: one hand-off on SQLite, one statement after the other elsewhere;
+    the results are the same, in order, and a failure is raised as SQLAlchemy raises it."""
+    row = {"key": "k", "window_start": 0, "count": 1, "expires_at": 9}
+    async with db.engine.begin() as conn:
+        inserted, counted_up, read = await direct.execute_in_turn(
+            conn, [(NEW_COUNTER, row), (COUNT_UP, {}), (READ_COUNTER, {})]
+        )
+        assert (inserted.rowcount, counted_up.rowcount) == (1, 1)
+        assert read.scalar_one() == 2
+    async with db.engine.connect() as conn:
+        await conn.begin()
+        with pytest.raises(IntegrityError):
+            await direct.execute_in_turn(conn, [(COUNT_UP, {}), (NEW_COUNTER, row), (COUNT_UP, {})])
+        await conn.rollback()
+    assert await count_of(db) == 2
 
 
 async def test_many_rows_at_once(db: Database) -> None:

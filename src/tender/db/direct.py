@@ -16,12 +16,12 @@ one): a lookup before a unit of work needs no ``BEGIN`` and ``COMMIT``. Its erro
 SQLAlchemy's ``DBAPIError`` with the driver's SQLSTATE, as retries and conflicts expect, and a
 lost connection is invalidated.
 
-On SQLite the same plans run on ``tender.db.sqlite_driver``'s connection in one hand-off to its
-thread each, and only inside a transaction SQLAlchemy began (with its ``BEGIN IMMEDIATE`` or
-read-only ``BEGIN``): a statement outside one goes through SQLAlchemy, which begins it. The rows
-a unit queued for several tables go out in one hand-off (``execute_batches``). For statements
-this cannot run (Python-side column defaults, expanding ``IN`` lists), ``execute`` is
-``AsyncConnection.execute``.
+On SQLite the same plans run on ``tender.db.sqlite_driver``'s connection (in autocommit mode:
+SQLAlchemy's ``BEGIN`` is tender's own), in one hand-off to its thread each: inside a
+transaction they join it, outside one they stand alone, as on PostgreSQL. The rows a unit
+queued for several tables, or statements that follow each other (``execute_in_turn``), go out
+in one hand-off. For statements this cannot run (Python-side column defaults, expanding ``IN``
+lists), ``execute`` is ``AsyncConnection.execute``.
 """
 
 from __future__ import annotations
@@ -66,10 +66,19 @@ class DirectRow:
 class DirectResult:
     """The part of SQLAlchemy's ``Result`` the hot stores use."""
 
-    def __init__(self, rows: list[DirectRow], rowcount: int) -> None:
+    def __init__(self, rows: list[DirectRow], touched: int | str | None) -> None:
         self._rows = rows
-        self.rowcount = rowcount
+        self._touched = touched
+        """SQLite's row count, or PostgreSQL's command tag (``UPDATE 1``)."""
+
+    @property
+    def rowcount(self) -> int:
         """The rows the statement touched."""
+        touched = self._touched
+        if isinstance(touched, int):
+            return touched
+        last = touched.rsplit(" ", 1)[-1] if touched else ""
+        return int(last) if last.isdigit() else -1
 
     def first(self) -> DirectRow | None:
         return self._rows[0] if self._rows else None
@@ -172,10 +181,10 @@ async def execute(
         return await conn.execute(statement, params)
     adapter = await _begun(sync)
     arguments = found.arguments(params)
-    if sync.dispatch.before_cursor_execute:  # someone counts or logs statements
+    if _watched(sync):
         _announce(sync, found.sql, arguments, many=False)
     driver = adapter._connection
-    if isinstance(driver, OneHopConnection):
+    if sync.dialect.name == "sqlite":  # a ``OneHopConnection``, as ``_plan_on`` saw
         try:
             rows, rowcount = await driver.fetch(found.sql, arguments)
         except Exception as error:
@@ -191,13 +200,38 @@ async def execute(
     except BaseException:
         await _abandon(conn, adapter)
         raise
-    return DirectResult([found.row(r) for r in records], _rowcount(status))
+    return DirectResult([found.row(r) for r in records], status)
 
 
-def _rowcount(status: str | None) -> int:
-    """The rows a PostgreSQL statement touched, from its command tag (``UPDATE 1``)."""
-    last = status.rsplit(" ", 1)[-1] if status else ""
-    return int(last) if last.isdigit() else -1
+async def execute_in_turn(
+    conn: AsyncConnection, statements: Sequence[tuple[Executable, Params]]
+) -> list[DirectResult | Any]:
+    """``execute`` for each statement in order, their results in order; on SQLite all in one
+    hand-off to the thread, when every one of them can run directly."""
+    sync = conn.sync_connection
+    assert sync is not None
+    plans = [_plan_on(sync, statement, params) for statement, params in statements]
+    if sync.dialect.name != "sqlite" or None in plans:
+        return [await execute(conn, statement, params) for statement, params in statements]
+    adapter = await _begun(sync)
+    driver: OneHopConnection = adapter._connection
+    runs = [
+        (found.sql, found.arguments(params))
+        for found, (_, params) in zip(plans, statements, strict=True)
+        if found is not None
+    ]
+    if _watched(sync):
+        for sql, arguments in runs:
+            _announce(sync, sql, arguments, many=False)
+    try:
+        outcomes = await driver.fetch_each(runs)
+    except Exception as error:
+        await _raise(conn, adapter, "; ".join(sql for sql, _ in runs), runs, error)
+    return [
+        DirectResult([found.row(r) for r in rows], rowcount)
+        for found, (rows, rowcount) in zip(plans, outcomes, strict=True)
+        if found is not None
+    ]
 
 
 async def execute_many(
@@ -212,7 +246,7 @@ async def execute_many(
         return
     adapter = await _begun(sync)
     arguments = [found.arguments(row) for row in rows]
-    if sync.dispatch.before_cursor_execute:  # someone counts or logs statements
+    if _watched(sync):
         _announce(sync, found.sql, arguments, many=True)
     driver = adapter._connection
     try:
@@ -247,7 +281,7 @@ async def execute_batches(
         for found, (_, rows) in zip(plans, batches, strict=True)
         if found is not None
     ]
-    if sync.dispatch.before_cursor_execute:  # someone counts or logs statements
+    if _watched(sync):
         for sql, arguments in writes:
             _announce(sync, sql, arguments, many=True)
     try:
@@ -258,10 +292,10 @@ async def execute_batches(
 
 def _plan_on(sync: Connection, statement: Executable, params: Params) -> Plan | None:
     """The plan for running ``statement`` directly, or ``None`` where SQLAlchemy runs it (a
-    statement this cannot run, or one on SQLite outside a transaction begun by SQLAlchemy)."""
+    statement this cannot run, or a driver this does not know)."""
     dialect = sync.dialect
     if dialect.name == "sqlite":
-        if not sync.in_transaction() or not _one_hop(sync):
+        if not _one_hop(sync):
             return None
     elif dialect.name != "postgresql":
         return None
@@ -277,8 +311,10 @@ async def _begun(sync: Connection) -> Any:
     begins lazily, before its first statement, which may be this one). With no transaction
     begun on the connection, the statement stands alone: it commits on its own."""
     adapter: Any = sync.connection.dbapi_connection
-    if getattr(adapter, "_transaction", False) is None and sync.in_transaction():
-        await adapter._start_transaction()  # nothing in autocommit; SQLite's began already
+    if sync.dialect.name == "sqlite":
+        return adapter  # SQLAlchemy's ``begin`` event began it (``begin`` below)
+    if adapter._transaction is None and sync.in_transaction():
+        await adapter._start_transaction()  # nothing in autocommit
     return adapter
 
 
@@ -290,9 +326,16 @@ def begin(sync: Connection, sql: str) -> None:
     if not isinstance(driver, OneHopConnection):
         sync.exec_driver_sql(sql)
         return
-    if sync.dispatch.before_cursor_execute:
+    if _watched(sync):
         _announce(sync, sql, (), many=False)
     driver.begin_later(sql)
+
+
+def _watched(sync: Connection) -> bool:
+    """Whether anyone counts or logs statements (the first test is free, the second a call)."""
+    return (sync._has_events or sync.engine._has_events) and bool(
+        sync.dispatch.before_cursor_execute
+    )
 
 
 def _announce(sync: Connection, sql: str, arguments: Any, *, many: bool) -> None:

@@ -233,10 +233,9 @@ class Database:
     async def lookup(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run ``work`` that is one read statement (a token on every request). A single
         statement is its own snapshot, so on PostgreSQL it runs in autocommit: no ``BEGIN`` and
-        ``ROLLBACK`` round trips around it."""
-        if self.is_sqlite:
-            return await self.read(work)
-        return await _standalone(self.engine, work)
+        ``ROLLBACK`` round trips around it; on SQLite too (no hand-offs to its thread for them),
+        and what SQLAlchemy would begin is a read-only ``BEGIN``."""
+        return await _standalone(self.engine, work, read_only=self.is_sqlite)
 
     async def _once(
         self, work: Callable[[AsyncConnection], Awaitable[T]], engine: AsyncEngine
@@ -260,14 +259,18 @@ class Database:
             await self._apart_engine.dispose()
 
 
-async def _standalone(engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+async def _standalone(
+    engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[T]], *, read_only: bool = False
+) -> T:
     """``work`` on a connection of ``engine`` (the request's own if free) with no transaction
     around it, retried like one: its ``direct`` statements each stand alone (no ``BEGIN`` and
-    ``COMMIT`` round trips); any other statement begins a transaction, committed when ``work``
-    returns and rolled back if it raises."""
+    ``COMMIT`` round trips); any other statement begins a transaction (``read_only``: one that
+    only reads), committed when ``work`` returns and rolled back if it raises."""
 
     async def once() -> T:
         async with lease.connection(engine) as conn:
+            if read_only:
+                conn = await conn.execution_options(**{READ_ONLY: True})
             try:
                 result = await work(conn)
             except BaseException:

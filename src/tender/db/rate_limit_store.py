@@ -73,6 +73,14 @@ KEY_SLOTS = 8
 (code, client, address). More go through ``incr`` and ``prefetch``."""
 
 
+_COLUMNS = (limits_table.c.key, limits_table.c.count, limits_table.c.expires_at)
+_GET_SLOTS = select(*_COLUMNS).where(
+    limits_table.c.key.in_([bindparam(f"key{n}", type_=String()) for n in range(KEY_SLOTS)])
+)
+"""SQLite: ``_GET`` with a fixed list of keys (unused slots ``NULL``), so that it has one text
+and runs on the driver directly."""
+
+
 def _upsert_and_read() -> object:
     """PostgreSQL: count one hit and read other counters in one statement (the keys differ,
     so the read never needs the hit's own snapshot).
@@ -85,9 +93,8 @@ def _upsert_and_read() -> object:
         limits_table.c.key, limits_table.c.expires_at
     )
     counted = hit.cte("counted")
-    columns = (limits_table.c.key, limits_table.c.count, limits_table.c.expires_at)
     others = [
-        select(*columns).where(limits_table.c.key == bindparam(f"key{n}", type_=String()))
+        select(*_COLUMNS).where(limits_table.c.key == bindparam(f"key{n}", type_=String()))
         for n in range(KEY_SLOTS)
     ]
     return select(counted.c.key, counted.c.count, counted.c.expires_at).union_all(*others)
@@ -151,18 +158,22 @@ class SqlLimitStorage(Storage):
     async def incr_and_prefetch(
         self, key: str, expiry: int, keys: Sequence[str], amount: int = 1
     ) -> int:
-        """``incr`` then ``prefetch``: on PostgreSQL in one statement; ``key``'s own count and
-        expiry are then known too."""
-        if self.conn.dialect.name != "postgresql" or key in keys or len(keys) > KEY_SLOTS:
+        """``incr`` then ``prefetch``: on PostgreSQL in one statement (``key``'s own count and
+        expiry are then known too), on SQLite in one hand-off to its thread."""
+        if key in keys or len(keys) > KEY_SLOTS:
             count = await self.incr(key, expiry, amount)
             await self.prefetch(keys)
             return count
         params = self._window(key, expiry, amount)
-        rows = await direct.execute(
-            self.conn,
-            _UPSERT_AND_READ,  # type: ignore[arg-type]
-            {**params, **{f"key{n}": keys[n] if n < len(keys) else None for n in range(KEY_SLOTS)}},
-        )
+        slots = {f"key{n}": keys[n] if n < len(keys) else None for n in range(KEY_SLOTS)}
+        if self.conn.dialect.name != "postgresql":
+            counted, rows = await direct.execute_in_turn(
+                self.conn,
+                [(_UPSERT["sqlite"], params), (_GET_SLOTS, slots)],  # type: ignore[list-item]
+            )
+            self._known = _live(keys, rows, int(self.now()))
+            return int(counted.scalar_one())
+        rows = await direct.execute(self.conn, _UPSERT_AND_READ, {**params, **slots})  # type: ignore[arg-type]
         self._known = _live(keys, rows, int(self.now()))
         return self._known[key][0]
 

@@ -152,20 +152,32 @@ class OneHopConnection(aiosqlite.Connection):
 
     async def fetch(self, sql: str, parameters: Sequence[Any]) -> tuple[list[Any], int]:
         """One statement's rows and row count in one hand-off (``tender.db.direct``)."""
+        (outcome,) = await self.fetch_each([(sql, parameters)])
+        return outcome
+
+    async def fetch_each(
+        self, statements: Sequence[tuple[str, Sequence[Any]]]
+    ) -> list[tuple[list[Any], int]]:
+        """Statements run in order in one hand-off, each one's rows and row count; the first
+        that fails stops the rest."""
         opening = self.opening()
 
-        def run() -> tuple[list[Any], int]:
+        def run() -> list[tuple[list[Any], int]]:
             cursor = self.raw.cursor()
             try:
                 if opening is not None:
                     cursor.execute(opening)
-                cursor.execute(sql, parameters)
-                return (cursor.fetchall() if cursor.description else []), cursor.rowcount
+                outcomes = []
+                for sql, parameters in statements:
+                    cursor.execute(sql, parameters)
+                    rows = cursor.fetchall() if cursor.description else []
+                    outcomes.append((rows, cursor.rowcount))
+                return outcomes
             finally:
                 cursor.close()
 
-        outcome: tuple[list[Any], int] = await self._execute(run)
-        return outcome
+        outcomes: list[tuple[list[Any], int]] = await self._execute(run)
+        return outcomes
 
     async def write_many(self, batches: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
         """Several ``executemany`` in one hand-off, in order: the rows a unit queued for
