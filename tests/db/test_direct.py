@@ -4,7 +4,6 @@ the connection's transaction or stand alone, and fail as SQLAlchemy's statements
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +17,6 @@ from tender.db.ledger_rows import card_of
 from tender.db.ledger_statements import CARD_BY_CODE_HASH, GET_CARD, GET_CARDS, TRY_HOLD
 from tender.db.models import RateLimitRow
 from tender.db.retries import is_retryable
-from tender.db.sqlite_driver import OneHopConnection
 from tender.domain.codes import normalise_code
 from tender.domain.ledger import Card
 from tender.services.ledger import Ledger
@@ -176,7 +174,7 @@ async def test_a_statement_interrupted_leaves_no_connection_to_use_again(db: Dat
     """A cancelled task leaves the driver mid-statement: its connection is closed and
     invalidated, so neither the pool nor a request's lease hands it out again."""
     if db.is_sqlite:
-        return  # see the next test
+        return  # SQLite's thread still runs it (tests/db/test_sqlite_hand_offs.py)
     async with db.engine.connect() as conn:
         task = asyncio.create_task(direct.execute(conn, SLEEP, {"seconds": 5}))
         await asyncio.sleep(0.1)
@@ -186,60 +184,3 @@ async def test_a_statement_interrupted_leaves_no_connection_to_use_again(db: Dat
         assert conn.invalidated
     async with db.request_lease():
         assert await db.lookup(lambda c: direct.execute(c, READ_COUNTER)) is not None
-
-
-async def test_sqlite_a_statement_cancelled_before_its_thread_ran_it_is_rolled_back(
-    db: Database,
-) -> None:
-    """On SQLite a cancelled statement still runs on the connection's thread, with the
-    ``BEGIN IMMEDIATE`` it carries. The rollback that follows must wait for it and undo it,
-    not skip its hand-off because the transaction had not begun yet: left open, it would keep
-    the database's write lock for ever."""
-    if not db.is_sqlite:
-        return
-    row = {"key": "k", "window_start": 0, "count": 1, "expires_at": 9}
-    async with db.engine.connect() as conn:
-        await conn.begin()
-        driver = (await conn.get_raw_connection()).driver_connection
-        assert isinstance(driver, OneHopConnection)
-        busy = asyncio.create_task(driver.run(lambda: time.sleep(0.2)))
-        await asyncio.sleep(0)
-        task = asyncio.create_task(direct.execute(conn, NEW_COUNTER, row))
-        await asyncio.sleep(0.05)
-        assert not driver.raw.in_transaction  # queued behind the busy thread
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        await conn.rollback()
-        await busy
-        await driver.run(lambda: None)
-        assert not driver.raw.in_transaction
-    assert await count_of(db) is None
-    async with db.engine.begin() as other:  # nobody holds the write lock
-        await direct.execute(other, NEW_COUNTER, row)
-    assert await count_of(db) == 1
-
-
-async def test_sqlite_begin_goes_out_with_the_first_statement(db: Database) -> None:
-    """A transaction's ``BEGIN`` costs no hand-off of its own: it is sent with the first
-    statement, and a transaction that ends without one never began."""
-    if not db.is_sqlite:
-        return
-    async with db.engine.connect() as conn:
-        driver = (await conn.get_raw_connection()).driver_connection
-        assert isinstance(driver, OneHopConnection)
-        handed = driver._handed
-        await conn.begin()
-        assert driver._handed == handed
-        assert not driver.raw.in_transaction
-        await conn.rollback()
-        assert driver._handed == handed  # nothing to undo, nothing handed
-        await conn.begin()
-        await direct.execute(
-            conn, NEW_COUNTER, {"key": "k", "window_start": 0, "count": 1, "expires_at": 9}
-        )
-        assert driver._handed == handed + 1
-        assert driver.raw.in_transaction
-        assert await count_of(db) is None  # begun: nobody else sees it yet
-        await conn.commit()
-    assert await count_of(db) == 1

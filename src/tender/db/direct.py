@@ -108,6 +108,8 @@ class Plan:
     binders: tuple[Convert | None, ...]
     keys: tuple[str, ...]
     readers: tuple[Convert | None, ...]
+    writes: bool
+    """An ``INSERT``, ``UPDATE`` or ``DELETE`` (or a text, which may be any of them)."""
 
     def arguments(self, params: Params) -> list[Any]:
         values = []
@@ -166,6 +168,9 @@ def _compile(statement: Executable, keys: frozenset[str], dialect: Dialect) -> P
         binders=tuple(processors.get(name) for name in names),
         keys=tuple(c[0] for c in columns),
         readers=readers,
+        writes=bool(
+            compiled.isinsert or compiled.isupdate or compiled.isdelete or compiled.isplaintext
+        ),
     )
 
 
@@ -186,7 +191,7 @@ async def execute(
     driver = adapter._connection
     if sync.dialect.name == "sqlite":  # a ``OneHopConnection``, as ``_plan_on`` saw
         try:
-            rows, rowcount = await driver.fetch(found.sql, arguments)
+            rows, rowcount = await driver.fetch(found.sql, arguments, writes=found.writes)
         except Exception as error:
             await _raise(conn, adapter, found.sql, arguments, error)
         return DirectResult([found.row(r) for r in rows], rowcount)
@@ -220,11 +225,12 @@ async def execute_in_turn(
         for found, (_, params) in zip(plans, statements, strict=True)
         if found is not None
     ]
+    writes = any(found is not None and found.writes for found in plans)
     if _watched(sync):
         for sql, arguments in runs:
             _announce(sync, sql, arguments, many=False)
     try:
-        outcomes = await driver.fetch_each(runs)
+        outcomes = await driver.fetch_each(runs, writes=writes)
     except Exception as error:
         await _raise(conn, adapter, "; ".join(sql for sql, _ in runs), runs, error)
     return [

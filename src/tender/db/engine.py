@@ -101,7 +101,7 @@ def _begin_immediately(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
         read_only = conn.get_execution_options().get(READ_ONLY, False)
-        direct.begin(conn, "BEGIN" if read_only else "BEGIN IMMEDIATE")
+        direct.begin(conn, "BEGIN" if read_only else sqlite_driver.IMMEDIATE)
 
 
 class Database:
