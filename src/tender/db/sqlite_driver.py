@@ -14,8 +14,8 @@ transaction costs two hand-offs, its start and its commit, whatever it does in b
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -33,6 +33,7 @@ power loss. ``NORMAL`` syncs only at checkpoints: commits are cheaper, and a pow
 process crash) can lose the last transactions acknowledged, though never corrupt the file."""
 
 Outcome = tuple[Any, list[Any], int, int | None]
+T = TypeVar("T")
 IMMEDIATE = "BEGIN IMMEDIATE"
 ROWS_HERE = 16
 """At most this many rows are written on the loop's thread at once (a redeem queues five)."""
@@ -74,7 +75,7 @@ class OneHopCursor:
             finally:
                 cursor.close()
 
-        return self._store(await self._connection.run(run))
+        return self._store(await self._connection.hand_off(opening, run))
 
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> OneHopCursor:
         opening = self._connection.opening()
@@ -89,7 +90,7 @@ class OneHopCursor:
             finally:
                 cursor.close()
 
-        return self._store(await self._connection.run(run))
+        return self._store(await self._connection.hand_off(opening, run))
 
     async def fetchall(self) -> list[Any]:
         rows, self._rows = self._rows, []
@@ -114,7 +115,7 @@ class OneHopConnection(aiosqlite.Connection):
     _finished = 0
     """Hand-offs the thread has finished, counted there."""
     _holds_lock = False
-    """The transaction began with ``BEGIN IMMEDIATE``, sent by a direct statement's hand-off
+    """The transaction began with ``BEGIN IMMEDIATE``, sent by a hand-off
     that returned: it holds SQLite's write lock until it ends."""
 
     def cursor(self) -> OneHopCursor:  # type: ignore[override]
@@ -157,6 +158,14 @@ class OneHopConnection(aiosqlite.Connection):
         self._handed += 1
         return await super()._execute(counted)  # type: ignore[no-untyped-call]
 
+    async def hand_off(self, opening: str | None, work: Callable[[], T]) -> T:
+        """``work`` (which sends ``opening`` first) on the thread; a ``BEGIN IMMEDIATE`` that
+        went with it holds the write lock from then on."""
+        result: T = await self._execute(work)
+        if opening == IMMEDIATE:
+            self._holds_lock = True
+        return result
+
     def _settled(self) -> bool:
         """No transaction open on the thread, and none about to be: ``commit`` and
         ``rollback`` may then skip their hand-off."""
@@ -192,8 +201,7 @@ class OneHopConnection(aiosqlite.Connection):
 
         if self._here(opening, len(statements), writes=writes):
             return run()
-        outcomes: list[tuple[list[Any], int]] = await self._execute(run)
-        self._holds_lock = self._holds_lock or opening == IMMEDIATE
+        outcomes: list[tuple[list[Any], int]] = await self.hand_off(opening, run)
         return outcomes
 
     async def write_many(self, batches: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
@@ -214,8 +222,7 @@ class OneHopConnection(aiosqlite.Connection):
         if self._here(opening, sum(len(rows) for _, rows in batches), writes=True):
             run()
             return
-        await self._execute(run)
-        self._holds_lock = self._holds_lock or opening == IMMEDIATE
+        await self.hand_off(opening, run)
 
     def _here(self, opening: str | None, rows: int, *, writes: bool) -> bool:
         """Whether the hot statements of ``fetch_each`` and ``write_many`` may run on the
