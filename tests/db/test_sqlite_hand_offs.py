@@ -117,11 +117,11 @@ async def test_a_statement_waits_for_what_is_in_flight_on_the_thread(sqlite: Dat
         await conn.begin()
         await direct.execute(conn, NEW_COUNTER, ROW)
 
-        def slowly_count_up() -> None:
+        def slowly_count_up(_: Any) -> None:
             time.sleep(0.1)
             driver.raw.execute("UPDATE rate_limits SET count = 10 WHERE key = 'k'")
 
-        in_flight = asyncio.create_task(driver.run(slowly_count_up))
+        in_flight = asyncio.create_task(driver.hand_off(None, slowly_count_up))
         await asyncio.sleep(0)
         assert (await direct.execute(conn, READ_COUNTER)).scalar_one() == 10
         await in_flight
@@ -138,7 +138,7 @@ async def test_a_statement_cancelled_before_its_thread_ran_it_is_rolled_back(
     async with sqlite.engine.connect() as conn:
         await conn.begin()
         driver = await driver_of(conn)
-        busy = asyncio.create_task(driver.run(lambda: time.sleep(0.2)))
+        busy = asyncio.create_task(driver.hand_off(None, lambda _: time.sleep(0.2)))
         await asyncio.sleep(0)
         task = asyncio.create_task(direct.execute(conn, NEW_COUNTER, ROW))
         await asyncio.sleep(0.05)
@@ -148,7 +148,7 @@ async def test_a_statement_cancelled_before_its_thread_ran_it_is_rolled_back(
             await task
         await conn.rollback()
         await busy
-        await driver.run(lambda: None)
+        await driver.hand_off(None, lambda _: None)
         assert not driver.raw.in_transaction
     assert await count_of(sqlite) is None
     async with sqlite.engine.begin() as other:  # nobody holds the write lock

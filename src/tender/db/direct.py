@@ -255,15 +255,16 @@ async def execute_many(
     if _watched(sync):
         _announce(sync, found.sql, arguments, many=True)
     driver = adapter._connection
+    sqlite = sync.dialect.name == "sqlite"  # a ``OneHopConnection``, as ``_plan_on`` saw
     try:
-        if isinstance(driver, OneHopConnection):
+        if sqlite:
             await driver.write_many([(found.sql, arguments)])
         else:
             await driver.executemany(found.sql, arguments)
     except Exception as error:
         await _raise(conn, adapter, found.sql, arguments, error)
     except BaseException:
-        if not isinstance(driver, OneHopConnection):
+        if not sqlite:
             await _abandon(conn, adapter)
         raise
 

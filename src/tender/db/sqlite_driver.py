@@ -34,6 +34,8 @@ process crash) can lose the last transactions acknowledged, though never corrupt
 
 Outcome = tuple[Any, list[Any], int, int | None]
 T = TypeVar("T")
+Work = Callable[[sqlite3.Cursor], T]
+"""What runs on the connection, given a cursor of its own."""
 IMMEDIATE = "BEGIN IMMEDIATE"
 ROWS_HERE = 16
 """At most this many rows are written on the loop's thread at once (a redeem queues five)."""
@@ -62,35 +64,21 @@ class OneHopCursor:
         return self
 
     async def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> OneHopCursor:
-        opening = self._connection.opening()
+        def run(cursor: sqlite3.Cursor) -> Outcome:
+            cursor.execute(sql, parameters or ())
+            rows = cursor.fetchall() if cursor.description else []
+            return cursor.description, rows, cursor.rowcount, cursor.lastrowid
 
-        def run() -> Outcome:
-            cursor = self._connection.raw.cursor()
-            try:
-                if opening is not None:
-                    cursor.execute(opening)
-                cursor.execute(sql, parameters or ())
-                rows = cursor.fetchall() if cursor.description else []
-                return cursor.description, rows, cursor.rowcount, cursor.lastrowid
-            finally:
-                cursor.close()
-
-        return self._store(await self._connection.hand_off(opening, run))
+        connection = self._connection
+        return self._store(await connection.hand_off(connection.opening(), run))
 
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> OneHopCursor:
-        opening = self._connection.opening()
+        def run(cursor: sqlite3.Cursor) -> Outcome:
+            cursor.executemany(sql, parameters)
+            return None, [], cursor.rowcount, cursor.lastrowid
 
-        def run() -> Outcome:
-            cursor = self._connection.raw.cursor()
-            try:
-                if opening is not None:
-                    cursor.execute(opening)
-                cursor.executemany(sql, parameters)
-                return None, [], cursor.rowcount, cursor.lastrowid
-            finally:
-                cursor.close()
-
-        return self._store(await self._connection.hand_off(opening, run))
+        connection = self._connection
+        return self._store(await connection.hand_off(connection.opening(), run))
 
     async def fetchall(self) -> list[Any]:
         rows, self._rows = self._rows, []
@@ -140,9 +128,6 @@ class OneHopConnection(aiosqlite.Connection):
         has nothing in hand (``_here``)."""
         return self._conn
 
-    async def run(self, function: Any) -> Any:
-        return await self._execute(function)
-
     async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Every hand-off to the thread, counted when the thread is done with it. An awaiting
         task cancelled (a request timed out) stops waiting, but its hand-off still runs,
@@ -158,13 +143,27 @@ class OneHopConnection(aiosqlite.Connection):
         self._handed += 1
         return await super()._execute(counted)  # type: ignore[no-untyped-call]
 
-    async def hand_off(self, opening: str | None, work: Callable[[], T]) -> T:
-        """``work`` (which sends ``opening`` first) on the thread; a ``BEGIN IMMEDIATE`` that
-        went with it holds the write lock from then on."""
-        result: T = await self._execute(work)
+    async def hand_off(self, opening: str | None, work: Work[T]) -> T:
+        """``work`` on the thread, after ``opening``; a ``BEGIN IMMEDIATE`` sent so holds the
+        write lock from then on."""
+        result: T = await self._execute(self._in_cursor(opening, work))
         if opening == IMMEDIATE:
             self._holds_lock = True
         return result
+
+    def _in_cursor(self, opening: str | None, work: Work[T]) -> Callable[[], T]:
+        """``work`` on a cursor of its own, after ``opening`` (a ``BEGIN``) if any."""
+
+        def run() -> T:
+            cursor = self.raw.cursor()
+            try:
+                if opening is not None:
+                    cursor.execute(opening)
+                return work(cursor)
+            finally:
+                cursor.close()
+
+        return run
 
     def _settled(self) -> bool:
         """No transaction open on the thread, and none about to be: ``commit`` and
@@ -185,42 +184,29 @@ class OneHopConnection(aiosqlite.Connection):
         that fails stops the rest. ``writes``: one of them may write."""
         opening = self.opening()
 
-        def run() -> list[tuple[list[Any], int]]:
-            cursor = self.raw.cursor()
-            try:
-                if opening is not None:
-                    cursor.execute(opening)
-                outcomes = []
-                for sql, parameters in statements:
-                    cursor.execute(sql, parameters)
-                    rows = cursor.fetchall() if cursor.description else []
-                    outcomes.append((rows, cursor.rowcount))
-                return outcomes
-            finally:
-                cursor.close()
+        def run(cursor: sqlite3.Cursor) -> list[tuple[list[Any], int]]:
+            outcomes = []
+            for sql, parameters in statements:
+                cursor.execute(sql, parameters)
+                rows = cursor.fetchall() if cursor.description else []
+                outcomes.append((rows, cursor.rowcount))
+            return outcomes
 
         if self._here(opening, len(statements), writes=writes):
-            return run()
-        outcomes: list[tuple[list[Any], int]] = await self.hand_off(opening, run)
-        return outcomes
+            return self._in_cursor(opening, run)()
+        return await self.hand_off(opening, run)
 
     async def write_many(self, batches: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
         """Several ``executemany`` in one hand-off, in order: the rows a unit queued for
         several tables (``tender.db.pending``) cost one hop, not one per table."""
         opening = self.opening()
 
-        def run() -> None:
-            cursor = self.raw.cursor()
-            try:
-                if opening is not None:
-                    cursor.execute(opening)
-                for sql, rows in batches:
-                    cursor.executemany(sql, rows)
-            finally:
-                cursor.close()
+        def run(cursor: sqlite3.Cursor) -> None:
+            for sql, rows in batches:
+                cursor.executemany(sql, rows)
 
         if self._here(opening, sum(len(rows) for _, rows in batches), writes=True):
-            run()
+            self._in_cursor(opening, run)()
             return
         await self.hand_off(opening, run)
 
