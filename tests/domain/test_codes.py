@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tender.domain.codes import (
     ALPHANUMERIC,
@@ -19,6 +21,43 @@ def test_luhn_known_values() -> None:
     assert luhn_check_digit("7992739871") == "3"
     assert luhn_valid("79927398713")
     assert not luhn_valid("79927398710")
+
+
+def _luhn_digit_by_digit(digits: str) -> str:
+    """The textbook check digit: double every other digit from the right, subtract 9 over 9."""
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if index % 2 == 0 else 1)
+        total += value - 9 if value > 9 else value
+    return str((10 - total % 10) % 10)
+
+
+@given(st.text(alphabet="0123456789", max_size=40))
+def test_luhn_agrees_with_the_textbook(digits: str) -> None:
+    check = luhn_check_digit(digits)
+    assert check == _luhn_digit_by_digit(digits)
+    if digits:
+        assert luhn_valid(digits + check)
+        wrong = str((int(check) + 1) % 10)
+        assert not luhn_valid(digits + wrong)
+
+
+@pytest.mark.parametrize("digits", ["12a4", "١٢٣", "12 34", "-1"])
+def test_luhn_refuses_what_is_not_ascii_digits(digits: str) -> None:
+    with pytest.raises(ValueError, match="not ASCII digits"):
+        luhn_check_digit(digits)
+    assert not luhn_valid(digits + "0")
+
+
+def test_a_small_draw_keeps_its_leading_zeros(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The random part is written with ``str``: a draw of 42 is ``000000000000042``."""
+    monkeypatch.setattr("tender.domain.codes.secrets.randbelow", lambda _: 42)
+    code = CodeFormat().generate()
+    assert code[:15] == "000000000000042"
+    assert luhn_valid(code)
+    prefixed = CodeFormat(length=18, prefix="60").generate()
+    assert prefixed[:17] == "60000000000000042"
+    assert luhn_valid(prefixed)
 
 
 def test_default_codes_are_16_luhn_digits_grouped_by_four() -> None:

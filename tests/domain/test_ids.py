@@ -20,6 +20,7 @@ def test_ids_are_version_7_and_strictly_increase() -> None:
         assert parsed.version == 7
         assert parsed.variant == uuid.RFC_4122
         assert is_uuid(text)
+        assert str(parsed) == text  # the canonical form: lower case, dashes in place
 
 
 def test_ids_keep_increasing_when_the_clock_steps_back(monkeypatch: pytest.MonkeyPatch) -> None:

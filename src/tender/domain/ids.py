@@ -40,7 +40,8 @@ def new_id() -> str:
     value |= (rand >> 62) << 64
     value |= 0b10 << 62
     value |= rand & ((1 << 62) - 1)
-    return str(uuid.UUID(int=value))
+    text = f"{value:032x}"  # what ``str(uuid.UUID(int=value))`` says, without the object
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def is_uuid(text: str) -> bool:
