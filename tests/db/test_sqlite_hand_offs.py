@@ -189,3 +189,30 @@ async def test_a_write_without_the_lock_goes_to_the_thread(sqlite: Database) -> 
         assert driver._handed == handed + 1
         await conn.commit()
     assert await count_of(sqlite) == 2
+
+
+async def test_a_lookup_leaves_the_leased_connection_ready_to_write(
+    sqlite: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lookup on SQLite begins what it must begin read-only (``BEGIN``, no write lock); the
+    request's next unit on the same leased connection begins ``BEGIN IMMEDIATE`` again, or
+    its writes would run without the lock a unit is meant to hold from its start."""
+    begun: list[str] = []
+    used: list[AsyncConnection] = []
+    sent = OneHopConnection.begin_later
+
+    def recorded(driver: OneHopConnection, sql: str) -> None:
+        begun.append(sql)
+        sent(driver, sql)
+
+    monkeypatch.setattr(OneHopConnection, "begin_later", recorded)
+
+    async def run(conn: AsyncConnection, statement: Any) -> None:
+        used.append(conn)
+        await conn.execute(statement)  # SQLAlchemy's own execution: it begins
+
+    async with sqlite.request_lease():
+        await sqlite.lookup(lambda conn: run(conn, READ_COUNTER))
+        await sqlite.transaction(lambda conn: run(conn, COUNT_UP))
+    assert used[0] is used[1]  # the request's one connection
+    assert begun == ["BEGIN", "BEGIN IMMEDIATE"]

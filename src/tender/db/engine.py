@@ -57,7 +57,7 @@ def create_engine(
             url,
             echo=echo,
             pool_size=pool_size,
-            max_overflow=0,
+            max_overflow=pool_size,  # as on PostgreSQL: the requests' leases take up to pool_size
             async_creator=lambda: _awaitable(
                 sqlite_driver.connect(path, synchronous=sqlite_synchronous)
             ),
@@ -201,8 +201,8 @@ class Database:
         return await _standalone(engine, work)
 
     def request_lease(self) -> contextlib.AbstractAsyncContextManager[None]:
-        """One connection for the whole request on PostgreSQL (``tender.db.lease``)."""
-        return contextlib.nullcontext() if self.is_sqlite else lease.held(self.engine, self._idle)
+        """One connection for the whole request (``tender.db.lease``)."""
+        return lease.held(self.engine, self._idle)
 
     @contextlib.asynccontextmanager
     async def request_transaction(
@@ -240,7 +240,10 @@ class Database:
     async def _once(
         self, work: Callable[[AsyncConnection], Awaitable[T]], engine: AsyncEngine
     ) -> T:
-        async with self.writer(), lease.connection(engine) as conn:
+        # The connection first, then SQLite's writer's turn: a unit that waited for a
+        # connection while holding the turn would wait for requests that hold every leased
+        # connection and wait for the turn themselves.
+        async with lease.connection(engine) as conn, self.writer():
             return await _unit(conn, await conn.begin(), work)
 
     @contextlib.asynccontextmanager
@@ -277,6 +280,9 @@ async def _standalone(
                 if conn.in_transaction() and not conn.invalidated:
                     await conn.rollback()
                 raise
+            finally:  # a leased connection goes on to the request's units, which write
+                if read_only and not conn.invalidated:
+                    await conn.execution_options(**{READ_ONLY: False})
             if conn.in_transaction():
                 await conn.commit()
             return result
@@ -345,8 +351,8 @@ class RequestTransaction:
 
     async def _begin(self) -> AsyncConnection:
         try:
-            await self._exit.enter_async_context(self.database.writer())
             conn = await self._exit.enter_async_context(lease.connection(self.database.engine))
+            await self._exit.enter_async_context(self.database.writer())  # then, as ``_once``
             await conn.begin()
             self.conn = conn
             await self._on_begin(conn)

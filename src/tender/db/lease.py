@@ -1,9 +1,11 @@
-"""One connection for a whole request, on PostgreSQL.
+"""One connection for a whole request, on PostgreSQL and SQLite.
 
 A shopper's redeem looks its session up, counts the card lookup against its budgets and runs
 its unit of work: three statements' worth of connections checked out of the pool and handed
 back, about 220 Python calls each. A request holding a lease takes one connection at its first
-statement and keeps it until it ends; each of those steps borrows it in turn.
+statement and keeps it until it ends; each of those steps borrows it in turn. On SQLite a unit
+takes its connection before the writer's turn (``Database._once``), so whoever holds the turn
+already has every connection it needs.
 
 Between requests the connection waits in ``Idle``, still checked out of SQLAlchemy's pool: the
 next request takes it from there for a ``pop``, where a checkout and its return to the pool cost
