@@ -81,11 +81,25 @@ def test_uvicorns_raw_path_access_log_is_off() -> None:
     saved = (root.handlers[:], root.level)
     access = logging.getLogger("uvicorn.access")
     saved_access = (access.handlers[:], access.propagate, access.disabled)
+    switches = ("logThreads", "logProcesses", "logMultiprocessing", "_srcfile")
+    saved_switches = {name: getattr(logging, name) for name in switches}
     try:
         configure_logging()
         assert access.disabled
-        assert isinstance(root.handlers[0].formatter, JsonFormatter)
+        formatter = root.handlers[0].formatter
+        assert isinstance(formatter, JsonFormatter)
+        # a record made with the switches off still gives every field a line shows
+        record = logging.getLogger("tender.access").makeRecord(
+            "tender.access", logging.INFO, "(unknown file)", 0, "request", (), None,
+            extra={"route": "/redeem", "status": 200},
+        )  # fmt: skip
+        line = json.loads(formatter.format(record))
+        assert line["message"] == "request"
+        assert (line["route"], line["status"], line["level"]) == ("/redeem", 200, "info")
+        assert line["time"].endswith("+00:00")
     finally:
         root.handlers[:], level = saved
         root.setLevel(level)
         access.handlers[:], access.propagate, access.disabled = saved_access
+        for name, value in saved_switches.items():
+            setattr(logging, name, value)
