@@ -11,11 +11,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
+from tender.auth.keys import SigningKey
 from tender.cli import app
 from tender.cli import cards as cards_cli
 from tender.config import Settings
@@ -161,6 +163,17 @@ def test_admin_token_is_one_the_service_accepts(cli_env: Path) -> None:
     assert principal is not None
     assert principal.subject == "ops@example.com"
     assert principal.scopes == {Scope.MANAGE_GIFTCARDS}
+
+
+def test_admin_token_is_signed_with_the_keys_generation(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a rotation (``TENDER_JWT_KEY_GENERATION`` raised) the CLI signs with the new key."""
+    monkeypatch.setenv("TENDER_JWT_KEY_GENERATION", "2")
+    token = invoke("admin", "token", "--subject", "ops@example.com", "--scopes", "view_giftcards")
+    settings = Settings()
+    expected = SigningKey.derive(settings.secret_bytes(), 2).kid
+    assert jwt.get_unverified_header(token.strip())["kid"] == expected
 
 
 def test_secrets_init_writes_private_file(cli_env: Path) -> None:

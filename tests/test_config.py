@@ -245,6 +245,8 @@ def test_a_guessable_code_format_stops_the_cli_with_one_clear_line(tmp_path: Pat
         ("card_failures_per_client", "10/fortnight"),
         ("card_failures_per_ip", ""),
         ("trusted_proxies", ["10.0.0.0/8", "proxy.internal"]),
+        ("jwt_key_generation", 0),
+        ("jwt_key_generation", "next"),
     ],
 )
 def test_bad_budgets_and_proxies_are_refused_at_start_up(name: str, value: object) -> None:

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     jwt_audience: str = Field(DEFAULT_AUDIENCE, min_length=1, max_length=500)
     """The ``aud`` every JWT must name: tender, as its issuers know it."""
     jwt_max_lifetime_seconds: int = Field(7 * 86400, ge=60)
+    jwt_key_generation: int = Field(1, ge=1, le=10_000)
+    """Which key, derived from ``secret_key``, tender signs its JWTs with: raise it by one to
+    rotate the key (``tender.auth.keys``); tokens of the generation before still verify."""
+    jwt_previous_key: bool = True
+    """Whether the previous generation's key still verifies (and is published): off after it
+    leaked, so that its tokens stop working at once."""
     customer_jwt_issuer: str | None = None
     """The merchant's identity provider (``iss``): its JWTs let a Glue customer check out the
     carts whose ``customerId`` is the token's ``sub``, and nothing else."""

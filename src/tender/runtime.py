@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tender import faults
 from tender.auth.jwks import RemoteKeys
 from tender.auth.jwt import OWN_ISSUER, JwtVerifier, LocalKeys, TrustedIssuer
-from tender.auth.keys import SigningKey
+from tender.auth.keys import SigningKeys
 from tender.auth.oauth import OAuth
 from tender.config import InsecureSettings, Settings
 from tender.db.cart_store import SqlCartStore
@@ -88,7 +88,11 @@ class Runtime:
         self.oauth = OAuth(
             self.hasher, token_ttl=timedelta(seconds=settings.token_ttl_seconds), clock=self.clock
         )
-        self.signing_key = SigningKey.derive(settings.secret_bytes())
+        self.signing_keys = SigningKeys.derive(
+            settings.secret_bytes(),
+            settings.jwt_key_generation,
+            keep_previous=settings.jwt_previous_key,
+        )
         self.jwt = self._jwt_verifier(jwks_transport)
         self._customer_verifier(jwks_transport)
 
@@ -123,7 +127,7 @@ class Runtime:
     def _jwt_verifier(self, transport: httpx.AsyncBaseTransport | None) -> JwtVerifier:
         """tender's own tokens, and those of the external issuer if one is configured."""
         settings, clock = self.settings, self.clock
-        issuers = [TrustedIssuer(OWN_ISSUER, LocalKeys(self.signing_key), own=True)]
+        issuers = [TrustedIssuer(OWN_ISSUER, LocalKeys(self.signing_keys), own=True)]
         if settings.jwt_issuer and settings.jwt_jwks_url:
             self.remote_keys = RemoteKeys(
                 settings.jwt_jwks_url,

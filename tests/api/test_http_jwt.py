@@ -13,6 +13,7 @@ import hmac
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -23,9 +24,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tender.api.app import create_app
 from tender.auth.jwks import parse_jwks
-from tender.auth.keys import SigningKey, thumbprint
+from tender.auth.keys import SigningKey, SigningKeys, thumbprint
 from tender.runtime import Runtime
-from tests.api.conftest import SIGNING_KEY, Api, assert_error
+from tests.api.conftest import SECRET, SIGNING_KEY, Api, assert_error
 
 JWKS = "/.well-known/jwks.json"
 CARDS = "/giftcards"
@@ -79,10 +80,72 @@ async def test_the_jwks_publishes_the_key_tokens_are_signed_with(api: Api) -> No
     # Every worker, and the service after a restart, derives the same key from the settings.
     again = Runtime(api.runtime.settings, clock=api.clock)
     try:
-        assert again.signing_key.jwks() == response.json()
+        assert again.signing_keys.jwks() == response.json()
     finally:
         await again.close()
     assert SigningKey.derive(b"another-secret-0123456789abcdefghijkl").kid != key["kid"]
+
+
+def test_generation_one_is_the_key_tender_always_had() -> None:
+    """Rotation came later: the first generation is derived under the label of before, so
+    the tokens of a deployment that never rotated stay good."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    label = b"tender/jwt-signing-key/ed25519/v1"
+    seed = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label).derive(SECRET.encode())
+    before = SigningKey(Ed25519PrivateKey.from_private_bytes(seed))
+    assert SIGNING_KEY.kid == before.kid == SigningKey.derive(SECRET.encode(), 1).kid
+    assert SigningKey.derive(SECRET.encode(), 2).kid != before.kid
+    with pytest.raises(ValueError, match="count from 1"):
+        SigningKey.derive(SECRET.encode(), 0)
+
+
+@asynccontextmanager
+async def rotated(api: Api, generation: int, *, previous: bool = True) -> AsyncIterator[Api]:
+    """The same deployment after ``TENDER_JWT_KEY_GENERATION`` (and the previous key's switch)
+    changed: every worker derives the same keys again."""
+    settings = api.runtime.settings.model_copy(
+        update={"jwt_key_generation": generation, "jwt_previous_key": previous}
+    )
+    runtime = Runtime(settings, clock=api.clock)
+    app = httpx.ASGITransport(app=create_app(runtime=runtime))
+    try:
+        async with httpx.AsyncClient(transport=app, base_url="http://test") as client:
+            yield Api(client, runtime, api.clock)
+    finally:
+        await runtime.close()
+
+
+async def test_a_rotated_key_signs_and_the_one_before_still_verifies(api: Api) -> None:
+    """Raised by one, the generation signs with a new key and keeps verifying tokens minted
+    before; raised again, or with the previous key switched off after a leak, those stop."""
+    secret = SECRET.encode()
+    first, second, third = (SigningKey.derive(secret, n) for n in (1, 2, 3))
+    minted_before = api.admin_jwt("view_giftcards")  # generation 1, as ever
+    async with rotated(api, 2) as after:
+        published = (await after.client.get(JWKS)).json()["keys"]
+        assert [key["kid"] for key in published] == [second.kid, first.kid]  # signing first
+        assert published == SigningKeys.derive(secret, 2).jwks()["keys"]
+        minted_after = after.admin_jwt("view_giftcards", key=second)
+        for token in (minted_before, minted_after):
+            response = await after.client.get(CARDS, headers=bearer(token))
+            assert response.status_code == 200, response.text
+    async with rotated(api, 3) as later:
+        assert [key["kid"] for key in (await later.client.get(JWKS)).json()["keys"]] == [
+            third.kid,
+            second.kid,
+        ]
+        assert (await later.client.get(CARDS, headers=bearer(minted_after))).status_code == 200
+        refused = await later.client.get(CARDS, headers=bearer(minted_before))
+        assert_error(refused, 401)
+    async with rotated(api, 2, previous=False) as leaked:
+        assert [key["kid"] for key in (await leaked.client.get(JWKS)).json()["keys"]] == [
+            second.kid
+        ]
+        assert_error(await leaked.client.get(CARDS, headers=bearer(minted_before)), 401)
+        assert (await leaked.client.get(CARDS, headers=bearer(minted_after))).status_code == 200
 
 
 async def test_forged_and_misaddressed_tokens_are_refused(api: Api) -> None:

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import jwt
 
-from tender.auth.keys import ALGORITHM, SigningKey
+from tender.auth.keys import ALGORITHM, SigningKey, SigningKeys
 from tender.domain.principals import InvalidScope, Principal, PrincipalKind, Scope, parse_scopes
 
 OWN_ISSUER = "tender"
@@ -43,14 +43,14 @@ class KeySource(Protocol):
 
 
 class LocalKeys:
-    """tender's own public key, to verify what ``tender admin token`` minted."""
+    """tender's own public keys (the current one and, after a rotation, the one before), to
+    verify what ``tender admin token`` minted."""
 
-    def __init__(self, signing: SigningKey) -> None:
-        self._key = jwt.PyJWK(signing.public_jwk)
-        self._kid = signing.kid
+    def __init__(self, signing: SigningKeys) -> None:
+        self._keys = {key.kid: jwt.PyJWK(key.public_jwk) for key in signing.verifying}
 
     async def key(self, kid: str) -> jwt.PyJWK | None:
-        return self._key if kid == self._kid else None
+        return self._keys.get(kid)
 
 
 @dataclass(frozen=True, slots=True)

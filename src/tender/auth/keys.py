@@ -11,6 +11,12 @@ signing key tells nothing about the secret or the HMAC keys derived from it, and
 
 Ed25519 because it has one curve, one algorithm and no parameters to get wrong (no
 RSA padding, no nonce reuse as with ECDSA), and verifying it is cheap.
+
+Rotating it needs no new secret: ``TENDER_JWT_KEY_GENERATION`` names the label the key is
+derived under (generation 1 is the label tender always used). Raised by one, tender signs with
+a new key and still verifies, and publishes, the one before, so that tokens minted before the
+rotation stay good until they expire; raised again, the oldest goes. After a leak,
+``TENDER_JWT_PREVIOUS_KEY=false`` drops the previous key at once.
 """
 
 from __future__ import annotations
@@ -25,8 +31,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-LABEL = b"tender/jwt-signing-key/ed25519/v1"
-"""HKDF ``info``: changing it (v2) would derive a new key, invalidating every token."""
+LABEL = "tender/jwt-signing-key/ed25519/v{generation}"
+"""HKDF ``info`` of each generation's key; generation 1's is the one label tender had before."""
 ALGORITHM = "EdDSA"
 
 
@@ -52,8 +58,11 @@ class SigningKey:
     private: Ed25519PrivateKey
 
     @classmethod
-    def derive(cls, secret: bytes) -> SigningKey:
-        seed = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=LABEL).derive(secret)
+    def derive(cls, secret: bytes, generation: int = 1) -> SigningKey:
+        if generation < 1:
+            raise ValueError("key generations count from 1")
+        label = LABEL.format(generation=generation).encode()
+        seed = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label).derive(secret)
         return cls(Ed25519PrivateKey.from_private_bytes(seed))
 
     @cached_property
@@ -68,5 +77,24 @@ class SigningKey:
     def kid(self) -> str:
         return self.public_jwk["kid"]
 
+
+@dataclass(frozen=True)
+class SigningKeys:
+    """The key tender signs with now, and the generation before it, which only verifies."""
+
+    current: SigningKey
+    previous: SigningKey | None
+
+    @classmethod
+    def derive(cls, secret: bytes, generation: int, *, keep_previous: bool = True) -> SigningKeys:
+        before = generation - 1
+        previous = SigningKey.derive(secret, before) if keep_previous and before >= 1 else None
+        return cls(SigningKey.derive(secret, generation), previous)
+
+    @property
+    def verifying(self) -> tuple[SigningKey, ...]:
+        """Every key a token of tender's may be signed with, the current one first."""
+        return (self.current,) if self.previous is None else (self.current, self.previous)
+
     def jwks(self) -> dict[str, list[dict[str, str]]]:
-        return {"keys": [self.public_jwk]}
+        return {"keys": [key.public_jwk for key in self.verifying]}

@@ -112,8 +112,8 @@ def admin_token(
     scopes: Annotated[str, typer.Option(help="Space-separated scopes.")],
     ttl_minutes: Annotated[int, typer.Option(min=1, max=7 * 24 * 60)] = 60,
 ) -> None:
-    """Mint a merchant-admin JWT (EdDSA, with the key derived from TENDER_SECRET_KEY and
-    published at /.well-known/jwks.json)."""
+    """Mint a merchant-admin JWT (EdDSA, with the key of TENDER_JWT_KEY_GENERATION derived from
+    TENDER_SECRET_KEY and published at /.well-known/jwks.json)."""
     from datetime import UTC, datetime
 
     settings = Settings()
@@ -123,7 +123,7 @@ def admin_token(
     except InvalidScope as error:
         raise fail(str(error)) from None
     token = mint_admin_token(
-        key=SigningKey.derive(settings.secret_bytes()),
+        key=SigningKey.derive(settings.secret_bytes(), settings.jwt_key_generation),
         subject=subject,
         scopes=parsed,
         ttl=timedelta(minutes=ttl_minutes),

@@ -34,4 +34,4 @@ class JwkSet(BaseModel):
 )
 async def jwks(request: Request, response: Response) -> JwkSet:
     response.headers["Cache-Control"] = f"public, max-age={CACHE_SECONDS}"
-    return JwkSet.model_validate(runtime_of(request).signing_key.jwks())
+    return JwkSet.model_validate(runtime_of(request).signing_keys.jwks())
