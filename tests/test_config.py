@@ -16,10 +16,10 @@ from tender.config import (
     Environment,
     InsecureSettings,
     Settings,
-    write_secrets_file,
 )
 from tender.providers import PROVIDERS
 from tender.runtime import Runtime
+from tender.secret_key import write_secrets_file
 
 STRONG = "vK3u9-Qz_7pLw2Xc8RbN4mYt6HsJ1aFgE5dUoZqWi0"
 

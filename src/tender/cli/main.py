@@ -12,9 +12,10 @@ from tender.auth.jwt import mint_admin_token
 from tender.auth.keys import SigningKey
 from tender.cli import cards, checkout, clients, demo
 from tender.cli.common import cli_errors, console, fail, run
-from tender.config import DEFAULT_ENV_FILE, Settings, write_secrets_file
+from tender.config import DEFAULT_ENV_FILE, Settings
 from tender.domain.principals import InvalidScope, parse_scopes
 from tender.runtime import Runtime
+from tender.secret_key import write_secrets_file
 
 app = typer.Typer(help="tender: headless checkout with gift cards.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)

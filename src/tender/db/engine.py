@@ -240,9 +240,7 @@ class Database:
     async def _once(
         self, work: Callable[[AsyncConnection], Awaitable[T]], engine: AsyncEngine
     ) -> T:
-        # The connection first, then SQLite's writer's turn: a unit that waited for a
-        # connection while holding the turn would wait for requests that hold every leased
-        # connection and wait for the turn themselves.
+        # The connection first, then SQLite's writer's turn (``tender.db.lease`` says why).
         async with lease.connection(engine) as conn, self.writer():
             return await _unit(conn, await conn.begin(), work)
 
