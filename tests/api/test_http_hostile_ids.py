@@ -5,7 +5,8 @@ method gets NUL characters (400), ids that cannot be ours (answered exactly like
 very long, unicode, encoded and path-traversing strings; every query parameter gets a NUL; every
 JSON body gets a NUL or lone surrogate in each string and key, and non-finite numbers. Nothing
 answers 500, every refusal has the error shape, and nothing is written: the rows of every table
-are the same before and after, even for POSTs that carry an Idempotency-Key.
+are the same before and after, even for POSTs that carry an Idempotency-Key. Last, every part
+of every body is sent as each other JSON type, or left out: that may be accepted, never a 500.
 
 A JSON body route needs a sample body below; a test fails until it has one.
 """
@@ -598,3 +599,87 @@ async def test_malformed_ids_in_bodies_are_4xx_and_write_nothing(api: Api, world
     for table in (t.name for t in Base.metadata.sorted_tables):
         if table != "rate_limits":
             assert after[table] == before[table], table
+
+
+OTHER_TYPES: list[tuple[str, Any]] = [
+    ("null", None),
+    ("true", True),
+    ("-1", -1),
+    ("0", 0),
+    ("2**63", 2**63),
+    ("1.5", 1.5),
+    ("''", ""),
+    ("'x'*5000", "x" * 5000),
+    ("[]", []),
+    ("[{}]", [{}]),
+    ("{}", {}),
+    ("{'a': [1]}", {"a": [1]}),
+]
+
+
+def confused_bodies(body: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """Every leaf as every other JSON type, every object without each of its keys, every list
+    empty and doubled: what a client with the wrong idea of the document sends."""
+    for path, value in leaves(body):
+        where = ".".join(map(str, path))
+        for name, other in OTHER_TYPES:
+            if type(other) is not type(value) or other != value:
+                yield f"{where}={name}", replaced(body, path, other)
+    for path in containers(body):
+        target = body
+        for step in path:
+            target = target[step]
+        where = ".".join(map(str, path)) or "(top)"
+        for key in target:
+            trimmed = copy.deepcopy(body)
+            holder = trimmed
+            for step in path:
+                holder = holder[step]
+            del holder[key]
+            yield f"{where} without {key}", trimmed
+        for name, other in OTHER_TYPES:
+            if path:
+                yield f"{where}={name}", replaced(body, path, other)
+    for path, value in _lists(body):
+        where = ".".join(map(str, path))
+        yield f"{where}=[]", replaced(body, path, [])
+        yield f"{where} twice", replaced(body, path, value + value)
+    for name, other in OTHER_TYPES:
+        yield f"(top)={name}", other
+
+
+def _lists(value: Any, path: Path = ()) -> Iterator[tuple[Path, list[Any]]]:
+    if isinstance(value, list):
+        yield path, value
+        for index, item in enumerate(value):
+            yield from _lists(item, (*path, index))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _lists(item, (*path, key))
+
+
+async def test_any_part_of_a_body_of_the_wrong_type_or_missing_is_never_a_500(
+    api: Api, world: World
+) -> None:
+    """Documents of the wrong shape reach each route's own parsing (the compat routes read
+    nested documents of their seeds): each is answered, accepted (a key that may be left out)
+    or refused in the error shape, never with a 500."""
+    failures = Failures()
+    cases = 0
+    for endpoint in (e for e in endpoints(api) if e.has_body):
+        body = sample_body(endpoint, world)
+        assert body is not None
+        path = url(endpoint, world)
+        for case, document in confused_bodies(body):
+            cases += 1
+            raw = json.dumps(document).encode()
+            response = await send(api, endpoint, world, path, raw, raw=True, keyed=True)
+            if endpoint.path in BALANCES and response.status_code == BALANCES[endpoint.path]:
+                state = response.json()["status"]["state"]  # the seed's answer to a bad code
+                failures.check(state == "NotFound", f"{path} {case}", response)
+            elif response.status_code >= 400:
+                failures.error(f"{endpoint.method} {path} {case}", response)
+            else:
+                failures.check(response.status_code < 300, f"{path} {case}", response)
+    failures.assert_none()
+    assert cases > 1000, cases
