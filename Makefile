@@ -26,7 +26,6 @@ var/tender.env: | $(STAMP)
 run: $(STAMP) var/tender.env
 	TENDER_ENV=$${TENDER_ENV:-development} $(BIN)/tender db upgrade
 	@if [ "$${TENDER_ENV:-development}" = development ]; then TENDER_ENV=development $(BIN)/tender demo init; fi
-	@echo "API docs: http://127.0.0.1:8000/docs   health: http://127.0.0.1:8000/health"
 	@echo "CLI help: $(BIN)/tender --help"
 	TENDER_ENV=$${TENDER_ENV:-development} $(BIN)/tender serve
 

@@ -61,6 +61,20 @@ def test_demo_init_prints_the_shop_and_keeps_its_cards(dev_env: Path) -> None:
     assert listed.output.count("demo-shop") == 1
 
 
+def test_demo_init_names_the_shop_where_tender_serve_answers(
+    dev_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Moved to another port with TENDER_PORT (or listening on every address), ``make run``
+    prints the demo shop's address as a browser on this machine reaches it."""
+    monkeypatch.setenv("TENDER_PORT", "8011")
+    monkeypatch.setenv("TENDER_HOST", "0.0.0.0")
+    shown = runner.invoke(app, ["demo", "init"])
+    assert shown.exit_code == 0, shown.output
+    assert "Demo shop: http://127.0.0.1:8011/demo" in shown.output
+    given = runner.invoke(app, ["demo", "init", "--url", "https://shop.example/"])
+    assert "Demo shop: https://shop.example/demo" in given.output
+
+
 def test_demo_init_makes_what_a_new_database_lacks(dev_env: Path) -> None:
     first = cards(runner.invoke(app, ["demo", "init"]).output)
     kept = dev_env / "var" / "demo.json"

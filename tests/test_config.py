@@ -289,3 +289,20 @@ async def test_the_gift_card_provider_is_chosen_by_name(tmp_path: Path) -> None:
                 gift_card_provider="nope",
             )
         )
+
+
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:8011"),
+        ("0.0.0.0", "http://127.0.0.1:8011"),
+        ("::", "http://[::1]:8011"),
+        ("::1", "http://[::1]:8011"),
+        ("shop.internal", "http://shop.internal:8011"),
+    ],
+)
+def test_the_local_url_is_where_a_browser_on_this_machine_reaches_tender(
+    host: str, url: str
+) -> None:
+    settings = Settings(secret_key=STRONG, host=host, port=8011)
+    assert settings.local_url == url

@@ -162,6 +162,14 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
 
+    @property
+    def local_url(self) -> str:
+        """Where ``tender serve`` answers, as a browser on this machine reaches it (a server
+        listening on every address is reached at the loopback one)."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        host = "[::1]" if host == "::" else f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}"
+
     @field_validator("fault_injection")
     @classmethod
     def _parse_fault_injection(cls, value: str) -> str:

@@ -106,6 +106,8 @@ async def test_a_shopper_checks_out_with_the_session_alone(
     secret = json.loads(demo_file.read_text())["client_secret"]
     assert secret not in answer.text
     assert "tnd_at_" not in answer.text  # no access token either
+    config = await client.get("/operations/config", headers=browser(session))
+    assert config.json()["locale"] == "de"  # the shopper's language reaches the enabler
 
     data = await client.post(
         "/checkout-data", json=glue("checkout-data", session["cartId"]), headers=browser(session)

@@ -128,6 +128,12 @@ async def test_german_validation_and_field_messages(api: Api) -> None:
         "bitcoin ist hier nicht verfügbar; verwenden Sie eine dieser Zahlungsarten: "
         "giftcard, invoice",
     ]
+    attributes["shippingAddress"]["zipCode"] = "ABC"
+    attributes["payments"] = [{"paymentMethodName": "invoice", "paymentProviderName": "tender"}]
+    for language, country in (("de", "Deutschland"), ("en", "Germany")):
+        wrong = await post(api, "/checkout-data", document, h, language)
+        (detail,) = [e["detail"] for e in wrong.json()["errors"]]
+        assert f" {country}, " in detail, detail  # the country as the shopper's language names it
 
 
 async def test_names_of_methods_in_the_shoppers_language(api: Api) -> None:

@@ -187,6 +187,7 @@ async def test_guests_and_customers_come_from_allowed_origins_only(shop: Shop) -
         response = await shop.post("/checkout-data", document, headers)
         assert response.status_code == 401, response.text
         assert response.json()["errors"][0]["code"] == "OriginNotAllowed"
+        assert "session" not in response.json()["errors"][0]["detail"]  # a shopper has none
     # A merchant's token sent from a page is refused, as on every browser route.
     pasted = await shop.post("/checkout-data", document, {**shop.merchant, "Origin": elsewhere})
     assert pasted.status_code == 401, pasted.text

@@ -16,10 +16,11 @@ from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
-from babel import negotiate_locale
+from babel import Locale, negotiate_locale
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency
 
+from tender.domain.countries import Territory
 from tender.domain.errors import DomainError
 from tender.domain.money import Money, exponent
 
@@ -99,9 +100,20 @@ def format_money(money: Money, language: str) -> str:
     )
 
 
+@cache
+def territory_name(territory: Territory, language: str) -> str:
+    """The country as ``language`` names it (CLDR's names, through Babel); English keeps
+    the ISO 3166 name the rest of tender uses."""
+    if language == DEFAULT:
+        return territory.name
+    return str(Locale.parse(language).territories.get(territory.alpha2, territory.name))
+
+
 def _value(value: object, language: str) -> str:
     if isinstance(value, Money):
         return format_money(value, language)
+    if isinstance(value, Territory):
+        return territory_name(value, language)
     if isinstance(value, DomainError):
         return localize(value.template, value.params, language)
     if isinstance(value, tuple | list):

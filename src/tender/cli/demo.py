@@ -114,10 +114,15 @@ def demo_file(settings: Settings) -> Path:
 @app.command("init")
 @cli_errors
 def init(
-    url: Annotated[str, typer.Option(help="Where the service answers.")] = "http://127.0.0.1:8000",
+    url: Annotated[
+        str | None,
+        typer.Option(help="Where the service answers; defaults to TENDER_HOST and TENDER_PORT."),
+    ] = None,
 ) -> None:
-    """Create the demo's API client, shipping methods and test cards once, then print them."""
+    """Create the demo's API client, shipping methods and test cards once, then print the
+    shop's address and the cards."""
     settings = Settings()
+    url = url or settings.local_url
     if settings.env is not Environment.DEVELOPMENT:
         raise fail("the demo storefront runs with TENDER_ENV=development only")
     path = demo_file(settings)

@@ -49,7 +49,12 @@ def serve(
     settings.validate_secrets()
     host = host or settings.host
     port = port or settings.port
-    console.print(f"tender on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    url = settings.model_copy(update={"host": host, "port": port}).local_url
+    console.print(
+        f"tender on {url}  API docs: {url}/docs  health: {url}/health  ready: {url}/ready",
+        highlight=False,
+        soft_wrap=True,
+    )
     uvicorn.run(
         "tender.api.app:app_from_env",
         factory=True,

@@ -146,6 +146,7 @@ class MerchantBackend:
                 "allowedOrigins": [origin],
                 "allowedPaymentMethods": SESSION_METHODS,
                 "processorUrl": origin,
+                "locale": order.locale,
             }
             session = await self._call(
                 http, "/sessions", {"cart": {"cartRef": {"id": cart["id"]}}, "metadata": metadata}

