@@ -3,6 +3,7 @@ write for a caller who is not authenticated, or leave a change without its answe
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -228,3 +229,58 @@ async def test_a_refused_step_keeps_what_earlier_steps_counted(api: Api) -> None
     )
     assert again.content == first.content
     assert again.headers["idempotent-replayed"] == "true"
+
+
+async def stored_bytes(api: Api) -> set[bytes]:
+    """Every binary value of every table."""
+
+    async def read(conn: Any) -> set[bytes]:
+        found: set[bytes] = set()
+        for table in Base.metadata.sorted_tables:
+            for row in (await conn.execute(text(f"SELECT * FROM {table.name}"))).all():
+                found.update(bytes(v) for v in row if isinstance(v, bytes | memoryview))
+        return found
+
+    return set(await api.runtime.db.read(read))
+
+
+async def test_a_kept_request_does_not_give_its_pin_to_a_copy_of_the_database(api: Api) -> None:
+    """Whoever holds the database knows the amount of an issued card: a fingerprint of the
+    request that an unkeyed hash would make (SHA-256 and the like) would give its PIN away in
+    at most 10,000 guesses. Every binary value is tried against every guess."""
+    h = await api.headers()
+    body = '{"amount":{"centAmount":1000,"currency":"EUR"},"pin":"%s"}'
+    issued = await api.client.post(
+        "/giftcards",
+        content=(body % "4821").encode(),
+        headers={**h, "Idempotency-Key": "issue-with-pin", "Content-Type": "application/json"},
+    )
+    assert issued.status_code == 201, issued.text
+    stored = await stored_bytes(api)
+    assert stored  # the kept answer and its fingerprints are binary
+    for guess in (f"{n:04d}" for n in range(10_000)):
+        candidate = (body % guess).encode()
+        for name in ("sha256", "sha1", "md5", "sha512", "blake2b"):
+            assert hashlib.new(name, candidate).digest() not in stored, (name, guess)
+
+
+async def test_a_request_kept_under_a_plain_hash_still_answers_its_retry(api: Api) -> None:
+    """Rows kept before request fingerprints were keyed hold a plain SHA-256 of the body:
+    the retry of such a request, after an upgrade, gets its answer, and another body still
+    gets 422."""
+    h = {
+        **await api.headers(),
+        "Idempotency-Key": "before-upgrade",
+        "Content-Type": "application/json",
+    }
+    first = await api.client.post("/giftcards", content=json.dumps(ISSUE).encode(), headers=h)
+    assert first.status_code == 201, first.text
+    plain = hashlib.sha256(json.dumps(ISSUE).encode()).digest()
+    await api.runtime.db.transaction(
+        lambda c: c.execute(IdempotencyKeyRow.__table__.update().values(request_hash=plain))
+    )
+    retry = await api.client.post("/giftcards", content=json.dumps(ISSUE).encode(), headers=h)
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert retry.content == first.content
+    other = await api.client.post("/giftcards", json={**ISSUE, "pin": "1234"}, headers=h)
+    assert_error(other, 422, "IdempotencyKeyReused")

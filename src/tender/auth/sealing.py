@@ -34,6 +34,9 @@ class Sealer:
     def __init__(self, secret: bytes) -> None:
         self._lookup_key = hmac.new(secret, b"tender/idempotency-lookup", hashlib.sha256).digest()
         self._seal_key = hmac.new(secret, b"tender/idempotency-seal", hashlib.sha256).digest()
+        self._request_key = hmac.new(
+            secret, b"tender/idempotency-request", hashlib.sha256
+        ).digest()
 
     def lookup_hash(self, *parts: bytes) -> bytes:
         """Where a key's row lives: a keyed hash, so the raw key cannot be tried offline."""
@@ -42,6 +45,13 @@ class Sealer:
             mac.update(len(part).to_bytes(8, "big"))
             mac.update(part)
         return mac.digest()
+
+    def request_fingerprint(self, body: bytes) -> bytes:
+        """What tells a retry from another request under the same key: a keyed hash, since a
+        body may carry a card's code and PIN, and a plain hash of a body whose other parts are
+        known (the amount, the card's last digits) gives the PIN up to a few seconds of
+        guessing."""
+        return hmac.new(self._request_key, body, hashlib.sha256).digest()
 
     def _aead(self, idempotency_key: bytes) -> AESGCM:
         hkdf = HKDF(
