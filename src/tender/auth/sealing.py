@@ -34,9 +34,7 @@ class Sealer:
     def __init__(self, secret: bytes) -> None:
         self._lookup_key = hmac.new(secret, b"tender/idempotency-lookup", hashlib.sha256).digest()
         self._seal_key = hmac.new(secret, b"tender/idempotency-seal", hashlib.sha256).digest()
-        self._request_key = hmac.new(
-            secret, b"tender/idempotency-request", hashlib.sha256
-        ).digest()
+        self._request_key = hmac.new(secret, b"tender/idempotency-request", hashlib.sha256).digest()
 
     def lookup_hash(self, *parts: bytes) -> bytes:
         """Where a key's row lives: a keyed hash, so the raw key cannot be tried offline."""
