@@ -284,3 +284,44 @@ async def test_a_request_kept_under_a_plain_hash_still_answers_its_retry(api: Ap
     assert retry.content == first.content
     other = await api.client.post("/giftcards", json={**ISSUE, "pin": "1234"}, headers=h)
     assert_error(other, 422, "IdempotencyKeyReused")
+
+
+async def test_a_session_id_beside_a_token_does_not_share_kept_answers_between_clients(
+    api: Api,
+) -> None:
+    """A backend that sends its shopper's session id on its own calls too (as Centra's do,
+    ``API-token``) keys them by its client, not by that id: another client naming the same id
+    and key gets no replay of the first one's answer, on a bearer route or the token
+    endpoint."""
+    first_id, first_secret = await api.new_client()
+    second_id, second_secret = await api.new_client()
+    shared = {"X-Session-Id": "tnd_ss_shared-by-accident", "Idempotency-Key": "same-key"}
+
+    def token_call(client: tuple[str, str]) -> Any:
+        return api.client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=client,
+            headers=shared,
+        )
+
+    first_token = (await token_call((first_id, first_secret))).json()["access_token"]
+    second = await token_call((second_id, second_secret))
+    assert second.status_code == 200, second.text
+    assert second.json()["access_token"] != first_token
+    assert "idempotent-replayed" not in second.headers or (
+        second.headers["idempotent-replayed"] == "false"
+    )
+
+    first = {"Authorization": f"Bearer {first_token}"}
+    other = {"Authorization": f"Bearer {second.json()['access_token']}"}
+    issued = await api.client.post("/giftcards", json=ISSUE, headers={**first, **shared})
+    assert issued.status_code == 201, issued.text
+    again = await api.client.post("/giftcards", json=ISSUE, headers={**other, **shared})
+    assert again.status_code == 201, again.text
+    assert again.headers.get("idempotent-replayed") == "false"
+    assert again.json()["code"] != issued.json()["code"]
+    # The first client's retry, with the id beside its token, is still its own replay.
+    retried = await api.client.post("/giftcards", json=ISSUE, headers={**first, **shared})
+    assert retried.headers["idempotent-replayed"] == "true"
+    assert retried.content == issued.content

@@ -45,23 +45,26 @@ REPLAYED = b"idempotent-replayed"
 
 async def caller_of(runtime: Runtime, scope: Scope) -> str | None:
     """Who the key belongs to, or None for a caller whose credentials are not valid (nothing
-    will be kept for them). Credentials are read in the order the routes read them: a
-    session, then ``Authorization``, then a Glue guest's id; each guest and each customer has
-    keys of its own. HTTP Basic callers (the token endpoint) are checked by the route before
-    its first unit of work, which is where the key is claimed."""
+    will be kept for them). ``Authorization`` comes first: a route that takes it authenticates
+    by it and ignores a session id beside it, and a route that takes a session refuses a
+    request that carries both. (Read first, a session id sent beside a client's token, which
+    that route never checks, would let another client holding the same id and key be
+    replayed the first one's answer.) Then a session, then a Glue guest's id; each guest and
+    each customer has keys of its own. HTTP Basic callers (the token endpoint) are checked by
+    the route before its first unit of work, which is where the key is claimed."""
     headers = Headers(scope=scope)
-    sessions = session_tokens(headers, scope["method"])
-    if sessions:
-        # Two different ids are refused by the route; then nothing is kept.
-        if len(sessions) > 1:
-            return None
-        return "session:" + runtime.hasher.secret(sessions.pop()).hex()
     scheme, _, value = headers.get("authorization", "").partition(" ")
     value = value.strip()
     if scheme.lower() == "bearer" and value:
         return await _bearer_actor(runtime, value, scope.setdefault("state", {}))
     if scheme.lower() == "basic" and value:
         return "basic:" + runtime.hasher.secret(value).hex()
+    sessions = session_tokens(headers, scope["method"])
+    if sessions:
+        # Two different ids are refused by the route; then nothing is kept.
+        if len(sessions) > 1:
+            return None
+        return "session:" + runtime.hasher.secret(sessions.pop()).hex()
     return guest_actor(runtime, headers)
 
 
