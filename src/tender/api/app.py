@@ -116,7 +116,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     _include_routers(app, runtime.settings)
     app.add_middleware(IdempotencyKeys)
     app.add_middleware(BrowserCors)
-    app.add_middleware(RequestConnection, lease=runtime.db.request_lease)
+    app.add_middleware(RequestConnection, lease=runtime.db.request_lease, let_go=runtime.db.let_go)
     app.add_middleware(BodySizeLimit, limit=runtime.settings.max_body_bytes)
     app.add_middleware(AccessLog)
     app.add_middleware(CorrelationId)

@@ -154,21 +154,23 @@ class IdempotencyKeys:
         target = scope["path"] + "?" + scope.get("query_string", b"").decode("latin-1")
         scope_hash = self._sealer.lookup_hash(caller.encode(), b"POST", target.encode(), key)
         claim = Claim(runtime, self._sealer, key, scope_hash, body)
+        replayed: bool | None = None
         async with runtime.db.request_transaction(claim.begin) as transaction:
-            response = await _capture(self.app, scope, replay)
-            if response is None:  # the route replayed a kept answer (see ``replay_handler``)
-                response = scope["state"].pop(REPLAY_STATE)
-                await _send(send, response, replayed=True)
-                return
-            keep = worth_keeping(response.status)
-            if transaction.active and response.status < 500:
-                await transaction.commit(
-                    (lambda conn: claim.keep(conn, response)) if keep else _nothing
-                )
-                crash_point("after_commit")
-                await _send(send, response, replayed=False if keep else None)
-                return
-        await _send(send, response, replayed=None)
+            captured = await _capture(self.app, scope, replay)
+            if captured is None:  # the route replayed a kept answer (see ``replay_handler``)
+                response, replayed = scope["state"].pop(REPLAY_STATE), True
+            else:
+                response = captured
+                keep = worth_keeping(response.status)
+                if transaction.active and response.status < 500:
+                    await transaction.commit(
+                        (lambda conn: claim.keep(conn, captured)) if keep else _nothing
+                    )
+                    crash_point("after_commit")
+                    replayed = False if keep else None
+        # Sent once the transaction has ended (or rolled back): a client slow to read its
+        # answer holds neither the connection nor, on SQLite, the writer's turn.
+        await _send(send, response, replayed=replayed)
 
 
 REPLAY_STATE = "tender.idempotent_replay"

@@ -7,7 +7,8 @@ import contextvars
 import logging
 import re
 import uuid
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Awaitable, Callable
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -88,17 +89,56 @@ TOO_LARGE = "The request body exceeds {limit} bytes."
 
 class RequestConnection(HttpMiddleware):
     """The request's statements share one database connection (``tender.db.lease``), taken
-    at its first statement and handed back when the answer is sent."""
+    at its first statement and given back as the answer starts.
+
+    Nothing waits on the client while it is held: the body (at most the size limit) is read
+    before the request runs, and ``let_go`` gives the connection back before the answer is
+    sent. A client that sends its body slowly, or never reads its answer, ties up a task and
+    a socket, never one of the pool's few connections, which every other shopper needs."""
 
     def __init__(
-        self, app: ASGIApp, lease: Callable[[], contextlib.AbstractAsyncContextManager[None]]
+        self,
+        app: ASGIApp,
+        lease: Callable[[], contextlib.AbstractAsyncContextManager[None]],
+        let_go: Callable[[], Awaitable[None]],
     ) -> None:
         super().__init__(app)
         self.lease = lease
+        self.let_go = let_go
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        received = await _whole_body(receive)
+        let_go = self.let_go
+
+        async def send_apart(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                await let_go()
+            await send(message)
+
         async with self.lease():
-            await self.app(scope, receive, send)
+            await self.app(scope, _replaying(received, receive), send_apart)
+
+
+async def _whole_body(receive: Receive) -> list[Message]:
+    """The request's messages up to the end of its body (or the client leaving)."""
+    messages = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return messages
+
+
+def _replaying(messages: list[Message], receive: Receive) -> Receive:
+    """``messages`` again, then the client's own ``receive`` (which tells of a disconnect)."""
+    pending = deque(messages)
+
+    async def replay() -> Message:
+        if pending:
+            return pending.popleft()
+        return await receive()
+
+    return replay
 
 
 class BodyTooLarge(HTTPException):

@@ -195,14 +195,14 @@ class Database:
         statement is its own transaction: one round trip instead of three."""
         if self.is_sqlite:
             return await self.transaction(work, apart=True)
-        # The request's own connection when nothing holds it (a lookup before any unit): the
-        # statement then waits for no pool.
+        # The request's own connection when free (a lookup before any unit): no pool waited for
         engine = self.engine if lease.free(self.engine) else self._apart_engine
         return await _standalone(engine, work)
 
     def request_lease(self) -> contextlib.AbstractAsyncContextManager[None]:
-        """One connection for the whole request (``tender.db.lease``)."""
-        return lease.held(self.engine, self._idle)
+        return lease.held(self.engine, self._idle)  # one connection a request (db.lease)
+
+    let_go = staticmethod(lease.let_go)
 
     @contextlib.asynccontextmanager
     async def request_transaction(

@@ -13,6 +13,10 @@ about 160 calls. ``Idle`` lends at most the pool's own size to requests (the poo
 again for work done apart, nested or in the background), and requests that find none free wait
 in order of arrival; ``Database.dispose`` closes the waiting connections.
 
+The connection is not held while the request waits on its client: its body is read before
+the first statement, and the connection is given back (``let_go``) as the answer starts, so a
+client slow to send or to read cannot hold the pool (``api.middleware.RequestConnection``).
+
 A lease is lent to one borrower at a time, and only to the task that took it: a step that runs
 while another holds the connection (work nested in a unit, a check that ``asyncio.gather``
 starts in other tasks) takes a connection of its own, as it did before leases. The request's
@@ -201,6 +205,15 @@ async def held(engine: AsyncEngine, idle: Idle) -> AsyncIterator[None]:
         yield
     finally:
         _lease.reset(token)
+        await lease.close()
+
+
+async def let_go() -> None:
+    """Give the request's connection back now, if no step holds it: before the request waits
+    on its client (sending the answer), which may be slow to read or never read at all. A
+    step after this takes a connection again."""
+    lease = _lease.get()
+    if lease is not None and not lease._busy and asyncio.current_task() is lease._task:
         await lease.close()
 
 
