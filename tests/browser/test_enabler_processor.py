@@ -228,7 +228,7 @@ async def test_too_many_lookups_tell_the_shopper_how_long_to_wait(shop: Shop) ->
     states = [c["detail"]["status"]["state"] for c in await shop.calls("giftcard:balance")]
     assert states == ["Valid"] * 10 + ["GenericError"]
     await expect(shop.page.get_by_role("status")).to_have_text(
-        re.compile(r"^Zu viele Versuche\. Bitte versuchen Sie es in \d+ Sekunden erneut\.$")
+        re.compile(r"^Zu viele Versuche\. Bitte versuchen Sie es in \d+ Sekunden? erneut\.$")
     )
     error = (await shop.calls("onError"))[-1]["detail"]
     assert (error["code"], error["statusCode"]) == ("TooManyRequests", 429)
@@ -250,3 +250,128 @@ async def test_a_session_the_processor_refuses_fails_create_gift_card_builder(sh
     reported = await shop.calls("onError")
     assert [r["detail"]["code"] for r in reported] == ["InvalidSession"]
     await expect(shop.page.locator(".tender-gc")).to_have_count(0)
+
+
+@pytest.mark.parametrize(
+    "amount",
+    [
+        '{centAmount: "1000", currencyCode: "EUR"}',
+        "{centAmount: 1000}",
+        '{centAmount: 10.5, currency: "EUR"}',
+        '{centAmount: 0, currencyCode: "EUR"}',
+        "1000",
+    ],
+)
+async def test_an_amount_that_cannot_be_read_is_refused_not_replaced(
+    shop: Shop, amount: str
+) -> None:
+    """The merchant meant some amount: taking the whole amount to pay instead would change
+    what was agreed without saying so."""
+    card = await shop.tender.card(3000)
+    await shop.open()
+    await shop.page.locator(".tender-gc__input").first.fill(card["code"])
+    await shop.page.evaluate(f"window.component.submit({{ amount: {amount} }})")
+    await shop.wait_for_error("InvalidAmount")
+    assert [r for r in shop.processor_requests() if r.url.endswith("/redeem")] == []
+    assert await gift_payments(shop.tender, shop.cart["id"]) == []  # type: ignore[index]
+
+
+@pytest.mark.parametrize("locale", ["en", "de"])
+async def test_a_refused_redemption_is_told_like_the_cards_balance_check(
+    shop: Shop, locale: str
+) -> None:
+    """tender's own refusals of a redemption (an unknown code, a card already applied) are
+    told in the shopper's words, mark the field and take the focus there from the pay
+    button, and reach onError by the template's code."""
+    await shop.open(locale=locale, amount="1000")
+    field = shop.page.locator(".tender-gc__input").first
+    await field.fill(unknown_code())
+    await shop.page.click("#pay")
+    await shop.wait_for_error("NotFound")
+    await expect(shop.page.get_by_role("status")).to_have_text(MESSAGES["NotFound"][locale == "de"])
+    await expect(field).to_have_attribute("aria-invalid", "true")
+    await expect(field).to_be_focused()
+    error = (await shop.calls("onError"))[-1]["detail"]
+    assert (error["code"], error["statusCode"]) == ("NotFound", 400)
+
+    card = await shop.tender.card(3000)
+    await field.fill(card["code"])
+    await shop.page.click("#pay")
+    await shop.wait_for("onComplete")
+    await shop.page.evaluate(
+        'window.component.submit({ amount: { centAmount: 500, currencyCode: "EUR" } })'
+    )
+    await shop.wait_for_error("GiftCardAlreadyAdded")
+    already = {
+        "en": "This gift card is already applied to your order.",
+        "de": "Diese Geschenkkarte ist bereits für Ihre Bestellung verwendet.",
+    }
+    await expect(shop.page.get_by_role("status")).to_have_text(already[locale])
+    await shop.shot("already-applied")
+
+
+CORS = {
+    "access-control-allow-origin": "*",
+    "access-control-expose-headers": "Retry-After",
+    "content-type": "application/json",
+}
+
+
+async def test_a_spent_budget_keeps_the_redemptions_key_and_says_one_second(shop: Shop) -> None:
+    """A 429 may come before a kept answer could be replayed: the retry uses the same key, so
+    a redemption that went through is answered, never made twice."""
+    card = await shop.tender.card(3000)
+    await shop.open(amount="1000")
+    limited: list[str] = []
+
+    async def first_limited(route: Any) -> None:
+        if not limited:
+            limited.append(route.request.headers["idempotency-key"])
+            body = '{"statusCode":429,"message":"Too many","errors":[{"code":"TooManyRequests"}]}'
+            await route.fulfill(status=429, headers={**CORS, "Retry-After": "1"}, body=body)
+        else:
+            await route.continue_()
+
+    await shop.page.route("**/redeem", first_limited)
+    await shop.page.locator(".tender-gc__input").first.fill(card["code"])
+    await shop.page.click("#pay")
+    await shop.wait_for_error("TooManyRequests")
+    await expect(shop.page.get_by_role("status")).to_have_text(
+        "Too many attempts. Please try again in 1 second."
+    )
+    await shop.page.click("#pay")
+    completed = (await shop.wait_for("onComplete"))[0]["detail"]
+    assert completed["isSuccess"] is True
+    keys = [
+        (await r.all_headers())["idempotency-key"]
+        for r in shop.processor_requests()
+        if r.url.endswith("/redeem")
+    ]
+    assert keys == [limited[0], limited[0]]
+
+
+async def test_only_the_latest_balance_check_is_shown(shop: Shop) -> None:
+    """An answer that comes after the shopper typed another code is about the old one: it
+    neither shows nor marks the field."""
+    card = await shop.tender.card(3000)
+    await shop.open()
+    slow = unknown_code()
+
+    async def delayed(route: Any) -> None:
+        if slow.replace(" ", "") in (route.request.post_data or ""):
+            await asyncio.sleep(1.5)
+        await route.continue_()
+
+    await shop.page.route("**/balance", delayed)
+    field = shop.page.locator(".tender-gc__input").first
+    await field.fill(slow)
+    await field.press("Enter")
+    await field.fill(card["code"])
+    await field.press("Enter")
+    await expect(shop.page.get_by_role("status")).to_have_text(spaced("Available balance: €30.00"))
+    await asyncio.sleep(2)  # the first answer has come by now
+    await expect(shop.page.get_by_role("status")).to_have_text(spaced("Available balance: €30.00"))
+    assert await field.get_attribute("aria-invalid") is None
+    assert await shop.page.locator(".tender-gc").get_attribute("aria-busy") is None
+    states = [c["detail"]["status"]["state"] for c in await shop.calls("giftcard:balance")]
+    assert states == ["Valid"]

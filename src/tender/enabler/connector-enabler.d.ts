@@ -33,20 +33,23 @@ export type PaymentResult =
 /** What onError and the `giftcard:error` event receive. */
 export interface EnablerError extends Error {
   name: "EnablerError";
-  /** The processor's first error code, or the enabler's own (NetworkError, TooManyRequests,
-   * CodeRequired, PinRequired, AmountRequired, NotMounted, MountTargetNotFound, InvalidOptions). */
+  /** The processor's first error code in the template's words (tender's InvalidGiftCard is
+   * NotFound, CurrencyMismatch is CurrencyNotMatch; the processor's own are in `errors`), or
+   * the enabler's own (NetworkError, TooManyRequests, CodeRequired, PinRequired,
+   * AmountRequired, InvalidAmount, NotMounted, MountTargetNotFound, InvalidOptions). */
   code: string;
   /** The HTTP status when the processor answered. */
   statusCode?: number;
   errors: { code: string; message: string; field?: string }[];
-  /** Seconds to wait, for TooManyRequests. */
+  /** Seconds to wait, for TooManyRequests (absent when the processor did not say). */
   retryAfter?: number;
 }
 
 export type EnablerOptions = {
   processorUrl: string;
   sessionId: string;
-  /** "en" (the default) or "de"; a regional tag such as "de-CH" formats amounts for it. */
+  /** "en" or "de" (by default the session's locale, which the merchant's backend sets, else
+   * "en"); a regional tag such as "de-CH" formats amounts for it. */
   locale?: string;
   onComplete?: (result: PaymentResult) => void;
   onError?: (error: EnablerError) => void;
@@ -68,9 +71,12 @@ export type GiftCardOptions = {
 export interface GiftCardComponent {
   /** Renders the fields into the element (or the first element the selector matches). */
   mount(selector: string | Element): void;
+  /** Rejects with NotMounted before mount(). Only the latest check is shown to the shopper. */
   balance(): Promise<BalanceType>;
   /** Redeems at most `amount` (default: the cart's amount still to pay); the outcome goes to
-   * onComplete or onError. Calls while one is in flight join it. */
+   * onComplete or onError. An amount that is not a positive integer of minor units with a
+   * currency is refused (InvalidAmount), never replaced by another. Calls while one is in
+   * flight join it. */
   submit(opts?: { amount?: Amount }): Promise<void>;
   getState(): { code?: string };
 }
@@ -100,6 +106,11 @@ export interface GiftCardEventMap {
   "giftcard:submit": CustomEvent<{ amount?: Amount }>;
   "giftcard:complete": CustomEvent<PaymentResult>;
   "giftcard:error": CustomEvent<EnablerError>;
+}
+
+declare global {
+  // So that `element.addEventListener("giftcard:balance", …)` knows its event's detail.
+  interface HTMLElementEventMap extends GiftCardEventMap {}
 }
 
 export default Enabler;

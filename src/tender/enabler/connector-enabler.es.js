@@ -12,7 +12,20 @@
 const STATES = ["Valid", "NotFound", "Expired", "CurrencyNotMatch", "ZeroBalance", "GenericError"];
 
 /** Refusals caused by what the shopper typed: the field is marked invalid. */
-const FIELD_ERRORS = ["CodeRequired", "PinRequired", "NotFound", "Expired", "ZeroBalance", "CurrencyNotMatch"];
+const FIELD_ERRORS = [
+  "CodeRequired", "PinRequired", "NotFound", "Expired", "ZeroBalance", "CurrencyNotMatch",
+  "GiftCardAlreadyAdded",
+];
+
+/** tender's own codes for refusals of a redemption that the template names otherwise, so a
+ * redemption refused is told like the same card's balance check. */
+const ALIASES = {
+  InvalidGiftCard: "NotFound",
+  GiftCardNotFound: "NotFound",
+  GiftCardExpired: "Expired",
+  CurrencyMismatch: "CurrencyNotMatch",
+  InsufficientFunds: "ZeroBalance",
+};
 
 const TEXTS = {
   en: {
@@ -32,7 +45,13 @@ const TEXTS = {
       ZeroBalance: "The gift card you entered has no balance.",
       GenericError: "We cannot process your gift card at the moment. Please try again.",
       TooManyRequests: "Too many attempts. Please try again in {seconds} seconds.",
+      TooManyRequestsOne: "Too many attempts. Please try again in 1 second.",
+      TooManyRequestsLater: "Too many attempts. Please try again later.",
       Failure: "The gift card could not be charged. Please try again.",
+      GiftCardAlreadyAdded: "This gift card is already applied to your order.",
+      TooManyGiftCards: "No more gift cards can be applied to this order.",
+      CartPaidInFull: "Your order is already paid in full.",
+      PaymentMethodNotAllowed: "Gift cards cannot be used for this order.",
     },
   },
   de: {
@@ -55,7 +74,13 @@ const TEXTS = {
       GenericError:
         "Ihre Geschenkkarte kann gerade nicht verarbeitet werden. Bitte versuchen Sie es erneut.",
       TooManyRequests: "Zu viele Versuche. Bitte versuchen Sie es in {seconds} Sekunden erneut.",
+      TooManyRequestsOne: "Zu viele Versuche. Bitte versuchen Sie es in 1 Sekunde erneut.",
+      TooManyRequestsLater: "Zu viele Versuche. Bitte versuchen Sie es später erneut.",
       Failure: "Die Geschenkkarte konnte nicht belastet werden. Bitte versuchen Sie es erneut.",
+      GiftCardAlreadyAdded: "Diese Geschenkkarte ist bereits für Ihre Bestellung verwendet.",
+      TooManyGiftCards: "Für diese Bestellung können keine weiteren Geschenkkarten verwendet werden.",
+      CartPaidInFull: "Ihre Bestellung ist bereits vollständig bezahlt.",
+      PaymentMethodNotAllowed: "Geschenkkarten können für diese Bestellung nicht verwendet werden.",
     },
   },
 };
@@ -143,6 +168,8 @@ class GiftCardComponent {
   #balancing = null;
   #submitting = null;
   #submission = null;
+  #turn = 0;
+  #pending = 0;
 
   constructor(context, options) {
     this.#context = context;
@@ -175,6 +202,7 @@ class GiftCardComponent {
       inputmode: "text",
       autocapitalize: "characters",
       spellcheck: "false",
+      "aria-required": "true",
     });
     const pinField = this.#context.pinField;
     this.#pin =
@@ -184,6 +212,7 @@ class GiftCardComponent {
             type: "password",
             name: "giftCardPin",
             inputmode: "numeric",
+            "aria-required": pinField === "required" ? "true" : "false",
           });
     root.append(this.#message);
     for (const input of this.#inputs()) {
@@ -236,7 +265,10 @@ class GiftCardComponent {
     return { code: this.#code ? normalised(this.#code.value) : undefined };
   }
 
+  /** Only the latest check speaks: an answer that comes after a newer check, or after the
+   * shopper changed the input, still resolves its promise but shows and announces nothing. */
   async #checkBalance(input) {
+    const turn = ++this.#turn;
     const missing = this.#missing(input);
     if (missing) {
       return this.#showBalance(outcome("NotFound", missing, this.#context.texts.errors[missing]));
@@ -261,7 +293,7 @@ class GiftCardComponent {
     } finally {
       this.#busy(false);
     }
-    return this.#showBalance(result);
+    return turn === this.#turn ? this.#showBalance(result) : result;
   }
 
   async #redeem(amount) {
@@ -277,44 +309,64 @@ class GiftCardComponent {
     }
     const missing = this.#missing(input);
     if (missing) {
-      this.#invalid(missing);
+      this.#invalid(missing, undefined, true);
       this.#report(new EnablerError(missing, texts.errors[missing]));
       return;
     }
-    const redeemAmount = amountFrom(amount) || this.#context.amountToPay;
+    let redeemAmount = this.#context.amountToPay;
+    if (amount !== undefined && amount !== null) {
+      // An amount that cannot be read is refused, never replaced by the whole amount to pay.
+      redeemAmount = amountFrom(amount);
+      if (!redeemAmount || redeemAmount.centAmount <= 0) {
+        const wanted = "{centAmount: a positive integer of minor units, currencyCode}";
+        this.#report(new EnablerError("InvalidAmount", `submit() needs amount as ${wanted}`));
+        return;
+      }
+    }
     if (!redeemAmount) {
       this.#report(new EnablerError("AmountRequired", "submit() needs an amount to redeem"));
       return;
     }
-    const body = { code: input.code, ...(input.pin ? { pin: input.pin } : {}), redeemAmount };
+    const { centAmount, currencyCode } = redeemAmount;
+    const body = {
+      code: input.code,
+      ...(input.pin ? { pin: input.pin } : {}),
+      redeemAmount: { centAmount, currencyCode },
+    };
     const fingerprint = JSON.stringify(body);
     if (!this.#submission || this.#submission.fingerprint !== fingerprint || this.#submission.final) {
       this.#submission = { fingerprint, key: newKey(), final: false };
     }
     const submission = this.#submission;
+    let settle;
     this.#busy(true);
     try {
       const answer = await call(this.#context, "POST", "/redeem", body, {
         "Idempotency-Key": submission.key,
       });
       if (answer.ok && answer.data && typeof answer.data.result === "string") {
-        this.#completed(answer.data, redeemAmount, submission);
-        return;
+        settle = () => this.#completed(answer.data, redeemAmount, submission);
+      } else {
+        // A refusal is final: the same key would replay it. An unknown outcome (5xx, a key
+        // still in flight, a budget spent before the kept answer could be replayed) keeps
+        // the key, so a retry cannot redeem twice and gets the first answer.
+        const status = answer.response.status;
+        submission.final = status >= 400 && status < 500 && status !== 409 && status !== 429;
+        const error = errorFrom(answer, texts);
+        settle = () => this.#refused(error);
       }
-      // A refusal is final: the same key would replay it. An unknown outcome (5xx, a key
-      // still in flight) keeps the key, so a retry cannot redeem twice.
-      const status = answer.response.status;
-      submission.final = status >= 400 && status < 500 && status !== 409;
-      const error = errorFrom(answer, texts);
-      this.#invalid(error.code, error);
-      this.#report(error);
     } catch (failure) {
       const error = networkError(failure, texts);
-      this.#invalid(error.code, error);
-      this.#report(error);
+      settle = () => this.#refused(error);
     } finally {
       this.#busy(false);
     }
+    settle(); // once the form is no longer busy, so assistive technology announces it
+  }
+
+  #refused(error) {
+    this.#invalid(error.code, error, true);
+    this.#report(error);
   }
 
   #completed(data, redeemAmount, submission) {
@@ -371,6 +423,7 @@ class GiftCardComponent {
   }
 
   #changed() {
+    this.#turn += 1; // an answer still on its way is about the input as it was
     const values = this.#inputs().map((input) => input.value);
     for (const input of this.#inputs()) {
       input.removeAttribute("aria-invalid");
@@ -394,8 +447,9 @@ class GiftCardComponent {
   }
 
   /** Shows why the card was refused, in the shopper's language, and marks the field at
-   * fault when the input is what was wrong. */
-  #invalid(code, error) {
+   * fault when the input is what was wrong (and moves the focus there, with ``focus``: the
+   * shopper pressed the page's pay button). */
+  #invalid(code, error, focus) {
     const errors = this.#context.texts.errors;
     let text = Object.hasOwn(errors, code) ? errors[code] : errors.GenericError;
     if (error && error.message && (code === "TooManyRequests" || !Object.hasOwn(errors, code))) {
@@ -406,6 +460,7 @@ class GiftCardComponent {
     if (FIELD_ERRORS.includes(code)) {
       const input = code === "PinRequired" ? this.#pin : this.#code;
       if (input) input.setAttribute("aria-invalid", "true");
+      if (input && focus) input.focus();
     }
   }
 
@@ -417,8 +472,9 @@ class GiftCardComponent {
   }
 
   #busy(on) {
+    this.#pending += on ? 1 : -1;
     if (!this.#root) return;
-    if (on) this.#root.setAttribute("aria-busy", "true");
+    if (this.#pending > 0) this.#root.setAttribute("aria-busy", "true");
     else this.#root.removeAttribute("aria-busy");
   }
 
@@ -452,11 +508,13 @@ async function setUp(options) {
     pinField: "none",
     amountToPay: null,
   };
+  // Until the processor names the session's language, the page's own names it.
+  const early = TEXTS[languageOf(usableLocale(options.locale || "en"))] || TEXTS.en;
   let answer;
   try {
     answer = await call(context, "GET", "/operations/config");
   } catch (failure) {
-    throw networkError(failure, TEXTS.en);
+    throw networkError(failure, early);
   }
   // A processor without the configuration route (404) gets the template's form: code only.
   if (answer.ok && answer.data) {
@@ -468,11 +526,11 @@ async function setUp(options) {
     context.amountToPay = amountFrom(config.amountToPay);
     context.configLocale = typeof config.locale === "string" ? config.locale : undefined;
   } else if (answer.response.status !== 404) {
-    throw errorFrom(answer, TEXTS.en);
+    throw errorFrom(answer, early);
   }
   // A language without texts falls back to English as a whole, amounts included.
   const locale = usableLocale(options.locale || context.configLocale || "en");
-  const language = locale.split("-")[0].toLowerCase();
+  const language = languageOf(locale);
   context.locale = Object.hasOwn(TEXTS, language) ? locale : "en";
   context.language = Object.hasOwn(TEXTS, language) ? language : "en";
   context.texts = TEXTS[context.language];
@@ -505,13 +563,26 @@ function errorFrom(answer, texts) {
   const data = answer.data && typeof answer.data === "object" ? answer.data : {};
   const errors = Array.isArray(data.errors) ? data.errors : undefined;
   if (status === 429) {
-    const seconds = Number.parseInt(answer.response.headers.get("Retry-After") || "60", 10) || 60;
-    const message = fill(texts.errors.TooManyRequests, { seconds });
+    const seconds = retryAfter(answer.response.headers.get("Retry-After"));
+    const message =
+      seconds === undefined
+        ? texts.errors.TooManyRequestsLater
+        : seconds === 1
+          ? texts.errors.TooManyRequestsOne
+          : fill(texts.errors.TooManyRequests, { seconds });
     return new EnablerError("TooManyRequests", message, { statusCode: status, errors, retryAfter: seconds });
   }
-  const code = (errors && errors[0] && errors[0].code) || "GenericError";
+  const given = (errors && errors[0] && errors[0].code) || "GenericError";
+  const code = Object.hasOwn(ALIASES, given) ? ALIASES[given] : given;
   const message = Object.hasOwn(texts.errors, code) ? texts.errors[code] : texts.errors.GenericError;
   return new EnablerError(code, message, { statusCode: status, errors });
+}
+
+/** Seconds to wait, from ``Retry-After`` as seconds or as an HTTP date; none when absent. */
+function retryAfter(header) {
+  const text = (header || "").trim();
+  const seconds = /^\d+$/.test(text) ? Number(text) : Math.ceil((Date.parse(text) - Date.now()) / 1000);
+  return Number.isFinite(seconds) && seconds > 0 ? seconds : undefined;
 }
 
 function networkError(failure, texts) {
@@ -564,7 +635,9 @@ function amountFrom(amount) {
   if (!amount || typeof amount !== "object") return null;
   const currencyCode = amount.currencyCode || amount.currency;
   if (!Number.isSafeInteger(amount.centAmount) || typeof currencyCode !== "string") return null;
-  return { centAmount: amount.centAmount, currencyCode };
+  const found = { centAmount: amount.centAmount, currencyCode };
+  if (Number.isInteger(amount.fractionDigits)) found.fractionDigits = amount.fractionDigits;
+  return found;
 }
 
 /** An amount in the shopper's format, built from a decimal string (Intl formats strings
@@ -579,7 +652,8 @@ function money(amount, locale) {
     const options = { style: "currency", currency, minimumFractionDigits: digits, maximumFractionDigits: digits };
     return new Intl.NumberFormat(locale, options).format(decimal(amount.centAmount, digits));
   } catch {
-    return `${decimal(amount.centAmount, 2)} ${currency}`;
+    const digits = Number.isInteger(amount.fractionDigits) ? amount.fractionDigits : 2;
+    return `${decimal(amount.centAmount, digits)} ${currency}`;
   }
 }
 
@@ -587,6 +661,10 @@ function decimal(minor, digits) {
   const text = String(Math.abs(minor)).padStart(digits + 1, "0");
   const whole = digits ? text.slice(0, -digits) : text;
   return (minor < 0 ? "-" : "") + whole + (digits ? `.${text.slice(-digits)}` : "");
+}
+
+function languageOf(locale) {
+  return locale.split("-")[0].toLowerCase();
 }
 
 function usableLocale(locale) {

@@ -68,6 +68,11 @@ async function checkout(): Promise<void> {
     const detail = (event as GiftCardEventMap["giftcard:balance"]).detail;
     void detail.status.state;
   });
+  // On an HTMLElement the events are known without a cast.
+  document.getElementById("giftcard")?.addEventListener("giftcard:complete", (event) => {
+    const paid: boolean = event.detail.isSuccess;
+    void paid;
+  });
 }
 
 function complete(result: PaymentResult): void {
