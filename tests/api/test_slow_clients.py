@@ -160,7 +160,7 @@ async def test_answers_nobody_reads_hold_no_connection(
 async def test_bodies_that_never_end_hold_no_connection(
     api: Api, shop: tuple[dict[str, str], dict[str, str], str]
 ) -> None:
-    h, page, code = shop
+    _, page, code = shop
     whole = json.dumps({"code": code}).encode()
     headers = {**page, "Content-Type": "application/json"}
     parked = [

@@ -165,3 +165,37 @@ async def test_two_gift_cards_and_an_invoice_pay_for_an_order(
         assert "authorization" not in request.headers
         assert demo.client_secret not in (request.post_data or "")
         assert demo.client_secret not in request.url
+
+
+async def test_a_refused_card_can_be_corrected_and_applied(
+    demo: Demo, tab: tuple[Any, list[Any]]
+) -> None:
+    """A mistyped code is told once, by the card form, and "Apply" works again for the
+    corrected one; the shop's own line never contradicts the form."""
+    page, _ = tab
+    t = TEXTS["en"]
+    card = await demo.tender.card(9000)
+    await page.goto(f"{demo.tender.url}/demo?lang=en")
+    await page.get_by_role("button", name=t["add_tea"]).click()
+    await page.get_by_role("button", name=t["checkout"], exact=True).click()
+    for label, value in zip(t["fields"], ADDRESS, strict=True):
+        await page.get_by_label(label, exact=True).fill(value)
+    await page.get_by_role("button", name=t["continue"]).click()
+    code = page.get_by_label(t["code"])
+    await code.fill(card["code"])
+    await page.get_by_role("button", name=t["check"]).click()
+    await expect(page.locator("#card-status")).not_to_have_text("")
+    await code.fill("0000 0000 0000 0000")
+    await page.get_by_role("button", name=t["check"]).click()
+    await expect(page.locator(".tender-gc__message")).to_have_text(
+        "The gift card number or PIN you entered is invalid. Please try again."
+    )
+    await expect(page.locator("#card-status")).to_have_text("")  # not the old card's balance
+    await page.get_by_role("button", name=t["apply"]).click()
+    await expect(code).to_have_attribute("aria-invalid", "true")
+    await expect(page.get_by_role("button", name=t["apply"])).to_be_enabled()
+    await expect(page.locator("#card-status")).to_have_text("")  # said once, by the form
+    await code.fill(card["code"])
+    await page.get_by_role("button", name=t["apply"]).click()
+    await expect(page.locator("#card-status")).to_have_text(re.compile(r"^Applied "))
+    await shot(page, "corrected-card")

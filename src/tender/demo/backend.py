@@ -24,7 +24,7 @@ ASSETS = {"shop.js": "text/javascript", "shop.css": "text/css"}
 PAGE_SECURITY = {
     # The page and the enabler come from this origin; nothing else may run or be framed.
     "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "default-src 'self'; script-src 'self'; style-src 'self'; "
         "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
         "form-action 'none'"
     ),

@@ -163,7 +163,7 @@ function renderMethods(methods) {
     const input = label.querySelector("input");
     input.value = String(m.id);
     input.checked = m.id === state.shipment;
-    input.addEventListener("change", () => chooseShipment(m.id));
+    input.addEventListener("change", () => chooseShipment(m.id).catch((error) => problem(error.message)));
     label.querySelector("span").textContent = `${m.name} (${m.carrierName})`;
     label.querySelector("strong").textContent = money(m.defaultGrossPrice, m.currencyIsoCode);
     return label;
@@ -200,10 +200,8 @@ async function chooseShipment(id, methods) {
   const attributes = await checkoutData();
   renderMethods(methods ?? attributes.shipmentMethods);
   renderTotals(attributes.totals);
-  if ($("#payment").hidden) {
-    $("#payment").hidden = false;
-    await mountGiftCard();
-  }
+  $("#payment").hidden = false;
+  if (!state.component) await mountGiftCard(); // again, if the first try failed
 }
 
 async function mountGiftCard() {
@@ -213,7 +211,11 @@ async function mountGiftCard() {
     sessionId: state.session.sessionId,
     locale,
     onComplete: (result) => redeemed(result),
-    onError: (error) => { $("#card-status").textContent = error?.message ?? text("notApplied"); },
+    // The component tells the shopper what went wrong with a card itself; this line speaks
+    // only when there is no component to do so (it could not start).
+    onError: (error) => {
+      $("#card-status").textContent = state.component ? "" : error?.message ?? text("notApplied");
+    },
   });
   const builder = await enabler.createGiftCardBuilder();
   state.component = builder.build({});
@@ -225,18 +227,21 @@ async function mountGiftCard() {
 
 async function checkBalance() {
   const balance = await state.component.balance();
-  if (balance.status.state === "Valid") {
-    $("#card-status").textContent = text("balanceIs")(money(balance.amount.centAmount, balance.amount.currencyCode ?? balance.amount.currency));
-  }
+  $("#card-status").textContent = balance.status.state === "Valid"
+    ? text("balanceIs")(money(balance.amount.centAmount, balance.amount.currencyCode ?? balance.amount.currency))
+    : ""; // the component says why
 }
 
-function applyCard() {
+async function applyCard() {
   const totals = state.totals;
   $("#apply").disabled = true;
-  state.component.submit({ amount: { centAmount: totals.priceToPay, currency: totals.currencyIsoCode } });
+  state.paid = false;
+  await state.component.submit({ amount: { centAmount: totals.priceToPay, currency: totals.currencyIsoCode } });
+  if (!state.paid) $("#apply").disabled = false; // refused: the shopper may correct and retry
 }
 
 async function redeemed(result) {
+  state.paid = Boolean(result?.isSuccess);
   if (!result?.isSuccess) {
     $("#card-status").textContent = text("notApplied");
     $("#apply").disabled = false;
@@ -303,7 +308,7 @@ async function main() {
   $("#to-checkout").addEventListener("click", () => startCheckout().catch((e) => problem(e.message)));
   $("#address").addEventListener("submit", submitAddress);
   $("#check").addEventListener("click", () => checkBalance().catch((e) => problem(e.message)));
-  $("#apply").addEventListener("click", applyCard);
+  $("#apply").addEventListener("click", () => applyCard().catch((e) => problem(e.message)));
   $("#another").addEventListener("click", () => anotherCard().catch((e) => problem(e.message)));
   $("#place").addEventListener("click", placeOrder);
 }
