@@ -1,7 +1,8 @@
 """A hypothesis state machine over the order life cycle: add and remove gift cards, change the
-cart, place, back to checkout, confirm the invoice, complete, refund, cancel. After every step:
-no card's available balance below zero, the ledger's holds equal the gift card authorizations
-still open, and the books sum to zero."""
+cart, place, back to checkout, capture part of a card, confirm the invoice, complete, refund,
+cancel. After every step: no card's available balance below zero, the ledger's holds equal the
+gift card authorizations still open, the books sum to zero, and the cards never keep more of
+the shopper's money than the order's grand total (nothing while back in checkout)."""
 
 from __future__ import annotations
 
@@ -199,7 +200,25 @@ class Lifecycle(RuleBasedStateMachine):
 
     @rule()
     def reopen(self) -> None:
-        self._order_call("reopen", (OrderState.PROCESSING,), OrderState.CHECKOUT)
+        # Refused while captured money would be taken again by placing: refund it first.
+        self._order_call(
+            "reopen", (OrderState.PROCESSING,), OrderState.CHECKOUT, refusals=("PaymentCaptured",)
+        )
+
+    @rule(fraction=st.sampled_from([1, 2]))
+    def capture_part(self, fraction: int) -> None:
+        held = [p for p in self.payments() if p.is_gift_card and p.authorized > 0]
+        if not held or self.state is not OrderState.PROCESSING:
+            return
+        payment = held[0]
+        amount = Money(max(1, payment.authorized // fraction), "EUR")
+        self.attempt(
+            lambda w: self.rt.orders.capture_payment(
+                w, payment_id=payment.id, owner=OWNER, amount=amount
+            ),
+            allowed=True,
+            refusals=(),
+        )
 
     @rule()
     def confirm_invoice(self) -> None:
@@ -252,7 +271,7 @@ class Lifecycle(RuleBasedStateMachine):
 
     @invariant()
     def money_is_consistent(self) -> None:
-        async def read() -> tuple[list[Any], list[Any], list[str]]:
+        async def read() -> tuple[list[Any], list[Any], list[str], Any]:
             cards = [
                 await self.rt.db.read(
                     lambda c, i=i: self.rt.ledger.get(SqlLedgerStore(c), card_id=i)
@@ -263,9 +282,15 @@ class Lifecycle(RuleBasedStateMachine):
                 lambda c: self.rt.work(c, actor=None).payments.payments(self.cart_id)
             )
             problems = await self.rt.db.read(lambda c: SqlLedgerStore(c).audit())
-            return cards, payments, problems
+            order_id = self.order_id
+            order = None
+            if order_id is not None:
+                order = await self.rt.db.read(
+                    lambda c: self.rt.work(c, actor=None).orders.order(order_id)
+                )
+            return cards, payments, problems, order
 
-        cards, payments, problems = self.backend.run(read())
+        cards, payments, problems, order = self.backend.run(read())
         assert problems == []
         assert all(card.available >= 0 for card in cards)
         open_authorizations = sum(p.authorized for p in payments if p.is_gift_card)
@@ -275,6 +300,10 @@ class Lifecycle(RuleBasedStateMachine):
         refunded_or_kept = sum(c.posted for c in cards)
         charged = sum(p.charged - p.total_refunded for p in payments if p.is_gift_card)
         assert refunded_or_kept + charged == sum(BALANCES)
+        if order is not None:
+            assert charged <= order.grand_total
+        if self.state is OrderState.CHECKOUT:
+            assert charged == 0
 
 
 def _run(url: str) -> None:

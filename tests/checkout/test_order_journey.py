@@ -10,6 +10,7 @@ from tender.domain.errors import InvalidCredentials
 from tender.domain.ledger import HoldStatus
 from tender.domain.money import Money
 from tender.domain.orders import OrderState, TransactionState, TransactionType
+from tender.domain.payments import PaymentCaptured
 from tender.services.orders import PaymentNotAuthorized
 from tests.checkout.conftest import OWNER, Shop
 
@@ -203,4 +204,39 @@ async def test_completing_after_holds_expired_reserves_again_or_names_the_card(
     with pytest.raises(GiftCardReservationFailed, match=f"\\*\\*\\*\\*{scarce.card.code_last4}"):
         await shop.tx(lambda w: rt.orders.complete(w, order_id=second.order.id, owner=OWNER))
     assert await shop.balance(scarce) == (5_000, 4000)  # nothing captured from a dead hold
+    assert await shop.audit() == []
+
+
+async def test_reopening_is_refused_while_captured_money_would_be_taken_again(shop: Shop) -> None:
+    """Placing again reserves and completing captures each card's amount: after a capture,
+    reopening would charge the card twice for one order. The merchant refunds first."""
+    rt = shop.runtime
+    card = await shop.card(50_000)
+    view = await shop.ready_cart(unit=4000, quantity=2)  # 84.90
+    cart_id = view.cart.id
+    _, payment = await shop.tx(
+        lambda w: rt.carts.add_gift_card(w, cart_id=cart_id, owner=OWNER, code=card.code, pin=None)
+    )
+    placed = await shop.tx(lambda w: rt.orders.place(w, cart_id=cart_id, owner=OWNER))
+    order_id = placed.order.id
+    await shop.tx(
+        lambda w: rt.orders.capture_payment(
+            w, payment_id=payment.id, owner=OWNER, amount=Money(6000, "EUR")
+        )
+    )
+    with pytest.raises(PaymentCaptured, match="refund it before reopening"):
+        await shop.tx(lambda w: rt.orders.reopen(w, order_id=order_id, owner=OWNER))
+    assert await shop.balance(card) == (44_000, 0)  # 60.00 taken, the rest released at capture
+
+    await shop.tx(
+        lambda w: rt.orders.refund_payment(
+            w, payment_id=payment.id, owner=OWNER, amount=Money(6000, "EUR")
+        )
+    )
+    reopened = await shop.tx(lambda w: rt.orders.reopen(w, order_id=order_id, owner=OWNER))
+    assert reopened.order.state is OrderState.CHECKOUT
+    await shop.tx(lambda w: rt.orders.place(w, cart_id=cart_id, owner=OWNER))
+    done = await shop.tx(lambda w: rt.orders.complete(w, order_id=order_id, owner=OWNER))
+    assert done.order.state is OrderState.COMPLETED
+    assert await shop.balance(card) == (50_000 - 8490, 0)  # one order, paid once
     assert await shop.audit() == []

@@ -41,6 +41,7 @@ keeps it whole). The API layer maps each branch to a status in one table
     │   ├── OrderAlreadyPlaced               services.orders.base        OrderAlreadyPlaced
     │   ├── OrderTransitionRefused           domain.orders               InvalidOrderStateTransition
     │   ├── PaymentAwaitingProvider          services.external_payments  PaymentAwaitingProvider
+    │   ├── PaymentCaptured                  domain.payments             PaymentCaptured
     │   ├── PaymentNotAuthorized             services.orders.base        PaymentNotAuthorized
     │   ├── PaymentNotInOrder                services.orders.intents     PaymentNotInOrder
     │   ├── PaymentsShortOfTotal             domain.payments             PaymentsShortOfTotal

@@ -169,6 +169,14 @@ class PaymentsShortOfTotal(IllegalTransition):
     message = "The order's payments no longer cover its grand total."
 
 
+class PaymentCaptured(IllegalTransition):
+    """Reopening would let placing reserve and capture again what a payment already took:
+    the merchant refunds it first (a redeemed card's payment is kept as it is, and may)."""
+
+    code = "PaymentCaptured"
+    message = "A payment of the order has captured money; refund it before reopening."
+
+
 def method_allowed(name: str, allowed: frozenset[str] | None) -> bool:
     """``allowed`` is a browser session's ``allowedPaymentMethods`` (``None``: no limit beyond
     the merchant's own methods)."""

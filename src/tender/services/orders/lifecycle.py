@@ -22,6 +22,7 @@ from tender.domain.ownership import visible
 from tender.domain.payments import (
     OrderNotFound,
     Payment,
+    PaymentCaptured,
     PaymentsShortOfTotal,
 )
 from tender.services.orders.base import (
@@ -109,9 +110,18 @@ class Lifecycle(OrderService):
         return total + hint
 
     async def reopen(self, work: Work, *, order_id: str, owner: str | None) -> OrderView:
-        """Back to Checkout: every reservation is released and the cart can change again."""
+        """Back to Checkout: every reservation is released and the cart can change again.
+        Refused while a payment that placing would take again holds captured money."""
         order, cart = await self._locked(work, order_id, owner)
         check_order_transition(order.state, OrderState.CHECKOUT)
+        for payment in await work.payments.payments(order.cart_id):
+            if payment.refundable > 0 and not payment.already_reserved:
+                raise PaymentCaptured(
+                    "payment {payment} has captured {captured}; refund it before reopening",
+                    field="orderId",
+                    payment=payment.id,
+                    captured=Money(payment.refundable, payment.currency),
+                )
         await self._release_all(work, order, drop_external=True)
         view = await self._move(work, order, OrderState.CHECKOUT)
         await work.carts.set_cart_locked(cart.id, False, self.clock.now())
