@@ -12,7 +12,7 @@ import pytest
 
 from tender.domain.redemption import CaptureMode
 from tests.api.conftest import Api, assert_error
-from tests.api.journeys import add_card, card, glue_checkout, update_cart
+from tests.api.journeys import add_card, card, choose_payment_method, glue_checkout, update_cart
 from tests.api.processor import Shop, gift_payments, open_shop, transactions
 
 
@@ -229,3 +229,28 @@ async def test_a_redemption_given_back_before_placing_leaves_the_cart(
     assert await shop.audit() == []
     # the card can pay again, on this cart or another
     assert (await shop.redeem(gift["code"], 2000)).json()["result"] == "Success"
+
+
+@pytest.mark.parametrize("capture", ["authorize", "immediate"])
+async def test_a_redemption_given_back_on_a_reopened_order_is_not_taken_again(
+    api: Api, capture: str
+) -> None:
+    """A reopened order's cart is open again: a redemption made there and given back by the
+    merchant leaves the cart as before placing, and placing again does not take it back."""
+    api.runtime.redemptions.capture = CaptureMode(capture)
+    shop = await open_shop(api)
+    gift = await card(api, shop.h, 5000)
+    await choose_payment_method(api, shop.h, shop.cart["id"], "invoice")
+    order = await place(shop)  # the invoice pays for it all
+    await transition(shop, order, "reopen")
+    payment = (await shop.redeem(gift["code"], 2000)).json()["paymentReference"]
+    give_back = {"actions": [{"action": "reversePayment", "merchantReference": "changed mind"}]}
+    answer = await api.client.post(
+        f"/operations/payment-intents/{payment}", json=give_back, headers=shop.h
+    )
+    assert answer.json() == {"outcome": "approved"}, answer.text
+    assert await shop.held(gift) == (5000, 0)
+    assert gift_payments(await shop.current())[0]["status"] == "removed"
+    await place(shop)
+    assert await shop.held(gift) == (5000, 0)  # not reserved, nor charged, again
+    assert await shop.audit() == []

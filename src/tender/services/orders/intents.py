@@ -125,7 +125,9 @@ class PaymentIntents(OrderService):
             raise
         except DomainError as error:
             raise ProviderDeclined(plan.kind, plan.amount, error) from error
-        if order is None:
+        given_back = intent.action in (IntentAction.CANCEL, IntentAction.REVERSE)
+        if given_back and (order is None or order.state is OrderState.CHECKOUT):
+            # The cart is open (never placed, or reopened): placing must not take it again.
             await self._withdraw(work, payment)
         await self._processed(work, order, payment, intent, Outcome.APPROVED)
 
