@@ -614,6 +614,8 @@ OTHER_TYPES: list[tuple[str, Any]] = [
     ("[{}]", [{}]),
     ("{}", {}),
     ("{'a': [1]}", {"a": [1]}),
+    ("'sNaN'", "sNaN"),  # a signalling NaN to Decimal
+    ("'1e999999999'", "1e999999999"),
 ]
 
 

@@ -41,6 +41,9 @@ def test_parse_is_exact(text: str, currency: str, minor: int) -> None:
         ("NaN", "EUR"),
         ("Infinity", "EUR"),
         ("", "EUR"),
+        ("1.00000000000000000000000000009", "EUR"),  # 28 digits would round it to 1.00
+        ("1e999999999", "EUR"),
+        ("sNaN", "EUR"),
     ],
 )
 def test_parse_refuses_what_it_cannot_represent(text: str, currency: str) -> None:

@@ -37,7 +37,9 @@ def test_tax_rates(text: str, bp: int) -> None:
     assert parse_tax_rate(format_tax_rate(bp)) == bp
 
 
-@pytest.mark.parametrize("bad", ["19.001", "-1", "101", "abc", "NaN"])
+@pytest.mark.parametrize(
+    "bad", ["19.001", "-1", "101", "abc", "NaN", "sNaN", "-sNaN", "Infinity", "1e999999999"]
+)
 def test_bad_tax_rates(bad: str) -> None:
     with pytest.raises(InvalidInput):
         parse_tax_rate(bad)

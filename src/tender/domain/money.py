@@ -8,7 +8,7 @@ more digits than the currency allows is refused rather than rounded.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from functools import cache
 
 from babel.numbers import get_currency_precision, list_currencies
@@ -18,6 +18,9 @@ from tender.domain.errors import CurrencyMismatch, InvalidAmount, UnknownCurrenc
 MAX_MINOR = 10**13
 """Largest amount one operation or one card may carry, in minor units; far above any real gift
 card and far below 2**53, so JavaScript clients read every amount exactly."""
+MAX_DIGITS = 18
+"""Digits before the point an amount in major units may have at all when parsed: far beyond
+``MAX_MINOR``, and a bound on the integer a parsed text can become."""
 
 
 NOT_MONEY = frozenset(
@@ -75,7 +78,12 @@ class Money:
             raise InvalidAmount(f"{text!r} is not a decimal amount") from None
         if not value.is_finite():
             raise InvalidAmount(f"{text!r} is not a decimal amount")
-        scaled = value.scaleb(digits)
+        if value.adjusted() > MAX_DIGITS:
+            raise InvalidAmount("amount must not exceed {limit}", limit=cls(MAX_MINOR, currency))
+        # Exactly: with the default 28 significant digits, scaling would round away digits.
+        with localcontext() as context:
+            context.prec = len(value.as_tuple().digits) + digits + 1
+            scaled = value.scaleb(digits)
         if scaled != scaled.to_integral_value():
             raise InvalidAmount(f"{currency} amounts have at most {digits} fraction digits")
         return cls(int(scaled), currency)

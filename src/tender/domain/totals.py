@@ -33,8 +33,9 @@ def parse_tax_rate(value: Decimal | str | int) -> int:
         rate = Decimal(str(value))
     except ArithmeticError:
         raise InvalidInput("a tax rate is a percentage such as 19.00", field="taxRate") from None
-    scaled = rate * 100
-    if not rate.is_finite() or scaled != scaled.to_integral_value() or not 0 <= rate <= 100:
+    # Finite and in range before any arithmetic: a signalling NaN or an exponent of a billion
+    # would raise from the multiplication, not be refused.
+    if not rate.is_finite() or not 0 <= rate <= 100 or (scaled := rate * 100) != int(scaled):
         raise InvalidInput(
             "a tax rate is a percentage from 0 to 100 with at most two decimals", field="taxRate"
         )
