@@ -64,6 +64,9 @@ class StandIn:
         self._gate("release")
         await self.inner.release(hold_ref=hold_ref)
 
+    async def lapsed(self, **kwargs: Any) -> Any:
+        return await self.inner.lapsed(**kwargs)
+
     async def refund(self, *, ref: str, amount: Money, reference: str) -> None:
         self._gate("refund", amount)
         await self.inner.refund(ref=ref, amount=amount, reference=reference)

@@ -6,6 +6,7 @@ immediately captured one not again); the ledger audit stays clean throughout."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -253,4 +254,47 @@ async def test_a_redemption_given_back_on_a_reopened_order_is_not_taken_again(
     assert gift_payments(await shop.current())[0]["status"] == "removed"
     await place(shop)
     assert await shop.held(gift) == (5000, 0)  # not reserved, nor charged, again
+    assert await shop.audit() == []
+
+
+async def test_a_redemption_whose_hold_lapsed_is_reserved_again_by_placing(api: Api) -> None:
+    """A page redeemed the card, the order was placed only after the hold's time ran out:
+    placing takes the money again (the overdue hold is expired first, so its money counts),
+    rather than placing an order on a hold that no longer holds anything."""
+    api.runtime.redemptions.payment_window = timedelta(minutes=30)
+    shop = await open_shop(api)  # 44.90
+    gift = await card(api, shop.h, 5000)
+    assert (await shop.redeem(gift["code"], 4490)).json()["result"] == "Success"
+    api.clock.advance(minutes=31)  # past the reservation's time; the sweep has not run
+    order = await place(shop)
+    assert await shop.held(gift) == (5000, 4490)
+    assert await shop.holds_taken(gift) == 2
+    first = transactions(gift_payments(order)[0])
+    assert first == [
+        ("Authorization", "Success", 4490),
+        ("CancelAuthorization", "Success", 4490),
+        ("Authorization", "Success", 4490),
+    ]
+    done = await transition(shop, order, "complete")
+    assert done["state"] == "Completed"
+    assert await shop.held(gift) == (510, 0)
+    assert await shop.audit() == []
+
+
+async def test_a_redemption_whose_hold_lapsed_and_was_spent_stops_placing(api: Api) -> None:
+    api.runtime.redemptions.payment_window = timedelta(minutes=30)
+    shop = await open_shop(api)
+    gift = await card(api, shop.h, 5000)
+    assert (await shop.redeem(gift["code"], 4490)).json()["result"] == "Success"
+    api.clock.advance(minutes=31)
+    await api.runtime.db.transaction(
+        lambda c: api.runtime.ledger.sweep_expired_holds(api.runtime.work(c, actor=None).ledger)
+    )
+    elsewhere = await open_shop(api)
+    assert (await elsewhere.redeem(gift["code"], 4490)).json()["result"] == "Success"
+    refused = await api.client.post("/orders", json={"cartId": shop.cart["id"]}, headers=shop.h)
+    assert_error(refused, 409, "GiftCardShortfall")
+    assert await shop.held(gift) == (5000, 4490)  # the other cart's hold alone
+    cart = await shop.current()
+    assert transactions(gift_payments(cart)[0]) == [("Authorization", "Success", 4490)]
     assert await shop.audit() == []

@@ -203,6 +203,11 @@ class GiftCardProvider(Protocol):
 
     async def release(self, *, hold_ref: str) -> None: ...
 
+    async def lapsed(self, *, hold_refs: Sequence[str]) -> set[str]:
+        """The holds among ``hold_refs`` that no longer hold their money (expired, released):
+        a redemption's hold that lapsed before its order was placed must be taken again."""
+        ...
+
     async def refund(self, *, ref: str, amount: Money, reference: str) -> None: ...
 
     async def status(self) -> dict[str, str]:

@@ -61,6 +61,9 @@ class LedgerProvider:
     async def release(self, *, hold_ref: str) -> None:
         await self.ledger.release(self.store, hold_id=hold_ref, actor=self.actor)
 
+    async def lapsed(self, *, hold_refs: Sequence[str]) -> set[str]:
+        return await self.ledger.lapsed(self.store, hold_ids=hold_refs, actor=self.actor)
+
     async def refund(self, *, ref: str, amount: Money, reference: str) -> None:
         await self.ledger.refund(
             self.store, card_id=ref, amount=amount, reference=reference, actor=self.actor

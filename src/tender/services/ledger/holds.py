@@ -6,6 +6,7 @@ wait on each other in a cycle.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from tender.domain.errors import (
@@ -137,6 +138,23 @@ class Holds(LedgerBase):
         if released is None:
             raise HoldNotActive(f"the reservation is {hold.status.value}")
         return released
+
+    async def lapsed(
+        self, store: LedgerStore, *, hold_ids: Sequence[str], actor: str | None = None
+    ) -> set[str]:
+        """The holds among ``hold_ids`` that no longer hold their money: released, expired, or
+        past their time and not swept yet (expired here and now, so the money they held can
+        be reserved again at once). A captured hold took its money and has not lapsed."""
+        now = self.clock.now()
+        lapsed = set()
+        for hold_id in sorted(hold_ids):
+            hold = await store.get_hold(hold_id)
+            if hold is None or hold.status in (HoldStatus.RELEASED, HoldStatus.EXPIRED):
+                lapsed.add(hold_id)
+            elif hold.status is HoldStatus.ACTIVE and hold.expires_at <= now:
+                await _finish_without_capture(store, hold, HoldStatus.EXPIRED, now, actor)
+                lapsed.add(hold_id)
+        return lapsed
 
     async def sweep_expired_holds(
         self, store: LedgerStore, *, limit: int = 500, actor: str = "system:sweep"

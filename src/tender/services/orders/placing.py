@@ -130,6 +130,8 @@ class Placing(OrderService):
         """The cart's view once every card is known to still cover its share; the cards are
         allocated again if the request changed the cart or they plan more than its total."""
         view = await self.carts.view(work, cart)
+        if await self._lapsed_redemptions(work, view):
+            view = await self.carts.view(work, cart)
         found = await self._check_cards_cover(work, view)
         cards = [p for p in view.gift_cards if p.active]
         if sum(p.amount_planned for p in cards if p.redeemed) > view.totals.grand_total:
@@ -216,6 +218,30 @@ class Placing(OrderService):
         )
         await work.orders.insert_order(order)
         return order
+
+    async def _lapsed_redemptions(self, work: Work, view: CartView) -> bool:
+        """A redemption whose hold lapsed before placing (it expired, the sweep gave the money
+        back) holds nothing: its authorization is recorded as ended, so that placing reserves
+        it again like any card (or names the shortfall) instead of counting money it lacks."""
+        holding = [
+            p
+            for p in view.gift_cards
+            if p.active and p.redeemed and p.authorized > 0 and p.hold_ref
+        ]
+        if not holding:
+            return False
+        lapsed = await work.provider.lapsed(hold_refs=[p.hold_ref or "" for p in holding])
+        for payment in holding:
+            if payment.hold_ref in lapsed:
+                await self._transaction(
+                    work,
+                    payment,
+                    TransactionType.CANCEL_AUTHORIZATION,
+                    payment.authorized,
+                    interaction_id=payment.hold_ref,
+                    error_code="ReservationExpired",
+                )
+        return bool(lapsed)
 
     async def _check_cards_cover(self, work: Work, view: CartView) -> dict[str, ProviderCard]:
         """Every card's fresh balance still covers the amount the shopper saw it cover; the
