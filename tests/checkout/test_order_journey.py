@@ -240,3 +240,22 @@ async def test_reopening_is_refused_while_captured_money_would_be_taken_again(sh
     assert done.order.state is OrderState.COMPLETED
     assert await shop.balance(card) == (50_000 - 8490, 0)  # one order, paid once
     assert await shop.audit() == []
+
+
+async def test_completing_after_the_hold_is_overdue_but_not_yet_swept(shop: Shop) -> None:
+    """Between a hold's time running out and the sweep, its money still counts as held: the
+    renewal gives it back first, so a card that holds exactly the order's amount is charged
+    instead of being refused as empty."""
+    rt = shop.runtime
+    exact = await shop.card(4490)
+    view = await shop.ready_cart(unit=4000, quantity=1, method=None)  # 44.90
+    cart_id = view.cart.id
+    await shop.tx(
+        lambda w: rt.carts.add_gift_card(w, cart_id=cart_id, owner=OWNER, code=exact.code, pin=None)
+    )
+    placed = await shop.tx(lambda w: rt.orders.place(w, cart_id=cart_id, owner=OWNER))
+    shop.clock.advance(hours=25)  # no sweep
+    done = await shop.tx(lambda w: rt.orders.complete(w, order_id=placed.order.id, owner=OWNER))
+    assert done.order.state is OrderState.COMPLETED
+    assert await shop.balance(exact) == (0, 0)
+    assert await shop.audit() == []

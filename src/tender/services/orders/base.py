@@ -102,8 +102,11 @@ class OrderService:
                     hold_ref=hold_ref, amount=Money(amount, payment.currency)
                 )
             except HoldNotActive:
-                # The reservation lapsed (expiry sweep): take the money again if it is still
-                # there, otherwise refuse, naming the card; nothing is captured from a dead hold.
+                # The reservation lapsed (expired, swept or not yet: ``lapsed`` gives an
+                # overdue one's money back first): take the money again if it is still there,
+                # otherwise refuse, naming the card; nothing is captured from a dead hold.
+                if hold_ref not in await work.provider.lapsed(hold_refs=[hold_ref]):
+                    raise
                 try:
                     hold_ref = await work.provider.reserve(
                         ref=payment.card_ref or "",
