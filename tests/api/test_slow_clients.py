@@ -67,29 +67,16 @@ async def never() -> Message:
     raise AssertionError("unreachable")
 
 
-def body_then(body: bytes, after: Callable[[], Awaitable[Message]]) -> Callable[..., Any]:
-    """A client that sends ``body`` whole, then waits (as a client does) for its answer."""
+def sends(body: bytes, *, whole: bool = True) -> Callable[..., Any]:
+    """A client that sends ``body`` (or, not ``whole``, only the start of a longer one) and
+    then nothing more: it waits for its answer, or keeps the rest of its body for good."""
     sent = False
 
     async def receive() -> Message:
         nonlocal sent
         if not sent:
             sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await after()
-
-    return receive
-
-
-def trickle(first: bytes) -> Callable[..., Any]:
-    """A client that sends the start of its body and then nothing more."""
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": first, "more_body": True}
+            return {"type": "http.request", "body": body, "more_body": not whole}
         return await never()
 
     return receive
@@ -138,13 +125,13 @@ async def test_answers_nobody_reads_hold_no_connection(
     body = json.dumps({"code": code}).encode()
     headers = {**page, "Content-Type": "application/json"}
     parked = [
-        park(api, scope_of("POST", "/balance", headers, body), body_then(body, never), never_reads)
+        park(api, scope_of("POST", "/balance", headers, body), sends(body), never_reads)
         for _ in range(PARKED)
     ]
     # Junk credentials from a page: the origin is looked up before the 401 is sent.
     junk = {"Authorization": "Bearer tnd_at_junk", "Origin": "https://elsewhere.example"}
     parked += [
-        park(api, scope_of("GET", "/giftcards", junk, b""), body_then(b"", never), never_reads)
+        park(api, scope_of("GET", "/giftcards", junk, b""), sends(b""), never_reads)
         for _ in range(PARKED)
     ]
     await asyncio.sleep(0.5)  # every parked request has run up to its answer
@@ -164,7 +151,7 @@ async def test_bodies_that_never_end_hold_no_connection(
     whole = json.dumps({"code": code}).encode()
     headers = {**page, "Content-Type": "application/json"}
     parked = [
-        park(api, scope_of("POST", path, headers, whole), trickle(whole[:5]), read_all)
+        park(api, scope_of("POST", path, headers, whole), sends(whole[:5], whole=False), read_all)
         for path in ("/balance", "/redeem", "/session/giftcards")
         for _ in range(PARKED)
     ]
@@ -192,7 +179,7 @@ async def test_a_kept_answer_nobody_reads_holds_no_connection_nor_the_writers_tu
                 {**h, "Content-Type": "application/json", "Idempotency-Key": f"parked-{n}"},
                 body,
             ),
-            body_then(body, never),
+            sends(body),
             never_reads,
         )
         for n in range(PARKED)

@@ -243,7 +243,8 @@ class Lifecycle(RuleBasedStateMachine):
             "complete",
             (OrderState.PROCESSING,),
             OrderState.COMPLETED,
-            refusals=("PaymentNotAuthorized",),
+            # A partial capture released the rest: the merchant must settle for less.
+            refusals=("PaymentNotAuthorized", "PaymentsShortOfTotal"),
         )
 
     @rule()

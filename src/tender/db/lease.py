@@ -191,6 +191,11 @@ class Lease:
         if conn is not None:
             await self._idle.put(conn)
 
+    async def let_go(self) -> None:
+        """Give the connection back now unless a step holds it (its owner task only)."""
+        if not self._busy and asyncio.current_task() is self._task:
+            await self.close()
+
 
 _lease: ContextVar[Lease | None] = ContextVar("tender_lease", default=None)
 
@@ -213,8 +218,8 @@ async def let_go() -> None:
     on its client (sending the answer), which may be slow to read or never read at all. A
     step after this takes a connection again."""
     lease = _lease.get()
-    if lease is not None and not lease._busy and asyncio.current_task() is lease._task:
-        await lease.close()
+    if lease is not None:
+        await lease.let_go()
 
 
 def free(engine: AsyncEngine) -> bool:

@@ -171,7 +171,8 @@ class PaymentsShortOfTotal(IllegalTransition):
 
 class PaymentCaptured(IllegalTransition):
     """Reopening would let placing reserve and capture again what a payment already took:
-    the merchant refunds it first (a redeemed card's payment is kept as it is, and may)."""
+    the merchant refunds it first. A redeemed card's payment, which placing keeps as it is,
+    does not stand in the way."""
 
     code = "PaymentCaptured"
     message = "A payment of the order has captured money; refund it before reopening."
