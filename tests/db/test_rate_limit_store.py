@@ -3,6 +3,7 @@ shared by every connection, expired rows purgeable, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -83,3 +84,27 @@ async def test_a_hit_and_a_read_ahead_in_one_call_answer_like_both_apart(db: Dat
     assert await using(db, T0 + 2, both) == (2, [3, 0], float(T0 + 60))
     assert await using(db, T0 + 60, both) == (1, [0, 0], float(T0 + 60))  # a's window ended
     assert await using(db, T0 + 61, lambda s: s.get(hit)) == 1
+
+
+async def test_a_counter_renewed_while_the_purge_waits_for_it_is_kept(db: Database) -> None:
+    """The purge picks a counter whose window is over; meanwhile a lookup counts into a new
+    window on the same row and commits while the purge waits for it. The delete must check
+    the row as it now is (on PostgreSQL it used to delete it by its key alone, and the new
+    window's count was lost)."""
+    key = parse("1/minute").key_for("renewed")
+    await using(db, T0, lambda s: s.incr(key, 60))  # its window ends at T0 + 60
+    counted = asyncio.Event()
+
+    async def renew(conn: Any) -> int:
+        count = await SqlLimitStorage(conn, lambda: T0 + 120).incr(key, 60)
+        counted.set()
+        await asyncio.sleep(0.5)  # the purge is waiting for this row by now
+        return count
+
+    renewal = asyncio.create_task(db.transaction(renew))
+    await counted.wait()
+    after_the_old_window = datetime.fromtimestamp(T0 + 90, UTC)
+    purged = await db.transaction(lambda conn: forget_rate_limits(conn, after_the_old_window))
+    assert await renewal == 1
+    assert purged == 0
+    assert await using(db, T0 + 121, lambda s: s.get(key)) == 1

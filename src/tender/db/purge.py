@@ -24,9 +24,14 @@ BATCH = 1000
 
 
 async def _delete_batch(conn: AsyncConnection, table: Table, key: str, condition: object) -> int:
+    """At most ``BATCH`` rows that meet ``condition``, which the ``DELETE`` checks again itself:
+    a row another transaction renewed while the delete waited for it (a counter's new window,
+    an origin a new session allows) is checked again by PostgreSQL as it now is, and kept;
+    the subquery alone would have deleted it by its key."""
     column = table.c[key]
     doomed = select(column).where(condition).limit(BATCH)  # type: ignore[arg-type]
-    result = await conn.execute(delete(table).where(column.in_(doomed.scalar_subquery())))
+    statement = delete(table).where(column.in_(doomed.scalar_subquery()), condition)  # type: ignore[arg-type]
+    result = await conn.execute(statement)
     return int(result.rowcount)
 
 
