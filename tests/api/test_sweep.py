@@ -172,3 +172,24 @@ async def test_purge_works_in_batches(api: Api, monkeypatch: Any) -> None:
         return int((await conn.execute(select(func.count()).select_from(purge.limits))).scalar())
 
     assert await api.runtime.db.read(count) == 0
+
+
+async def test_a_step_that_keeps_failing_stops_none_of_the_others(
+    api: Api, monkeypatch: Any, caplog: Any
+) -> None:
+    """A hold the sweep cannot expire (it fails the same way every round) must not keep the
+    counters, sessions and origins from being forgotten, nor go unreported."""
+
+    async def broken(*_: Any, **__: Any) -> int:
+        raise RuntimeError("a hold that cannot be expired")
+
+    monkeypatch.setattr(api.runtime.ledger, "sweep_expired_holds", broken)
+    now = int(api.clock.now().timestamp())
+    await api.runtime.db.transaction(lambda conn: _hit(conn, "cards:stale", now - 7200))
+
+    async def forgotten() -> bool:
+        return "cards:stale" not in await _rows(api, RateLimitRow.__table__, "key")
+
+    await _sweep_until(api, forgotten)
+    failures = [r for r in caplog.records if "background maintenance of holds" in r.getMessage()]
+    assert failures

@@ -55,32 +55,38 @@ or a merchant-admin JWT (EdDSA, keys at `/.well-known/jwks.json`).
 
 async def background_maintenance(runtime: Runtime) -> None:
     """Expire overdue holds and forget expired tokens, idempotency keys, rate-limit counters,
-    sessions and origins, on every worker; SKIP LOCKED shares the holds."""
+    sessions and origins, on every worker; SKIP LOCKED shares the holds. Each step fails on
+    its own: one that keeps failing (logged each round) stops none of the others."""
     interval = runtime.settings.sweep_interval_seconds
     grace = timedelta(seconds=runtime.settings.order_payment_window_seconds)
+    db, now = runtime.db, runtime.clock.now
+
+    async def holds() -> None:
+        work = runtime.work
+        while await db.transaction(
+            lambda c: runtime.ledger.sweep_expired_holds(work(c, actor=None).ledger)
+        ):
+            pass
+
+    async def tokens() -> None:
+        await db.transaction(lambda c: runtime.clients(c).delete_expired_tokens(now()))
+
+    async def keys() -> None:
+        await db.transaction(lambda c: runtime.idempotency(c).forget_expired(now()))
+
+    async def rows() -> None:
+        purge = runtime.purge
+        while await db.transaction(lambda c: purge(c).forget_expired(now(), session_grace=grace)):
+            pass
+
+    steps = {"holds": holds, "tokens": tokens, "idempotency keys": keys, "expired rows": rows}
     while True:
         await asyncio.sleep(interval * random.uniform(0.8, 1.2))
-        try:
-            while await runtime.db.transaction(
-                lambda conn: runtime.ledger.sweep_expired_holds(
-                    runtime.work(conn, actor=None).ledger
-                )
-            ):
-                pass
-            await runtime.db.transaction(
-                lambda conn: runtime.clients(conn).delete_expired_tokens(runtime.clock.now())
-            )
-            await runtime.db.transaction(
-                lambda conn: runtime.idempotency(conn).forget_expired(runtime.clock.now())
-            )
-            while await runtime.db.transaction(
-                lambda conn: runtime.purge(conn).forget_expired(
-                    runtime.clock.now(), session_grace=grace
-                )
-            ):
-                pass
-        except Exception:
-            log.exception("background maintenance failed; will retry")
+        for name, step in steps.items():
+            try:
+                await step()
+            except Exception:
+                log.exception("background maintenance of %s failed; will retry", name)
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
