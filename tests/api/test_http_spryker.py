@@ -308,3 +308,31 @@ async def test_a_session_cannot_probe_other_orders(simulator: Api) -> None:
         body = jsonapi_error(response, 404, "OrderNotFound")
         answers.append((response.status_code, body["errors"][0]["code"]))
     assert len(set(answers)) == 1
+
+
+async def test_another_client_cannot_probe_an_order_by_its_reference(api: Api) -> None:
+    """Two merchants' backends on one tender: one naming the other's order (by reference or
+    by payment id) is answered exactly as for an order that does not exist."""
+    h, cart_id, ids = await shop(api)
+    full = placing(
+        cart_id, ids[1], {"paymentMethodName": "invoice", "paymentProviderName": "tender"}
+    )
+    placed = await api.client.post("/checkout", json=full, headers=h)
+    assert placed.status_code == 201, placed.text
+    reference = placed.json()["data"]["attributes"]["orderReference"]
+    order = (await api.client.get(f"/orders/{reference}", headers=h)).json()
+    invoice = next(p["id"] for p in order["payments"] if p["paymentMethod"] == "invoice")
+    other = await api.headers()  # another API client with the same scopes
+    answers = set()
+    for identifier in (reference, invoice, "TND-AAAAAAAAAA"):
+        probe = order_payment(identifier, [{"type": "invoice-confirmation"}])
+        response = await api.client.post("/order-payments", json=probe, headers=other)
+        body = jsonapi_error(response, 404, "OrderNotFound")
+        answers.add((response.status_code, body["errors"][0]["code"], body["errors"][0]["detail"]))
+    assert len(answers) == 1
+    confirmed = await api.client.post(
+        "/order-payments",
+        json=order_payment(reference, [{"type": "invoice-confirmation"}]),
+        headers=h,
+    )
+    assert confirmed.status_code == 201, confirmed.text

@@ -22,6 +22,7 @@ from tender.api.security import BearerError, authenticate
 from tender.domain.cart import CartNotFound
 from tender.domain.checkout_ports import Work
 from tender.domain.errors import DomainError, InvalidInput, RateLimited
+from tender.domain.ownership import visible
 from tender.domain.principals import Principal, Scope
 from tender.domain.sessions import BrowserUnauthorized, CredentialsInBrowser, Session
 
@@ -110,7 +111,9 @@ class Caller:
             return self.session.cart_id == cart_id
         if self.shopper is not None:
             return self.shopper.reaches(await work.carts.get_cart(cart_id))
-        return True
+        # An API client sees its own carts only (an admin every cart): another client's order
+        # must answer exactly like one that does not exist.
+        return visible(await work.carts.get_cart(cart_id), self.owner)
 
     def card_lookup(
         self, request: Request, *, code: str
