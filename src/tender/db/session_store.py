@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tender.db import direct
@@ -61,18 +62,21 @@ class SqlSessionStore:
         return str(row[0]) if row else None
 
     async def allow_origins(self, allowed: Sequence[str], until: datetime) -> None:
-        for origin in allowed:
-            current = (
-                await self.conn.execute(
-                    select(origins.c.expires_at).where(origins.c.origin == origin)
-                )
-            ).first()
-            if current is None:
-                await self.conn.execute(insert(origins).values(origin=origin, expires_at=until))
-            elif current[0] < until:
-                await self.conn.execute(
-                    update(origins).where(origins.c.origin == origin).values(expires_at=until)
-                )
+        """Each origin allowed at least ``until``, in one upsert: read first and written after,
+        an origin the purge deleted in between (its last session had expired) was updated in
+        no row, and the new session's page refused."""
+        if not allowed:
+            return
+        postgres = self.conn.dialect.name == "postgresql"
+        statement = (postgresql if postgres else sqlite).insert(origins)
+        later = (func.greatest if postgres else func.max)(
+            origins.c.expires_at, statement.excluded.expires_at
+        )
+        upsert = statement.on_conflict_do_update(
+            index_elements=["origin"], set_={"expires_at": later}
+        )
+        rows = [{"origin": origin, "expires_at": until} for origin in dict.fromkeys(allowed)]
+        await self.conn.execute(upsert, rows)
 
     async def origin_allowed(self, origin: str, now: datetime) -> bool:
         row = await self.conn.execute(
