@@ -322,3 +322,30 @@ def test_a_failing_commit_never_leaves_a_card_without_its_code(
         assert marks[0].startswith("# VOID: the 5 rows above")
         assert {r["id"] for r in cards[:5]} == in_database
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
+def test_rows_a_failed_write_left_half_written_are_marked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk that fills up mid-chunk leaves part of its rows in the file; the chunk's
+    transaction then fails, and the marker must count those rows as the chunk's."""
+    from tender.cli.cards import CodesFile
+
+    codes = CodesFile(tmp_path / "codes.csv")
+    rows = [
+        ["6012 0000 0000 0001", "", "id-1", "5.00", "EUR", ""],
+        ["6012 0000 0000 0002", "", "id-2", "5.00", "EUR", ""],
+    ]
+    written = codes._append
+
+    def fills_up(chunk: list[list[str]]) -> None:
+        written(chunk[:1])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(codes, "_append", fills_up)
+    with pytest.raises(OSError):
+        codes.write_chunk(rows)
+    monkeypatch.setattr(codes, "_append", written)
+    codes.mark("VOID", "the database has none of these cards")
+    codes.close()
+    assert "# VOID: the 2 rows above" in (tmp_path / "codes.csv").read_text()

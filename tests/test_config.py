@@ -138,6 +138,16 @@ def test_secrets_file_is_private_and_written_once(tmp_path: Path) -> None:
     assert settings.env is Environment.PRODUCTION
 
 
+def test_secrets_init_keeps_what_stands_at_the_path(tmp_path: Path) -> None:
+    """A link planted at the path (or a file another run made between the check and the
+    create) is kept, never followed or overwritten, and says so instead of a traceback."""
+    target = tmp_path / "elsewhere"
+    path = tmp_path / "tender.env"
+    path.symlink_to(target)  # dangling: ``exists()`` says no, the create must refuse
+    assert write_secrets_file(path) is False
+    assert not target.exists()
+
+
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_run_switches_development_on_for_its_process_only(tmp_path: Path) -> None:
     """``make run`` runs ``tender`` with TENDER_ENV=development unless the caller set one."""

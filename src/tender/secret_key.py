@@ -30,7 +30,17 @@ def write_secrets_file(path: Path) -> bool:
         "# key is derived from it: changing it invalidates every admin token.\n"
         f"TENDER_SECRET_KEY={secrets.token_urlsafe(48)}\n"
     )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False  # another run made it first (or a link stands there): keep it
     with os.fdopen(fd, "w") as handle:
         handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())  # a power cut must not leave an empty file to "keep"
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
     return True

@@ -108,8 +108,8 @@ class CodesFile:
         so the rows of its earlier attempt belong to no card and are replaced."""
         self.handle.seek(self.committed_at)
         self.handle.truncate()
+        self.pending = len(rows)  # before writing: rows a failed write left half are marked too
         self._append(rows)
-        self.pending = len(rows)
 
     def committed(self) -> None:
         self.committed_at = self.handle.tell()
