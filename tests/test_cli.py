@@ -343,7 +343,7 @@ def test_rows_a_failed_write_left_half_written_are_marked(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(codes, "_append", fills_up)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="No space left"):
         codes.write_chunk(rows)
     monkeypatch.setattr(codes, "_append", written)
     codes.mark("VOID", "the database has none of these cards")
