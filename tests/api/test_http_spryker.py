@@ -269,16 +269,22 @@ async def test_browser_checkout_through_the_redirect_simulator(simulator: Api) -
     assert completed.status_code == 200, completed.text
 
 
-async def test_server_confirms_invoice_by_order_reference(api: Api) -> None:
+async def placed_by_invoice(api: Api) -> tuple[dict[str, str], dict[str, Any]]:
+    """The merchant's headers, and the attributes of a Glue order paid by invoice."""
     h, cart_id, ids = await shop(api)
     full = placing(
         cart_id, ids[1], {"paymentMethodName": "invoice", "paymentProviderName": "tender"}
     )
     placed = await api.client.post("/checkout", json=full, headers=h)
     assert placed.status_code == 201, placed.text
-    reference = placed.json()["data"]["attributes"]["orderReference"]
+    return h, placed.json()["data"]["attributes"]
+
+
+async def test_server_confirms_invoice_by_order_reference(api: Api) -> None:
+    h, placed = await placed_by_invoice(api)
+    reference = placed["orderReference"]
     assert reference.startswith("TND-")
-    assert placed.json()["data"]["attributes"]["redirectUrl"] is None
+    assert placed["redirectUrl"] is None
     confirm = order_payment(reference, [{"type": "invoice-confirmation"}])
     confirmed = await api.client.post("/order-payments", json=confirm, headers=h)
     assert confirmed.status_code == 201, confirmed.text
@@ -313,13 +319,8 @@ async def test_a_session_cannot_probe_other_orders(simulator: Api) -> None:
 async def test_another_client_cannot_probe_an_order_by_its_reference(api: Api) -> None:
     """Two merchants' backends on one tender: one naming the other's order (by reference or
     by payment id) is answered exactly as for an order that does not exist."""
-    h, cart_id, ids = await shop(api)
-    full = placing(
-        cart_id, ids[1], {"paymentMethodName": "invoice", "paymentProviderName": "tender"}
-    )
-    placed = await api.client.post("/checkout", json=full, headers=h)
-    assert placed.status_code == 201, placed.text
-    reference = placed.json()["data"]["attributes"]["orderReference"]
+    h, placed = await placed_by_invoice(api)
+    reference = placed["orderReference"]
     order = (await api.client.get(f"/orders/{reference}", headers=h)).json()
     invoice = next(p["id"] for p in order["payments"] if p["paymentMethod"] == "invoice")
     other = await api.headers()  # another API client with the same scopes

@@ -11,6 +11,7 @@ keyed request's writer's turn must not be held while its answer waits to be read
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -103,10 +104,16 @@ async def prompt(api: Api, call: Awaitable[httpx.Response]) -> httpx.Response:
         pytest.fail("a request waited for a connection held by clients that do not read")
 
 
-async def stop(tasks: list[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+@contextlib.asynccontextmanager
+async def parked_meanwhile(tasks: list[asyncio.Task[None]]) -> AsyncIterator[None]:
+    """The block runs once every parked request has run up to its client; they stop after."""
+    await asyncio.sleep(0.5)
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 @pytest.fixture
@@ -134,14 +141,11 @@ async def test_answers_nobody_reads_hold_no_connection(
         park(api, scope_of("GET", "/giftcards", junk, b""), sends(b""), never_reads)
         for _ in range(PARKED)
     ]
-    await asyncio.sleep(0.5)  # every parked request has run up to its answer
-    try:
+    async with parked_meanwhile(parked):
         answer = await prompt(api, api.client.get("/session/cart", headers=page))
         assert answer.status_code == 200, answer.text
         listed = await prompt(api, api.client.get("/giftcards", headers=h))
         assert listed.status_code == 200, listed.text
-    finally:
-        await stop(parked)
 
 
 async def test_bodies_that_never_end_hold_no_connection(
@@ -155,12 +159,9 @@ async def test_bodies_that_never_end_hold_no_connection(
         for path in ("/balance", "/redeem", "/session/giftcards")
         for _ in range(PARKED)
     ]
-    await asyncio.sleep(0.5)
-    try:
+    async with parked_meanwhile(parked):
         balance = await prompt(api, api.client.post("/balance", json={"code": code}, headers=page))
         assert balance.status_code == 200, balance.text
-    finally:
-        await stop(parked)
 
 
 async def test_a_kept_answer_nobody_reads_holds_no_connection_nor_the_writers_turn(
@@ -184,8 +185,7 @@ async def test_a_kept_answer_nobody_reads_holds_no_connection_nor_the_writers_tu
         )
         for n in range(PARKED)
     ]
-    await asyncio.sleep(0.5)
-    try:
+    async with parked_meanwhile(parked):
         issued = await prompt(
             api, api.client.post("/giftcards", content=body, headers={**h, **JSON})
         )
@@ -199,8 +199,6 @@ async def test_a_kept_answer_nobody_reads_holds_no_connection_nor_the_writers_tu
             ),
         )
         assert redeemed.status_code == 200, redeemed.text
-    finally:
-        await stop(parked)
     # Each parked request committed before it waited on its client: a retry gets its answer.
     retried = await api.client.post(
         "/giftcards", content=body, headers={**h, **JSON, "Idempotency-Key": "parked-0"}

@@ -621,7 +621,7 @@ function balanceFrom(data) {
   const amount = amountFrom(data.amount);
   if (amount) {
     result.amount = { centAmount: amount.centAmount, currency: amount.currencyCode, currencyCode: amount.currencyCode };
-    if (Number.isInteger(data.amount.fractionDigits)) result.amount.fractionDigits = data.amount.fractionDigits;
+    if (amount.fractionDigits !== undefined) result.amount.fractionDigits = amount.fractionDigits;
   }
   return result;
 }
