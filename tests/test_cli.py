@@ -13,6 +13,7 @@ from typing import Any
 
 import jwt
 import pytest
+import typer
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
@@ -343,9 +344,45 @@ def test_rows_a_failed_write_left_half_written_are_marked(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(codes, "_append", fills_up)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(typer.Exit):  # said as the file's, not taken for the database's
         codes.write_chunk(rows)
     monkeypatch.setattr(codes, "_append", written)
     codes.mark("VOID", "the database has none of these cards")
     codes.close()
     assert "# VOID: the 2 rows above" in (tmp_path / "codes.csv").read_text()
+
+
+@pytest.mark.parametrize("failing_chunk", [1, 2])
+def test_a_chunk_whose_codes_could_not_be_written_is_void(
+    cli_env: Path, small_chunks: None, monkeypatch: pytest.MonkeyPatch, failing_chunk: int
+) -> None:
+    """The disk fills up while a chunk's rows are written: its transaction rolls back, and the
+    database is asked about that chunk's cards, not the chunk before's (which it has): the
+    rows are marked VOID and only the chunks before it count as issued."""
+    out = cli_env / "cards.csv"
+    real_append = cards_cli.CodesFile._append
+    chunks = 0
+
+    def fills_up(self: cards_cli.CodesFile, rows: list[list[str]]) -> None:
+        nonlocal chunks
+        if rows == [cards_cli.CSV_FIELDS]:
+            return real_append(self, rows)
+        chunks += 1
+        if chunks != failing_chunk:
+            return real_append(self, rows)
+        real_append(self, rows[:1])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cards_cli.CodesFile, "_append", fills_up)
+    result = runner.invoke(app, issue_args(out, 12))
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    issued = 5 * (failing_chunk - 1)
+    assert f"{issued} of 12 cards were issued" in result.output
+    rows = read_csv(out)
+    cards = [r for r in rows if not r["code"].startswith("#")]
+    marks = [r["code"] for r in rows if r["code"].startswith("#")]
+    assert len(card_ids()) == issued
+    assert {r["id"] for r in cards[:issued]} == card_ids()
+    assert marks == ["# VOID: the 5 rows above (were not issued: their transaction failed; "
+                     "do not use them)"]

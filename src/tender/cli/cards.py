@@ -106,10 +106,13 @@ class CodesFile:
         """Called inside the chunk's transaction, again if the transaction is retried: a
         retried transaction was refused by the database (a serialization failure or deadlock),
         so the rows of its earlier attempt belong to no card and are replaced."""
-        self.handle.seek(self.committed_at)
-        self.handle.truncate()
         self.pending = len(rows)  # before writing: rows a failed write left half are marked too
-        self._append(rows)
+        try:
+            self.handle.seek(self.committed_at)
+            self.handle.truncate()
+            self._append(rows)
+        except OSError as error:  # not the database's: an ``OSError`` would be taken for it
+            raise fail(f"cannot write {self.path}: {error.strerror or error}") from error
 
     def committed(self) -> None:
         self.committed_at = self.handle.tell()
@@ -226,9 +229,10 @@ class ChunkedIssue:
             expires_at=order.expires_at,
             actor=CLI,
         )
+        # Before the rows are written: a failed write is settled by asking about these cards.
+        self._chunk_ids[:] = [i.card.id for i in issued]
         if self.codes:
             self.codes.write_chunk([_row(i) for i in issued])
-        self._chunk_ids[:] = [i.card.id for i in issued]
         return issued
 
 

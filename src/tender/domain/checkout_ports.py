@@ -102,8 +102,9 @@ class OrderStore(Protocol):
         self, *, owner: str | None, state: OrderState | None, after: str | None, limit: int
     ) -> Page[Order]: ...
 
-    async def order_number_taken(self, number: str) -> bool:
-        """Whether an order has this reference or a session promised it to its cart."""
+    async def take_order_number(self, number: str) -> bool:
+        """Whether ``number`` is free (no order has it as its reference, no session promised
+        it to its cart), asked so that nobody else can take it until this unit ends."""
         ...
 
 

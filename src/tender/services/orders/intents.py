@@ -169,9 +169,9 @@ class PaymentIntents(OrderService):
             raise PaymentNotInOrder(
                 "the payment's cart is not placed as an order yet: place the order first"
             )
-        locked = await self.carts.lock(work, cart_id=payment.cart_id, owner=None)
-        if order is None and locked.locked:
-            order = await work.orders.order_by_cart(payment.cart_id)  # placed meanwhile
+        await self.carts.lock(work, cart_id=payment.cart_id, owner=None)
+        # Both again under the cart's lock: a placing or reopen may have committed meanwhile.
+        order = await work.orders.order_by_cart(payment.cart_id)
         fresh = await work.payments.payment(payment_id)
         assert fresh is not None
         if order is None and fresh.status is not PaymentStatus.ACTIVE:

@@ -46,9 +46,11 @@ class PaymentOperations(OrderService):
         if payment is None or not visible(order, owner):
             raise PaymentNotFound()
         await self.carts.lock(work, cart_id=payment.cart_id, owner=None)
+        # Both again under the cart's lock: a reopen or placing may have committed meanwhile.
         fresh = await work.payments.payment(payment_id)
-        assert fresh is not None
-        return fresh, order
+        current = await work.orders.order_by_cart(payment.cart_id)
+        assert fresh is not None and current is not None  # orders are never deleted
+        return fresh, current
 
     async def capture_payment(
         self, work: Work, *, payment_id: str, owner: str | None, amount: Money | None = None

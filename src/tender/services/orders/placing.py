@@ -388,7 +388,7 @@ class Placing(OrderService):
         promised = await work.sessions.future_order_number(cart_id)
         if wanted is None:
             return promised or self._reference()
-        if wanted != promised and await work.orders.order_number_taken(wanted):
+        if wanted != promised and not await work.orders.take_order_number(wanted):
             raise InvalidInput("the order reference is taken", field="orderReference")
         return wanted
 
