@@ -102,10 +102,11 @@ MODULES = {
     "runtime": ("fastapi", "starlette", "tender.api", "tender.cli"),
     "faults": ("tender",),
     "secret_key": ("tender",),
+    "http_protocol": ("tender",),
 }
 """Single modules beside the layers: settings know no services or storage, the runtime wires
-everything but the API and the CLI, fault injection and the secrets' strength and file depend
-on nothing of tender."""
+everything but the API and the CLI, fault injection, the secrets' strength and file and the
+HTTP server's protocol depend on nothing of tender."""
 
 
 def imports(path: Path) -> list[str]:

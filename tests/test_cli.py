@@ -384,5 +384,6 @@ def test_a_chunk_whose_codes_could_not_be_written_is_void(
     marks = [r["code"] for r in rows if r["code"].startswith("#")]
     assert len(card_ids()) == issued
     assert {r["id"] for r in cards[:issued]} == card_ids()
-    assert marks == ["# VOID: the 5 rows above (were not issued: their transaction failed; "
-                     "do not use them)"]
+    assert marks == [
+        "# VOID: the 5 rows above (were not issued: their transaction failed; do not use them)"
+    ]

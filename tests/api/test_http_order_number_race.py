@@ -64,7 +64,10 @@ async def test_two_orders_placed_at_once_with_one_reference(
     h = await api.headers()
     carts = await paid_carts(api, h, 2)
     answers = await asyncio.gather(
-        *(server.post("/orders", json={"cartId": c, "orderReference": "PO-1"}, headers=h) for c in carts)
+        *(
+            server.post("/orders", json={"cartId": c, "orderReference": "PO-1"}, headers=h)
+            for c in carts
+        )
     )
     refused = [a for a in answers if a.status_code != 201]
     assert len(refused) == 1, [a.text for a in answers]

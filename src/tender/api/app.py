@@ -21,7 +21,7 @@ from tender.api.compat.spryker.errors import GlueErrors
 from tender.api.cors import BrowserCors
 from tender.api.idempotency import IdempotencyKeys, replay_handler
 from tender.api.logs import AccessLog, configure_logging
-from tender.api.middleware import BodySizeLimit, CorrelationId, RequestConnection
+from tender.api.middleware import BodySizeLimit, CorrelationId, HeadAsGet, RequestConnection
 from tender.api.routes import (
     carts,
     enabler,
@@ -120,10 +120,13 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_exception_handler(Replay, replay_handler)
     security.install(app)
     _include_routers(app, runtime.settings)
+    # Outermost last. CORS wraps the body limit and the connection, so that a page of an
+    # allowed origin can read every refusal, a 413 or a 503 included.
     app.add_middleware(IdempotencyKeys)
-    app.add_middleware(BrowserCors)
     app.add_middleware(RequestConnection, lease=runtime.db.request_lease, let_go=runtime.db.let_go)
     app.add_middleware(BodySizeLimit, limit=runtime.settings.max_body_bytes)
+    app.add_middleware(BrowserCors)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(AccessLog)
     app.add_middleware(CorrelationId)
     return app

@@ -14,7 +14,7 @@ from tender.api.browser import origin_allowed, origin_known
 from tender.api.compat.spryker.shoppers import BROWSER_HEADERS as GLUE_BROWSER_HEADERS
 from tender.api.compat.spryker.shoppers import GLUE_PATHS
 from tender.api.errors import refusal
-from tender.api.middleware import HttpMiddleware
+from tender.api.middleware import HttpMiddleware, answer_failure
 from tender.domain.errors import StoreUnavailable
 from tender.domain.sessions import Session
 from tender.enabler import URL_PREFIX as ENABLER_FILES
@@ -50,9 +50,12 @@ class BrowserCors(HttpMiddleware):
         # The route's browser check keeps the session it resolved here, so the common case
         # (a session's own page) needs no second lookup.
         state = scope.setdefault("state", {})
+        started = False
 
         async def with_cors(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = [*message.get("headers", []), (b"vary", b"Origin")]
                 if await _allowed(runtime, origin, state):
                     headers += [
@@ -63,8 +66,12 @@ class BrowserCors(HttpMiddleware):
             await send(message)
 
         # The route itself decides whether this origin may act (per session); the header
-        # only lets a page of an allowed origin read the answer, including a 401 refusal.
-        await self.app(scope, receive, with_cors)
+        # only lets a page of an allowed origin read the answer, including a 401 refusal, a
+        # 413 (the body limit is inside this) and a 500 or 503 (answered here, not outside).
+        try:
+            await self.app(scope, receive, with_cors)
+        except Exception as error:
+            await answer_failure(scope, receive, with_cors, error, started=started)
 
     async def _preflight(
         self, scope: Scope, receive: Receive, send: Send, origin: str, allowed: bool
@@ -113,6 +120,10 @@ async def _allowed(runtime: Runtime, origin: str, state: dict[str, Any]) -> bool
         return await _known(runtime, origin)
     except StoreUnavailable:  # the answer is a 503 then, for the service's own origins only
         return False
+    finally:
+        # The answer starts now: the request's connection, which the lookup took again after
+        # ``RequestConnection`` let it go, is not held while a slow client reads it.
+        await runtime.db.let_go()
 
 
 async def _known(runtime: Runtime, origin: str) -> bool:

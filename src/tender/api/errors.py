@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import Scope
 
 from tender.auth.oauth import OAuthError
@@ -285,11 +286,32 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     codes = {404: "ResourceNotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}
     code = codes.get(exc.status_code, "InvalidInput" if exc.status_code < 500 else "GeneralError")
     headers = dict(exc.headers) if exc.headers else None
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
     # An exception that carries its template (the body limit's) is translated like the rest.
     template = getattr(exc, "template", None)
     params: Mapping[str, object] | None = getattr(exc, "params", None)
     message = template if isinstance(template, str) and params else str(exc.detail)
     return refusal(request.scope, exc.status_code, code, message, headers=headers, params=params)
+
+
+ROUTED_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route of the path takes (Starlette names the first route's only, and
+    ``/orders`` is one route for ``GET`` and another for ``POST``); ``HEAD`` with ``GET``."""
+    routes = request.app.router.routes
+    methods = {
+        method
+        for method in ROUTED_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    }
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
 
 
 async def _oauth_error(request: Request, exc: Exception) -> Response:
@@ -303,7 +325,8 @@ async def _oauth_error(request: Request, exc: Exception) -> Response:
 
 async def _unavailable(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Unavailable)
-    return refusal(request.scope, 503, exc.code, exc.message)
+    headers = {"Retry-After": RETRY_AFTER_SECONDS}
+    return refusal(request.scope, 503, exc.code, exc.message, headers=headers)
 
 
 UNEXPECTED = "An unexpected error occurred."

@@ -65,23 +65,62 @@ class CorrelationId(HttpMiddleware):
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                message["headers"] = [*message.get("headers", []), header]
+                headers = message.get("headers", [])
+                extra = [header]
+                if not any(name == b"cache-control" for name, _ in headers):
+                    # Answers carry codes, PINs, session ids and balances: no cache keeps
+                    # one unless its route says so (the enabler's files, the keys).
+                    extra.append(NO_STORE)
+                message["headers"] = [*headers, *extra]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as error:
             # Starlette answers unhandled errors outside every middleware, so without the id;
-            # a 500 is when a caller most needs it. Answer here; the error still propagates
-            # to be logged, and nothing is sent twice since the response has started. A
-            # database out of reach is answered (503) and logged by ``failure``, and that is all.
-            if started:
-                raise
-            await failure(scope, error)(scope, receive, send_with_id)
-            if not isinstance(error, StoreUnavailable):
-                raise
+            # a 500 is when a caller most needs it.
+            await answer_failure(scope, receive, send_with_id, error, started=started)
         finally:
             correlation_id.reset(token)
+
+
+NO_STORE = (b"cache-control", b"no-store")
+
+
+class HeadAsGet(HttpMiddleware):
+    """``HEAD`` is answered as ``GET`` is, without the body (RFC 9110 §9.3.2): load balancers
+    and uptime checks probe with it. The server sees ``HEAD`` still (its own scope), so the
+    answer keeps the ``Content-Length`` a ``GET`` would have."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        as_get = {**scope, "method": "GET"}
+        try:
+            await self.app(as_get, receive, without_body)
+        finally:
+            if "route" in as_get:  # for the access log
+                scope["route"] = as_get["route"]
+
+
+async def answer_failure(
+    scope: Scope, receive: Receive, send: Send, error: Exception, *, started: bool
+) -> None:
+    """Answer an error no handler took, unless the answer has started (nothing is sent twice),
+    then let it propagate to be logged. A database out of reach is answered (503) and logged
+    by ``failure``, and that is all."""
+    if started:
+        raise error
+    await failure(scope, error)(scope, receive, send)
+    if not isinstance(error, StoreUnavailable):
+        raise error
 
 
 TOO_LARGE = "The request body exceeds {limit} bytes."

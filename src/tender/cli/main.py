@@ -45,6 +45,8 @@ def serve(
     """Start the HTTP service."""
     import uvicorn
 
+    from tender.http_protocol import LimitedHttpToolsProtocol
+
     settings = Settings()
     settings.validate_secrets()
     host = host or settings.host
@@ -72,6 +74,7 @@ def serve(
         # The client address is tender's to decide (TENDER_TRUSTED_PROXIES): uvicorn must not
         # rewrite it from X-Forwarded-For first, which it would for requests from 127.0.0.1.
         proxy_headers=False,
+        http=LimitedHttpToolsProtocol,  # a request's headers are limited as its body is
     )
 
 

@@ -49,7 +49,8 @@ class PaymentOperations(OrderService):
         # Both again under the cart's lock: a reopen or placing may have committed meanwhile.
         fresh = await work.payments.payment(payment_id)
         current = await work.orders.order_by_cart(payment.cart_id)
-        assert fresh is not None and current is not None  # orders are never deleted
+        assert fresh is not None
+        assert current is not None
         return fresh, current
 
     async def capture_payment(

@@ -1,0 +1,100 @@
+"""uvicorn's HTTP protocol with a limit on a request's head (its request line and headers).
+
+uvicorn's fast parser (httptools) keeps every byte of a head until the head ends, with no limit
+of its own: one connection sending a header of hundreds of megabytes grew a worker by as much,
+and a few of them at once would end it. The body has its limit in the app
+(``BodySizeLimit``); the head can only be limited where it is read, here. A head over
+``MAX_HEAD_BYTES`` is answered 431 in the service's error shape and the connection closed.
+
+A head is measured as the parser reads it (its URL and each header as it completes), and
+refused before the app sees it. A single header too long to complete is caught by the bytes
+read while its head is open: at most ``READ_SIZE`` more than the limit is ever buffered."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+MAX_HEAD_BYTES = 64 * 1024
+"""Far above any head a client of tender sends (a JWT of a few kilobytes in the largest), and
+four times what uvicorn's other parser (h11) allows by default."""
+TOO_LARGE = json.dumps(
+    {
+        "statusCode": 431,
+        "message": f"The request's headers exceed {MAX_HEAD_BYTES} bytes.",
+        "errors": [
+            {
+                "code": "HeadersTooLarge",
+                "message": f"The request's headers exceed {MAX_HEAD_BYTES} bytes.",
+            }
+        ],
+    }
+).encode()
+
+
+READ_SIZE = 256 * 1024
+"""The most asyncio (or uvloop) reads from a socket at once: the chunk a head began in may
+hold that much of the requests before it, so the count of bytes read errs by that much."""
+
+
+class LimitedHttpToolsProtocol(HttpToolsProtocol):
+    """``HttpToolsProtocol`` refusing heads over ``MAX_HEAD_BYTES``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head = 0
+        """The bytes of the current head's URL and completed headers."""
+        self._read: int | None = None
+        """Bytes read while the current head is open; ``None`` between heads."""
+        self._over = False
+
+    def data_received(self, data: bytes) -> None:
+        if self._over or self.transport.is_closing():
+            return
+        super().data_received(data)
+        if self._read is not None:  # a head still open after this read
+            self._read += len(data)
+            self._over = self._over or self._read > MAX_HEAD_BYTES + READ_SIZE
+        if self._over:
+            self._refuse()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head = 0
+        self._read = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._head += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head += len(name) + len(value) + 4  # ": " and CRLF
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._read = None
+        self._over = self._over or self._head > MAX_HEAD_BYTES
+        if not self._over:  # else no request is started: the connection is refused
+            super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._over:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if not self._over:
+            super().on_message_complete()
+
+    def _refuse(self) -> None:
+        self.logger.warning("Request headers over %d bytes refused.", MAX_HEAD_BYTES)
+        head = (
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            b"content-type: application/json\r\n"
+            b"content-length: " + str(len(TOO_LARGE)).encode() + b"\r\n"
+            b"cache-control: no-store\r\n"
+            b"connection: close\r\n\r\n"
+        )
+        self.transport.write(head + TOO_LARGE)
+        self.transport.close()

@@ -1,0 +1,129 @@
+"""``tender serve`` limits a request's head (request line and headers) as the app limits its
+body: uvicorn's fast parser has no limit of its own, and a single header of 300 MB sent on
+one connection grew a worker by half a gigabyte, and was answered 200."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tender.http_protocol import MAX_HEAD_BYTES
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    home = tmp_path_factory.mktemp("serve")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "TENDER_ENV": "test",
+        "TENDER_DATABASE_URL": f"sqlite+aiosqlite:///{home / 'tender.db'}",
+        "TENDER_SECRET_KEY": "serve-test-secret-key-0123456789abcdefghij",
+        "TENDER_ENV_FILE": str(home / "absent.env"),
+        "TENDER_PORT": str(port),
+        "TENDER_HOST": "127.0.0.1",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-c", "from tender.cli import main; main()", "serve"],
+        env=env,
+        cwd=home,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if _exchange(port, [_request()]).startswith(b"HTTP/1.1 200"):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("tender serve did not answer /health within 60 s")
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _request(header_bytes: int = 0) -> bytes:
+    padding = b"X-Padding: " + b"a" * header_bytes + b"\r\n" if header_bytes else b""
+    return b"GET /health HTTP/1.1\r\nHost: tender\r\n" + padding + b"\r\n"
+
+
+def _exchange(port: int, pieces: list[bytes]) -> bytes:
+    """Send ``pieces`` one after another and read until the server closes or goes quiet."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        try:
+            for piece in pieces:
+                conn.sendall(piece)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused and closed while we were still sending
+        received = b""
+        conn.settimeout(1)
+        try:
+            while chunk := conn.recv(65536):
+                received += chunk
+        except (TimeoutError, ConnectionResetError):
+            pass
+        return received
+
+
+def test_a_head_within_the_limit_is_answered(served: int) -> None:
+    answer = _exchange(served, [_request(MAX_HEAD_BYTES // 2)])
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+
+
+@pytest.mark.parametrize("size", [MAX_HEAD_BYTES + 1, 4 * 1024 * 1024])
+def test_a_head_over_the_limit_is_refused_in_the_error_shape(served: int, size: int) -> None:
+    request = _request(size)
+    pieces = [request[i : i + 16_384] for i in range(0, len(request), 16_384)]
+    answer = _exchange(served, pieces)
+    assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b"connection: close" in head.lower()
+    error = json.loads(body)
+    assert error["statusCode"] == 431
+    assert error["errors"][0]["code"] == "HeadersTooLarge"
+
+
+def test_each_request_of_a_connection_has_the_limit(served: int) -> None:
+    """The count starts again after each request: many small ones on one connection pass,
+    and a large head after them is refused."""
+    small = [_request(1024)] * 100
+    answers = _exchange(served, [b"".join(small)])
+    assert answers.count(b"HTTP/1.1 200") == 100
+    with socket.create_connection(("127.0.0.1", served), timeout=5) as conn:
+        conn.sendall(_request())
+        assert _response(conn).startswith(b"HTTP/1.1 200")
+        conn.sendall(_request(MAX_HEAD_BYTES + 1))
+        assert _response(conn).startswith(b"HTTP/1.1 431")
+
+
+def _response(conn: socket.socket) -> bytes:
+    """One whole response (its head, then ``Content-Length`` bytes of body)."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += conn.recv(65536)
+    head, _, body = received.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.lower().split(b"\r\n")
+        if line.startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += conn.recv(65536)
+    return head + b"\r\n\r\n" + body
