@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import io
 import os
 import stat
 from collections.abc import Iterator
@@ -14,12 +15,13 @@ from typing import Any
 import jwt
 import pytest
 import typer
+from rich.console import Console
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
 from tender.auth.keys import SigningKey
-from tender.cli import app
+from tender.cli import app, codes_output
 from tender.cli import cards as cards_cli
 from tender.config import Settings
 from tender.db.engine import Database
@@ -330,7 +332,7 @@ def test_rows_a_failed_write_left_half_written_are_marked(
 ) -> None:
     """A disk that fills up mid-chunk leaves part of its rows in the file; the chunk's
     transaction then fails, and the marker must count those rows as the chunk's."""
-    from tender.cli.cards import CodesFile
+    from tender.cli.codes_output import CodesFile
 
     codes = CodesFile(tmp_path / "codes.csv")
     rows = [
@@ -360,12 +362,12 @@ def test_a_chunk_whose_codes_could_not_be_written_is_void(
     database is asked about that chunk's cards, not the chunk before's (which it has): the
     rows are marked VOID and only the chunks before it count as issued."""
     out = cli_env / "cards.csv"
-    real_append = cards_cli.CodesFile._append
+    real_append = codes_output.CodesFile._append
     chunks = 0
 
-    def fills_up(self: cards_cli.CodesFile, rows: list[list[str]]) -> None:
+    def fills_up(self: codes_output.CodesFile, rows: list[list[str]]) -> None:
         nonlocal chunks
-        if rows == [cards_cli.CSV_FIELDS]:
+        if rows == [codes_output.CSV_FIELDS]:
             return real_append(self, rows)
         chunks += 1
         if chunks != failing_chunk:
@@ -373,7 +375,7 @@ def test_a_chunk_whose_codes_could_not_be_written_is_void(
         real_append(self, rows[:1])
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(cards_cli.CodesFile, "_append", fills_up)
+    monkeypatch.setattr(codes_output.CodesFile, "_append", fills_up)
     result = runner.invoke(app, issue_args(out, 12))
     assert result.exit_code == 1
     assert "Traceback" not in result.output
@@ -387,3 +389,61 @@ def test_a_chunk_whose_codes_could_not_be_written_is_void(
     assert marks == [
         "# VOID: the 5 rows above (were not issued: their transaction failed; do not use them)"
     ]
+
+
+def test_without_out_each_chunk_is_printed_before_it_commits(
+    cli_env: Path, small_chunks: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small batch's codes reach the terminal before their transaction commits (printed
+    after it, they were lost whole if the process died in between); a chunk whose commit then
+    fails is said void right after its codes."""
+    printed = io.StringIO()
+    monkeypatch.setattr(codes_output, "console", Console(file=printed, width=300))
+    real_transaction = Database.transaction
+    seen: list[int] = []
+
+    async def transaction(self: Database, work: Any, **kwargs: Any) -> Any:
+        async def then_check(conn: Any) -> Any:
+            result = await work(conn)
+            if isinstance(result, list) and result and isinstance(result[0], IssuedCard):
+                assert all(issued.code in printed.getvalue() for issued in result)
+                seen.append(len(result))
+                if len(seen) == 2:
+                    raise OperationalError("COMMIT", None, ConnectionResetError("lost"))
+            return result
+
+        return await real_transaction(self, then_check, **kwargs)
+
+    monkeypatch.setattr(Database, "transaction", transaction)
+    args = ["cards", "issue", "--amount", "5", "--currency", "EUR", "--count", "12"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert "5 of 12 cards were issued; see the table above" in result.output
+    assert seen == [5, 5]
+    shown = printed.getvalue()
+    assert "VOID: the 5 cards above were not issued" in shown
+    assert len(card_ids()) == 5
+    assert all(card_id in shown for card_id in card_ids())
+
+
+def test_a_load_under_a_reference_is_made_once(cli_env: Path) -> None:
+    """The CLI has no idempotency key: sent again after a lost answer, a load with
+    ``--reference`` is refused instead of loading the card twice."""
+    code = read_csv_of_one(cli_env)
+    invoke("cards", "load", code, "--amount", "2.50", "--reference", "INV-7")
+    again = runner.invoke(app, ["cards", "load", code, "--amount", "2.50", "--reference", "INV-7"])
+    assert again.exit_code == 1
+    assert "ReferenceAlreadyPosted" in again.output
+    assert "2.50" in again.output
+    invoke("cards", "load", code, "--amount", "1.00", "--reference", "INV-8")
+    invoke("cards", "load", code, "--amount", "1.00")  # no reference: no check
+    shown = invoke("cards", "show", code)
+    assert "9.50" in shown  # 5.00 + 2.50 + 1.00 + 1.00
+
+
+def read_csv_of_one(home: Path) -> str:
+    """One new card's code, issued through the CLI."""
+    out = home / f"one-{len(list(home.glob('one-*.csv')))}.csv"
+    invoke(*issue_args(out, 1))
+    (row,) = read_csv(out)
+    return row["code"]

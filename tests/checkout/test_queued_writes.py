@@ -13,6 +13,7 @@ from tender.domain.checkout_ports import Work
 from tender.domain.customers import Customer
 from tender.domain.errors import DomainError, InvalidCredentials
 from tender.domain.events import NewEvent
+from tender.domain.ledger import ActivityType
 from tender.domain.money import Money
 from tender.domain.orders import TransactionState, TransactionType
 from tender.domain.payments import PaymentMethodSelection, Transaction
@@ -67,7 +68,8 @@ async def test_a_transaction_reads_the_rows_it_queued(shop: Shop) -> None:
         )
         await w.provider.capture(hold_ref=hold, amount=Money(700, "EUR"))
         ledger_store = SqlLedgerStore(w.payments.conn)  # type: ignore[attr-defined]
-        assert await ledger_store.reference_totals(payment.card_ref or "", "r") == (700, 0)
+        totals = await ledger_store.reference_totals(payment.card_ref or "", "r")
+        assert totals == {ActivityType.HOLD: 700, ActivityType.CAPTURE: 700}
         assert await ledger_store.audit() == []
 
     async def _events_in(w: Work) -> list[object]:

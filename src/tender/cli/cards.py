@@ -6,18 +6,16 @@ fraction digits; "50.001" EUR is refused, never rounded.
 
 from __future__ import annotations
 
-import csv
-import io
-import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Annotated, BinaryIO
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from tender.cli.codes_output import Codes, CodesFile, TerminalCodes
 from tender.cli.common import cli_errors, console, err_console, fail, run
 from tender.domain.checkout_ports import Work
 from tender.domain.codes import mask
@@ -29,8 +27,7 @@ from tender.services.ledger import LOAD, IssuedCard
 
 app = typer.Typer(help="Gift cards.", no_args_is_help=True)
 CHUNK = 10_000
-"""Cards per transaction in a batch; each chunk's codes are on disk before it commits."""
-CSV_FIELDS = ["code", "pin", "id", "amount", "currency", "expires_at"]
+"""Cards per transaction in a batch; each chunk's codes are given out before it commits."""
 CLI = "cli"
 """The actor the ledger records for what an operator does here."""
 
@@ -60,85 +57,9 @@ def _row(issued: IssuedCard) -> list[str]:
     ]
 
 
-class CodesFile:
-    """The CSV that holds the only copy of a batch's codes and PINs.
-
-    The invariant: every committed card's code is on disk. So a chunk's rows are written,
-    flushed and fsynced *inside* its transaction, before the commit. If the transaction then
-    fails, the rows stay (a commit whose answer was lost may still have landed, and a card
-    without its code is money nobody can spend) and a marker row after them says they are void
-    (the database has none of those cards) or unconfirmed (it could not be asked). A code on
-    disk for a card that does not exist opens nothing. Only after SIGKILL between the fsync and
-    the commit can unmarked rows of unissued cards end the file; ``tender cards show`` on the
-    last row tells.
-
-    The file must not exist: truncating one could destroy the codes of an earlier batch, and
-    ``O_EXCL`` also refuses a symlink planted at the path. Its mode is 0600 whatever the umask.
-    """
-
-    def __init__(self, path: Path) -> None:
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            raise fail(
-                f"{path} exists: codes are written to a new file only (it may hold the codes "
-                "of an earlier batch); choose another --out"
-            ) from None
-        except OSError as error:
-            raise fail(f"cannot create {path}: {error.strerror}") from None
-        os.fchmod(fd, 0o600)
-        self.path = path
-        self.handle: BinaryIO = os.fdopen(fd, "wb")
-        self._append([CSV_FIELDS])
-        _fsync_directory(path)
-        self.committed_at = self.handle.tell()
-        self.pending = 0
-        """Rows written since the last commit."""
-
-    def _append(self, rows: list[list[str]]) -> None:
-        text = io.StringIO()
-        csv.writer(text).writerows(rows)
-        self.handle.write(text.getvalue().encode())
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
-
-    def write_chunk(self, rows: list[list[str]]) -> None:
-        """Called inside the chunk's transaction, again if the transaction is retried: a
-        retried transaction was refused by the database (a serialization failure or deadlock),
-        so the rows of its earlier attempt belong to no card and are replaced."""
-        self.pending = len(rows)  # before writing: rows a failed write left half are marked too
-        try:
-            self.handle.seek(self.committed_at)
-            self.handle.truncate()
-            self._append(rows)
-        except OSError as error:  # not the database's: an ``OSError`` would be taken for it
-            raise fail(f"cannot write {self.path}: {error.strerror or error}") from error
-
-    def committed(self) -> None:
-        self.committed_at = self.handle.tell()
-        self.pending = 0
-
-    def mark(self, verdict: str, reason: str) -> None:
-        note = f"# {verdict}: the {self.pending} rows above ({reason})"
-        self._append([[note, "", "", "", "", ""]])
-        self.committed()
-
-    def close(self) -> None:
-        self.handle.close()
-
-
-def _fsync_directory(path: Path) -> None:
-    """Make the new file's directory entry durable too, not only its contents."""
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-async def _settle_failed_chunk(runtime: Runtime, codes: CodesFile, card_id: str) -> bool:
+async def _settle_failed_chunk(runtime: Runtime, codes: Codes, card_id: str) -> bool:
     """After a chunk's transaction raised: ask the database whether the chunk (all of it or
-    none) was committed, say so in the file, and return whether it was."""
+    none) was committed, say so after its codes, and return whether it was."""
     try:
         await runtime.db.read(
             lambda conn: runtime.ledger.get(runtime.work(conn, actor=CLI).ledger, card_id=card_id)
@@ -148,12 +69,12 @@ async def _settle_failed_chunk(runtime: Runtime, codes: CodesFile, card_id: str)
         return False
     except Exception:
         err_console.print(
-            f"the last {codes.pending} rows of {codes.path} may belong to cards that were not "
-            "issued: check them with `tender cards show` before use"
+            f"the last {codes.pending} codes in {codes.where} may belong to cards that were "
+            "not issued: check them with `tender cards show` before use"
         )
         codes.mark("UNCONFIRMED", "may not be issued: check them with `tender cards show`")
         return False
-    err_console.print(f"the last chunk was committed after all; its codes are in {codes.path}")
+    err_console.print(f"the last chunk was committed after all; its codes are in {codes.where}")
     codes.committed()
     return True
 
@@ -169,19 +90,17 @@ class Order:
 
 
 class ChunkedIssue:
-    """Issues an order ``CHUNK`` cards at a time, each chunk in one transaction. With a codes
-    file, each chunk's codes are on disk before it commits (see ``CodesFile``); without one,
-    the rows are kept to be shown once at the end."""
+    """Issues an order ``CHUNK`` cards at a time, each chunk in one transaction, its codes
+    given out (``Codes``) before it commits."""
 
-    def __init__(self, runtime: Runtime, order: Order, codes: CodesFile | None) -> None:
+    def __init__(self, runtime: Runtime, order: Order, codes: Codes) -> None:
         self.runtime = runtime
         self.order = order
         self.codes = codes
-        self.rows: list[list[str]] = []
         self.done = 0
         self._chunk_ids: list[str] = []
 
-    async def run(self) -> list[list[str]]:
+    async def run(self) -> None:
         count = self.order.count
         try:
             with _progress(count) as progress:
@@ -190,33 +109,28 @@ class ChunkedIssue:
                     await self._next_chunk(min(CHUNK, count - self.done))
                     progress.update(task, completed=self.done)
         finally:
-            if self.codes:
-                self.codes.close()
-                if self.done < count:
-                    err_console.print(
-                        f"{self.done} of {count} cards were issued; see {self.codes.path}"
-                    )
-        return self.rows
+            self.codes.close()
+            if self.done < count:
+                err_console.print(
+                    f"{self.done} of {count} cards were issued; see {self.codes.where}"
+                )
 
     async def _next_chunk(self, size: int) -> None:
         codes = self.codes
         try:
-            issued = await self.runtime.db.transaction(
+            await self.runtime.db.transaction(
                 lambda conn: self._issue(self.runtime.work(conn, actor=CLI), size)
             )
         except Exception:
-            if codes and codes.pending:
+            if codes.pending:
                 if await _settle_failed_chunk(self.runtime, codes, self._chunk_ids[0]):
                     self.done += size
             raise
         except BaseException:  # interrupted: no time to ask the database
-            if codes and codes.pending:
+            if codes.pending:
                 codes.mark("UNCONFIRMED", "may not be issued: the run was interrupted")
             raise
-        if codes:
-            codes.committed()
-        else:
-            self.rows.extend(_row(i) for i in issued)
+        codes.committed()
         self.done += size
 
     async def _issue(self, work: Work, size: int) -> list[IssuedCard]:
@@ -231,8 +145,7 @@ class ChunkedIssue:
         )
         # Before the rows are written: a failed write is settled by asking about these cards.
         self._chunk_ids[:] = [i.card.id for i in issued]
-        if self.codes:
-            self.codes.write_chunk([_row(i) for i in issued])
+        self.codes.write_chunk([_row(i) for i in issued])
         return issued
 
 
@@ -270,16 +183,14 @@ def issue(
     order = Order(money, count, _parse_expiry(expires), pin)
     if count > 20 and out is None:
         raise fail("more than 20 cards need --out FILE for their codes")
-    rows = run(lambda runtime: ChunkedIssue(runtime, order, CodesFile(out) if out else None).run())
+    run(
+        lambda runtime: ChunkedIssue(
+            runtime, order, CodesFile(out) if out else TerminalCodes()
+        ).run()
+    )
     if out:
         console.print(f"issued {count} cards of {money}; codes written to {out}")
         return
-    table = Table()
-    for name in CSV_FIELDS:
-        table.add_column(name, no_wrap=True)
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
     console.print(f"issued {count} card(s) of {money}. [yellow]Codes are shown only now.[/]")
 
 
@@ -346,7 +257,14 @@ def history(code: str, limit: Annotated[int, typer.Option(min=1, max=10_000)] = 
 def load(
     code: str,
     amount: Annotated[str, typer.Option(help='Major units, e.g. "25.00".')],
-    reference: str | None = None,
+    reference: Annotated[
+        str | None,
+        typer.Option(
+            help="Your reference for this load (an invoice, a ticket). Given, the load is "
+            "made once: sent again (say after a lost answer) under the same reference, it is "
+            "refused and the card is not loaded twice."
+        ),
+    ] = None,
 ) -> None:
     """Add money to a card."""
 
@@ -361,6 +279,7 @@ def load(
                 amount=money,
                 reference=reference,
                 actor=CLI,
+                once=reference is not None,
             )
         )
 

@@ -160,21 +160,15 @@ class SqlLedgerStore:
         )
         return [hold_of(row) for row in await self.conn.execute(stmt)]
 
-    async def reference_totals(self, card_id: str, reference: str) -> tuple[int, int]:
-        captured = func.coalesce(
-            func.sum(activities.c.amount).filter(activities.c.type == ActivityType.CAPTURE.value),
-            0,
-        )
-        refunded = func.coalesce(
-            func.sum(activities.c.amount).filter(activities.c.type == ActivityType.REFUND.value),
-            0,
-        )
-        stmt = select(captured, refunded).where(
-            activities.c.card_id == card_id, activities.c.reference == reference
+    async def reference_totals(self, card_id: str, reference: str) -> dict[ActivityType, int]:
+        stmt = (
+            select(activities.c.type, func.sum(activities.c.amount))
+            .where(activities.c.card_id == card_id, activities.c.reference == reference)
+            .group_by(activities.c.type)
         )
         await pending.flush(self.conn, INSERT_ACTIVITIES)
-        row = (await self.conn.execute(stmt)).one()
-        return int(row[0]), int(row[1])
+        rows = await self.conn.execute(stmt)
+        return {ActivityType(kind): int(total) for kind, total in rows}
 
     async def insert_activities(self, new_activities: Sequence[NewActivity]) -> None:
         if not new_activities:

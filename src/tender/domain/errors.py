@@ -188,6 +188,11 @@ class RefundExceedsCapture(BusinessRuleViolation):
     message = "The refund is larger than what was captured and not yet refunded."
 
 
+class ReferenceAlreadyPosted(BusinessRuleViolation):
+    code = "ReferenceAlreadyPosted"
+    message = "A movement of this kind was already posted under this reference."
+
+
 class CardExpired(BusinessRuleViolation):
     code = "GiftCardExpired"
     message = "The gift card has expired."

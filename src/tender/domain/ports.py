@@ -9,6 +9,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from tender.domain.ledger import (
     Activity,
+    ActivityType,
     Card,
     CardStatus,
     Hold,
@@ -111,7 +112,10 @@ class LedgerStore(Protocol):
 
     async def lock_expired_holds(self, now: datetime, limit: int) -> list[Hold]: ...
 
-    async def reference_totals(self, card_id: str, reference: str) -> tuple[int, int]: ...
+    async def reference_totals(self, card_id: str, reference: str) -> dict[ActivityType, int]:
+        """What the card's activities under ``reference`` moved, by type (types without any
+        are missing)."""
+        ...
 
     async def insert_activities(self, activities: Sequence[NewActivity]) -> None: ...
 

@@ -15,6 +15,7 @@ from tender.domain.errors import (
     InsufficientFunds,
     InvalidAmount,
     InvalidInput,
+    ReferenceAlreadyPosted,
     RefundExceedsCapture,
 )
 from tender.domain.ledger import ActivityType, Card, check_spendable, transfer
@@ -56,18 +57,32 @@ class Movements(LedgerBase):
         amount: Money,
         reference: str | None = None,
         actor: str | None = None,
+        once: bool = False,
     ) -> Card:
-        """Move posted money on or off a card: ``LOAD``, ``REFUND`` or ``ADJUST``."""
+        """Move posted money on or off a card: ``LOAD``, ``REFUND`` or ``ADJUST``. With
+        ``once``, a movement of this kind already posted under ``reference`` is refused: a
+        caller with no idempotency key (the CLI) makes its retry safe by its reference."""
         amount = movement.checked(amount)
         if movement.capped_by_captures and reference is None:
             raise InvalidInput("a refund needs the reference it refunds", field="reference")
+        if once and reference is None:
+            raise InvalidInput("a movement made once needs its reference", field="reference")
         now = self.clock.now()
         if movement.spendable_only:
             check_spendable(await self.get(store, card_id=card_id), now)
         card = await self._move(store, card_id, amount, now)
-        if movement.capped_by_captures:
+        # Asked once the card is locked (by the move), so two at once cannot both pass.
+        if movement.capped_by_captures or once:
             assert reference is not None  # checked above
-            await _check_refundable(store, card_id, reference, amount.minor)
+            totals = await store.reference_totals(card_id, reference)
+            if once and totals.get(movement.kind, 0):
+                posted = Money(totals[movement.kind], card.currency)
+                raise ReferenceAlreadyPosted(
+                    f"{posted} was posted as {movement.kind.value} under this reference already",
+                    field="reference",
+                )
+            if movement.capped_by_captures:
+                _check_refundable(totals, amount.minor)
         kind = movement.kind
         await store.insert_activities(
             [activity(card, kind, amount.minor, now, reference=reference, actor=actor)]
@@ -106,8 +121,9 @@ class Movements(LedgerBase):
         raise InsufficientFunds("the correction would take the available balance below zero")
 
 
-async def _check_refundable(store: LedgerStore, card_id: str, reference: str, amount: int) -> None:
-    captured, refunded = await store.reference_totals(card_id, reference)
+def _check_refundable(totals: dict[ActivityType, int], amount: int) -> None:
+    captured = totals.get(ActivityType.CAPTURE, 0)
+    refunded = totals.get(ActivityType.REFUND, 0)
     if refunded + amount > captured:
         raise RefundExceedsCapture(
             f"captured {captured}, already refunded {refunded} under this reference"
