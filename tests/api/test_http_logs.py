@@ -103,3 +103,34 @@ def test_uvicorns_raw_path_access_log_is_off() -> None:
         access.handlers[:], access.propagate, access.disabled = saved_access
         for name, value in saved_switches.items():
             setattr(logging, name, value)
+
+
+async def test_no_trace_backend_is_given_a_raw_path(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FastAPI traces every request once an OpenTelemetry provider is configured, with the raw
+    path and query as attributes: ``GET /sessions/{id}`` would send the session id on. tender
+    switches FastAPI's telemetry off, so a configured provider is never even asked."""
+    from opentelemetry import metrics, trace
+
+    asked: list[str] = []
+
+    class Provider(trace.TracerProvider):
+        def get_tracer(self, *args: object, **kwargs: object) -> trace.Tracer:
+            asked.append("tracer")
+            return trace.NoOpTracer()
+
+    class Meters(metrics.NoOpMeterProvider):
+        def get_meter(self, *args: object, **kwargs: object) -> metrics.Meter:
+            asked.append("meter")
+            return super().get_meter(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(trace, "get_tracer_provider", Provider)
+    monkeypatch.setattr(metrics, "get_meter_provider", Meters)
+    h = await api.headers()
+    cart = await api.client.post("/carts", json={"currency": "EUR", "country": "DE"}, headers=h)
+    body = {"cart": {"cartRef": {"id": cart.json()["id"]}}}
+    session = (await api.client.post("/sessions", json=body, headers=h)).json()
+    looked_up = await api.client.get(f"/sessions/{session['id']}?x=1", headers=h)
+    assert looked_up.status_code == 200
+    assert asked == []

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from fastapi import Depends, FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from tender import __version__
 from tender.api import errors, security
@@ -112,6 +113,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         description=DESCRIPTION,
         lifespan=lifespan,
         redirect_slashes=False,  # an API client gets a 404 in the error shape, not a 307
+        # FastAPI's own OpenTelemetry spans record raw paths and queries (a session id is in
+        # the path of ``GET /sessions/{id}``): nothing goes to a trace backend unless redacted.
+        telemetry=NO_TELEMETRY,
         # ids and text checked before any route runs
         dependencies=[Depends(dependency) for dependency in APP_DEPENDENCIES],
     )
@@ -130,6 +134,15 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(AccessLog)
     app.add_middleware(CorrelationId)
     return app
+
+
+NO_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+    "auto_configure": False,
+}
 
 
 def _include_routers(app: FastAPI, settings: Settings) -> None:

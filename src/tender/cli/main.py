@@ -75,6 +75,9 @@ def serve(
         # rewrite it from X-Forwarded-For first, which it would for requests from 127.0.0.1.
         proxy_headers=False,
         http=LimitedHttpToolsProtocol,  # a request's headers are limited as its body is
+        # No WebSocket routes: an upgrade is answered as plain HTTP, through the app and its
+        # access log (uvicorn's WebSocket handler logged the raw path and query, secrets too).
+        ws="none",
     )
 
 

@@ -24,6 +24,7 @@ keeps it whole). The API layer maps each branch to a status in one table
     │   ├── PaymentIncomplete                domain.payments             PaymentIncomplete
     │   ├── PaymentMethodNotAllowed          domain.payments             PaymentMethodNotAllowed
     │   ├── RedeemedBeyondTotal              domain.redemption           RedeemedBeyondTotal
+    │   ├── ReferenceAlreadyPosted           domain.errors               ReferenceAlreadyPosted
     │   └── RefundExceedsCapture             domain.errors               RefundExceedsCapture
     ├── Conflict                             domain.errors               ConcurrentModification
     │   ├── GiftCardReservationFailed        domain.payments             GiftCardReservationFailed

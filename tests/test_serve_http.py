@@ -1,6 +1,8 @@
-"""``tender serve`` limits a request's head (request line and headers) as the app limits its
-body: uvicorn's fast parser has no limit of its own, and a single header of 300 MB sent on
-one connection grew a worker by half a gigabyte, and was answered 200."""
+"""What ``tender serve`` sets in uvicorn. A request's head (request line and headers) is
+limited as the app limits its body: uvicorn's fast parser has no limit of its own, and a single
+header of 300 MB sent on one connection grew a worker by half a gigabyte, and was answered 200.
+A WebSocket upgrade is answered as plain HTTP: uvicorn's WebSocket handler logged its raw path
+and query, where a session id or a code may be."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -24,8 +27,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    home = tmp_path_factory.mktemp("serve")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("serve")
+
+
+@pytest.fixture(scope="module")
+def served(home: Path) -> Iterator[int]:
     port = _free_port()
     env = {
         **os.environ,
@@ -36,12 +43,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         "TENDER_PORT": str(port),
         "TENDER_HOST": "127.0.0.1",
     }
+    log = (home / "serve.log").open("wb")
     server = subprocess.Popen(
         [sys.executable, "-c", "from tender.cli import main; main()", "serve"],
         env=env,
         cwd=home,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 60
@@ -57,6 +65,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        log.close()
 
 
 def _request(header_bytes: int = 0) -> bytes:
@@ -127,3 +136,17 @@ def _response(conn: socket.socket) -> bytes:
     while len(body) < length:
         body += conn.recv(65536)
     return head + b"\r\n\r\n" + body
+
+
+def test_a_websocket_upgrade_is_plain_http_and_logs_no_raw_path(served: int, home: Path) -> None:
+    upgrade = (
+        b"GET /health?code=6012SECRET0001 HTTP/1.1\r\nHost: tender\r\n"
+        b"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    answer = _exchange(served, [upgrade])
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    time.sleep(0.5)  # the log line is written after the answer
+    log = (home / "serve.log").read_text()
+    assert '"route": "/health"' in log
+    assert "SECRET" not in log
