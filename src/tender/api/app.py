@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.telemetry import TelemetryConfig
 
 from tender import __version__
-from tender.api import errors, security
+from tender.api import errors, openapi, security
 from tender.api.compat import commercetools, norce, spryker
 from tender.api.compat.commercetools import operations
 from tender.api.compat.spryker.errors import GlueErrors
@@ -123,7 +123,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     errors.install(app, flavours=[GlueErrors()])
     app.add_exception_handler(Replay, replay_handler)
     security.install(app)
-    _include_routers(app, runtime.settings)
+    openapi.install(app, _include_routers(app, runtime.settings))
     # Outermost last. CORS wraps the body limit and the connection, so that a page of an
     # allowed origin can read every refusal, a 413 or a 503 included.
     app.add_middleware(IdempotencyKeys)
@@ -145,11 +145,12 @@ NO_TELEMETRY: TelemetryConfig = {
 }
 
 
-def _include_routers(app: FastAPI, settings: Settings) -> None:
-    """Every route there is; the development conveniences only where they are switched on."""
+def _include_routers(app: FastAPI, settings: Settings) -> list[APIRouter]:
+    """Every route there is; the development conveniences only where they are switched on.
+    Answers the routers included."""
     # The shopper's page calls first, on the application itself: FastAPI tries routes in order.
     include_flat(app, commercetools.router)
-    for router in (
+    routers = [
         health.router,
         enabler.router,
         jwks.router,
@@ -161,15 +162,17 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
         sessions.router,
         spryker.router,
         operations.router,
-    ):
-        app.include_router(router)
+    ]
     if settings.redirect_simulator_on:
-        app.include_router(redirect_page.router)  # development only: anyone can "pay" there
+        routers.append(redirect_page.router)  # development only: anyone can "pay" there
     if settings.redirect_provider_secret is not None:
-        app.include_router(redirect_callback.router)
+        routers.append(redirect_callback.router)
     if settings.demo_on:
         # development only: the demo's backend makes carts and sessions for anyone
-        app.include_router(demo_router(Path(settings.demo_file)))
+        routers.append(demo_router(Path(settings.demo_file)))
+    for router in routers:
+        app.include_router(router)
+    return [commercetools.router, *routers]
 
 
 def app_from_env() -> FastAPI:

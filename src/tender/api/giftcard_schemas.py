@@ -111,15 +111,16 @@ class BalanceStatus(BaseModel):
     errors: list[BalanceStatusError] | None = None
 
 
-class BalanceType(BaseModel):
-    """The commercetools connector's ``BalanceType``."""
+class CardBalanceType(BaseModel):
+    """The commercetools connector's ``BalanceType`` (named apart from the processor's own
+    model of it, so that OpenAPI names neither by its module)."""
 
     status: BalanceStatus
     amount: MoneyOut | None = None
     giftCardId: str | None = Field(None, description="Server callers only.")
 
     @classmethod
-    def of(cls, result: BalanceResult, *, with_id: bool) -> BalanceType:
+    def of(cls, result: BalanceResult, *, with_id: bool) -> CardBalanceType:
         errors = [BalanceStatusError(code=e.code, message=e.message) for e in result.errors]
         return cls(
             status=BalanceStatus(state=result.state.value, errors=errors or None),

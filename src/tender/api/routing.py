@@ -22,17 +22,18 @@ from tender.api.security import GATES, Gate
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
-def _gates(dependant: Dependant) -> Iterator[Gate]:
+def gates_of(dependant: Dependant) -> Iterator[Gate]:
+    """The gates among a route's dependencies, theirs included (a gate may repeat)."""
     for dependency in dependant.dependencies:
         if dependency.call in GATES:
             yield dependency.call
-        yield from _gates(dependency)
+        yield from gates_of(dependency)
 
 
 class AuthFirstRoute(APIRoute):
     def get_route_handler(self) -> Handler:
         handler = super().get_route_handler()
-        gates = list(dict.fromkeys(_gates(self.dependant)))
+        gates = list(dict.fromkeys(gates_of(self.dependant)))
         if not gates:
             return handler
 

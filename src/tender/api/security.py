@@ -157,6 +157,9 @@ def gate(dependency: Gate) -> Gate:
     return dependency
 
 
+_SCOPES: dict[Gate, Scope] = {}
+
+
 def require(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
     """A dependency that admits callers whose token carries ``scope``."""
 
@@ -167,7 +170,13 @@ def require(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
         return principal
 
     gate(dependency)
+    _SCOPES[dependency] = scope
     return dependency
+
+
+def scope_of(dependency: Gate) -> Scope | None:
+    """The scope a gate of ``require`` asks for (for the OpenAPI document)."""
+    return _SCOPES.get(dependency)
 
 
 @gate

@@ -13,7 +13,7 @@ from tender.api.errors import responses
 from tender.api.giftcard_schemas import (
     ActivityPublic,
     BalanceCheck,
-    BalanceType,
+    CardBalanceType,
     GiftCardBatch,
     GiftCardCreate,
     GiftCardIssued,
@@ -136,14 +136,14 @@ async def list_cards(
 
 @router.post(
     "/balance",
-    response_model=BalanceType,
+    response_model=CardBalanceType,
     response_model_exclude_none=True,
     responses=responses(400, 401, 403, 429),
-    summary="Check a balance by code and PIN (answers the seed's BalanceType)",
+    summary="Check a balance by code and PIN (answers the seed's CardBalanceType)",
 )
 async def balance(
     request: Request, body: BalanceCheck, principal: View, lookup: BalanceCardLookup
-) -> BalanceType:
+) -> CardBalanceType:
     ledger = runtime_of(request).ledger
     result = await run(
         request,
@@ -154,7 +154,7 @@ async def balance(
     )
     if result.state is BalanceState.NOT_FOUND:
         lookup.failed()
-    return BalanceType.of(result, with_id=True)
+    return CardBalanceType.of(result, with_id=True)
 
 
 @router.get(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
@@ -60,10 +62,39 @@ async def _params(request: Request) -> dict[str, str]:
     return params
 
 
+def _form(fields: dict[str, str], required: list[str]) -> dict[str, Any]:
+    """``openapi_extra`` for a form body this route reads itself (``_params``)."""
+    schema = {
+        "type": "object",
+        "properties": {
+            name: {"type": "string", "description": text} for name, text in fields.items()
+        },
+        "required": required,
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/x-www-form-urlencoded": {"schema": schema}},
+        }
+    }
+
+
+TOKEN_FORM = _form(
+    {
+        "grant_type": "client_credentials",
+        "scope": "Space-separated scopes, at most the client's (all of them if left out).",
+        "client_id": "The client's id, if not sent as HTTP Basic.",
+        "client_secret": "The client's secret, if not sent as HTTP Basic.",
+    },
+    ["grant_type"],
+)
+
+
 @router.post(
     "/token",
     response_model=AccessToken,
     responses=responses(400, 401),
+    openapi_extra={**TOKEN_FORM, "security": [{"basic": []}, {}]},
     summary="Client credentials grant: exchange a client id and secret for an access token",
 )
 async def token(request: Request, response: Response) -> AccessToken:
@@ -107,6 +138,10 @@ async def token(request: Request, response: Response) -> AccessToken:
     response_model=TokenState,
     response_model_exclude_none=True,
     responses=responses(400, 401, 403),
+    openapi_extra={
+        **_form({"token": "The access token to look at."}, ["token"]),
+        "security": [{"basic": []}, {"oauth2": [Scope.INTROSPECT_OAUTH_TOKENS.value]}],
+    },
     summary="RFC 7662 introspection; the caller needs introspect_oauth_tokens",
 )
 async def introspect(request: Request, response: Response) -> TokenState:

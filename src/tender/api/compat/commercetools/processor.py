@@ -48,7 +48,20 @@ def rendered(answer: BaseModel, status_code: int = 200, *, exclude_none: bool = 
 
 BALANCE_ANSWERS: dict[int | str, dict[str, Any]] = {
     404: {"model": BalanceType, "description": "NotFound: unknown code or wrong PIN"},
-    400: {"model": BalanceType, "description": "Expired, CurrencyNotMatch, ZeroBalance, …"},
+    400: {
+        "description": "Expired, CurrencyNotMatch, ZeroBalance, … (a BalanceType); or a request "
+        "that is malformed (the error shape)",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {"$ref": "#/components/schemas/BalanceType"},
+                        {"$ref": "#/components/schemas/ErrorBody"},
+                    ]
+                }
+            }
+        },
+    },
     **responses(401, 413, 422, 429),
 }
 

@@ -12,6 +12,7 @@ from tender.api.compat.spryker.documents import CheckoutAttributes, CheckoutDocu
 from tender.api.compat.spryker.gift_cards import CardsToApply, card_entries, with_cards
 from tender.api.compat.spryker.jsonapi import Document
 from tender.api.compat.spryker.names import glue_field
+from tender.api.compat.spryker.openapi import glue_route
 from tender.api.compat.spryker.orders import order_resource
 from tender.api.errors import status_for
 from tender.api.security import runtime_of
@@ -49,7 +50,12 @@ def _document_order(error: DomainError) -> int:
     return REQUIRED.index(head) if head in REQUIRED else len(REQUIRED)
 
 
-@router.post("/checkout", summary="Place the order from the cart")
+@router.post(
+    "/checkout",
+    status_code=201,
+    summary="Place the order from the cart",
+    openapi_extra=glue_route(201, "The order, as Glue's checkout answers it.", "include"),
+)
 async def checkout(request: Request, body: CheckoutDocument) -> Response:
     runtime = runtime_of(request)
     try:

@@ -16,6 +16,7 @@ from tender.api.compat.spryker.errors import language
 from tender.api.compat.spryker.gift_cards import CardsToApply, card_entries, with_cards
 from tender.api.compat.spryker.jsonapi import Document
 from tender.api.compat.spryker.names import glue_address, glue_country
+from tender.api.compat.spryker.openapi import glue_route
 from tender.api.i18n import translate
 from tender.api.security import runtime_of
 from tender.domain.checkout_ports import Work
@@ -221,7 +222,11 @@ def checkout_data_document(
     return document
 
 
-@router.post("/checkout-data", summary="Submit checkout data as often as needed (no order)")
+@router.post(
+    "/checkout-data",
+    summary="Submit checkout data as often as needed (no order)",
+    openapi_extra=glue_route(200, "The checkout data, as Glue answers it.", "include", "sort"),
+)
 async def checkout_data(request: Request, body: CheckoutDataDocument) -> Response:
     runtime = runtime_of(request)
     try:

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 from tender.api.checkout_deps import run
 from tender.api.compat.spryker import jsonapi, shoppers
 from tender.api.compat.spryker.documents import OrderPaymentDocument
+from tender.api.compat.spryker.openapi import glue_route
 from tender.api.security import runtime_of
 from tender.domain.checkout_ports import Work
 from tender.domain.errors import DomainError, NotFound
@@ -21,6 +22,7 @@ router = APIRouter()
     "/order-payments",
     status_code=201,
     summary="Confirm an invoice (backend), or acknowledge a provider-confirmed redirect payment",
+    openapi_extra=glue_route(201, "The order payment, as Glue answers it."),
 )
 async def order_payments(request: Request, body: OrderPaymentDocument) -> Response:
     runtime = runtime_of(request)
