@@ -8,11 +8,12 @@ rounded half-to-even in minor units, once per line; totals are sums of rounded l
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StrictInt
 
-from tender.api.checkout_schemas import TAX_RATE, non_negative, payment_public, shipping_public
+from tender.api.checkout_schemas import TAX_RATE, non_negative
+from tender.api.order_schemas import PaymentPublic, ShippingMethodPublic
 from tender.api.schemas import MoneyIn, MoneyOut, Strict
 from tender.domain import cart as c
 from tender.domain import customers, shoppers
@@ -262,13 +263,13 @@ class CartPublic(BaseModel):
     currency: str
     totals: TotalsPublic
     lineItems: list[LineItemPublic]
-    payments: list[dict[str, Any]]
+    payments: list[PaymentPublic]
     country: str
     locked: bool
     customerEmail: str | None
     shippingAddress: Address | None
     billingAddress: Address | None
-    shippingMethod: dict[str, Any] | None
+    shippingMethod: ShippingMethodPublic | None
     paymentMethods: list[PaymentMethodPublic]
     anonymousId: str | None = Field(
         description="The guest's anonymous id, masked (`****` and its last four characters)."
@@ -286,13 +287,15 @@ def cart_public(view: CartView) -> CartPublic:
         currency=cart.currency,
         totals=TotalsPublic.of(view.totals, cart.currency),
         lineItems=[LineItemPublic.of(line, cart.currency) for line in cart.line_items],
-        payments=[payment_public(p) for p in view.payments],
+        payments=[PaymentPublic.of(p) for p in view.payments],
         country=cart.country,
         locked=cart.locked,
         customerEmail=cart.customer.email,
         shippingAddress=Address.of(cart.shipping_address),
         billingAddress=Address.of(cart.billing_address),
-        shippingMethod=shipping_public(view.shipping_method) if view.shipping_method else None,
+        shippingMethod=(
+            ShippingMethodPublic.of(view.shipping_method) if view.shipping_method else None
+        ),
         paymentMethods=[
             PaymentMethodPublic(paymentMethod=p.method, paymentProvider=p.provider)
             for p in cart.payment_methods
@@ -309,9 +312,9 @@ def cart_public(view: CartView) -> CartPublic:
 
 
 class GiftCardAdded(BaseModel):
-    payment: dict[str, Any]
+    payment: PaymentPublic
     cart: CartPublic
 
 
 class ShippingMethods(BaseModel):
-    results: list[dict[str, Any]]
+    results: list[ShippingMethodPublic]

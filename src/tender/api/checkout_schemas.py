@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from tender.api.schemas import MoneyIn, MoneyOut, Strict
 from tender.domain.errors import InvalidAmount
@@ -123,11 +123,3 @@ def order_public(view: OrderView) -> dict[str, Any]:
         "createdAt": o.created_at.isoformat(),
         "lastModifiedAt": o.updated_at.isoformat(),
     }
-
-
-class OrderPublic(BaseModel):
-    id: str
-    orderReference: str
-    state: str
-    payments: list[dict[str, Any]]
-    model_config = {"extra": "allow"}

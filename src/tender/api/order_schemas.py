@@ -24,6 +24,23 @@ class TransactionPublic(BaseModel):
     timestamp: str
 
 
+def _gift_card_share(schema: dict[str, Any]) -> None:
+    """``giftCard`` is sent for gift card payments only (no ``null`` for the others), so it is
+    not a field of the model: the document names it all the same."""
+    money = {"$ref": "#/components/schemas/MoneyOut"}
+    schema["properties"]["giftCard"] = {
+        "type": "object",
+        "description": "Gift card payments only: the masked code, what the card held when it "
+        "was added (its upper limit) and whether the shopper's page redeemed it.",
+        "required": ["code", "upperLimitAmount", "redeemed"],
+        "properties": {
+            "code": {"type": "string", "examples": ["****1234"]},
+            "upperLimitAmount": money,
+            "redeemed": {"type": "boolean"},
+        },
+    }
+
+
 class PaymentPublic(BaseModel):
     """A payment; a gift card's also has ``giftCard``: its masked code and upper limit."""
 
@@ -35,11 +52,36 @@ class PaymentPublic(BaseModel):
     transactions: list[TransactionPublic]
     createdAt: str
     lastModifiedAt: str
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra=_gift_card_share)
 
     @classmethod
     def of(cls, payment: Payment) -> PaymentPublic:
         return cls.model_validate(payment_public(payment))
+
+
+class SettledForLess(BaseModel):
+    reason: str
+    shortfall: MoneyOut
+
+
+class OrderPublic(BaseModel):
+    """An order: what was placed (``snapshot``: its lines, addresses and totals in minor
+    units, as they were when placed) and its payments."""
+
+    id: str
+    orderReference: str
+    cartId: str
+    state: str
+    version: int
+    currency: str
+    grandTotal: MoneyOut
+    snapshot: dict[str, Any]
+    settledForLess: SettledForLess | None
+    """Completed for less than its total, by the merchant's decision: why, and how much."""
+    payments: list[PaymentPublic]
+    createdAt: str
+    lastModifiedAt: str
+    model_config = {"extra": "allow"}
 
 
 class PaymentInOrder(PaymentPublic):

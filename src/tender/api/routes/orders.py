@@ -10,7 +10,6 @@ from pydantic import Field
 from tender.api.checkout_deps import owner_of, run
 from tender.api.checkout_schemas import (
     AmountBody,
-    OrderPublic,
     ShippingMethodCreate,
     non_negative,
     order_public,
@@ -19,6 +18,7 @@ from tender.api.errors import responses
 from tender.api.order_schemas import (
     EventFeed,
     EventPublic,
+    OrderPublic,
     PaymentInOrder,
     PaymentPublic,
     ShippingMethodList,
