@@ -447,3 +447,30 @@ def read_csv_of_one(home: Path) -> str:
     invoke(*issue_args(out, 1))
     (row,) = read_csv(out)
     return row["code"]
+
+
+def test_a_disk_that_stays_full_is_told_not_a_traceback(
+    cli_env: Path, small_chunks: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The marker after a chunk whose rows could not be written cannot be written either: the
+    verdict is said on the terminal instead."""
+    out = cli_env / "cards.csv"
+    real_append = codes_output.CodesFile._append
+    chunks = 0
+
+    def full_from_the_second_chunk(self: codes_output.CodesFile, rows: list[list[str]]) -> None:
+        nonlocal chunks
+        if rows != [codes_output.CSV_FIELDS]:
+            chunks += 1
+        if chunks < 2:
+            return real_append(self, rows)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(codes_output.CodesFile, "_append", full_from_the_second_chunk)
+    result = runner.invoke(app, issue_args(out, 12))
+    assert result.exit_code == 1
+    said = " ".join(result.output.split())
+    assert "Traceback" not in said
+    assert "VOID: the last 5 rows of" in said
+    assert "5 of 12 cards were issued" in said
+    assert len(card_ids()) == 5

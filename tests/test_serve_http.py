@@ -150,3 +150,38 @@ def test_a_websocket_upgrade_is_plain_http_and_logs_no_raw_path(served: int, hom
     log = (home / "serve.log").read_text()
     assert '"route": "/health"' in log
     assert "SECRET" not in log
+
+
+def test_a_chunked_bodys_trailers_have_the_limit(served: int) -> None:
+    """Trailers are headers sent after a chunked body, kept whole by the parser as a head is:
+    the body's end does not end the count."""
+    trailer = (
+        b"POST /oauth/token HTTP/1.1\r\nHost: tender\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"0\r\nX-Trailer: " + b"a" * (4 * 1024 * 1024)
+    )
+    pieces = [trailer[i : i + 65_536] for i in range(0, len(trailer), 65_536)]
+    assert _exchange(served, pieces).startswith(b"HTTP/1.1 431")
+
+
+def test_a_large_chunked_body_is_the_apps_to_limit(served: int) -> None:
+    body = b"grant_type=client_credentials&pad=" + b"x" * (900 * 1024)
+    chunks = b"".join(
+        b"%x\r\n%s\r\n" % (len(body[i : i + 8192]), body[i : i + 8192])
+        for i in range(0, len(body), 8192)
+    )
+    request = (
+        b"POST /oauth/token HTTP/1.1\r\nHost: tender\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n\r\n" + chunks + b"0\r\n\r\n"
+    )
+    answer = _exchange(served, [request[i : i + 65_536] for i in range(0, len(request), 65_536)])
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:300]  # no client: not a 431
+
+
+def test_requests_before_a_refused_one_are_answered_first(served: int) -> None:
+    """HTTP/1.1 answers in order: a 431 sent in place of an earlier request's answer would be
+    read as that request's (a client could then send a POST that ran once again)."""
+    answers = _exchange(served, [_request() + _request(MAX_HEAD_BYTES + 1)])
+    first, _, rest = answers.partition(b"HTTP/1.1 431")
+    assert first.startswith(b"HTTP/1.1 200"), answers[:300]
+    assert b'"status":"ok"' in first.replace(b" ", b"")
+    assert b"HeadersTooLarge" in rest

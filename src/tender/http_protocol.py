@@ -7,8 +7,10 @@ and a few of them at once would end it. The body has its limit in the app
 ``MAX_HEAD_BYTES`` is answered 431 in the service's error shape and the connection closed.
 
 A head is measured as the parser reads it (its URL and each header as it completes), and
-refused before the app sees it. A single header too long to complete is caught by the bytes
-read while its head is open: at most ``READ_SIZE`` more than the limit is ever buffered."""
+refused before the app sees it. A single header too long to complete, or a chunked body's
+trailers (headers after the body, kept whole by the parser too), are caught by the bytes read
+while nothing reaches the app: at most ``READ_SIZE`` more than the limit is ever buffered. The
+431 waits for the answers to any requests sent before the refused one."""
 
 from __future__ import annotations
 
@@ -47,23 +49,32 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head = 0
         """The bytes of the current head's URL and completed headers."""
         self._read: int | None = None
-        """Bytes read while the current head is open; ``None`` between heads."""
+        """Bytes read since the current message last made progress the app sees (its start,
+        its head's end, a piece of its body): a head, or a chunked body's trailers, kept
+        whole by the parser until they end. ``None`` between messages."""
         self._over = False
+        self._in_head = False
+        self._started = False
+        """Whether the message refused had a request started (it was its trailers)."""
+        self._refused = False
 
     def data_received(self, data: bytes) -> None:
         if self._over or self.transport.is_closing():
-            return
+            return  # refused: nothing more is read
         super().data_received(data)
-        if self._read is not None:  # a head still open after this read
+        if self._read is not None and not self._over:  # a message still open after this read
             self._read += len(data)
-            self._over = self._over or self._read > MAX_HEAD_BYTES + READ_SIZE
-        if self._over:
+            if self._read > MAX_HEAD_BYTES + READ_SIZE:
+                self._over = True
+                self._started = not self._in_head
+        if self._over and not self._answering():
             self._refuse()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._head = 0
         self._read = 0
+        self._in_head = True
 
     def on_url(self, url: bytes) -> None:
         self._head += len(url)
@@ -74,20 +85,40 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
-        self._read = None
+        self._read = 0
+        self._in_head = False
         self._over = self._over or self._head > MAX_HEAD_BYTES
         if not self._over:  # else no request is started: the connection is refused
             super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
+        self._read = 0  # a body's limit is the app's
         if not self._over:
             super().on_body(body)
 
     def on_message_complete(self) -> None:
+        self._read = None
         if not self._over:
             super().on_message_complete()
 
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._over and not self._answering():
+            self._refuse()  # after the answers to the requests before the refused one
+
+    def _answering(self) -> bool:
+        """Whether a request before the refused one is still to be answered: its answer goes
+        first, as HTTP/1.1 answers in order (a 431 in its place would be read as its). A
+        message refused for its trailers is itself the request running: it is refused now."""
+        if self._started:
+            return False
+        running = self.cycle is not None and not self.cycle.response_complete
+        return running or bool(self.pipeline)
+
     def _refuse(self) -> None:
+        if self._refused:
+            return
+        self._refused = True
         self.logger.warning("Request headers over %d bytes refused.", MAX_HEAD_BYTES)
         head = (
             b"HTTP/1.1 431 Request Header Fields Too Large\r\n"

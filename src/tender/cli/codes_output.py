@@ -13,7 +13,7 @@ from typing import BinaryIO, Protocol
 
 from rich.table import Table
 
-from tender.cli.common import console, fail
+from tender.cli.common import console, err_console, fail
 
 CSV_FIELDS = ["code", "pin", "id", "amount", "currency", "expires_at"]
 
@@ -96,7 +96,14 @@ class CodesFile:
 
     def mark(self, verdict: str, reason: str) -> None:
         note = f"# {verdict}: the {self.pending} rows above ({reason})"
-        self._append([[note, "", "", "", "", ""]])
+        try:
+            self._append([[note, "", "", "", "", ""]])
+        except OSError as error:  # the disk that refused the rows refuses this too
+            err_console.print(
+                f"[bold red]{verdict}[/]: the last {self.pending} rows of {self.path} {reason}; "
+                f"this could not be written there ({error.strerror or error}): mark them by hand",
+                highlight=False,
+            )
         self.committed()
 
     def close(self) -> None:

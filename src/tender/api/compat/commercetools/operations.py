@@ -39,7 +39,7 @@ from tender.api.compat.commercetools.operations_schemas import (
     StatusMetadata,
     StatusResponse,
 )
-from tender.api.errors import responses
+from tender.api.errors import RETRY_AFTER_SECONDS, responses
 from tender.api.routing import AuthFirstRoute
 from tender.api.security import require, require_jwt, runtime_of
 from tender.domain.checkout_ports import Work
@@ -114,6 +114,7 @@ async def status(request: Request, response: Response, _: Jwt) -> StatusResponse
     )
     if health is Health.ERROR:
         response.status_code = 503
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
     now = runtime.clock.now().astimezone(UTC)
     return StatusResponse(
         status=HEALTH[health],
