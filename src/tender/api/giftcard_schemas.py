@@ -74,7 +74,10 @@ class GiftCardIssued(GiftCardPublic):
 class GiftCardCreate(Strict):
     amount: MoneyIn = Field(description="Initial balance of each card; centAmount may be 0.")
     count: StrictInt | None = Field(
-        None, ge=1, le=MAX_HTTP_BATCH, description="Issue a batch; the answer is then a list."
+        None,
+        ge=1,
+        le=MAX_HTTP_BATCH,
+        description='Issue a batch; the answer is then `{"results": [...]}`, a card each.',
     )
     pinRequired: StrictBool = False
     pin: str | None = Field(None, description="Choose the PIN of a single card (4 to 12 digits).")

@@ -11,14 +11,15 @@ from pydantic import BaseModel, ConfigDict
 from tender.api.checkout_schemas import payment_public, shipping_public
 from tender.api.schemas import MoneyOut
 from tender.domain.events import Event
+from tender.domain.orders import OrderState, PaymentStatus, TransactionState, TransactionType
 from tender.domain.payments import Payment
 from tender.domain.shipping import ShippingMethod
 
 
 class TransactionPublic(BaseModel):
     id: str
-    type: str
-    state: str
+    type: TransactionType
+    state: TransactionState
     amount: MoneyOut
     interactionId: str | None
     timestamp: str
@@ -47,7 +48,7 @@ class PaymentPublic(BaseModel):
     id: str
     paymentMethod: str
     paymentProvider: str
-    status: str
+    status: PaymentStatus
     amountPlanned: MoneyOut
     transactions: list[TransactionPublic]
     createdAt: str
@@ -71,7 +72,7 @@ class OrderPublic(BaseModel):
     id: str
     orderReference: str
     cartId: str
-    state: str
+    state: OrderState
     version: int
     currency: str
     grandTotal: MoneyOut
