@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import BindParameter
 
 from tender.db.checkout_rows import order_from_row, orders, sessions
+from tender.db.idempotency_store import advisory_key
 from tender.domain.checkout_ports import StaleWrite
 from tender.domain.orders import Order, OrderState
 from tender.domain.ports import Page
@@ -95,8 +96,7 @@ class SqlOrderStore:
         reads what is committed when it starts). SQLite has one writer already."""
         if self.conn.dialect.name == "postgresql":
             digest = hashlib.sha256(b"tender/order-number/" + number.encode()).digest()
-            key = int.from_bytes(digest[:8], "big", signed=True)
-            await self.conn.execute(select(func.pg_advisory_xact_lock(key)))
+            await self.conn.execute(select(func.pg_advisory_xact_lock(advisory_key(digest))))
         used = await self.conn.execute(
             select(sessions.c.cart_id).where(sessions.c.future_order_number == number).limit(1)
         )
