@@ -3,9 +3,12 @@ function calls, database round trips and connections taken from the pool per ``P
 and ``POST /redeem``, for tender and for the asyncpg baseline (``bench/baseline_processor.py``)
 on the same PostgreSQL database.
 
-The ASGI apps are called directly, one request at a time, with no HTTP server or client in the
-figures. Calls and round trips do not depend on how busy the host is, unlike requests/s: they
-are the figures to compare across sittings; CPU per request varies with the host like req/s.
+The ASGI apps are called directly, with no HTTP server or client in the figures, on uvloop as
+uvicorn's workers run them: one request at a time, and then ``--concurrency`` at once (8 by
+default), as a worker under load serves them. A request costs less CPU in company, since one
+turn of the event loop serves several; an app that waits for more round trips gains more.
+Calls and round trips do not depend on how busy the host is, unlike requests/s: they are the
+figures to compare across sittings; CPU per request varies with the host like req/s.
 Statements are counted for tender only, by a SQLAlchemy listener, with a ``BEGIN`` and a
 ``COMMIT`` for each transaction (on PostgreSQL each is a round trip; SQLite has none); the
 baseline's round trips are those its docstring lists.
@@ -23,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+import uvloop
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import Pool
@@ -37,6 +41,7 @@ from tender.db.sqlite_driver import OneHopConnection
 
 Asgi = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 WARM_UP = 20
+CONCURRENCY = 8
 
 
 async def post(app: Asgi, line: str) -> None:
@@ -85,22 +90,37 @@ async def post(app: Asgi, line: str) -> None:
         raise RuntimeError(f"{path} answered {answer['status']}: {answer['body'][:200]!r}")
 
 
-async def cost(app: Asgi, lines: list[str], requests: int, warm_up: int) -> tuple[float, float]:
-    """CPU ms per request over ``requests`` lines after a warm-up, then Python calls per
-    request profiled over the lines left (a profile's own cost must not be in the CPU)."""
+async def cost(
+    app: Asgi, lines: list[str], requests: int, warm_up: int, concurrency: int
+) -> tuple[float, float, float]:
+    """CPU ms per request over ``requests`` lines one at a time after a warm-up, then over
+    ``requests`` more sent ``concurrency`` at once, then Python calls per request profiled
+    over the lines left (a profile's own cost must not be in the CPU)."""
     for line in lines[:warm_up]:
         await post(app, line)
-    measured, profiled = lines[warm_up : warm_up + requests], lines[warm_up + requests :]
+    alone = lines[warm_up : warm_up + requests]
+    together = lines[warm_up + requests : warm_up + 2 * requests]
+    profiled = lines[warm_up + 2 * requests :]
     started = time.process_time()
-    for line in measured:
+    for line in alone:
         await post(app, line)
-    cpu = (time.process_time() - started) / len(measured) * 1000
+    cpu = (time.process_time() - started) / len(alone) * 1000
+    queue = iter(together)
+
+    async def serve() -> None:
+        for line in queue:
+            await post(app, line)
+
+    started = time.process_time()
+    await asyncio.gather(*(serve() for _ in range(concurrency)))
+    cpu_together = (time.process_time() - started) / len(together) * 1000
     profile = cProfile.Profile()
     profile.enable()
     for line in profiled:
         await post(app, line)
     profile.disable()
-    return cpu, pstats.Stats(profile).total_calls / len(profiled)  # type: ignore[attr-defined]
+    calls = pstats.Stats(profile).total_calls / len(profiled)  # type: ignore[attr-defined]
+    return cpu, cpu_together, calls
 
 
 @contextlib.contextmanager
@@ -132,11 +152,14 @@ def unbudgeted(db: Database) -> Settings:
     )
 
 
-async def measure(db: Database, requests: int, warm_up: int = WARM_UP) -> list[list[str]]:
-    """Rows of (app, call, CPU ms, calls, round trips, SQLite's hand-offs, connections) on
-    ``db``, a migrated, empty database; the baseline's only on PostgreSQL."""
+async def measure(
+    db: Database, requests: int, warm_up: int = WARM_UP, concurrency: int = CONCURRENCY
+) -> list[list[str]]:
+    """Rows of (app, call, CPU ms alone, CPU ms with ``concurrency`` at once, calls, round
+    trips, SQLite's hand-offs, connections) on ``db``, a migrated, empty database; the
+    baseline's only on PostgreSQL."""
     postgresql = not db.is_sqlite
-    share = warm_up + requests + max(1, requests // 4) + 1  # and one to count round trips
+    share = warm_up + 2 * requests + max(1, requests // 4) + 1  # and one to count round trips
     balance, redeem = await prepare(db, 2 * share if postgresql else share, 0, cards=2 * share)
     app = create_app(unbudgeted(db))
     statements: list[str] = []
@@ -159,8 +182,8 @@ async def measure(db: Database, requests: int, warm_up: int = WARM_UP) -> list[l
         named = (("balance", balance[:share]), ("redeem", redeem[:share]))
         # Every cost first: a listener, even removed, leaves SQLAlchemy announcing each
         # statement, which would count against the calls measured after it.
-        costs = [await cost(app, lines[:-1], requests, warm_up) for _, lines in named]
-        for (name, lines), (cpu, calls) in zip(named, costs, strict=True):
+        costs = [await cost(app, lines[:-1], requests, warm_up, concurrency) for _, lines in named]
+        for (name, lines), (cpu, together, calls) in zip(named, costs, strict=True):
             event.listen(Engine, "before_cursor_execute", executed)
             event.listen(Engine, "begin", began)
             event.listen(Pool, "checkout", checked_out)
@@ -176,7 +199,8 @@ async def measure(db: Database, requests: int, warm_up: int = WARM_UP) -> list[l
                 event.remove(Pool, "checkout", checked_out)
             hops = str(hand_offs[0]) if db.is_sqlite else "-"
             counted = [str(len(statements)), hops, str(len(checkouts))]
-            rows.append(["tender", name, f"{cpu:.2f}", f"{calls:,.0f}", *counted])
+            figures = [f"{cpu:.2f}", f"{together:.2f}", f"{calls:,.0f}"]
+            rows.append(["tender", name, *figures, *counted])
             if os.environ.get("BENCH_SHOW_STATEMENTS"):
                 print("\n".join(" ".join(s.split())[:100] for s in statements))
     if not postgresql:
@@ -187,22 +211,32 @@ async def measure(db: Database, requests: int, warm_up: int = WARM_UP) -> list[l
 
     async with baseline.router.lifespan_context(baseline):
         for name, lines in (("balance", balance[share:]), ("redeem", redeem[share:])):
-            cpu, calls = await cost(baseline, lines, requests, warm_up)
+            cpu, together, calls = await cost(baseline, lines, requests, warm_up, concurrency)
             round_trips = "2" if name == "balance" else "12"
-            rows.append(["baseline", name, f"{cpu:.2f}", f"{calls:,.0f}", round_trips, "-", "1"])
+            figures = [f"{cpu:.2f}", f"{together:.2f}", f"{calls:,.0f}"]
+            rows.append(["baseline", name, *figures, round_trips, "-", "1"])
     return rows
 
 
-async def main(requests: int, kinds: list[str]) -> None:
+async def main(requests: int, kinds: list[str], concurrency: int) -> None:
     for kind in kinds:
         async with fresh_database(kind) as db:
-            rows = await measure(db, requests)
+            rows = await measure(db, requests, concurrency=concurrency)
         print_table(
-            f"One processor call in process on {kind}, {requests} requests each (CPU ms, "
-            "Python calls and statements per request; on PostgreSQL statements are round "
-            "trips, on SQLite hand-offs to a connection's thread are; connections taken from "
-            "the pool)",
-            ["app", "call", "CPU ms", "calls", "statements", "hand-offs", "connections"],
+            f"One processor call in process on {kind}, {requests} requests each alone and "
+            f"{requests} {concurrency} at once (CPU ms, Python calls and statements per "
+            "request; on PostgreSQL statements are round trips, on SQLite hand-offs to a "
+            "connection's thread are; connections taken from the pool)",
+            [
+                "app",
+                "call",
+                "CPU ms",
+                f"CPU ms, {concurrency} at once",
+                "calls",
+                "statements",
+                "hand-offs",
+                "connections",
+            ],
             rows,
         )
 
@@ -211,5 +245,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--db", nargs="+", default=["postgresql", "sqlite"])
+    parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.requests, arguments.db))
+    # uvloop, as uvicorn's workers run, so that the figures are theirs
+    uvloop.run(main(arguments.requests, arguments.db, arguments.concurrency))

@@ -73,9 +73,9 @@ async def test_the_cost_of_one_call_is_counted(
     # that run beside this one out of PostgreSQL's hundred.
     monkeypatch.setenv("BASELINE_POOL_SIZE", "1")
     rows = await processor_cost.measure(db, requests=4, warm_up=2)
-    statements = {(app, call): int(count) for app, call, _, _, count, _, _ in rows}
-    hand_offs = {(app, call): count for app, call, _, _, _, count, _ in rows}
-    connections = {(app, call): int(count) for app, call, _, _, _, _, count in rows}
+    statements = {(app, call): int(count) for app, call, _, _, _, count, _, _ in rows}
+    hand_offs = {(app, call): count for app, call, _, _, _, _, count, _ in rows}
+    connections = {(app, call): int(count) for app, call, _, _, _, _, _, count in rows}
     if db.is_sqlite:
         # session; budgets (with their BEGIN); the card (with its BEGIN), its commit
         assert statements == {("tender", "balance"): 6, ("tender", "redeem"): 14}
