@@ -540,3 +540,20 @@ async def test_history_and_listing_paginate(db: Database, ledger: Ledger) -> Non
     )
     assert len(following.items) == 3
     assert not {c.id for c in page.items} & {c.id for c in following.items}
+
+
+async def test_a_capture_in_another_currency_is_refused_by_the_write_itself(
+    db: Database, ledger: Ledger
+) -> None:
+    """The refusal comes from the conditional write, not from a check after it: a caller that
+    catches it and goes on within its transaction still finds the reservation untouched."""
+    issued = await issue_card(db, ledger, minor=5000)
+    hold = await reserve(db, ledger, issued.card.id, 2000, expires_in=timedelta(hours=1))
+
+    async def attempt(store: Any) -> Any:
+        with pytest.raises(CurrencyMismatch):
+            await ledger.capture(store, hold_id=hold.id, amount=Money(100, "USD"))
+        return await store.get_hold(hold.id)
+
+    seen = await tx(db, attempt)
+    assert (seen.status, seen.captured_amount) == (HoldStatus.ACTIVE, hold.captured_amount)

@@ -7,7 +7,7 @@ atomic step on both databases, and no row comes back when the condition no longe
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import BigInteger, String, bindparam, case, func, insert, or_, select, update
 
 from tender.db.ledger_rows import activities, card_select, cards, entries, holds
 from tender.db.types import UTCDateTime
@@ -54,6 +54,9 @@ CAPTURE_HOLD = (
         holds.c.status == HoldStatus.ACTIVE.value,
         holds.c.expires_at > NOW,
         holds.c.amount >= _CAPTURED,
+        # an amount in another currency captures nothing (none given: the hold's own)
+        func.coalesce(bindparam("b_currency", type_=String()), holds.c.currency)
+        == holds.c.currency,
     )
     .values(status=HoldStatus.CAPTURED.value, captured_amount=_CAPTURED, updated_at=NOW)
     .returning(holds)

@@ -52,6 +52,7 @@ from tender.domain.ledger import (
     NewActivity,
     Posting,
 )
+from tender.domain.money import Money
 from tender.domain.ports import CardCredentials, NewCard, Page
 
 __all__ = ["SqlLedgerStore", "activities", "cards", "entries", "holds"]
@@ -137,9 +138,16 @@ class SqlLedgerStore:
         row = (await direct.execute(self.conn, GET_HOLD, {"hold_id": hold_id})).first()
         return hold_of(row) if row else None
 
-    async def capture_hold(self, hold_id: str, *, amount: int | None, now: datetime) -> Hold | None:
+    async def capture_hold(
+        self, hold_id: str, *, amount: Money | None, now: datetime
+    ) -> Hold | None:
         await pending.flush(self.conn, INSERT_HOLD)
-        params = {"hold_id": hold_id, "captured": amount, "now": now}
+        params = {
+            "hold_id": hold_id,
+            "captured": None if amount is None else amount.minor,
+            "b_currency": None if amount is None else amount.currency,
+            "now": now,
+        }
         row = (await direct.execute(self.conn, CAPTURE_HOLD, params)).first()
         return hold_of(row) if row else None
 

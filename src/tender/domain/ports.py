@@ -102,8 +102,11 @@ class LedgerStore(Protocol):
 
     async def get_hold(self, hold_id: str) -> Hold | None: ...
 
-    async def capture_hold(self, hold_id: str, *, amount: int | None, now: datetime) -> Hold | None:
-        """Mark an active, unexpired hold of at least ``amount`` (None: all of it) captured."""
+    async def capture_hold(
+        self, hold_id: str, *, amount: Money | None, now: datetime
+    ) -> Hold | None:
+        """Mark an active, unexpired hold of at least ``amount`` in its currency (None: all of
+        it) captured."""
         ...
 
     async def end_hold(self, hold_id: str, *, status: HoldStatus, now: datetime) -> Hold | None:

@@ -97,12 +97,10 @@ class Holds(LedgerBase):
     ) -> Hold:
         """Take ``amount`` (default: all) of a hold; the rest is released in the same step."""
         now = self.clock.now()
-        wanted = None if amount is None else Money.of(amount.minor, amount.currency).minor
+        wanted = None if amount is None else Money.of(amount.minor, amount.currency)
         hold = await store.capture_hold(hold_id, amount=wanted, now=now)
-        if hold is None:
+        if hold is None:  # the write's own condition refused it: nothing was written
             raise await self._why_not_capturable(store, hold_id, wanted, now)
-        if amount is not None and amount.currency != hold.currency:
-            raise CurrencyMismatch(hold.currency, amount.currency, field="amount.currency")
         captured = hold.captured_amount
         card = await _end_on_card(store, hold, posted=-captured, now=now)
         rows = [_of_hold(card, hold, ActivityType.CAPTURE, captured, now, actor)]
@@ -116,7 +114,7 @@ class Holds(LedgerBase):
         return hold
 
     async def _why_not_capturable(
-        self, store: LedgerStore, hold_id: str, wanted: int | None, now: datetime
+        self, store: LedgerStore, hold_id: str, wanted: Money | None, now: datetime
     ) -> DomainError:
         hold = await store.get_hold(hold_id)
         if hold is None:
@@ -125,8 +123,11 @@ class Holds(LedgerBase):
             return HoldNotActive(f"the reservation is {hold.status.value}")
         if hold.expires_at <= now:
             return HoldNotActive("the reservation has expired")
+        if wanted is not None and wanted.currency != hold.currency:
+            return CurrencyMismatch(hold.currency, wanted.currency, field="amount.currency")
+        minor = None if wanted is None else wanted.minor
         return InvalidAmount(
-            f"cannot capture {wanted}, the reservation is {hold.amount}", field="amount"
+            f"cannot capture {minor}, the reservation is {hold.amount}", field="amount"
         )
 
     async def release(self, store: LedgerStore, *, hold_id: str, actor: str | None = None) -> Hold:
