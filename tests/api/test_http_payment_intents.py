@@ -146,6 +146,33 @@ async def test_capture_checks_amount_currency_and_state(api: Api) -> None:
     assert await intent(api, h, payment, named) == {"outcome": "approved"}
 
 
+async def test_amounts_in_commercetools_money_form_are_taken(api: Api) -> None:
+    """commercetools sends its ``Money`` whole: ``type`` and ``fractionDigits`` beside the
+    amount. A capture and a refund in that form move money like any other; a ``type`` other
+    than ``centPrecision`` (high precision money has no minor units to move) is refused."""
+    h = await api.headers()
+    world = await placed_order(api, h)
+    payment = world["payment"]
+    typed = {"type": "centPrecision", "fractionDigits": 2}
+    precise = action("capturePayment", 100)
+    precise["actions"][0]["amount"].update(type="highPrecision", fractionDigits=2)
+    before = await rows.snapshot(api.runtime.db)
+    response = await api.client.post(f"{INTENTS}/{payment}", json=precise, headers=h)
+    assert_error(response, 400, "InvalidField")
+    assert await rows.snapshot(api.runtime.db) == before
+
+    capture = action("capturePayment", 4_490)
+    capture["actions"][0]["amount"].update(typed)
+    assert await intent(api, h, payment, capture) == {"outcome": "approved"}
+    refund = action("refundPayment", 490)
+    refund["actions"][0]["amount"].update(typed)
+    assert await intent(api, h, payment, refund) == {"outcome": "approved"}
+    assert (await transactions(api, h, payment))[-2:] == [
+        ("Charge", SUCCESS, 4_490),
+        ("Refund", SUCCESS, 490),
+    ]
+
+
 async def test_unknown_foreign_and_unplaced_payments(api: Api) -> None:
     h = await api.headers()
     world = await placed_order(api, h)

@@ -98,6 +98,19 @@ async def nothing_changed(shop: Shop, gift: dict[str, Any], before: dict[str, An
     assert await shop.held(gift) == (3000, 0)
 
 
+async def test_a_refused_currency_is_named_as_the_page_sent_it(api: Api) -> None:
+    """The template's pages send ``currencyCode``, the seed's ``currency``: a refusal points
+    at the one the request has, so a page can map it back to what it sent."""
+    shop = await open_shop(api)
+    gift = await card(api, shop.h, 3000)
+    for name in ("currencyCode", "currency"):
+        for currency, status, code in (("USD", 422, "CurrencyMismatch"), ("XXY", 400, None)):
+            body = {"code": gift["code"], "redeemAmount": {"centAmount": 100, name: currency}}
+            response = await api.client.post("/redeem", json=body, headers=shop.page)
+            error = assert_error(response, status, code)
+            assert error["errors"][0]["field"] == f"redeemAmount.{name}", (name, error)
+
+
 async def test_refused_redemptions_change_nothing(api: Api) -> None:
     shop = await open_shop(api)
     gift = await card(api, shop.h, 3000)

@@ -73,6 +73,10 @@ class MoneyIn(Strict):
     fractionDigits: StrictInt | None = Field(None, description="Must match the currency.")
     type: str | None = Field(None, pattern="^centPrecision$")
 
+    def currency_name(self) -> str:
+        """The name the caller gave the currency, so that an error points at what was sent."""
+        return "currencyCode" if self.currencyCode and not self.currency else "currency"
+
     def money(self, field: str = "amount", *, signed: bool = False) -> Money:
         if self.currency and self.currencyCode and self.currency != self.currencyCode:
             raise InvalidInput("currency and currencyCode differ", field=f"{field}.currency")
@@ -82,7 +86,7 @@ class MoneyIn(Strict):
         try:
             check_currency(code)
         except InvalidInput as error:
-            error.field = f"{field}.currency"
+            error.field = f"{field}.{self.currency_name()}"
             raise
         if self.fractionDigits is not None and self.fractionDigits != exponent(code):
             raise InvalidAmount(
@@ -103,7 +107,9 @@ class MoneyIn(Strict):
     def money_in(self, currency: str, field: str = "amount") -> Money:
         money = self.money(field)
         if money.currency != currency:
-            raise CurrencyMismatch(currency, money.currency, field=f"{field}.currency")
+            raise CurrencyMismatch(
+                currency, money.currency, field=f"{field}.{self.currency_name()}"
+            )
         return money
 
 

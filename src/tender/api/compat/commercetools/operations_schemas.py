@@ -20,6 +20,7 @@ class IntentAmount(Strict):
     centAmount: StrictInt = Field(description="Minor units of the currency, greater than zero.")
     currencyCode: str = Field(max_length=10, description="ISO 4217, the payment's currency.")
     fractionDigits: StrictInt | None = Field(None, description="If sent, the currency's own.")
+    type: str | None = Field(None, pattern="^centPrecision$", description="commercetools' Money")
 
     def money(self, field: str) -> Money:
         try:

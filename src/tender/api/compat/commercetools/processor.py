@@ -106,7 +106,7 @@ async def redeem(request: Request, body: RedeemRequest, session: Browser) -> Res
                 ),
             )
     except DomainError as error:
-        error.field = amount_field(error.field)
+        error.field = amount_field(error.field, body.redeemAmount)
         raise
     return rendered(RedeemResponse.of(redeemed))
 

@@ -20,8 +20,11 @@ BALANCE_STATUS = {
 """The template answers every state but ``Valid`` as an error: 404 for ``NotFound``, else 400."""
 
 
-def amount_field(field: str | None) -> str | None:
-    """tender's ``amount`` of a redemption is the template's ``redeemAmount``."""
+def amount_field(field: str | None, sent: MoneyIn) -> str | None:
+    """tender's ``amount`` of a redemption is the template's ``redeemAmount``, and its
+    currency has the name the page gave it."""
+    if field == "amount.currency":
+        return f"redeemAmount.{sent.currency_name()}"
     if field is not None and (field == "amount" or field.startswith("amount.")):
         return "redeemAmount" + field[len("amount") :]
     return field
