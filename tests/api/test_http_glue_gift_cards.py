@@ -256,3 +256,25 @@ async def test_one_card_twice_in_a_document_is_one_payment(api: Api) -> None:
     assert response.status_code == 200, response.text
     assert [c["amount"] for c in response.json()["data"]["attributes"]["giftCards"]] == [2000]
     assert len((await cart_state(api, h, cart_id))[2]) == 1
+
+
+async def test_a_card_spent_elsewhere_since_it_was_applied_is_incorrect_data(api: Api) -> None:
+    """Glue knows no 409: a card applied through ``/checkout-data`` and spent on another order
+    before this one is placed is checkout data the order cannot use: 422 on the payments, as
+    the seed says, and nothing reserved."""
+    h, first, method = await shop(api)
+    second = (await new_cart(api, h, unit=10_000))["id"]
+    whole = await card(api, h, 10_490)  # either order's whole total
+    applied = document("checkout-data", first, method, gift_card(whole["code"]))
+    response = await api.client.post("/checkout-data", json=applied, headers=h)
+    assert response.status_code == 200, response.text
+    elsewhere = document("checkout", second, method, gift_card(whole["code"]))
+    elsewhere["data"]["attributes"]["payments"].append(INVOICE)
+    placed = await api.client.post("/checkout", json=elsewhere, headers=h)
+    assert placed.status_code == 201, placed.text
+    spent = await held(api, h, whole["id"])
+
+    late = document("checkout", first, method, gift_card(whole["code"]))
+    response = await api.client.post("/checkout", json=late, headers=h)
+    assert set(refused(response, 422).values()) == {"GiftCardShortfall"}, response.text
+    assert await held(api, h, whole["id"]) == spent

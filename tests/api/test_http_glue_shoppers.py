@@ -142,7 +142,8 @@ async def test_foreign_orders_are_unknown_and_a_guest_confirms_no_invoice(shop: 
     assert all(answer == answers[0] for answer in answers)
     # The guest itself may not confirm its invoice: only the merchant's backend can.
     refused = await shop.post("/order-payments", confirm, guest(mine))
-    assert refused.status_code == 404, refused.text  # as for a browser session
+    # It sees its order, so the payment is "not updated" (422), as for a browser session.
+    assert refused.status_code == 422, refused.text
     assert refused.json()["errors"][0]["code"] == "PaymentNotFound"
     confirmed = await shop.post("/order-payments", confirm, shop.merchant)
     assert confirmed.status_code == 201, confirmed.text

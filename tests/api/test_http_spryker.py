@@ -238,9 +238,9 @@ async def test_browser_checkout_through_the_redirect_simulator(simulator: Api) -
     payment_id = data["attributes"]["redirectUrl"].rsplit("/", 1)[1]
     forged = order_payment("DE--3", [{"type": "payment-confirmation", "hash": "eyJ0eXAiOiJKV1Qi"}])
     # Whatever the browser posts, only the provider (here the simulator) confirms.
-    jsonapi_error(
+    jsonapi_error(  # the seed's "order payment is not updated"
         await api.client.post("/order-payments", json=forged, headers=browser),
-        409,
+        422,
         "PaymentAwaitingProvider",
     )
     page = await api.client.get(data["attributes"]["redirectUrl"])
@@ -288,6 +288,9 @@ async def test_server_confirms_invoice_by_order_reference(api: Api) -> None:
     confirm = order_payment(reference, [{"type": "invoice-confirmation"}])
     confirmed = await api.client.post("/order-payments", json=confirm, headers=h)
     assert confirmed.status_code == 201, confirmed.text
+    # Confirmed already: the seed's "order payment is not updated", not a conflict.
+    again = await api.client.post("/order-payments", json=confirm, headers=h)
+    jsonapi_error(again, 422)
 
 
 async def test_a_session_cannot_probe_other_orders(simulator: Api) -> None:

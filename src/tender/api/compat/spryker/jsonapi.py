@@ -16,12 +16,13 @@ from tender.api.checkout_deps import owner_of
 from tender.api.compat.spryker import shoppers
 from tender.api.compat.spryker.errors import JSONAPI, language
 from tender.api.compat.spryker.shoppers import Shopper
-from tender.api.errors import domain_response, status_for
+from tender.api.errors import domain_response
 from tender.api.rate_limits import CardLookup, ShopperBudget, card_lookup
 from tender.api.security import BearerError, authenticate
 from tender.domain.cart import CartNotFound
 from tender.domain.checkout_ports import Work
 from tender.domain.errors import DomainError, InvalidInput, RateLimited
+from tender.domain.idempotency import IdempotencyKeyInUse
 from tender.domain.ownership import visible
 from tender.domain.principals import Principal, Scope
 from tender.domain.sessions import BrowserUnauthorized, CredentialsInBrowser, Session
@@ -62,14 +63,17 @@ class UnsupportedParameter(InvalidInput):
 
 def incorrect_data(request: Request, error: DomainError) -> Response:
     """The seed's statuses: 400 without credentials or for a query it cannot answer, 422 for
-    checkout data it cannot use, 401 for a bad session; conflicts and rate limits keep theirs."""
+    checkout data it cannot use or a payment it did not update, 401 for a bad session. The
+    seed knows no 409: what tender calls a conflict (a card spent elsewhere, a cart being
+    placed, a payment not waiting for this) is data the call could not use, 422 as well; only
+    a clash of tender's own ``Idempotency-Key`` header keeps its 409. Rate limits keep 429."""
     if isinstance(error, MissingCredentials | UnsupportedParameter):
         return jsonapi_error(request, error, 400)
     if isinstance(error, BrowserUnauthorized):
         return jsonapi_error(request, error, 401)
     if isinstance(error, RateLimited):
         return jsonapi_error(request, error, 429)
-    if status_for(error) == 409:
+    if isinstance(error, IdempotencyKeyInUse):
         return jsonapi_error(request, error, 409)
     return jsonapi_error(request, error, 422)
 

@@ -33,13 +33,15 @@ GLUE_ERROR: dict[str, Any] = {
     },
 }
 REFUSALS = {
-    "400": "A malformed document, an unknown include or sort, a field that is invalid.",
-    "401": "No caller that may act here (a guest id, a customer token, a session or a token).",
+    "400": "A malformed document, an unknown include or sort, a field that is invalid; or no "
+    "caller at all (no guest id, customer token, session or token).",
+    "401": "A session, customer token or token that is not valid.",
     "403": "The token lacks manage_orders.",
     "404": "The cart or order is not the caller's, or does not exist.",
-    "409": "The cart's state or its gift cards refuse it; or the Idempotency-Key is running.",
+    "409": "The Idempotency-Key is in use by a request still running.",
     "413": "The body is larger than the service takes.",
-    "422": "A field is valid but refused (a currency, an amount).",
+    "422": "Checkout data the call cannot use (a currency, an amount, a gift card spent "
+    "elsewhere, a cart being placed), or an order payment that was not updated.",
     "429": "Too many gift card lookups; see Retry-After.",
     "503": "The database cannot be reached; send it again.",
 }

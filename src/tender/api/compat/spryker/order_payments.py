@@ -45,7 +45,11 @@ async def order_payments(request: Request, body: OrderPaymentDocument) -> Respon
             )
 
         payment = await run(request, who.principal, work)
-    except (NotFound, OrderNotFound, PaymentNotFound) as error:
+    except PaymentNotFound as error:
+        # The caller sees the order (``_external_payment_id``), so this is the seed's "order
+        # payment is not updated": none waits for what the caller may confirm.
+        return jsonapi.incorrect_data(request, error)
+    except (NotFound, OrderNotFound) as error:
         return jsonapi.jsonapi_error(request, error, 404)
     except DomainError as error:
         return jsonapi.incorrect_data(request, error)
