@@ -340,3 +340,86 @@ async def test_another_client_cannot_probe_an_order_by_its_reference(api: Api) -
         headers=h,
     )
     assert confirmed.status_code == 201, confirmed.text
+
+
+async def test_shipment_and_payment_methods_carry_the_seeds_attributes_and_types(
+    api: Api,
+) -> None:
+    """``deliveryTime`` is an Integer in the seed (tender's is the merchant's text: a whole
+    number goes out as one, anything else as null); the deprecated ``shipmentMethods`` list
+    has each method's ``price`` for this cart and ``taxRate``; a selected payment method has
+    the ``id`` of its included resource."""
+    h = await api.headers()
+    made = []
+    for name, price, days in (("Standard", 490, "2"), ("Express", 990, "1-2 days")):
+        body = {
+            "name": name,
+            "carrierName": "DHL",
+            "price": {"centAmount": price, "currency": "EUR"},
+            "taxRate": "19.00",
+            "countries": ["DE"],
+            "deliveryTime": days,
+            **({"freeAbove": {"centAmount": 10_000, "currency": "EUR"}} if price == 990 else {}),
+        }
+        created = await api.client.post("/shipping-methods", json=body, headers=h)
+        assert created.status_code == 201, created.text
+        made.append(int(created.json()["id"]))
+    cart = await new_cart(api, h, unit=33265, email=None)
+    body = document(
+        "checkout-data",
+        cart["id"],
+        shipment={"idShipmentMethod": made[0]},
+        payments=[{"paymentMethodName": "invoice", "paymentProviderName": "tender"}],
+    )
+    response = await api.client.post(
+        "/checkout-data?include=payment-methods,shipment-methods", json=body, headers=h
+    )
+    assert response.status_code == 200, response.text
+    attributes = response.json()["data"]["attributes"]
+    included = response.json()["included"]
+    times = {
+        r["attributes"]["name"]: r["attributes"]["deliveryTime"]
+        for r in included
+        if r["type"] == "shipment-methods"
+    }
+    assert times == {"Standard": 2, "Express": None}
+    assert attributes["selectedShipmentMethods"][0]["deliveryTime"] == 2
+    listed = {m["name"]: m for m in attributes["shipmentMethods"]}
+    assert listed["Standard"]["id"] == made[0]
+    assert (listed["Standard"]["price"], listed["Standard"]["taxRate"]) == (490, "19.00")
+    assert listed["Express"]["price"] == 0  # free above 100.00, and the cart is 332.65
+    assert listed["Express"]["deliveryTime"] is None
+    (selected,) = attributes["selectedPaymentMethods"]
+    invoice = next(
+        r
+        for r in included
+        if r["type"] == "payment-methods" and r["attributes"]["paymentMethodName"] == "invoice"
+    )
+    assert selected["id"] == int(invoice["id"])
+
+
+async def test_a_shipment_method_may_be_chosen_by_its_resource_id(api: Api) -> None:
+    """The seed's request sends ``idShipmentMethod`` as a number; the included resource's
+    ``id`` is a string, and sent back as it is it chooses the same method. Anything else
+    that is not a number is still refused."""
+    h, cart_id, ids = await shop(api)
+    listed = await api.client.post(
+        "/checkout-data?include=shipment-methods",
+        json=document("checkout-data", cart_id),
+        headers=h,
+    )
+    assert listed.status_code == 200, listed.text
+    express = next(r for r in listed.json()["included"] if r["attributes"]["name"] == "Express")
+    assert express["id"] == str(ids[1])
+    chosen = await api.client.post(
+        "/checkout-data",
+        json=document("checkout-data", cart_id, shipment={"idShipmentMethod": express["id"]}),
+        headers=h,
+    )
+    assert chosen.status_code == 200, chosen.text
+    (selected,) = chosen.json()["data"]["attributes"]["selectedShipmentMethods"]
+    assert selected["id"] == ids[1]
+    for bad in ("1.5", "one", "", " 2", "9" * 40, 2.0, None):
+        body = document("checkout-data", cart_id, shipment={"idShipmentMethod": bad})
+        refused = await api.client.post("/checkout-data", json=body, headers=h)
+        jsonapi_error(refused, 400)

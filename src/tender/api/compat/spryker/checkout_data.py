@@ -15,7 +15,7 @@ from tender.api.compat.spryker.documents import CheckoutDataDocument
 from tender.api.compat.spryker.errors import language
 from tender.api.compat.spryker.gift_cards import CardsToApply, card_entries, with_cards
 from tender.api.compat.spryker.jsonapi import Document
-from tender.api.compat.spryker.names import glue_address, glue_country
+from tender.api.compat.spryker.names import glue_address, glue_country, glue_delivery_time
 from tender.api.compat.spryker.openapi import glue_route
 from tender.api.i18n import translate
 from tender.api.security import runtime_of
@@ -87,7 +87,7 @@ def shipment_resource(m: ShippingMethod, lang: str) -> Document:
         "attributes": {
             "name": m.name_in(lang),
             "carrierName": m.carrier_name,
-            "deliveryTime": m.delivery_time,
+            "deliveryTime": glue_delivery_time(m.delivery_time),
             "defaultGrossPrice": m.price,
             "defaultNetPrice": net if m.price else 0,
             "currencyIsoCode": m.currency,
@@ -127,7 +127,7 @@ def _selected_shipment(view: CartView, lang: str) -> list[Document]:
             "carrierName": m.carrier_name,
             "price": view.totals.shipping,
             "taxRate": format_tax_rate(m.tax_rate_bp),
-            "deliveryTime": m.delivery_time,
+            "deliveryTime": glue_delivery_time(m.delivery_time),
             "defaultGrossPrice": m.price,
             "defaultNetPrice": m.priced(0).net,
             "currencyIsoCode": m.currency,
@@ -148,8 +148,31 @@ def _totals(view: CartView) -> Document:
     }
 
 
+def _shipment_methods(
+    view: CartView, fitting: list[ShippingMethod], shipments: list[Document]
+) -> list[Document]:
+    """The deprecated list: each included method with its id as a number, and what it would
+    cost this cart (``price``, with its ``taxRate``), in the included resources' order."""
+    by_id = {str(m.id): m for m in fitting}
+    listed = []
+    for resource in shipments:
+        m = by_id[resource["id"]]
+        listed.append(
+            resource["attributes"]
+            | {
+                "id": m.id,
+                "price": m.gross_for(view.totals.subtotal),
+                "taxRate": format_tax_rate(m.tax_rate_bp),
+            }
+        )
+    return listed
+
+
 def _attributes(
-    view: CartView, shipments: list[Document], methods: list[Document], lang: str
+    view: CartView,
+    shipment_methods: list[Document],
+    methods: list[Document],
+    lang: str,
 ) -> Document:
     selected = {p.method for p in view.cart.payment_methods}
     addresses = [
@@ -165,10 +188,10 @@ def _attributes(
     return {
         "addresses": addresses,
         "paymentProviders": [],
-        "shipmentMethods": [s["attributes"] | {"id": int(s["id"])} for s in shipments],
+        "shipmentMethods": shipment_methods,
         "selectedShipmentMethods": _selected_shipment(view, lang),
         "selectedPaymentMethods": [
-            dict(r["attributes"])
+            {"id": int(r["id"]), **r["attributes"]}
             for r in methods
             if r["attributes"]["paymentMethodName"] in selected
         ],
@@ -206,7 +229,7 @@ def checkout_data_document(
     data: Document = {
         "type": "checkout-data",
         "id": None,
-        "attributes": _attributes(view, shipments, methods, lang),
+        "attributes": _attributes(view, _shipment_methods(view, fitting, shipments), methods, lang),
         "links": jsonapi.link(request, "/checkout-data"),
     }
     document: Document = {"data": data}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, StrictInt
+from pydantic import Field, StrictInt, field_validator
 
 from tender.api.compat.spryker.jsonapi import Lenient
 from tender.api.compat.spryker.names import GLUE_ADDRESS
@@ -71,6 +71,15 @@ class PaymentIn(Lenient):
 
 class ShipmentIn(Lenient):
     idShipmentMethod: StrictInt
+
+    @field_validator("idShipmentMethod", mode="before")
+    @classmethod
+    def _resource_id(cls, value: Any) -> Any:
+        """The seed sends a number; the included shipment method's JSON:API ``id`` is its
+        string, which a client may send back as it is."""
+        if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
+            return int(value)
+        return value
 
 
 class CheckoutAttributes(Lenient):

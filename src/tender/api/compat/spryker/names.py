@@ -83,6 +83,14 @@ def glue_order_address(address: Address) -> dict[str, Any]:
     }
 
 
+def glue_delivery_time(text: str | None) -> int | None:
+    """Glue's ``deliveryTime`` is an integer; tender's is the merchant's text ("1-2 days"). A
+    whole number goes out as one, anything else as Glue's "not available", ``null``."""
+    if text is not None and text.isascii() and text.isdigit():
+        return int(text)
+    return None
+
+
 def glue_field(field: str) -> str:
     if field in GLUE_FIELDS:
         return GLUE_FIELDS[field]
