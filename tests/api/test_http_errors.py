@@ -202,8 +202,14 @@ async def test_correlation_id_is_echoed_or_made(api: Api) -> None:
     assert given.headers["x-correlation-id"] == "shop-req-42"
     made = await api.client.get("/health")
     assert len(made.headers["x-correlation-id"]) == 36
-    hostile = await api.client.get("/health", headers={"X-Correlation-ID": "bad value\tx"})
-    assert hostile.headers["x-correlation-id"] != "bad value\tx"
+    for kept in ("{3F2504E0-4F89-11D3-9A0C-0305E82C3301}", "shop/req/42", "req 42", "a+b/c=="):
+        echoed = await api.client.get("/health", headers={"X-Correlation-ID": kept})
+        assert echoed.headers["x-correlation-id"] == kept
+    for hostile in ("bad value\tx", " lead", "trail ", "x" * 129, "caf\u00e9"):
+        raw = hostile.encode("utf-8")
+        answered = await api.client.get("/health", headers=[(b"X-Correlation-ID", raw)])
+        assert answered.headers["x-correlation-id"].encode() != raw, hostile
+        assert len(answered.headers["x-correlation-id"]) == 36
     error = await api.client.get("/nowhere", headers={"X-Correlation-ID": "err-1"})
     assert error.headers["x-correlation-id"] == "err-1"
 

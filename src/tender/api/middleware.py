@@ -19,7 +19,12 @@ from tender.domain.errors import StoreUnavailable
 correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "correlation_id", default=None
 )
-_VALID_CORRELATION = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+CORRELATION_PATTERN = r"[\x21-\x7e](?:[\x20-\x7e]{0,126}[\x21-\x7e])?"
+"""Printable ASCII, spaces inside only, up to 128 characters (what events keep): the request ids
+callers use (braced GUIDs, base64, ``shop/req/42``) are reflected as they came, as Centra's API
+does; the JSON logs escape what they carry. Control characters, other encodings and longer
+values are not."""
+_VALID_CORRELATION = re.compile(CORRELATION_PATTERN)
 log = logging.getLogger("tender.correlation")
 
 
@@ -49,7 +54,7 @@ class CorrelationId(HttpMiddleware):
         for name, raw in scope["headers"]:
             if name == b"x-correlation-id":
                 text = raw.decode("latin-1")
-                value = text if _VALID_CORRELATION.match(text) else None
+                value = text if _VALID_CORRELATION.fullmatch(text) else None
                 refused = None if value else len(text)
                 break
         value = value or str(uuid.uuid4())

@@ -18,6 +18,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from tender.api.browser import browser_session
+from tender.api.middleware import CORRELATION_PATTERN
 from tender.api.routing import gates_of
 from tender.api.security import require_jwt, scope_of
 from tender.domain.principals import Scope
@@ -82,7 +83,7 @@ CORRELATION_ID = {
     "in": "header",
     "required": False,
     "description": "Echoed on the answer and kept on events and logs; made if not sent.",
-    "schema": {"type": "string", "pattern": r"^[A-Za-z0-9._:\-]{1,128}$"},
+    "schema": {"type": "string", "pattern": f"^{CORRELATION_PATTERN}$"},
 }
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
 WRITES = frozenset({"post", "put", "patch", "delete"})
