@@ -424,10 +424,11 @@ class LedgerMachine(RuleBasedStateMachine):
             expected = InvalidAmount
         else:
             expected = self._not_capturable(hold)
-            if expected is None and take > hold.amount:
-                expected = InvalidAmount
+            # an amount in another currency is not compared with the hold's at all
             if expected is None and amount is not None and wrong:
                 expected = CurrencyMismatch
+            if expected is None and take > hold.amount:
+                expected = InvalidAmount
         try:
             captured = self.attempt(
                 lambda s: self.ledger.capture(s, hold_id=hold_id, amount=amount), expected
