@@ -123,6 +123,23 @@ async def test_every_refusal_is_told_to_the_shopper_in_their_language(
     await shop.shot(state)
 
 
+@pytest.mark.parametrize("locale", ["en", "de"])
+async def test_a_refused_redemption_tells_the_shopper_why(shop: Shop, locale: str) -> None:
+    """A card submitted without a balance check first, that turns out to hold nothing: the
+    shopper reads why (as a balance check would have said), not only that it failed."""
+    empty = await shop.tender.card(0)
+    await shop.open(amount="1000", locale=locale)
+    await shop.page.locator(".tender-gc__input").first.fill(empty["code"])
+    await shop.page.click("#pay")
+    completed = (await shop.wait_for("onComplete"))[0]["detail"]
+    assert completed["isSuccess"] is False
+    message = MESSAGES["ZeroBalance"][0 if locale == "en" else 1]
+    await expect(shop.page.get_by_role("status")).to_have_text(message)
+    invalid = await shop.page.locator(".tender-gc__input").first.get_attribute("aria-invalid")
+    assert invalid == "true"
+    await shop.shot(f"refused-{locale}")
+
+
 async def test_submit_redeems_and_reports_a_real_boolean(shop: Shop) -> None:
     card = await shop.tender.card(3000)
     await shop.open(amount="1000")

@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tender.domain.errors import InsufficientFunds
 from tender.domain.ledger import BalanceState
 from tender.domain.ports import ProviderCard
-from tender.domain.redemption import card_balance, redeemable
+from tender.domain.redemption import card_balance, redeemable, refusal_errors
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 
@@ -61,3 +62,14 @@ def test_each_card_has_one_state_named_first(changes: dict[str, object], state: 
 )
 def test_a_redemption_takes_the_least(asked: int, to_pay: int, available: int, taken: int) -> None:
     assert redeemable(asked, to_pay, available) == taken
+
+
+def test_a_refusal_is_told_by_the_cards_state_or_the_providers_reason() -> None:
+    """The card's own state where it explains the refusal; a card that looked good when it was
+    found (another page spent it meanwhile) is a GenericError naming the provider's reason."""
+    refusal = InsufficientFunds("available 0.00 EUR, requested 15.00 EUR")
+    empty = refusal_errors(card(available=0), "EUR", NOW, refusal)
+    assert [e.code for e in empty] == ["ZeroBalance"]
+    spent = refusal_errors(card(), "EUR", NOW, refusal)
+    assert [e.code for e in spent] == ["GenericError", "InsufficientFunds"]
+    assert "15.00" not in spent[1].message  # the class's words, not the details of the card

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from tender.domain.errors import BusinessRuleViolation, IllegalTransition
+from tender.domain.errors import BusinessRuleViolation, DomainError, IllegalTransition
 from tender.domain.ledger import BalanceError, BalanceResult, BalanceState
 from tender.domain.money import Money
 from tender.domain.ports import ProviderCard
@@ -84,6 +84,23 @@ def card_balance(card: ProviderCard, currency: str, now: datetime) -> BalanceRes
             _refused(BalanceState.ZERO_BALANCE, "The gift card has no balance left."),
         )
     return BalanceResult(BalanceState.VALID, Money(card.available, card.currency))
+
+
+def refusal_errors(
+    card: ProviderCard, currency: str, now: datetime, refusal: DomainError
+) -> tuple[BalanceError, ...]:
+    """Why the provider refused a redemption, in a balance check's words, so that the page can
+    tell the shopper: the card's own state where it explains it (no balance left, expired,
+    blocked); otherwise ``GenericError`` followed by the provider's reason (a racing
+    redemption spent the card first, a rule of the provider's own)."""
+    seen = card_balance(card, currency, now)
+    if seen.state is not BalanceState.VALID:
+        return seen.errors
+    return _refused(
+        BalanceState.GENERIC_ERROR,
+        "The gift card could not be charged.",
+        BalanceError(refusal.code, type(refusal).message),
+    )
 
 
 def redeemable(asked: int, still_to_pay: int, available: int) -> int:

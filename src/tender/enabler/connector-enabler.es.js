@@ -12,6 +12,9 @@
 const STATES = ["Valid", "NotFound", "Expired", "CurrencyNotMatch", "ZeroBalance", "GenericError"];
 
 /** Refusals caused by what the shopper typed: the field is marked invalid. */
+/** The balance states a refused redemption's first error may name that tell the shopper more
+ * than "could not be charged". */
+const REFUSAL_STATES = ["ZeroBalance", "Expired", "CurrencyNotMatch"];
 const FIELD_ERRORS = [
   "CodeRequired", "PinRequired", "NotFound", "Expired", "ZeroBalance", "CurrencyNotMatch",
   "GiftCardAlreadyAdded",
@@ -381,7 +384,11 @@ class GiftCardComponent {
       this.#show(fill(texts.paid, { amount: money(taken, this.#context.locale) }), "success");
     } else {
       submission.final = true;
-      this.#show(texts.errors.Failure, "error");
+      // Why, when the card's state says it (no balance left, expired); else "not charged".
+      const first = Array.isArray(data.errors) ? data.errors[0] : undefined;
+      const told = first && REFUSAL_STATES.includes(first.code) ? first.code : undefined;
+      if (told) this.#invalid(told, first, true);
+      else this.#show(texts.errors.Failure, "error");
     }
     this.#emit("giftcard:complete", result);
     invoke(this.#context.onComplete, [result], (error) => this.#report(error));

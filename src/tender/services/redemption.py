@@ -13,7 +13,7 @@ from enum import StrEnum
 from tender.domain.cart import Cart
 from tender.domain.checkout_ports import Work
 from tender.domain.errors import CurrencyMismatch, DomainError, InvalidAmount, InvalidCredentials
-from tender.domain.ledger import BalanceResult
+from tender.domain.ledger import BalanceError, BalanceResult
 from tender.domain.money import Money
 from tender.domain.orders import PaymentStatus, TransactionState, TransactionType
 from tender.domain.payments import GIFT_CARD, Payment, PaymentMethodNotAllowed, method_allowed
@@ -24,6 +24,7 @@ from tender.domain.redemption import (
     CartPaidInFull,
     card_balance,
     redeemable,
+    refusal_errors,
 )
 from tender.domain.sessions import Session
 from tender.services.card_payments import card_payment, check_card_fits
@@ -39,6 +40,8 @@ class Redeemed:
     """What was taken (or, for a refused card, what was asked of it)."""
     hold_ref: str | None
     """The provider's reference of the redemption; none when the card was refused."""
+    errors: tuple[BalanceError, ...] = ()
+    """Why the card was refused, as a balance check would say it; none when it was not."""
 
 
 class PinField(StrEnum):
@@ -128,7 +131,7 @@ class Redemptions(OrderService):
         try:
             hold_ref = await self._take(work, card, payment)
         except DomainError as refusal:
-            return await self._refused(work, cart, payment, refusal)
+            return await self._refused(work, cart, card, payment, refusal)
         payment = replace(payment, hold_ref=hold_ref)
         await work.payments.insert_payment(payment)
         await self._transaction(work, payment, self._kind, wanted, interaction_id=hold_ref)
@@ -165,7 +168,7 @@ class Redemptions(OrderService):
         return hold_ref
 
     async def _refused(
-        self, work: Work, cart: Cart, payment: Payment, refusal: DomainError
+        self, work: Work, cart: Cart, card: ProviderCard, payment: Payment, refusal: DomainError
     ) -> Redeemed:
         """The refused redemption stays in the cart's history, removed at once so that it
         covers nothing, with a failed transaction naming the provider's reason."""
@@ -181,7 +184,8 @@ class Redemptions(OrderService):
         )
         await self._redeemed_event(work, cart, failed, succeeded=False)
         fresh = await self._reload(work, failed)
-        return Redeemed(fresh, False, Money(failed.amount_planned, cart.currency), None)
+        errors = refusal_errors(card, cart.currency, self.clock.now(), refusal)
+        return Redeemed(fresh, False, Money(failed.amount_planned, cart.currency), None, errors)
 
     async def _redeemed_event(
         self,

@@ -108,7 +108,7 @@ async def redeem(request: Request, body: RedeemRequest, session: Browser) -> Res
     except DomainError as error:
         error.field = amount_field(error.field, body.redeemAmount)
         raise
-    return rendered(RedeemResponse.of(redeemed))
+    return rendered(RedeemResponse.of(redeemed), exclude_none=True)
 
 
 @router.get(

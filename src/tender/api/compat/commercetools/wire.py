@@ -80,15 +80,22 @@ class RedeemResponse(BaseModel):
     redeemedAmount: MoneyOut = Field(
         description="What was taken: less than asked when the card or the cart needed less."
     )
+    errors: list[BalanceError] | None = Field(
+        None,
+        description="With Failure: why, as a balance check says it (the first code is "
+        "ZeroBalance, Expired or GenericError, which further errors explain).",
+    )
 
     @classmethod
     def of(cls, redeemed: Redeemed) -> RedeemResponse:
         amount = redeemed.amount
+        errors = [BalanceError(code=e.code, message=e.message) for e in redeemed.errors]
         return cls(
             result="Success" if redeemed.succeeded else "Failure",
             paymentReference=redeemed.payment.id,
             redemptionId=redeemed.hold_ref or "",
             redeemedAmount=MoneyOut.of(amount.minor if redeemed.succeeded else 0, amount.currency),
+            errors=errors or None,
         )
 
 
