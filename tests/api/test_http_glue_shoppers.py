@@ -132,6 +132,7 @@ async def test_foreign_orders_are_unknown_and_a_guest_confirms_no_invoice(shop: 
     for headers, identifier in (
         (guest(other), reference),
         (guest(guest_id()), reference),  # an id with no cart at all
+        (guest("short"), reference),  # an id that could not be one
         (shop.customer("customer-42"), reference),
         (guest(other), "NO-SUCH-ORDER"),
     ):

@@ -49,8 +49,11 @@ async def order_payments(request: Request, body: OrderPaymentDocument) -> Respon
         # The caller sees the order (``_external_payment_id``), so this is the seed's "order
         # payment is not updated": none waits for what the caller may confirm.
         return jsonapi.incorrect_data(request, error)
-    except (NotFound, OrderNotFound) as error:
-        return jsonapi.jsonapi_error(request, error, 404)
+    except NotFound as error:
+        # Whatever was not found (the order, a guest id that could not be one), this document
+        # names an order: the answer is the seed's "order not found", the same for each.
+        unknown = error if isinstance(error, OrderNotFound) else OrderNotFound()
+        return jsonapi.jsonapi_error(request, unknown, 404)
     except DomainError as error:
         return jsonapi.incorrect_data(request, error)
     # tender's own payment route answers this id (for the merchant's backend).
