@@ -278,3 +278,29 @@ async def test_a_card_spent_elsewhere_since_it_was_applied_is_incorrect_data(api
     response = await api.client.post("/checkout", json=late, headers=h)
     assert set(refused(response, 422).values()) == {"GiftCardShortfall"}, response.text
     assert await held(api, h, whole["id"]) == spent
+
+
+async def test_a_keyed_checkout_refused_for_a_spent_card_runs_again_once_it_is_whole(
+    api: Api,
+) -> None:
+    """Glue answers the shortfall 422 (its seed knows no 409), but it stays what it is, a
+    conflict a retry may find resolved: its answer is not kept under the key, and the same
+    key places the order once the card is whole again."""
+    h, first, method = await shop(api)
+    second = (await new_cart(api, h, unit=10_000))["id"]
+    whole = await card(api, h, 10_490)
+    applied = document("checkout-data", first, method, gift_card(whole["code"]))
+    assert (await api.client.post("/checkout-data", json=applied, headers=h)).status_code == 200
+    elsewhere = document("checkout", second, method, gift_card(whole["code"]))
+    placed = await api.client.post("/checkout", json=elsewhere, headers=h)
+    assert placed.status_code == 201, placed.text
+    keyed = {**h, "Idempotency-Key": "place-first"}
+    late = document("checkout", first, method, gift_card(whole["code"]))
+    refused_once = await api.client.post("/checkout", json=late, headers=keyed)
+    assert set(refused(refused_once, 422).values()) == {"GiftCardShortfall"}
+    reference = placed.json()["data"]["attributes"]["orderReference"]
+    cancelled = await api.client.post(f"/orders/{reference}/cancel", headers=h)
+    assert cancelled.status_code == 200, cancelled.text
+    retried = await api.client.post("/checkout", json=late, headers=keyed)
+    assert retried.status_code == 201, retried.text
+    assert retried.headers["idempotent-replayed"] == "false"

@@ -325,3 +325,83 @@ async def test_a_session_id_beside_a_token_does_not_share_kept_answers_between_c
     retried = await api.client.post("/giftcards", json=ISSUE, headers={**first, **shared})
     assert retried.headers["idempotent-replayed"] == "true"
     assert retried.content == issued.content
+
+
+async def _disconnecting(api: Api, path: str, headers: dict[str, str]) -> list[dict[str, Any]]:
+    """A keyed POST whose client leaves before any of its body arrives: what the app sent."""
+    app = api.client._transport.app  # type: ignore[attr-defined]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    raw = {**headers, "content-type": "application/json", "content-length": "40"}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in raw.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("test", 80),
+        "state": {},
+        "app": app,
+    }
+    await app(scope, receive, send)
+    return sent
+
+
+async def test_a_body_the_client_never_finished_sending_runs_nothing(api: Api) -> None:
+    """A keyed capture whose client disconnected before its body arrived used to run with an
+    empty body, which captures the whole authorization, and kept that answer: the client's
+    retry with the amount it meant was refused for a day. Now nothing runs and nothing is
+    kept, and the retry captures what it asks."""
+    from tests.api.journeys import held
+    from tests.api.operations_setup import placed_order
+
+    h = await api.headers()
+    world = await placed_order(api, h)
+    payment, card_id = world["payment"], world["card"]["id"]
+    keyed = {**h, "Idempotency-Key": "capture-1"}
+    before = await held(api, h, card_id)
+    assert await _disconnecting(api, f"/payments/{payment}/capture", keyed) == []
+    assert await held(api, h, card_id) == before
+    assert await rows(api, IdempotencyKeyRow) == 0
+    amount = {"amount": {"centAmount": 1000, "currency": "EUR"}}
+    retried = await api.client.post(f"/payments/{payment}/capture", json=amount, headers=keyed)
+    assert retried.status_code == 200, retried.text
+    assert retried.headers["idempotent-replayed"] == "false"
+    assert await held(api, h, card_id) == (before[0] - 1000, 0)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("Idempotency-Key", "caf\u00e9")],
+        [("Idempotency-Key", "a\u0001b")],
+        [("Idempotency-Key", "a\u007fb")],
+        [("Idempotency-Key", "x" * 256)],
+        [("Idempotency-Key", "one"), ("Idempotency-Key", "two")],
+    ],
+    ids=["non-ascii", "control", "delete", "too-long", "twice"],
+)
+async def test_a_key_that_is_not_one_printable_ascii_string_is_refused(
+    api: Api, headers: list[tuple[str, str]]
+) -> None:
+    """The IETF draft's key is one structured-field string: printable ASCII. Anything else is
+    400 in the error shape, and nothing is written."""
+    h = await api.headers()
+    sent = [(k.encode(), v.encode("utf-8")) for k, v in [*h.items(), *headers]]
+    response = await api.client.post("/giftcards", json=ISSUE, headers=sent)
+    assert_error(response, 400, "InvalidIdempotencyKey")
+    assert await rows(api, IdempotencyKeyRow) == 0
+    listing = await api.client.get("/giftcards", headers=h)
+    assert listing.json()["results"] == []

@@ -391,3 +391,26 @@ async def test_an_issuer_outage_keeps_its_keys_and_a_withdrawn_key_stops_working
         headers={"kid": "ec-1"},
     )
     assert (await api.client.get(CARDS, headers=bearer(old))).status_code == 401
+
+
+async def test_two_issuers_admins_of_one_name_keep_keys_of_their_own(
+    external: tuple[Api, FakeIssuer],
+) -> None:
+    """tender's own admin and the trusted issuer's admin may both be called
+    "ops@example.com"; they are not one caller, so one's key never replays the other's answer
+    (here a new card's full code)."""
+    api, issuer = external
+    now = int(api.clock.now().timestamp())
+    body = {"amount": {"centAmount": 1000, "currency": "EUR"}}
+    own = {**bearer(api.admin_jwt()), "Idempotency-Key": "same"}
+    theirs = issuer.token("ec-1", now, sub="ops@example.com", scope="manage_giftcards")
+    first = await api.client.post(CARDS, json=body, headers=own)
+    assert first.status_code == 201, first.text
+    other = await api.client.post(
+        CARDS, json=body, headers={**bearer(theirs), "Idempotency-Key": "same"}
+    )
+    assert other.status_code == 201, other.text
+    assert other.headers["idempotent-replayed"] == "false"
+    assert other.json()["code"] != first.json()["code"]
+    again = await api.client.post(CARDS, json=body, headers=own)
+    assert again.headers["idempotent-replayed"] == "true"

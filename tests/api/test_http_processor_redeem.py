@@ -218,3 +218,22 @@ async def test_pages_of_two_carts_racing_for_one_card_never_take_more_than_it_ho
     assert await shops[0].held(gift) == (3000, sum(taken))
     assert await shops[0].holds_taken(gift) == sum(1 for t in taken if t)
     assert await shops[0].audit() == []
+
+
+async def test_retries_of_an_answered_redemption_are_replayed_not_counted(api: Api) -> None:
+    """A page that retries one keyed redemption (a flaky network) gets its kept answer every
+    time: the key is looked at before the session's lookup budget counts anything, so the
+    retries neither hit 429 nor spend the budget the next card needs."""
+    shop = await open_shop(api)
+    gift = await card(api, shop.h, 3000)
+    limit = api.runtime.settings.card_attempts_per_session_minute
+    keyed = {**shop.page, "Idempotency-Key": "redeem-once"}
+    first = await shop.redeem(gift["code"], 1000, headers=keyed)
+    assert first.status_code == 200, first.text
+    for _ in range(limit + 2):
+        again = await shop.redeem(gift["code"], 1000, headers=keyed)
+        assert again.status_code == 200, again.text
+        assert again.headers["idempotent-replayed"] == "true"
+        assert again.content == first.content
+    assert await shop.held(gift) == (3000, 1000)
+    assert (await shop.balance(gift["code"])).status_code == 200  # the budget is whole

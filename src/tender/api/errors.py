@@ -208,10 +208,17 @@ def retry_headers(exc: e.DomainError) -> dict[str, str] | None:
     return {"Retry-After": str(retry_after)} if retry_after is not None else None
 
 
+OWN_STATUS = "tender.own_status"
+"""The status an answered domain error has of its own, where a seed's format answers it with
+another (Glue's 422 for a conflict): whether a retry may find it resolved is the error's, not
+the wire's, so ``IdempotencyKeys`` keeps the answer or not by this."""
+
+
 def domain_response(scope: Scope, exc: e.DomainError, status: int | None = None) -> Response:
-    return problem_response(
-        scope, status or status_for(exc), domain_problems(exc), headers=retry_headers(exc)
-    )
+    own = status_for(exc)
+    if status is not None and status != own:
+        scope.setdefault("state", {})[OWN_STATUS] = own
+    return problem_response(scope, status or own, domain_problems(exc), headers=retry_headers(exc))
 
 
 async def _domain_error(request: Request, exc: Exception) -> Response:

@@ -16,6 +16,7 @@ transaction together with the answer, sealed, once the route has produced it. So
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -26,9 +27,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tender.api.browser import session_tokens
 from tender.api.compat.spryker.shoppers import guest_actor
-from tender.api.errors import refusal
+from tender.api.errors import OWN_STATUS, refusal
 from tender.api.security import BearerError, customer_for, principal_for
 from tender.auth.sealing import SealBroken, Sealer
+from tender.config import OWN_JWT_ISSUER
 from tender.domain.idempotency import (
     MAX_KEY_LENGTH,
     IdempotencyKeyInUse,
@@ -37,10 +39,13 @@ from tender.domain.idempotency import (
     check_reuse,
     worth_keeping,
 )
+from tender.domain.principals import PrincipalKind
 from tender.faults import crash_point
 from tender.runtime import Runtime
 
 REPLAYED = b"idempotent-replayed"
+_KEY = re.compile(rb"[\x20-\x7e]{1,%d}" % MAX_KEY_LENGTH)
+"""The IETF draft's key is a structured-field string: printable ASCII, here at most 255."""
 
 
 async def caller_of(runtime: Runtime, scope: Scope) -> str | None:
@@ -76,7 +81,13 @@ async def _bearer_actor(runtime: Runtime, token: str, state: dict[str, Any]) -> 
     if customer is not None:
         return customer.actor
     principal = await principal_for(runtime, token, state)
-    return principal.actor if principal is not None else None
+    if principal is None:
+        return None
+    issuer = runtime.jwt.issuer_of(token) if principal.kind is PrincipalKind.ADMIN else None
+    if issuer is not None and issuer != OWN_JWT_ISSUER:
+        # The trusted issuer's admin "alice" is not tender's own "alice": keys of its own.
+        return f"{principal.actor}@{runtime.hasher.secret(issuer).hex()[:32]}"
+    return principal.actor
 
 
 class Claim:
@@ -125,17 +136,17 @@ class IdempotencyKeys:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        raw_key = dict(scope["headers"]).get(b"idempotency-key")
-        if raw_key is None:
+        sent = [value for name, value in scope["headers"] if name == b"idempotency-key"]
+        if not sent:
             await self.app(scope, receive, send)
             return
-        key = raw_key.strip()
-        if not key or len(key) > MAX_KEY_LENGTH:
+        key = sent[0].strip()
+        if len(sent) > 1 or not _KEY.fullmatch(key):
             refused = refusal(
                 scope,
                 400,
                 "InvalidIdempotencyKey",
-                "an Idempotency-Key is 1 to {limit} characters",
+                "an Idempotency-Key is sent once, as 1 to {limit} printable ASCII characters",
                 field="Idempotency-Key",
                 source="header",
                 params={"limit": MAX_KEY_LENGTH},
@@ -143,6 +154,8 @@ class IdempotencyKeys:
             await refused(scope, receive, send)
             return
         body = await _read_body(receive)
+        if body is None:
+            return  # the client left before its body arrived: nothing to run, nobody to answer
         replay = _replaying(body)
         runtime: Runtime = scope["app"].state.runtime
         caller = await caller_of(runtime, scope)
@@ -161,7 +174,7 @@ class IdempotencyKeys:
                 response, replayed = scope["state"].pop(REPLAY_STATE), True
             else:
                 response = captured
-                keep = worth_keeping(response.status)
+                keep = worth_keeping(scope.setdefault("state", {}).pop(OWN_STATUS, response.status))
                 if transaction.active and response.status < 500:
                     await transaction.commit(
                         (lambda conn: claim.keep(conn, captured)) if keep else _nothing
@@ -230,13 +243,14 @@ async def _send(send: Send, response: StoredResponse, *, replayed: bool | None) 
     await send({"type": "http.response.body", "body": response.body})
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole body, or ``None`` if the client disconnected before its end: a part of a body
+    must never run as if it were all of it (a refund without its amount refunds everything)."""
     chunks = []
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            break
+            return None
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+            return b"".join(chunks)

@@ -237,6 +237,7 @@ async def card_lookup(
     else:
         raise TypeError("a card lookup is made by a session, a shopper or a principal")
     lookup = CardLookup(failure_budgets(runtime, caller, code))
+    await runtime.db.begin_request()  # a retry that has its answer already counts nothing
     wait = await runtime.db.apart_statement(
         lambda conn: _admit(conn, runtime, caller, lookup.failures)
     )

@@ -219,6 +219,16 @@ class Database:
             _request.reset(token)
             await request.close()
 
+    async def begin_request(self) -> None:
+        """Begin this task's request transaction now, if it has one not yet begun (a keyed
+        request: this claims its key), before anything is counted apart from it: a retry of
+        a request already answered gets its kept answer (``Replay``), and one still running
+        its 409, without spending a budget on them."""
+        request = _request.get()
+        if request is not None and request.database is self and request.conn is None:
+            if not request.failed:
+                await request.begin()
+
     async def read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run ``work`` that only reads; it sees one consistent snapshot and writes nothing."""
         request = _request.get()
@@ -347,7 +357,7 @@ class RequestTransaction:
         self._on_begin = on_begin
         self._exit = contextlib.AsyncExitStack()
 
-    async def _begin(self) -> AsyncConnection:
+    async def begin(self) -> AsyncConnection:
         try:
             conn = await self._exit.enter_async_context(lease.connection(self.database.engine))
             await self._exit.enter_async_context(self.database.writer())  # then, as ``_once``
@@ -362,7 +372,7 @@ class RequestTransaction:
     async def run(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         if self.failed:
             raise RuntimeError("the request's transaction already failed")
-        conn = self.conn or await self._begin()
+        conn = self.conn or await self.begin()
         try:
             return await _unit(conn, await conn.begin_nested(), work)
         except DomainError:
