@@ -304,3 +304,17 @@ async def test_a_keyed_checkout_refused_for_a_spent_card_runs_again_once_it_is_w
     retried = await api.client.post("/checkout", json=late, headers=keyed)
     assert retried.status_code == 201, retried.text
     assert retried.headers["idempotent-replayed"] == "false"
+
+
+async def test_as_many_cards_as_a_cart_takes_and_a_method_for_the_rest(api: Api) -> None:
+    """A cart takes ten gift cards; a document with ten and the invoice that pays the rest is
+    one the seed's shopper may send."""
+    h, cart_id, method = await shop(api)
+    cards = [await card(api, h, 100) for _ in range(10)]
+    body = document(
+        "checkout-data", cart_id, method, *(gift_card(c["code"]) for c in cards), INVOICE
+    )
+    response = await api.client.post("/checkout-data", json=body, headers=h)
+    assert response.status_code == 200, response.text
+    totals = response.json()["data"]["attributes"]["totals"]
+    assert (totals["giftCardTotal"], totals["priceToPay"]) == (1000, 10_490 - 1000)

@@ -423,3 +423,33 @@ async def test_a_shipment_method_may_be_chosen_by_its_resource_id(api: Api) -> N
         body = document("checkout-data", cart_id, shipment={"idShipmentMethod": bad})
         refused = await api.client.post("/checkout-data", json=body, headers=h)
         jsonapi_error(refused, 400)
+
+
+async def test_a_free_shipping_method_keeps_its_default_net_price(api: Api) -> None:
+    """``defaultGrossPrice`` and ``defaultNetPrice`` are the method's price before any
+    free-shipping threshold, the net one without the tax the gross includes: 4.90 at 19 % is
+    4.12 net, also for a method free above 0.00."""
+    h = await api.headers()
+    body = {
+        "name": "Always free",
+        "carrierName": "DHL",
+        "price": {"centAmount": 490, "currency": "EUR"},
+        "taxRate": "19.00",
+        "countries": ["DE"],
+        "freeAbove": {"centAmount": 0, "currency": "EUR"},
+    }
+    created = await api.client.post("/shipping-methods", json=body, headers=h)
+    assert created.status_code == 201, created.text
+    cart = await new_cart(api, h, unit=33265, email=None)
+    chosen = document(
+        "checkout-data", cart["id"], shipment={"idShipmentMethod": int(created.json()["id"])}
+    )
+    response = await api.client.post(
+        "/checkout-data?include=shipment-methods", json=chosen, headers=h
+    )
+    assert response.status_code == 200, response.text
+    (included,) = response.json()["included"]
+    (selected,) = response.json()["data"]["attributes"]["selectedShipmentMethods"]
+    for method in (included["attributes"], selected):
+        assert (method["defaultGrossPrice"], method["defaultNetPrice"]) == (490, 412), method
+    assert selected["price"] == 0

@@ -23,7 +23,7 @@ from tender.domain.checkout_ports import Work
 from tender.domain.errors import DomainError
 from tender.domain.payments import GIFT_CARD, method_allowed
 from tender.domain.shipping import ShippingMethod
-from tender.domain.totals import format_tax_rate
+from tender.domain.totals import format_tax_rate, price_line
 from tender.services.carts import CartView
 from tender.services.checkout_data import stored_addresses
 
@@ -79,8 +79,9 @@ def payment_method_resources(request: Request, allowed: frozenset[str] | None) -
 
 
 def shipment_resource(m: ShippingMethod, lang: str) -> Document:
-    """No ``links``: no route answers a single shipment method."""
-    net = m.priced(0).net if m.free_above is None or m.free_above > 0 else 0
+    """No ``links``: no route answers a single shipment method. Its default prices are its
+    price before any free-shipping threshold: gross, and net of the tax that gross includes."""
+    net = price_line(m.price, 1, m.tax_rate_bp).net
     return {
         "type": "shipment-methods",
         "id": str(m.id),
@@ -89,7 +90,7 @@ def shipment_resource(m: ShippingMethod, lang: str) -> Document:
             "carrierName": m.carrier_name,
             "deliveryTime": glue_delivery_time(m.delivery_time),
             "defaultGrossPrice": m.price,
-            "defaultNetPrice": net if m.price else 0,
+            "defaultNetPrice": net,
             "currencyIsoCode": m.currency,
         },
     }
@@ -129,7 +130,7 @@ def _selected_shipment(view: CartView, lang: str) -> list[Document]:
             "taxRate": format_tax_rate(m.tax_rate_bp),
             "deliveryTime": glue_delivery_time(m.delivery_time),
             "defaultGrossPrice": m.price,
-            "defaultNetPrice": m.priced(0).net,
+            "defaultNetPrice": price_line(m.price, 1, m.tax_rate_bp).net,
             "currencyIsoCode": m.currency,
         }
     ]

@@ -9,7 +9,7 @@ from pydantic import Field, StrictInt, field_validator
 from tender.api.compat.spryker.jsonapi import Lenient
 from tender.api.compat.spryker.names import GLUE_ADDRESS
 from tender.domain.customers import Address, Customer
-from tender.domain.payments import PaymentMethodSelection
+from tender.domain.payments import MAX_SELECTED_METHODS, PaymentMethodSelection
 from tender.services.card_payments import MAX_GIFT_CARDS
 from tender.services.checkout_data import AddressRef, CheckoutData
 
@@ -87,7 +87,8 @@ class CheckoutAttributes(Lenient):
     customer: CustomerIn | None = None
     billingAddress: AddressIn | None = None
     shippingAddress: AddressIn | None = None
-    payments: list[PaymentIn] | None = Field(None, max_length=MAX_GIFT_CARDS)
+    payments: list[PaymentIn] | None = Field(None, max_length=MAX_GIFT_CARDS + MAX_SELECTED_METHODS)
+    """As many cards as a cart takes, beside the methods that pay the rest."""
     shipment: ShipmentIn | None = None
 
     def data(self) -> CheckoutData:
