@@ -277,3 +277,42 @@ async def test_amounts_over_what_is_open_are_refused(world: dict[str, Any]) -> N
     ]
     assert (balance["posted"]["centAmount"], balance["held"]["centAmount"]) == (940, 0)
     assert order["state"] == "Processing"
+
+
+async def test_a_card_that_cannot_pay_now_is_refused_and_covers_nothing(api: Api) -> None:
+    """A blocked or an expired card is refused when it is added (as the balance check says it
+    cannot pay), and one blocked after it was added covers nothing from the cart's next change
+    on: the cart never shows money that placing would then refuse."""
+    from datetime import timedelta
+
+    from tests.api.journeys import card, ready_cart, update_cart
+
+    h = await api.headers()
+    cart = await ready_cart(api, h, unit=4000)
+    soon = (api.clock.now() + timedelta(minutes=5)).isoformat()
+    expiring = await card(api, h, 3000, expiresAt=soon)
+    blocked = await card(api, h, 1000)
+    await api.client.post(f"/giftcards/{blocked['id']}/disable", json={"reason": "lost"}, headers=h)
+    api.clock.advance(minutes=6)
+    for gift, why in ((expiring, "expired"), (blocked, "blocked")):
+        added = await api.client.post(
+            f"/carts/{cart['id']}/giftcards", json={"code": gift["code"]}, headers=h
+        )
+        error = assert_error(added, 400, "GiftCardNotUsable")
+        assert why in error["errors"][0]["message"], error
+
+    later = await card(api, h, 2000)
+    added = await api.client.post(
+        f"/carts/{cart['id']}/giftcards", json={"code": later["code"]}, headers=h
+    )
+    assert added.status_code == 201, added.text
+    current = (await api.client.get(f"/carts/{cart['id']}", headers=h)).json()
+    assert current["totals"]["giftCards"]["centAmount"] == 2000
+    await api.client.post(f"/giftcards/{later['id']}/disable", json={"reason": "lost"}, headers=h)
+    current = (await api.client.get(f"/carts/{cart['id']}", headers=h)).json()
+    changed = await update_cart(api, h, current, {"action": "setCustomerEmail", "email": "b@x.de"})
+    assert changed["totals"]["giftCards"]["centAmount"] == 0
+    assert (
+        changed["totals"]["remaining"]["centAmount"]
+        == changed["totals"]["grandTotal"]["centAmount"]
+    )

@@ -184,6 +184,13 @@ class ProviderCard:
     """``False`` while the provider has the card blocked (the ledger's disabled cards)."""
     expires_at: datetime | None = None
 
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+    def spendable(self, now: datetime) -> int:
+        """What the card can pay now: nothing while blocked or once expired."""
+        return self.available if self.active and not self.expired(now) else 0
+
 
 class GiftCardProvider(Protocol):
     """The only way checkout touches gift card money. The built-in ledger implements it inside

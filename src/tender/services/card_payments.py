@@ -77,12 +77,13 @@ def card_payment(
 
 
 async def fresh_balances(
-    work: Work, cards: list[Payment], found: dict[str, ProviderCard]
+    work: Work, cards: list[Payment], found: dict[str, ProviderCard], now: datetime
 ) -> list[CardBalance]:
-    """Each card's fresh balance: those not ``found`` already asked of the provider."""
+    """Each card's fresh balance, what it can pay ``now`` (nothing once blocked or expired):
+    those not ``found`` already asked of the provider."""
     found = dict(found)
     missing = [p.card_ref or "" for p in cards if p.card_ref not in found]
     if missing:
         found.update(await work.provider.cards(refs=missing))
-    available = {ref: card.available for ref, card in found.items()}
+    available = {ref: card.spendable(now) for ref, card in found.items()}
     return [CardBalance(p.id, available.get(p.card_ref or "", 0)) for p in cards]

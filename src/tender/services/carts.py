@@ -261,8 +261,8 @@ class Carts:
         active = [p for p in cards if not p.redeemed]
         if added is not None:
             active.append(added)
-        balances = await fresh_balances(work, active, found or {})
         now = self.clock.now()
+        balances = await fresh_balances(work, active, found or {}, now)
         changed: list[Payment] = []
         open_total = max(totals.grand_total - fixed, 0)
         for payment, share in zip(active, allocate(open_total, balances), strict=True):
@@ -336,9 +336,13 @@ class Carts:
     ) -> Payment:
         """The card's new payment, if it may join the others, and its event."""
         check_card_fits(cart, card, payments)
+        position, now = len(payments) + 1, self.clock.now()
+        if not card.active:
+            raise GiftCardNotUsable("the gift card is blocked", field="code")
+        if card.expired(now):
+            raise GiftCardNotUsable("the gift card has expired", field="code")
         if card.available <= 0:
             raise GiftCardNotUsable("the gift card has no balance left", field="code")
-        position, now = len(payments) + 1, self.clock.now()
         payment = card_payment(cart, card, provider=work.provider.name, position=position, now=now)
         await self.event(
             work, "GiftCardAdded", cart, {"paymentId": payment.id, "card": f"****{card.last4}"}
