@@ -148,7 +148,8 @@ async def test_the_browser_cannot_confirm_its_own_redirect_payment(db: Database)
         # The simulator does not exist here.
         assert_error(await api.client.get(f"/redirect-payments/{payment_id}"), 404)
         assert_error(await api.client.post(f"/redirect-payments/{payment_id}/pay"), 404)
-        # Anything the browser can send to /order-payments only learns that it must wait.
+        # Anything the browser can send to /order-payments only learns that it must wait
+        # (Glue's 422, "order payment is not updated"; tender's own route says 409).
         for identifier in (reference, payment_id):
             for payload in (
                 [{"type": "payment-confirmation"}],
@@ -158,7 +159,7 @@ async def test_the_browser_cannot_confirm_its_own_redirect_payment(db: Database)
                 answer = await api.client.post(
                     "/order-payments", json=order_payment(identifier, payload), headers=page
                 )
-                jsonapi_error(answer, 409, "PaymentAwaitingProvider")
+                jsonapi_error(answer, 422, "PaymentAwaitingProvider")
         # Nor can the merchant's backend confirm it for the provider.
         assert_error(
             await api.client.post(
