@@ -316,3 +316,63 @@ async def test_a_card_that_cannot_pay_now_is_refused_and_covers_nothing(api: Api
         changed["totals"]["remaining"]["centAmount"]
         == changed["totals"]["grandTotal"]["centAmount"]
     )
+
+
+async def test_a_cart_total_past_what_one_amount_may_be_is_refused(api: Api) -> None:
+    """Lines, and shipping on top of them, never take a cart's total past the largest amount
+    (100,000,000,000.00 EUR): its payment could be neither confirmed nor captured, since no
+    amount on the wire may be larger. Refused with 400, and the cart stays as it was."""
+    from tests.api.journeys import new_cart, shipping_method, update_cart
+
+    h = await api.headers()
+    line = {"sku": "BIG", "name": "Big", "quantity": 10_000, "taxRate": "19.00"}
+    price = {"centAmount": 10**9, "currency": "EUR"}
+    created = await api.client.post(
+        "/carts",
+        json={
+            "currency": "EUR",
+            "country": "DE",
+            "lineItems": [{**line, "price": price}] * 2,
+        },
+        headers=h,
+    )
+    assert_error(created, 400, "InvalidAmount")
+
+    cart = await new_cart(api, h, unit=10**9, quantity=10_000)  # exactly the largest amount
+    grown = await api.client.post(
+        f"/carts/{cart['id']}",
+        json={
+            "version": cart["version"],
+            "actions": [
+                {"action": "addLineItem", **line, "price": {"centAmount": 1, "currency": "EUR"}}
+            ],
+        },
+        headers=h,
+    )
+    assert_error(grown, 400, "InvalidAmount")
+    method = await shipping_method(api, h)
+    shipped = await api.client.post(
+        f"/carts/{cart['id']}",
+        json={
+            "version": cart["version"],
+            "actions": [{"action": "setShippingMethod", "shippingMethodId": method}],
+        },
+        headers=h,
+    )
+    assert_error(shipped, 400, "InvalidAmount")
+    after = (await api.client.get(f"/carts/{cart['id']}", headers=h)).json()
+    assert (after["version"], after["totals"]["grandTotal"]["centAmount"]) == (
+        cart["version"],
+        10**13,
+    )
+    smaller = await update_cart(
+        api,
+        h,
+        after,
+        {
+            "action": "changeLineItemQuantity",
+            "lineItemId": after["lineItems"][0]["id"],
+            "quantity": 9_000,
+        },
+    )
+    assert smaller["totals"]["grandTotal"]["centAmount"] == 9 * 10**12

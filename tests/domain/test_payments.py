@@ -51,3 +51,42 @@ def test_settled_or_other_pending_transactions_await_nothing() -> None:
         payment = replace(PAYMENT, transactions=transactions)
         assert not payment.awaiting_confirmation
         assert payment.pending_authorization is None
+
+
+def _moved(kind: TransactionType, amount: int, tx_id: str) -> Transaction:
+    return Transaction(
+        tx_id, "p", kind, TransactionState.SUCCESS, amount, "EUR", None, None, NOW, NOW
+    )
+
+
+def test_what_is_authorized_follows_the_order_of_the_transactions() -> None:
+    """A redemption captured at once (a charge with no authorization), refunded, then
+    reserved again when the order is placed again: the new authorization is open, not spent
+    by the charge that came before it. A partial capture then ends the rest when released."""
+    auth, charge, refund, cancel = (
+        TransactionType.AUTHORIZATION,
+        TransactionType.CHARGE,
+        TransactionType.REFUND,
+        TransactionType.CANCEL_AUTHORIZATION,
+    )
+    again = replace(
+        PAYMENT,
+        transactions=(
+            _moved(charge, 3000, "1"),
+            _moved(refund, 3000, "2"),
+            _moved(auth, 3000, "3"),
+        ),
+    )
+    assert again.authorized == 3000
+    assert again.brings == 3000
+    captured = replace(
+        PAYMENT,
+        transactions=(
+            _moved(auth, 4490, "1"),
+            _moved(charge, 3000, "2"),
+            _moved(cancel, 1490, "3"),
+        ),
+    )
+    assert (captured.authorized, captured.brings) == (0, 3000)
+    direct = replace(PAYMENT, transactions=(_moved(charge, 3000, "1"),))
+    assert (direct.authorized, direct.brings) == (0, 3000)

@@ -11,9 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from tender.domain.customers import Address, Customer, check_address, check_country, check_email
-from tender.domain.errors import InvalidInput, NotFound
+from tender.domain.errors import InvalidAmount, InvalidInput, NotFound
 from tender.domain.ids import new_id
-from tender.domain.money import MAX_MINOR
+from tender.domain.money import MAX_MINOR, Money
 from tender.domain.payments import PaymentMethodSelection
 from tender.domain.totals import PricedLine, price_line
 
@@ -153,6 +153,15 @@ def new_line(action: AddLineItem) -> LineItem:
     return LineItem(
         new_id(), action.sku, action.name, action.quantity, action.unit_gross, action.tax_rate_bp
     )
+
+
+def check_cart_total(gross: int, currency: str) -> None:
+    """A cart's total is one amount, as large as any amount may be: a larger one could be
+    neither paid by one payment nor told on the wire (a provider's callback, a capture)."""
+    if gross > MAX_MINOR:
+        raise InvalidAmount(
+            "amounts are limited to {limit}", field="actions", limit=Money(MAX_MINOR, currency)
+        )
 
 
 def _find(lines: list[LineItem], line_id: str) -> int:

@@ -88,15 +88,19 @@ class Payment:
 
     @property
     def authorized(self) -> int:
-        """Authorized and neither charged nor cancelled yet. A charge with no authorization
-        before it (a redemption captured at once) takes money directly: it leaves nothing
-        authorized, never less than nothing."""
-        return max(
-            self.total(TransactionType.AUTHORIZATION)
-            - self.total(TransactionType.CHARGE)
-            - self.total(TransactionType.CANCEL_AUTHORIZATION),
-            0,
-        )
+        """Authorized and neither charged nor cancelled yet, in the order things happened: a
+        charge or a cancellation ends at most what is open at that moment. A charge with no
+        authorization before it (a redemption captured at once) takes money directly, and no
+        authorization made later (placing the order again after a refund) is spent by it."""
+        open_amount = 0
+        for t in self.transactions:
+            if t.state is not TransactionState.SUCCESS:
+                continue
+            if t.type is TransactionType.AUTHORIZATION:
+                open_amount += t.amount
+            elif t.type in (TransactionType.CHARGE, TransactionType.CANCEL_AUTHORIZATION):
+                open_amount = max(open_amount - t.amount, 0)
+        return open_amount
 
     @property
     def charged(self) -> int:

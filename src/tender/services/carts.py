@@ -20,6 +20,7 @@ from tender.domain.cart import (
     SetPaymentMethod,
     SetShippingMethod,
     apply_actions,
+    check_cart_total,
     new_line,
 )
 from tender.domain.checkout_ports import StaleWrite, Work
@@ -120,6 +121,8 @@ class Carts:
         now = self.clock.now()
         customer = Customer(email=check_email(customer_email) if customer_email else None)
         shopper = cart_shopper(anonymous_id, customer_id, self.guest_hash)
+        line_items = tuple(new_line(a) for a in lines or ())
+        check_cart_total(sum(line.priced().gross for line in line_items), currency)
         cart = Cart(
             id=new_id(),
             version=1,
@@ -128,7 +131,7 @@ class Carts:
             currency=check_currency(currency),
             country=check_country(country),
             customer=customer,
-            line_items=tuple(new_line(a) for a in lines or ()),
+            line_items=line_items,
             shipping_address=None,
             billing_address=None,
             shipping_method_id=None,
@@ -256,6 +259,9 @@ class Carts:
         if cart.locked:
             return
         totals, _ = await self.totals(work, cart)
+        # A change that took the total past what one amount may be undoes itself (the unit
+        # rolls back); checked here, where the total with its shipping is known anyway.
+        check_cart_total(totals.grand_total, cart.currency)
         cards = [p for p in await work.payments.payments(cart.id) if p.is_gift_card and p.active]
         fixed = sum(p.amount_planned for p in cards if p.redeemed)
         active = [p for p in cards if not p.redeemed]
