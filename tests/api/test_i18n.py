@@ -95,6 +95,8 @@ def test_negotiation(header: str | None, language: str) -> None:
         (Money(15001, "KWD"), "15.001 KWD", "15,001\xa0KWD"),
         (Money(MAX_MINOR - 1, "EUR"), "99,999,999,999.99 EUR", "99.999.999.999,99\xa0€"),
         (Money(-250, "EUR"), "-2.50 EUR", "-2,50\xa0€"),
+        # CLDR shows forints whole; ISO's hundredths are never rounded away in a message
+        (Money(1000050, "HUF"), "10,000.50 HUF", "10.000,50\xa0HUF"),
     ],
 )
 def test_money_is_written_exactly_per_language(money: Money, english: str, german: str) -> None:

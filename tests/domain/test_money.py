@@ -10,8 +10,16 @@ from tender.domain.errors import CurrencyMismatch, InvalidAmount, UnknownCurrenc
 from tender.domain.money import MAX_MINOR, Money, exponent
 
 
-@pytest.mark.parametrize(("currency", "digits"), [("EUR", 2), ("JPY", 0), ("KWD", 3), ("USD", 2)])
-def test_exponent_comes_from_cldr(currency: str, digits: int) -> None:
+@pytest.mark.parametrize(
+    ("currency", "digits"),
+    [
+        *[("EUR", 2), ("JPY", 0), ("KWD", 3), ("USD", 2), ("CLF", 4), ("ISK", 0)],
+        # ISO 4217's minor units where CLDR (Babel) shows whole amounts only: a wire that
+        # counts in ISO's (commercetools, Spryker) would be misread a hundredfold.
+        *[("HUF", 2), ("IDR", 2), ("COP", 2), ("LBP", 2), ("IQD", 3), ("ALL", 2)],
+    ],
+)
+def test_exponent_is_iso_4217s(currency: str, digits: int) -> None:
     assert exponent(currency) == digits
 
 
@@ -51,7 +59,9 @@ def test_parse_refuses_what_it_cannot_represent(text: str, currency: str) -> Non
         Money.parse(text, currency)
 
 
-@pytest.mark.parametrize("currency", ["eur", "EURO", "XXY", "", "E1R", "XXX", "XTS", "XAU"])
+@pytest.mark.parametrize(
+    "currency", ["eur", "EURO", "XXY", "", "E1R", "XXX", "XTS", "XAU", "XAD", "DEM", "HRK"]
+)
 def test_unknown_currencies_are_refused(currency: str) -> None:
     with pytest.raises(UnknownCurrency):
         Money(1, currency)

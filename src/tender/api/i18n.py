@@ -94,10 +94,24 @@ def catalogue(language: str) -> Mapping[str, str]:
 def format_money(money: Money, language: str) -> str:
     """The amount in major units, exactly (a ``Decimal`` scaled from the integer minor units,
     with the currency's own fraction digits), as ``language`` writes money."""
-    value = Decimal(money.minor).scaleb(-exponent(money.currency))
+    digits = exponent(money.currency)
+    value = Decimal(money.minor).scaleb(-digits)
     return format_currency(
-        value, money.currency, format=MONEY_PATTERNS.get(language), locale=language
+        value,
+        money.currency,
+        format=_money_pattern(language, digits),
+        locale=language,
+        currency_digits=False,  # CLDR's would round HUF 100.50 to "101 Ft"
     )
+
+
+@cache
+def _money_pattern(language: str, digits: int) -> str:
+    """The language's pattern for money, with exactly the currency's ISO fraction digits."""
+    pattern = MONEY_PATTERNS.get(language)
+    if pattern is None:
+        pattern = str(Locale.parse(language).currency_formats["standard"].pattern)
+    return re.sub(r"\.0+", "." + "0" * digits if digits else "", pattern)
 
 
 @cache

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation, localcontext
 from functools import cache
 
-from babel.numbers import get_currency_precision, list_currencies
+import pycountry
 
 from tender.domain.errors import CurrencyMismatch, InvalidAmount, UnknownCurrency
 
@@ -24,19 +24,34 @@ MAX_DIGITS = 18
 
 
 NOT_MONEY = frozenset(
-    {"XXX", "XTS", "XAU", "XAG", "XPD", "XPT", "XBA", "XBB", "XBC", "XBD", "XDR", "XSU", "XUA"}
+    {
+        *("XXX", "XTS", "XAU", "XAG", "XPD", "XPT", "XBA", "XBB", "XBC", "XBD", "XDR", "XSU"),
+        *("XUA", "XAD"),
+    }
 )
 """ISO 4217 codes that are not currencies a shop sells in: "no currency", the testing code,
 precious metals and accounting units."""
+EXPONENTS = {
+    **dict.fromkeys(
+        ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI"), 0
+    ),
+    **dict.fromkeys(("VND", "VUV", "XAF", "XOF", "XPF"), 0),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+    **dict.fromkeys(("CLF", "UYW"), 4),
+}
+"""ISO 4217's minor units where they are not two. ISO's, not CLDR's: CLDR (Babel) gives the
+digits a currency is usually shown with, 0 for HUF, IDR or COP, whose minor unit is still the
+hundredth; commercetools, Spryker and every other wire tender speaks count in ISO's."""
 
 
 @cache
 def _known_currencies() -> frozenset[str]:
-    return frozenset(list_currencies()) - NOT_MONEY
+    """ISO 4217's current codes (``pycountry`` ships the list): not the withdrawn ones."""
+    return frozenset(c.alpha_3 for c in pycountry.currencies) - NOT_MONEY
 
 
 def check_currency(code: str) -> str:
-    """The ISO 4217 code if CLDR knows it; codes are upper case on the wire, no folding."""
+    """The code if ISO 4217 lists it now; codes are upper case on the wire, no folding."""
     if not isinstance(code, str) or len(code) != 3 or code not in _known_currencies():
         raise UnknownCurrency(code)
     return code
@@ -45,7 +60,7 @@ def check_currency(code: str) -> str:
 @cache
 def exponent(currency: str) -> int:
     """Number of fraction digits of a currency's minor unit (EUR 2, JPY 0, KWD 3)."""
-    return int(get_currency_precision(check_currency(currency)))
+    return EXPONENTS.get(check_currency(currency), 2)
 
 
 @dataclass(frozen=True, slots=True)
