@@ -220,14 +220,11 @@ class Database:
             await request.close()
 
     async def begin_request(self) -> None:
-        """Begin this task's request transaction now, if it has one not yet begun (a keyed
-        request: this claims its key), before anything is counted apart from it: a retry of
-        a request already answered gets its kept answer (``Replay``), and one still running
-        its 409, without spending a budget on them."""
+        """Begin this task's keyed request transaction now, claiming its key, before anything
+        is counted apart from it: a retry already answered is replayed (``Replay``) for free."""
         request = _request.get()
-        if request is not None and request.database is self and request.conn is None:
-            if not request.failed:
-                await request.begin()
+        if request and request.database is self and not (request.conn or request.failed):
+            await request.begin()
 
     async def read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run ``work`` that only reads; it sees one consistent snapshot and writes nothing."""

@@ -45,6 +45,17 @@ def check_card_fits(cart: Cart, card: ProviderCard, payments: Sequence[Payment])
         raise TooManyGiftCards(field="code")
 
 
+def check_card_can_pay(card: ProviderCard, now: datetime) -> None:
+    """A card added to a cart must be able to pay now, or the cart would show it covering
+    what placing then refuses."""
+    if not card.active:
+        raise GiftCardNotUsable("the gift card is blocked", field="code")
+    if card.expired(now):
+        raise GiftCardNotUsable("the gift card has expired", field="code")
+    if card.available <= 0:
+        raise GiftCardNotUsable("the gift card has no balance left", field="code")
+
+
 def card_payment(
     cart: Cart,
     card: ProviderCard,

@@ -46,8 +46,8 @@ from tender.domain.shipping import ShippingMethod, ShippingMethodNotFound, check
 from tender.domain.shoppers import cart_shopper
 from tender.domain.totals import Totals, compute_totals
 from tender.services.card_payments import (
-    GiftCardNotUsable,
     card_payment,
+    check_card_can_pay,
     check_card_fits,
     fresh_balances,
 )
@@ -259,9 +259,7 @@ class Carts:
         if cart.locked:
             return
         totals, _ = await self.totals(work, cart)
-        # A change that took the total past what one amount may be undoes itself (the unit
-        # rolls back); checked here, where the total with its shipping is known anyway.
-        check_cart_total(totals.grand_total, cart.currency)
+        check_cart_total(totals.grand_total, cart.currency)  # else the unit rolls back
         cards = [p for p in await work.payments.payments(cart.id) if p.is_gift_card and p.active]
         fixed = sum(p.amount_planned for p in cards if p.redeemed)
         active = [p for p in cards if not p.redeemed]
@@ -341,14 +339,9 @@ class Carts:
         self, work: Work, cart: Cart, card: ProviderCard, payments: list[Payment]
     ) -> Payment:
         """The card's new payment, if it may join the others, and its event."""
-        check_card_fits(cart, card, payments)
         position, now = len(payments) + 1, self.clock.now()
-        if not card.active:
-            raise GiftCardNotUsable("the gift card is blocked", field="code")
-        if card.expired(now):
-            raise GiftCardNotUsable("the gift card has expired", field="code")
-        if card.available <= 0:
-            raise GiftCardNotUsable("the gift card has no balance left", field="code")
+        check_card_fits(cart, card, payments)
+        check_card_can_pay(card, now)
         payment = card_payment(cart, card, provider=work.provider.name, position=position, now=now)
         await self.event(
             work, "GiftCardAdded", cart, {"paymentId": payment.id, "card": f"****{card.last4}"}
