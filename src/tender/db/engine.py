@@ -224,7 +224,7 @@ class Database:
         is counted apart from it: a retry already answered is replayed (``Replay``) for free."""
         request = _request.get()
         if request and request.database is self and not (request.conn or request.failed):
-            await request.begin()
+            await retrying(request.begin, 1)  # a database out of reach is a 503, as in a unit
 
     async def read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run ``work`` that only reads; it sees one consistent snapshot and writes nothing."""
