@@ -15,23 +15,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from sqlalchemy import event, make_url
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
-    AsyncTransaction,
     create_async_engine,
 )
 
-from tender.db import direct, kept, lease, pending, sqlite_driver
-from tender.db.retries import is_retryable, reachable, retrying
+from tender.db import direct, lease, sqlite_driver
+from tender.db.retries import reachable, retrying
+from tender.db.units import RequestTransaction, current_request, run_unit
 from tender.db.writer_lock import WriterLock, turn
-from tender.domain.errors import DomainError
 
 T = TypeVar("T")
 
@@ -174,7 +172,7 @@ class Database:
         """
         if apart and not self.is_sqlite:
             return await retrying(lambda: self._once(work, self._apart_engine), attempts)
-        request = _request.get()
+        request = current_request.get()
         if request is not None and request.database is self:
             return await retrying(lambda: request.run(work), attempts)
         return await retrying(lambda: self._once(work, self.engine), attempts)
@@ -184,7 +182,7 @@ class Database:
         and writes made apart (a PIN attempt). On PostgreSQL in autocommit: no ``BEGIN`` and
         ``COMMIT`` round trips around them. On SQLite, and inside a request's transaction, it
         is a ``transaction``: there a PIN attempt is counted in the caller's transaction."""
-        request = _request.get()
+        request = current_request.get()
         if self.is_sqlite or (request is not None and request.database is self):
             return await self.transaction(work)
         return await _standalone(self.engine, work)
@@ -212,23 +210,23 @@ class Database:
         transaction that only the block's owner commits; it is begun by the first unit of work,
         which first calls ``on_begin`` (the idempotency claim). Left uncommitted, it rolls back."""
         request = RequestTransaction(self, on_begin)
-        token = _request.set(request)
+        token = current_request.set(request)
         try:
             yield request
         finally:
-            _request.reset(token)
+            current_request.reset(token)
             await request.close()
 
     async def begin_request(self) -> None:
         """Begin this task's keyed request transaction now, claiming its key, before anything
         is counted apart from it: a retry already answered is replayed (``Replay``) for free."""
-        request = _request.get()
+        request = current_request.get()
         if request and request.database is self and not (request.conn or request.failed):
             await retrying(request.begin, 1)  # a database out of reach is a 503, as in a unit
 
     async def read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run ``work`` that only reads; it sees one consistent snapshot and writes nothing."""
-        request = _request.get()
+        request = current_request.get()
         if request is not None and request.database is self and request.conn is not None:
             return await work(request.conn)  # read this request's own uncommitted writes
         with reachable():
@@ -249,7 +247,7 @@ class Database:
     ) -> T:
         # The connection first, then SQLite's writer's turn (``tender.db.lease`` says why).
         async with lease.connection(engine) as conn, self.writer():
-            return await _unit(conn, await conn.begin(), work)
+            return await run_unit(conn, await conn.begin(), work)
 
     @contextlib.asynccontextmanager
     async def writer(self) -> AsyncIterator[None]:
@@ -293,115 +291,3 @@ async def _standalone(
             return result
 
     return await retrying(once, 8)
-
-
-async def _unit(
-    conn: AsyncConnection, tx: AsyncTransaction, work: Callable[[AsyncConnection], Awaitable[T]]
-) -> T:
-    """Run ``work`` as the whole of ``tx`` (a transaction, or a savepoint of the request's): its
-    queued rows are written before ``tx`` commits. Any failure, a ``DomainError`` too, undoes
-    it whole; then its kept writes are made again on their own, still on this connection and
-    so still under the locks it holds (SQLite's one writer)."""
-    queued = pending.install(conn)
-    kept_writes: list[kept.Write] = []
-    kept.install(conn, kept_writes)
-    try:
-        result = await work(conn)
-        await queued.flush(conn)
-    except BaseException:
-        await tx.rollback()
-        _uninstall(conn)  # the kept writes go out on their own, never queued behind the unit
-        await kept.write_again(conn, kept_writes)
-        raise
-    finally:
-        _uninstall(conn)
-    await tx.commit()
-    return result
-
-
-def _uninstall(conn: AsyncConnection) -> None:
-    """Drop the unit's queues, unless its connection was invalidated (a statement interrupted
-    by a cancellation): the queues went with it, and touching ``info`` would try to reconnect
-    and raise, hiding the cancellation from whoever awaits the unit."""
-    if conn.invalidated:
-        return
-    pending.uninstall(conn)
-    kept.uninstall(conn)
-
-
-_request: ContextVar[RequestTransaction | None] = ContextVar("tender_request_tx", default=None)
-
-
-class RequestTransaction:
-    """One database transaction for a whole request, so its changes and its idempotency record
-    commit together.
-
-    Each unit of work runs under a savepoint: a ``DomainError`` undoes that unit only (and
-    makes its kept writes again, such as a counted wrong PIN), so what earlier units did (a
-    counted attempt) still commits with the error's answer. The claim taken by ``on_begin``
-    lives exactly as long as the transaction: a crash, a killed connection or a rollback frees
-    it at once, and a request whose transaction the server ended can no longer commit
-    anything, so there is no lease to wait out and nothing to fence.
-    """
-
-    def __init__(
-        self, database: Database, on_begin: Callable[[AsyncConnection], Awaitable[None]]
-    ) -> None:
-        self.database = database
-        self.conn: AsyncConnection | None = None
-        self.failed = False
-        """A unit failed unexpectedly: the transaction is only good for a rollback."""
-        self._on_begin = on_begin
-        self._exit = contextlib.AsyncExitStack()
-
-    async def begin(self) -> AsyncConnection:
-        try:
-            conn = await self._exit.enter_async_context(lease.connection(self.database.engine))
-            await self._exit.enter_async_context(self.database.writer())  # then, as ``_once``
-            await conn.begin()
-            self.conn = conn
-            await self._on_begin(conn)
-        except BaseException:
-            await self.close()  # a refused claim or a lost connection: begin again, or not
-            raise
-        return conn
-
-    async def run(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        if self.failed:
-            raise RuntimeError("the request's transaction already failed")
-        conn = self.conn or await self.begin()
-        try:
-            return await _unit(conn, await conn.begin_nested(), work)
-        except DomainError:
-            raise
-        except DBAPIError as error:
-            self.failed = not is_retryable(error)  # else the caller retries the unit
-            raise
-        except BaseException:
-            self.failed = True
-            raise
-
-    @property
-    def active(self) -> bool:
-        """Begun and still good to commit."""
-        return self.conn is not None and not self.failed
-
-    async def commit(self, last: Callable[[AsyncConnection], Awaitable[None]]) -> None:
-        """Run ``last`` (the idempotency record) and commit, all or nothing."""
-        assert self.conn is not None
-        assert not self.failed
-        try:
-            await last(self.conn)
-            await self.conn.commit()
-        except BaseException:
-            self.failed = True
-            raise
-
-    async def close(self) -> None:
-        """Roll back whatever was not committed and hand the connection and locks back."""
-        try:
-            if self.conn is not None and self.conn.in_transaction():
-                await self.conn.rollback()
-        finally:
-            self.conn = None
-            await self._exit.aclose()

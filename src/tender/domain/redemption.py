@@ -65,7 +65,7 @@ def card_balance(card: ProviderCard, currency: str, now: datetime) -> BalanceRes
                 BalanceError("GiftCardDisabled", "The gift card is blocked."),
             ),
         )
-    if card.expires_at is not None and card.expires_at <= now:
+    if card.expired(now):
         return BalanceResult(
             BalanceState.EXPIRED, errors=_refused(BalanceState.EXPIRED, "The gift card expired.")
         )
