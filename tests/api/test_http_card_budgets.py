@@ -5,6 +5,7 @@ refused call looks nothing up; an anonymous caller writes no counter."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -92,6 +93,13 @@ class Service:
     async def counter_keys(self) -> list[str]:
         async def read(conn: Any) -> list[str]:
             return [str(k) for k in (await conn.execute(select(limits_table.c.key))).scalars()]
+
+        return await self.runtime.db.read(read)
+
+    async def counts(self) -> dict[str, int]:
+        async def read(conn: Any) -> dict[str, int]:
+            rows = await conn.execute(select(limits_table.c.key, limits_table.c.count))
+            return {str(key): int(count) for key, count in rows}
 
         return await self.runtime.db.read(read)
 
@@ -264,9 +272,71 @@ async def test_successful_lookups_spend_no_failure_budget(start: Start) -> None:
     _, code = await service.card()
     for _ in range(6):
         assert state_of(await balance(http, headers, code)) == "Valid"
-    keys = await service.counter_keys()
-    assert keys
-    assert all("/attempts/" in key for key in keys), keys
+    counts = await service.counts()
+    failures = {key: count for key, count in counts.items() if "/failed/" in key}
+    assert len(failures) == 2  # the client's and the code's, each claimed and given back
+    assert set(failures.values()) == {0}, counts
+    assert [count for key, count in counts.items() if "/attempts/" in key] == [6]
+
+
+# --- racing lookups ------------------------------------------------------------------------
+
+
+async def test_racing_failures_never_overshoot_the_client_budget(start: Start) -> None:
+    """Failures are claimed before the lookup: of sixteen unknown codes sent at once against
+    a budget of four, exactly four are looked up and the rest refused. Counted after the
+    lookup, every one of them passed the budget's check before the first was counted."""
+    service = await start(card_failures_per_client="4/hour")
+    headers = await service.headers()
+    https = [service.http() for _ in range(16)]
+    answers = await asyncio.gather(
+        *(
+            balance(http, headers, f"1234 5678 9012 {index:04d}", None)
+            for index, http in enumerate(https)
+        )
+    )
+    looked_up = [a for a in answers if a.status_code == 200]
+    assert [state_of(a) for a in looked_up] == ["NotFound"] * 4
+    for refused in answers:
+        if refused.status_code != 200:
+            assert_limited(refused, 3600)
+    counts = await service.counts()
+    assert [n for key, n in counts.items() if "/failed/client/" in key] == [4]
+
+
+async def test_racing_wrong_pins_of_one_code_compare_no_more_than_its_budget(
+    start: Start,
+) -> None:
+    service = await start(card_failures_per_code="3/hour")
+    card_id, code = await service.card()
+    clients = [await service.headers() for _ in range(3)]
+    answers = await asyncio.gather(
+        *(balance(service.http(), clients[n % 3], code, "0000") for n in range(12))
+    )
+    assert sorted(a.status_code for a in answers) == [200] * 3 + [429] * 9
+    assert await service.pin_attempts(card_id) == 3
+    # The refused calls gave their claims back: once the window ends the code is whole.
+    service.clock.advance(hours=1)
+    assert state_of(await balance(service.http(), await service.headers(), code)) == "Valid"
+
+
+async def test_a_lookup_that_errs_gives_its_claim_back(start: Start) -> None:
+    """A card that is found but cannot pay (another currency's cart) is no failure: the
+    claim is given back, as for a balance that answers."""
+    service = await start(card_failures_per_client="1/hour")
+    headers = await service.headers()
+    http = service.http()
+    _, code = await service.card()
+    cart = (
+        await http.post("/carts", json={"currency": "USD", "country": "US"}, headers=headers)
+    ).json()
+    for _ in range(3):
+        refused = await http.post(
+            f"/carts/{cart['id']}/giftcards", json={"code": code, "pin": PIN}, headers=headers
+        )
+        assert_error(refused, 422, "CurrencyMismatch")
+    counts = await service.counts()
+    assert [n for key, n in counts.items() if "/failed/client/" in key] == [0]
 
 
 # --- per shopper address -------------------------------------------------------------------

@@ -13,6 +13,7 @@ from limits.aio.strategies import FixedWindowRateLimiter
 from tender.db.engine import Database
 from tender.db.purge import forget_rate_limits
 from tender.db.rate_limit_store import SqlLimitStorage
+from tender.domain.upkeep import Counted
 
 T0 = 1_800_000_000  # a multiple of 3600 and 60: the start of an hour
 
@@ -70,20 +71,54 @@ async def test_expired_windows_are_purged_and_live_ones_kept(db: Database) -> No
     assert await using(db, T0, lambda s: s.reset()) == 1
 
 
-async def test_a_hit_and_a_read_ahead_in_one_call_answer_like_both_apart(db: Database) -> None:
-    """On PostgreSQL one statement counts the hit and reads the others; each database answers
-    what ``incr`` and ``prefetch`` would have answered, in a new window too."""
-    hit, a, b = (parse("2/minute").key_for(name) for name in ("hit", "a", "b"))
-    await using(db, T0, lambda s: s.incr(a, 60, amount=3))
+async def counts(db: Database, now: int, keys: tuple[str, ...]) -> list[int]:
+    async def read(storage: SqlLimitStorage) -> list[int]:
+        return [await storage.get(key) for key in keys]
 
-    async def both(storage: SqlLimitStorage) -> Any:
-        counted = await storage.incr_and_prefetch(hit, 60, [a, b])
-        return counted, [await storage.get(k) for k in (a, b)], await storage.get_expiry(a)
+    return list(await using(db, now, read))
 
-    assert await using(db, T0 + 1, both) == (1, [3, 0], float(T0 + 60))
-    assert await using(db, T0 + 2, both) == (2, [3, 0], float(T0 + 60))
-    assert await using(db, T0 + 60, both) == (1, [0, 0], float(T0 + 60))  # a's window ended
-    assert await using(db, T0 + 61, lambda s: s.get(hit)) == 1
+
+async def test_claims_count_in_their_windows_and_give_back_only_there(db: Database) -> None:
+    minute, hour = parse("2/minute").key_for("m"), parse("9/hour").key_for("h")
+    both = [(minute, 60), (hour, 3600)]
+    first = await using(db, T0 + 1, lambda s: s.claim(both))
+    assert first == {minute: Counted(1, T0, T0 + 60), hour: Counted(1, T0, T0 + 3600)}
+    second = await using(db, T0 + 2, lambda s: s.claim(both))
+    assert (second[minute].count, second[hour].count) == (2, 2)
+    await using(db, T0 + 3, lambda s: s.give_back(second))
+    assert await counts(db, T0 + 4, (minute, hour)) == [1, 1]
+    # A new minute: the minute's counter starts again, and a claim from the old minute given
+    # back now takes nothing from the new one; the hour goes on.
+    third = await using(db, T0 + 61, lambda s: s.claim(both))
+    assert third[minute] == Counted(1, T0 + 60, T0 + 120)
+    assert third[hour].count == 2
+    await using(db, T0 + 62, lambda s: s.give_back({minute: first[minute]}))
+    await using(db, T0 + 62, lambda s: s.give_back({hour: first[hour]}))
+    assert await counts(db, T0 + 63, (minute, hour)) == [1, 1]
+    # Never below zero, whatever is given back twice.
+    for _ in range(3):
+        await using(db, T0 + 64, lambda s: s.give_back(third))
+    assert await counts(db, T0 + 65, (minute, hour)) == [0, 0]
+
+
+async def test_racing_claims_on_shared_counters_all_count_and_never_deadlock(
+    db: Database,
+) -> None:
+    """Every lookup of a client claims the client's counter beside counters of its own, in
+    whatever order its budgets come: forty at once, each in its own transaction, all count.
+    The rows are written in key order, so none can end in a deadlock (which PostgreSQL would
+    break after a second by failing one of them)."""
+    shared = parse("1000/hour").key_for("client")
+    own = [parse("1000/hour").key_for(f"own{n}") for n in range(40)]
+
+    async def claim(n: int) -> None:
+        windows = [(shared, 3600), (own[n], 3600), (own[(n + 1) % 40], 3600)]
+        order = windows if n % 2 else windows[::-1]
+        await db.apart_statement(lambda conn: SqlLimitStorage(conn, lambda: T0).claim(order))
+
+    await asyncio.wait_for(asyncio.gather(*(claim(n) for n in range(40))), timeout=30)
+    assert await using(db, T0, lambda s: s.get(shared)) == 40
+    assert set(await counts(db, T0, tuple(own))) == {2}
 
 
 async def test_a_counter_renewed_while_the_purge_waits_for_it_is_kept(db: Database) -> None:

@@ -9,14 +9,17 @@ Every balance check and add-card call is one *card lookup*. Before it runs:
   its browser sessions (``…_PER_CLIENT``), and per shopper address for browser calls when the
   merchant declared its proxies (``…_PER_IP``, see ``tender.domain.network``).
 
-After it, a lookup that failed (unknown code, wrong or missing PIN, locked card) is counted
-against each failure budget. A refused call answers 429 with ``Retry-After`` and looks up
-nothing. All of this happens only after the caller was authenticated, so an anonymous request
-writes no counter. The counters live in the database (``Runtime.limit_counters``), so every worker
-shares them; ``limits`` parses the rates and runs the fixed-window strategy over them.
-
-Counting failures after the fact lets a burst of concurrent failures overshoot a budget by
-the burst's size; the PIN lockout, which is what such a burst would aim at, is exact.
+Before it, in the same statement, a failure is *claimed* against each failure budget, as if
+the lookup would fail: a budget a claim takes past its limit refuses the call, which answers
+429 with ``Retry-After``, looks up nothing and gives its claims back. A lookup that then
+succeeds gives its claims back; one that failed (unknown code, wrong or missing PIN, locked
+card) keeps them. So failures are counted before the comparison, atomically: however many
+lookups race, no more of them than a budget allows get as far as comparing, which counting
+after the fact could not promise (a burst of concurrent failures overshot the budget by the
+burst's size). A crash between the claim and the give-back leaves a failure counted that did
+not happen, the safe side. All of this happens only after the caller was authenticated, so an
+anonymous request writes no counter. The counters live in the database
+(``Runtime.limit_counters``), so every worker shares them; ``limits`` parses the rates.
 """
 
 from __future__ import annotations
@@ -27,12 +30,9 @@ import math
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import cast
 
 from fastapi import Request
 from limits import RateLimitItem, RateLimitItemPerMinute, parse_many
-from limits.aio.storage import Storage
-from limits.aio.strategies import FixedWindowRateLimiter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tender.api.security import runtime_of
@@ -41,6 +41,7 @@ from tender.domain.errors import InvalidCardCode, InvalidCredentials, RateLimite
 from tender.domain.network import Network, budget_name, client_address, parse_networks
 from tender.domain.principals import Principal
 from tender.domain.sessions import Session
+from tender.domain.upkeep import Counted
 from tender.runtime import Runtime
 
 NAMESPACE = "tender"
@@ -166,37 +167,33 @@ def failure_budgets(runtime: Runtime, caller: Caller, code: str) -> list[Budget]
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class Admission:
+    claimed: dict[str, Counted]
+    """The failure budgets' counters as this lookup's claims left them."""
+    wait: int | None
+    """Seconds until every spent budget has a new window, or ``None`` when none is spent."""
+
+
 async def _admit(
     conn: AsyncConnection, runtime: Runtime, caller: Caller, failures: Sequence[Budget]
-) -> int | None:
-    """Count the attempt, then check the failure budgets: seconds to wait, or ``None``."""
+) -> Admission:
+    """Count the attempt and claim a failure against each failure budget, in one statement."""
     now = runtime.clock.now().timestamp()
-    storage = runtime.limit_counters(conn, lambda: now)
-    limiter = FixedWindowRateLimiter(cast(Storage, storage))
-    spent = []
-    attempts = caller.attempts
-    counted = await storage.incr_and_prefetch(
-        attempts.key, attempts.item.get_expiry(), [budget.key for budget in failures]
+    budgets = (caller.attempts, *failures)
+    counted = await runtime.limit_counters(conn, lambda: now).claim(
+        [(budget.key, budget.item.get_expiry()) for budget in budgets]
     )
-    if counted > attempts.item.amount:  # the fixed window's ``hit``, its read folded in
-        spent.append(attempts)
-    for budget in failures:  # the fixed window's ``test``, from what was read ahead
-        if await storage.get(budget.key) >= budget.item.amount:
-            spent.append(budget)
-    waits = []
-    for budget in spent:
-        stats = await limiter.get_window_stats(budget.item, *budget.identifiers)
-        waits.append(max(1, math.ceil(stats.reset_time - now)))
-    return max(waits) if waits else None
+    ends = [counted[b.key].expires_at for b in budgets if counted[b.key].count > b.item.amount]
+    wait = max(1, math.ceil(max(ends) - now)) if ends else None
+    return Admission({budget.key: counted[budget.key] for budget in failures}, wait)
 
 
-async def _count_failure(
-    conn: AsyncConnection, runtime: Runtime, failures: Sequence[Budget]
-) -> None:
+async def _give_back(runtime: Runtime, claimed: dict[str, Counted]) -> None:
     now = runtime.clock.now().timestamp()
-    limiter = FixedWindowRateLimiter(cast(Storage, runtime.limit_counters(conn, lambda: now)))
-    for budget in failures:
-        await limiter.hit(budget.item, *budget.identifiers)
+    await runtime.db.apart_statement(
+        lambda conn: runtime.limit_counters(conn, lambda: now).give_back(claimed)
+    )
 
 
 @dataclass(slots=True)
@@ -222,7 +219,8 @@ async def card_lookup(
     shopper: ShopperBudget | None = None,
 ) -> AsyncIterator[CardLookup]:
     """Guard one lookup of ``code`` by a browser ``session``, a Glue ``shopper`` or a server
-    ``principal``: 429 before it if a budget is spent, its failure counted after.
+    ``principal``: 429 before it if a budget is spent; its failure claimed before it, and
+    given back unless it failed.
 
     The counters are written apart from the lookup's transaction (on PostgreSQL even inside a
     keyed request; SQLite's one writer is the request's), so they stay counted whatever the
@@ -238,18 +236,17 @@ async def card_lookup(
         raise TypeError("a card lookup is made by a session, a shopper or a principal")
     lookup = CardLookup(failure_budgets(runtime, caller, code))
     await runtime.db.begin_request()  # a retry that has its answer already counts nothing
-    wait = await runtime.db.apart_statement(
+    admitted = await runtime.db.apart_statement(
         lambda conn: _admit(conn, runtime, caller, lookup.failures)
     )
-    if wait is not None:
-        raise RateLimited(retry_after=wait)
+    if admitted.wait is not None:
+        await _give_back(runtime, admitted.claimed)  # refused, it looked nothing up
+        raise RateLimited(retry_after=admitted.wait)
     try:
         yield lookup
     except InvalidCredentials:
         lookup.failed()
         raise
     finally:
-        if lookup.failure:
-            await runtime.db.transaction(
-                lambda conn: _count_failure(conn, runtime, lookup.failures), apart=True
-            )
+        if not lookup.failure:
+            await _give_back(runtime, admitted.claimed)

@@ -12,17 +12,18 @@ deleted at any time (``tender.db.purge.forget_rate_limits``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from limits.aio.storage import Storage
-from sqlalchemy import String, Table, bindparam, case, delete, select
+from sqlalchemy import Table, bindparam, case, delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tender.db import direct
 from tender.db.models import RateLimitRow
+from tender.domain.upkeep import Counted
 
 limits_table: Table = RateLimitRow.__table__  # type: ignore[assignment]
 
@@ -68,39 +69,74 @@ def _upsert(dialect_name: str) -> object:
 _UPSERT = {name: _upsert(name) for name in ("postgresql", "sqlite")}
 
 
-KEY_SLOTS = 8
-"""Counters read along with a hit, at most: three failure budgets of two rates each by default
-(code, client, address). More go through ``incr`` and ``prefetch``."""
-
-
-_COLUMNS = (limits_table.c.key, limits_table.c.count, limits_table.c.expires_at)
-_GET_SLOTS = select(*_COLUMNS).where(
-    limits_table.c.key.in_([bindparam(f"key{n}", type_=String()) for n in range(KEY_SLOTS)])
-)
-"""SQLite: ``_GET`` with a fixed list of keys (unused slots ``NULL``), so that it has one text
-and runs on the driver directly."""
-
-
-def _upsert_and_read() -> object:
-    """PostgreSQL: count one hit and read other counters in one statement (the keys differ,
-    so the read never needs the hit's own snapshot).
-
-    The other counters are read by one equality each, unused slots passed as ``NULL``: asked
-    as ``key = ANY(:keys)``, PostgreSQL planned the read when the table was still empty, as a
-    scan of it, and kept that plan as the table grew (a row per session): under concurrent
-    writers the statement cost its server ~0.4 ms of CPU, against ~0.09 ms so."""
-    hit = _upsert("postgresql").returning(  # type: ignore[attr-defined]
-        limits_table.c.key, limits_table.c.expires_at
+def _claim_statement(give_back: bool) -> object:
+    """PostgreSQL: count one more (or, giving back, one less) in several counters with one
+    statement. The rows are written in key order, so two claims that share counters (every
+    lookup of a client shares its failure budget) lock them in the same order and never
+    deadlock. A give-back only takes from the window it claimed in and never goes below zero,
+    and it commits without waiting for its flush (``synchronous_commit`` off for its own
+    transaction): lost in a crash of PostgreSQL, a give-back leaves a failure counted that did
+    not happen, which errs on the safe side, while the shared counter's row is held for the
+    statement only, not for a flush as well."""
+    if give_back:
+        same = "r.window_start = excluded.window_start"
+        count = f"CASE WHEN {same} AND r.count > 0 THEN r.count - 1 ELSE r.count END"
+        window, ends = "r.window_start", "r.expires_at"
+        fresh, guard = "0", " WHERE set_config('synchronous_commit', 'off', true) <> ''"
+    else:
+        current = "r.window_start >= excluded.window_start"
+        count = f"CASE WHEN {current} THEN r.count + 1 ELSE 1 END"
+        window = f"CASE WHEN {current} THEN r.window_start ELSE excluded.window_start END"
+        ends = f"CASE WHEN {current} THEN r.expires_at ELSE excluded.expires_at END"
+        fresh, guard = "1", ""
+    sql = (
+        "INSERT INTO rate_limits AS r (key, window_start, count, expires_at)"
+        f" SELECT c.key, c.window_start, {fresh}, c.expires_at"
+        " FROM unnest(CAST(:keys AS TEXT[]), CAST(:starts AS BIGINT[]), CAST(:ends AS BIGINT[]))"
+        f" AS c(key, window_start, expires_at){guard} ORDER BY c.key"
+        f" ON CONFLICT (key) DO UPDATE SET count = {count}, window_start = {window},"
+        f" expires_at = {ends}"
+        " RETURNING r.key, r.count, r.window_start, r.expires_at"
     )
-    counted = hit.cte("counted")
-    others = [
-        select(*_COLUMNS).where(limits_table.c.key == bindparam(f"key{n}", type_=String()))
-        for n in range(KEY_SLOTS)
-    ]
-    return select(counted.c.key, counted.c.count, counted.c.expires_at).union_all(*others)
+    return text(sql).columns(
+        limits_table.c.key,
+        limits_table.c.count,
+        limits_table.c.window_start,
+        limits_table.c.expires_at,
+    )
 
 
-_UPSERT_AND_READ = _upsert_and_read()
+_CLAIM = _claim_statement(give_back=False)
+_GIVE_BACK = _claim_statement(give_back=True)
+
+
+def _give_back_one() -> object:
+    """SQLite: one counter's give-back (its writers are serial, so the order is moot)."""
+    return (
+        update(limits_table)
+        .where(
+            limits_table.c.key == bindparam("b_key"),
+            limits_table.c.window_start == bindparam("b_window_start"),
+            limits_table.c.count > 0,
+        )
+        .values(count=limits_table.c.count - 1)
+    )
+
+
+_GIVE_BACK_ONE = _give_back_one()
+_CLAIM_ONE = _upsert("sqlite").returning(  # type: ignore[attr-defined]
+    limits_table.c.window_start, limits_table.c.expires_at
+)
+"""SQLite: one counter's claim, answering its count, window start and end."""
+
+
+def _arrays(rows: Sequence[Mapping[str, object]]) -> dict[str, list[object]]:
+    """Rows of counters as the arrays ``unnest`` takes, one per column."""
+    return {
+        "keys": [row["key"] for row in rows],
+        "starts": [row["window_start"] for row in rows],
+        "ends": [row["expires_at"] for row in rows],
+    }
 
 
 def _live(keys: Sequence[str], rows: Iterable[Any], now: int) -> dict[str, tuple[int, int]]:
@@ -155,27 +191,37 @@ class SqlLimitStorage(Storage):
         self._known.pop(key, None)
         return count
 
-    async def incr_and_prefetch(
-        self, key: str, expiry: int, keys: Sequence[str], amount: int = 1
-    ) -> int:
-        """``incr`` then ``prefetch``: on PostgreSQL in one statement (``key``'s own count and
-        expiry are then known too), on SQLite in one hand-off to its thread."""
-        if key in keys or len(keys) > KEY_SLOTS:
-            count = await self.incr(key, expiry, amount)
-            await self.prefetch(keys)
-            return count
-        params = self._window(key, expiry, amount)
-        slots = {f"key{n}": keys[n] if n < len(keys) else None for n in range(KEY_SLOTS)}
-        if self.conn.dialect.name != "postgresql":
-            counted, rows = await direct.execute_in_turn(
-                self.conn,
-                [(_UPSERT["sqlite"], params), (_GET_SLOTS, slots)],  # type: ignore[list-item]
-            )
-            self._known = _live(keys, rows, int(self.now()))
-            return int(counted.scalar_one())
-        rows = await direct.execute(self.conn, _UPSERT_AND_READ, {**params, **slots})  # type: ignore[arg-type]
-        self._known = _live(keys, rows, int(self.now()))
-        return self._known[key][0]
+    async def claim(self, windows: Sequence[tuple[str, int]]) -> dict[str, Counted]:
+        """Count one more in each counter (a key and its window's length in seconds) at once:
+        what each holds now, this claim included."""
+        rows = [self._window(key, expiry, 1) for key, expiry in sorted(windows)]
+        self._known.clear()
+        if self.conn.dialect.name == "postgresql":
+            found = await direct.execute(self.conn, _CLAIM, _arrays(rows))  # type: ignore[arg-type]
+            return {key: Counted(count, start, ends) for key, count, start, ends in found}
+        results = await direct.execute_in_turn(self.conn, [(_CLAIM_ONE, row) for row in rows])
+        return {
+            str(row["key"]): Counted(*result.all()[0])
+            for row, result in zip(rows, results, strict=True)
+        }
+
+    async def give_back(self, claimed: Mapping[str, Counted]) -> None:
+        """Take back one claim from each counter, if its window is still the one claimed in."""
+        if not claimed:
+            return
+        self._known.clear()
+        if self.conn.dialect.name == "postgresql":
+            rows = [
+                {"key": key, "window_start": counted.window_start, "expires_at": counted.expires_at}
+                for key, counted in sorted(claimed.items())
+            ]
+            await direct.execute(self.conn, _GIVE_BACK, _arrays(rows))  # type: ignore[arg-type]
+            return
+        each = [
+            (_GIVE_BACK_ONE, {"b_key": key, "b_window_start": counted.window_start})
+            for key, counted in sorted(claimed.items())
+        ]
+        await direct.execute_in_turn(self.conn, each)  # type: ignore[arg-type]
 
     async def get(self, key: str) -> int:
         return (await self._read(key))[0]

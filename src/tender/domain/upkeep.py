@@ -7,30 +7,33 @@ The runtime hands these out (``Runtime.limit_counters``, ``Runtime.schema``,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """A rate-limit counter as a claim left it: its count and its window, in Unix seconds."""
+
+    count: int
+    window_start: int
+    expires_at: int
+
+
 class LimitCounters(Protocol):
-    """Fixed-window counters every worker shares, bound to one open transaction: the storage
-    of the ``limits`` library (whose strategies it is handed to), plus a read-ahead."""
+    """Fixed-window counters every worker shares, bound to one open transaction."""
 
-    async def prefetch(self, keys: Sequence[str]) -> None:
-        """Read several counters in one statement; later reads answer from memory."""
+    async def claim(self, windows: Sequence[tuple[str, int]]) -> dict[str, Counted]:
+        """Count one more in each counter (a key and its window's length in seconds) at once,
+        in one statement where the database allows: what each holds now, this claim
+        included."""
         ...
 
-    async def incr(self, key: str, expiry: int, amount: int = 1) -> int: ...
-
-    async def incr_and_prefetch(
-        self, key: str, expiry: int, keys: Sequence[str], amount: int = 1
-    ) -> int:
-        """``incr`` then ``prefetch``, in one round trip where the database allows."""
+    async def give_back(self, claimed: Mapping[str, Counted]) -> None:
+        """Take one claim back from each counter, if its window is still the one claimed in."""
         ...
-
-    async def get(self, key: str) -> int: ...
-
-    async def get_expiry(self, key: str) -> float: ...
 
 
 class Schema(Protocol):
