@@ -9,6 +9,7 @@ from typing import Any
 
 from limits import parse
 from limits.aio.strategies import FixedWindowRateLimiter
+from sqlalchemy import text
 
 from tender.db.engine import Database
 from tender.db.purge import forget_rate_limits
@@ -143,3 +144,23 @@ async def test_a_counter_renewed_while_the_purge_waits_for_it_is_kept(db: Databa
     assert await renewal == 1
     assert purged == 0
     assert await using(db, T0 + 121, lambda s: s.get(key)) == 1
+
+
+async def test_only_the_counters_own_statement_skips_the_flush(db: Database) -> None:
+    """A claim runs on the request's own connection, whose unit of work comes next: on
+    PostgreSQL its ``synchronous_commit`` off must end with the claim's own transaction (on
+    SQLite nothing is changed at all)."""
+    key = parse("5/minute").key_for("flush")
+    ask = text("PRAGMA synchronous" if db.is_sqlite else "SHOW synchronous_commit")
+
+    async with db.engine.connect() as conn:  # no transaction: the claim stands alone
+        counted = await SqlLimitStorage(conn, lambda: T0).claim([(key, 60)])
+        await SqlLimitStorage(conn, lambda: T0).give_back(counted)
+        after = (await conn.execute(ask)).scalar_one()
+        await conn.rollback()
+    async with db.engine.connect() as conn:
+        default = (await conn.execute(ask)).scalar_one()
+        await conn.rollback()
+    assert after == default
+    assert db.is_sqlite or after == "on"
+    assert await counts(db, T0, (key,)) == [0]
