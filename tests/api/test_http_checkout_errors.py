@@ -106,6 +106,14 @@ BAD_UPDATES = [
         404,
         "ShippingMethodNotFound",
     ),
+    *(
+        (
+            {"version": 1, "actions": [{"action": "setShippingMethod", "shippingMethodId": n}]},
+            404,
+            "ShippingMethodNotFound",
+        )
+        for n in (2**31, 2**40, 2**63 - 1, 2**63, 2**64, -(2**31) - 1, 0, -1)
+    ),
     (
         {
             "version": 1,

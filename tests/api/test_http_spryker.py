@@ -166,6 +166,15 @@ async def test_incorrect_checkout_data_is_422_per_field_and_changes_nothing(api:
     assert cart["version"] == 1
 
 
+@pytest.mark.parametrize("method", [2**31, "4294967296", 2**63, 2**64, 0, -1])
+async def test_a_shipment_method_no_database_could_hold_is_unknown(api: Api, method: Any) -> None:
+    h, cart_id, _ids = await shop(api)
+    bad = document("checkout-data", cart_id, shipment={"idShipmentMethod": method})
+    response = await api.client.post("/checkout-data", json=bad, headers=h)
+    body = jsonapi_error(response, 422)
+    assert [e.get("field") for e in body["errors"]] == ["shipment.idShipmentMethod"]
+
+
 async def test_malformed_and_unauthenticated_requests_are_400(api: Api) -> None:
     h, cart_id, _ = await shop(api)
     for content in (

@@ -11,6 +11,10 @@ from tender.domain.shipping import ShippingMethod
 _GET_SHIPPING = select(shipping).where(shipping.c.id == bindparam("b_id"))
 
 
+MAX_ID = 2**31 - 1
+"""The largest ``shipping_methods.id``: an ``INTEGER``."""
+
+
 class SqlShippingStore:
     """One transaction's shipping methods. Each is read at most once: a cart's totals ask for
     their method several times while an order is placed."""
@@ -46,6 +50,10 @@ class SqlShippingStore:
         return [shipping_from_row(r) for r in rows]
 
     async def shipping_method(self, method_id: int) -> ShippingMethod | None:
+        """``None`` for an id the column could not hold (it is a 32-bit integer on PostgreSQL,
+        which refuses a larger one with an error, not with no row), as for any unknown id."""
+        if not 1 <= method_id <= MAX_ID:
+            return None
         if method_id not in self._methods:
             row = (await self.conn.execute(_GET_SHIPPING, {"b_id": method_id})).first()
             self._methods[method_id] = shipping_from_row(row) if row else None
