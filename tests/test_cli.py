@@ -132,6 +132,18 @@ def test_errors_are_one_line_and_exit_non_zero(
     assert "Traceback" not in result.output
 
 
+def test_a_database_out_of_reach_is_one_line(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TENDER_DATABASE_URL", "postgresql+asyncpg://tender:pw@127.0.0.1:1/x")
+    result = runner.invoke(app, ["cards", "show", "1234 5678 9012 3456"])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert "cannot be reached" in result.output
+    assert "pw" not in result.output
+
+
 def test_disabling_twice_is_refused(cli_env: Path) -> None:
     out = cli_env / "one.csv"
     invoke(
@@ -166,6 +178,21 @@ def test_admin_token_is_one_the_service_accepts(cli_env: Path) -> None:
     assert principal is not None
     assert principal.subject == "ops@example.com"
     assert principal.scopes == {Scope.MANAGE_GIFTCARDS}
+
+
+def test_admin_tokens_the_service_would_refuse_are_not_minted(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TENDER_JWT_MAX_LIFETIME_SECONDS", "3600")
+    args = ["admin", "token", "--scopes", "view_giftcards"]
+    too_long = runner.invoke(app, [*args, "--subject", "ops", "--ttl-minutes", "61"])
+    assert too_long.exit_code == 1
+    assert "TENDER_JWT_MAX_LIFETIME_SECONDS" in too_long.output
+    for subject in ("a" * 95, " ops", "ops\x00"):
+        refused = runner.invoke(app, [*args, "--subject", subject])
+        assert refused.exit_code == 1, subject
+        assert "--subject" in refused.output
+    assert invoke(*args, "--subject", "ops", "--ttl-minutes", "60").count(".") == 2
 
 
 def test_admin_token_is_signed_with_the_keys_generation(
@@ -474,3 +501,99 @@ def test_a_disk_that_stays_full_is_told_not_a_traceback(
     assert "VOID: the last 5 rows of" in said
     assert "5 of 12 cards were issued" in said
     assert len(card_ids()) == 5
+
+
+# --- what a narrow or piped terminal shows ------------------------------------------------
+
+NARROW = 80
+"""What rich takes as the width when standard output is no terminal (a pipe, a file)."""
+
+
+def narrow(monkeypatch: pytest.MonkeyPatch, *modules: Any) -> io.StringIO:
+    printed = io.StringIO()
+    for module in modules:
+        monkeypatch.setattr(module, "console", Console(file=printed, width=NARROW))
+    return printed
+
+
+def test_codes_printed_to_a_narrow_terminal_are_whole(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without ``--out`` the terminal has the only copy of each code and PIN: cut to the
+    width (``2436 0025 2975…``), a card was money nobody could spend."""
+    printed = narrow(monkeypatch, codes_output)
+    invoke(
+        "cards", "issue", "--amount", "5", "--currency", "EUR", "--count", "3", "--pin",
+        "--expires", "2030-01-01",
+    )  # fmt: skip
+    shown = printed.getvalue()
+    assert "…" not in shown
+    rows = [line for line in shown.splitlines() if any(i in line for i in card_ids())]
+    assert len(rows) == 3
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip("│ ").split("│")]
+        code, pin = cells[0], cells[1]
+        assert luhn_valid(normalise_code(code)), row
+        assert pin.isdigit(), row
+        assert len(pin) >= 4, row
+        assert "active" in invoke("cards", "show", code).lower()
+
+
+def test_listed_client_ids_are_whole(cli_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``clients disable`` takes the id ``clients list`` shows."""
+    from tender.cli import clients as clients_cli
+
+    created = invoke("clients", "create", "--name", "a shop with a long name", "--scopes",
+                     "manage_giftcards view_giftcards manage_orders")  # fmt: skip
+    client_id = next(line.split()[1] for line in created.splitlines() if "client_id" in line)
+    printed = narrow(monkeypatch, clients_cli)
+    invoke("clients", "list")
+    assert client_id in printed.getvalue()
+    invoke("clients", "disable", client_id)
+    assert f"disabled {client_id}" in printed.getvalue()
+
+
+def test_a_disabled_clients_sessions_stop_working_at_once(cli_env: Path) -> None:
+    """A client is disabled because its secret leaked: the browser sessions it opened are
+    tokens too, and would otherwise go on checking and redeeming cards until they expire."""
+    import httpx
+
+    from tender.api.app import create_app
+
+    created = invoke("clients", "create", "--name", "shop", "--scopes",
+                     "manage_orders manage_payments")  # fmt: skip
+    values = dict(line.split(":", 1) for line in created.splitlines() if line.startswith("client"))
+    client_id, secret = values["client_id"].strip(), values["client_secret"].strip()
+
+    async def session_answers(session_id: str | None = None) -> tuple[str, int, int]:
+        runtime = Runtime(Settings())
+        transport = httpx.ASGITransport(app=create_app(runtime=runtime))
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                if session_id is None:
+                    granted = await http.post(
+                        "/oauth/token", data={"grant_type": "client_credentials"},
+                        auth=(client_id, secret),
+                    )  # fmt: skip
+                    h = {"Authorization": f"Bearer {granted.json()['access_token']}"}
+                    cart = await http.post("/carts", json={"currency": "EUR", "country": "DE"},
+                                           headers=h)  # fmt: skip
+                    opened = await http.post(
+                        "/sessions", json={"cart": {"cartRef": {"id": cart.json()["id"]}}},
+                        headers=h,
+                    )  # fmt: skip
+                    assert opened.status_code == 201, opened.text
+                    session_id = str(opened.json()["id"])
+                config = await http.get("/operations/config", headers={"X-Session-Id": session_id})
+                checked = await http.post(
+                    "/balance", json={"code": "1234 5678 9012 3456"},
+                    headers={"X-Session-Id": session_id},
+                )  # fmt: skip
+                return session_id, config.status_code, checked.status_code
+        finally:
+            await runtime.close()
+
+    session_id, config, checked = asyncio.run(session_answers())
+    assert (config, checked) == (200, 404)  # the session works: an unknown code is NotFound
+    invoke("clients", "disable", client_id)
+    assert asyncio.run(session_answers(session_id))[1:] == (401, 401)

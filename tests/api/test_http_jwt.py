@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from tender.api.app import create_app
 from tender.auth.jwks import parse_jwks
 from tender.auth.keys import SigningKey, SigningKeys, thumbprint
+from tender.domain.principals import MAX_ADMIN_SUBJECT
 from tender.runtime import Runtime
 from tests.api.conftest import SECRET, SIGNING_KEY, Api, assert_error
 
@@ -414,3 +415,38 @@ async def test_two_issuers_admins_of_one_name_keep_keys_of_their_own(
     assert other.json()["code"] != first.json()["code"]
     again = await api.client.post(CARDS, json=body, headers=own)
     assert again.headers["idempotent-replayed"] == "true"
+
+
+async def test_an_admin_whose_subject_cannot_be_recorded_is_refused(api: Api) -> None:
+    """An admin's subject is recorded as the owner of what it creates and in the ledger: one
+    the database cannot hold (too long for an owner, a NUL, a lone surrogate) or that could
+    pass for another (blank, padded) is an invalid token, not a 500 on the first write."""
+    now = int(api.clock.now().timestamp())
+
+    def token(subject: str) -> dict[str, str]:
+        claims = {
+            "iss": "tender",
+            "aud": "tender",
+            "sub": subject,
+            "scope": "manage_orders manage_giftcards",
+            "exp": now + 300,
+        }
+        signed = jwt.encode(claims, SIGNING_KEY.private, algorithm="EdDSA",
+                            headers={"kid": SIGNING_KEY.kid})  # fmt: skip
+        return bearer(signed)
+
+    cart = {"currency": "EUR", "country": "DE"}
+    longest = "a" * MAX_ADMIN_SUBJECT
+    created = await api.client.post("/carts", json=cart, headers=token(longest))
+    assert created.status_code == 201, created.text
+    for subject in (longest + "a", "ops\x00x", "ops\ud800", "", " ops", "ops\n"):
+        response = await api.client.post("/carts", json=cart, headers=token(subject))
+        assert_error(response, 401, "invalid_token")
+        issued = await api.client.post(
+            "/giftcards", json={"amount": {"centAmount": 500, "currency": "EUR"}},
+            headers=token(subject),
+        )  # fmt: skip
+        assert_error(issued, 401, "invalid_token")
+    listed = await api.client.get(CARDS, headers=token(longest))
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["results"] == []  # none of the refused issued a card

@@ -23,7 +23,15 @@ from typing import Any, Protocol
 import jwt
 
 from tender.auth.keys import ALGORITHM, SigningKey, SigningKeys
-from tender.domain.principals import InvalidScope, Principal, PrincipalKind, Scope, parse_scopes
+from tender.domain.principals import (
+    MAX_ADMIN_SUBJECT,
+    InvalidScope,
+    Principal,
+    PrincipalKind,
+    Scope,
+    parse_scopes,
+    usable_admin_subject,
+)
 
 OWN_ISSUER = "tender"
 """``iss`` of the tokens tender mints itself."""
@@ -123,9 +131,10 @@ class JwtVerifier:
         if self.kind is not PrincipalKind.ADMIN:
             return Principal(self.kind, str(claims["sub"]), frozenset())
         scopes = _scopes(claims.get("scope", ""), strict=issuer.own)
-        if scopes is None:
+        subject = str(claims["sub"])
+        if scopes is None or not usable_admin_subject(subject):
             return None
-        return Principal(PrincipalKind.ADMIN, str(claims["sub"]), scopes)
+        return Principal(PrincipalKind.ADMIN, subject, scopes)
 
     def _decode(self, token: str, key: jwt.PyJWK, issuer: str) -> dict[str, Any] | None:
         options = {
@@ -179,6 +188,11 @@ def mint_admin_token(
     now: datetime,
     audience: str = DEFAULT_AUDIENCE,
 ) -> str:
+    if not usable_admin_subject(subject):
+        raise ValueError(
+            f"an admin's subject is 1 to {MAX_ADMIN_SUBJECT} printable characters, "
+            "with no space at either end"
+        )
     claims: dict[str, object] = {
         "iss": OWN_ISSUER,
         "aud": audience,

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tender.cli.codes_output import Codes, CodesFile, TerminalCodes
-from tender.cli.common import cli_errors, console, err_console, fail, run
+from tender.cli.common import cli_errors, console, err_console, fail, print_whole, run
 from tender.domain.checkout_ports import Work
 from tender.domain.codes import mask
 from tender.domain.errors import CardNotFound
@@ -214,7 +214,7 @@ def _show(card: Card) -> None:
         ("version", str(card.version)),
     ]:
         table.add_row(label, value)
-    console.print(table)
+    print_whole(console, table)
 
 
 @app.command("show")
@@ -249,7 +249,7 @@ def history(code: str, limit: Annotated[int, typer.Option(min=1, max=10_000)] = 
             a.reference or "",
             a.actor or "",
         )
-    console.print(table)
+    print_whole(console, table)
 
 
 @app.command("load")

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tender.cli.common import cli_errors, console, fail, run
+from tender.cli.common import cli_errors, console, fail, print_whole, run
 from tender.domain.money import Money
 from tender.domain.orders import OrderState
 from tender.domain.shipping import ShippingMethod
@@ -98,7 +98,7 @@ def shipping_list() -> None:
             str(Money(m.free_above, m.currency)) if m.free_above is not None else "",
             ",".join(m.countries) or "all",
         )
-    console.print(table)
+    print_whole(console, table)
 
 
 @orders_app.command("show")
@@ -134,7 +134,7 @@ def orders_show(reference: str) -> None:
         table.add_row(
             p.id, method, p.status.value, str(Money(p.amount_planned, p.currency)), history
         )
-    console.print(table)
+    print_whole(console, table)
 
 
 @orders_app.command("list")
@@ -173,4 +173,4 @@ def orders_list(
     table = Table("reference", "state", "total", "created")
     for row in run(work):
         table.add_row(*row)
-    console.print(table)
+    print_whole(console, table)

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from tender.cli.common import cli_errors, console, fail, run
+from tender.cli.common import cli_errors, console, fail, print_whole, run
 from tender.domain.clients import ApiClient
 from tender.domain.principals import Scope, format_scopes
 from tender.runtime import Runtime
@@ -32,8 +32,8 @@ def create(
         )
 
     client, secret = run(work)
-    console.print(f"client_id:     {client.client_id}")
-    console.print(f"client_secret: {secret}")
+    console.print(f"client_id:     {client.client_id}", soft_wrap=True)  # never cut in two
+    console.print(f"client_secret: {secret}", soft_wrap=True)
     console.print(f"scopes:        {format_scopes(client.scopes)}")
     console.print("[yellow]The secret is shown only now: store it safely.[/]")
 
@@ -55,19 +55,22 @@ def list_clients() -> None:
             "yes" if c.active else "no",
             c.created_at.isoformat(timespec="seconds"),
         )
-    console.print(table)
+    print_whole(console, table)
 
 
 @app.command("disable")
 @cli_errors
 def disable(client_id: str) -> None:
-    """Disable a client: its tokens stop working at once."""
+    """Disable a client: its tokens and the browser sessions it opened stop working at once."""
 
-    async def work(runtime: Runtime) -> bool:
+    async def work(runtime: Runtime) -> int | None:
         return await runtime.db.transaction(
-            lambda conn: runtime.clients(conn).set_client_active(client_id, False)
+            lambda conn: runtime.sessions.end_client(
+                runtime.work(conn, actor=None), runtime.clients(conn), client_id
+            )
         )
 
-    if not run(work):
+    ended = run(work)
+    if ended is None:
         raise fail(f"no client {client_id}")
-    console.print(f"disabled {client_id}")
+    console.print(f"disabled {client_id}; {ended} open browser sessions ended")

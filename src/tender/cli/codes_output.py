@@ -13,7 +13,7 @@ from typing import BinaryIO, Protocol
 
 from rich.table import Table
 
-from tender.cli.common import console, err_console, fail
+from tender.cli.common import console, err_console, fail, print_whole
 
 CSV_FIELDS = ["code", "pin", "id", "amount", "currency", "expires_at"]
 
@@ -137,7 +137,7 @@ class TerminalCodes:
             table.add_column(name, no_wrap=True)
         for row in rows:
             table.add_row(*row)
-        console.print(table)
+        print_whole(console, table)
         self.pending = len(rows)
 
     def committed(self) -> None:

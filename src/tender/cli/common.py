@@ -10,11 +10,12 @@ from typing import ParamSpec, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from tender.auth.oauth import OAuthError
 from tender.config import InsecureSettings, Settings
-from tender.domain.errors import DomainError
+from tender.domain.errors import DomainError, StoreUnavailable
 from tender.runtime import Runtime
 
 P = ParamSpec("P")
@@ -23,8 +24,26 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+UNBOUNDED = 100_000
+"""A width no table of the command line reaches."""
+
+
+def print_whole(on: Console, table: Table) -> None:
+    """Print ``table`` no narrower than its widest row, wider than the terminal if need be.
+    Fitted to the width (80 columns whenever the output is piped), rich cut cells short with
+    "…": a card's code and PIN printed once (a card nobody could spend), a client id or a
+    payment id the operator must copy into the next command."""
+    widest = on.measure(table, options=on.options.update_width(UNBOUNDED)).maximum
+    width = on.width
+    on.width = max(width, widest)  # ``print(width=…)`` only ever narrows
+    try:
+        on.print(table)
+    finally:
+        on.width = width
+
+
 def fail(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code=1)
 
 
@@ -45,6 +64,8 @@ def cli_errors(func: Callable[P, T]) -> Callable[P, T]:
         except ValidationError as error:
             first = error.errors()[0]
             raise fail(f"invalid setting {first['loc']}: {first['msg']}") from None
+        except StoreUnavailable as error:
+            raise fail(f"{error}: check TENDER_DATABASE_URL and that the server is up") from None
         except SQLAlchemyError as error:
             raise fail(
                 f"database error: {type(error).__name__}: {str(error).splitlines()[0]}"

@@ -134,14 +134,22 @@ def admin_token(
         parsed = parse_scopes(scopes)
     except InvalidScope as error:
         raise fail(str(error)) from None
-    token = mint_admin_token(
-        key=SigningKey.derive(settings.secret_bytes(), settings.jwt_key_generation),
-        subject=subject,
-        scopes=parsed,
-        ttl=timedelta(minutes=ttl_minutes),
-        now=datetime.now(UTC),
-        audience=settings.jwt_audience,
-    )
+    if ttl_minutes * 60 > settings.jwt_max_lifetime_seconds:
+        raise fail(  # the service would refuse the token: say so now, not with a 401 later
+            f"--ttl-minutes {ttl_minutes} is longer than TENDER_JWT_MAX_LIFETIME_SECONDS "
+            f"({settings.jwt_max_lifetime_seconds} s) allows"
+        )
+    try:
+        token = mint_admin_token(
+            key=SigningKey.derive(settings.secret_bytes(), settings.jwt_key_generation),
+            subject=subject,
+            scopes=parsed,
+            ttl=timedelta(minutes=ttl_minutes),
+            now=datetime.now(UTC),
+            audience=settings.jwt_audience,
+        )
+    except ValueError as error:
+        raise fail(f"--subject: {error}") from None
     print(token)
 
 

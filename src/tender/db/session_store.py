@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -60,6 +60,14 @@ class SqlSessionStore:
         """The order number a session promised for this cart, if any (the newest one)."""
         row = (await self.conn.execute(_FUTURE_ORDER_NUMBER, {"b_id": cart_id})).first()
         return str(row[0]) if row else None
+
+    async def end_sessions(self, owner: str, now: datetime) -> int:
+        result = await self.conn.execute(
+            update(sessions)
+            .where(sessions.c.owner == owner, sessions.c.expires_at > now)
+            .values(expires_at=now, updated_at=now)
+        )
+        return int(result.rowcount)
 
     async def allow_origins(self, allowed: Sequence[str], until: datetime) -> None:
         """Each origin allowed at least ``until``, in one upsert: read first and written after,

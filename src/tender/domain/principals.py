@@ -55,6 +55,22 @@ class PrincipalKind(StrEnum):
     """A customer of the merchant's identity provider, acting on the carts of its ``sub``."""
 
 
+MAX_OWNER = 100
+"""The longest actor that can own a cart, a session or an order (their ``owner`` column)."""
+MAX_ADMIN_SUBJECT = MAX_OWNER - len("admin:")
+
+
+def usable_admin_subject(subject: str) -> bool:
+    """Whether an admin token's ``sub`` can be recorded as the owner of what the admin creates
+    and in the ledger: printable (no NUL or lone surrogate, which PostgreSQL refuses), not
+    blank or padded (``" ops"`` would pass for ``ops`` in a listing), and short enough."""
+    return (
+        0 < len(subject) <= MAX_ADMIN_SUBJECT
+        and subject.isprintable()
+        and subject == subject.strip()
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     kind: PrincipalKind
