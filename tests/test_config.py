@@ -257,6 +257,8 @@ def test_a_guessable_code_format_stops_the_cli_with_one_clear_line(tmp_path: Pat
         ("trusted_proxies", ["10.0.0.0/8", "proxy.internal"]),
         ("jwt_key_generation", 0),
         ("jwt_key_generation", "next"),
+        ("order_payment_window_seconds", 366 * 86400 + 1),
+        ("order_payment_window_seconds", 59),
     ],
 )
 def test_bad_budgets_and_proxies_are_refused_at_start_up(name: str, value: object) -> None:

@@ -31,6 +31,7 @@ OWN_JWT_ISSUER = "tender"
 """The ``iss`` of tender's own tokens (``tender.auth.jwt.OWN_ISSUER``; settings import no auth):
 an external issuer may not take the name."""
 DEFAULT_AUDIENCE = "tender"
+MAX_HOLD_SECONDS = int(LedgerPolicy().max_hold_ttl.total_seconds())
 
 
 class Environment(StrEnum):
@@ -88,9 +89,10 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = Field(3600, ge=60, le=86400)
     max_pin_attempts: int = Field(5, ge=1, le=100)
     pin_lockout_seconds: int = Field(900, ge=1)
-    hold_ttl_seconds: int = Field(7 * 86400, ge=1)
-    order_payment_window_seconds: int = Field(24 * 3600, ge=60)
-    """How long a placed order's gift card reservations last before they lapse."""
+    order_payment_window_seconds: int = Field(24 * 3600, ge=60, le=MAX_HOLD_SECONDS)
+    """How long a gift card reservation lasts before it lapses: one a shopper's page made
+    (``POST /redeem``) and a placed order's alike. No longer than a hold may last, so that a
+    window too long stops the service at start-up instead of failing every reservation."""
     session_ttl_seconds: int = Field(3600, ge=60, le=7 * 86400)
     card_attempts_per_session_minute: int = Field(10, ge=1)
     """Balance checks and add-card attempts one browser session may make per minute."""
@@ -368,7 +370,6 @@ class Settings(BaseSettings):
         return LedgerPolicy(
             max_pin_attempts=self.max_pin_attempts,
             pin_lockout=timedelta(seconds=self.pin_lockout_seconds),
-            default_hold_ttl=timedelta(seconds=self.hold_ttl_seconds),
             code_format=CodeFormat(
                 length=self.code_length,
                 alphabet=alphabet,
