@@ -57,6 +57,20 @@ async def test_token_with_basic_auth_and_with_form_credentials(api: Api) -> None
             "invalid_scope",
         ),
         ({"grant_type": "client_credentials", "scope": "root"}, "good", 400, "invalid_scope"),
+        # RFC 6749 2.3: one authentication method a request. Basic used to win silently, so
+        # a client_secret in the form (perhaps someone else's, or a wrong one) went unchecked.
+        (
+            {"grant_type": "client_credentials", "client_id": "x", "client_secret": "y"},
+            "good",
+            400,
+            "invalid_request",
+        ),
+        (
+            {"grant_type": "client_credentials", "client_secret": "y"},
+            "good",
+            400,
+            "invalid_request",
+        ),
     ],
 )
 async def test_token_errors_follow_rfc_6749(

@@ -105,6 +105,10 @@ async def token(request: Request, response: Response) -> AccessToken:
     if grant != "client_credentials":
         raise OAuthError("unsupported_grant_type", "only client_credentials is supported")
     credentials = basic_credentials(request)
+    if credentials is not None and ("client_id" in params or "client_secret" in params):
+        raise OAuthError(  # RFC 6749 2.3: one method a request, so no credential goes unchecked
+            "invalid_request", "send the client's credentials either as HTTP Basic or in the form"
+        )
     if credentials is None and "client_id" in params:
         credentials = (params["client_id"], params.get("client_secret", ""))
     if credentials is None:
