@@ -111,9 +111,8 @@ class ChunkedIssue:
         finally:
             self.codes.close()
             if self.done < count:
-                err_console.print(
-                    f"{self.done} of {count} cards were issued; see {self.codes.where}"
-                )
+                where = f"; see {self.codes.where}" if self.done else ""
+                err_console.print(f"{self.done} of {count} cards were issued{where}")
 
     async def _next_chunk(self, size: int) -> None:
         codes = self.codes

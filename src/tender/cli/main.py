@@ -84,7 +84,7 @@ def serve(
 @db_app.command("upgrade")
 @cli_errors
 def db_upgrade(revision: str = "head") -> None:
-    """Apply migrations up to REVISION (default: the newest)."""
+    """Apply migrations up to --revision (default: the newest)."""
     settings = Settings()
     if settings.database_url.startswith("sqlite"):
         _ensure_sqlite_dir(settings.database_url)
