@@ -151,6 +151,11 @@ class Settings(BaseSettings):
     server-to-server confirmations (``POST /redirect-payments/{id}/callback``) with it."""
     redirect_callback_tolerance_seconds: int = Field(300, ge=30, le=3600)
     """Signed callbacks whose timestamp is further than this from now are refused (replays)."""
+    api_docs: bool | None = None
+    """The interactive API pages ``/docs`` and ``/redoc``, which load Swagger UI's and ReDoc's
+    scripts from a CDN into tender's own origin: an operator who pastes an admin token into
+    them hands it to whatever that CDN serves that day. Unset: off in production, on
+    otherwise. ``/openapi.json``, which runs no script, is always served."""
     demo: bool | None = None
     """The demo storefront at ``/demo`` (a shop page and its small backend, which creates carts
     and sessions for anyone who opens it). Unset: on only with ``TENDER_ENV=development``;
@@ -273,6 +278,12 @@ class Settings(BaseSettings):
         if self.redirect_simulator is None:
             return self.env is Environment.DEVELOPMENT
         return self.redirect_simulator
+
+    @property
+    def api_docs_on(self) -> bool:
+        if self.api_docs is None:
+            return self.env is not Environment.PRODUCTION
+        return self.api_docs
 
     @property
     def demo_on(self) -> bool:

@@ -93,6 +93,32 @@ async def test_demo_is_off_unless_development_is_on(
         Settings(env=Environment.PRODUCTION, demo=True).validate_payments()
 
 
+@pytest.mark.parametrize(
+    ("env", "docs", "shown"),
+    [
+        (Environment.PRODUCTION, None, False),
+        (Environment.PRODUCTION, True, True),
+        (Environment.TEST, None, True),
+        (Environment.DEVELOPMENT, False, False),
+    ],
+)
+async def test_the_api_pages_are_off_in_production_unless_switched_on(
+    db: Database, tmp_path: Path, env: Environment, docs: bool | None, shown: bool
+) -> None:
+    """Swagger UI and ReDoc load a CDN's scripts into tender's origin, where an operator may
+    paste an admin token; the OpenAPI document itself runs nothing and is always there."""
+    runtime = Runtime(settings(db, tmp_path / "demo.json", env=env, api_docs=docs))
+    async with await client_for(runtime) as client:
+        for path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+            answer = await client.get(path)
+            if shown:
+                assert answer.status_code == 200, (path, answer.text)
+            else:
+                assert_error(answer, 404)
+        assert (await client.get("/openapi.json")).status_code == 200
+    await runtime.close()
+
+
 async def test_a_shopper_checks_out_with_the_session_alone(
     shop: tuple[httpx.AsyncClient, Path],
 ) -> None:

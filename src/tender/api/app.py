@@ -113,6 +113,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         description=DESCRIPTION,
         lifespan=lifespan,
         redirect_slashes=False,  # an API client gets a 404 in the error shape, not a 307
+        docs_url="/docs" if runtime.settings.api_docs_on else None,
+        redoc_url="/redoc" if runtime.settings.api_docs_on else None,
         # FastAPI's own OpenTelemetry spans record raw paths and queries (a session id is in
         # the path of ``GET /sessions/{id}``): nothing goes to a trace backend unless redacted.
         telemetry=NO_TELEMETRY,
