@@ -55,7 +55,9 @@ from tender.services.card_payments import (
 
 class CartLocked(IllegalTransition):
     code = "CartLocked"
-    message = "The cart's order is being processed; reopen it to change the cart."
+    message = (
+        "The cart's order has been placed; only reopening it, while it is open, unlocks the cart."
+    )
 
 
 class StaleVersion(Conflict):
