@@ -254,6 +254,8 @@ def test_a_guessable_code_format_stops_the_cli_with_one_clear_line(tmp_path: Pat
         ("card_failures_per_code", "ten per hour"),
         ("card_failures_per_client", "10/fortnight"),
         ("card_failures_per_ip", ""),
+        ("card_failures_per_client", "4/hour;4/hour"),
+        ("card_failures_per_client", "4/hour;9/1 hour"),
         ("trusted_proxies", ["10.0.0.0/8", "proxy.internal"]),
         ("jwt_key_generation", 0),
         ("jwt_key_generation", "next"),

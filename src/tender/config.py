@@ -192,11 +192,14 @@ class Settings(BaseSettings):
     def _rate_strings(cls, value: str) -> str:
         """Budgets use the ``limits`` notation (``10/hour;30/day``); refuse typos at start-up."""
         try:
-            parse_many(value)
+            items = parse_many(value)
         except ValueError:
             raise ValueError(
                 f"{value!r} is not a rate such as '10/hour' or '20/minute;200/hour'"
             ) from None
+        windows = [(item.GRANULARITY.name, item.multiples) for item in items]
+        if len(set(windows)) < len(windows):  # one counter a window: which limit would it be?
+            raise ValueError(f"{value!r} names one window twice")
         return value
 
     @field_validator("trusted_proxies")

@@ -20,7 +20,8 @@ from tender.config import Environment, Settings
 from tender.db.client_store import SqlClientStore
 from tender.db.engine import Database
 from tender.db.ledger_store import SqlLedgerStore, cards
-from tender.db.rate_limit_store import limits_table
+from tender.db.rate_limit_store import SqlLimitStorage, limits_table
+from tender.domain.errors import StoreUnavailable
 from tender.domain.money import Money
 from tender.runtime import Runtime
 from tests.api.conftest import ALL_SCOPES, SECRET, assert_error
@@ -337,6 +338,25 @@ async def test_a_lookup_that_errs_gives_its_claim_back(start: Start) -> None:
         assert_error(refused, 422, "CurrencyMismatch")
     counts = await service.counts()
     assert [n for key, n in counts.items() if "/failed/client/" in key] == [0]
+
+
+async def test_a_give_back_that_fails_leaves_the_answer_and_the_claim(
+    start: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lookup's work has committed when its claims are given back: a database that fails
+    just then must not turn a balance (or a redemption holding money) into an error the page
+    retries. The claim stays counted, the safe side."""
+    service = await start(card_failures_per_client="5/hour")
+    headers = await service.headers()
+    _, code = await service.card()
+
+    async def lost(*_: Any, **__: Any) -> None:
+        raise StoreUnavailable("the database cannot be reached")
+
+    monkeypatch.setattr(SqlLimitStorage, "give_back", lost)
+    assert state_of(await balance(service.http(), headers, code)) == "Valid"
+    counts = await service.counts()
+    assert [n for key, n in counts.items() if "/failed/client/" in key] == [1]
 
 
 # --- per shopper address -------------------------------------------------------------------

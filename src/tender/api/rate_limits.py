@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import math
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -45,6 +46,7 @@ from tender.domain.upkeep import Counted
 from tender.runtime import Runtime
 
 NAMESPACE = "tender"
+log = logging.getLogger(__name__)
 
 
 @functools.cache
@@ -169,6 +171,9 @@ def failure_budgets(runtime: Runtime, caller: Caller, code: str) -> list[Budget]
 
 @dataclass(frozen=True, slots=True)
 class Admission:
+    """What counting a lookup found: the claims to give back unless it fails, and whether
+    it may run at all."""
+
     claimed: dict[str, Counted]
     """The failure budgets' counters as this lookup's claims left them."""
     wait: int | None
@@ -190,10 +195,17 @@ async def _admit(
 
 
 async def _give_back(runtime: Runtime, claimed: dict[str, Counted]) -> None:
+    """Give the claims back, or leave them counted: the lookup's work has committed by now
+    (a redemption holds the card's money), so a give-back that fails (the database gone for
+    a moment) must not turn its answer into an error the page would retry. A claim left
+    counts as a failure until its window ends, the safe side."""
     now = runtime.clock.now().timestamp()
-    await runtime.db.apart_statement(
-        lambda conn: runtime.limit_counters(conn, lambda: now).give_back(claimed)
-    )
+    try:
+        await runtime.db.apart_statement(
+            lambda conn: runtime.limit_counters(conn, lambda: now).give_back(claimed)
+        )
+    except Exception:
+        log.warning("a card lookup's failure claims were not given back", exc_info=True)
 
 
 @dataclass(slots=True)

@@ -203,7 +203,7 @@ class SqlLimitStorage(Storage):
     async def claim(self, windows: Sequence[tuple[str, int]]) -> dict[str, Counted]:
         """Count one more in each counter (a key and its window's length in seconds) at once:
         what each holds now, this claim included."""
-        rows = [self._window(key, expiry, 1) for key, expiry in sorted(windows)]
+        rows = [self._window(key, expiry, 1) for key, expiry in sorted(dict(windows).items())]
         self._known.clear()
         if self.conn.dialect.name == "postgresql":
             found = await direct.execute(self.conn, _CLAIM, _arrays(rows))  # type: ignore[arg-type]
