@@ -11,6 +11,8 @@ configured.
 
 from __future__ import annotations
 
+import contextlib
+import json
 from datetime import timedelta
 from typing import Literal
 
@@ -20,6 +22,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from tender.api.errors import error_response, responses
+from tender.api.inputs import check_json, maybe_unstorable
 from tender.api.middleware import correlation_id
 from tender.api.schemas import MoneyIn, Strict
 from tender.api.security import runtime_of
@@ -73,6 +76,9 @@ async def provider_callback(request: Request, payment_id: str) -> CallbackAnswer
         )
     except SignatureRefused as error:
         return error_response(401, "InvalidSignature", str(error), field="X-Tender-Signature")
+    if maybe_unstorable(body):  # this route reads its own body (it is signed as sent)
+        with contextlib.suppress(ValueError, RecursionError):  # the model answers those
+            check_json(json.loads(body))
     try:
         callback = ProviderCallback.model_validate_json(body)
     except ValidationError as error:
