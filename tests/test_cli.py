@@ -555,7 +555,7 @@ def test_listed_client_ids_are_whole(cli_env: Path, monkeypatch: pytest.MonkeyPa
 
 def test_a_disabled_clients_sessions_stop_working_at_once(cli_env: Path) -> None:
     """A client is disabled because its secret leaked: the browser sessions it opened are
-    tokens too, and would otherwise go on checking and redeeming cards until they expire."""
+    tokens too, and went on checking and redeeming cards until they expired."""
     import httpx
 
     from tender.api.app import create_app

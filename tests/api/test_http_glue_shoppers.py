@@ -11,11 +11,13 @@ import httpx
 from sqlalchemy import select
 
 from tender.db.checkout_rows import carts
+from tender.db.client_store import SqlClientStore
 from tests.api.conftest import assert_error
 from tests.api.glue_shoppers import (
     Shop,
     cart_body,
     checkout_document,
+    created,
     guest,
     guest_id,
     journey,
@@ -223,3 +225,32 @@ async def test_a_placed_cart_is_gone_for_glue_and_kept_for_the_merchant(shop: Sh
         f"/orders/{placed.json()['data']['attributes']['orderReference']}", headers=shop.merchant
     )
     assert order.status_code == 200, order.text
+
+
+async def test_a_disabled_clients_carts_are_out_of_their_shoppers_reach(shop: Shop) -> None:
+    """A client is disabled because its secret leaked: the guests and customers of the carts
+    it made stop with its tokens and sessions, as if the carts did not exist."""
+    client_id, secret = await shop.api.new_client()
+    granted = await shop.api.client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+    )
+    merchant = {"Authorization": f"Bearer {granted.json()['access_token']}"}
+    anonymous = guest_id()
+    carts = {
+        "guest": await created(shop.api, merchant, cart_body(anonymousId=anonymous)),
+        "customer": await created(shop.api, merchant, cart_body(customerId="customer-7")),
+    }
+    callers = {"guest": guest(anonymous), "customer": shop.customer("customer-7")}
+    for who, cart in carts.items():
+        document = checkout_document("checkout-data", cart["id"], shop.shipping, "invoice")
+        answer = await shop.post("/checkout-data", document, callers[who])
+        assert answer.status_code == 200, (who, answer.text)
+    await shop.api.runtime.db.transaction(
+        lambda conn: SqlClientStore(conn).set_client_active(client_id, False)
+    )
+    for who, cart in carts.items():
+        for kind, path in (("checkout-data", "/checkout-data"), ("checkout", "/checkout")):
+            document = checkout_document(kind, cart["id"], shop.shipping, "invoice")
+            refused = await shop.post(path, document, callers[who])
+            assert refused.status_code == 422, (who, path, refused.text)
+            assert refused.json()["errors"][0]["code"] == "CartNotFound"

@@ -61,16 +61,14 @@ def list_clients() -> None:
 @app.command("disable")
 @cli_errors
 def disable(client_id: str) -> None:
-    """Disable a client: its tokens and the browser sessions it opened stop working at once."""
+    """Disable a client: its tokens, the browser sessions it opened and the Glue shoppers of its
+    carts stop working at once."""
 
-    async def work(runtime: Runtime) -> int | None:
+    async def work(runtime: Runtime) -> bool:
         return await runtime.db.transaction(
-            lambda conn: runtime.sessions.end_client(
-                runtime.work(conn, actor=None), runtime.clients(conn), client_id
-            )
+            lambda conn: runtime.clients(conn).set_client_active(client_id, False)
         )
 
-    ended = run(work)
-    if ended is None:
+    if not run(work):
         raise fail(f"no client {client_id}")
-    console.print(f"disabled {client_id}; {ended} open browser sessions ended")
+    console.print(f"disabled {client_id}")

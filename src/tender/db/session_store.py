@@ -5,17 +5,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tender.db import direct
 from tender.db.checkout_rows import carts, origins, session_from_row, sessions
+from tender.db.client_store import clients
+from tender.domain.principals import PrincipalKind
 from tender.domain.sessions import Session
 
 _WITH_CURRENCY = select(sessions, carts.c.currency).join(carts, carts.c.id == sessions.c.cart_id)
 """A session with its cart's currency (``Session.currency``)."""
-_GET_SESSION = _WITH_CURRENCY.where(sessions.c.token_hash == bindparam("b_id"))
+CLIENT_OWNER = PrincipalKind.CLIENT.value + ":"
+_OWNING_CLIENT = and_(
+    sessions.c.owner.startswith(CLIENT_OWNER, autoescape=True),
+    clients.c.client_id == func.substr(sessions.c.owner, len(CLIENT_OWNER) + 1),
+)
+_GET_SESSION = _WITH_CURRENCY.outerjoin(clients, _OWNING_CLIENT).where(
+    sessions.c.token_hash == bindparam("b_id"),
+    or_(clients.c.active.is_(None), clients.c.active.is_(True)),
+)
+"""A session by its id, unless the API client that opened it is disabled: its sessions are
+tokens of that client too, and stop working with its other tokens, at once (a session opened
+while the client was being disabled included). An admin's sessions have no client."""
 _FUTURE_ORDER_NUMBER = (
     select(sessions.c.future_order_number)
     .where(sessions.c.cart_id == bindparam("b_id"), sessions.c.future_order_number.is_not(None))
@@ -60,14 +73,6 @@ class SqlSessionStore:
         """The order number a session promised for this cart, if any (the newest one)."""
         row = (await self.conn.execute(_FUTURE_ORDER_NUMBER, {"b_id": cart_id})).first()
         return str(row[0]) if row else None
-
-    async def end_sessions(self, owner: str, now: datetime) -> int:
-        result = await self.conn.execute(
-            update(sessions)
-            .where(sessions.c.owner == owner, sessions.c.expires_at > now)
-            .values(expires_at=now, updated_at=now)
-        )
-        return int(result.rowcount)
 
     async def allow_origins(self, allowed: Sequence[str], until: datetime) -> None:
         """Each origin allowed at least ``until``, in one upsert: read first and written after,

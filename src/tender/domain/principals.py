@@ -55,6 +55,12 @@ class PrincipalKind(StrEnum):
     """A customer of the merchant's identity provider, acting on the carts of its ``sub``."""
 
 
+def owning_client(owner: str) -> str | None:
+    """The API client an owner (an actor, ``client:…``) is, or ``None`` for an admin."""
+    prefix = PrincipalKind.CLIENT.value + ":"
+    return owner[len(prefix) :] if owner.startswith(prefix) else None
+
+
 MAX_OWNER = 100
 """The longest actor that can own a cart, a session or an order (their ``owner`` column)."""
 MAX_ADMIN_SUBJECT = MAX_OWNER - len("admin:")

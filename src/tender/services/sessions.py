@@ -9,13 +9,11 @@ from typing import Any
 
 from tender.domain.cart import CartNotFound
 from tender.domain.checkout_ports import Work
-from tender.domain.clients import ClientStore
 from tender.domain.codes import Hasher
 from tender.domain.errors import NotFound
 from tender.domain.events import NewEvent
 from tender.domain.ownership import visible
 from tender.domain.ports import Clock
-from tender.domain.principals import Principal, PrincipalKind
 from tender.domain.sessions import (
     OrderNumberTaken,
     Session,
@@ -76,16 +74,6 @@ class Sessions:
             now=now,
         )
         return token, session
-
-    async def end_client(self, work: Work, clients: ClientStore, client_id: str) -> int | None:
-        """Disable an API client and end the browser sessions it opened, in one transaction: a
-        client is disabled because its secret leaked, and its sessions are tokens too (each
-        checks and redeems cards until it expires). ``None`` if there is no such client; else
-        how many sessions were ended."""
-        if not await clients.set_client_active(client_id, False):
-            return None
-        owner = Principal(PrincipalKind.CLIENT, client_id, frozenset()).actor
-        return await work.sessions.end_sessions(owner, self.clock.now())
 
     async def get(self, work: Work, *, token: str, owner: str | None) -> Session:
         session = await work.sessions.session(self.hasher.secret(token))

@@ -16,13 +16,14 @@ import hmac
 from dataclasses import dataclass
 
 from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.datastructures import Headers
 
 from tender.api.security import BearerError, bearer_token, customer_for, runtime_of
 from tender.domain.cart import Cart, CartNotFound
 from tender.domain.errors import InvalidInput
 from tender.domain.payments import OrderNotFound
-from tender.domain.principals import Principal, PrincipalKind
+from tender.domain.principals import Principal, PrincipalKind, owning_client
 from tender.domain.sessions import OriginNotAllowed
 from tender.domain.shoppers import check_customer_id, usable_anonymous_id
 from tender.runtime import Runtime
@@ -108,10 +109,18 @@ async def check_reaches(request: Request, shopper: Shopper, cart_id: str) -> str
     """Before any unit of work: the cart is the shopper's, or it answers as unknown. Answers
     the API client the cart belongs to, within whose budgets the shopper's card lookups count."""
     runtime = runtime_of(request)
-    cart = await runtime.db.lookup(
-        lambda conn: runtime.work(conn, actor=None).carts.get_cart(cart_id)
-    )
-    if cart is None or not shopper.reaches(cart):
+
+    async def read(conn: AsyncConnection) -> tuple[Cart | None, bool]:
+        cart = await runtime.work(conn, actor=None).carts.get_cart(cart_id)
+        client = owning_client(cart.owner) if cart is not None else None
+        if client is None:
+            return cart, True
+        stored = await runtime.clients(conn).client_by_client_id(client)
+        return cart, stored is not None and stored.client.active
+
+    cart, active = await runtime.db.lookup(read)
+    # A disabled client's carts are out of reach of their shoppers too, as its sessions are.
+    if cart is None or not active or not shopper.reaches(cart):
         raise CartNotFound(field="idCart")
     return cart.owner
 
