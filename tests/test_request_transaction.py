@@ -14,7 +14,7 @@ from tender.db import kept
 from tender.db.engine import Database
 from tender.db.idempotency_store import SqlIdempotencyStore
 from tender.db.models import RateLimitRow
-from tender.db.rate_limit_store import SqlLimitStorage
+from tender.db.rate_limit_store import SqlLimitCounters
 from tender.domain.errors import InvalidInput
 from tender.domain.idempotency import IdempotencyKeyInUse
 
@@ -41,7 +41,7 @@ async def counted(db: Database) -> dict[str, int]:
 
 def count(conn: Any, key: str, window: int) -> Any:
     """One rate-limit counter hit: a write that any unit of work might make."""
-    return SqlLimitStorage(conn, lambda: 0.0).incr(key, window)
+    return SqlLimitCounters(conn, lambda: 0.0).claim([(key, window)])
 
 
 async def test_a_refused_unit_is_undone_alone_but_for_its_kept_writes(db: Database) -> None:

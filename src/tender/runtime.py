@@ -25,7 +25,7 @@ from tender.db.order_store import SqlOrderStore
 from tender.db.payment_store import SqlPaymentStore
 from tender.db.pin_attempts import SqlPinAttempts
 from tender.db.purge import SqlPurge
-from tender.db.rate_limit_store import SqlLimitStorage
+from tender.db.rate_limit_store import SqlLimitCounters
 from tender.db.session_store import SqlSessionStore
 from tender.db.shipping_store import SqlShippingStore
 from tender.domain.checkout_ports import Work
@@ -183,7 +183,7 @@ class Runtime:
 
     def limit_counters(self, conn: AsyncConnection, now: Callable[[], float]) -> LimitCounters:
         """Rate-limit counters on ``now``'s clock (Unix seconds), in ``conn``'s transaction."""
-        return SqlLimitStorage(conn, now)
+        return SqlLimitCounters(conn, now)
 
     def purge(self, conn: AsyncConnection) -> Purge:
         return SqlPurge(conn)

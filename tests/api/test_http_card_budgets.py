@@ -20,7 +20,7 @@ from tender.config import Environment, Settings
 from tender.db.client_store import SqlClientStore
 from tender.db.engine import Database
 from tender.db.ledger_store import SqlLedgerStore, cards
-from tender.db.rate_limit_store import SqlLimitStorage, limits_table
+from tender.db.rate_limit_store import SqlLimitCounters, limits_table
 from tender.domain.errors import StoreUnavailable
 from tender.domain.money import Money
 from tender.runtime import Runtime
@@ -353,7 +353,7 @@ async def test_a_give_back_that_fails_leaves_the_answer_and_the_claim(
     async def lost(*_: Any, **__: Any) -> None:
         raise StoreUnavailable("the database cannot be reached")
 
-    monkeypatch.setattr(SqlLimitStorage, "give_back", lost)
+    monkeypatch.setattr(SqlLimitCounters, "give_back", lost)
     assert state_of(await balance(service.http(), headers, code)) == "Valid"
     counts = await service.counts()
     assert [n for key, n in counts.items() if "/failed/client/" in key] == [1]

@@ -15,14 +15,15 @@ from sqlalchemy import func, select
 from tender.api.app import background_maintenance
 from tender.db import purge
 from tender.db.models import BrowserOriginRow, RateLimitRow, SessionRow
-from tender.db.rate_limit_store import SqlLimitStorage
+from tender.db.rate_limit_store import SqlLimitCounters
 from tests.api.conftest import Api
 from tests.helpers import ADDRESS
 
 
 async def _hit(conn: Any, key: str, at: int, window: int = 60) -> int:
     """One hit on a rate-limit counter at Unix time ``at``, in a window of ``window`` s."""
-    return await SqlLimitStorage(conn, lambda: float(at)).incr(key, window)
+    counted = await SqlLimitCounters(conn, lambda: float(at)).claim([(key, window)])
+    return counted[key].count
 
 
 async def _cart(api: Api, h: dict[str, str], method: int | None = None) -> str:

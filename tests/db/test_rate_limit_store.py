@@ -1,5 +1,6 @@
-"""The ``limits`` storage over tender's database: fixed windows aligned to the clock, counters
-shared by every connection, expired rows purgeable, on SQLite and PostgreSQL."""
+"""Rate-limit counters over tender's database: fixed windows aligned to the clock, claims
+counted and given back only in their window, shared by every connection without deadlocks,
+expired rows purgeable, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,75 +9,60 @@ from datetime import UTC, datetime
 from typing import Any
 
 from limits import parse
-from limits.aio.strategies import FixedWindowRateLimiter
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from tender.db.engine import Database
 from tender.db.purge import forget_rate_limits
-from tender.db.rate_limit_store import SqlLimitStorage
+from tender.db.rate_limit_store import SqlLimitCounters, limits_table
 from tender.domain.upkeep import Counted
 
 T0 = 1_800_000_000  # a multiple of 3600 and 60: the start of an hour
 
 
 async def using(db: Database, now: float, work: Any) -> Any:
-    return await db.transaction(lambda conn: work(SqlLimitStorage(conn, lambda: now)))
+    return await db.transaction(lambda conn: work(SqlLimitCounters(conn, lambda: now)))
+
+
+async def claim(db: Database, now: float, key: str, window: int) -> Counted:
+    claimed = await using(db, now, lambda s: s.claim([(key, window)]))
+    return claimed[key]  # type: ignore[no-any-return]
+
+
+async def counts(db: Database, now: int, keys: tuple[str, ...]) -> list[int]:
+    """Each counter's count in the window that holds ``now`` (0 once its window has ended)."""
+
+    async def read(conn: Any) -> dict[str, int]:
+        rows = await conn.execute(select(limits_table).where(limits_table.c.key.in_(keys)))
+        return {row.key: row.count for row in rows if row.expires_at > now}
+
+    found = await db.read(read)
+    return [found.get(key, 0) for key in keys]
 
 
 async def test_fixed_windows_count_and_reset(db: Database) -> None:
-    item = parse("3/minute")
-
-    async def hit(storage: SqlLimitStorage) -> bool:
-        return await FixedWindowRateLimiter(storage).hit(item, "k")
-
-    async def stats(storage: SqlLimitStorage) -> Any:
-        return await FixedWindowRateLimiter(storage).get_window_stats(item, "k")
-
-    assert [await using(db, T0 + 10, hit) for _ in range(4)] == [True, True, True, False]
-    window = await using(db, T0 + 59, stats)
-    assert (window.reset_time, window.remaining) == (T0 + 60, 0)
-    assert await using(db, T0 + 60, hit)  # a new window
-    assert (await using(db, T0 + 61, stats)).remaining == 2
+    key = parse("3/minute").key_for("k")
+    assert [(await claim(db, T0 + 10, key, 60)).count for _ in range(4)] == [1, 2, 3, 4]
+    assert await claim(db, T0 + 59, key, 60) == Counted(5, T0, T0 + 60)
+    assert await claim(db, T0 + 60, key, 60) == Counted(1, T0 + 60, T0 + 120)  # a new window
+    assert await counts(db, T0 + 61, (key,)) == [1]
 
 
 async def test_a_worker_whose_clock_lags_counts_into_the_newer_window(db: Database) -> None:
-    item = parse("5/minute")
-    key = item.key_for("k")
-    assert await using(db, T0 + 61, lambda s: s.incr(key, 60)) == 1
+    key = parse("5/minute").key_for("k")
+    assert (await claim(db, T0 + 61, key, 60)).count == 1
     # Its clock says the previous minute; the newer window keeps counting, it is not reset.
-    assert await using(db, T0 + 59, lambda s: s.incr(key, 60)) == 2
-    assert await using(db, T0 + 62, lambda s: s.get(key)) == 2
-
-
-async def test_prefetched_counters_answer_like_single_reads(db: Database) -> None:
-    a, b, c = (parse("9/hour").key_for(name) for name in "abc")
-    await using(db, T0, lambda s: s.incr(a, 3600, amount=2))
-    await using(db, T0, lambda s: s.incr(b, 3600))
-
-    async def read(storage: SqlLimitStorage) -> Any:
-        await storage.prefetch([a, b, c])
-        return [await storage.get(k) for k in (a, b, c)], await storage.get_expiry(c)
-
-    assert await using(db, T0 + 5, read) == ([2, 1, 0], float(T0 + 5))
+    assert await claim(db, T0 + 59, key, 60) == Counted(2, T0 + 60, T0 + 120)
+    assert await counts(db, T0 + 62, (key,)) == [2]
 
 
 async def test_expired_windows_are_purged_and_live_ones_kept(db: Database) -> None:
     minute, day = parse("1/minute").key_for("m"), parse("1/day").key_for("d")
-    await using(db, T0, lambda s: s.incr(minute, 60))
-    await using(db, T0, lambda s: s.incr(day, 86400))
+    await claim(db, T0, minute, 60)
+    await claim(db, T0, day, 86400)
     at = datetime.fromtimestamp(T0 + 60, UTC)
     purged = await db.transaction(lambda conn: forget_rate_limits(conn, at))
     assert purged == 1
-    assert await using(db, T0 + 60, lambda s: s.get(day)) == 1
-    assert await using(db, T0, lambda s: s.check())
-    assert await using(db, T0, lambda s: s.reset()) == 1
-
-
-async def counts(db: Database, now: int, keys: tuple[str, ...]) -> list[int]:
-    async def read(storage: SqlLimitStorage) -> list[int]:
-        return [await storage.get(key) for key in keys]
-
-    return list(await using(db, now, read))
+    assert await counts(db, T0 + 60, (minute, day)) == [0, 1]
 
 
 async def test_claims_count_in_their_windows_and_give_back_only_there(db: Database) -> None:
@@ -115,10 +101,10 @@ async def test_racing_claims_on_shared_counters_all_count_and_never_deadlock(
     async def claim(n: int) -> None:
         windows = [(shared, 3600), (own[n], 3600), (own[(n + 1) % 40], 3600)]
         order = windows if n % 2 else windows[::-1]
-        await db.apart_statement(lambda conn: SqlLimitStorage(conn, lambda: T0).claim(order))
+        await db.apart_statement(lambda conn: SqlLimitCounters(conn, lambda: T0).claim(order))
 
     await asyncio.wait_for(asyncio.gather(*(claim(n) for n in range(40))), timeout=30)
-    assert await using(db, T0, lambda s: s.get(shared)) == 40
+    assert await counts(db, T0, (shared,)) == [40]
     assert set(await counts(db, T0, tuple(own))) == {2}
 
 
@@ -128,11 +114,11 @@ async def test_a_counter_renewed_while_the_purge_waits_for_it_is_kept(db: Databa
     the row as it now is (on PostgreSQL it used to delete it by its key alone, and the new
     window's count was lost)."""
     key = parse("1/minute").key_for("renewed")
-    await using(db, T0, lambda s: s.incr(key, 60))  # its window ends at T0 + 60
+    await claim(db, T0, key, 60)  # its window ends at T0 + 60
     counted = asyncio.Event()
 
     async def renew(conn: Any) -> int:
-        count = await SqlLimitStorage(conn, lambda: T0 + 120).incr(key, 60)
+        count = (await SqlLimitCounters(conn, lambda: T0 + 120).claim([(key, 60)]))[key].count
         counted.set()
         await asyncio.sleep(0.5)  # the purge is waiting for this row by now
         return count
@@ -143,7 +129,7 @@ async def test_a_counter_renewed_while_the_purge_waits_for_it_is_kept(db: Databa
     purged = await db.transaction(lambda conn: forget_rate_limits(conn, after_the_old_window))
     assert await renewal == 1
     assert purged == 0
-    assert await using(db, T0 + 121, lambda s: s.get(key)) == 1
+    assert await counts(db, T0 + 121, (key,)) == [1]
 
 
 async def test_only_the_counters_own_statement_skips_the_flush(db: Database) -> None:
@@ -154,8 +140,8 @@ async def test_only_the_counters_own_statement_skips_the_flush(db: Database) -> 
     ask = text("PRAGMA synchronous" if db.is_sqlite else "SHOW synchronous_commit")
 
     async with db.engine.connect() as conn:  # no transaction: the claim stands alone
-        counted = await SqlLimitStorage(conn, lambda: T0).claim([(key, 60)])
-        await SqlLimitStorage(conn, lambda: T0).give_back(counted)
+        counted = await SqlLimitCounters(conn, lambda: T0).claim([(key, 60)])
+        await SqlLimitCounters(conn, lambda: T0).give_back(counted)
         after = (await conn.execute(ask)).scalar_one()
         await conn.rollback()
     async with db.engine.connect() as conn:

@@ -3,10 +3,11 @@ by which every route adds a card to a cart.
 
 A route that looks up a card declares a lookup dependency (``CartCardLookup``…), which guards
 the lookup with ``tender.api.rate_limits.card_lookup``: 429 with ``Retry-After`` before the
-route runs when a budget is spent, a failed lookup counted after it. The dependency reads the
-code from the route's validated body (its parameter is called ``body``, like the route's, so
-FastAPI reads one body), so a malformed request counts nothing; it is declared with
-``scope="function"``, so the failure is counted as the route ends, before the answer is sent.
+route runs when a budget is spent, a failure claimed before it and given back unless it failed.
+The dependency reads the code from the route's validated body (its parameter is called
+``body``, like the route's, so FastAPI reads one body), so a malformed request counts nothing;
+it is declared with ``scope="function"``, so the claim is settled as the route ends, before
+the answer is sent.
 """
 
 from __future__ import annotations

@@ -234,9 +234,11 @@ async def card_lookup(
     ``principal``: 429 before it if a budget is spent; its failure claimed before it, and
     given back unless it failed.
 
-    The counters are written apart from the lookup's transaction (on PostgreSQL even inside a
-    keyed request; SQLite's one writer is the request's), so they stay counted whatever the
-    lookup does, and a shared counter is never locked for the rest of a request."""
+    The counters are written apart from the lookup's transaction on PostgreSQL (even inside a
+    keyed request), so they stay counted whatever the lookup does, and a shared counter is
+    never locked for the rest of a request. SQLite's one writer is the request's: there a
+    keyed request's counts commit with its answer, and go only with an answer of 5xx, which
+    says nothing of the card."""
     runtime = runtime_of(request)
     if session is not None:
         caller = browser_caller(request, runtime, session)

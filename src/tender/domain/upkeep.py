@@ -23,7 +23,8 @@ class Counted:
 
 
 class LimitCounters(Protocol):
-    """Fixed-window counters every worker shares, bound to one open transaction."""
+    """Fixed-window counters every worker shares, on the connection they were given (a
+    statement of their own on PostgreSQL, the caller's transaction on SQLite)."""
 
     async def claim(self, windows: Sequence[tuple[str, int]]) -> dict[str, Counted]:
         """Count one more in each counter (a key and its window's length in seconds) at once,
