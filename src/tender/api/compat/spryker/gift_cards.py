@@ -2,7 +2,7 @@
 "giftCard": {"code": …, "pin": …}}``, one entry per card.
 
 Each code is one card lookup, guarded by the same budgets as every other route that checks a
-code (``tender.api.rate_limits``: 429 before anything is looked up, a failure counted after),
+code (``tender.api.rate_limits``: 429 before anything is looked up, a failure claimed before),
 and applied by the same service as tender's own cart API and the Norce route
 (``Carts.apply_gift_card``: verification, PIN attempts, the cart's currency and card limit).
 A refusal is answered on the entry's field (``payments.1.giftCard.code``), every refused entry
