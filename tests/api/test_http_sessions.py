@@ -241,3 +241,34 @@ async def test_add_card_attempts_are_rate_limited_per_session(api: Api) -> None:
     api.clock.advance(seconds=61)
     again = await api.client.post("/session/giftcards", json={"code": "1"}, headers=browser)
     assert again.status_code == 400
+
+
+async def test_a_sessions_lists_are_bounded(api: Api) -> None:
+    """Each allowed origin becomes a row every preflight may match, and the session's every
+    request reads its lists: a merchant's token could name 40,000 of them."""
+    h = await api.headers()
+    cart = (
+        await api.client.post("/carts", json={"currency": "EUR", "country": "DE"}, headers=h)
+    ).json()
+    origins = [f"https://shop{n}.example" for n in range(21)]
+    for metadata, field in (
+        ({"allowedOrigins": origins}, "metadata.allowedOrigins"),
+        ({"allowedPaymentMethods": ["giftcard"] * 11}, "metadata.allowedPaymentMethods"),
+        ({"allowedPaymentMethods": ["x" * 51]}, "metadata.allowedPaymentMethods"),
+    ):
+        refused = await api.client.post(
+            "/sessions",
+            json={"cart": {"cartRef": {"id": cart["id"]}}, "metadata": metadata},
+            headers=h,
+        )
+        body = assert_error(refused, 400, "InvalidInput")
+        assert body["errors"][0]["field"] == field
+    fits = await api.client.post(
+        "/sessions",
+        json={
+            "cart": {"cartRef": {"id": cart["id"]}},
+            "metadata": {"allowedOrigins": origins[:20]},
+        },
+        headers=h,
+    )
+    assert fits.status_code == 201, fits.text

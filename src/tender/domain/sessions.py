@@ -115,18 +115,27 @@ class Session:
         return str(self.metadata.get("locale") or DEFAULT_LOCALE)
 
 
+MAX_ORIGINS = 20
+"""A shop's page is served from one origin or a few (a storefront, a checkout domain, a
+preview). Unbounded, a session named 40,000 of them: each became a row allowed in every
+preflight, and the session's every request decoded and searched the list."""
+MAX_METHODS = 10
+MAX_METHOD_NAME = 50
+
+
 def check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     unknown = set(metadata) - ALLOWED_METADATA
     if unknown:
         raise InvalidInput(f"unknown metadata: {', '.join(sorted(unknown))}", field="metadata")
     origins = metadata.get("allowedOrigins")
     if origins is not None:
-        if not isinstance(origins, list) or not all(
+        if not isinstance(origins, list) or len(origins) > MAX_ORIGINS or not all(
             isinstance(o, str) and o.startswith(("https://", "http://")) and len(o) <= 200
             for o in origins
         ):
             raise InvalidInput(
-                "allowedOrigins is a list of origins such as https://shop.example",
+                f"allowedOrigins is a list of at most {MAX_ORIGINS} origins such as "
+                "https://shop.example",
                 field="metadata.allowedOrigins",
             )
         metadata["allowedOrigins"] = [o.rstrip("/") for o in origins]
@@ -142,10 +151,12 @@ def check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     _check_text(metadata, "locale", 35, lambda v: _LOCALE.match(v) is not None)
     methods = metadata.get("allowedPaymentMethods")
     if methods is not None and (
-        not isinstance(methods, list) or not all(isinstance(m, str) for m in methods)
+        not isinstance(methods, list)
+        or len(methods) > MAX_METHODS
+        or not all(isinstance(m, str) and len(m) <= MAX_METHOD_NAME for m in methods)
     ):
         raise InvalidInput(
-            "allowedPaymentMethods is a list of method names",
+            f"allowedPaymentMethods is a list of at most {MAX_METHODS} method names",
             field="metadata.allowedPaymentMethods",
         )
     return metadata
