@@ -63,6 +63,7 @@ class CardRow(Base):
         CheckConstraint("held >= 0", name="held_not_negative"),
         CheckConstraint("posted >= held", name="available_not_negative"),
         Index("ix_cards_status_currency_id", "status", "currency", "id"),
+        Index("ix_cards_currency_id", "currency", "id"),
     )
 
 
@@ -292,6 +293,8 @@ class EventRow(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
     correlation_id: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_events_owner_id", "owner", "id"),)
 
 
 class IdempotencyKeyRow(Base):

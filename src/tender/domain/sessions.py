@@ -129,9 +129,13 @@ def check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInput(f"unknown metadata: {', '.join(sorted(unknown))}", field="metadata")
     origins = metadata.get("allowedOrigins")
     if origins is not None:
-        if not isinstance(origins, list) or len(origins) > MAX_ORIGINS or not all(
-            isinstance(o, str) and o.startswith(("https://", "http://")) and len(o) <= 200
-            for o in origins
+        if (
+            not isinstance(origins, list)
+            or len(origins) > MAX_ORIGINS
+            or not all(
+                isinstance(o, str) and o.startswith(("https://", "http://")) and len(o) <= 200
+                for o in origins
+            )
         ):
             raise InvalidInput(
                 f"allowedOrigins is a list of at most {MAX_ORIGINS} origins such as "
