@@ -15,6 +15,7 @@ from starlette.requests import Request
 
 from tender.api.compat.spryker.errors import GlueErrors
 from tender.api.compat.spryker.jsonapi import incorrect_data
+from tender.api.compat.spryker.shoppers import GLUE_MAX_BODY
 from tender.auth.sealing import Sealer
 from tender.db.engine import Database
 from tender.domain.errors import RateLimited
@@ -144,6 +145,19 @@ async def test_middleware_answers_are_glue_documents(small: Api) -> None:
     assert own.status_code == 413
     assert own.headers["content-type"] == "application/json"
     assert "status" not in own.json()["errors"][0]
+
+
+async def test_a_glue_document_is_refused_past_its_own_smaller_limit(api: Api) -> None:
+    """Glue's callers are known only once the body is parsed: a body of more than a document
+    could be is refused unread, well below the service's limit for its other routes."""
+    h, cart_id, shipping = await shop(api)
+    for route in ROUTES:
+        huge = {**document_for(route, cart_id, shipping), "padding": "x" * GLUE_MAX_BODY}
+        too_large = await api.client.post(route, json=huge)  # no caller at all
+        glue_error(too_large, 413, "PayloadTooLarge")
+        assert str(GLUE_MAX_BODY) in too_large.json()["errors"][0]["detail"]
+    own = await api.client.post("/orders", json={"padding": "x" * GLUE_MAX_BODY}, headers=h)
+    assert own.status_code != 413, own.text
 
 
 async def _chunks(body: dict[str, Any]) -> AsyncIterator[bytes]:

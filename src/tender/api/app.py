@@ -19,6 +19,7 @@ from tender.api import errors, openapi, security
 from tender.api.compat import commercetools, norce, spryker
 from tender.api.compat.commercetools import operations
 from tender.api.compat.spryker.errors import GlueErrors
+from tender.api.compat.spryker.shoppers import GLUE_MAX_BODY, GLUE_PATHS
 from tender.api.cors import BrowserCors
 from tender.api.idempotency import IdempotencyKeys, replay_handler
 from tender.api.logs import AccessLog, configure_logging
@@ -130,7 +131,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     # allowed origin can read every refusal, a 413 or a 503 included.
     app.add_middleware(IdempotencyKeys)
     app.add_middleware(RequestConnection, lease=runtime.db.request_lease, let_go=runtime.db.let_go)
-    app.add_middleware(BodySizeLimit, limit=runtime.settings.max_body_bytes)
+    limit = runtime.settings.max_body_bytes
+    glue = dict.fromkeys(GLUE_PATHS, min(limit, GLUE_MAX_BODY))
+    app.add_middleware(BodySizeLimit, limit=limit, smaller=glue)
     app.add_middleware(BrowserCors)
     app.add_middleware(HeadAsGet)
     app.add_middleware(AccessLog)

@@ -8,7 +8,7 @@ import logging
 import re
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -195,20 +195,22 @@ class BodyTooLarge(HTTPException):
 
 
 class BodySizeLimit:
-    """Refuse bodies over ``limit`` bytes with 413, by header up front or while streaming."""
+    """Refuse bodies over ``limit`` bytes with 413, by header up front or while streaming;
+    the paths in ``smaller`` have a smaller limit of their own."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, smaller: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.smaller = dict(smaller or {})
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         answer = refusal(
             scope,
             413,
             "PayloadTooLarge",
             TOO_LARGE,
             headers={"Connection": "close"},
-            params={"limit": self.limit},
+            params={"limit": limit},
         )
         await answer(scope, receive, send)
 
@@ -216,14 +218,15 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.smaller.get(scope["path"], self.limit)
         for name, raw in scope["headers"]:
             if name == b"content-length":
                 try:
                     declared = int(raw)
                 except ValueError:
-                    declared = self.limit + 1
-                if declared > self.limit:
-                    await self._refuse(scope, receive, send)
+                    declared = limit + 1
+                if declared > limit:
+                    await self._refuse(scope, receive, send, limit)
                     return
         received = 0
         started = False
@@ -233,8 +236,8 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise BodyTooLarge(self.limit)
+                if received > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -247,4 +250,4 @@ class BodySizeLimit:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(scope, receive, send)
+                await self._refuse(scope, receive, send, limit)
