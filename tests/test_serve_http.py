@@ -164,14 +164,15 @@ def test_a_chunked_bodys_trailers_have_the_limit(served: int) -> None:
 
 
 def test_a_large_chunked_body_is_the_apps_to_limit(served: int) -> None:
-    body = b"grant_type=client_credentials&pad=" + b"x" * (900 * 1024)
+    body = b'{"amount": {"centAmount": 100, "currency": "EUR"}, "pad": "' + b"x" * (900 * 1024)
+    body += b'"}'
     chunks = b"".join(
         b"%x\r\n%s\r\n" % (len(body[i : i + 8192]), body[i : i + 8192])
         for i in range(0, len(body), 8192)
     )
     request = (
-        b"POST /oauth/token HTTP/1.1\r\nHost: tender\r\nTransfer-Encoding: chunked\r\n"
-        b"Content-Type: application/x-www-form-urlencoded\r\n\r\n" + chunks + b"0\r\n\r\n"
+        b"POST /giftcards HTTP/1.1\r\nHost: tender\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Type: application/json\r\n\r\n" + chunks + b"0\r\n\r\n"
     )
     answer = _exchange(served, [request[i : i + 65_536] for i in range(0, len(request), 65_536)])
     assert answer.startswith(b"HTTP/1.1 401"), answer[:300]  # no client: not a 431

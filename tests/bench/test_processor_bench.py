@@ -77,17 +77,20 @@ async def test_the_cost_of_one_call_is_counted(
     hand_offs = {(app, call): count for app, call, _, _, _, _, count, _ in rows}
     connections = {(app, call): int(count) for app, call, _, _, _, _, _, count in rows}
     if db.is_sqlite:
-        # session; budgets (with their BEGIN); the card (with its BEGIN), its commit
-        assert statements == {("tender", "balance"): 6, ("tender", "redeem"): 14}
-        # BEGIN IMMEDIATE with the budgets' statements, their commit; BEGIN IMMEDIATE with the
-        # unit's first statement, its commit (the rest runs on the loop's thread)
-        assert hand_offs == {("tender", "balance"): "4", ("tender", "redeem"): "4"}
+        # session; the claims (BEGIN, a counter each: the attempt, the client's and the code's
+        # failures in two windows each), their commit; the card; the give-backs (BEGIN, four
+        # counters), their commit. A redemption's unit adds its own between the two.
+        assert statements == {("tender", "balance"): 14, ("tender", "redeem"): 22}
+        # BEGIN IMMEDIATE with the claims, their commit; BEGIN IMMEDIATE with the unit's first
+        # statement, its commit (the rest runs on the loop's thread); the give-backs' two
+        assert hand_offs == {("tender", "balance"): "6", ("tender", "redeem"): "6"}
         # the one the last request left waiting, for every step (a lease, as on PostgreSQL)
         assert connections == {("tender", "balance"): 0, ("tender", "redeem"): 0}
     else:
         assert statements == {
-            ("tender", "balance"): 3,  # session with its cart's currency, budgets, card
-            ("tender", "redeem"): 9,
+            # session with its cart's currency, the budgets' claims, card, their give-back
+            ("tender", "balance"): 4,
+            ("tender", "redeem"): 10,
             ("baseline", "balance"): 2,
             ("baseline", "redeem"): 12,
         }
