@@ -359,6 +359,41 @@ async def test_a_give_back_that_fails_leaves_the_answer_and_the_claim(
     assert [n for key, n in counts.items() if "/failed/client/" in key] == [1]
 
 
+async def test_a_keyed_lookup_whose_give_back_fails_never_answers_work_it_lost(
+    start: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With an Idempotency-Key, SQLite's counters join the request's one transaction: a
+    give-back failing there takes the request's work with it, so the request must fail too
+    (it answered 201 for a card that was never added). On PostgreSQL the counters are apart
+    and the answer stands."""
+    service = await start()
+    headers = await service.headers()
+    http = service.http()
+    _, code = await service.card()
+    line = {"sku": "T", "name": "Tea", "quantity": 1, "taxRate": "19.00",
+            "price": {"centAmount": 2000, "currency": "EUR"}}  # fmt: skip
+    cart = await http.post(
+        "/carts", json={"currency": "EUR", "country": "DE", "lineItems": [line]}, headers=headers
+    )
+
+    async def lost(*_: Any, **__: Any) -> None:
+        raise StoreUnavailable("the database cannot be reached")
+
+    monkeypatch.setattr(SqlLimitCounters, "give_back", lost)
+    added = await http.post(
+        f"/carts/{cart.json()['id']}/giftcards",
+        json={"code": code, "pin": PIN},
+        headers={**headers, "Idempotency-Key": "add-once"},
+    )
+    payments = (await http.get(f"/carts/{cart.json()['id']}", headers=headers)).json()["payments"]
+    if service.runtime.db.is_sqlite:
+        assert_error(added, 503, "ServiceUnavailable")
+        assert payments == []
+    else:
+        assert added.status_code == 201, added.text
+        assert len(payments) == 1
+
+
 # --- per shopper address -------------------------------------------------------------------
 
 

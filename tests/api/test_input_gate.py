@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -44,6 +45,29 @@ def test_whatever_the_walk_refuses_reaches_the_walk(value: Any) -> None:
     for text in encodings(value):
         if json_problem(json.loads(text)) is not None:
             assert maybe_unstorable(text), text
+
+
+CRAFTED = [
+    b'["\\uD800"]',
+    b'{"\\uDBFF\\uDFFF\\uDC00": 1}',
+    b'{"a": "\\u0000"}',
+    b"[1E400]",
+    b"[-1e999]",
+    b"[1.0e+400]",
+    b"[-Infinity]",
+    b"[NaN]",
+    b"[" + b"9" * 400 + b".5]",
+    b'{"k": 1, "\xed\xa0\x80": 2}',
+    b"\xef\xbb\xbf" + b'["\\u0000"]',
+    '["\\u0000"]'.encode("utf-16"),
+    '["\\ud800"]'.encode("utf-32-be"),
+]
+
+
+@pytest.mark.parametrize("text", CRAFTED)
+def test_crafted_texts_reach_the_walk(text: bytes) -> None:
+    assert json_problem(json.loads(text)) is not None, text
+    assert maybe_unstorable(text), text
 
 
 def test_plain_bodies_are_not_walked() -> None:

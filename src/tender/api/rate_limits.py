@@ -205,6 +205,8 @@ async def _give_back(runtime: Runtime, claimed: dict[str, Counted]) -> None:
             lambda conn: runtime.limit_counters(conn, lambda: now).give_back(claimed)
         )
     except Exception:
+        if runtime.db.request_failed():
+            raise  # SQLite: the give-back joined the request's transaction, now lost with it
         log.warning("a card lookup's failure claims were not given back", exc_info=True)
 
 

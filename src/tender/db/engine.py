@@ -224,6 +224,12 @@ class Database:
         if request and request.database is self and not (request.conn or request.failed):
             await retrying(request.begin, 1)  # a database out of reach is a 503, as in a unit
 
+    def request_failed(self) -> bool:
+        """Whether this task's request transaction failed: it can only roll back now, and its
+        request must not answer as if its work were done."""
+        request = current_request.get()
+        return request is not None and request.database is self and request.failed
+
     async def read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run ``work`` that only reads; it sees one consistent snapshot and writes nothing."""
         request = current_request.get()
