@@ -13,6 +13,7 @@ import httpx
 import pytest
 from starlette.requests import Request
 
+from tender.api.app import create_app
 from tender.api.compat.spryker.errors import GlueErrors
 from tender.api.compat.spryker.jsonapi import incorrect_data
 from tender.api.compat.spryker.shoppers import GLUE_MAX_BODY
@@ -158,6 +159,12 @@ async def test_a_glue_document_is_refused_past_its_own_smaller_limit(api: Api) -
         assert str(GLUE_MAX_BODY) in too_large.json()["errors"][0]["detail"]
     own = await api.client.post("/orders", json={"padding": "x" * GLUE_MAX_BODY}, headers=h)
     assert own.status_code != 413, own.text
+    # Mounted under a prefix by a proxy, the same routes keep their limit and their dialect.
+    transport = httpx.ASGITransport(app=create_app(runtime=api.runtime), root_path="/shop")
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as mounted:
+        huge = {**document_for("/checkout-data", cart_id, shipping), "padding": "x" * LIMIT * 20}
+        prefixed = await mounted.post("/shop/checkout-data", json=huge)
+        glue_error(prefixed, 413, "PayloadTooLarge")
 
 
 async def _chunks(body: dict[str, Any]) -> AsyncIterator[bytes]:

@@ -245,6 +245,9 @@ async def test_a_disabled_clients_carts_are_out_of_their_shoppers_reach(shop: Sh
         document = checkout_document("checkout-data", cart["id"], shop.shipping, "invoice")
         answer = await shop.post("/checkout-data", document, callers[who])
         assert answer.status_code == 200, (who, answer.text)
+    paying = guest_id()  # a guest whose order was placed and paid before
+    paid_cart = await created(shop.api, merchant, cart_body(anonymousId=paying))
+    order = await journey(shop, paid_cart["id"], guest(paying))
     await shop.api.runtime.db.transaction(
         lambda conn: SqlClientStore(conn).set_client_active(client_id, False)
     )
@@ -254,3 +257,7 @@ async def test_a_disabled_clients_carts_are_out_of_their_shoppers_reach(shop: Sh
             refused = await shop.post(path, document, callers[who])
             assert refused.status_code == 422, (who, path, refused.text)
             assert refused.json()["errors"][0]["code"] == "CartNotFound"
+    confirmation = order_payment(order["id"], [{"type": "payment-confirmation"}])
+    again = await shop.post("/order-payments", confirmation, guest(paying))
+    assert again.status_code == 404, again.text
+    assert again.json()["errors"][0]["code"] == "OrderNotFound"

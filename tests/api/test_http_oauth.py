@@ -34,6 +34,13 @@ async def test_token_with_basic_auth_and_with_form_credentials(api: Api) -> None
     )
     assert query.status_code == 200
     assert query.json()["scope"] == "view_giftcards"
+    # Basic, and the form repeating its client_id alone (as some clients do): one client.
+    repeated = await api.client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": client_id},
+        auth=(client_id, secret),
+    )
+    assert repeated.status_code == 200, repeated.text
     shouting = await api.client.post(
         "/oauth/token",
         content=b"grant_type=client_credentials",
@@ -175,6 +182,13 @@ async def test_introspection_needs_the_scope(api: Api) -> None:
     )
     assert_error(by_basic, 403, "insufficient_scope")
     assert_error(await api.client.post("/oauth/introspect", data={"token": "x"}), 401)
+    allowed_id, allowed_secret = await api.new_client("introspect_oauth_tokens")
+    two_methods = await api.client.post(
+        "/oauth/introspect",
+        data={"token": "x", "client_secret": "wrong"},
+        auth=(allowed_id, allowed_secret),
+    )
+    assert_error(two_methods, 400, "invalid_request")
     headers = await api.headers("introspect_oauth_tokens")
     assert_error(
         await api.client.post("/oauth/introspect", data={}, headers=headers),

@@ -13,7 +13,7 @@ from starlette.types import Message, Receive, Scope, Send
 from tender.api.browser import origin_allowed, origin_known
 from tender.api.compat.spryker.shoppers import BROWSER_HEADERS as GLUE_BROWSER_HEADERS
 from tender.api.compat.spryker.shoppers import GLUE_PATHS
-from tender.api.errors import refusal
+from tender.api.errors import refusal, route_path
 from tender.api.middleware import HttpMiddleware, answer_failure
 from tender.domain.errors import StoreUnavailable
 from tender.domain.sessions import Session
@@ -38,7 +38,7 @@ class BrowserCors(HttpMiddleware):
         origin_raw = headers.get(b"origin")
         # The enabler's files are public code any origin may load: their route sends its own
         # ``Access-Control-Allow-Origin: *``, and a second header would make browsers refuse them.
-        if origin_raw is None or scope["path"].startswith(ENABLER_FILES):
+        if origin_raw is None or route_path(scope).startswith(ENABLER_FILES):
             await self.app(scope, receive, send)
             return
         origin = origin_raw.decode("latin-1")
@@ -95,7 +95,7 @@ class BrowserCors(HttpMiddleware):
                 "headers": [
                     (b"access-control-allow-origin", origin.encode()),
                     (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
-                    (b"access-control-allow-headers", _allowed_headers(scope["path"]).encode()),
+                    (b"access-control-allow-headers", _allowed_headers(route_path(scope)).encode()),
                     (b"access-control-max-age", PREFLIGHT_MAX_AGE.encode()),
                     (b"vary", b"Origin"),
                 ],

@@ -121,10 +121,20 @@ FLAVOURS = "error_flavours"
 """The app's state attribute listing its flavours (set by ``install``)."""
 
 
+def route_path(scope: Scope) -> str:
+    """The path routes are matched on: behind a proxy that mounts tender under a prefix
+    (``--root-path /shop``), the request's path carries the prefix and the routes do not."""
+    path: str = scope.get("path", "")
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
+        return path[len(root) :] or "/"
+    return path
+
+
 def _flavour(scope: Scope) -> Flavour | None:
     app = scope.get("app")
     flavours: Sequence[Flavour] = getattr(getattr(app, "state", None), FLAVOURS, ())
-    path = scope.get("path", "")
+    path = route_path(scope)
     return next((f for f in flavours if f.applies(path)), None)
 
 

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tender.api.errors import failure, refusal
+from tender.api.errors import failure, refusal, route_path
 from tender.domain.errors import StoreUnavailable
 
 correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -218,7 +218,7 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.smaller.get(scope["path"], self.limit)
+        limit = self.smaller.get(route_path(scope), self.limit)
         for name, raw in scope["headers"]:
             if name == b"content-length":
                 try:

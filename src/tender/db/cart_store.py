@@ -12,8 +12,10 @@ from sqlalchemy.sql.elements import BindParameter
 
 from tender.db import direct
 from tender.db.checkout_rows import cart_from_row, cart_identity, cart_values, carts
+from tender.db.client_store import clients
 from tender.domain.cart import Cart
 from tender.domain.checkout_ports import StaleWrite
+from tender.domain.principals import owning_client
 
 # Statements of the checkout's hot paths are built once; the SET clause of an UPDATE and the
 # columns of an INSERT come from the parameters passed with them.
@@ -60,6 +62,15 @@ class SqlCartStore:
             select(carts.c.id).where(carts.c.anonymous_id_hash == anonymous_id_hash).limit(1)
         )
         return found.first() is not None
+
+    async def owner_active(self, owner: str) -> bool:
+        client = owning_client(owner)
+        if client is None:
+            return True
+        found = await self.conn.execute(
+            select(clients.c.active).where(clients.c.client_id == client)
+        )
+        return bool(found.scalar())
 
     async def save_cart(self, cart: Cart, *, expected_version: int) -> None:
         result = await direct.execute(

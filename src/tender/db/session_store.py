@@ -18,17 +18,18 @@ from tender.domain.sessions import Session
 _WITH_CURRENCY = select(sessions, carts.c.currency).join(carts, carts.c.id == sessions.c.cart_id)
 """A session with its cart's currency (``Session.currency``)."""
 CLIENT_OWNER = PrincipalKind.CLIENT.value + ":"
-_OWNING_CLIENT = and_(
-    sessions.c.owner.startswith(CLIENT_OWNER, autoescape=True),
-    clients.c.client_id == func.substr(sessions.c.owner, len(CLIENT_OWNER) + 1),
+_CLIENTS = sessions.c.owner.startswith(CLIENT_OWNER, autoescape=True)
+_GET_SESSION = (
+    _WITH_CURRENCY.outerjoin(
+        clients,
+        and_(_CLIENTS, clients.c.client_id == func.substr(sessions.c.owner, len(CLIENT_OWNER) + 1)),
+    )
+    .where(sessions.c.token_hash == bindparam("b_id"))
+    .where(or_(~_CLIENTS, clients.c.active.is_(True)))
 )
-_GET_SESSION = _WITH_CURRENCY.outerjoin(clients, _OWNING_CLIENT).where(
-    sessions.c.token_hash == bindparam("b_id"),
-    or_(clients.c.active.is_(None), clients.c.active.is_(True)),
-)
-"""A session by its id, unless the API client that opened it is disabled: its sessions are
-tokens of that client too, and stop working with its other tokens, at once (a session opened
-while the client was being disabled included). An admin's sessions have no client."""
+"""A session by its id, unless the API client that opened it is disabled (or gone): its
+sessions are tokens of that client too, and stop working with its other tokens, at once (a
+session opened while the client was being disabled included). An admin's have no client."""
 _FUTURE_ORDER_NUMBER = (
     select(sessions.c.future_order_number)
     .where(sessions.c.cart_id == bindparam("b_id"), sessions.c.future_order_number.is_not(None))

@@ -39,6 +39,11 @@ class CartStore(Protocol):
         """Whether any cart belongs to the guest of this anonymous id's keyed hash."""
         ...
 
+    async def owner_active(self, owner: str) -> bool:
+        """Whether a cart's owner may still act on it: an API client that is not disabled
+        (its shoppers stop with it), or an admin."""
+        ...
+
     async def save_cart(self, cart: Cart, *, expected_version: int) -> None:
         """Raises ``StaleWrite`` unless the stored cart is at ``expected_version``."""
         ...

@@ -69,6 +69,20 @@ async def _params(request: Request) -> dict[str, str]:
     return params
 
 
+def _one_method(request: Request, params: dict[str, str]) -> tuple[str, str] | None:
+    """HTTP Basic's credentials, unless the form carries others too (RFC 6749 2.3: one
+    method a request), which Basic would otherwise override unchecked. A form that repeats
+    Basic's ``client_id`` alone is what some clients send, and says nothing else."""
+    basic = basic_credentials(request)
+    if basic is not None and (
+        "client_secret" in params or params.get("client_id", basic[0]) != basic[0]
+    ):
+        raise OAuthError(
+            "invalid_request", "send the client's credentials either as HTTP Basic or in the form"
+        )
+    return basic
+
+
 def _form(fields: dict[str, str], required: list[str]) -> dict[str, Any]:
     """``openapi_extra`` for a form body this route reads itself (``_params``)."""
     schema = {
@@ -111,11 +125,7 @@ async def token(request: Request, response: Response) -> AccessToken:
         raise OAuthError("invalid_request", "grant_type is required")
     if grant != "client_credentials":
         raise OAuthError("unsupported_grant_type", "only client_credentials is supported")
-    credentials = basic_credentials(request)
-    if credentials is not None and ("client_id" in params or "client_secret" in params):
-        raise OAuthError(  # RFC 6749 2.3: one method a request, so no credential goes unchecked
-            "invalid_request", "send the client's credentials either as HTTP Basic or in the form"
-        )
+    credentials = _one_method(request, params)
     if credentials is None and "client_id" in params:
         credentials = (params["client_id"], params.get("client_secret", ""))
     if credentials is None:
@@ -158,7 +168,7 @@ async def token(request: Request, response: Response) -> AccessToken:
 async def introspect(request: Request, response: Response) -> TokenState:
     runtime = runtime_of(request)
     params = await _params(request)
-    basic = basic_credentials(request)
+    basic = _one_method(request, params)
     if basic is not None:
         client = await runtime.db.read(
             lambda conn: runtime.oauth.verify_client(

@@ -114,7 +114,7 @@ class Caller:
         if self.session is not None:
             return self.session.cart_id == cart_id
         if self.shopper is not None:
-            return self.shopper.reaches(await work.carts.get_cart(cart_id))
+            return await self.shopper.reaches_owned(work.carts, await work.carts.get_cart(cart_id))
         # An API client sees its own carts only (an admin every cart): another client's order
         # must answer exactly like one that does not exist.
         return visible(await work.carts.get_cart(cart_id), self.owner)

@@ -21,9 +21,10 @@ from starlette.datastructures import Headers
 
 from tender.api.security import BearerError, bearer_token, customer_for, runtime_of
 from tender.domain.cart import Cart, CartNotFound
+from tender.domain.checkout_ports import CartStore
 from tender.domain.errors import InvalidInput
 from tender.domain.payments import OrderNotFound
-from tender.domain.principals import Principal, PrincipalKind, owning_client
+from tender.domain.principals import Principal, PrincipalKind
 from tender.domain.sessions import OriginNotAllowed
 from tender.domain.shoppers import check_customer_id, usable_anonymous_id
 from tender.runtime import Runtime
@@ -46,6 +47,11 @@ class Shopper:
     principal: Principal
     guest_hash: bytes | None = None
     customer_id: str | None = None
+
+    async def reaches_owned(self, carts: CartStore, cart: Cart | None) -> bool:
+        """``reaches``, and the cart's owner may still act: a disabled client's carts are out
+        of their shoppers' reach, as its sessions and tokens are."""
+        return self.reaches(cart) and cart is not None and await carts.owner_active(cart.owner)
 
     def reaches(self, cart: Cart | None) -> bool:
         if cart is None:
@@ -114,17 +120,13 @@ async def check_reaches(request: Request, shopper: Shopper, cart_id: str) -> str
     the API client the cart belongs to, within whose budgets the shopper's card lookups count."""
     runtime = runtime_of(request)
 
-    async def read(conn: AsyncConnection) -> tuple[Cart | None, bool]:
-        cart = await runtime.work(conn, actor=None).carts.get_cart(cart_id)
-        client = owning_client(cart.owner) if cart is not None else None
-        if client is None:
-            return cart, True
-        stored = await runtime.clients(conn).client_by_client_id(client)
-        return cart, stored is not None and stored.client.active
+    async def read(conn: AsyncConnection) -> Cart | None:
+        stored = runtime.work(conn, actor=None).carts
+        cart = await stored.get_cart(cart_id)
+        return cart if await shopper.reaches_owned(stored, cart) else None
 
-    cart, active = await runtime.db.lookup(read)
-    # A disabled client's carts are out of reach of their shoppers too, as its sessions are.
-    if cart is None or not active or not shopper.reaches(cart):
+    cart = await runtime.db.lookup(read)
+    if cart is None:
         raise CartNotFound(field="idCart")
     return cart.owner
 
