@@ -108,11 +108,11 @@ async def test_racing_claims_on_shared_counters_all_count_and_never_deadlock(
     assert set(await counts(db, T0, tuple(own))) == {2}
 
 
-async def test_a_counter_renewed_while_the_purge_waits_for_it_is_kept(db: Database) -> None:
-    """The purge picks a counter whose window is over; meanwhile a lookup counts into a new
-    window on the same row and commits while the purge waits for it. The delete must check
-    the row as it now is (on PostgreSQL it used to delete it by its key alone, and the new
-    window's count was lost)."""
+async def test_a_counter_renewed_while_the_purge_runs_is_kept(db: Database) -> None:
+    """The purge looks for counters whose window is over while a lookup counts into a new
+    window on one of them. The purge must neither delete the renewed row by its key alone (on
+    PostgreSQL it once did, and the new window's count was lost) nor wait for it: it passes
+    over a row a request holds."""
     key = parse("1/minute").key_for("renewed")
     await claim(db, T0, key, 60)  # its window ends at T0 + 60
     counted = asyncio.Event()

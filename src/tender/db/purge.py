@@ -3,7 +3,10 @@ window is over, browser sessions long expired and the origins they allowed. With
 tables grow with every shopper and every guessed code, for ever.
 
 Each statement deletes at most ``BATCH`` rows, so a sweep holds its locks briefly however far
-behind it is; any worker may run it (two deleting the same rows is harmless).
+behind it is; any worker may run it (two deleting the same rows is harmless). On PostgreSQL it
+passes over rows a request holds (``SKIP LOCKED``; the next sweep takes them): it never waits
+for a request, so it can never be one side of a deadlock (card lookups lock several counters
+at once, in key order; the purge, in whatever order it finds them).
 """
 
 from __future__ import annotations
@@ -29,7 +32,12 @@ async def _delete_batch(conn: AsyncConnection, table: Table, key: str, condition
     an origin a new session allows) is checked again by PostgreSQL as it now is, and kept;
     the subquery alone would have deleted it by its key."""
     column = table.c[key]
-    doomed = select(column).where(condition).limit(BATCH)  # type: ignore[arg-type]
+    doomed = (
+        select(column)
+        .where(condition)  # type: ignore[arg-type]
+        .limit(BATCH)
+        .with_for_update(skip_locked=True)
+    )
     statement = delete(table).where(column.in_(doomed.scalar_subquery()), condition)  # type: ignore[arg-type]
     result = await conn.execute(statement)
     return int(result.rowcount)
