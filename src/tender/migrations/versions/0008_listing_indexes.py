@@ -9,7 +9,8 @@ currency, each in id order. Neither had an index to follow: a client with few ev
 million, or a currency few cards have, was a scan and a sort of the whole table (75 ms at a
 million rows) on every call any token with the scope could repeat. On a large table the index
 is built while the migration holds the table's write lock; build it beforehand with ``CREATE
-INDEX CONCURRENTLY`` under the same name to keep writes going.
+INDEX CONCURRENTLY`` under the same name to keep writes going (and drop it first if such a
+build failed: the migration keeps an index of that name, even one PostgreSQL left invalid).
 """
 
 from __future__ import annotations
