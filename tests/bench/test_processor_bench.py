@@ -77,13 +77,12 @@ async def test_the_cost_of_one_call_is_counted(
     hand_offs = {(app, call): count for app, call, _, _, _, _, count, _ in rows}
     connections = {(app, call): int(count) for app, call, _, _, _, _, _, count in rows}
     if db.is_sqlite:
-        # session; the claims (BEGIN, a counter each: the attempt, the client's and the code's
-        # failures in two windows each), their commit; the card; the give-backs (BEGIN, four
-        # counters), their commit. A redemption's unit adds its own between the two.
-        assert statements == {("tender", "balance"): 14, ("tender", "redeem"): 22}
-        # BEGIN IMMEDIATE with the claims, their commit; BEGIN IMMEDIATE with the unit's first
-        # statement, its commit (the rest runs on the loop's thread); the give-backs' two
-        assert hand_offs == {("tender", "balance"): "6", ("tender", "redeem"): "6"}
+        # session; the budgets' claims, one statement that commits on its own; the card; their
+        # give-back, the same. A redemption's unit adds its own between the two.
+        assert statements == {("tender", "balance"): 5, ("tender", "redeem"): 13}
+        # the claims and the give-back, one each; BEGIN IMMEDIATE with the unit's first
+        # statement, its commit (the rest runs on the loop's thread)
+        assert hand_offs == {("tender", "balance"): "4", ("tender", "redeem"): "4"}
         # the one the last request left waiting, for every step (a lease, as on PostgreSQL)
         assert connections == {("tender", "balance"): 0, ("tender", "redeem"): 0}
     else:

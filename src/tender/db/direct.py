@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.selectable import TextualSelect
 
 from tender.db.sqlite_driver import OneHopConnection
 
@@ -169,7 +170,11 @@ def _compile(statement: Executable, keys: frozenset[str], dialect: Dialect) -> P
         keys=tuple(c[0] for c in columns),
         readers=readers,
         writes=bool(
-            compiled.isinsert or compiled.isupdate or compiled.isdelete or compiled.isplaintext
+            compiled.isinsert
+            or compiled.isupdate
+            or compiled.isdelete
+            or compiled.isplaintext
+            or isinstance(statement, TextualSelect)  # a text with its columns: may write too
         ),
     )
 

@@ -9,10 +9,10 @@ deleted at any time (``tender.db.purge.forget_rate_limits``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 
-from sqlalchemy import Table, bindparam, case, text, update
-from sqlalchemy.dialects import sqlite
+from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
 
@@ -26,51 +26,28 @@ Now = Callable[[], float]
 """Unix seconds, from tender's clock."""
 
 
-def _claim_one() -> Executable:
-    """SQLite: one counter's claim, answering its count, window start and end."""
-    stmt = sqlite.insert(limits_table).values(
-        key=bindparam("key"),
-        window_start=bindparam("window_start"),
-        count=1,
-        expires_at=bindparam("expires_at"),
-    )
-    # A row of this window (or of a later one, written by a worker whose clock runs ahead)
-    # counts on; a row of an earlier window starts again.
-    current = limits_table.c.window_start >= bindparam("window_start")
-    return stmt.on_conflict_do_update(
-        index_elements=["key"],
-        set_={
-            "count": case((current, limits_table.c.count + 1), else_=1),
-            "window_start": case(
-                (current, limits_table.c.window_start), else_=stmt.excluded.window_start
-            ),
-            "expires_at": case(
-                (current, limits_table.c.expires_at), else_=stmt.excluded.expires_at
-            ),
-        },
-    ).returning(limits_table.c.count, limits_table.c.window_start, limits_table.c.expires_at)
+DIALECTS = ("postgresql", "sqlite")
 
 
-_CLAIM_ONE = _claim_one()
+def _claim_statement(give_back: bool, *, postgres: bool) -> Executable:
+    """Count one more (or, giving back, one less) in several counters with one statement. The
+    rows are written in key order, so two claims that share counters (every lookup of a
+    client shares its failure budget) lock them in the same order and never deadlock. A
+    give-back only takes from the window it claimed in and never goes below zero.
 
+    On PostgreSQL both commit without waiting for their flush (``synchronous_commit`` off for
+    the statement's own transaction; tender's other transactions still wait). A client's
+    failure counter is a row every lookup of the client writes twice: held through a flush
+    each time, it queued the client's lookups behind one another (redemptions at 8
+    connections fell from about 320 to 256 a second in one sitting), and without the flush
+    the row is held for the statement alone. What this costs: a crash of PostgreSQL itself
+    (not of tender) can lose the counts of the last moment before it (at most three
+    ``wal_writer_delay``s, 0.6 s by default): a few lookups more for a guesser who happened to
+    be counted then, once per crash; a lost give-back leaves a failure counted that did not
+    happen. The PIN lockout, money and idempotency records are not touched by this.
 
-def _claim_statement(give_back: bool) -> Executable:
-    """PostgreSQL: count one more (or, giving back, one less) in several counters with one
-    statement. The rows are written in key order, so two claims that share counters (every
-    lookup of a client shares its failure budget) lock them in the same order and never
-    deadlock. A give-back only takes from the window it claimed in and never goes below zero.
-
-    Both commit without waiting for their flush (``synchronous_commit`` off for the
-    statement's own transaction; tender's other transactions still wait). A client's failure
-    counter is a row every lookup of the client writes twice: held through a flush each time,
-    it queued the client's lookups behind one another (redemptions at 8 connections fell from
-    about 320 to 256 a second in one sitting), and without the flush the row is held for the
-    statement alone. What this
-    costs: a crash of PostgreSQL itself (not of tender) can lose the counts of the last moment
-    before it (at most three ``wal_writer_delay``s, 0.6 s by default): a few lookups more for a
-    guesser who happened to be counted then, once per crash; a lost give-back leaves a
-    failure counted that did not happen. The PIN lockout, money and idempotency records are
-    not touched by this and stay durable."""
+    SQLite takes the counters as one JSON text (it has no arrays), and its writers take turns
+    anyway: the statement commits on its own, one hand-off to its thread and one sync."""
     if give_back:
         same = "r.window_start = excluded.window_start"
         count = f"CASE WHEN {same} AND r.count > 0 THEN r.count - 1 ELSE r.count END"
@@ -82,15 +59,25 @@ def _claim_statement(give_back: bool) -> Executable:
         window = f"CASE WHEN {current} THEN r.window_start ELSE excluded.window_start END"
         ends = f"CASE WHEN {current} THEN r.expires_at ELSE excluded.expires_at END"
         fresh = "1"
+    if postgres:
+        rows = (
+            " FROM unnest(CAST(:keys AS TEXT[]), CAST(:starts AS BIGINT[]),"
+            " CAST(:ends AS BIGINT[])) AS c(key, window_start, expires_at)"
+            " WHERE set_config('synchronous_commit', 'off', true) <> '' ORDER BY c.key"
+        )
+    else:
+        rows = (
+            " FROM (SELECT json_extract(value, '$[0]') AS key,"
+            " json_extract(value, '$[1]') AS window_start,"
+            " json_extract(value, '$[2]') AS expires_at"
+            " FROM json_each(:rows)) AS c WHERE true ORDER BY c.key"
+        )
     sql = (
         "INSERT INTO rate_limits AS r (key, window_start, count, expires_at)"
-        f" SELECT c.key, c.window_start, {fresh}, c.expires_at"
-        " FROM unnest(CAST(:keys AS TEXT[]), CAST(:starts AS BIGINT[]), CAST(:ends AS BIGINT[]))"
-        " AS c(key, window_start, expires_at)"
-        " WHERE set_config('synchronous_commit', 'off', true) <> '' ORDER BY c.key"
+        f" SELECT c.key, c.window_start, {fresh}, c.expires_at{rows}"
         f" ON CONFLICT (key) DO UPDATE SET count = {count}, window_start = {window},"
         f" expires_at = {ends}"
-        " RETURNING r.key, r.count, r.window_start, r.expires_at"
+        ' RETURNING key, "count", window_start, expires_at'
     )
     return text(sql).columns(
         limits_table.c.key,
@@ -100,33 +87,21 @@ def _claim_statement(give_back: bool) -> Executable:
     )
 
 
-_CLAIM = _claim_statement(give_back=False)
-_GIVE_BACK = _claim_statement(give_back=True)
+_CLAIM = {name: _claim_statement(False, postgres=name == "postgresql") for name in DIALECTS}
+_GIVE_BACK = {name: _claim_statement(True, postgres=name == "postgresql") for name in DIALECTS}
 
 
-def _give_back_one() -> Executable:
-    """SQLite: one counter's give-back (its writers are serial, so the order is moot)."""
-    return (
-        update(limits_table)
-        .where(
-            limits_table.c.key == bindparam("b_key"),
-            limits_table.c.window_start == bindparam("b_window_start"),
-            limits_table.c.count > 0,
-        )
-        .values(count=limits_table.c.count - 1)
-    )
-
-
-_GIVE_BACK_ONE = _give_back_one()
-
-
-def _arrays(rows: Sequence[Mapping[str, object]]) -> dict[str, list[object]]:
-    """Rows of counters as the arrays ``unnest`` takes, one per column."""
-    return {
-        "keys": [row["key"] for row in rows],
-        "starts": [row["window_start"] for row in rows],
-        "ends": [row["expires_at"] for row in rows],
-    }
+def _counters(dialect: str, rows: Sequence[Mapping[str, object]]) -> dict[str, object]:
+    """Rows of counters as the statement takes them: PostgreSQL's ``unnest`` an array per
+    column, SQLite's ``json_each`` one JSON text."""
+    if dialect == "postgresql":
+        return {
+            "keys": [row["key"] for row in rows],
+            "starts": [row["window_start"] for row in rows],
+            "ends": [row["expires_at"] for row in rows],
+        }
+    triples = [[row["key"], row["window_start"], row["expires_at"]] for row in rows]
+    return {"rows": json.dumps(triples)}
 
 
 class SqlLimitCounters:
@@ -149,28 +124,17 @@ class SqlLimitCounters:
         """Count one more in each counter (a key and its window's length in seconds) at once:
         what each holds now, this claim included."""
         rows = [self._window(key, expiry) for key, expiry in sorted(dict(windows).items())]
-        if self.conn.dialect.name == "postgresql":
-            found = await direct.execute(self.conn, _CLAIM, _arrays(rows))
-            return {key: Counted(count, start, ends) for key, count, start, ends in found}
-        results = await direct.execute_in_turn(self.conn, [(_CLAIM_ONE, row) for row in rows])
-        return {
-            str(row["key"]): Counted(*result.all()[0])
-            for row, result in zip(rows, results, strict=True)
-        }
+        dialect = self.conn.dialect.name
+        found = await direct.execute(self.conn, _CLAIM[dialect], _counters(dialect, rows))
+        return {key: Counted(count, start, ends) for key, count, start, ends in found}
 
     async def give_back(self, claimed: Mapping[str, Counted]) -> None:
         """Take back one claim from each counter, if its window is still the one claimed in."""
         if not claimed:
             return
-        if self.conn.dialect.name == "postgresql":
-            rows = [
-                {"key": key, "window_start": counted.window_start, "expires_at": counted.expires_at}
-                for key, counted in sorted(claimed.items())
-            ]
-            await direct.execute(self.conn, _GIVE_BACK, _arrays(rows))
-            return
-        each = [
-            (_GIVE_BACK_ONE, {"b_key": key, "b_window_start": counted.window_start})
+        rows = [
+            {"key": key, "window_start": counted.window_start, "expires_at": counted.expires_at}
             for key, counted in sorted(claimed.items())
         ]
-        await direct.execute_in_turn(self.conn, each)
+        dialect = self.conn.dialect.name
+        await direct.execute(self.conn, _GIVE_BACK[dialect], _counters(dialect, rows))
