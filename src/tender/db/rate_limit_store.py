@@ -91,17 +91,17 @@ _CLAIM = {name: _claim_statement(False, postgres=name == "postgresql") for name 
 _GIVE_BACK = {name: _claim_statement(True, postgres=name == "postgresql") for name in DIALECTS}
 
 
-def _counters(dialect: str, rows: Sequence[Mapping[str, object]]) -> dict[str, object]:
-    """Rows of counters as the statement takes them: PostgreSQL's ``unnest`` an array per
-    column, SQLite's ``json_each`` one JSON text."""
+Window = tuple[str, int, int]
+"""A counter's key, and the start and end of the window it counts in (Unix seconds)."""
+
+
+def _counters(dialect: str, windows: Sequence[Window]) -> dict[str, object]:
+    """Counters as the statement takes them: PostgreSQL's ``unnest`` an array per column,
+    SQLite's ``json_each`` one JSON text."""
     if dialect == "postgresql":
-        return {
-            "keys": [row["key"] for row in rows],
-            "starts": [row["window_start"] for row in rows],
-            "ends": [row["expires_at"] for row in rows],
-        }
-    triples = [[row["key"], row["window_start"], row["expires_at"]] for row in rows]
-    return {"rows": json.dumps(triples)}
+        keys, starts, ends = zip(*windows, strict=True)
+        return {"keys": list(keys), "starts": list(starts), "ends": list(ends)}
+    return {"rows": json.dumps(windows)}
 
 
 class SqlLimitCounters:
@@ -111,30 +111,23 @@ class SqlLimitCounters:
         self.conn = conn
         self.now = now
 
-    def _window(self, key: str, expiry: int) -> dict[str, object]:
+    def _window(self, key: str, expiry: int) -> Window:
         now = int(self.now())
         window_start = now - now % expiry
-        return {
-            "key": key,
-            "window_start": window_start,
-            "expires_at": window_start + expiry,
-        }
+        return key, window_start, window_start + expiry
 
     async def claim(self, windows: Sequence[tuple[str, int]]) -> dict[str, Counted]:
         """Count one more in each counter (a key and its window's length in seconds) at once:
         what each holds now, this claim included."""
-        rows = [self._window(key, expiry) for key, expiry in sorted(dict(windows).items())]
+        counters = [self._window(key, expiry) for key, expiry in sorted(dict(windows).items())]
         dialect = self.conn.dialect.name
-        found = await direct.execute(self.conn, _CLAIM[dialect], _counters(dialect, rows))
+        found = await direct.execute(self.conn, _CLAIM[dialect], _counters(dialect, counters))
         return {key: Counted(count, start, ends) for key, count, start, ends in found}
 
     async def give_back(self, claimed: Mapping[str, Counted]) -> None:
         """Take back one claim from each counter, if its window is still the one claimed in."""
         if not claimed:
             return
-        rows = [
-            {"key": key, "window_start": counted.window_start, "expires_at": counted.expires_at}
-            for key, counted in sorted(claimed.items())
-        ]
+        counters = [(key, c.window_start, c.expires_at) for key, c in sorted(claimed.items())]
         dialect = self.conn.dialect.name
-        await direct.execute(self.conn, _GIVE_BACK[dialect], _counters(dialect, rows))
+        await direct.execute(self.conn, _GIVE_BACK[dialect], _counters(dialect, counters))

@@ -12,17 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tender.db import direct
 from tender.db.checkout_rows import carts, origins, session_from_row, sessions
 from tender.db.client_store import clients
-from tender.domain.principals import PrincipalKind
+from tender.domain.principals import CLIENT_ACTOR
 from tender.domain.sessions import Session
 
 _WITH_CURRENCY = select(sessions, carts.c.currency).join(carts, carts.c.id == sessions.c.cart_id)
 """A session with its cart's currency (``Session.currency``)."""
-CLIENT_OWNER = PrincipalKind.CLIENT.value + ":"
-_CLIENTS = sessions.c.owner.startswith(CLIENT_OWNER, autoescape=True)
+_CLIENTS = sessions.c.owner.startswith(CLIENT_ACTOR, autoescape=True)
 _GET_SESSION = (
     _WITH_CURRENCY.outerjoin(
         clients,
-        and_(_CLIENTS, clients.c.client_id == func.substr(sessions.c.owner, len(CLIENT_OWNER) + 1)),
+        and_(_CLIENTS, clients.c.client_id == func.substr(sessions.c.owner, len(CLIENT_ACTOR) + 1)),
     )
     .where(sessions.c.token_hash == bindparam("b_id"))
     .where(or_(~_CLIENTS, clients.c.active.is_(True)))

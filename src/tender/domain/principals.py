@@ -55,10 +55,13 @@ class PrincipalKind(StrEnum):
     """A customer of the merchant's identity provider, acting on the carts of its ``sub``."""
 
 
+CLIENT_ACTOR = PrincipalKind.CLIENT.value + ":"
+"""How an API client's actor begins (``Principal.actor``), and so a cart's or session's owner."""
+
+
 def owning_client(owner: str) -> str | None:
     """The API client an owner (an actor, ``client:…``) is, or ``None`` for an admin."""
-    prefix = PrincipalKind.CLIENT.value + ":"
-    return owner[len(prefix) :] if owner.startswith(prefix) else None
+    return owner[len(CLIENT_ACTOR) :] if owner.startswith(CLIENT_ACTOR) else None
 
 
 MAX_OWNER = 100
