@@ -18,12 +18,14 @@ from sqlalchemy import (
     String,
     Table,
     column,
+    delete,
     insert,
     select,
     table,
     text,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from tender.db.engine import Database
 from tender.db.ledger_store import SqlLedgerStore
@@ -331,6 +333,103 @@ async def test_0004_stores_addresses_and_payment_choices_by_tenders_names(
             {"paymentMethodName": "invoice", "paymentProviderName": "tender"}
         ]
         assert kept == snapshot
+    finally:
+        await database.dispose()
+        if kind == "postgresql":
+            await drop_pg_database(database.url)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_0009_numbers_orders_per_client_and_keeps_them(kind: str, tmp_path: Path) -> None:
+    """The orders and sessions copied (on SQLite) keep every row; afterwards a second client
+    may use the first one's numbers, the first one still not twice; back down again while
+    no two clients share a number."""
+    database = await _fresh(kind, tmp_path)
+    carts, orders = _legacy_checkout()
+    sessions = table(
+        "sessions",
+        column("token_hash", LargeBinary()),
+        column("cart_id", String()),
+        column("owner", String()),
+        column("metadata", JSON()),
+        column("future_order_number", String()),
+        column("expires_at", UTCDateTime()),
+        column("created_at", UTCDateTime()),
+        column("updated_at", UTCDateTime()),
+    )
+    now = datetime.now(UTC)
+    cart = {
+        "version": 1,
+        "locked": False,
+        "currency": "EUR",
+        "country": "DE",
+        "customer": {},
+        "line_items": [],
+        "payment_methods": [],
+        "created_at": now,
+        "updated_at": now,
+    }
+    order = {
+        "state": "Processing",
+        "version": 1,
+        "currency": "EUR",
+        "snapshot": {},
+        "grand_total": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+    def session(cart_id: str, owner: str) -> dict[str, Any]:
+        return {
+            "token_hash": cart_id.encode().ljust(32, b"-"),
+            "cart_id": cart_id,
+            "owner": owner,
+            "metadata": {"futureOrderNumber": "N-2"},
+            "future_order_number": "N-2",
+            "expires_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+    def downgrade(connection: Connection) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0008")
+
+    try:
+        await upgrade(database.engine, "0008")
+        async with database.engine.begin() as conn:
+            await conn.execute(
+                insert(carts),
+                [{**cart, "id": f"{o}{n}", "owner": o} for o in ("a", "b") for n in (1, 2, 3)],
+            )
+            await conn.execute(
+                insert(orders).values(id="o-a1", reference="N-1", cart_id="a1", owner="a", **order)
+            )
+            await conn.execute(insert(sessions).values(session("a2", "a")))
+        await upgrade(database.engine)
+        async with database.engine.begin() as conn:
+            await conn.execute(
+                insert(orders).values(id="o-b1", reference="N-1", cart_id="b1", owner="b", **order)
+            )
+            await conn.execute(insert(sessions).values(session("b2", "b")))
+        for statement in (
+            insert(orders).values(id="o-a3", reference="N-1", cart_id="a3", owner="a", **order),
+            insert(sessions).values(session("a3", "a")),
+        ):
+            with pytest.raises(IntegrityError):
+                async with database.engine.begin() as conn:
+                    await conn.execute(statement)
+        async with database.engine.begin() as conn:
+            await conn.execute(delete(orders).where(orders.c.owner == "b"))
+            await conn.execute(delete(sessions).where(sessions.c.owner == "b"))
+            await conn.run_sync(downgrade)
+        async with database.engine.connect() as conn:
+            assert (await conn.execute(select(orders.c.id, orders.c.reference))).all() == [
+                ("o-a1", "N-1")
+            ]
+            kept = await conn.execute(select(sessions.c.cart_id, sessions.c.future_order_number))
+            assert kept.all() == [("a2", "N-2")]
     finally:
         await database.dispose()
         if kind == "postgresql":

@@ -34,8 +34,8 @@ def overlapping(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each request waits after asking whether its number is free, before it writes."""
     asked = SqlOrderStore.take_order_number
 
-    async def slowly(self: SqlOrderStore, number: str) -> bool:
-        free = await asked(self, number)
+    async def slowly(self: SqlOrderStore, owner: str, number: str) -> bool:
+        free = await asked(self, owner, number)
         await asyncio.sleep(0.2)
         return free
 

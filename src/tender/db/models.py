@@ -16,9 +16,11 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
     false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.naming import conv
 
 from tender.db.types import BigIntPK, JSONType, UTCDateTime
 
@@ -204,7 +206,10 @@ class OrderRow(Base):
     __tablename__ = "orders"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    reference: Mapped[str] = mapped_column(String(100), unique=True)
+    reference: Mapped[str] = mapped_column(String(100))
+    """Unique per API client: each numbers its own orders, and cannot learn or take another's
+    numbers. The constraint's index leads with the reference, so that a lookup by reference
+    alone (an admin's, a Glue shopper's) follows it too."""
     cart_id: Mapped[str] = mapped_column(ForeignKey("carts.id"), unique=True)
     """Unique: a cart becomes at most one order, however many requests race to place it."""
     owner: Mapped[str] = mapped_column(String(100))
@@ -217,7 +222,10 @@ class OrderRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index("ix_orders_owner_state_id", "owner", "state", "id"),)
+    __table_args__ = (
+        Index("ix_orders_owner_state_id", "owner", "state", "id"),
+        UniqueConstraint("reference", "owner", name=conv("uq_orders_reference_owner")),
+    )
 
 
 class PaymentRow(Base):
@@ -265,10 +273,17 @@ class SessionRow(Base):
     cart_id: Mapped[str] = mapped_column(ForeignKey("carts.id"), index=True)
     owner: Mapped[str] = mapped_column(String(100))
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType)
-    future_order_number: Mapped[str | None] = mapped_column(String(100), unique=True)
+    future_order_number: Mapped[str | None] = mapped_column(String(100))
+    """Unique per API client, as the orders' references are."""
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint(
+            "future_order_number", "owner", name=conv("uq_sessions_future_order_number_owner")
+        ),
+    )
 
 
 class BrowserOriginRow(Base):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, insert, select, update
@@ -19,7 +20,6 @@ _ID: BindParameter[Any] = bindparam("b_id")
 _INSERT_ORDER = insert(orders)
 _ORDER_BY_ID = select(orders).where(orders.c.id == _ID)
 _ORDER_BY_CART = select(orders).where(orders.c.cart_id == _ID)
-_ORDER_BY_REFERENCE = select(orders).where(orders.c.reference == _ID)
 _SAVE_ORDER = update(orders).where(orders.c.id == _ID, orders.c.version == bindparam("b_version"))
 
 
@@ -55,8 +55,14 @@ class SqlOrderStore:
     async def order_by_cart(self, cart_id: str) -> Order | None:
         return await self._order_where(_ORDER_BY_CART, cart_id)
 
-    async def order_by_reference(self, reference: str) -> Order | None:
-        return await self._order_where(_ORDER_BY_REFERENCE, reference)
+    async def orders_by_reference(
+        self, reference: str, owner: str | None, *, limit: int
+    ) -> list[Order]:
+        stmt = select(orders).where(orders.c.reference == reference)
+        if owner is not None:
+            stmt = stmt.where(orders.c.owner == owner)
+        rows = await self.conn.execute(stmt.order_by(orders.c.id).limit(limit))
+        return [order_from_row(row) for row in rows]
 
     async def save_order(self, order: Order, *, expected_version: int) -> None:
         result = await self.conn.execute(
@@ -88,19 +94,22 @@ class SqlOrderStore:
         items = [order_from_row(r) for r in await self.conn.execute(stmt)]
         return Page.of(items, limit, lambda order: order.id)
 
-    async def take_order_number(self, number: str) -> bool:
-        """PostgreSQL: an advisory lock on the number until commit comes first, so that of
-        two transactions after one number (on different carts, or one placing an order and
-        one promising it to a session: two tables no constraint spans) the second asks after
-        the first has committed, and sees its row (each statement of ``READ COMMITTED``
-        reads what is committed when it starts). SQLite has one writer already."""
+    async def take_order_number(self, owner: str, number: str) -> bool:
+        """PostgreSQL: an advisory lock on the client's number until commit comes first, so
+        that of two transactions after one number (on different carts, or one placing an
+        order and one promising it to a session: two tables no constraint spans) the second
+        asks after the first has committed, and sees its row (each statement of ``READ
+        COMMITTED`` reads what is committed when it starts). SQLite has one writer already."""
         if self.conn.dialect.name == "postgresql":
-            digest = hashlib.sha256(b"tender/order-number/" + number.encode()).digest()
+            name = json.dumps(["tender/order-number", owner, number]).encode()
+            digest = hashlib.sha256(name).digest()
             await self.conn.execute(select(func.pg_advisory_xact_lock(advisory_key(digest))))
         used = await self.conn.execute(
-            select(sessions.c.cart_id).where(sessions.c.future_order_number == number).limit(1)
+            select(sessions.c.cart_id)
+            .where(sessions.c.future_order_number == number, sessions.c.owner == owner)
+            .limit(1)
         )
         placed = await self.conn.execute(
-            select(orders.c.id).where(orders.c.reference == number).limit(1)
+            select(orders.c.id).where(orders.c.reference == number, orders.c.owner == owner)
         )
         return used.first() is None and placed.first() is None

@@ -97,7 +97,12 @@ class OrderStore(Protocol):
 
     async def order_by_cart(self, cart_id: str) -> Order | None: ...
 
-    async def order_by_reference(self, reference: str) -> Order | None: ...
+    async def orders_by_reference(
+        self, reference: str, owner: str | None, *, limit: int
+    ) -> list[Order]:
+        """The orders with this reference, in id order: of one client (at most one), or with
+        ``owner`` None of every client (one each)."""
+        ...
 
     async def save_order(self, order: Order, *, expected_version: int) -> None:
         """Raises ``StaleWrite`` unless the stored order is at ``expected_version``."""
@@ -107,9 +112,10 @@ class OrderStore(Protocol):
         self, *, owner: str | None, state: OrderState | None, after: str | None, limit: int
     ) -> Page[Order]: ...
 
-    async def take_order_number(self, number: str) -> bool:
-        """Whether ``number`` is free (no order has it as its reference, no session promised
-        it to its cart), asked so that nobody else can take it until this unit ends."""
+    async def take_order_number(self, owner: str, number: str) -> bool:
+        """Whether ``number`` is free for the client ``owner`` (none of its orders has it as
+        its reference, none of its sessions promised it to its cart), asked so that nobody
+        else can take it until this unit ends."""
         ...
 
 

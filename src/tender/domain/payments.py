@@ -136,6 +136,14 @@ class OrderNotFound(NotFound):
     message = "The order was not found."
 
 
+class OrderReferenceAmbiguous(InvalidInput):
+    """Each API client numbers its own orders: one who sees every client's (an admin) may
+    name a number several have used."""
+
+    code = "OrderReferenceAmbiguous"
+    message = "Orders of several API clients have this reference; name the order by its id."
+
+
 class GiftCardReservationFailed(Conflict):
     code = "GiftCardReservationFailed"
     message = "A gift card could not be reserved; no card was charged."

@@ -50,7 +50,7 @@ class Sessions:
             raise CartNotFound(field="cart.cartRef.id")
         metadata = check_metadata(dict(metadata))
         number = metadata.get("futureOrderNumber")
-        if number is not None and not await work.orders.take_order_number(number):
+        if number is not None and not await work.orders.take_order_number(cart.owner, number):
             raise OrderNumberTaken(field="metadata.futureOrderNumber")
         now = self.clock.now()
         token = SESSION_PREFIX + secrets.token_urlsafe(32)

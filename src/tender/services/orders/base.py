@@ -9,6 +9,7 @@ confirmation); ``tender.services.orders.Orders`` is all three.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -31,6 +32,7 @@ from tender.domain.orders import (
 )
 from tender.domain.payments import (
     GiftCardReservationFailed,
+    OrderReferenceAmbiguous,
     Payment,
     Transaction,
 )
@@ -40,6 +42,29 @@ from tender.services.external_payments import (
     ExternalMethod,
     Redirect,
 )
+
+MAX_NAMESAKES = 50
+"""How many clients' orders of one reference a caller across clients (an admin, a Glue guest
+or customer) is shown before ``sees`` picks: more clients than that using one number would
+hide the rest from a shopper."""
+
+
+async def order_by_reference(
+    work: Work,
+    reference: str,
+    owner: str | None,
+    sees: Callable[[Order], Awaitable[bool]] | None = None,
+) -> Order | None:
+    """The order of this reference among the client ``owner``'s, or with ``owner`` None the
+    one among every client's that the caller ``sees``. Several such (an admin's view) are
+    refused rather than one picked: acting on another client's order by mistake moves
+    money."""
+    found = await work.orders.orders_by_reference(reference, owner, limit=MAX_NAMESAKES)
+    if sees is not None:
+        found = [order for order in found if await sees(order)]
+    if len(found) > 1:
+        raise OrderReferenceAmbiguous()
+    return found[0] if found else None
 
 
 class CheckoutDataInvalid(BusinessRuleViolation):

@@ -30,6 +30,7 @@ from tender.services.orders.base import (
     OrderView,
     PaymentNotAuthorized,
     covers,
+    order_by_reference,
 )
 
 
@@ -40,9 +41,10 @@ class Lifecycle(OrderService):
 
     async def _owned(self, work: Work, order_id: str, owner: str | None) -> Order:
         order = await work.orders.order(order_id)
-        if order is None:
-            order = await work.orders.order_by_reference(order_id)
         if not visible(order, owner):
+            # Not by its id: another client's order of that id shadows none of the caller's.
+            order = await order_by_reference(work, order_id, owner)
+        if order is None:
             raise OrderNotFound()
         return order
 

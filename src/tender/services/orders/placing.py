@@ -205,7 +205,7 @@ class Placing(OrderService):
             return order
         order = Order(
             id=new_id(),
-            reference=await self._reference_for(work, cart.id, reference),
+            reference=await self._reference_for(work, cart, reference),
             cart_id=cart.id,
             owner=cart.owner,
             state=OrderState.PROCESSING,
@@ -381,14 +381,14 @@ class Placing(OrderService):
             },
         }
 
-    async def _reference_for(self, work: Work, cart_id: str, wanted: str | None) -> str:
+    async def _reference_for(self, work: Work, cart: Cart, wanted: str | None) -> str:
         """The new order's reference, decided here only: the merchant's own (unless another
-        order or session has it), else the number a browser session promised for this cart
-        (``futureOrderNumber``), else a fresh one."""
-        promised = await work.sessions.future_order_number(cart_id)
+        of its orders or sessions has it), else the number a browser session promised for
+        this cart (``futureOrderNumber``), else a fresh one."""
+        promised = await work.sessions.future_order_number(cart.id)
         if wanted is None:
             return promised or self._reference()
-        if wanted != promised and not await work.orders.take_order_number(wanted):
+        if wanted != promised and not await work.orders.take_order_number(cart.owner, wanted):
             raise InvalidInput("the order reference is taken", field="orderReference")
         return wanted
 

@@ -100,6 +100,14 @@ class Caller:
         return owner_of(self.principal) if self.from_server else None
 
     @property
+    def order_owner(self) -> str | None:
+        """Whose order numbers the caller names: its own client's, or for an admin and a
+        guest or customer (whose carts may belong to any client) every client's."""
+        if self.session is not None:
+            return self.session.owner
+        return self.owner
+
+    @property
     def allowed(self) -> frozenset[str] | None:
         """The browser session's ``allowedPaymentMethods``; the merchant's backend may use
         every method it offers."""

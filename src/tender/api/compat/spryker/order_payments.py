@@ -14,6 +14,7 @@ from tender.api.security import runtime_of
 from tender.domain.checkout_ports import Work
 from tender.domain.errors import DomainError, NotFound
 from tender.domain.payments import OrderNotFound, Payment, PaymentNotFound
+from tender.services.orders.base import order_by_reference
 
 router = APIRouter()
 
@@ -81,7 +82,9 @@ async def _external_payment_id(work: Work, identifier: str | None, who: jsonapi.
             and await who.sees(work, payment.cart_id)
         ):
             return payment.id
-        order = await work.orders.order_by_reference(identifier)
+        order = await order_by_reference(
+            work, identifier, who.order_owner, lambda order: who.sees(work, order.cart_id)
+        )
     elif who.session is not None:
         order = await work.orders.order_by_cart(who.session.cart_id)
     if order is None or not await who.sees(work, order.cart_id):
