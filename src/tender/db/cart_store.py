@@ -23,6 +23,7 @@ _ID: BindParameter[Any] = bindparam("b_id")
 _INSERT_CART = insert(carts)
 _GET_CART = select(carts).where(carts.c.id == _ID)
 _LOCK_CART = _GET_CART.with_for_update()
+_LOCK_OWNED_CART = _GET_CART.where(carts.c.owner == bindparam("b_owner")).with_for_update()
 _SAVE_CART = update(carts).where(carts.c.id == _ID, carts.c.version == bindparam("b_version"))
 _LOCK_FLAG = update(carts).where(carts.c.id == _ID).values(version=carts.c.version + 1)
 
@@ -42,13 +43,19 @@ class SqlCartStore:
             _INSERT_CART, {"id": cart.id, **cart_values(cart), **cart_identity(cart)}
         )
 
-    async def get_cart(self, cart_id: str, *, lock: bool = False) -> Cart | None:
+    async def get_cart(
+        self, cart_id: str, *, lock: bool = False, owner: str | None = None
+    ) -> Cart | None:
         cached = self._carts.get(cart_id)
         if cached is not None and (not lock or cart_id in self._locked):
             return cached
-        row = (
-            await direct.execute(self.conn, _LOCK_CART if lock else _GET_CART, {"b_id": cart_id})
-        ).first()
+        if not lock:
+            statement, values = _GET_CART, {"b_id": cart_id}
+        elif owner is None:
+            statement, values = _LOCK_CART, {"b_id": cart_id}
+        else:
+            statement, values = _LOCK_OWNED_CART, {"b_id": cart_id, "b_owner": owner}
+        row = (await direct.execute(self.conn, statement, values)).first()
         if row is None:
             return None
         cart = cart_from_row(row)

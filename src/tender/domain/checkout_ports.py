@@ -30,9 +30,13 @@ class StaleWrite(Conflict):
 class CartStore(Protocol):
     async def insert_cart(self, cart: Cart) -> None: ...
 
-    async def get_cart(self, cart_id: str, *, lock: bool = False) -> Cart | None:
+    async def get_cart(
+        self, cart_id: str, *, lock: bool = False, owner: str | None = None
+    ) -> Cart | None:
         """``lock`` takes the cart's row lock (PostgreSQL): every change to a cart, its
-        payments or its order starts here, so they serialise per cart."""
+        payments or its order starts here, so they serialise per cart. With ``owner``, a
+        cart of another owner is neither locked nor returned: a caller naming another
+        client's cart must not hold up that client's requests."""
         ...
 
     async def has_guest(self, anonymous_id_hash: bytes) -> bool:

@@ -156,7 +156,7 @@ class Carts:
         return await self.view(work, cart)
 
     async def lock(self, work: Work, *, cart_id: str, owner: str | None) -> Cart:
-        return owned(await work.carts.get_cart(cart_id, lock=True), owner)
+        return owned(await work.carts.get_cart(cart_id, lock=True, owner=owner), owner)
 
     async def update(
         self,

@@ -45,7 +45,7 @@ class Sessions:
         metadata: dict[str, Any],
         creator: str,
     ) -> tuple[str, Session]:
-        cart = await work.carts.get_cart(cart_id, lock=True)
+        cart = await work.carts.get_cart(cart_id, lock=True, owner=owner)
         if not visible(cart, owner):
             raise CartNotFound(field="cart.cartRef.id")
         metadata = check_metadata(dict(metadata))

@@ -181,7 +181,7 @@ async def reachable(work: Work, cart_id: str, who: Caller) -> None:
     word as the caller's unknown cart (the services' for the merchant, ``idCart`` else).
     Checked under the cart's lock (which the route's unit of work takes next anyway, at no
     further cost), so a cart another request placed meanwhile is gone too."""
-    if await work.carts.get_cart(cart_id, lock=True) is None:
+    if await work.carts.get_cart(cart_id, lock=True, owner=who.owner) is None:
         return  # unknown: the services answer it as they always do
     if await work.orders.order_by_cart(cart_id) is not None:
         raise CartNotFound() if who.from_server else CartNotFound(field="idCart")
