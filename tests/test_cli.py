@@ -121,6 +121,8 @@ def test_issue_batch_to_csv_then_show_load_history(cli_env: Path) -> None:
         (["cards", "load", "0000000000000000", "--amount", "1"], "GiftCardNotFound"),
         (["clients", "create", "--name", "x", "--scopes", "root"], "unknown scope"),
         (["clients", "disable", "tnd_nobody"], "no client"),
+        (["clients", "enable", "tnd_nobody"], "no client"),
+        (["clients", "rotate-secret", "tnd_nobody"], "no client"),
     ],
 )
 def test_errors_are_one_line_and_exit_non_zero(
@@ -597,3 +599,96 @@ def test_a_disabled_clients_sessions_stop_working_at_once(cli_env: Path) -> None
     assert (config, checked) == (200, 404)  # the session works: an unknown code is NotFound
     invoke("clients", "disable", client_id)
     assert asyncio.run(session_answers(session_id))[1:] == (401, 401)
+
+
+def _client_of(printed: str) -> tuple[str, str]:
+    values = dict(line.split(":", 1) for line in printed.splitlines() if line.startswith("client"))
+    return values["client_id"].strip(), values["client_secret"].strip()
+
+
+class Shop:
+    """A merchant's backend and one page of it, over HTTP against the CLI's database."""
+
+    def __init__(self, client_id: str, secret: str) -> None:
+        self.client_id, self.secret = client_id, secret
+        self.token = ""
+        self.session = ""
+
+    def answers(self) -> dict[str, int]:
+        """Status codes of: a token for the secret; the last token and the last page in use
+        (a new token and page first, while there are none and the secret works)."""
+        import httpx
+
+        from tender.api.app import create_app
+
+        async def main() -> dict[str, int]:
+            runtime = Runtime(Settings())
+            transport = httpx.ASGITransport(app=create_app(runtime=runtime))
+            try:
+                async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                    granted = await http.post(
+                        "/oauth/token", data={"grant_type": "client_credentials"},
+                        auth=(self.client_id, self.secret),
+                    )  # fmt: skip
+                    if not self.token and granted.status_code == 200:
+                        self.token = granted.json()["access_token"]
+                    h = {"Authorization": f"Bearer {self.token}"}
+                    if not self.session and granted.status_code == 200:
+                        cart = await http.post("/carts", json={"currency": "EUR", "country": "DE"},
+                                               headers=h)  # fmt: skip
+                        opened = await http.post(
+                            "/sessions", json={"cart": {"cartRef": {"id": cart.json()["id"]}}},
+                            headers=h,
+                        )  # fmt: skip
+                        self.session = opened.json()["id"]
+                    carts = await http.get("/orders", headers=h)
+                    page = await http.get(
+                        "/operations/config", headers={"X-Session-Id": self.session}
+                    )
+                    return {"secret": granted.status_code, "token": carts.status_code,
+                            "page": page.status_code}  # fmt: skip
+            finally:
+                await runtime.close()
+
+        return asyncio.run(main())
+
+
+def test_a_rotated_secret_revokes_the_old_one_and_its_tokens(cli_env: Path) -> None:
+    """A merchant's secret leaked: it gets a new one and keeps its carts and orders, which a
+    new client would not have."""
+    shop = Shop(*_client_of(invoke("clients", "create", "--name", "shop", "--scopes",
+                                   "manage_orders manage_payments")))  # fmt: skip
+    assert shop.answers() == {"secret": 200, "token": 200, "page": 200}
+    rotated = invoke("clients", "rotate-secret", shop.client_id)
+    assert "ended 0 browser sessions" in rotated
+    client_id, secret = _client_of(rotated)
+    assert client_id == shop.client_id
+    assert secret != shop.secret
+    assert shop.answers() == {"secret": 401, "token": 401, "page": 200}
+    shop.secret, shop.token = secret, ""
+    assert shop.answers() == {"secret": 200, "token": 200, "page": 200}
+    assert "ended 1 browser session" in invoke(
+        "clients", "rotate-secret", shop.client_id, "--end-sessions"
+    )
+    assert shop.answers()["page"] == 401
+
+
+def test_an_enabled_client_comes_back_with_a_new_secret_only(cli_env: Path) -> None:
+    """Disabled because its secret could not be trusted: enabled again, neither that secret
+    nor its tokens nor the pages it opened work again."""
+    shop = Shop(*_client_of(invoke("clients", "create", "--name", "shop", "--scopes",
+                                   "manage_orders manage_payments")))  # fmt: skip
+    assert shop.answers() == {"secret": 200, "token": 200, "page": 200}
+    refused = runner.invoke(app, ["clients", "enable", shop.client_id])
+    assert refused.exit_code == 1
+    assert "enabled already" in refused.output
+    invoke("clients", "disable", shop.client_id)
+    assert shop.answers() == {"secret": 401, "token": 401, "page": 401}
+    enabled = invoke("clients", "enable", shop.client_id)
+    assert "ended 1 browser session" in enabled
+    assert shop.answers() == {"secret": 401, "token": 401, "page": 401}
+    shop.secret = _client_of(enabled)[1]
+    shop.token = shop.session = ""
+    assert shop.answers() == {"secret": 200, "token": 200, "page": 200}
+    listed = invoke("clients", "list")
+    assert "yes" in listed

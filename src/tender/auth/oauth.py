@@ -81,6 +81,14 @@ class OAuth:
         await store.insert_client(client, self.hasher.secret(secret))
         return client, secret
 
+    async def rotate_secret(self, store: ClientStore, client_id: str) -> str | None:
+        """A new secret for the client, returned here once; the old one and every token
+        issued with it stop working when this commits. ``None`` for an unknown client."""
+        secret = secrets.token_urlsafe(32)
+        if not await store.replace_secret(client_id, self.hasher.secret(secret)):
+            return None
+        return secret
+
     async def verify_client(
         self, store: ClientStore, *, client_id: str, client_secret: str
     ) -> ApiClient:

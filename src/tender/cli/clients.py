@@ -6,10 +6,11 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tender.cli.common import cli_errors, console, fail, print_whole, run
 from tender.domain.clients import ApiClient
-from tender.domain.principals import Scope, format_scopes
+from tender.domain.principals import CLIENT_ACTOR, Scope, format_scopes
 from tender.runtime import Runtime
 
 app = typer.Typer(help="OAuth2 API clients.", no_args_is_help=True)
@@ -72,3 +73,64 @@ def disable(client_id: str) -> None:
     if not run(work):
         raise fail(f"no client {client_id}")
     console.print(f"disabled {client_id}")
+
+
+@app.command("rotate-secret")
+@cli_errors
+def rotate_secret(
+    client_id: str,
+    end_sessions: Annotated[
+        bool,
+        typer.Option(
+            "--end-sessions",
+            help="Also end the browser sessions the client opened (pages in use stop working).",
+        ),
+    ] = False,
+) -> None:
+    """Give a client a new secret, printed once: the old one and every token issued with it
+    stop working at once. Its carts, orders and events stay its own."""
+    secret, ended = run(lambda runtime: _new_secret(runtime, client_id, end_sessions, None))
+    _print_secret(client_id, secret, ended)
+
+
+@app.command("enable")
+@cli_errors
+def enable(client_id: str) -> None:
+    """Enable a disabled client again, with a new secret (printed once): it was disabled
+    because its secret or tokens could not be trusted, so none of them, nor the browser
+    sessions opened before, come back with it."""
+    secret, ended = run(lambda runtime: _new_secret(runtime, client_id, True, True))
+    _print_secret(client_id, secret, ended)
+
+
+async def _new_secret(
+    runtime: Runtime, client_id: str, end_sessions: bool, activate: bool | None
+) -> tuple[str | None, int]:
+    """In one transaction: the new secret (``None`` for an unknown client), the client
+    activated if asked, and how many of its live sessions were ended."""
+
+    async def unit(conn: AsyncConnection) -> tuple[str | None, int]:
+        store = runtime.clients(conn)
+        stored = await store.client_by_client_id(client_id)
+        if activate and stored is not None and stored.client.active:
+            raise fail(f"{client_id} is enabled already: rotate-secret gives it a new secret")
+        secret = await runtime.oauth.rotate_secret(store, client_id)
+        if secret is None:
+            return None, 0
+        if activate is not None:
+            await store.set_client_active(client_id, activate)
+        if not end_sessions:
+            return secret, 0
+        sessions = runtime.work(conn, actor=None).sessions
+        return secret, await sessions.end_sessions(CLIENT_ACTOR + client_id, runtime.clock.now())
+
+    return await runtime.db.transaction(unit)
+
+
+def _print_secret(client_id: str, secret: str | None, ended: int) -> None:
+    if secret is None:
+        raise fail(f"no client {client_id}")
+    console.print(f"client_id:     {client_id}", soft_wrap=True)
+    console.print(f"client_secret: {secret}", soft_wrap=True)
+    console.print(f"ended {ended} browser session{'' if ended == 1 else 's'}")
+    console.print("[yellow]The secret is shown only now: store it safely.[/]")

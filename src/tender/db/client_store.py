@@ -86,6 +86,15 @@ class SqlClientStore:
         )
         return bool(result.rowcount)
 
+    async def replace_secret(self, client_id: str, secret_hash: bytes) -> bool:
+        if not _storable(client_id):
+            return False
+        result = await self.conn.execute(
+            update(clients).where(clients.c.client_id == client_id).values(secret_hash=secret_hash)
+        )
+        await self.conn.execute(delete(tokens).where(tokens.c.client_id == client_id))
+        return bool(result.rowcount)
+
     async def insert_token(self, token_hash: bytes, token: StoredToken) -> None:
         await self.conn.execute(
             insert(tokens).values(

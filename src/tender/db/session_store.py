@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -58,6 +58,16 @@ class SqlSessionStore:
     async def session(self, token_hash: bytes) -> Session | None:
         row = (await direct.execute(self.conn, _GET_SESSION, {"b_id": token_hash})).first()
         return session_from_row(row) if row else None
+
+    async def end_sessions(self, owner: str, now: datetime) -> int:
+        """The owner's live sessions expire now. Their rows stay, with the order numbers
+        they promised."""
+        result = await self.conn.execute(
+            update(sessions)
+            .where(sessions.c.owner == owner, sessions.c.expires_at > now)
+            .values(expires_at=now, updated_at=now)
+        )
+        return int(result.rowcount)
 
     async def latest_session(self, cart_id: str) -> Session | None:
         row = (
