@@ -120,6 +120,7 @@ async def world(api: Api) -> World:
             "payment_id": added["payment"]["id"],
             "order_id": order["id"],
             "session_id": session["X-Session-Id"],
+            "method_id": str(method),
         },
         code=first["code"],
         order_reference=order["orderReference"],

@@ -67,6 +67,7 @@ def shipping_public(m: ShippingMethod) -> dict[str, Any]:
         "deliveryTime": m.delivery_time,
         "currencyIsoCode": m.currency,
         "names": dict(m.names),
+        "active": m.active,
     }
 
 

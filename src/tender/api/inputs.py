@@ -34,6 +34,7 @@ from tender.domain.cart import CartNotFound
 from tender.domain.errors import CardNotFound, NotFound
 from tender.domain.ids import is_uuid
 from tender.domain.payments import OrderNotFound, PaymentNotFound
+from tender.domain.shipping import ShippingMethodNotFound
 from tender.services.sessions import SESSION_PREFIX, SessionNotFound
 
 MAX_REFERENCE = 100
@@ -57,6 +58,10 @@ def _session_id(text: str) -> bool:
     return text.startswith(SESSION_PREFIX) and len(text) <= MAX_SESSION_ID and text.isascii()
 
 
+def _shipping_method_id(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 10
+
+
 CART = IdRule(is_uuid, CartNotFound)
 PATH_ID_RULES: dict[str | None, IdRule] = {
     "card_id": IdRule(is_uuid, CardNotFound),
@@ -64,6 +69,7 @@ PATH_ID_RULES: dict[str | None, IdRule] = {
     "payment_id": IdRule(is_uuid, PaymentNotFound),
     "order_id": IdRule(_reference_or_id, OrderNotFound),
     "session_id": IdRule(_session_id, SessionNotFound),
+    "method_id": IdRule(_shipping_method_id, ShippingMethodNotFound),
     None: IdRule(lambda text: len(text) <= 200, NotFound),
 }
 """By parameter name; ``None`` is the catch-all for a name nobody gave a rule yet."""

@@ -108,6 +108,8 @@ class ShippingMethodPublic(BaseModel):
     deliveryTime: str | None
     currencyIsoCode: str
     names: dict[str, str]
+    active: bool
+    """Whether carts are offered the method (``/deactivate``, ``/activate``)."""
 
     @classmethod
     def of(cls, method: ShippingMethod) -> ShippingMethodPublic:

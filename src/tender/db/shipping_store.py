@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tender.db.checkout_rows import shipping, shipping_from_row
@@ -57,4 +57,17 @@ class SqlShippingStore:
         if method_id not in self._methods:
             row = (await self.conn.execute(_GET_SHIPPING, {"b_id": method_id})).first()
             self._methods[method_id] = shipping_from_row(row) if row else None
+        return self._methods[method_id]
+
+    async def set_shipping_active(self, method_id: int, active: bool) -> ShippingMethod | None:
+        if not 1 <= method_id <= MAX_ID:
+            return None
+        result = await self.conn.execute(
+            update(shipping)
+            .where(shipping.c.id == method_id)
+            .values(active=active)
+            .returning(shipping)
+        )
+        row = result.first()
+        self._methods[method_id] = shipping_from_row(row) if row else None
         return self._methods[method_id]

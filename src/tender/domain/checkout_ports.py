@@ -62,6 +62,10 @@ class ShippingStore(Protocol):
 
     async def shipping_method(self, method_id: int) -> ShippingMethod | None: ...
 
+    async def set_shipping_active(self, method_id: int, active: bool) -> ShippingMethod | None:
+        """The method offered to new carts again, or no longer; ``None`` for an unknown id."""
+        ...
+
 
 class PaymentStore(Protocol):
     """A cart's payments and their transactions. A read after a write in the same unit of work

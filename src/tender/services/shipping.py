@@ -9,7 +9,7 @@ from tender.domain.customers import check_country
 from tender.domain.errors import InvalidInput
 from tender.domain.money import Money
 from tender.domain.ports import Clock
-from tender.domain.shipping import ShippingMethod, check_names
+from tender.domain.shipping import ShippingMethod, ShippingMethodNotFound, check_names
 
 
 async def add_shipping_method(
@@ -48,3 +48,15 @@ async def add_shipping_method(
         names=check_names(names),
     )
     return await store.insert_shipping_method(method)
+
+
+async def set_shipping_method_active(
+    store: ShippingStore, method_id: int, *, active: bool
+) -> ShippingMethod:
+    """A retired method is no longer offered, and a cart that chose it is placed only once
+    another is chosen; activated again, it is offered again. Nothing is deleted: the orders
+    placed with it keep it in their snapshot."""
+    method = await store.set_shipping_active(method_id, active)
+    if method is None:
+        raise ShippingMethodNotFound()
+    return method

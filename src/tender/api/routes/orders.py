@@ -36,7 +36,7 @@ from tender.domain.payments import PaymentNotFound
 from tender.domain.principals import Principal, Scope
 from tender.domain.totals import parse_tax_rate
 from tender.services.orders import OrderView
-from tender.services.shipping import add_shipping_method
+from tender.services.shipping import add_shipping_method, set_shipping_method_active
 
 router = APIRouter(tags=["orders"], route_class=AuthFirstRoute)
 MAX_BIGINT = 2**63 - 1
@@ -300,6 +300,38 @@ async def create_shipping_method(
             delivery_time=body.deliveryTime,
             names=body.names,
         ),
+    )
+    return ShippingMethodPublic.of(method)
+
+
+@router.post(
+    "/shipping-methods/{method_id}/deactivate",
+    response_model=ShippingMethodPublic,
+    responses=responses(401, 403, 404),
+    summary="Stop offering a shipping method (carts that chose it must choose another)",
+)
+async def deactivate_shipping_method(
+    request: Request, method_id: str, principal: Orders
+) -> ShippingMethodPublic:
+    number = int(method_id)  # digits only (``inputs.PATH_ID_RULES``), else 404 before here
+    method = await run(
+        request, principal, lambda w: set_shipping_method_active(w.shipping, number, active=False)
+    )
+    return ShippingMethodPublic.of(method)
+
+
+@router.post(
+    "/shipping-methods/{method_id}/activate",
+    response_model=ShippingMethodPublic,
+    responses=responses(401, 403, 404),
+    summary="Offer a deactivated shipping method again",
+)
+async def activate_shipping_method(
+    request: Request, method_id: str, principal: Orders
+) -> ShippingMethodPublic:
+    number = int(method_id)  # digits only (``inputs.PATH_ID_RULES``), else 404 before here
+    method = await run(
+        request, principal, lambda w: set_shipping_method_active(w.shipping, number, active=True)
     )
     return ShippingMethodPublic.of(method)
 
