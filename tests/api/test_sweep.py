@@ -150,6 +150,46 @@ async def test_sweep_forgets_expired_limits_sessions_and_origins(api: Api) -> No
     assert await _rows(api, BrowserOriginRow.__table__, "origin") == {"https://shop.example"}
 
 
+async def test_a_promised_number_is_kept_for_an_unplaced_cart_for_a_month_at_most(
+    api: Api,
+) -> None:
+    client = await api.new_client()
+
+    async def headers() -> dict[str, str]:
+        granted = await api.client.post(
+            "/oauth/token", data={"grant_type": "client_credentials"}, auth=client
+        )
+        return {"Authorization": f"Bearer {granted.json()['access_token']}"}
+
+    h = await headers()
+    first, second = await _cart(api, h), await _cart(api, h)
+    await _session(api, h, first, futureOrderNumber="SHOP-11")
+    grace = timedelta(seconds=api.runtime.settings.order_payment_window_seconds)
+    ttl = timedelta(seconds=api.runtime.settings.session_ttl_seconds)
+    sessions = SessionRow.__table__
+
+    async def sweep() -> None:
+        while await api.runtime.db.transaction(
+            lambda conn: purge.forget_expired(conn, api.clock.now(), session_grace=grace)
+        ):
+            pass
+
+    api.clock.advance(seconds=(ttl + grace + purge.PROMISE_KEPT).total_seconds() - 60)
+    await sweep()
+    assert await _rows(api, sessions, "cart_id") == {first}
+    h = await headers()
+    taken = await api.client.post(
+        "/sessions",
+        json={"cart": {"cartRef": {"id": second}}, "metadata": {"futureOrderNumber": "SHOP-11"}},
+        headers=h,
+    )
+    assert taken.status_code == 409, taken.text
+    api.clock.advance(seconds=120)
+    await sweep()
+    assert await _rows(api, sessions, "cart_id") == set()
+    await _session(api, h, second, futureOrderNumber="SHOP-11")
+
+
 async def test_purge_works_in_batches(api: Api, monkeypatch: Any) -> None:
     """However far behind, each statement deletes at most one batch; the sweep repeats."""
     monkeypatch.setattr(purge, "BATCH", 3)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.naming import conv
@@ -66,6 +67,7 @@ class CardRow(Base):
         CheckConstraint("posted >= held", name="available_not_negative"),
         Index("ix_cards_status_currency_id", "status", "currency", "id"),
         Index("ix_cards_currency_id", "currency", "id"),
+        Index("ix_cards_status_id", "status", "id"),
     )
 
 
@@ -224,6 +226,8 @@ class OrderRow(Base):
 
     __table_args__ = (
         Index("ix_orders_owner_state_id", "owner", "state", "id"),
+        Index("ix_orders_owner_id", "owner", "id"),
+        Index("ix_orders_state_id", "state", "id"),
         UniqueConstraint("reference", "owner", name=conv("uq_orders_reference_owner")),
     )
 
@@ -282,6 +286,18 @@ class SessionRow(Base):
     __table_args__ = (
         UniqueConstraint(
             "future_order_number", "owner", name=conv("uq_sessions_future_order_number_owner")
+        ),
+        Index(
+            "ix_sessions_unpromised_expires_at",
+            "expires_at",
+            postgresql_where=text("future_order_number IS NULL"),
+            sqlite_where=text("future_order_number IS NULL"),
+        ),
+        Index(
+            "ix_sessions_promised_expires_at",
+            "expires_at",
+            postgresql_where=text("future_order_number IS NOT NULL"),
+            sqlite_where=text("future_order_number IS NOT NULL"),
         ),
     )
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, and_, delete, exists, not_, select
+from sqlalchemy import Table, and_, delete, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tender.db.models import BrowserOriginRow, OrderRow, RateLimitRow, SessionRow
@@ -50,15 +50,25 @@ async def forget_rate_limits(conn: AsyncConnection, now: datetime) -> int:
     return await _delete_batch(conn, limits, "key", ended)
 
 
+PROMISE_KEPT = timedelta(days=30)
+"""How long past its grace a session keeps the order number it promised a cart that was never
+placed: the merchant's server may still place the cart under that number meanwhile; after it,
+the number is free again and the cart, if ever placed, gets a number of its own."""
+
+
 async def forget_sessions(conn: AsyncConnection, now: datetime, *, grace: timedelta) -> int:
     """Sessions expired more than ``grace`` ago (the order payment window: the redirect page of
     an order placed from the session still finds its return URL meanwhile). A session that
-    promised its cart a ``futureOrderNumber`` is kept while the cart has no order, since the
-    merchant's server may still place it under that number."""
+    promised its cart a ``futureOrderNumber`` is kept while the cart has no order, for
+    ``PROMISE_KEPT`` at most. Two statements, each along a partial index of its own: only the
+    few sessions that promised a number are checked against the orders."""
+    ended = sessions.c.expires_at <= now - grace
+    unpromised = and_(sessions.c.future_order_number.is_(None), ended)
+    deleted = await _delete_batch(conn, sessions, "token_hash", unpromised)
     ordered = exists(select(orders.c.id).where(orders.c.cart_id == sessions.c.cart_id))
-    promise_pending = and_(sessions.c.future_order_number.is_not(None), not_(ordered))
-    condition = and_(sessions.c.expires_at <= now - grace, not_(promise_pending))
-    return await _delete_batch(conn, sessions, "token_hash", condition)
+    promise_over = or_(ordered, sessions.c.expires_at <= now - grace - PROMISE_KEPT)
+    promised = and_(sessions.c.future_order_number.is_not(None), ended, promise_over)
+    return max(deleted, await _delete_batch(conn, sessions, "token_hash", promised))
 
 
 async def forget_origins(conn: AsyncConnection, now: datetime) -> int:
