@@ -16,6 +16,10 @@ from tender.domain.payments import GIFT_CARD, Payment
 from tender.domain.ports import ProviderCard
 
 MAX_GIFT_CARDS = 10
+MAX_CART_PAYMENTS = 100
+"""Payments a cart may ever have, removed and refused ones included (they stay in its
+history): every read of the cart renders them all, under its lock, so a page that adds and
+removes a card in a loop would otherwise slow every request on the cart for good."""
 
 
 class CardAlreadyOnCart(InvalidInput):
@@ -28,6 +32,14 @@ class TooManyGiftCards(InvalidInput):
     message = f"A cart takes at most {MAX_GIFT_CARDS} gift cards."
 
 
+class TooManyPayments(InvalidInput):
+    code = "TooManyPayments"
+    message = (
+        f"A cart takes at most {MAX_CART_PAYMENTS} payments, removed and refused ones included;"
+        " start a new cart."
+    )
+
+
 class GiftCardNotUsable(InvalidInput):
     code = "GiftCardNotUsable"
     message = "The gift card cannot pay for this cart."
@@ -35,7 +47,8 @@ class GiftCardNotUsable(InvalidInput):
 
 def check_card_fits(cart: Cart, card: ProviderCard, payments: Sequence[Payment]) -> None:
     """A card may join the cart's payments: in its currency, not on it already, and not one
-    card too many (for cards added at checkout and redeemed from the shopper's page alike)."""
+    card or payment too many (for cards added at checkout and redeemed from the shopper's page
+    alike)."""
     if card.currency != cart.currency:
         raise CurrencyMismatch(cart.currency, card.currency, field="code")
     active = [p for p in payments if p.is_gift_card and p.active]
@@ -43,6 +56,8 @@ def check_card_fits(cart: Cart, card: ProviderCard, payments: Sequence[Payment])
         raise CardAlreadyOnCart(field="code")
     if len(active) >= MAX_GIFT_CARDS:
         raise TooManyGiftCards(field="code")
+    if len(payments) >= MAX_CART_PAYMENTS:
+        raise TooManyPayments(field="code")
 
 
 def check_card_can_pay(card: ProviderCard, now: datetime) -> None:
