@@ -54,8 +54,10 @@ keeps it whole). The API layer maps each branch to a status in one table
     │   ├── InvalidAmount                    domain.errors               InvalidAmount
     │   ├── InvalidCardCode                  domain.errors               InvalidCardCode
     │   ├── MissingCredentials               api.compat.spryker.jsonapi  MissingCredentials
+    │   ├── OrderReferenceAmbiguous          domain.payments             OrderReferenceAmbiguous
     │   ├── ShippingMethodNotApplicable      domain.shipping             ShippingMethodNotApplicable
     │   ├── TooManyGiftCards                 services.card_payments      TooManyGiftCards
+    │   ├── TooManyPayments                  services.card_payments      TooManyPayments
     │   ├── UnknownCurrency                  domain.errors               InvalidCurrency
     │   └── UnsupportedParameter             api.compat.spryker.jsonapi  UnsupportedParameter
     ├── NotFound                             domain.errors               ResourceNotFound
