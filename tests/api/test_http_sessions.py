@@ -131,13 +131,14 @@ async def test_cors_headers_on_actual_responses_only_for_allowed_origins(api: Ap
         assert "Origin" in response.headers.get("vary", ""), response.headers
         return response.headers.get("access-control-allow-origin")  # type: ignore[no-any-return]
 
-    # Allowed: the session's own origin, any live session's origin, the service's origins.
+    # Allowed: the session's own origin, for a session that is not known any live session's
+    # origin, and the service's origins.
     own = await api.client.get("/session/cart", headers={"X-Session-Id": token, "Origin": SHOP})
     assert own.status_code == 200
     assert cors(own) == SHOP
     assert "X-Correlation-ID" in own.headers["access-control-expose-headers"]
-    assert cors(await api.client.get("/health", headers={"Origin": SHOP})) == SHOP
     service = "https://admin.example"
+    assert cors(await api.client.get("/health", headers={"Origin": service})) == service
     assert cors(await api.client.get(f"/carts/{cart_id}", headers={**h, "Origin": service})) == (
         service
     )
@@ -145,19 +146,31 @@ async def test_cors_headers_on_actual_responses_only_for_allowed_origins(api: Ap
     assert_error(unknown, 401)
     assert cors(unknown) == SHOP  # the page of a known origin may read why it was refused
 
-    # Not allowed: nothing that lets the page read the answer, whatever the answer is.
+    # Not allowed: nothing that lets the page read the answer, whatever the answer is. A
+    # session's origin is its session's alone: not a server route's, nor another session's.
     for response in (
         await api.client.get("/session/cart", headers={"X-Session-Id": token, "Origin": evil}),
         await api.client.get(f"/carts/{cart_id}", headers={**h, "Origin": evil}),
         await api.client.get("/health", headers={"Origin": evil}),
+        await api.client.get(f"/carts/{cart_id}", headers={**h, "Origin": SHOP}),
+        await api.client.get("/health", headers={"Origin": SHOP}),
         await api.client.get("/session/cart", headers={"X-Session-Id": "x", "Origin": evil}),
     ):
         assert cors(response) is None, response.text
         assert "access-control-expose-headers" not in response.headers
+    _, _, other = await setup(api, allowedOrigins=[evil])  # another client's page on evil
+    theirs = await api.client.get("/session/cart", headers={"X-Session-Id": other, "Origin": evil})
+    assert cors(theirs) == evil
+    for response in (
+        await api.client.get("/session/cart", headers={"X-Session-Id": token, "Origin": evil}),
+        await api.client.get(f"/carts/{cart_id}", headers={**h, "Origin": evil}),
+    ):
+        assert cors(response) is None, response.text
 
     # Once the session has expired its origin is no longer known.
     api.clock.advance(minutes=61)
-    assert cors(await api.client.get("/health", headers={"Origin": SHOP})) is None
+    gone = await api.client.get("/session/cart", headers={"X-Session-Id": "x", "Origin": SHOP})
+    assert cors(gone) is None
     assert cors(await api.client.get("/health", headers={"Origin": service})) == service
     # Origins no session can have allowed are not even looked up (PostgreSQL refuses NUL).
     for junk in ("https://a\x00b", "https://" + "a" * 300):

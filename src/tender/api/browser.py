@@ -65,6 +65,9 @@ async def browser_session(request: Request) -> Session:
     session = await runtime.db.lookup(
         lambda conn: runtime.sessions.resolve(runtime.work(conn, actor=None), token=token)
     )
+    # What CORS answers from (``cors._allowed``): this session's origins, even when the
+    # request's own origin is refused next.
+    request.state.named_session = session
     origin = request.headers.get("origin")
     if origin is not None and not origin_allowed(runtime, session, origin):
         raise OriginNotAllowed()

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.datastructures import Headers
 from starlette.types import Message, Receive, Scope, Send
 
-from tender.api.browser import origin_allowed, origin_known
+from tender.api.browser import origin_allowed, origin_known, session_tokens
 from tender.api.compat.spryker.shoppers import BROWSER_HEADERS as GLUE_BROWSER_HEADERS
 from tender.api.compat.spryker.shoppers import GLUE_PATHS
 from tender.api.errors import refusal, route_path
@@ -57,7 +58,7 @@ class BrowserCors(HttpMiddleware):
             if message["type"] == "http.response.start":
                 started = True
                 headers = [*message.get("headers", []), (b"vary", b"Origin")]
-                if await _allowed(runtime, origin, state):
+                if await _allowed(runtime, scope, origin, state):
                     headers += [
                         (b"access-control-allow-origin", origin_raw),
                         (b"access-control-expose-headers", EXPOSED_HEADERS.encode()),
@@ -110,12 +111,17 @@ def _allowed_headers(path: str) -> str:
     return ALLOWED_HEADERS
 
 
-async def _allowed(runtime: Runtime, origin: str, state: dict[str, Any]) -> bool:
-    """The service's origins, the request's session's, or (for a request without a usable
-    session, such as an expired one) any live session's: the same origins a preflight admits."""
-    session = state.get("session")
-    if isinstance(session, Session) and origin_allowed(runtime, session, origin):
-        return True
+async def _allowed(runtime: Runtime, scope: Scope, origin: str, state: dict[str, Any]) -> bool:
+    """The service's origins, and the origins of the session the request names: its own once
+    it is known, else (an expired or unknown one, whose page may read why it was refused) any
+    live session's, as a preflight admits them. Never another session's for a session that
+    is known, nor any session's for a request that names none: one client's session cannot
+    make an origin readable on another client's sessions or on server routes."""
+    named = state.get("named_session")
+    if isinstance(named, Session):
+        return origin_allowed(runtime, named, origin)
+    if not session_tokens(Headers(scope=scope), scope["method"]):
+        return origin.rstrip("/") in runtime.settings.allowed_origins
     try:
         return await _known(runtime, origin)
     except StoreUnavailable:  # the answer is a 503 then, for the service's own origins only
