@@ -287,10 +287,14 @@ async def prepare(
                 SqlClientStore(c), name="bench", scopes="manage_orders manage_giftcards"
             )
         )
-        token = await runtime.db.transaction(
-            lambda c: runtime.oauth.issue_token(SqlClientStore(c), client=client, scope=None)
+        verified = await runtime.db.read(
+            lambda c: runtime.oauth.verify_client(
+                SqlClientStore(c), client_id=client.client_id, client_secret=secret
+            )
         )
-        del secret
+        token = await runtime.db.transaction(
+            lambda c: runtime.oauth.issue_token(SqlClientStore(c), verified=verified, scope=None)
+        )
         owner = f"client:{client.client_id}"
         method = await runtime.db.transaction(
             lambda c: add_shipping_method(

@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from tender.domain.clients import ApiClient, ClientStore, StoredToken
+from tender.domain.clients import ApiClient, ClientStore, StoredClient, StoredToken
 from tender.domain.codes import Hasher
 from tender.domain.errors import InvalidInput
 from tender.domain.ids import new_id
@@ -91,17 +91,24 @@ class OAuth:
 
     async def verify_client(
         self, store: ClientStore, *, client_id: str, client_secret: str
-    ) -> ApiClient:
+    ) -> StoredClient:
+        """The client, with the secret it was verified against: the token it is issued next
+        is written only while that secret is still the client's (``issue_token``)."""
         stored = await store.client_by_client_id(client_id)
         expected = stored.secret_hash if stored else self._dummy_hash
         matches = hmac.compare_digest(self.hasher.secret(client_secret), expected)
         if stored is None or not matches or not stored.client.active:
             raise OAuthError("invalid_client", "client authentication failed", status=401)
-        return stored.client
+        return stored
 
     async def issue_token(
-        self, store: ClientStore, *, client: ApiClient, scope: str | None
+        self, store: ClientStore, *, verified: StoredClient, scope: str | None
     ) -> IssuedToken:
+        """A token for a client verified by its secret. Written only if that secret is still
+        the client's and the client still active, checked by the insert itself under a share
+        lock on the client: a token asked for with a secret that is being rotated or a client
+        being disabled is either deleted by that change or never written."""
+        client = verified.client
         try:
             requested = parse_scopes(scope) if scope else client.scopes
         except InvalidScope as error:
@@ -111,7 +118,8 @@ class OAuth:
         now = self.clock.now()
         raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
         stored = StoredToken(client.client_id, requested, now, now + self.token_ttl)
-        await store.insert_token(self.hasher.secret(raw), stored)
+        if not await store.insert_token(self.hasher.secret(raw), stored, verified.secret_hash):
+            raise OAuthError("invalid_client", "client authentication failed", status=401)
         return IssuedToken(raw, int(self.token_ttl.total_seconds()), requested)
 
     async def principal(self, store: ClientStore, token: str) -> Principal | None:

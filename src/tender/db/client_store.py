@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    LargeBinary,
+    String,
+    Table,
+    bindparam,
+    delete,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tender.db.models import AccessTokenRow, ApiClientRow
@@ -95,16 +105,27 @@ class SqlClientStore:
         await self.conn.execute(delete(tokens).where(tokens.c.client_id == client_id))
         return bool(result.rowcount)
 
-    async def insert_token(self, token_hash: bytes, token: StoredToken) -> None:
-        await self.conn.execute(
-            insert(tokens).values(
-                token_hash=token_hash,
-                client_id=token.client_id,
-                scopes=format_scopes(token.scopes),
-                issued_at=token.issued_at,
-                expires_at=token.expires_at,
+    async def insert_token(self, token_hash: bytes, token: StoredToken, secret_hash: bytes) -> bool:
+        client = (
+            select(
+                literal(token_hash, LargeBinary()),
+                clients.c.client_id,
+                literal(format_scopes(token.scopes), String()),
+                literal(token.issued_at, UTCDateTime()),
+                literal(token.expires_at, UTCDateTime()),
             )
+            .where(
+                clients.c.client_id == token.client_id,
+                clients.c.secret_hash == secret_hash,
+                clients.c.active,
+            )
+            # A rotation or disabling of the client waits for this to commit, then deletes
+            # or refuses the token; one that committed first leaves no row to match.
+            .with_for_update(read=True)
         )
+        columns = ["token_hash", "client_id", "scopes", "issued_at", "expires_at"]
+        result = await self.conn.execute(insert(tokens).from_select(columns, client))
+        return bool(result.rowcount)
 
     async def token(self, token_hash: bytes, now: datetime) -> StoredToken | None:
         row = (await self.conn.execute(_TOKEN, {"b_hash": token_hash, "b_now": now})).first()

@@ -16,12 +16,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import Table, and_, delete, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tender.db.models import BrowserOriginRow, OrderRow, RateLimitRow, SessionRow
+from tender.db.models import BrowserOriginRow, CartRow, OrderRow, RateLimitRow, SessionRow
 
 limits: Table = RateLimitRow.__table__  # type: ignore[assignment]
 sessions: Table = SessionRow.__table__  # type: ignore[assignment]
 origins: Table = BrowserOriginRow.__table__  # type: ignore[assignment]
 orders: Table = OrderRow.__table__  # type: ignore[assignment]
+carts: Table = CartRow.__table__  # type: ignore[assignment]
 
 BATCH = 1000
 
@@ -68,7 +69,20 @@ async def forget_sessions(conn: AsyncConnection, now: datetime, *, grace: timede
     ordered = exists(select(orders.c.id).where(orders.c.cart_id == sessions.c.cart_id))
     promise_over = or_(ordered, sessions.c.expires_at <= now - grace - PROMISE_KEPT)
     promised = and_(sessions.c.future_order_number.is_not(None), ended, promise_over)
-    return max(deleted, await _delete_batch(conn, sessions, "token_hash", promised))
+    # Under its cart's lock too, passing over carts being placed: placing reads the promise
+    # under that lock, and must not see it forgotten (and the number promised to another cart)
+    # before it commits its order under it.
+    doomed = (
+        select(sessions.c.token_hash)
+        .join(carts, carts.c.id == sessions.c.cart_id)
+        .where(promised)
+        .limit(BATCH)
+        .with_for_update(skip_locked=True, of=[sessions, carts])
+    )
+    forgotten = await conn.execute(
+        delete(sessions).where(sessions.c.token_hash.in_(doomed.scalar_subquery()), promised)
+    )
+    return max(deleted, int(forgotten.rowcount))
 
 
 async def forget_origins(conn: AsyncConnection, now: datetime) -> int:

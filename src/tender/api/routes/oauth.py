@@ -134,7 +134,7 @@ async def token(request: Request, response: Response) -> AccessToken:
     client_id, secret = credentials
 
     # Credentials are checked by a read first: a caller who is not a client writes nothing.
-    client = await runtime.db.read(
+    verified = await runtime.db.read(
         lambda conn: runtime.oauth.verify_client(
             runtime.clients(conn), client_id=client_id, client_secret=secret
         )
@@ -142,7 +142,7 @@ async def token(request: Request, response: Response) -> AccessToken:
 
     issued = await runtime.db.transaction(
         lambda conn: runtime.oauth.issue_token(
-            runtime.clients(conn), client=client, scope=params.get("scope")
+            runtime.clients(conn), verified=verified, scope=params.get("scope")
         )
     )
     response.headers.update(NO_STORE)
@@ -170,12 +170,12 @@ async def introspect(request: Request, response: Response) -> TokenState:
     params = await _params(request)
     basic = _one_method(request, params)
     if basic is not None:
-        client = await runtime.db.read(
+        verified = await runtime.db.read(
             lambda conn: runtime.oauth.verify_client(
                 runtime.clients(conn), client_id=basic[0], client_secret=basic[1]
             )
         )
-        allowed = Scope.INTROSPECT_OAUTH_TOKENS in client.scopes
+        allowed = Scope.INTROSPECT_OAUTH_TOKENS in verified.client.scopes
     else:
         allowed = (await authenticate(request)).has(Scope.INTROSPECT_OAUTH_TOKENS)
     if not allowed:

@@ -120,7 +120,7 @@ async def list_orders(
 @router.get(
     "/orders/{order_id}",
     response_model=OrderPublic,
-    responses=responses(401, 403, 404),
+    responses=responses(400, 401, 403, 404),
     summary="One order by id or by orderReference",
 )
 async def get_order(request: Request, order_id: str, principal: Orders) -> OrderPublic:
@@ -138,7 +138,7 @@ def _transition(name: str, summary: str) -> None:
     @router.post(
         f"/orders/{{order_id}}/{name}",
         response_model=OrderPublic,
-        responses=responses(401, 403, 404, 409, 422),
+        responses=responses(400, 401, 403, 404, 409, 422),
         summary=summary,
         name=f"{name}_order",
     )
