@@ -692,3 +692,35 @@ def test_an_enabled_client_comes_back_with_a_new_secret_only(cli_env: Path) -> N
     assert shop.answers() == {"secret": 200, "token": 200, "page": 200}
     listed = invoke("clients", "list")
     assert "yes" in listed
+
+
+def test_db_upgrade_never_goes_back_and_says_where_it_is(cli_env: Path) -> None:
+    """An operator rolling back asks for an older revision: refused, never "done" with nothing
+    done; a revision this release does not know is one line, not a traceback."""
+    from tender.db.migrate import head_revision, revisions
+
+    head = head_revision()
+    assert f"database at {head}" in invoke("db", "upgrade")
+    assert f"database at {head}, this release at {head}" in invoke("db", "current")
+    older = revisions()[-2]
+    refused = runner.invoke(app, ["db", "upgrade", "--revision", older])
+    assert refused.exit_code == 1
+    assert f"past {older}: an upgrade never goes back" in refused.output
+    unknown = runner.invoke(app, ["db", "upgrade", "--revision", "9999"])
+    assert unknown.exit_code == 1
+    assert "this release has no revision 9999" in unknown.output
+    assert "Traceback" not in unknown.output
+
+
+def test_db_current_says_what_is_pending(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TENDER_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'new.db'}")
+    monkeypatch.setenv("TENDER_ENV", "test")
+    monkeypatch.setenv("TENDER_SECRET_KEY", "cli-test-secret-key-0123456789abcdefghij")
+    monkeypatch.setenv("TENDER_ENV_FILE", str(tmp_path / "absent.env"))
+    (tmp_path / "new.db").touch()
+    result = runner.invoke(app, ["db", "current"])
+    assert result.exit_code == 1
+    assert "database at nothing (never migrated)" in result.output
+    assert "0008" in invoke("db", "upgrade", "--revision", "0008")
+    assert runner.invoke(app, ["db", "current"]).exit_code == 1
+    assert "database at 0008" in runner.invoke(app, ["db", "current"]).output

@@ -434,3 +434,64 @@ async def test_0009_numbers_orders_per_client_and_keeps_them(kind: str, tmp_path
         await database.dispose()
         if kind == "postgresql":
             await drop_pg_database(database.url)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_down_below_0005_and_up_again_with_a_paid_cart(kind: str, tmp_path: Path) -> None:
+    """On SQLite a batch copy of ``payments`` failed once a payment had a transaction: SQLite
+    refuses to drop a table other rows reference."""
+    database = await _fresh(kind, tmp_path)
+    now = datetime.now(UTC)
+    stamp = {"created_at": now, "updated_at": now}
+
+    def move(revision: str, down: bool) -> Any:
+        def run(connection: Connection) -> None:
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            (command.downgrade if down else command.upgrade)(config, revision)
+
+        return run
+
+    try:
+        await upgrade(database.engine)
+        carts, _ = _legacy_checkout()
+        payments = table(
+            "payments",
+            *(column(n) for n in ("id", "cart_id", "method", "provider", "status", "currency")),
+            *(column(n) for n in ("amount_planned", "position", "created_at", "updated_at")),
+        )
+        transactions = table(
+            "payment_transactions",
+            *(column(n) for n in ("id", "payment_id", "type", "state", "amount", "currency")),
+            *(column(n) for n in ("created_at", "updated_at")),
+        )
+        async with database.engine.begin() as conn:
+            await conn.execute(
+                insert(carts).values(
+                    id="c1", version=1, owner="client:a", locked=False, currency="EUR",
+                    country="DE", customer={}, line_items=[], payment_methods=[], **stamp,
+                )
+            )  # fmt: skip
+            await conn.execute(
+                insert(payments).values(
+                    id="p1", cart_id="c1", method="giftcard", provider="ledger",
+                    status="Authorized", currency="EUR", amount_planned=500, position=1, **stamp,
+                )
+            )  # fmt: skip
+            await conn.execute(
+                insert(transactions).values(
+                    id="t1", payment_id="p1", type="Authorization", state="Success", amount=500,
+                    currency="EUR", **stamp,
+                )
+            )  # fmt: skip
+        async with database.engine.begin() as conn:
+            await conn.run_sync(move("0004", down=True))
+        assert await current_revision(database.engine) == "0004"
+        await upgrade(database.engine)
+        async with database.engine.connect() as conn:
+            kept = await conn.execute(select(transactions.c.id, transactions.c.payment_id))
+            assert kept.all() == [("t1", "p1")]
+    finally:
+        await database.dispose()
+        if kind == "postgresql":
+            await drop_pg_database(database.url)

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from tender.api.app import create_app
 from tender.db.client_store import SqlClientStore
@@ -307,7 +308,15 @@ async def test_ready_is_503_without_a_database_or_with_pending_migrations(
         await missing.close()
     empty = runtime(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
     try:
-        assert_error(await _ready(empty), 503, "MigrationsPending")
+        body = assert_error(await _ready(empty), 503, "MigrationsPending")
+        assert body["message"].endswith("run tender db upgrade")
+        # A database a newer release migrated: upgrading with this one cannot help.
+        await empty.db.engine.dispose()
+        async with empty.db.engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32))"))
+            await conn.execute(text("INSERT INTO alembic_version VALUES ('9999')"))
+        body = assert_error(await _ready(empty), 503, "MigrationsPending")
+        assert "newer than this release" in body["message"], body
     finally:
         await empty.close()
     current = await _ready(api.runtime)

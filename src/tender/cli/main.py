@@ -14,6 +14,7 @@ from tender.cli import cards, checkout, clients, demo
 from tender.cli.common import cli_errors, console, fail, run
 from tender.config import DEFAULT_ENV_FILE, Settings
 from tender.domain.principals import InvalidScope, parse_scopes
+from tender.domain.upkeep import UpgradeRefused
 from tender.runtime import Runtime
 from tender.secret_key import write_secrets_file
 
@@ -84,16 +85,33 @@ def serve(
 @db_app.command("upgrade")
 @cli_errors
 def db_upgrade(revision: str = "head") -> None:
-    """Apply migrations up to --revision (default: the newest)."""
+    """Apply migrations up to --revision (default: the newest); never back. Stop the workers
+    of the release before first: see the README's "Upgrading"."""
     settings = Settings()
     if settings.database_url.startswith("sqlite"):
         _ensure_sqlite_dir(settings.database_url)
 
-    async def work(runtime: Runtime) -> None:
-        await runtime.schema.upgrade(revision)
+    async def work(runtime: Runtime) -> str:
+        try:
+            return await runtime.schema.upgrade(revision)
+        except UpgradeRefused as refused:
+            raise fail(str(refused)) from None
 
-    run(work)
-    console.print(f"database at {revision}")
+    console.print(f"database at {run(work)}")
+
+
+@db_app.command("current")
+@cli_errors
+def db_current() -> None:
+    """The revision the database is at, and whether this release has migrations to apply."""
+
+    async def work(runtime: Runtime) -> tuple[str | None, str | None]:
+        return await runtime.schema.current(), runtime.schema.head()
+
+    current, head = run(work)
+    console.print(f"database at {current or 'nothing (never migrated)'}, this release at {head}")
+    if current != head:
+        raise typer.Exit(code=1)
 
 
 def _ensure_sqlite_dir(url: str) -> None:

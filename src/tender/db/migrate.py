@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 
 from alembic import command
@@ -9,9 +10,12 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tender.db.engine import Database
+from tender.db.retries import is_retryable, lock_timed_out
+from tender.domain.upkeep import UpgradeRefused
 
 
 def alembic_config() -> Config:
@@ -20,14 +24,68 @@ def alembic_config() -> Config:
     return config
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+UPGRADE_ATTEMPTS = 3
+"""All of an upgrade is one transaction: PostgreSQL cancelling it for a deadlock or a lock it
+waited for too long (live workers touching the tables it alters) leaves the database as it
+was, so it is simply run again."""
+
+
+def revisions() -> list[str]:
+    """This code's revisions, oldest first (the history is one line)."""
+    script = ScriptDirectory.from_config(alembic_config())
+    return [r.revision for r in reversed(list(script.walk_revisions()))]
+
+
+def schema_problem(current: str | None, head: str | None) -> str | None:
+    """What an operator does about a database that is not at this release's revision."""
+    if current == head:
+        return None
+    if current is not None and current not in revisions():
+        return (
+            f"schema at {current} is newer than this release ({head}): run the release that "
+            "migrated it"
+        )
+    return f"schema at {current}, this release expects {head}: run tender db upgrade"
+
+
+def check_target(current: str | None, target: str) -> str:
+    """The revision an upgrade from ``current`` to ``target`` ends at, or why it may not run.
+    Alembic's own upgrade to an older revision changes nothing and says nothing."""
+    known = revisions()
+    wanted = known[-1] if target == "head" else target
+    if wanted not in known:
+        raise UpgradeRefused(f"this release has no revision {target}: it knows {', '.join(known)}")
+    if current is not None and current not in known:
+        raise UpgradeRefused(
+            f"the database is at {current}, newer than this release ({known[-1]}): run the "
+            "release that migrated it"
+        )
+    if current is not None and known.index(wanted) < known.index(current):
+        raise UpgradeRefused(
+            f"the database is at {current}, past {wanted}: an upgrade never goes back"
+        )
+    return wanted
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> str:
+    """Apply migrations up to ``revision``; answers the revision the database is at."""
+
     def run(connection: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
-    async with engine.begin() as conn:
-        await conn.run_sync(run)
+    for attempt in range(1, UPGRADE_ATTEMPTS + 1):
+        try:
+            async with engine.begin() as conn:
+                wanted = check_target(await revision_of(conn), revision)
+                await conn.run_sync(run)
+            return wanted
+        except DBAPIError as error:
+            if attempt == UPGRADE_ATTEMPTS or not (is_retryable(error) or lock_timed_out(error)):
+                raise
+            await asyncio.sleep(attempt)
+    raise AssertionError("unreachable")
 
 
 @functools.cache
@@ -62,5 +120,8 @@ class SqlSchema:
     async def current(self) -> str | None:
         return await self.database.read(revision_of)
 
-    async def upgrade(self, revision: str = "head") -> None:
-        await upgrade(self.database.engine, revision)
+    def problem(self, current: str | None) -> str | None:
+        return schema_problem(current, head_revision())
+
+    async def upgrade(self, revision: str = "head") -> str:
+        return await upgrade(self.database.engine, revision)

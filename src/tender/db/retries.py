@@ -47,6 +47,10 @@ def is_retryable(error: DBAPIError) -> bool:
     return "database is locked" in str(error.orig)
 
 
+def lock_timed_out(error: DBAPIError) -> bool:
+    return _sqlstate(error) in LOCK_TIMEOUT_SQLSTATES
+
+
 def unreachable(error: BaseException) -> bool:
     """Whether ``error`` says the database could not be reached, rather than that something
     was wrong with what was asked of it."""

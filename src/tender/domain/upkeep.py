@@ -37,6 +37,11 @@ class LimitCounters(Protocol):
         ...
 
 
+class UpgradeRefused(Exception):
+    """An upgrade that would not do what it says: to a revision behind the database's, or one
+    this code does not ship."""
+
+
 class Schema(Protocol):
     """The database schema's revision against the one this code expects."""
 
@@ -49,7 +54,13 @@ class Schema(Protocol):
         database cannot be reached."""
         ...
 
-    async def upgrade(self, revision: str = "head") -> None: ...
+    def problem(self, current: str | None) -> str | None:
+        """What to do about a database at ``current``, ``None`` when it is at ``head()``."""
+        ...
+
+    async def upgrade(self, revision: str = "head") -> str:
+        """Migrates up to ``revision``, never back; answers the revision reached."""
+        ...
 
 
 class Purge(Protocol):

@@ -40,9 +40,7 @@ async def ready(request: Request) -> Readiness:
         raise Unavailable(
             "DatabaseUnavailable", f"database unreachable: {type(error).__name__}"
         ) from None
-    head = runtime.schema.head()
-    if current != head:
-        raise Unavailable(
-            "MigrationsPending", f"schema at {current}, code expects {head}: run tender db upgrade"
-        )
+    problem = runtime.schema.problem(current)
+    if problem is not None:
+        raise Unavailable("MigrationsPending", problem)
     return Readiness(schemaRevision=current)

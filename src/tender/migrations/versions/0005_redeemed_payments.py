@@ -28,5 +28,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("payments", schema=None) as batch_op:
-        batch_op.drop_column("redeemed")
+    # Plain ALTER TABLE DROP COLUMN (SQLite 3.35 and later), no batch copy: payment
+    # transactions reference the payments table, and SQLite would refuse to drop it for the
+    # copy while they do (as 0006 says of carts).
+    op.drop_column("payments", "redeemed")

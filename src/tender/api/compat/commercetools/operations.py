@@ -134,9 +134,10 @@ async def status(request: Request, response: Response, _: Jwt) -> StatusResponse
 
 def _checks(runtime: Runtime) -> list[Check]:
     async def database() -> dict[str, Any]:
-        current, head = await runtime.schema.current(), runtime.schema.head()
-        if current != head:
-            raise CheckFailed("MigrationsPending", f"schema at {current}, code expects {head}")
+        current = await runtime.schema.current()
+        problem = runtime.schema.problem(current)
+        if problem is not None:
+            raise CheckFailed("MigrationsPending", problem)
         return {"schemaRevision": current}
 
     async def provider() -> dict[str, Any]:
