@@ -495,3 +495,43 @@ async def test_down_below_0005_and_up_again_with_a_paid_cart(kind: str, tmp_path
         await database.dispose()
         if kind == "postgresql":
             await drop_pg_database(database.url)
+
+
+async def test_an_upgrade_cancelled_for_a_deadlock_runs_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL cancels the one transaction of an upgrade that deadlocked with a worker still
+    running: nothing of it stayed, so it runs again (twice at most); other errors are raised."""
+    from sqlalchemy.exc import DBAPIError
+
+    from tender.db import migrate
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    real = migrate.command.upgrade
+    calls: list[str] = []
+
+    def deadlocking(config: Any, revision: str) -> None:
+        calls.append(revision)
+        if len(calls) < 3:
+            raise DBAPIError("ALTER TABLE", None, Deadlock())
+        real(config, revision)
+
+    async def at_once(_: float) -> None:
+        return None
+
+    monkeypatch.setattr(migrate.command, "upgrade", deadlocking)
+    monkeypatch.setattr(migrate.asyncio, "sleep", at_once)
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'retried.db'}")
+    try:
+        assert await upgrade(database.engine) == head_revision()
+        assert calls == ["head"] * 3
+        assert await current_revision(database.engine) == head_revision()
+        calls.clear()
+        monkeypatch.setattr(migrate, "UPGRADE_ATTEMPTS", 2)
+        with pytest.raises(DBAPIError):
+            await upgrade(database.engine)
+        assert len(calls) == 2
+    finally:
+        await database.dispose()
