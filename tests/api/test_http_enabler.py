@@ -68,10 +68,12 @@ async def test_files_are_public_cacheable_code(
 async def test_a_sessions_own_origin_still_gets_one_allow_origin_header(api: Api) -> None:
     """The processor's CORS layer names allowed origins; on the enabler's files a second
     header would make the browser refuse the module."""
-    await setup(api)  # SHOP is now an allowed origin
+    _, _, session = await setup(api)  # SHOP is now an allowed origin
     response = await api.client.get(URL_PREFIX + ES_MODULE, headers={"Origin": SHOP})
     assert response.headers.get_list("access-control-allow-origin") == ["*"]
-    session_route = await api.client.get("/session/cart", headers={"Origin": SHOP})
+    session_route = await api.client.get(
+        "/session/cart", headers={"Origin": SHOP, "X-Session-Id": session}
+    )
     assert session_route.headers.get_list("access-control-allow-origin") == [SHOP]
 
 
