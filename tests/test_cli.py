@@ -555,52 +555,6 @@ def test_listed_client_ids_are_whole(cli_env: Path, monkeypatch: pytest.MonkeyPa
     assert f"disabled {client_id}" in printed.getvalue()
 
 
-def test_a_disabled_clients_sessions_stop_working_at_once(cli_env: Path) -> None:
-    """A client is disabled because its secret leaked: the browser sessions it opened are
-    tokens too, and went on checking and redeeming cards until they expired."""
-    import httpx
-
-    from tender.api.app import create_app
-
-    created = invoke("clients", "create", "--name", "shop", "--scopes",
-                     "manage_orders manage_payments")  # fmt: skip
-    values = dict(line.split(":", 1) for line in created.splitlines() if line.startswith("client"))
-    client_id, secret = values["client_id"].strip(), values["client_secret"].strip()
-
-    async def session_answers(session_id: str | None = None) -> tuple[str, int, int]:
-        runtime = Runtime(Settings())
-        transport = httpx.ASGITransport(app=create_app(runtime=runtime))
-        try:
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-                if session_id is None:
-                    granted = await http.post(
-                        "/oauth/token", data={"grant_type": "client_credentials"},
-                        auth=(client_id, secret),
-                    )  # fmt: skip
-                    h = {"Authorization": f"Bearer {granted.json()['access_token']}"}
-                    cart = await http.post("/carts", json={"currency": "EUR", "country": "DE"},
-                                           headers=h)  # fmt: skip
-                    opened = await http.post(
-                        "/sessions", json={"cart": {"cartRef": {"id": cart.json()["id"]}}},
-                        headers=h,
-                    )  # fmt: skip
-                    assert opened.status_code == 201, opened.text
-                    session_id = str(opened.json()["id"])
-                config = await http.get("/operations/config", headers={"X-Session-Id": session_id})
-                checked = await http.post(
-                    "/balance", json={"code": "1234 5678 9012 3456"},
-                    headers={"X-Session-Id": session_id},
-                )  # fmt: skip
-                return session_id, config.status_code, checked.status_code
-        finally:
-            await runtime.close()
-
-    session_id, config, checked = asyncio.run(session_answers())
-    assert (config, checked) == (200, 404)  # the session works: an unknown code is NotFound
-    invoke("clients", "disable", client_id)
-    assert asyncio.run(session_answers(session_id))[1:] == (401, 401)
-
-
 def _client_of(printed: str) -> tuple[str, str]:
     values = dict(line.split(":", 1) for line in printed.splitlines() if line.startswith("client"))
     return values["client_id"].strip(), values["client_secret"].strip()
@@ -615,8 +569,9 @@ class Shop:
         self.session = ""
 
     def answers(self) -> dict[str, int]:
-        """Status codes of: a token for the secret; the last token and the last page in use
-        (a new token and page first, while there are none and the secret works)."""
+        """Status codes of: a token for the secret; the last token and the last page in use,
+        its config and a balance check of an unknown code (a new token and page first, while
+        there are none and the secret works)."""
         import httpx
 
         from tender.api.app import create_app
@@ -645,12 +600,27 @@ class Shop:
                     page = await http.get(
                         "/operations/config", headers={"X-Session-Id": self.session}
                     )
+                    balance = await http.post(
+                        "/balance", json={"code": "1234 5678 9012 3456"},
+                        headers={"X-Session-Id": self.session},
+                    )  # fmt: skip
                     return {"secret": granted.status_code, "token": carts.status_code,
-                            "page": page.status_code}  # fmt: skip
+                            "page": page.status_code, "balance": balance.status_code}  # fmt: skip
             finally:
                 await runtime.close()
 
         return asyncio.run(main())
+
+
+def test_a_disabled_clients_sessions_stop_working_at_once(cli_env: Path) -> None:
+    """A client is disabled because its secret leaked: the browser sessions it opened are
+    tokens too, and went on checking and redeeming cards until they expired."""
+    shop = Shop(*_client_of(invoke("clients", "create", "--name", "shop", "--scopes",
+                                   "manage_orders manage_payments")))  # fmt: skip
+    # The page works: an unknown code is NotFound.
+    assert shop.answers() == {"secret": 200, "token": 200, "page": 200, "balance": 404}
+    invoke("clients", "disable", shop.client_id)
+    assert shop.answers() == {"secret": 401, "token": 401, "page": 401, "balance": 401}
 
 
 def test_a_rotated_secret_revokes_the_old_one_and_its_tokens(cli_env: Path) -> None:
@@ -658,15 +628,15 @@ def test_a_rotated_secret_revokes_the_old_one_and_its_tokens(cli_env: Path) -> N
     new client would not have."""
     shop = Shop(*_client_of(invoke("clients", "create", "--name", "shop", "--scopes",
                                    "manage_orders manage_payments")))  # fmt: skip
-    assert shop.answers() == {"secret": 200, "token": 200, "page": 200}
+    assert shop.answers() == {"secret": 200, "token": 200, "page": 200, "balance": 404}
     rotated = invoke("clients", "rotate-secret", shop.client_id)
     assert "ended 0 browser sessions" in rotated
     client_id, secret = _client_of(rotated)
     assert client_id == shop.client_id
     assert secret != shop.secret
-    assert shop.answers() == {"secret": 401, "token": 401, "page": 200}
+    assert shop.answers() == {"secret": 401, "token": 401, "page": 200, "balance": 404}
     shop.secret, shop.token = secret, ""
-    assert shop.answers() == {"secret": 200, "token": 200, "page": 200}
+    assert shop.answers() == {"secret": 200, "token": 200, "page": 200, "balance": 404}
     assert "ended 1 browser session" in invoke(
         "clients", "rotate-secret", shop.client_id, "--end-sessions"
     )
@@ -678,18 +648,18 @@ def test_an_enabled_client_comes_back_with_a_new_secret_only(cli_env: Path) -> N
     nor its tokens nor the pages it opened work again."""
     shop = Shop(*_client_of(invoke("clients", "create", "--name", "shop", "--scopes",
                                    "manage_orders manage_payments")))  # fmt: skip
-    assert shop.answers() == {"secret": 200, "token": 200, "page": 200}
+    assert shop.answers() == {"secret": 200, "token": 200, "page": 200, "balance": 404}
     refused = runner.invoke(app, ["clients", "enable", shop.client_id])
     assert refused.exit_code == 1
     assert "enabled already" in refused.output
     invoke("clients", "disable", shop.client_id)
-    assert shop.answers() == {"secret": 401, "token": 401, "page": 401}
+    assert shop.answers() == {"secret": 401, "token": 401, "page": 401, "balance": 401}
     enabled = invoke("clients", "enable", shop.client_id)
     assert "ended 1 browser session" in enabled
-    assert shop.answers() == {"secret": 401, "token": 401, "page": 401}
+    assert shop.answers() == {"secret": 401, "token": 401, "page": 401, "balance": 401}
     shop.secret = _client_of(enabled)[1]
     shop.token = shop.session = ""
-    assert shop.answers() == {"secret": 200, "token": 200, "page": 200}
+    assert shop.answers() == {"secret": 200, "token": 200, "page": 200, "balance": 404}
     listed = invoke("clients", "list")
     assert "yes" in listed
 

@@ -304,36 +304,28 @@ async def create_shipping_method(
     return ShippingMethodPublic.of(method)
 
 
-@router.post(
-    "/shipping-methods/{method_id}/deactivate",
-    response_model=ShippingMethodPublic,
-    responses=responses(401, 403, 404),
-    summary="Stop offering a shipping method (carts that chose it must choose another)",
-)
-async def deactivate_shipping_method(
-    request: Request, method_id: str, principal: Orders
-) -> ShippingMethodPublic:
-    number = int(method_id)  # digits only (``inputs.PATH_ID_RULES``), else 404 before here
-    method = await run(
-        request, principal, lambda w: set_shipping_method_active(w.shipping, number, active=False)
+def _shipping_switch(name: str, active: bool, summary: str) -> None:
+    @router.post(
+        f"/shipping-methods/{{method_id}}/{name}",
+        response_model=ShippingMethodPublic,
+        responses=responses(401, 403, 404),
+        summary=summary,
+        name=f"{name}_shipping_method",
     )
-    return ShippingMethodPublic.of(method)
+    async def switch(request: Request, method_id: str, principal: Orders) -> ShippingMethodPublic:
+        number = int(method_id)  # digits only (``inputs.PATH_ID_RULES``), else 404 before here
+        method = await run(
+            request,
+            principal,
+            lambda w: set_shipping_method_active(w.shipping, number, active=active),
+        )
+        return ShippingMethodPublic.of(method)
 
 
-@router.post(
-    "/shipping-methods/{method_id}/activate",
-    response_model=ShippingMethodPublic,
-    responses=responses(401, 403, 404),
-    summary="Offer a deactivated shipping method again",
+_shipping_switch(
+    "deactivate", False, "Stop offering a shipping method (carts that chose it must choose another)"
 )
-async def activate_shipping_method(
-    request: Request, method_id: str, principal: Orders
-) -> ShippingMethodPublic:
-    number = int(method_id)  # digits only (``inputs.PATH_ID_RULES``), else 404 before here
-    method = await run(
-        request, principal, lambda w: set_shipping_method_active(w.shipping, number, active=True)
-    )
-    return ShippingMethodPublic.of(method)
+_shipping_switch("activate", True, "Offer a deactivated shipping method again")
 
 
 @router.get("/shipping-methods", response_model=ShippingMethodList, responses=responses(401, 403))
