@@ -7,9 +7,10 @@ cannot be reached fails the run instead of skipping.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -138,3 +139,19 @@ def hasher() -> Hasher:
 @pytest.fixture
 def ledger(hasher: Hasher, clock: FakeClock) -> Ledger:
     return Ledger(hasher, policy=LedgerPolicy(), clock=clock)
+
+
+@pytest.fixture
+def racing_alone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tests that race many connections of their own run one at a time across the xdist
+    workers: two at once went over PostgreSQL's 100 connections. An ``xdist_group`` mark does
+    not keep them on one worker with pytest 9, so they take a lock file all workers share."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # each worker's base lies in the run's own
+    with (root / "postgres-races.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

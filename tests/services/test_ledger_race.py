@@ -43,7 +43,7 @@ from tender.services.ledger import Ledger
 from tests.conftest import TEST_KEY, create_pg_database, drop_pg_database
 from tests.helpers import issue_card
 
-pytestmark = pytest.mark.xdist_group("postgres-races")  # many connections each: one at a time
+pytestmark = pytest.mark.usefixtures("racing_alone")  # many connections each: one at a time
 
 T = TypeVar("T")
 BALANCE = 10_000
