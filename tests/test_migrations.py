@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,17 @@ from tender.db.types import UTCDateTime
 from tender.domain.customers import Address, address_document, address_from_document
 from tender.domain.ledger import Card
 from tests.conftest import create_pg_database, drop_pg_database
+
+
+def downgrade_to(revision: str) -> Callable[[Connection], None]:
+    """Alembic's downgrade to ``revision``, for ``run_sync`` inside a transaction."""
+
+    def run(connection: Connection) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+    return run
 
 
 async def test_schema_matches_models(db: Database) -> None:
@@ -140,13 +152,9 @@ async def test_0003_keeps_locked_cards_locked_and_counted_failures_counted(
         assert tuple(row) == (600, 660)
 
         # And back: the lock is the old kind of lock again.
-        def downgrade(connection: Connection) -> None:
-            config = alembic_config()
-            config.attributes["connection"] = connection
-            command.downgrade(config, "0002")
 
         async with database.engine.begin() as conn:
-            await conn.run_sync(downgrade)
+            await conn.run_sync(downgrade_to("0002"))
         cards = _legacy_cards()
         async with database.engine.connect() as conn:
             rows = await conn.execute(
@@ -320,13 +328,8 @@ async def test_0004_stores_addresses_and_payment_choices_by_tenders_names(
         assert kept["shippingAddress"] == kept["billingAddress"] == address_document(address)
         assert kept["customer"] == customer
 
-        def downgrade(connection: Connection) -> None:
-            config = alembic_config()
-            config.attributes["connection"] = connection
-            command.downgrade(config, "0003")
-
         async with database.engine.begin() as conn:
-            await conn.run_sync(downgrade)
+            await conn.run_sync(downgrade_to("0003"))
         found, kept = await stored()
         assert found["placed"].shipping_address == GLUE_ADDRESS
         assert found["placed"].payment_methods == [
@@ -391,11 +394,6 @@ async def test_0009_numbers_orders_per_client_and_keeps_them(kind: str, tmp_path
             "updated_at": now,
         }
 
-    def downgrade(connection: Connection) -> None:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0008")
-
     try:
         await upgrade(database.engine, "0008")
         async with database.engine.begin() as conn:
@@ -423,7 +421,7 @@ async def test_0009_numbers_orders_per_client_and_keeps_them(kind: str, tmp_path
         async with database.engine.begin() as conn:
             await conn.execute(delete(orders).where(orders.c.owner == "b"))
             await conn.execute(delete(sessions).where(sessions.c.owner == "b"))
-            await conn.run_sync(downgrade)
+            await conn.run_sync(downgrade_to("0008"))
         async with database.engine.connect() as conn:
             assert (await conn.execute(select(orders.c.id, orders.c.reference))).all() == [
                 ("o-a1", "N-1")
@@ -443,14 +441,6 @@ async def test_down_below_0005_and_up_again_with_a_paid_cart(kind: str, tmp_path
     database = await _fresh(kind, tmp_path)
     now = datetime.now(UTC)
     stamp = {"created_at": now, "updated_at": now}
-
-    def move(revision: str, down: bool) -> Any:
-        def run(connection: Connection) -> None:
-            config = alembic_config()
-            config.attributes["connection"] = connection
-            (command.downgrade if down else command.upgrade)(config, revision)
-
-        return run
 
     try:
         await upgrade(database.engine)
@@ -485,7 +475,7 @@ async def test_down_below_0005_and_up_again_with_a_paid_cart(kind: str, tmp_path
                 )
             )  # fmt: skip
         async with database.engine.begin() as conn:
-            await conn.run_sync(move("0004", down=True))
+            await conn.run_sync(downgrade_to("0004"))
         assert await current_revision(database.engine) == "0004"
         await upgrade(database.engine)
         async with database.engine.connect() as conn:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import func, select
+
 from tender.cli.clients import _new_secret
+from tender.db.client_store import tokens as token_rows
 from tests.api.conftest import Api
 
 
@@ -34,11 +37,7 @@ async def test_a_token_verified_before_a_rotation_is_not_issued_after_it(api: Ap
     assert granted.json()["error"] == "invalid_client"
 
     async def tokens(conn: Any) -> int:
-        from sqlalchemy import func, select
-
-        from tender.db.client_store import tokens as table
-
-        return int((await conn.execute(select(func.count()).select_from(table))).scalar())
+        return int((await conn.execute(select(func.count()).select_from(token_rows))).scalar())
 
     assert await db.read(tokens) == 0
     fresh = await api.client.post(

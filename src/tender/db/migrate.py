@@ -30,10 +30,12 @@ waited for too long (live workers touching the tables it alters) leaves the data
 was, so it is simply run again."""
 
 
-def revisions() -> list[str]:
-    """This code's revisions, oldest first (the history is one line)."""
+@functools.cache
+def revisions() -> tuple[str, ...]:
+    """This code's revisions, oldest first (the history is one line), read from the package
+    once, as ``head_revision`` is."""
     script = ScriptDirectory.from_config(alembic_config())
-    return [r.revision for r in reversed(list(script.walk_revisions()))]
+    return tuple(r.revision for r in reversed(list(script.walk_revisions())))
 
 
 def schema_problem(current: str | None, head: str | None) -> str | None:

@@ -27,18 +27,28 @@ carts: Table = CartRow.__table__  # type: ignore[assignment]
 BATCH = 1000
 
 
-async def _delete_batch(conn: AsyncConnection, table: Table, key: str, condition: object) -> int:
+async def _delete_batch(
+    conn: AsyncConnection,
+    table: Table,
+    key: str,
+    condition: object,
+    *,
+    locking: tuple[Table, object] | None = None,
+) -> int:
     """At most ``BATCH`` rows that meet ``condition``, which the ``DELETE`` checks again itself:
     a row another transaction renewed while the delete waited for it (a counter's new window,
     an origin a new session allows) is checked again by PostgreSQL as it now is, and kept;
-    the subquery alone would have deleted it by its key."""
+    the subquery alone would have deleted it by its key. ``locking``: another table joined
+    on its condition, whose row each deleted one must lock too (a row locked elsewhere is
+    passed over)."""
     column = table.c[key]
-    doomed = (
-        select(column)
-        .where(condition)  # type: ignore[arg-type]
-        .limit(BATCH)
-        .with_for_update(skip_locked=True)
-    )
+    doomed = select(column).where(condition)  # type: ignore[arg-type]
+    locked = [table]
+    if locking is not None:
+        other, on = locking
+        doomed = doomed.join_from(table, other, on)  # type: ignore[arg-type]
+        locked.append(other)
+    doomed = doomed.limit(BATCH).with_for_update(skip_locked=True, of=locked)
     statement = delete(table).where(column.in_(doomed.scalar_subquery()), condition)  # type: ignore[arg-type]
     result = await conn.execute(statement)
     return int(result.rowcount)
@@ -72,17 +82,9 @@ async def forget_sessions(conn: AsyncConnection, now: datetime, *, grace: timede
     # Under its cart's lock too, passing over carts being placed: placing reads the promise
     # under that lock, and must not see it forgotten (and the number promised to another cart)
     # before it commits its order under it.
-    doomed = (
-        select(sessions.c.token_hash)
-        .join(carts, carts.c.id == sessions.c.cart_id)
-        .where(promised)
-        .limit(BATCH)
-        .with_for_update(skip_locked=True, of=[sessions, carts])
-    )
-    forgotten = await conn.execute(
-        delete(sessions).where(sessions.c.token_hash.in_(doomed.scalar_subquery()), promised)
-    )
-    return max(deleted, int(forgotten.rowcount))
+    cart = (carts, carts.c.id == sessions.c.cart_id)
+    forgotten = await _delete_batch(conn, sessions, "token_hash", promised, locking=cart)
+    return max(deleted, forgotten)
 
 
 async def forget_origins(conn: AsyncConnection, now: datetime) -> int:
