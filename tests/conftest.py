@@ -7,6 +7,7 @@ cannot be reached fails the run instead of skipping.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import uuid
@@ -82,6 +83,31 @@ async def drop_pg_database(url: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+async def pg_deadlocks(url: str) -> int:
+    """Deadlocks PostgreSQL has detected in the database of ``url`` so far. A deadlock is
+    retried (``tender.db.retries``), so a race test that ends well may still have had one: the
+    tests that promise none compare this before and after. A backend may keep its count until
+    it ends, so this waits (a few seconds at most) for the database's connections to end: the
+    races close theirs before it is read."""
+    name = url.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        for _ in range(100):
+            busy = await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1", name
+            )
+            if not busy:
+                break
+            await asyncio.sleep(0.05)
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+        found = await conn.fetchval(
+            "SELECT deadlocks FROM pg_stat_database WHERE datname = $1", name
+        )
+    finally:
+        await conn.close()
+    return int(found or 0)
 
 
 @pytest.fixture(scope="session")

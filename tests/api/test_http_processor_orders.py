@@ -195,6 +195,43 @@ async def test_cancelling_the_order_gives_an_immediate_redemption_back(api: Api)
 
 
 @pytest.mark.parametrize("capture", ["authorize", "immediate"])
+async def test_a_redemption_that_brings_less_than_its_share_stops_reopening(
+    api: Api, capture: str
+) -> None:
+    """Placing keeps a redemption as it is, so reopening may keep one whose money is taken;
+    but not once part of it was refunded (or only part captured): placed again, the order
+    would have counted the whole 20.00 with 5.00 behind it, and sent nobody to pay the rest.
+    The merchant refunds the rest first; the card is then an ordinary one, reserved again."""
+    api.runtime.redemptions.capture = CaptureMode(capture)
+    shop, redeemed, _ = await redeemed_and_added(api)
+    order = await place(shop)
+    payment = gift_payments(order)[0]["id"]
+    intents = f"/operations/payment-intents/{payment}"
+    if capture == "authorize":
+        first = {"actions": [{"action": "capturePayment", "amount": euros(500)}]}
+    else:
+        first = {"actions": [{"action": "refundPayment", "amount": euros(1500)}]}
+    answer = await api.client.post(intents, json=first, headers=shop.h)
+    assert answer.json() == {"outcome": "approved"}, answer.text
+    assert await shop.held(redeemed) == (2500, 0)  # 5.00 of the 20.00 taken
+
+    refused = await api.client.post(f"/orders/{order['id']}/reopen", headers=shop.h)
+    assert_error(refused, 409, "PaymentCaptured")
+    assert (await api.client.get(f"/orders/{order['id']}", headers=shop.h)).json()[
+        "state"
+    ] == "Processing"
+
+    rest = {"actions": [{"action": "refundPayment", "amount": euros(500)}]}
+    answer = await api.client.post(intents, json=rest, headers=shop.h)
+    assert answer.json() == {"outcome": "approved"}, answer.text
+    await transition(shop, order, "reopen")
+    again = await place(shop)
+    assert await shop.held(redeemed) == (3000, 2000)  # reserved again, like any card
+    assert sum(p["amountPlanned"]["centAmount"] for p in gift_payments(again)) == 4490
+    assert await shop.audit() == []
+
+
+@pytest.mark.parametrize("capture", ["authorize", "immediate"])
 async def test_a_redemption_given_back_before_placing_leaves_the_cart(
     api: Api, capture: str
 ) -> None:

@@ -5,9 +5,11 @@ expired rows purgeable, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from limits import parse
 from sqlalchemy import select, text
 
@@ -89,12 +91,14 @@ async def test_claims_count_in_their_windows_and_give_back_only_there(db: Databa
 
 
 async def test_racing_claims_on_shared_counters_all_count_and_never_deadlock(
-    db: Database,
+    db: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Every lookup of a client claims the client's counter beside counters of its own, in
     whatever order its budgets come: forty at once, each in its own transaction, all count.
     The rows are written in key order, so none can end in a deadlock (which PostgreSQL would
-    break after a second by failing one of them)."""
+    break after a second by failing one of them; the statement would be retried, so the
+    counts alone cannot tell: no retry may have happened)."""
+    caplog.set_level(logging.INFO, logger="tender.db.retries")
     shared = parse("1000/hour").key_for("client")
     own = [parse("1000/hour").key_for(f"own{n}") for n in range(40)]
 
@@ -106,6 +110,7 @@ async def test_racing_claims_on_shared_counters_all_count_and_never_deadlock(
     await asyncio.wait_for(asyncio.gather(*(claim(n) for n in range(40))), timeout=30)
     assert await counts(db, T0, (shared,)) == [40]
     assert set(await counts(db, T0, tuple(own))) == {2}
+    assert [r.getMessage() for r in caplog.records if r.name == "tender.db.retries"] == []
 
 
 async def test_a_counter_renewed_while_the_purge_runs_is_kept(db: Database) -> None:

@@ -3,6 +3,7 @@ operation must change nothing: balances, holds and history stay as they were."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -451,6 +452,35 @@ async def test_load(db: Database, ledger: Ledger, clock: FakeClock) -> None:
     await tx(db, lambda s: ledger.set_status(s, card_id=card_id, status=CardStatus.ACTIVE))
     clock.advance(days=2)
     await unchanged(db, ledger, card_id, load(5), CardExpired)
+    assert await audit(db) == []
+
+
+async def test_a_load_racing_a_disable_never_lands_on_the_disabled_card(
+    db: Database, ledger: Ledger
+) -> None:
+    """A load checks that the card is active before its move locks the card: a disable that
+    commits in between (the load waiting for its lock) must still stop it. On PostgreSQL the
+    load's read sees the card active and its ``UPDATE`` waits for the disable; on SQLite the
+    load waits for the writer's turn and reads the disabled card."""
+    issued = await issue_card(db, ledger, minor=1000)
+    card_id = issued.card.id
+    disabled = asyncio.Event()
+
+    async def disable(store_conn: Any) -> None:
+        store = SqlLedgerStore(store_conn)
+        await ledger.set_status(store, card_id=card_id, status=CardStatus.DISABLED)
+        disabled.set()
+        await asyncio.sleep(0.3)  # the load has read the card and waits for its row
+
+    async def load() -> Any:
+        await disabled.wait()
+        return await tx(db, lambda s: ledger.post(s, LOAD, card_id=card_id, amount=Money(500, EUR)))
+
+    outcomes = await asyncio.gather(db.transaction(disable), load(), return_exceptions=True)
+    assert outcomes[0] is None
+    assert isinstance(outcomes[1], CardDisabled), outcomes[1]
+    found = await tx(db, lambda s: ledger.get(s, card_id=card_id))
+    assert (found.status, found.posted) == (CardStatus.DISABLED, 1000)
     assert await audit(db) == []
 
 

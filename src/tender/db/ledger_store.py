@@ -3,8 +3,10 @@
 Balance moves are conditional ``UPDATE … RETURNING`` statements (``ledger_statements``), so the
 check and the write are one atomic step on both databases; the row lock they take serialises
 writers of the same card. Locks are always taken hold first, card second, so no two ledger
-operations wait on each other in a cycle. Bulk issuance is ``ledger_batches``, the books' check
-``ledger_audit``.
+operations wait on each other in a cycle; a unit that moves money on several cards (placing,
+completing, releasing an order's holds, the sweep) takes the cards in their order
+(``tender.domain.payments.in_card_order``). Bulk issuance is ``ledger_batches``, the books'
+check ``ledger_audit``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ split tender."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -184,10 +184,19 @@ class PaymentsShortOfTotal(IllegalTransition):
 class PaymentCaptured(IllegalTransition):
     """Reopening would let placing reserve and capture again what a payment already took:
     the merchant refunds it first. A redeemed card's payment, which placing keeps as it is,
-    does not stand in the way."""
+    does not stand in the way while it still brings all of its share."""
 
     code = "PaymentCaptured"
     message = "A payment of the order has captured money; refund it before reopening."
+
+
+def in_card_order(payments: Iterable[Payment]) -> list[Payment]:
+    """The order in which a unit that moves money on several cards takes them: each card's
+    row is locked until the unit ends, so two units holding the same cards in the order they
+    sit on their carts (A, B and B, A) would wait on each other for ever, until PostgreSQL
+    fails one. Taken by card, every unit waits only on units ahead of it. Payments of other
+    methods lock no card; they come first."""
+    return sorted(payments, key=lambda p: (p.card_ref or "", p.id))
 
 
 def method_allowed(name: str, allowed: frozenset[str] | None) -> bool:

@@ -71,6 +71,10 @@ class Movements(LedgerBase):
         if movement.spendable_only:
             check_spendable(await self.get(store, card_id=card_id), now)
         card = await self._move(store, card_id, amount, now)
+        if movement.spendable_only:
+            # Again on the row the move locked: a disable that committed while the move waited
+            # for the card was not there to see before it (the unit rolls the move back).
+            check_spendable(card, now)
         # Asked once the card is locked (by the move), so two at once cannot both pass.
         if movement.capped_by_captures or once:
             assert reference is not None  # checked above

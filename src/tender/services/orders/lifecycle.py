@@ -24,6 +24,7 @@ from tender.domain.payments import (
     Payment,
     PaymentCaptured,
     PaymentsShortOfTotal,
+    in_card_order,
 )
 from tender.services.orders.base import (
     OrderService,
@@ -79,7 +80,7 @@ class Lifecycle(OrderService):
             if settle_for_less is None:
                 raise PaymentsShortOfTotal(self._short(order, payments, covered))
             settlement = {"reason": settle_for_less, "shortfall": shortfall}
-        for payment in payments:
+        for payment in in_card_order(payments):
             if payment.authorized > 0:
                 await self._capture(work, payment, payment.authorized)
         if settlement is None:
@@ -117,7 +118,11 @@ class Lifecycle(OrderService):
         order, cart = await self._locked(work, order_id, owner)
         check_order_transition(order.state, OrderState.CHECKOUT)
         for payment in await work.payments.payments(order.cart_id):
-            if payment.refundable > 0 and not payment.already_reserved:
+            # Placing keeps a redemption as it is, counting its whole share: one that brings
+            # less than that (partly refunded, or partly captured) is refunded first, after
+            # which placing takes it again like any card.
+            kept = payment.already_reserved and payment.brings >= payment.amount_planned
+            if payment.refundable > 0 and not kept:
                 raise PaymentCaptured(
                     "payment {payment} has captured {captured}; refund it before reopening",
                     field="orderId",
@@ -134,7 +139,7 @@ class Lifecycle(OrderService):
         order, cart = await self._locked(work, order_id, owner)
         check_order_transition(order.state, OrderState.CANCELLED)
         await self._release_all(work, order, drop_external=False)
-        for payment in await work.payments.payments(order.cart_id):
+        for payment in in_card_order(await work.payments.payments(order.cart_id)):
             if payment.refundable > 0:
                 await self._refund(work, payment, payment.refundable)
         if not cart.locked:  # cancelled from Checkout: the cart is final as well
@@ -142,7 +147,7 @@ class Lifecycle(OrderService):
         return await self._move(work, order, OrderState.CANCELLED)
 
     async def _release_all(self, work: Work, order: Order, *, drop_external: bool) -> None:
-        for payment in await work.payments.payments(order.cart_id):
+        for payment in in_card_order(await work.payments.payments(order.cart_id)):
             if payment.authorized > 0:
                 await self._cancel_authorization(work, payment)
             pending = [t for t in payment.transactions if t.state is TransactionState.PENDING]

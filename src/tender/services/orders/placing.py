@@ -36,6 +36,7 @@ from tender.domain.payments import (
     Payment,
     PaymentIncomplete,
     PaymentMethodNotAllowed,
+    in_card_order,
     method_allowed,
 )
 from tender.domain.ports import ProviderCard
@@ -311,13 +312,10 @@ class Placing(OrderService):
         """Reserve every card's amount or none: on the first refusal, release what was taken
         (an external provider keeps no hold; the ledger's vanish with the rollback anyway). A
         redeemed card keeps the hold it took when it was redeemed."""
-        cards = sorted(
-            (
-                p
-                for p in view.gift_cards
-                if p.active and p.amount_planned > 0 and not p.already_reserved
-            ),
-            key=lambda p: p.card_ref or "",
+        cards = in_card_order(
+            p
+            for p in view.gift_cards
+            if p.active and p.amount_planned > 0 and not p.already_reserved
         )
         taken: list[str] = []
         held: list[Payment] = []
