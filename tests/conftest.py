@@ -117,6 +117,10 @@ def tmp_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 _migrated: dict[str, Database] = {}
 
+POSTGRESQL_ONLY = pytest.mark.parametrize("migrated_db", ["postgresql"], indirect=True)
+"""For a database test that means nothing on SQLite (a server to restart, a statement to
+interrupt): it runs on PostgreSQL alone, instead of passing on SQLite without running."""
+
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 async def migrated_db(request: pytest.FixtureRequest, tmp_root: Path) -> AsyncIterator[Database]:

@@ -17,9 +17,9 @@ from tender.db.models import RateLimitRow
 from tender.db.rate_limit_store import SqlLimitCounters
 from tender.domain.errors import InvalidInput
 from tender.domain.idempotency import IdempotencyKeyInUse
+from tests.conftest import POSTGRESQL_ONLY
 
 KEY = b"k" * 32
-POSTGRESQL_ONLY = pytest.mark.parametrize("migrated_db", ["postgresql"], indirect=True)
 """For behaviour only PostgreSQL has: the test runs there and nowhere else (never skipped)."""
 
 

@@ -13,8 +13,8 @@ from sqlalchemy import text
 
 from tests.api.conftest import Api
 from tests.api.journeys import checkout_document, new_cart
+from tests.conftest import POSTGRESQL_ONLY
 
-POSTGRESQL_ONLY = pytest.mark.parametrize("migrated_db", ["postgresql"], indirect=True)
 """Row locks are PostgreSQL's: SQLite's one writer serialises every write whatever it names."""
 
 

@@ -458,10 +458,8 @@ async def test_malformed_query_values_are_4xx_and_write_nothing(api: Api, world:
             for value in HOSTILE_QUERY_VALUES:
                 path = f"{url(endpoint, world)}?{name}={value}"
                 response = await send(api, endpoint, world, path)
-                if response.status_code >= 400:
-                    failures.error(f"GET {short(path)}", response)
-                else:
-                    failures.check(response.status_code == 200, f"GET {short(path)}", response)
+                # None of these is a value any query takes: a 200 would mean one was ignored.
+                failures.error(f"GET {short(path)}", response)
     # Cursors are ids this API gave out: anything else is refused, not looked up.
     for path in ("/orders", "/giftcards"):
         for value in ("not-an-id", "0198a0a0-0000-7000-8000-00000000000g", "%ED%A0%80"):

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from tender.config import Environment, Settings
 from tender.db.ledger_store import SqlLedgerStore
@@ -99,10 +102,16 @@ async def _prepare(
         await rt.close()
 
 
-async def _place(url: str, cart_id: str, start_at: float) -> str:
+async def _place(
+    url: str, cart_id: str, start: Callable[[], Awaitable[None]]
+) -> tuple[str, float, float]:
+    """Place the cart once ``start`` returns, with a connection already open; answers how it
+    ended, and when placing began and ended (wall clock, comparable across processes)."""
     rt = runtime_for(url)
     try:
-        await asyncio.sleep(max(0.0, start_at - asyncio.get_running_loop().time()))
+        await rt.db.read(lambda c: c.execute(text("SELECT 1")))
+        await start()
+        began = time.time()
         try:
             await asyncio.wait_for(
                 rt.db.transaction(
@@ -113,22 +122,28 @@ async def _place(url: str, cart_id: str, start_at: float) -> str:
                 timeout=30,
             )
         except GiftCardShortfall as error:
-            return f"shortfall: {error.detail}"
+            outcome = f"shortfall: {error.detail}"
         except GiftCardReservationFailed as error:
             cause = type(error.__cause__).__name__
-            return f"refused: {error.detail} ({cause})"
+            outcome = f"refused: {error.detail} ({cause})"
         except DomainError as error:
-            return f"error: {error.code}"
-        return "placed"
+            outcome = f"error: {error.code}"
+        else:
+            outcome = "placed"
+        return outcome, began, time.time()
     finally:
         await rt.close()
 
 
-def _place_in_process(url: str, cart_id: str, delay: float) -> str:
-    async def main() -> str:
-        return await _place(url, cart_id, asyncio.get_running_loop().time() + delay)
+def _place_in_process(url: str, cart_id: str, barrier: Any) -> tuple[str, float, float]:
+    """In a process of its own: every process waits at ``barrier`` with its connection open,
+    so the placings start together (spawning alone differs by tens of milliseconds, longer
+    than a placing takes)."""
 
-    return asyncio.run(main())
+    async def together() -> None:
+        await asyncio.to_thread(barrier.wait, 30)
+
+    return asyncio.run(_place(url, cart_id, together))
 
 
 async def _books(url: str, card_ids: list[str]) -> tuple[list[tuple[int, int]], list[str]]:
@@ -145,19 +160,32 @@ async def _books(url: str, card_ids: list[str]) -> tuple[list[tuple[int, int]], 
 
 
 def _race(url: str, cart_ids: list[str], processes: bool) -> list[str]:
+    """Place every cart at once; the placings must have run at the same time, or this raced
+    nothing."""
     if processes:
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(len(cart_ids), mp_context=context) as pool:
-            # Spawning takes a moment: start both a little later, at the same time.
-            return list(
-                pool.map(_place_in_process, [url] * len(cart_ids), cart_ids, [1.5] * len(cart_ids))
-            )
+        with (
+            context.Manager() as manager,
+            ProcessPoolExecutor(len(cart_ids), mp_context=context) as pool,
+        ):
+            barrier = manager.Barrier(len(cart_ids))
+            n = len(cart_ids)
+            ended = list(pool.map(_place_in_process, [url] * n, cart_ids, [barrier] * n))
+    else:
 
-    async def together() -> list[str]:
-        at = asyncio.get_running_loop().time() + 0.05
-        return list(await asyncio.gather(*(_place(url, c, at) for c in cart_ids)))
+        async def together() -> list[tuple[str, float, float]]:
+            at = asyncio.get_running_loop().time() + 0.05
 
-    return asyncio.run(together())
+            async def start() -> None:
+                await asyncio.sleep(max(0.0, at - asyncio.get_running_loop().time()))
+
+            return list(await asyncio.gather(*(_place(url, c, start) for c in cart_ids)))
+
+        ended = asyncio.run(together())
+    began_last = max(began for _, began, _ in ended)
+    first_done = min(done for _, _, done in ended)
+    assert began_last < first_done, f"the placings did not overlap: {ended}"
+    return [outcome for outcome, _, _ in ended]
 
 
 def _same_card(url: str, processes: bool) -> None:
@@ -218,5 +246,5 @@ def test_two_orders_want_one_card_on_sqlite(tmp_path: Path) -> None:
     _same_card(f"sqlite+aiosqlite:///{tmp_path / 'b.db'}", processes=True)
 
 
-def test_opposite_card_order_never_deadlocks_on_sqlite(tmp_path: Path) -> None:
+def test_opposite_card_orders_place_one_on_sqlite(tmp_path: Path) -> None:
     _opposite_order(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}", processes=False, rounds=15)

@@ -103,7 +103,7 @@ async def test_a_rollback_writes_none_of_the_queued_rows(shop: Shop) -> None:
         await w.provider.capture(hold_ref=hold, amount=Money(700, "EUR"))
         raise DomainError("changed my mind")
 
-    with pytest.raises(DomainError):
+    with pytest.raises(DomainError, match="changed my mind"):
         await shop.tx(work)
     assert await _events(shop) == before
     assert await shop.balance(card) == (5000, 0)

@@ -20,6 +20,7 @@ from tender.db.retries import is_retryable
 from tender.domain.codes import normalise_code
 from tender.domain.ledger import Card
 from tender.services.ledger import Ledger
+from tests.conftest import POSTGRESQL_ONLY
 from tests.helpers import issue_card
 
 COUNTERS = RateLimitRow.__table__
@@ -170,11 +171,10 @@ async def test_the_engines_listeners_hear_every_statement(db: Database) -> None:
 SLEEP = select(func.pg_sleep(bindparam("seconds", type_=Float())))
 
 
+@POSTGRESQL_ONLY  # SQLite's thread still runs it (tests/db/test_sqlite_hand_offs.py)
 async def test_a_statement_interrupted_leaves_no_connection_to_use_again(db: Database) -> None:
     """A cancelled task leaves the driver mid-statement: its connection is closed and
     invalidated, so neither the pool nor a request's lease hands it out again."""
-    if db.is_sqlite:
-        return  # SQLite's thread still runs it (tests/db/test_sqlite_hand_offs.py)
     async with db.engine.connect() as conn:
         task = asyncio.create_task(direct.execute(conn, SLEEP, {"seconds": 5}))
         await asyncio.sleep(0.1)

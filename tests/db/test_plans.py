@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -24,8 +23,8 @@ from tender.db.ledger_store import SqlLedgerStore
 from tender.db.order_store import SqlOrderStore
 from tender.domain.ledger import CardStatus
 from tender.domain.orders import OrderState
+from tests.conftest import POSTGRESQL_ONLY
 
-POSTGRESQL_ONLY = pytest.mark.parametrize("migrated_db", ["postgresql"], indirect=True)
 """Plans are PostgreSQL's; SQLite's planner has no statistics to be misled by."""
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 ROWS = 40_000
