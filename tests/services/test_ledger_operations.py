@@ -32,7 +32,7 @@ from tender.domain.errors import (
 from tender.domain.ledger import ActivityType, BalanceState, CardStatus, HoldStatus
 from tender.domain.money import MAX_MINOR, Money
 from tender.services.ledger import ADJUST, LOAD, Ledger
-from tests.conftest import FakeClock
+from tests.conftest import POSTGRESQL_ONLY, FakeClock
 from tests.helpers import audit, card, history, issue_card, reserve
 
 EUR = "EUR"
@@ -408,6 +408,44 @@ async def test_two_concurrent_sweeps_expire_each_hold_once(
     assert history_types.count(ActivityType.EXPIRE) == 20
     assert sum(counts) + drained == 20  # each sweep says what it expired, none counted twice
     assert (await card(db, ledger, issued.card.id)).held == 0
+    assert await audit(db) == []
+
+
+@POSTGRESQL_ONLY  # SQLite's one writer: a request holding a card holds the whole database
+async def test_the_sweep_never_waits_for_a_card_a_request_holds(
+    db: Database, ledger: Ledger, clock: FakeClock
+) -> None:
+    """A request that holds a card (completing an order) may next want an overdue hold of that
+    card, to give it back itself. The sweep, holding that hold, must not wait for the card in
+    turn: it leaves that hold for its next round and expires the others."""
+    busy = await issue_card(db, ledger, minor=1000)
+    idle = await issue_card(db, ledger, minor=1000)
+    held = await reserve(db, ledger, busy.card.id, 300, expires_in=timedelta(minutes=1))
+    await reserve(db, ledger, idle.card.id, 400, expires_in=timedelta(minutes=1))
+    clock.advance(minutes=2)
+    swept = asyncio.Event()
+    locked = asyncio.Event()
+
+    async def request(conn: Any) -> None:
+        await conn.execute(
+            text("SELECT id FROM cards WHERE id = :id FOR UPDATE"), {"id": busy.card.id}
+        )
+        locked.set()
+        await asyncio.wait_for(swept.wait(), timeout=10)  # the sweep ends while this waits
+        await ledger.release(SqlLedgerStore(conn), hold_id=held.id)  # the hold is free again
+
+    async def sweep() -> int:
+        await locked.wait()
+        try:
+            return await tx(db, lambda s: ledger.sweep_expired_holds(s))  # type: ignore[no-any-return]
+        finally:
+            swept.set()
+
+    _, expired = await asyncio.gather(db.transaction(request), sweep())
+    assert expired == 1
+    assert (await card(db, ledger, idle.card.id)).held == 0
+    assert (await card(db, ledger, busy.card.id)).held == 0  # released by the request
+    assert await tx(db, lambda s: ledger.sweep_expired_holds(s)) == 0
     assert await audit(db) == []
 
 

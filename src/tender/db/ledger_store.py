@@ -11,7 +11,7 @@ check ``ledger_audit``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, func, select, update
@@ -171,6 +171,18 @@ class SqlLedgerStore:
             .with_for_update(skip_locked=True)
         )
         return [hold_of(row) for row in await self.conn.execute(stmt)]
+
+    async def lock_idle_cards(self, card_ids: Collection[str]) -> set[str]:
+        """``SKIP LOCKED`` on PostgreSQL; SQLite's one writer holds every card already."""
+        if not card_ids:
+            return set()
+        stmt = (
+            select(cards.c.id)
+            .where(cards.c.id.in_(sorted(card_ids)))
+            .order_by(cards.c.id)
+            .with_for_update(skip_locked=True)
+        )
+        return {row.id for row in await self.conn.execute(stmt)}
 
     async def reference_totals(self, card_id: str, reference: str) -> dict[ActivityType, int]:
         stmt = (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
@@ -114,6 +114,10 @@ class LedgerStore(Protocol):
         ...
 
     async def lock_expired_holds(self, now: datetime, limit: int) -> list[Hold]: ...
+
+    async def lock_idle_cards(self, card_ids: Collection[str]) -> set[str]:
+        """Lock those of the cards no other transaction holds, without waiting; answers them."""
+        ...
 
     async def reference_totals(self, card_id: str, reference: str) -> dict[ActivityType, int]:
         """What the card's activities under ``reference`` moved, by type (types without any

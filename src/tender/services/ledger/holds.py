@@ -161,10 +161,19 @@ class Holds(LedgerBase):
         self, store: LedgerStore, *, limit: int = 500, actor: str = "system:sweep"
     ) -> int:
         """Expire up to ``limit`` overdue holds. Rows another worker is sweeping are skipped,
-        so any number of workers can run this at once."""
+        so any number of workers can run this at once.
+
+        The sweep holds its holds' locks and never waits for a card: a request that holds a
+        card may be waiting for one of those holds (completing an order whose hold just
+        expired gives it back itself), and each would wait for the other until PostgreSQL
+        failed one. A hold whose card is busy is left to the next sweep."""
         now = self.clock.now()
+        overdue = await store.lock_expired_holds(now, limit)
+        idle = await store.lock_idle_cards({hold.card_id for hold in overdue})
         expired = 0
-        for hold in sorted(await store.lock_expired_holds(now, limit), key=lambda h: h.card_id):
+        for hold in sorted(overdue, key=lambda h: h.card_id):
+            if hold.card_id not in idle:
+                continue
             if await _finish_without_capture(store, hold, HoldStatus.EXPIRED, now, actor):
                 expired += 1
         return expired
