@@ -127,7 +127,7 @@ async def plans_of(db: Database, conn: AsyncConnection, run: Any) -> list[set[st
 @POSTGRESQL_ONLY
 async def test_the_hold_sweep_follows_the_expiry_index(db: Database) -> None:
     async with filled(db) as conn:
-        (plan,) = await plans_of(db, conn, lambda c: SqlLedgerStore(c).lock_expired_holds(NOW, 500))
+        (plan,) = await plans_of(db, conn, lambda c: SqlLedgerStore(c).overdue_holds(NOW, 500))
     assert plan == {"ix_holds_status_expires_at"}
 
 

@@ -4,6 +4,7 @@ operation must change nothing: balances, holds and history stay as they were."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -412,18 +413,20 @@ async def test_two_concurrent_sweeps_expire_each_hold_once(
 
 
 @POSTGRESQL_ONLY  # SQLite's one writer: a request holding a card holds the whole database
-async def test_the_sweep_never_waits_for_a_card_a_request_holds(
-    db: Database, ledger: Ledger, clock: FakeClock
+async def test_the_sweep_and_a_request_giving_an_overdue_hold_back_never_deadlock(
+    db: Database, ledger: Ledger, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A request that holds a card (completing an order) may next want an overdue hold of that
-    card, to give it back itself. The sweep, holding that hold, must not wait for the card in
-    turn: it leaves that hold for its next round and expires the others."""
+    card, to give it back itself. The sweep used to lock its overdue holds first and their
+    cards after: it held that hold and waited for the card, the request held the card and
+    waited for the hold, until PostgreSQL failed one of them. It now locks the cards first,
+    and the holds without waiting."""
+    caplog.set_level(logging.INFO, logger="tender.db.retries")
     busy = await issue_card(db, ledger, minor=1000)
     idle = await issue_card(db, ledger, minor=1000)
     held = await reserve(db, ledger, busy.card.id, 300, expires_in=timedelta(minutes=1))
     await reserve(db, ledger, idle.card.id, 400, expires_in=timedelta(minutes=1))
     clock.advance(minutes=2)
-    swept = asyncio.Event()
     locked = asyncio.Event()
 
     async def request(conn: Any) -> None:
@@ -431,20 +434,18 @@ async def test_the_sweep_never_waits_for_a_card_a_request_holds(
             text("SELECT id FROM cards WHERE id = :id FOR UPDATE"), {"id": busy.card.id}
         )
         locked.set()
-        await asyncio.wait_for(swept.wait(), timeout=10)  # the sweep ends while this waits
-        await ledger.release(SqlLedgerStore(conn), hold_id=held.id)  # the hold is free again
+        await asyncio.sleep(0.3)  # the sweep has started and waits for the card
+        await ledger.release(SqlLedgerStore(conn), hold_id=held.id)
 
     async def sweep() -> int:
         await locked.wait()
-        try:
-            return await tx(db, lambda s: ledger.sweep_expired_holds(s))  # type: ignore[no-any-return]
-        finally:
-            swept.set()
+        return await tx(db, lambda s: ledger.sweep_expired_holds(s))  # type: ignore[no-any-return]
 
     _, expired = await asyncio.gather(db.transaction(request), sweep())
-    assert expired == 1
+    assert [r.getMessage() for r in caplog.records if r.name == "tender.db.retries"] == []
+    assert expired == 1  # the idle card's; the request gave the other back
     assert (await card(db, ledger, idle.card.id)).held == 0
-    assert (await card(db, ledger, busy.card.id)).held == 0  # released by the request
+    assert (await card(db, ledger, busy.card.id)).held == 0
     assert await tx(db, lambda s: ledger.sweep_expired_holds(s)) == 0
     assert await audit(db) == []
 

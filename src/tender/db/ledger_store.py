@@ -4,8 +4,9 @@ Balance moves are conditional ``UPDATE … RETURNING`` statements (``ledger_stat
 check and the write are one atomic step on both databases; the row lock they take serialises
 writers of the same card. Locks are always taken hold first, card second, so no two ledger
 operations wait on each other in a cycle; a unit that moves money on several cards (placing,
-completing, releasing an order's holds, the sweep) takes the cards in their order
-(``tender.domain.payments.in_card_order``). Bulk issuance is ``ledger_batches``, the books'
+completing, releasing an order's holds) takes the cards in their order
+(``tender.domain.payments.in_card_order``). The sweep, which ends many holds at once, locks
+their cards first, in order, and then the holds without waiting for any. Bulk issuance is ``ledger_batches``, the books'
 check ``ledger_audit``.
 """
 
@@ -159,7 +160,7 @@ class SqlLedgerStore:
         row = (await direct.execute(self.conn, END_HOLD, params)).first()
         return hold_of(row) if row else None
 
-    async def lock_expired_holds(self, now: datetime, limit: int) -> list[Hold]:
+    async def overdue_holds(self, now: datetime, limit: int) -> list[Hold]:
         await pending.flush(self.conn, INSERT_HOLD)
         stmt = (
             select(holds)
@@ -168,21 +169,29 @@ class SqlLedgerStore:
             # walked every hold ever written on each sweep (the active ones all lie ahead).
             .order_by(holds.c.expires_at)
             .limit(limit)
-            .with_for_update(skip_locked=True)
         )
         return [hold_of(row) for row in await self.conn.execute(stmt)]
 
-    async def lock_idle_cards(self, card_ids: Collection[str]) -> set[str]:
-        """``SKIP LOCKED`` on PostgreSQL; SQLite's one writer holds every card already."""
-        if not card_ids:
-            return set()
+    async def lock_cards(self, card_ids: Collection[str]) -> None:
+        """In the cards' order, waiting for each (SQLite's one writer holds them all)."""
+        if card_ids:
+            ids = sorted(card_ids)
+            stmt = select(cards.c.id).where(cards.c.id.in_(ids)).order_by(cards.c.id)
+            await self.conn.execute(stmt.with_for_update())
+
+    async def lock_overdue_holds(self, hold_ids: Collection[str], now: datetime) -> list[Hold]:
+        if not hold_ids:
+            return []
         stmt = (
-            select(cards.c.id)
-            .where(cards.c.id.in_(sorted(card_ids)))
-            .order_by(cards.c.id)
+            select(holds)
+            .where(
+                holds.c.id.in_(sorted(hold_ids)),
+                holds.c.status == HoldStatus.ACTIVE.value,
+                holds.c.expires_at <= now,
+            )
             .with_for_update(skip_locked=True)
         )
-        return {row.id for row in await self.conn.execute(stmt)}
+        return [hold_of(row) for row in await self.conn.execute(stmt)]
 
     async def reference_totals(self, card_id: str, reference: str) -> dict[ActivityType, int]:
         stmt = (

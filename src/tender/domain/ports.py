@@ -113,10 +113,15 @@ class LedgerStore(Protocol):
         """Mark an active hold released or expired."""
         ...
 
-    async def lock_expired_holds(self, now: datetime, limit: int) -> list[Hold]: ...
+    async def overdue_holds(self, now: datetime, limit: int) -> list[Hold]:
+        """Up to ``limit`` active holds past their expiry, the oldest first; none locked."""
+        ...
 
-    async def lock_idle_cards(self, card_ids: Collection[str]) -> set[str]:
-        """Lock those of the cards no other transaction holds, without waiting; answers them."""
+    async def lock_cards(self, card_ids: Collection[str]) -> None: ...
+
+    async def lock_overdue_holds(self, hold_ids: Collection[str], now: datetime) -> list[Hold]:
+        """Those of the holds still active and overdue that no other transaction holds,
+        locked without waiting for the others."""
         ...
 
     async def reference_totals(self, card_id: str, reference: str) -> dict[ActivityType, int]:

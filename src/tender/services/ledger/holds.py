@@ -160,20 +160,19 @@ class Holds(LedgerBase):
     async def sweep_expired_holds(
         self, store: LedgerStore, *, limit: int = 500, actor: str = "system:sweep"
     ) -> int:
-        """Expire up to ``limit`` overdue holds. Rows another worker is sweeping are skipped,
-        so any number of workers can run this at once.
+        """Expire up to ``limit`` overdue holds; any number of workers can run this at once.
 
-        The sweep holds its holds' locks and never waits for a card: a request that holds a
-        card may be waiting for one of those holds (completing an order whose hold just
-        expired gives it back itself), and each would wait for the other until PostgreSQL
-        failed one. A hold whose card is busy is left to the next sweep."""
+        The cards are locked first, in their order, and the holds after them without waiting
+        for any: so the sweep never waits for a card while it holds a hold. It did, and a
+        request holding the card and wanting that hold (completing an order whose hold had
+        just expired gives it back itself) waited for it in turn, until PostgreSQL failed one
+        of them. A hold another transaction holds (another sweep, a capture) is left alone."""
         now = self.clock.now()
-        overdue = await store.lock_expired_holds(now, limit)
-        idle = await store.lock_idle_cards({hold.card_id for hold in overdue})
+        overdue = await store.overdue_holds(now, limit)
+        await store.lock_cards({hold.card_id for hold in overdue})
+        locked = await store.lock_overdue_holds({hold.id for hold in overdue}, now)
         expired = 0
-        for hold in sorted(overdue, key=lambda h: h.card_id):
-            if hold.card_id not in idle:
-                continue
+        for hold in sorted(locked, key=lambda h: h.card_id):
             if await _finish_without_capture(store, hold, HoldStatus.EXPIRED, now, actor):
                 expired += 1
         return expired
