@@ -6,8 +6,8 @@ writers of the same card. Locks are always taken hold first, card second, so no 
 operations wait on each other in a cycle; a unit that moves money on several cards (placing,
 completing, releasing an order's holds) takes the cards in their order
 (``tender.domain.payments.in_card_order``). The sweep, which ends many holds at once, locks
-their cards first, in order, and then the holds without waiting for any. Bulk issuance is ``ledger_batches``, the books'
-check ``ledger_audit``.
+their cards first, in order, and then the holds without waiting for any. Bulk issuance is
+``ledger_batches``, the books' check ``ledger_audit``.
 """
 
 from __future__ import annotations
