@@ -150,7 +150,7 @@ class Holds(LedgerBase):
         lapsed = set()
         found = {hold_id: await store.get_hold(hold_id) for hold_id in sorted(hold_ids)}
         # An overdue hold is ended on its card: the cards are taken in their order.
-        for hold_id, hold in sorted(found.items(), key=lambda f: (f[1].card_id if f[1] else "")):
+        for hold_id, hold in sorted(found.items(), key=lambda f: f[1].card_id if f[1] else ""):
             if hold is None or hold.status in (HoldStatus.RELEASED, HoldStatus.EXPIRED):
                 lapsed.add(hold_id)
             elif hold.status is HoldStatus.ACTIVE and hold.expires_at <= now:
