@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import logging
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -108,6 +109,18 @@ async def pg_deadlocks(url: str) -> int:
     finally:
         await conn.close()
     return int(found or 0)
+
+
+Retries = Callable[[], list[str]]
+
+
+@pytest.fixture
+def db_retries(caplog: pytest.LogCaptureFixture) -> Retries:
+    """What ``tender.db.retries`` logged so far in the test: a race that ends well may still
+    have deadlocked or failed to serialise and been run again, which the tests promising
+    neither assert away."""
+    caplog.set_level(logging.INFO, logger="tender.db.retries")
+    return lambda: [r.getMessage() for r in caplog.records if r.name == "tender.db.retries"]
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import httpx
 
 from tender.db.ledger_store import SqlLedgerStore
 from tests.api.conftest import Api
-from tests.api.journeys import browser, held, ready_cart, shipping_method
+from tests.api.journeys import browser, card, held, ready_cart, shipping_method
 
 
 @dataclass
@@ -75,6 +75,19 @@ async def open_shop(api: Api, *, unit: int = 4000, **metadata: Any) -> Shop:
     metadata.setdefault("paymentInterface", "tender-giftcards")
     page = await browser(api, h, cart["id"], **metadata)
     return Shop(api, h, cart, page, shipping)
+
+
+async def crosswise_redemptions(api: Api) -> tuple[Shop, Shop, dict[str, Any], dict[str, Any]]:
+    """Two 44.90 carts, each paid by redeeming 30.00 and 14.90 of cards A and B (100.00
+    each): the first A then B, the second B then A, so that whatever moves both carts' money
+    at once takes the same two cards in opposite orders unless it sorts them."""
+    first, second = await open_shop(api), await open_shop(api)
+    a, b = await card(api, first.h, 10_000), await card(api, first.h, 10_000)
+    for shop, cards in ((first, (a, b)), (second, (b, a))):
+        for gift, cents in zip(cards, (3000, 1490), strict=True):
+            redeemed = await shop.redeem(gift["code"], cents)
+            assert redeemed.json()["result"] == "Success", redeemed.text
+    return first, second, a, b
 
 
 def gift_payments(cart: dict[str, Any]) -> list[dict[str, Any]]:

@@ -8,36 +8,26 @@ takes them in the cards' order, as placing does: no retry may happen, and the bo
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 import pytest
 
 from tender.domain.redemption import CaptureMode
 from tests.api.conftest import Api
-from tests.api.journeys import card
-from tests.api.processor import Shop, open_shop
+from tests.api.processor import Shop, crosswise_redemptions
+from tests.conftest import Retries
 
 ROUNDS = 4
 
 
 async def shared_cards(api: Api) -> tuple[Shop, Shop, dict[str, Any], dict[str, Any]]:
-    """Two 44.90 carts, each paid by redeeming cards A and B: the first A then B, the second
-    B then A; both orders placed."""
-    first, second = await open_shop(api), await open_shop(api)
-    a, b = await card(api, first.h, 10_000), await card(api, first.h, 10_000)
-    for shop, cards in ((first, (a, b)), (second, (b, a))):
-        for gift, cents in zip(cards, (3000, 1490), strict=True):
-            redeemed = await shop.redeem(gift["code"], cents)
-            assert redeemed.json()["result"] == "Success", redeemed.text
+    """``crosswise_redemptions``, both orders placed."""
+    first, second, a, b = await crosswise_redemptions(api)
+    for shop in (first, second):
         placed = await api.client.post("/orders", json={"cartId": shop.cart["id"]}, headers=shop.h)
         assert placed.status_code == 201, placed.text
         shop.cart["order"] = placed.json()["id"]
     return first, second, a, b
-
-
-def retries(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "tender.db.retries"]
 
 
 @pytest.mark.parametrize(
@@ -51,12 +41,11 @@ def retries(caplog: pytest.LogCaptureFixture) -> list[str]:
 )
 async def test_orders_sharing_cards_never_wait_on_each_other(
     api: Api,
-    caplog: pytest.LogCaptureFixture,
+    db_retries: Retries,
     moves: tuple[str, str],
     left: tuple[int, int] | None,
 ) -> None:
     api.runtime.redemptions.capture = CaptureMode.AUTHORIZE
-    caplog.set_level(logging.INFO, logger="tender.db.retries")
     for _ in range(ROUNDS):
         first, second, a, b = await shared_cards(api)
         answers = await asyncio.gather(
@@ -73,4 +62,4 @@ async def test_orders_sharing_cards_never_wait_on_each_other(
             assert await first.held(a) == (10_000 - 3000, 0)
             assert await first.held(b) == (10_000 - 1490, 0)
         assert await first.audit() == []
-    assert retries(caplog) == []
+    assert db_retries() == []

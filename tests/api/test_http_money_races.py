@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -41,17 +40,14 @@ from tests.api.journeys import (
     shipping_method,
 )
 from tests.api.operations_setup import INTENTS, action
-from tests.api.processor import Shop, open_shop
+from tests.api.processor import Shop, crosswise_redemptions, open_shop
+from tests.conftest import Retries
 
 T = TypeVar("T")
 ROUNDS = 4
 WINDOW = timedelta(minutes=30)
 """How long reservations last here: a step of the clock past it lets them lapse while the
 merchant's tokens (an hour) still hold."""
-
-
-def retries(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "tender.db.retries"]
 
 
 async def in_turn(calls: Sequence[Awaitable[T]], turn: int) -> list[T]:
@@ -191,7 +187,7 @@ TARGET = {
     ],
 )
 async def test_payment_operations_racing_the_orders_transition(
-    api: Api, caplog: pytest.LogCaptureFixture, start: str, move: str
+    api: Api, db_retries: Retries, start: str, move: str
 ) -> None:
     """A placed order: card A captured, 10.00 of it refunded and card B's authorization
     cancelled at the moment the order is completed, cancelled or reopened (a completed one:
@@ -199,7 +195,6 @@ async def test_payment_operations_racing_the_orders_transition(
     one before it left: whichever order they take, a transition that answered 200 is where
     the order ends, a capture that answered 200 took all of card A, and every cent is where
     the books say."""
-    caplog.set_level(logging.INFO, logger="tender.db.retries")
     h = await api.headers()
     method = await shipping_method(api, h)
     for turn in range(ROUNDS):
@@ -233,7 +228,7 @@ async def test_payment_operations_racing_the_orders_transition(
         assert order.state is (TARGET[move] if moved else OrderState(start))
         if start == "Processing" and answered[0].status_code == 200:
             assert found.payment(world.first).charged == 3000
-    assert retries(caplog) == []
+    assert db_retries() == []
 
 
 # --- 2. a redemption given back while its cart is placed or redeemed on -----------------------
@@ -259,7 +254,7 @@ def give_back(shop: Shop, payment: str, name: str) -> Awaitable[httpx.Response]:
 @pytest.mark.parametrize("capture", ["authorize", "immediate"])
 @pytest.mark.parametrize("name", ["cancelPayment", "reversePayment"])
 async def test_a_redemption_given_back_while_its_cart_is_placed(
-    api: Api, caplog: pytest.LogCaptureFixture, capture: str, name: str
+    api: Api, db_retries: Retries, capture: str, name: str
 ) -> None:
     """The connector gives the redemption back as the merchant places the cart, card B on it
     for the rest. Given back first, the redemption leaves the cart and card B covers all of
@@ -267,7 +262,6 @@ async def test_a_redemption_given_back_while_its_cart_is_placed(
     completed, for less if need be: it takes exactly what the order still has, never the
     given-back money again (a released hold counts as lapsed, and capturing a lapsed hold
     reserves the card again)."""
-    caplog.set_level(logging.INFO, logger="tender.db.retries")
     api.runtime.redemptions.capture = CaptureMode(capture)
     refusable = capture == "immediate" and name == "cancelPayment"  # nothing is authorized
     for turn in range(ROUNDS):
@@ -294,19 +288,18 @@ async def test_a_redemption_given_back_while_its_cart_is_placed(
         taken_b = 4490 if left else 2490
         assert await shop.held(a) == (3000 - taken_a, 0)
         assert await shop.held(b) == (5000 - taken_b, 0)
-    assert retries(caplog) == []
+    assert db_retries() == []
 
 
 @pytest.mark.parametrize("capture", ["authorize", "immediate"])
 @pytest.mark.parametrize("again", ["other card", "same card"])
 async def test_a_redemption_given_back_while_the_page_redeems_again(
-    api: Api, caplog: pytest.LogCaptureFixture, capture: str, again: str
+    api: Api, db_retries: Retries, capture: str, again: str
 ) -> None:
     """``reversePayment`` of the redemption while the page redeems all that is left, from card
     B or from card A once more. The second redemption takes only what the cart still needs
     when it runs (all of it once the first was given back), card A is on the cart at most
     once, and the cart's cards never cover more than its total."""
-    caplog.set_level(logging.INFO, logger="tender.db.retries")
     api.runtime.redemptions.capture = CaptureMode(capture)
     for turn in range(ROUNDS):
         shop, a, b, payment = await redeemed_shop(api)
@@ -330,7 +323,7 @@ async def test_a_redemption_given_back_while_the_page_redeems_again(
         cart = await shop.current()
         covered = sum(p.amount_planned for p in later)
         assert cart["totals"]["remaining"]["centAmount"] == 4490 - covered
-    assert retries(caplog) == []
+    assert db_retries() == []
 
 
 # --- 3. two Glue checkouts reaching for the same cards ---------------------------------------
@@ -349,14 +342,13 @@ def glue_checkout(cart_id: str, shipping: int, codes: Sequence[str] | None) -> d
 
 @pytest.mark.parametrize("cards", ["on the carts", "in the documents"])
 async def test_two_glue_checkouts_share_cards_enough_for_one(
-    api: Api, caplog: pytest.LogCaptureFixture, cards: str
+    api: Api, db_retries: Retries, cards: str
 ) -> None:
     """Two 44.90 carts pay with cards A and B of 30.00 each, the first A then B, the second B
     then A (added to the carts before, or sent in the documents): there is money for one
     order. Both check out through Glue at once: one places, the other is refused (422, Glue's
     status for a conflict) with nothing reserved and its cart still open. Placing reserves
     the cards in card order, so neither waits for the other in a cycle."""
-    caplog.set_level(logging.INFO, logger="tender.db.retries")
     h = await api.headers()
     method = await shipping_method(api, h)
     for turn in range(ROUNDS):
@@ -381,7 +373,7 @@ async def test_two_glue_checkouts_share_cards_enough_for_one(
         assert sum(c.held for c in found.cards.values()) == 4490  # the winner's, no more
         still_open = await api.client.get(f"/carts/{loser}", headers=h)
         assert still_open.json()["locked"] is False, still_open.text
-    assert retries(caplog) == []
+    assert db_retries() == []
 
 
 # --- 4. the hold sweep, and placing, against reservations that lapsed ------------------------
@@ -467,16 +459,10 @@ async def overdue(api: Api) -> int:
 
 
 async def lapsing_redemptions(api: Api) -> tuple[Shop, Shop, dict[str, int]]:
-    """Two 44.90 carts, each paid by redeeming 30.00 and 14.90 of cards A and B (100.00
-    each): the first A then B, the second B then A; reservations last ``WINDOW``."""
+    """``crosswise_redemptions`` whose reservations last ``WINDOW``."""
     api.runtime.redemptions.payment_window = WINDOW
     api.runtime.orders.payment_window = WINDOW
-    first, second = await open_shop(api), await open_shop(api)
-    a, b = await card(api, first.h, 10_000), await card(api, first.h, 10_000)
-    for shop, cards in ((first, (a, b)), (second, (b, a))):
-        for gift, cents in zip(cards, (3000, 1490), strict=True):
-            redeemed = await shop.redeem(gift["code"], cents)
-            assert redeemed.json()["result"] == "Success", redeemed.text
+    first, second, a, b = await crosswise_redemptions(api)
     return first, second, {a["id"]: 10_000, b["id"]: 10_000}
 
 
@@ -491,7 +477,7 @@ async def place(shop: Shop) -> httpx.Response:
 @pytest.mark.parametrize("first", ["sweep", "request"])
 @pytest.mark.parametrize("request_", ["complete", "place"])
 async def test_the_sweep_racing_what_it_expires(
-    api: Api, caplog: pytest.LogCaptureFixture, tripwire: Arm, first: str, request_: str
+    api: Api, db_retries: Retries, tripwire: Arm, first: str, request_: str
 ) -> None:
     """The first cart's reservations lapsed (and the second cart's, on the same cards) when
     its order is completed, or the cart placed, as the sweep expires them. Completing takes
@@ -501,7 +487,6 @@ async def test_the_sweep_racing_what_it_expires(
     then waits for the card: it holds no hold while it waits, so the request, wanting the
     holds of its cards, goes on). The request succeeds, the money is taken once, and neither
     waits for the other in a cycle."""
-    caplog.set_level(logging.INFO, logger="tender.db.retries")
     for _ in range(2):
         one, two, issued = await lapsing_redemptions(api)
         request = place(one)
@@ -535,11 +520,11 @@ async def test_the_sweep_racing_what_it_expires(
             assert [(a.posted, a.held), (b.posted, b.held)] == [(10_000, 4490)] * 2
         else:  # the first order took 30.00 of A and 14.90 of B; the second holds the rest
             assert [(a.posted, a.held), (b.posted, b.held)] == [(7000, 1490), (8510, 3000)]
-    assert retries(caplog) == []
+    assert db_retries() == []
 
 
 async def test_two_carts_placed_at_once_after_their_redemptions_lapsed(
-    api: Api, caplog: pytest.LogCaptureFixture, tripwire: Arm
+    api: Api, db_retries: Retries, tripwire: Arm
 ) -> None:
     """Both carts' redemptions lapsed, the first cart's taken from A then B, the second's from
     B then A, and both carts are placed at once. Placing ends each lapsed redemption (its
@@ -547,7 +532,6 @@ async def test_two_carts_placed_at_once_after_their_redemptions_lapsed(
     two placings sharing cards wait on each other in a cycle. On PostgreSQL each goes on once
     both have ended their first lapsed hold (each its own row: neither waits for the other
     there), so that both then take the card of that hold at once."""
-    caplog.set_level(logging.INFO, logger="tender.db.retries")
     rows_locked = not api.runtime.db.is_sqlite
     for turn in range(2):
         one, two, issued = await lapsing_redemptions(api)
@@ -570,4 +554,4 @@ async def test_two_carts_placed_at_once_after_their_redemptions_lapsed(
                     ("CancelAuthorization", "ReservationExpired"),
                     ("Authorization", None),
                 ], kinds
-    assert retries(caplog) == []
+    assert db_retries() == []

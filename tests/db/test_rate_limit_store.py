@@ -5,11 +5,9 @@ expired rows purgeable, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from limits import parse
 from sqlalchemy import select, text
 
@@ -17,6 +15,7 @@ from tender.db.engine import Database
 from tender.db.purge import forget_rate_limits
 from tender.db.rate_limit_store import SqlLimitCounters, limits_table
 from tender.domain.upkeep import Counted
+from tests.conftest import Retries
 
 T0 = 1_800_000_000  # a multiple of 3600 and 60: the start of an hour
 
@@ -91,14 +90,13 @@ async def test_claims_count_in_their_windows_and_give_back_only_there(db: Databa
 
 
 async def test_racing_claims_on_shared_counters_all_count_and_never_deadlock(
-    db: Database, caplog: pytest.LogCaptureFixture
+    db: Database, db_retries: Retries
 ) -> None:
     """Every lookup of a client claims the client's counter beside counters of its own, in
     whatever order its budgets come: forty at once, each in its own transaction, all count.
     The rows are written in key order, so none can end in a deadlock (which PostgreSQL would
     break after a second by failing one of them; the statement would be retried, so the
     counts alone cannot tell: no retry may have happened)."""
-    caplog.set_level(logging.INFO, logger="tender.db.retries")
     shared = parse("1000/hour").key_for("client")
     own = [parse("1000/hour").key_for(f"own{n}") for n in range(40)]
 
@@ -110,7 +108,7 @@ async def test_racing_claims_on_shared_counters_all_count_and_never_deadlock(
     await asyncio.wait_for(asyncio.gather(*(claim(n) for n in range(40))), timeout=30)
     assert await counts(db, T0, (shared,)) == [40]
     assert set(await counts(db, T0, tuple(own))) == {2}
-    assert [r.getMessage() for r in caplog.records if r.name == "tender.db.retries"] == []
+    assert db_retries() == []
 
 
 async def test_a_counter_renewed_while_the_purge_runs_is_kept(db: Database) -> None:

@@ -4,7 +4,6 @@ operation must change nothing: balances, holds and history stay as they were."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from datetime import timedelta
 from typing import Any
 
@@ -33,7 +32,7 @@ from tender.domain.errors import (
 from tender.domain.ledger import ActivityType, BalanceState, CardStatus, HoldStatus
 from tender.domain.money import MAX_MINOR, Money
 from tender.services.ledger import ADJUST, LOAD, Ledger
-from tests.conftest import POSTGRESQL_ONLY, FakeClock
+from tests.conftest import POSTGRESQL_ONLY, FakeClock, Retries
 from tests.helpers import audit, card, history, issue_card, reserve
 
 EUR = "EUR"
@@ -414,14 +413,13 @@ async def test_two_concurrent_sweeps_expire_each_hold_once(
 
 @POSTGRESQL_ONLY  # SQLite's one writer: a request holding a card holds the whole database
 async def test_the_sweep_and_a_request_giving_an_overdue_hold_back_never_deadlock(
-    db: Database, ledger: Ledger, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    db: Database, ledger: Ledger, clock: FakeClock, db_retries: Retries
 ) -> None:
     """A request that holds a card (completing an order) may next want an overdue hold of that
     card, to give it back itself. The sweep used to lock its overdue holds first and their
     cards after: it held that hold and waited for the card, the request held the card and
     waited for the hold, until PostgreSQL failed one of them. It now locks the cards first,
     and the holds without waiting."""
-    caplog.set_level(logging.INFO, logger="tender.db.retries")
     busy = await issue_card(db, ledger, minor=1000)
     idle = await issue_card(db, ledger, minor=1000)
     held = await reserve(db, ledger, busy.card.id, 300, expires_in=timedelta(minutes=1))
@@ -442,7 +440,7 @@ async def test_the_sweep_and_a_request_giving_an_overdue_hold_back_never_deadloc
         return await tx(db, lambda s: ledger.sweep_expired_holds(s))  # type: ignore[no-any-return]
 
     _, expired = await asyncio.gather(db.transaction(request), sweep())
-    assert [r.getMessage() for r in caplog.records if r.name == "tender.db.retries"] == []
+    assert db_retries() == []
     assert expired == 1  # the idle card's; the request gave the other back
     assert (await card(db, ledger, idle.card.id)).held == 0
     assert (await card(db, ledger, busy.card.id)).held == 0
