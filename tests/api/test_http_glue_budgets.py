@@ -1,6 +1,6 @@
 """What protects one guest or customer from the others: idempotency keys kept per guest and per
 customer (never shared by every anonymous caller), card lookup budgets counted per guest and per
-customer, and nothing at all written for a guest id that names no cart."""
+customer, and nothing at all written for a guest or customer that reaches no cart or order."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from tender.db.models import IdempotencyKeyRow
 from tests.api.glue_shoppers import Shop, checkout_document, guest, guest_id, shop
+from tests.api.journeys import order_payment
 
 __all__ = ["shop"]
 
@@ -61,6 +62,45 @@ async def test_a_guest_id_that_names_no_cart_writes_nothing(shop: Shop) -> None:
         refused = await _keyed(shop, cart["id"], headers, "probe")
         assert refused.status_code in (401, 422), refused.text
     assert await _kept(shop) == before
+
+
+async def test_a_shopper_that_reaches_no_order_writes_nothing(shop: Shop) -> None:
+    """``/order-payments`` names an order, not a cart: a customer whose token is good but who
+    has no cart at all, or a guest or customer naming an order that is not theirs, is answered
+    404 with nothing kept for its key, as a guest id naming no cart is."""
+    mine = guest_id()
+    cart = await shop.cart(anonymousId=mine)
+    placing = checkout_document("checkout", cart["id"], shop.shipping, "invoice")
+    placed = await shop.post("/checkout", placing, guest(mine))
+    assert placed.status_code == 201, placed.text
+    reference = placed.json()["data"]["attributes"]["orderReference"]
+    other = guest_id()
+    await shop.cart(anonymousId=other)
+    await shop.cart(customerId="grace")
+    before = await _kept(shop)
+    for index, (headers, identifier) in enumerate(
+        [
+            (shop.customer("nobody"), reference),  # a customer with no cart at all
+            (shop.customer("nobody"), None),
+            (shop.customer("grace"), reference),  # a customer with a cart of its own
+            (guest(other), reference),  # a guest with a cart of its own
+        ]
+    ):
+        document = order_payment(identifier, [{"type": "invoice-confirmation"}])
+        if identifier is None:
+            del document["data"]["attributes"]["paymentIdentifier"]
+        keyed = {**headers, "Idempotency-Key": f"probe-{index}"}
+        refused = await shop.post("/order-payments", document, keyed)
+        assert refused.status_code == 404, refused.text
+        assert refused.json()["errors"][0]["code"] == "OrderNotFound"
+        assert "idempotent-replayed" not in refused.headers
+    assert await _kept(shop) == before
+    # The guest that placed the order reaches it: its answer is kept (its own record).
+    document = order_payment(reference, [{"type": "invoice-confirmation"}])
+    own = await shop.post("/order-payments", document, {**guest(mine), "Idempotency-Key": "own"})
+    assert own.status_code == 422, own.text  # it may not confirm its invoice
+    assert own.headers["idempotent-replayed"] == "false"
+    assert await _kept(shop) == before + 1
 
 
 async def test_card_lookups_are_budgeted_per_guest_and_per_customer(shop: Shop) -> None:

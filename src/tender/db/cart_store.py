@@ -64,12 +64,6 @@ class SqlCartStore:
             self._locked.add(cart_id)
         return cart
 
-    async def has_guest(self, anonymous_id_hash: bytes) -> bool:
-        found = await self.conn.execute(
-            select(carts.c.id).where(carts.c.anonymous_id_hash == anonymous_id_hash).limit(1)
-        )
-        return found.first() is not None
-
     async def owner_active(self, owner: str) -> bool:
         client = owning_client(owner)
         if client is None:

@@ -39,10 +39,6 @@ class CartStore(Protocol):
         client's cart must not hold up that client's requests."""
         ...
 
-    async def has_guest(self, anonymous_id_hash: bytes) -> bool:
-        """Whether any cart belongs to the guest of this anonymous id's keyed hash."""
-        ...
-
     async def owner_active(self, owner: str) -> bool:
         """Whether a cart's owner may still act on it: an API client that is not disabled
         (its shoppers stop with it), or an admin."""

@@ -1,19 +1,27 @@
 """``POST /order-payments``: the merchant's backend confirms an invoice; for a redirect payment
-anyone may only acknowledge what the provider's signed callback already confirmed."""
+anyone may only acknowledge what the provider's signed callback already confirmed.
+
+A guest or customer names an order, not a cart, so the order is found for it before the first
+unit of work: one it does not reach (a customer with no cart at all, or another shopper's
+order) is answered 404 with nothing written, not even the record of its ``Idempotency-Key``."""
 
 from __future__ import annotations
 
+import contextlib
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tender.api.checkout_deps import run
-from tender.api.compat.spryker import jsonapi, shoppers
+from tender.api.compat.spryker import jsonapi
 from tender.api.compat.spryker.documents import OrderPaymentDocument
 from tender.api.compat.spryker.openapi import glue_route
 from tender.api.security import runtime_of
 from tender.domain.checkout_ports import Work
 from tender.domain.errors import DomainError, NotFound
 from tender.domain.payments import OrderNotFound, Payment, PaymentNotFound
+from tender.runtime import Runtime
 from tender.services.orders.base import order_by_reference
 
 router = APIRouter()
@@ -32,7 +40,7 @@ async def order_payments(request: Request, body: OrderPaymentDocument) -> Respon
         who = await jsonapi.caller(request)
         jsonapi.check_query(request)  # nothing to include or sort
         if who.shopper is not None:
-            await shoppers.check_known(request, who.shopper)
+            await _check_reaches(runtime, attributes.paymentIdentifier, who)
 
         async def work(w: Work) -> Payment:
             payment_id = await _external_payment_id(w, attributes.paymentIdentifier, who)
@@ -66,6 +74,17 @@ async def order_payments(request: Request, body: OrderPaymentDocument) -> Respon
         "links": links,
     }
     return jsonapi.respond(request, {"data": resource, "links": links}, 201)
+
+
+async def _check_reaches(runtime: Runtime, identifier: str | None, who: jsonapi.Caller) -> None:
+    """Before any unit of work: the shopper reaches the order it names, else ``OrderNotFound``.
+    Finding no payment waiting there is the order's own answer, given by the unit of work."""
+
+    async def find(conn: AsyncConnection) -> None:
+        with contextlib.suppress(PaymentNotFound):
+            await _external_payment_id(runtime.work(conn, actor=None), identifier, who)
+
+    await runtime.db.read(find)
 
 
 async def _external_payment_id(work: Work, identifier: str | None, who: jsonapi.Caller) -> str:

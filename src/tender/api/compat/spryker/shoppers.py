@@ -23,7 +23,6 @@ from tender.api.security import BearerError, bearer_token, customer_for, runtime
 from tender.domain.cart import Cart, CartNotFound
 from tender.domain.checkout_ports import CartStore
 from tender.domain.errors import InvalidInput
-from tender.domain.payments import OrderNotFound
 from tender.domain.principals import Principal, PrincipalKind
 from tender.domain.sessions import OriginNotAllowed
 from tender.domain.shoppers import check_customer_id, usable_anonymous_id
@@ -129,16 +128,3 @@ async def check_reaches(request: Request, shopper: Shopper, cart_id: str) -> str
     if cart is None:
         raise CartNotFound(field="idCart")
     return cart.owner
-
-
-async def check_known(request: Request, shopper: Shopper) -> None:
-    """Before any unit of work, for a call that names no cart: a guest has a cart at all."""
-    digest = shopper.guest_hash
-    if digest is None:
-        return
-    runtime = runtime_of(request)
-    known = await runtime.db.lookup(
-        lambda conn: runtime.work(conn, actor=None).carts.has_guest(digest)
-    )
-    if not known:
-        raise OrderNotFound()
