@@ -67,6 +67,15 @@ def test_unknown_currencies_are_refused(currency: str) -> None:
         Money(1, currency)
 
 
+def test_a_refused_currency_is_repeated_only_in_part() -> None:
+    with pytest.raises(UnknownCurrency) as short:
+        Money(1, "EURO")
+    assert str(short.value).startswith("'EURO' is not")
+    with pytest.raises(UnknownCurrency) as long:
+        Money(1, "E" * 100_000)
+    assert str(long.value) == "'EEEEEEEEEEE… is not a known ISO 4217 currency code"
+
+
 def test_floats_and_bools_are_not_amounts() -> None:
     with pytest.raises(InvalidAmount):
         Money(12.5, "EUR")  # type: ignore[arg-type]

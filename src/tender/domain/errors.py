@@ -128,8 +128,15 @@ class UnknownCurrency(InvalidInput):
     code = "InvalidCurrency"
     message = "The currency is not a known ISO 4217 code."
 
+    SHOWN = 12
+    """Characters of the refused text the message repeats: a caller sending a megabyte of
+    currency must not get it back twice over."""
+
     def __init__(self, currency: object, *, field: str | None = None) -> None:
-        super().__init__(f"{currency!r} is not a known ISO 4217 currency code", field=field)
+        shown = repr(currency)
+        if len(shown) > self.SHOWN:
+            shown = shown[: self.SHOWN] + "…"
+        super().__init__(f"{shown} is not a known ISO 4217 currency code", field=field)
 
 
 class InvalidCardCode(InvalidInput):
