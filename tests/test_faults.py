@@ -3,6 +3,7 @@ production deployment refuses to start with any of them armed."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -99,3 +100,15 @@ def test_a_disarmed_point_does_nothing() -> None:
     assert survived.stdout == "cleanup ran\n"
     faults.configure({})
     faults.crash_point("after_commit")
+
+
+def test_every_known_point_is_placed_in_the_code() -> None:
+    """A point listed but called nowhere would arm a crash test that never crashes; one called
+    but not listed would be refused by every plan."""
+    source = Path(faults.__file__).parent
+    called = {
+        match
+        for path in source.rglob("*.py")
+        for match in re.findall(r"crash_point\(\"(\w+)\"\)", path.read_text())
+    }
+    assert called == set(faults.POINTS)

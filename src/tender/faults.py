@@ -18,6 +18,19 @@ import random
 from collections.abc import Mapping
 
 POINTS: dict[str, str] = {
+    "unit_ran": "a unit of work returned; the rows it queued are not written yet",
+    "unit_flushed": "a unit's queued rows are written; its transaction or savepoint is not ended",
+    "unit_committed": "a unit that is a transaction of its own committed (a request without a "
+    "key), the answer not sent",
+    "ledger_moved": "the ledger changed a card's balance or hold; the activity explaining it is "
+    "not written yet",
+    "money_reserved": "the provider reserved a card's money (placing, redeeming); no payment "
+    "records the hold yet",
+    "money_captured": "the provider captured a hold; the payment's Charge is not recorded yet",
+    "money_released": "the provider released a hold; the payment's CancelAuthorization is not "
+    "recorded yet",
+    "money_refunded": "the provider refunded a card; the payment's Refund is not recorded yet",
+    "before_commit": "a keyed request's changes and idempotency record are written, not committed",
     "after_commit": "the change and its idempotency record are committed, the answer not sent",
 }
 """Every crash point the code has, with where it sits; a plan naming another is refused, so a

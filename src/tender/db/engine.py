@@ -30,6 +30,7 @@ from tender.db import direct, lease, sqlite_driver
 from tender.db.retries import reachable, retrying
 from tender.db.units import RequestTransaction, current_request, run_unit
 from tender.db.writer_lock import WriterLock, turn
+from tender.faults import crash_point
 
 T = TypeVar("T")
 
@@ -259,7 +260,9 @@ class Database:
     ) -> T:
         # The connection first, then SQLite's writer's turn (``tender.db.lease`` says why).
         async with lease.connection(engine) as conn, self.writer():
-            return await run_unit(conn, await conn.begin(), work)
+            result = await run_unit(conn, await conn.begin(), work)
+        crash_point("unit_committed")
+        return result
 
     @contextlib.asynccontextmanager
     async def writer(self) -> AsyncIterator[None]:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncTransaction
 from tender.db import kept, lease, pending
 from tender.db.retries import is_retryable
 from tender.domain.errors import DomainError
+from tender.faults import crash_point
 
 if TYPE_CHECKING:
     from tender.db.engine import Database
@@ -34,7 +35,9 @@ async def run_unit(
     kept.install(conn, kept_writes)
     try:
         result = await work(conn)
+        crash_point("unit_ran")
         await queued.flush(conn)
+        crash_point("unit_flushed")
     except BaseException:
         await tx.rollback()
         uninstall_queues(conn)  # the kept writes go out on their own, never queued behind the unit
@@ -122,6 +125,7 @@ class RequestTransaction:
         assert not self.failed
         try:
             await last(self.conn)
+            crash_point("before_commit")
             await self.conn.commit()
         except BaseException:
             self.failed = True

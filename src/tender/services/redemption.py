@@ -27,6 +27,7 @@ from tender.domain.redemption import (
     refusal_errors,
 )
 from tender.domain.sessions import Session
+from tender.faults import crash_point
 from tender.services.card_payments import card_payment, check_card_fits
 from tender.services.carts import CartLocked, Carts
 from tender.services.orders.base import OrderService
@@ -132,6 +133,7 @@ class Redemptions(OrderService):
             hold_ref = await self._take(work, card, payment)
         except DomainError as refusal:
             return await self._refused(work, cart, card, payment, refusal)
+        crash_point("money_reserved")
         payment = replace(payment, hold_ref=hold_ref)
         await work.payments.insert_payment(payment)
         await self._transaction(work, payment, self._kind, wanted, interaction_id=hold_ref)

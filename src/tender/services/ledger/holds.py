@@ -31,6 +31,7 @@ from tender.domain.ledger import (
 )
 from tender.domain.money import MAX_MINOR, Money
 from tender.domain.ports import LedgerStore
+from tender.faults import crash_point
 from tender.services.ledger.base import LedgerBase, activity
 
 
@@ -53,6 +54,7 @@ class Holds(LedgerBase):
         card = await store.try_hold(card_id, amount.minor, amount.currency, now)
         if card is None:
             raise await self._why_not_spendable(store, card_id, amount, now)
+        crash_point("ledger_moved")
         hold = Hold(
             id=new_id(),
             card_id=card_id,
@@ -103,6 +105,7 @@ class Holds(LedgerBase):
             raise await self._why_not_capturable(store, hold_id, wanted, now)
         captured = hold.captured_amount
         card = await _end_on_card(store, hold, posted=-captured, now=now)
+        crash_point("ledger_moved")
         rows = [_of_hold(card, hold, ActivityType.CAPTURE, captured, now, actor)]
         if captured < hold.amount:
             rest = hold.amount - captured
@@ -202,6 +205,7 @@ async def _finish_without_capture(
     if finished is None:
         return None
     card = await _end_on_card(store, hold, posted=0, now=now)
+    crash_point("ledger_moved")
     kind = ActivityType.EXPIRE if status is HoldStatus.EXPIRED else ActivityType.RELEASE
     await store.insert_activities([_of_hold(card, hold, kind, hold.amount, now, actor)])
     return finished

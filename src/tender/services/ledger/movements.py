@@ -21,6 +21,7 @@ from tender.domain.errors import (
 from tender.domain.ledger import ActivityType, Card, check_spendable, transfer
 from tender.domain.money import MAX_MINOR, Money
 from tender.domain.ports import LedgerStore
+from tender.faults import crash_point
 from tender.services.ledger.base import LedgerBase, activity
 
 
@@ -87,6 +88,7 @@ class Movements(LedgerBase):
                 )
             if movement.capped_by_captures:
                 _check_refundable(totals, amount.minor)
+        crash_point("ledger_moved")
         kind = movement.kind
         await store.insert_activities(
             [activity(card, kind, amount.minor, now, reference=reference, actor=actor)]

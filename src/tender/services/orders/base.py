@@ -37,6 +37,7 @@ from tender.domain.payments import (
     Transaction,
 )
 from tender.domain.ports import Clock
+from tender.faults import crash_point
 from tender.services.carts import Carts, CartView
 from tender.services.external_payments import (
     ExternalMethod,
@@ -153,6 +154,7 @@ class OrderService:
                 await work.payments.update_payment(
                     replace(payment, hold_ref=hold_ref, updated_at=self.clock.now())
                 )
+        crash_point("money_captured")
         # The hold the money was taken from: the renewed one if the first had lapsed, so the
         # transactions point at a hold that really moved the money.
         await self._transaction(
@@ -175,6 +177,7 @@ class OrderService:
                 await work.provider.release(hold_ref=payment.hold_ref)
             except HoldNotActive:
                 pass  # already expired and swept: the money is back on the card
+        crash_point("money_released")
         await self._transaction(
             work,
             payment,
@@ -190,6 +193,7 @@ class OrderService:
                 amount=Money(amount, payment.currency),
                 reference=payment.id,
             )
+        crash_point("money_refunded")
         await self._transaction(work, payment, TransactionType.REFUND, amount)
 
     @staticmethod

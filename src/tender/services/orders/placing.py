@@ -41,6 +41,7 @@ from tender.domain.payments import (
 )
 from tender.domain.ports import ProviderCard
 from tender.domain.redemption import RedeemedBeyondTotal
+from tender.faults import crash_point
 from tender.services.carts import CartView
 from tender.services.external_payments import (
     ExternalMethod,
@@ -328,6 +329,7 @@ class Placing(OrderService):
                     expires_in=self.payment_window,
                 )
                 taken.append(hold_ref)
+                crash_point("money_reserved")
                 held.append(replace(payment, hold_ref=hold_ref, updated_at=self.clock.now()))
                 await self._transaction(
                     work,
