@@ -1,0 +1,201 @@
+"""Every money-moving route, crashed at every crash point its request passes, then retried.
+
+For each route and point, a service armed with ``TENDER_FAULT_INJECTION=<point>=1`` gets the
+route's request with an ``Idempotency-Key`` and dies at that point, unanswered. The same
+request, same key, same body, is then sent to a service without crash points, as a client
+retrying would. The retry must answer what an uncrashed request of the route answers (a replay
+if the crash came after the commit), a second retry must replay it byte for byte, and the
+database must hold exactly what the uncrashed request left: the card's balance moved once, one
+hold, charge or refund, nothing held that should not be, and a clean ledger audit.
+
+Without a key, the crash that matters is after the commit: a retry cannot know the first
+attempt happened. ``test_a_retry_without_a_key`` records what each route does then, which is
+why clients must send a key to retry safely (the README says so).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from tender.db.engine import Database
+from tests.api.conftest import SECRET
+from tests.conftest import create_pg_database, drop_pg_database
+from tests.crash.effects import Digest, Effects, effects
+from tests.crash.routes import ROUTES, Route, Shop, admin_headers
+from tests.crash.service import run_cli
+from tests.crash.stack import Call, Running, Stack, answer, send
+
+pytestmark = [pytest.mark.slow, pytest.mark.crash]
+
+DATABASES = [
+    pytest.param(name, marks=pytest.mark.xdist_group(f"crash-routes-{name}"))
+    for name in ("sqlite", "postgresql")
+]
+"""One group per database: with ``-n 2 --dist loadgroup`` the two run side by side, each with
+its own template and steady service."""
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?")
+SECRETS = frozenset({"code"})
+"""Answer fields that differ between runs by design (a new card's code)."""
+
+
+@dataclass
+class Bench:
+    """One database's services, its own view of the rows, and each route's uncrashed run."""
+
+    kind: str
+    stack: Stack
+    steady: Running
+    shop: Shop
+    database: Database
+    controls: dict[str, tuple[Any, Digest]] = field(default_factory=dict)
+
+    async def control(self, route: Route) -> tuple[Any, Digest]:
+        """What the route answers and leaves when nothing crashes."""
+        if route.name not in self.controls:
+            tag = f"{self.kind}-{route.name}-control"
+            call = await route.prepare(self.shop, tag)
+            first = await send(self.steady.url, call, f"{tag}-key")
+            assert first.status_code == call.expect, first.text
+            found = await effects(self.database, tag)
+            assert found.problems == [], found.problems
+            self.controls[route.name] = (shape(first.json(), tag), found.digest)
+        return self.controls[route.name]
+
+    async def crash(self, point: str, call: Call, key: str | None) -> None:
+        """Send ``call`` to a service armed at ``point``; it must die there, unanswered."""
+        armed = await self.stack.start(f"{point}=1")
+        try:
+            response = await send(armed.url, call, key)
+        except httpx.TransportError:
+            pass
+        else:
+            await armed.stop()
+            raise AssertionError(
+                f"{call.path} was answered ({response.status_code}) by a service armed at "
+                f"{point}: the request never passed it"
+            )
+        await armed.gone()
+        assert armed.crashed_at() == point, armed.tail()
+
+
+def shape(answer: Any, tag: str) -> Any:
+    """An answer with what differs between two runs of a case (ids, times, the case's tag, a
+    new card's code) replaced by placeholders."""
+    if isinstance(answer, dict):
+        return {k: "<secret>" if k in SECRETS else shape(v, tag) for k, v in answer.items()}
+    if isinstance(answer, list):
+        return [shape(v, tag) for v in answer]
+    if isinstance(answer, str):
+        return TIME.sub("<time>", UUID.sub("<id>", answer.replace(tag, "<case>")))
+    return answer
+
+
+def service_env(url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "TENDER_DATABASE_URL": url,
+        "TENDER_SECRET_KEY": SECRET,
+        "TENDER_ENV": "test",
+        "TENDER_ENV_FILE": os.devnull,
+        "TENDER_SWEEP_INTERVAL_SECONDS": "0",
+        "TENDER_DB_POOL_SIZE": "2",
+        "TENDER_CARD_ATTEMPTS_PER_CLIENT_MINUTE": "1000000",
+        "TENDER_CARD_ATTEMPTS_PER_SESSION_MINUTE": "1000",
+    }
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+async def bench(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Bench]:
+    kind: str = request.param
+    logs = tmp_path_factory.mktemp(f"crash-routes-{kind}")
+    url = (
+        f"sqlite+aiosqlite:///{logs / 'crash.db'}"
+        if kind == "sqlite"
+        else await create_pg_database()
+    )
+    env = service_env(url)
+    migrated = run_cli(env, "db", "upgrade")
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    stack = Stack(env, logs)
+    database = Database(url, pool_size=1)
+    try:
+        steady = stack.steady = await stack.start()
+        async with httpx.AsyncClient(base_url=steady.url, timeout=30) as client:
+            shop = Shop(client, admin_headers())
+            await shop.open()
+            yield Bench(kind, stack, steady, shop, database)
+    finally:
+        await stack.close()
+        await database.dispose()
+        if kind == "postgresql":
+            await drop_pg_database(url)
+
+
+KEYED = [
+    pytest.param(route, point, id=f"{route.name}-{point}")
+    for route in ROUTES
+    for point in route.keyed_points
+]
+
+
+@pytest.mark.parametrize(("route", "point"), KEYED)
+async def test_a_keyed_retry_after_a_crash_happens_once(
+    bench: Bench, route: Route, point: str
+) -> None:
+    tag = f"{bench.kind}-{route.name}-{point}"
+    call = await route.prepare(bench.shop, tag)
+    key = f"{tag}-key"
+    await bench.crash(point, call, key)
+
+    retried = await answer(bench.steady.url, call, key)
+    expected_answer, expected_rows = await bench.control(route)
+    found = await effects(bench.database, tag)
+    assert found.problems == [], found.problems
+    assert route.effect(found) == 1
+    assert found.digest == expected_rows
+
+    assert retried.status_code == call.expect, retried.text
+    assert shape(retried.json(), tag) == expected_answer
+    # Before the commit nothing happened and the retry runs; after it, the retry is replayed.
+    replayed = "true" if point == "after_commit" else "false"
+    assert retried.headers.get("idempotent-replayed") == replayed
+    again = await answer(bench.steady.url, call, key)
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert (again.status_code, again.content) == (retried.status_code, retried.content)
+
+
+@pytest.mark.parametrize("route", [pytest.param(r, id=r.name) for r in ROUTES])
+async def test_a_retry_without_a_key(bench: Bench, route: Route) -> None:
+    """The first attempt committed and died unanswered; the retry cannot tell. A route that
+    moves an amount (issue, load, refund) moves it again; a transition, or redeeming a card the
+    cart already holds, is refused, the first one standing. Nothing is lost either way, and the
+    ledger stays balanced."""
+    tag = f"{bench.kind}-{route.name}-keyless"
+    call = await route.prepare(bench.shop, tag)
+    await bench.crash("unit_committed", call, None)
+
+    retried = await answer(bench.steady.url, call, None)
+    found: Effects = await effects(bench.database, tag)
+    assert found.problems == [], found.problems
+    status, times = route.keyless
+    assert retried.status_code == status, retried.text
+    assert route.effect(found) == times
+    if times == 1:
+        _, expected_rows = await bench.control(route)
+        assert found.digest == expected_rows
+
+
+def test_the_ledger_verifies_after_every_crash(bench: Bench) -> None:
+    """The operator's own check, run last on the database every case above crashed into."""
+    verified = run_cli(bench.stack.env, "ledger", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
