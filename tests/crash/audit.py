@@ -13,44 +13,21 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, select
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from tender.db.engine import Database
-from tender.db.models import (
-    ActivityRow,
-    CardRow,
-    CartRow,
-    EventRow,
-    HoldRow,
-    OrderRow,
-    PaymentRow,
-    PaymentTransactionRow,
-    SessionRow,
-)
 from tests.crash.load import Journey, Op
+from tests.rows import rows_of
 
-TABLES: dict[str, Table] = {
-    model.__tablename__: model.__table__  # type: ignore[misc]
-    for model in (
-        ActivityRow,
-        CardRow,
-        CartRow,
-        EventRow,
-        HoldRow,
-        OrderRow,
-        PaymentRow,
-        PaymentTransactionRow,
-        SessionRow,
-    )
-}
-
-
-async def _rows(conn: AsyncConnection) -> dict[str, list[dict[str, Any]]]:
-    return {
-        name: [dict(r._mapping) for r in await conn.execute(select(table))]
-        for name, table in TABLES.items()
-    }
+TABLES = (
+    "activities",
+    "cards",
+    "carts",
+    "events",
+    "holds",
+    "orders",
+    "payments",
+    "payment_transactions",
+    "sessions",
+)
 
 
 @dataclass
@@ -201,7 +178,7 @@ def _check_holds(books: Books, found: Findings) -> None:
 async def audit(url: str, journeys: list[Journey]) -> Findings:
     database = Database(url, pool_size=1)
     try:
-        books = Books(await database.read(_rows))
+        books = Books(await database.read(lambda conn: rows_of(conn, *TABLES)))
     finally:
         await database.dispose()
     return check(books, journeys)

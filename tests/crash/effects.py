@@ -13,37 +13,14 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tender.db.engine import Database
 from tender.db.ledger_audit import audit
-from tender.db.models import (
-    ActivityRow,
-    CardRow,
-    CartRow,
-    EventRow,
-    HoldRow,
-    LedgerEntryRow,
-    OrderRow,
-    PaymentRow,
-    PaymentTransactionRow,
-)
+from tests.crash.audit import TABLES as JOURNEY_TABLES
+from tests.rows import rows_of
 
-TABLES: dict[str, Table] = {
-    model.__tablename__: model.__table__  # type: ignore[misc]
-    for model in (
-        ActivityRow,
-        CardRow,
-        CartRow,
-        EventRow,
-        HoldRow,
-        LedgerEntryRow,
-        OrderRow,
-        PaymentRow,
-        PaymentTransactionRow,
-    )
-}
+TABLES = (*JOURNEY_TABLES, "ledger_entries")
 
 Digest = dict[str, list[Any]]
 
@@ -69,11 +46,7 @@ def email(tag: str) -> str:
 
 async def effects(database: Database, tag: str) -> Effects:
     async def work(conn: AsyncConnection) -> Effects:
-        rows = {
-            name: [dict(r._mapping) for r in await conn.execute(select(table))]
-            for name, table in TABLES.items()
-        }
-        return Effects(_digest(rows, tag), await audit(conn))
+        return Effects(_digest(await rows_of(conn, *TABLES), tag), await audit(conn))
 
     return await database.read(work)
 

@@ -11,14 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
-from tender.auth.jwt import mint_admin_token
-from tender.domain.principals import parse_scopes
-from tests.api.conftest import SIGNING_KEY
 from tests.crash.effects import Effects, email
 from tests.crash.stack import Call
 from tests.helpers import ADDRESS
@@ -49,19 +45,6 @@ def intent(action: str, minor: int | None = None) -> dict[str, Any]:
     if minor is not None:
         body["amount"] = {"centAmount": minor, "currencyCode": "EUR"}
     return {"actions": [body]}
-
-
-def admin_headers() -> dict[str, str]:
-    scopes = "manage_giftcards view_giftcards manage_orders manage_payments"
-    scopes += " manage_checkout_payment_intents"
-    token = mint_admin_token(
-        key=SIGNING_KEY,
-        subject="crash-routes@example.com",
-        ttl=timedelta(hours=1),
-        scopes=parse_scopes(scopes),
-        now=datetime.now(UTC),
-    )
-    return {"Authorization": f"Bearer {token}"}
 
 
 @dataclass

@@ -17,14 +17,51 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+
+from tender.auth.jwt import mint_admin_token
+from tender.domain.principals import parse_scopes
+from tests.api.conftest import SECRET, SIGNING_KEY
 
 TENDER = str(Path(sys.executable).with_name("tender"))
 STARTED = re.compile(r"Started server process \[(\d+)\]")
 INJECTED = re.compile(r"fault injection: crash point (\w+) in process (\d+)")
 DIED = re.compile(r"Child process \[(\d+)\] died")
+
+
+def service_env(url: str, *, pool_size: int, faults: str | None = None) -> dict[str, str]:
+    """A crash test's service on ``url``: no hold sweep (the tests count every hold), budgets
+    no run spends, and the crash points of ``faults`` armed."""
+    env = {
+        **os.environ,
+        "TENDER_DATABASE_URL": url,
+        "TENDER_SECRET_KEY": SECRET,
+        "TENDER_ENV": "test",
+        "TENDER_ENV_FILE": os.devnull,
+        "TENDER_SWEEP_INTERVAL_SECONDS": "0",
+        "TENDER_DB_POOL_SIZE": str(pool_size),
+        "TENDER_CARD_ATTEMPTS_PER_CLIENT_MINUTE": "1000000",
+        "TENDER_CARD_ATTEMPTS_PER_SESSION_MINUTE": "1000",
+    }
+    if faults is not None:
+        env["TENDER_FAULT_INJECTION"] = faults
+    return env
+
+
+def admin_headers(subject: str) -> dict[str, str]:
+    """An admin token for every operation a crash test makes."""
+    scopes = "manage_giftcards view_giftcards manage_orders manage_payments"
+    token = mint_admin_token(
+        key=SIGNING_KEY,
+        subject=subject,
+        ttl=timedelta(hours=1),
+        scopes=parse_scopes(f"{scopes} manage_checkout_payment_intents"),
+        now=datetime.now(UTC),
+    )
+    return {"Authorization": f"Bearer {token}"}
 
 
 def run_cli(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:

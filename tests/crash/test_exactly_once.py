@@ -22,20 +22,16 @@ import random
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tender.auth.jwt import mint_admin_token
-from tender.domain.principals import parse_scopes
-from tests.api.conftest import SECRET, SIGNING_KEY
 from tests.api.test_two_workers import free_port
 from tests.conftest import create_pg_database, drop_pg_database
 from tests.crash.audit import audit
 from tests.crash.load import Caller, Journey, Tally, client_loop, eur
-from tests.crash.service import Service, run_cli
+from tests.crash.service import Service, admin_headers, run_cli, service_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.crash, pytest.mark.xdist_group("workers")]
 
@@ -83,32 +79,6 @@ class Run:
         )
 
 
-def service_env(url: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "TENDER_DATABASE_URL": url,
-        "TENDER_SECRET_KEY": SECRET,
-        "TENDER_ENV": "test",
-        "TENDER_ENV_FILE": os.devnull,
-        "TENDER_SWEEP_INTERVAL_SECONDS": "0",
-        "TENDER_DB_POOL_SIZE": "4",
-        "TENDER_CARD_ATTEMPTS_PER_CLIENT_MINUTE": "1000000",
-        "TENDER_CARD_ATTEMPTS_PER_SESSION_MINUTE": "1000",
-        "TENDER_FAULT_INJECTION": f"after_commit={AFTER_COMMIT}",
-    }
-
-
-def admin_headers() -> dict[str, str]:
-    token = mint_admin_token(
-        key=SIGNING_KEY,
-        subject="crash-test@example.com",
-        ttl=timedelta(hours=1),
-        scopes=parse_scopes("manage_giftcards view_giftcards manage_orders manage_payments"),
-        now=datetime.now(UTC),
-    )
-    return {"Authorization": f"Bearer {token}"}
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     if request.param == "sqlite":
@@ -126,7 +96,7 @@ async def drive(service: Service, rng: random.Random) -> Run:
         created = await client.post(
             "/shipping-methods",
             json={"name": "Free", "price": eur(0), "taxRate": "19.00", "countries": ["DE"]},
-            headers=admin_headers(),
+            headers=admin_headers("crash-test@example.com"),
         )
     assert created.status_code == 201, created.text
     shipping_method_id = created.json()["id"]
@@ -136,7 +106,7 @@ async def drive(service: Service, rng: random.Random) -> Run:
             client_loop(
                 Caller(
                     service.url,
-                    admin_headers(),
+                    admin_headers("crash-test@example.com"),
                     tally,
                     budget=RETRY_BUDGET,
                     timeout=REQUEST_TIMEOUT,
@@ -177,7 +147,7 @@ async def drive(service: Service, rng: random.Random) -> Run:
 
 async def test_no_crash_loses_or_doubles_an_operation(database_url: str, tmp_path: Path) -> None:
     kind = database_url.split(":", 1)[0].split("+", 1)[0]
-    env = service_env(database_url)
+    env = service_env(database_url, pool_size=4, faults=f"after_commit={AFTER_COMMIT}")
     migrated = run_cli(env, "db", "upgrade")
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
     service = Service(env, free_port(), tmp_path / "service.log", workers=WORKERS)

@@ -15,7 +15,6 @@ why clients must send a key to retry safely (the README says so).
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -25,11 +24,10 @@ import httpx
 import pytest
 
 from tender.db.engine import Database
-from tests.api.conftest import SECRET
 from tests.conftest import create_pg_database, drop_pg_database
 from tests.crash.effects import Digest, Effects, effects
-from tests.crash.routes import ROUTES, Route, Shop, admin_headers
-from tests.crash.service import run_cli
+from tests.crash.routes import ROUTES, Route, Shop
+from tests.crash.service import admin_headers, run_cli, service_env
 from tests.crash.stack import Call, Running, Stack, answer, send
 
 pytestmark = [pytest.mark.slow, pytest.mark.crash]
@@ -98,20 +96,6 @@ def shape(answer: Any, tag: str) -> Any:
     return answer
 
 
-def service_env(url: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "TENDER_DATABASE_URL": url,
-        "TENDER_SECRET_KEY": SECRET,
-        "TENDER_ENV": "test",
-        "TENDER_ENV_FILE": os.devnull,
-        "TENDER_SWEEP_INTERVAL_SECONDS": "0",
-        "TENDER_DB_POOL_SIZE": "2",
-        "TENDER_CARD_ATTEMPTS_PER_CLIENT_MINUTE": "1000000",
-        "TENDER_CARD_ATTEMPTS_PER_SESSION_MINUTE": "1000",
-    }
-
-
 @pytest.fixture(scope="module", params=DATABASES)
 async def bench(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -123,7 +107,7 @@ async def bench(
         if kind == "sqlite"
         else await create_pg_database()
     )
-    env = service_env(url)
+    env = service_env(url, pool_size=2)
     migrated = run_cli(env, "db", "upgrade")
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
     stack = Stack(env, logs)
@@ -131,7 +115,7 @@ async def bench(
     try:
         steady = stack.steady = await stack.start()
         async with httpx.AsyncClient(base_url=steady.url, timeout=30) as client:
-            shop = Shop(client, admin_headers())
+            shop = Shop(client, admin_headers("crash-routes@example.com"))
             await shop.open()
             yield Bench(kind, stack, steady, shop, database)
     finally:
