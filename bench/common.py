@@ -52,8 +52,8 @@ async def fresh_database(kind: str, pool_size: int = 40) -> AsyncIterator[Databa
 async def settle(db: Database) -> None:
     """Before a server is measured: write out what preparing (or the server before) left in
     PostgreSQL's buffers, so that no checkpoint lands on the run. (Not ``ANALYZE``: statistics
-    that call the growing tables empty make the servers' cached plans scan them; see the
-    README.)"""
+    that call the growing tables empty make the servers' cached plans scan them; see
+    bench/README.md.)"""
     if db.is_sqlite:
         return
     conn = await asyncpg.connect(pg_url_for(db))
