@@ -53,6 +53,9 @@ class StandIn:
     async def cards(self, **kwargs: Any) -> Any:
         return await self.inner.cards(**kwargs)
 
+    async def lock(self, **kwargs: Any) -> None:
+        await self.inner.lock(**kwargs)
+
     async def reserve(self, **kwargs: Any) -> Any:
         return await self.inner.reserve(**kwargs)
 

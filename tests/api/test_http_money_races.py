@@ -555,3 +555,45 @@ async def test_two_carts_placed_at_once_after_their_redemptions_lapsed(
                     ("Authorization", None),
                 ], kinds
     assert db_retries() == []
+
+
+async def test_two_carts_placed_at_once_each_ending_a_lapsed_redemption_on_the_others_card(
+    api: Api, db_retries: Retries, tripwire: Arm
+) -> None:
+    """Each cart redeemed one card and took the other through the cart API: the first
+    redeemed the card that sorts last and added the one that sorts first, the second the
+    other way round. Both redemptions lapsed and both carts are placed at once. Placing ends
+    the lapsed redemption, which takes its card, and then reserves the cart's cards: had it
+    taken the lapsed redemption's card first, each placing would hold one card and wait for
+    the other's, until PostgreSQL failed one. On PostgreSQL each pauses once it has ended its
+    hold until the other has ended its own, or for a second: taking every card first, in
+    order, the second cannot get there before the first ends."""
+    api.runtime.redemptions.payment_window = WINDOW
+    api.runtime.orders.payment_window = WINDOW
+    rows_locked = not api.runtime.db.is_sqlite
+    for turn in range(2):
+        one, two = await open_shop(api), await open_shop(api)
+        issued = [await card(api, one.h, 10_000) for _ in range(2)]
+        first, last = sorted(issued, key=lambda c: str(c["id"]))
+        for shop, redeemed, added in ((one, last, first), (two, first, last)):
+            answer = await shop.redeem(redeemed["code"], 3000)
+            assert answer.json()["result"] == "Success", answer.text
+            await add_card(api, shop.h, shop.cart["id"], added["code"])
+        lapse(api)
+        ended_one, ended_two = asyncio.Event(), asyncio.Event()
+        if rows_locked:
+            loop = asyncio.get_running_loop()
+            loop.call_later(1.0, ended_one.set)
+            loop.call_later(1.0, ended_two.set)
+        tripwire("end_hold", "one", ended_two if rows_locked else None, ended_one)
+        tripwire("end_hold", "two", ended_one if rows_locked else None, ended_two)
+        ends = (ended_one, ended_two)
+        answers = await in_turn(
+            [marked("one", place(one), *ends), marked("two", place(two), *ends)], turn
+        )
+        assert [r.status_code for r in answers] == [201, 201], [r.text for r in answers]
+        found = await books(
+            api, {c["id"]: 10_000 for c in issued}, [one.cart["id"], two.cart["id"]]
+        )
+        assert [(c.posted, c.held) for c in found.cards.values()] == [(10_000, 4490)] * 2
+    assert db_retries() == []

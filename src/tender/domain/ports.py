@@ -216,6 +216,14 @@ class GiftCardProvider(Protocol):
         reference (one call for all of a cart's cards); a card that is gone is left out."""
         ...
 
+    async def lock(self, *, refs: Sequence[str]) -> None:
+        """Hold the cards for the rest of the caller's transaction, taken in their order: a
+        unit that moves money on several cards in more than one pass (placing ends lapsed
+        redemptions, then reserves) would otherwise take them out of order, and two such
+        units sharing cards could wait on each other. A provider whose cards are not rows of
+        the caller's database has nothing to hold."""
+        ...
+
     async def reserve(
         self, *, ref: str, amount: Money, reference: str, expires_in: timedelta | None
     ) -> str:

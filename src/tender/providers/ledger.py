@@ -42,6 +42,9 @@ class LedgerProvider:
     async def cards(self, *, refs: Sequence[str]) -> dict[str, ProviderCard]:
         return {card.id: _describe(card) for card in await self.store.get_cards(refs)}
 
+    async def lock(self, *, refs: Sequence[str]) -> None:
+        await self.store.lock_cards(refs)
+
     async def reserve(
         self, *, ref: str, amount: Money, reference: str, expires_in: timedelta | None
     ) -> str:

@@ -232,6 +232,11 @@ class Placing(OrderService):
         ]
         if not holding:
             return False
+        reserving = [p for p in view.gift_cards if p.active and not p.already_reserved]
+        if reserving:
+            # Ending a lapsed redemption takes its card, and reserving takes the others after
+            # it: all of them first, in their order, as every unit takes cards.
+            await work.provider.lock(refs=[p.card_ref or "" for p in holding + reserving])
         lapsed = await work.provider.lapsed(hold_refs=[p.hold_ref or "" for p in holding])
         for payment in holding:
             if payment.hold_ref in lapsed:
