@@ -392,3 +392,47 @@ async def test_only_the_latest_balance_check_is_shown(shop: Shop) -> None:
     assert await shop.page.locator(".tender-gc").get_attribute("aria-busy") is None
     states = [c["detail"]["status"]["state"] for c in await shop.calls("giftcard:balance")]
     assert states == ["Valid"]
+
+
+async def test_a_redemption_left_unanswered_is_given_up_and_retried_with_its_key(
+    shop: Shop,
+) -> None:
+    """The processor redeemed, but its answer never reached the page (a stalled connection):
+    the form stops being busy, tells the shopper, and the next try replays the redemption
+    under the same key instead of paying twice or joining the stalled request for ever."""
+    card = await shop.tender.card(3000)
+    await shop.page.clock.install()  # time flows as usual until the test jumps ahead
+    await shop.open(amount="1000")
+    stalled: list[str] = []
+    redeemed = asyncio.Event()
+
+    async def answer_lost(route: Any) -> None:
+        if stalled:
+            await route.continue_()
+            return
+        stalled.append(route.request.headers["idempotency-key"])
+        await route.fetch()  # tender redeems; the page never hears of it
+        redeemed.set()
+
+    await shop.page.route("**/redeem", answer_lost)
+    await shop.page.locator(".tender-gc__input").first.fill(card["code"])
+    await shop.page.click("#pay")
+    await asyncio.wait_for(redeemed.wait(), 10)
+    await expect(shop.page.locator(".tender-gc")).to_have_attribute("aria-busy", "true")
+    assert len(await gift_payments(shop.tender, shop.cart["id"])) == 1  # type: ignore[index]
+    await shop.page.clock.fast_forward("01:00")
+    await shop.wait_for_error("NetworkError")
+    await expect(shop.page.get_by_role("status")).to_have_text(MESSAGES["GenericError"][0])
+    await expect(shop.page.locator(".tender-gc")).not_to_have_attribute("aria-busy", "true")
+
+    await shop.page.click("#pay")
+    completed = (await shop.wait_for("onComplete"))[0]["detail"]
+    assert completed["isSuccess"] is True
+    keys = [
+        (await r.all_headers())["idempotency-key"]
+        for r in shop.processor_requests()
+        if r.url.endswith("/redeem")
+    ]
+    assert keys == [stalled[0], stalled[0]]
+    assert len(await gift_payments(shop.tender, shop.cart["id"])) == 1  # type: ignore[index]
+    assert await holds_taken(shop.tender, card["id"]) == 1

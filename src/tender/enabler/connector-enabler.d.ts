@@ -35,8 +35,9 @@ export interface EnablerError extends Error {
   name: "EnablerError";
   /** The processor's first error code in the template's words (tender's InvalidGiftCard is
    * NotFound, CurrencyMismatch is CurrencyNotMatch; the processor's own are in `errors`), or
-   * the enabler's own (NetworkError, TooManyRequests, CodeRequired, PinRequired,
-   * AmountRequired, InvalidAmount, NotMounted, MountTargetNotFound, InvalidOptions). */
+   * the enabler's own (NetworkError: no answer, or none within 30 seconds; TooManyRequests,
+   * CodeRequired, PinRequired, AmountRequired, InvalidAmount, NotMounted, MountTargetNotFound,
+   * InvalidOptions). */
   code: string;
   /** The HTTP status when the processor answered. */
   statusCode?: number;

@@ -544,25 +544,38 @@ async function setUp(options) {
   return context;
 }
 
+/** How long a request may go unanswered. A browser never gives up on a stalled connection by
+ * itself: the form would stay busy, every later submit() would join the stalled one, and the
+ * shopper would be told nothing. A redemption given up on keeps its key, so trying again
+ * replays it (or waits for it) rather than paying twice. */
+const TIMEOUT_MS = 30000;
+
 async function call(context, method, path, body, headers) {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), TIMEOUT_MS);
   const init = {
     method,
     headers: { Accept: "application/json", "X-Session-Id": context.sessionId, ...(headers || {}) },
     credentials: "omit", // the session id is the only credential a page ever sends
     cache: "no-store",
+    signal: abort.signal,
   };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  const response = await fetch(context.base + path, init);
-  let data = null;
   try {
-    data = await response.json();
-  } catch {
-    data = null;
+    const response = await fetch(context.base + path, init);
+    let data = null;
+    try {
+      data = await response.json();
+    } catch {
+      data = null;
+    }
+    return { ok: response.ok, response, data };
+  } finally {
+    clearTimeout(timer);
   }
-  return { ok: response.ok, response, data };
 }
 
 function errorFrom(answer, texts) {
