@@ -199,3 +199,74 @@ async def test_a_refused_card_can_be_corrected_and_applied(
     await page.get_by_role("button", name=t["apply"]).click()
     await expect(page.locator("#card-status")).to_have_text(re.compile(r"^Applied "))
     await shot(page, "corrected-card")
+
+
+async def to_payment(page: Any, url: str, locale: str) -> None:
+    """A teapot in the basket, the address given, the first shipping method chosen."""
+    t = TEXTS[locale]
+    await page.goto(f"{url}/demo?lang={locale}")
+    await page.get_by_role("button", name=t["add_pot"]).click()
+    await page.get_by_role("button", name=t["checkout"], exact=True).click()
+    for label, value in zip(t["fields"], ADDRESS, strict=True):
+        await page.get_by_label(label, exact=True).fill(value)
+    await page.get_by_role("button", name=t["continue"]).click()
+
+
+STARTS_AGAIN = "We cannot process your gift card at the moment. Please try again."
+
+
+async def test_a_card_form_that_could_not_start_starts_when_the_shopper_continues_again(
+    demo: Demo, tab: tuple[Any, list[Any]]
+) -> None:
+    """The network dropped the enabler's first request: the shopper is told, and pressing
+    Continue again (nothing else is on offer) brings the form, with the old words gone."""
+    page, _ = tab
+    t = TEXTS["en"]
+    dropped: list[str] = []
+
+    async def drop_first(route: Any) -> None:
+        if dropped:
+            await route.continue_()
+        else:
+            dropped.append(route.request.url)
+            await route.abort("connectionreset")
+
+    await page.route("**/operations/config", drop_first)
+    await to_payment(page, demo.tender.url, "en")
+    await expect(page.locator("#card-status")).to_have_text(STARTS_AGAIN)
+    await expect(page.get_by_role("button", name=t["apply"])).to_be_disabled()
+    await page.get_by_role("button", name=t["continue"]).click()
+    await expect(page.get_by_label(t["code"])).to_be_visible()
+    await expect(page.get_by_role("button", name=t["apply"])).to_be_enabled()
+    await expect(page.locator("#card-status")).to_have_text("")
+    assert len(dropped) == 1
+
+
+async def test_another_gift_card_by_keyboard_lands_in_the_new_form(
+    demo: Demo, tab: tuple[Any, list[Any]]
+) -> None:
+    """The button "Use another gift card" goes away once pressed: the focus goes to the new
+    card's field, not to the page (from where Tab would skip the form and land on "Place
+    order"); and when the new form cannot start, the button comes back, focused, to try
+    again."""
+    page, _ = tab
+    t = TEXTS["de"]
+    card = await demo.tender.card(1000)
+    await to_payment(page, demo.tender.url, "de")
+    await page.get_by_label(t["code"]).fill(card["code"])
+    await page.get_by_role("button", name=t["apply"]).click()
+    another = page.get_by_role("button", name=t["another"])
+    await expect(another).to_be_visible()
+
+    await page.route("**/operations/config", lambda route: route.abort("connectionreset"))
+    await another.focus()
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#card-status")).not_to_have_text("")
+    await expect(another).to_be_focused()
+    await page.unroute("**/operations/config")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_label(t["code"])).to_be_focused()
+    await expect(page.locator("#card-status")).to_have_text("")
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_label(t["pin"])).to_be_focused()
+    await shot(page, "another-card-by-keyboard")

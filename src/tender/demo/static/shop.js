@@ -189,6 +189,8 @@ async function submitAddress(event) {
     } else {
       renderMethods(attributes.shipmentMethods);
       renderTotals(attributes.totals);
+      // The card form could not start the first time: Continue is what the shopper presses again.
+      if (state.shipment !== null && !state.component) await mountGiftCard();
     }
   } catch (error) {
     problem(error.message);
@@ -221,6 +223,7 @@ async function mountGiftCard() {
   state.component = builder.build({});
   $("#giftcard").replaceChildren();
   state.component.mount("#giftcard");
+  $("#card-status").textContent = ""; // it said why an earlier start failed
   $("#apply").disabled = false;
   $("#check").disabled = false;
 }
@@ -264,7 +267,16 @@ async function anotherCard() {
   $("#card-status").textContent = "";
   $("#giftcard").replaceChildren(); // the used card's form goes at once, not when the next is ready
   state.component = null;
-  await mountGiftCard();
+  try {
+    await mountGiftCard();
+  } catch (error) {
+    $("#another").hidden = false; // the one way to try again, where the focus was
+    $("#another").focus();
+    throw error;
+  }
+  // The button pressed is gone: without this the focus falls to the page, and Tab from there
+  // skips the new form and lands on "Place order".
+  $("#giftcard input").focus();
 }
 
 async function placeOrder() {
