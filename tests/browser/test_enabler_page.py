@@ -168,6 +168,20 @@ async def test_dom_events_tell_the_page_what_happened(shop: Shop) -> None:
     assert (await shop.calls("onError"))[0]["detail"]["code"] == "CodeRequired"
 
 
+async def test_mounting_where_nothing_matches_is_an_enabler_error(shop: Shop) -> None:
+    """A selector that matches nothing, that the browser cannot parse, or no selector at all:
+    the page gets the ``EnablerError`` the ``.d.ts`` promises, and the form stays mounted."""
+    await shop.open()
+    thrown = await shop.page.evaluate(
+        """() => ["#nowhere", "##giftcard[", 42, null].map((target) => {
+            try { window.component.mount(target); return "mounted"; }
+            catch (error) { return [error.name, error.code]; }
+        })"""
+    )
+    assert thrown == [["EnablerError", "MountTargetNotFound"]] * 4
+    await expect(shop.page.get_by_label("Gift card number")).to_be_visible()
+
+
 async def test_processor_url_with_or_without_a_trailing_slash(shop: Shop) -> None:
     await shop.open(processorUrl=shop.tender.url + "/")
     await shop.page.get_by_label("Gift card number").fill(unknown_code())

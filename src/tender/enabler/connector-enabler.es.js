@@ -180,7 +180,7 @@ class GiftCardComponent {
   }
 
   mount(selector) {
-    const host = typeof selector === "string" ? document.querySelector(selector) : selector;
+    const host = typeof selector === "string" ? findTarget(selector) : selector;
     if (!host || typeof host.appendChild !== "function") {
       throw new EnablerError("MountTargetNotFound", `no element matches ${String(selector)}`);
     }
@@ -549,6 +549,16 @@ async function setUp(options) {
  * shopper would be told nothing. A redemption given up on keeps its key, so trying again
  * replays it (or waits for it) rather than paying twice. */
 const TIMEOUT_MS = 30000;
+
+/** The element a selector names; none for a selector the browser cannot parse, which it
+ * reports with a SyntaxError of its own, not the EnablerError the page was promised. */
+function findTarget(selector) {
+  try {
+    return document.querySelector(selector);
+  } catch {
+    return null;
+  }
+}
 
 async function call(context, method, path, body, headers) {
   const abort = new AbortController();
