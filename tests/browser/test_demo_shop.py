@@ -218,8 +218,9 @@ STARTS_AGAIN = "We cannot process your gift card at the moment. Please try again
 async def test_a_card_form_that_could_not_start_starts_when_the_shopper_continues_again(
     demo: Demo, tab: tuple[Any, list[Any]]
 ) -> None:
-    """The network dropped the enabler's first request: the shopper is told, and pressing
-    Continue again (nothing else is on offer) brings the form, with the old words gone."""
+    """The network dropped the enabler's first request: the shopper is told, once, and
+    pressing Continue again (nothing else is on offer) brings the form, with the old words
+    gone."""
     page, _ = tab
     t = TEXTS["en"]
     dropped: list[str] = []
@@ -234,6 +235,7 @@ async def test_a_card_form_that_could_not_start_starts_when_the_shopper_continue
     await page.route("**/operations/config", drop_first)
     await to_payment(page, demo.tender.url, "en")
     await expect(page.locator("#card-status")).to_have_text(STARTS_AGAIN)
+    await expect(page.locator("#problem")).to_have_text("")  # said once, beside the form
     await expect(page.get_by_role("button", name=t["apply"])).to_be_disabled()
     await page.get_by_role("button", name=t["continue"]).click()
     await expect(page.get_by_label(t["code"])).to_be_visible()

@@ -75,6 +75,12 @@ function problem(message) {
   $("#problem").textContent = message ?? "";
 }
 
+/** What went wrong, told once: an error the card form's own line already gave is not
+ * repeated in the alert (a screen reader would read it twice). */
+function report(error) {
+  if (!error?.told) problem(error?.message);
+}
+
 function renderProducts() {
   const list = $("#products");
   list.replaceChildren(...state.products.map((product) => {
@@ -163,7 +169,7 @@ function renderMethods(methods) {
     const input = label.querySelector("input");
     input.value = String(m.id);
     input.checked = m.id === state.shipment;
-    input.addEventListener("change", () => chooseShipment(m.id).catch((error) => problem(error.message)));
+    input.addEventListener("change", () => chooseShipment(m.id).catch(report));
     label.querySelector("span").textContent = `${m.name} (${m.carrierName})`;
     label.querySelector("strong").textContent = money(m.defaultGrossPrice, m.currencyIsoCode);
     return label;
@@ -193,7 +199,7 @@ async function submitAddress(event) {
       if (state.shipment !== null && !state.component) await mountGiftCard();
     }
   } catch (error) {
-    problem(error.message);
+    report(error);
   }
 }
 
@@ -219,7 +225,13 @@ async function mountGiftCard() {
       $("#card-status").textContent = state.component ? "" : error?.message ?? text("notApplied");
     },
   });
-  const builder = await enabler.createGiftCardBuilder();
+  let builder;
+  try {
+    builder = await enabler.createGiftCardBuilder();
+  } catch (error) {
+    error.told = $("#card-status").textContent !== ""; // by onError, beside the card form
+    throw error;
+  }
   state.component = builder.build({});
   $("#giftcard").replaceChildren();
   state.component.mount("#giftcard");
@@ -317,11 +329,11 @@ async function main() {
   state.products = await call(`/demo/api/products?locale=${locale}`, { method: "GET", session: false });
   renderProducts();
   renderBasket();
-  $("#to-checkout").addEventListener("click", () => startCheckout().catch((e) => problem(e.message)));
+  $("#to-checkout").addEventListener("click", () => startCheckout().catch(report));
   $("#address").addEventListener("submit", submitAddress);
-  $("#check").addEventListener("click", () => checkBalance().catch((e) => problem(e.message)));
-  $("#apply").addEventListener("click", () => applyCard().catch((e) => problem(e.message)));
-  $("#another").addEventListener("click", () => anotherCard().catch((e) => problem(e.message)));
+  $("#check").addEventListener("click", () => checkBalance().catch(report));
+  $("#apply").addEventListener("click", () => applyCard().catch(report));
+  $("#another").addEventListener("click", () => anotherCard().catch(report));
   $("#place").addEventListener("click", placeOrder);
 }
 
