@@ -320,3 +320,54 @@ def test_the_local_url_is_where_a_browser_on_this_machine_reaches_tender(
 ) -> None:
     settings = Settings(secret_key=STRONG, host=host, port=8011)
     assert settings.local_url == url
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("TENDER_ALLOWED_ORIGINS", "https://shop.example", 'not a JSON list such as ["a", "b"]'),
+        ("TENDER_TRUSTED_PROXIES", "", 'not a JSON list such as ["a", "b"]'),
+        ("TENDER_PAYMENT_METHODS", "invoice,redirect", 'not a JSON list such as ["a", "b"]'),
+        ("TENDER_DB_POOL_SIZE", "ten", "valid integer"),
+        ("TENDER_PORT", "99999", "less than or equal to 65535"),
+        ("TENDER_PIN_LOCKOUT_SECONDS", "9" * 20, "less than or equal to"),
+        ("TENDER_JWT_MAX_LIFETIME_SECONDS", "9" * 17, "less than or equal to"),
+        ("TENDER_DATABASE_URL", "postgresql://tender:hunter2@db/tender", "postgresql+asyncpg://"),
+        ("TENDER_DATABASE_URL", "sqlite:///var/tender.db", "sqlite+aiosqlite:///"),
+    ],
+)
+def test_a_bad_setting_stops_the_cli_with_one_line_naming_the_variable(
+    tmp_path: Path, variable: str, value: str, said: str
+) -> None:
+    """Malformed JSON escaped as pydantic-settings' traceback naming no variable, a huge
+    lockout or token lifetime as an OverflowError traceback, a port past 65535 was served on
+    another port than printed, and a driver tender does not ship failed at its first statement
+    (psycopg missing: a traceback)."""
+    env = {
+        **os.environ,
+        "TENDER_ENV_FILE": os.devnull,
+        "TENDER_SECRET_KEY": STRONG,
+        "TENDER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
+        variable: value,
+    }
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "tender"), "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()], done.stderr
+    assert f"invalid setting {variable}: " in done.stderr
+    assert said in done.stderr
+    assert "hunter2" not in done.stderr
+
+
+def test_json_lists_are_still_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TENDER_ALLOWED_ORIGINS", '["https://shop.example"]')
+    monkeypatch.setenv("TENDER_PAYMENT_METHODS", '["invoice"]')
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.allowed_origins == ["https://shop.example"]
+    assert settings.payment_methods == ["invoice"]

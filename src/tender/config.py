@@ -6,15 +6,16 @@ service at start-up, because a guessable key would let anyone recompute code has
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 from enum import StrEnum
 from functools import cached_property
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from limits import parse_many
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tender.domain.codes import ALPHANUMERIC, DIGITS, MIN_RANDOM_CHARACTERS, CodeFormat
 from tender.domain.network import parse_networks
@@ -24,6 +25,11 @@ from tender.faults import parse_plan
 from tender.secret_key import MIN_SECRET_LENGTH, is_weak
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///var/tender.db"
+DATABASE_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+"""The drivers tender ships with: any other URL would fail at its first statement."""
+MAX_WINDOW_SECONDS = 366 * 86400
+"""The longest lockout or token lifetime: a longer one is a typo, and past ~10^9 days Python's
+``timedelta`` overflows with a traceback instead of a message."""
 DEFAULT_ENV_FILE = "var/tender.env"
 """Read if present (``make run`` writes it); real environment variables take precedence."""
 _WEB_SCHEMES = ("https://", "http://")
@@ -44,6 +50,14 @@ class InsecureSettings(RuntimeError):
     """Raised at start-up; the message names the variable and how to fix it."""
 
 
+def setting_problem(error: ValidationError) -> str:
+    """The first problem of ``error`` in the operator's words: the variable, not the field."""
+    first = error.errors()[0]
+    name = "_".join(str(part) for part in first["loc"][:1]).upper()
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"TENDER_{name}: {message}" if name else message
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TENDER_",
@@ -53,6 +67,7 @@ class Settings(BaseSettings):
 
     env: Environment = Environment.PRODUCTION
     database_url: str = DEFAULT_SQLITE_URL
+    """``sqlite+aiosqlite:///…`` or ``postgresql+asyncpg://…``."""
     db_pool_size: int = Field(10, ge=1, le=200)
     db_apart_pool_size: int | None = Field(None, ge=1, le=200)
     """Connections for work done apart from requests' transactions (budget counts, PIN
@@ -68,7 +83,7 @@ class Settings(BaseSettings):
     """The external issuer's JWK Set (https), fetched by ``kid`` and cached."""
     jwt_audience: str = Field(DEFAULT_AUDIENCE, min_length=1, max_length=500)
     """The ``aud`` every JWT must name: tender, as its issuers know it."""
-    jwt_max_lifetime_seconds: int = Field(7 * 86400, ge=60)
+    jwt_max_lifetime_seconds: int = Field(7 * 86400, ge=60, le=MAX_WINDOW_SECONDS)
     jwt_key_generation: int = Field(1, ge=1, le=10_000)
     """Which key, derived from ``secret_key``, tender signs its JWTs with: raise it by one to
     rotate the key (``tender.auth.keys``); tokens of the generation before still verify."""
@@ -88,7 +103,7 @@ class Settings(BaseSettings):
     DOWN."""
     token_ttl_seconds: int = Field(3600, ge=60, le=86400)
     max_pin_attempts: int = Field(5, ge=1, le=100)
-    pin_lockout_seconds: int = Field(900, ge=1)
+    pin_lockout_seconds: int = Field(900, ge=1, le=MAX_WINDOW_SECONDS)
     order_payment_window_seconds: int = Field(24 * 3600, ge=60, le=MAX_HOLD_SECONDS)
     """How long a gift card reservation lasts before it lapses: one a shopper's page made
     (``POST /redeem``) and a placed order's alike. No longer than a hold may last, so that a
@@ -107,11 +122,11 @@ class Settings(BaseSettings):
     card_failures_per_ip: str = "20/minute;200/hour"
     """Failed lookups from one shopper address (browser calls; IPv6 by /64); counted only when
     ``trusted_proxies`` is set, since only then is the address known to be the shopper's."""
-    trusted_proxies: list[str] | None = None
+    trusted_proxies: Annotated[list[str] | None, NoDecode] = None
     """Proxies in front of tender, a JSON list of addresses or CIDRs. Unset: no per-address
     budget (behind an undeclared proxy every shopper would share its address). ``[]``: no
     proxy, the direct peer is the shopper. ``X-Forwarded-For`` is read only from these."""
-    allowed_origins: list[str] = Field(default_factory=list)
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Origins every browser session may call from (a JSON list), besides each session's own
     ``allowedOrigins``."""
     code_length: int = Field(16, ge=1, le=64)
@@ -135,7 +150,7 @@ class Settings(BaseSettings):
     ``optional`` when some cards are issued with a PIN and some without (the shopper leaves it
     empty for a card without one), ``required`` when every card has one, ``none`` when no card
     has one."""
-    payment_methods: list[str] | None = None
+    payment_methods: Annotated[list[str] | None, NoDecode] = None
     """Methods offered for what gift cards do not cover (a JSON list of ``invoice`` and
     ``redirect``; gift cards are always offered). Unset: ``invoice``, plus ``redirect`` when a
     redirect provider is configured or the simulator is on."""
@@ -167,7 +182,8 @@ class Settings(BaseSettings):
     ``normal`` (WAL): faster commits; a power loss may lose the last acknowledged transactions,
     never corrupts the database."""
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(8000, ge=1, le=65535)
+    """uvicorn would take 99999 and listen on another port (its low 16 bits) than it names."""
 
     @property
     def local_url(self) -> str:
@@ -176,6 +192,30 @@ class Settings(BaseSettings):
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         host = "[::1]" if host == "::" else f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}"
+
+    @field_validator("trusted_proxies", "allowed_origins", "payment_methods", mode="before")
+    @classmethod
+    def _json_list(cls, value: Any) -> Any:
+        """Decoded here rather than by the settings source, whose error on malformed JSON
+        names no variable and escaped the command line as a traceback."""
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise ValueError('not a JSON list such as ["a", "b"]') from None
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_driver(cls, value: str) -> str:
+        """Another driver (``postgresql://`` alone means psycopg2) is not installed: refused
+        here in one line, never echoing the URL, which may hold a password."""
+        if not value.startswith(DATABASE_SCHEMES):
+            raise ValueError(
+                "use sqlite+aiosqlite:///path/to/tender.db or "
+                "postgresql+asyncpg://user:password@host/database"
+            )
+        return value
 
     @field_validator("fault_injection")
     @classmethod

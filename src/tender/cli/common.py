@@ -14,7 +14,7 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from tender.auth.oauth import OAuthError
-from tender.config import InsecureSettings, Settings
+from tender.config import InsecureSettings, Settings, setting_problem
 from tender.domain.errors import DomainError, StoreUnavailable
 from tender.runtime import Runtime
 
@@ -62,8 +62,7 @@ def cli_errors(func: Callable[P, T]) -> Callable[P, T]:
         except InsecureSettings as error:
             raise fail(str(error)) from None
         except ValidationError as error:
-            first = error.errors()[0]
-            raise fail(f"invalid setting {first['loc']}: {first['msg']}") from None
+            raise fail(f"invalid setting {setting_problem(error)}") from None
         except StoreUnavailable as error:
             raise fail(f"{error}: check TENDER_DATABASE_URL and that the server is up") from None
         except SQLAlchemyError as error:

@@ -40,7 +40,9 @@ app.add_typer(demo.app, name="demo")
 @cli_errors
 def serve(
     host: Annotated[str | None, typer.Option(help="Defaults to TENDER_HOST.")] = None,
-    port: Annotated[int | None, typer.Option(help="Defaults to TENDER_PORT.")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Defaults to TENDER_PORT.")
+    ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
     """Start the HTTP service."""
