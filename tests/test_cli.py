@@ -16,7 +16,7 @@ import jwt
 import pytest
 import typer
 from rich.console import Console
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
@@ -694,3 +694,40 @@ def test_db_current_says_what_is_pending(tmp_path: Path, monkeypatch: pytest.Mon
     assert "0008" in invoke("db", "upgrade", "--revision", "0008")
     assert runner.invoke(app, ["db", "current"]).exit_code == 1
     assert "database at 0008" in runner.invoke(app, ["db", "current"]).output
+
+
+def test_commands_refuse_a_database_not_at_this_releases_schema(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Never migrated, a command failed with a bare "no such table"; migrated by a newer
+    release, it would write rows under rules that release changed. Either is one line saying
+    what to do, before anything is written (no codes file either)."""
+    monkeypatch.setenv("TENDER_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'new.db'}")
+    monkeypatch.setenv("TENDER_ENV", "test")
+    monkeypatch.setenv("TENDER_SECRET_KEY", "cli-test-secret-key-0123456789abcdefghij")
+    monkeypatch.setenv("TENDER_ENV_FILE", str(tmp_path / "absent.env"))
+    out = tmp_path / "codes.csv"
+    commands = [["clients", "list"], ["holds", "sweep"], issue_args(out, 1)]
+    for args in commands:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1, args
+        assert result.output.strip().splitlines() == [result.output.strip()], result.output
+        assert "this release expects" in result.output
+        assert "run tender db upgrade" in result.output
+    invoke("db", "upgrade")
+
+    async def newer() -> None:
+        database = Database(os.environ["TENDER_DATABASE_URL"], pool_size=1)
+        try:
+            async with database.engine.begin() as conn:
+                await conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+        finally:
+            await database.dispose()
+
+    asyncio.run(newer())
+    for args in commands:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1, args
+        assert "newer than this release" in result.output
+    assert not out.exists()
+    assert runner.invoke(app, ["db", "current"]).exit_code == 1

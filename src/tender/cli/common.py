@@ -73,12 +73,20 @@ def cli_errors(func: Callable[P, T]) -> Callable[P, T]:
     return wrapper
 
 
-def run(work: Callable[[Runtime], Awaitable[T]]) -> T:
-    """Build the runtime, run ``work`` on it, and dispose of the engine afterwards."""
+def run(work: Callable[[Runtime], Awaitable[T]], *, any_schema: bool = False) -> T:
+    """Build the runtime, run ``work`` on it, and dispose of the engine afterwards.
+
+    Unless ``any_schema`` (the ``db`` commands), ``work`` runs on this release's schema only:
+    on a database never migrated it failed with a bare "no such table", and on one a newer
+    release migrated it would write rows under rules that release has changed."""
 
     async def main() -> T:
         runtime = Runtime(Settings())
         try:
+            if not any_schema:
+                problem = runtime.schema.problem(await runtime.schema.current())
+                if problem is not None:
+                    raise fail(problem)
             return await work(runtime)
         finally:
             await runtime.close()

@@ -99,7 +99,7 @@ def db_upgrade(revision: str = "head") -> None:
         except UpgradeRefused as refused:
             raise fail(str(refused)) from None
 
-    console.print(f"database at {run(work)}")
+    console.print(f"database at {run(work, any_schema=True)}")
 
 
 @db_app.command("current")
@@ -110,7 +110,7 @@ def db_current() -> None:
     async def work(runtime: Runtime) -> tuple[str | None, str | None]:
         return await runtime.schema.current(), runtime.schema.head()
 
-    current, head = run(work)
+    current, head = run(work, any_schema=True)
     console.print(f"database at {current or 'nothing (never migrated)'}, this release at {head}")
     if current != head:
         raise typer.Exit(code=1)
