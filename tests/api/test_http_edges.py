@@ -4,7 +4,9 @@ every page, and introspection of tokens whose client went away."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -292,6 +294,38 @@ async def _ready(runtime: Runtime) -> httpx.Response:
     transport = httpx.ASGITransport(app=create_app(runtime=runtime))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         return await client.get("/ready")
+
+
+async def test_ready_gives_up_on_a_database_that_never_answers(api: Api) -> None:
+    """A server that accepts connections and says nothing (a hung host, a black-holed
+    failover) kept ``/ready`` for asyncpg's 60 s connect timeout: an orchestrator's probe
+    learnt nothing, and each probe held a task. It answers 503 within
+    ``TENDER_OPERATIONS_STATUS_TIMEOUT_SECONDS``, as the operations status does."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = api.runtime.settings.model_copy(
+        update={
+            "database_url": f"postgresql+asyncpg://tender:pw@127.0.0.1:{port}/tender",
+            "operations_status_timeout_seconds": 0.5,
+        }
+    )
+    runtime = Runtime(settings)
+    try:
+        started = time.monotonic()
+        body = assert_error(await _ready(runtime), 503, "DatabaseUnavailable")
+        assert time.monotonic() - started < 5
+        assert body["message"] == "database unreachable: no answer within 0.5 s"
+    finally:
+        await runtime.close()
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
 
 
 async def test_ready_is_503_without_a_database_or_with_pending_migrations(

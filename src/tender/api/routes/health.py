@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
@@ -34,8 +36,17 @@ async def health() -> Liveness:
 )
 async def ready(request: Request) -> Readiness:
     runtime = runtime_of(request)
+    # A database that accepts connections but never answers kept the probe for asyncpg's
+    # connect timeout (60 s), far beyond any orchestrator's probe: give up as the operations
+    # status does.
+    seconds = runtime.settings.operations_status_timeout_seconds
     try:
-        current = await runtime.schema.current()
+        async with asyncio.timeout(seconds):
+            current = await runtime.schema.current()
+    except TimeoutError:
+        raise Unavailable(
+            "DatabaseUnavailable", f"database unreachable: no answer within {seconds:g} s"
+        ) from None
     except Exception as error:
         raise Unavailable(
             "DatabaseUnavailable", f"database unreachable: {type(error).__name__}"
