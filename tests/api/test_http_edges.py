@@ -5,7 +5,9 @@ every page, and introspection of tokens whose client went away."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +18,7 @@ import pytest
 from sqlalchemy import text
 
 from tender.api.app import create_app
+from tender.api.logs import JsonFormatter
 from tender.db.client_store import SqlClientStore
 from tender.db.migrate import head_revision
 from tender.domain.money import MAX_MINOR
@@ -281,13 +284,26 @@ async def test_an_unexpected_error_is_a_500_in_the_shape_with_the_correlation_id
     monkeypatch.setattr(api.runtime.ledger, "get", broken)
     app = create_app(runtime=api.runtime)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        response = await client.get(
-            f"/giftcards/{card['id']}", headers={**headers, "X-Correlation-ID": "oops-1"}
-        )
+    lines = io.StringIO()
+    handler = logging.StreamHandler(lines)
+    handler.setFormatter(JsonFormatter())
+    logging.getLogger().addHandler(handler)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.get(
+                f"/giftcards/{card['id']}", headers={**headers, "X-Correlation-ID": "oops-1"}
+            )
+    finally:
+        logging.getLogger().removeHandler(handler)
     assert_error(response, 500, "GeneralError")
     assert response.headers["x-correlation-id"] == "oops-1"
     assert "a bug" not in response.text
+    # The operator finds the error's traceback by the id the caller quotes: it was logged
+    # outside the middleware that knows the id (and once more by the server, also without it).
+    logged = [json.loads(line) for line in lines.getvalue().splitlines()]
+    errors = [entry for entry in logged if entry["level"] == "error"]
+    assert [entry.get("correlationId") for entry in errors] == ["oops-1"], errors
+    assert "RuntimeError: a bug" in errors[0]["error"]
 
 
 async def _ready(runtime: Runtime) -> httpx.Response:

@@ -370,8 +370,14 @@ async def _store_unavailable(request: Request, exc: Exception) -> Response:
     return failure(request.scope, exc)
 
 
+def log_unexpected(exc: Exception) -> None:
+    log.error("unhandled error", exc_info=exc)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error", exc_info=exc)
+    """Reached outside tender's middleware (where the correlation id is unset) by an error
+    raised outside it, or after an answer that broke off half-sent."""
+    log_unexpected(exc)
     return refusal(request.scope, 500, "GeneralError", UNEXPECTED)
 
 

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tender.api.errors import failure, refusal, route_path
+from tender.api.errors import failure, log_unexpected, refusal, route_path
 from tender.domain.errors import StoreUnavailable
 
 correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -64,11 +64,13 @@ class CorrelationId(HttpMiddleware):
             # injection); its length and the new id are enough to find the caller.
             log.warning("refused X-Correlation-ID", extra={"refusedLength": refused})
         header = (b"x-correlation-id", value.encode())
-        started = False
+        started = finished = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
+            nonlocal started, finished
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                finished = True
+            elif message["type"] == "http.response.start":
                 started = True
                 headers = message.get("headers", [])
                 extra = [header]
@@ -82,9 +84,17 @@ class CorrelationId(HttpMiddleware):
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as error:
-            # Starlette answers unhandled errors outside every middleware, so without the id;
-            # a 500 is when a caller most needs it.
-            await answer_failure(scope, receive, send_with_id, error, started=started)
+            # Starlette and uvicorn log and answer unhandled errors outside every middleware,
+            # so without the id; a 500 is when a caller and the operator most need it. It is
+            # logged and answered here, once; only an answer that broke off half-sent goes on
+            # up, for the server to drop the connection.
+            if not isinstance(error, StoreUnavailable):  # ``failure`` logs those
+                log_unexpected(error)
+            if finished:  # answered whole by the CORS middleware
+                return
+            if started:
+                raise
+            await failure(scope, error)(scope, receive, send_with_id)
         finally:
             correlation_id.reset(token)
 
