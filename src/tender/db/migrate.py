@@ -47,6 +47,10 @@ def schema_problem(current: str | None, head: str | None) -> str | None:
             f"schema at {current} is newer than this release ({head}): run the release that "
             "migrated it"
         )
+    if current is None:
+        return (
+            f"the database was never migrated, this release expects {head}: run tender db upgrade"
+        )
     return f"schema at {current}, this release expects {head}: run tender db upgrade"
 
 
