@@ -61,6 +61,19 @@ def test_demo_init_prints_the_shop_and_keeps_its_cards(dev_env: Path) -> None:
     assert listed.output.count("demo-shop") == 1
 
 
+def test_a_demo_file_left_readable_is_written_private(dev_env: Path) -> None:
+    """It holds the demo client's secret: one left behind readable by all (copied, or written
+    by hand) is written again for its owner alone."""
+    kept = dev_env / "var" / "demo.json"
+    kept.parent.mkdir()
+    kept.write_text("{}")
+    kept.chmod(0o644)
+    made = runner.invoke(app, ["demo", "init"])
+    assert made.exit_code == 0, made.output
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert json.loads(kept.read_text())["client_secret"]
+
+
 def test_demo_init_names_the_shop_where_tender_serve_answers(
     dev_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

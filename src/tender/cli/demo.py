@@ -134,6 +134,7 @@ def init(
         state = await _create(runtime)
         path.parent.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(descriptor, 0o600)  # a file already there keeps its mode through open()
         with os.fdopen(descriptor, "w") as out:
             out.write(state.to_json())
         return state
