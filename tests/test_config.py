@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from tender.config import (
 from tender.providers import PROVIDERS
 from tender.runtime import Runtime
 from tender.secret_key import write_secrets_file
+from tests.api.test_two_workers import free_port
 
 STRONG = "vK3u9-Qz_7pLw2Xc8RbN4mYt6HsJ1aFgE5dUoZqWi0"
 
@@ -334,6 +336,9 @@ def test_the_local_url_is_where_a_browser_on_this_machine_reaches_tender(
         ("TENDER_JWT_MAX_LIFETIME_SECONDS", "9" * 17, "less than or equal to"),
         ("TENDER_DATABASE_URL", "postgresql://tender:hunter2@db/tender", "postgresql+asyncpg://"),
         ("TENDER_DATABASE_URL", "sqlite:///var/tender.db", "sqlite+aiosqlite:///"),
+        ("TENDER_SWEEP_INTERVAL_SECONDS", "inf", "finite number"),
+        ("TENDER_SWEEP_INTERVAL_SECONDS", "nan", "finite number"),
+        ("TENDER_OPERATIONS_STATUS_TIMEOUT_SECONDS", "nan", "finite number"),
     ],
 )
 def test_a_bad_setting_stops_the_cli_with_one_line_naming_the_variable(
@@ -363,6 +368,37 @@ def test_a_bad_setting_stops_the_cli_with_one_line_naming_the_variable(
     assert f"invalid setting {variable}: " in done.stderr
     assert said in done.stderr
     assert "hunter2" not in done.stderr
+
+
+def test_serve_checks_what_its_workers_read_before_it_starts_them(tmp_path: Path) -> None:
+    """A provider tender does not know was found by each worker as it built the app: one
+    traceback per worker, for ever, as the supervisor restarted them. ``serve`` now stops
+    before any worker, in one line."""
+    env = {
+        **os.environ,
+        "TENDER_ENV_FILE": os.devnull,
+        "TENDER_SECRET_KEY": STRONG,
+        "TENDER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
+        "TENDER_GIFT_CARD_PROVIDER": "nope",
+    }
+    command = [str(Path(sys.executable).parent / "tender"), "serve", "--workers", "2"]
+    server = subprocess.Popen(
+        [*command, "--port", str(free_port())],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        _, stderr = server.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.communicate()
+        pytest.fail("serve started its workers with a provider it does not know")
+    assert server.returncode == 1
+    assert stderr.strip().splitlines() == [stderr.strip()], stderr
+    assert "TENDER_GIFT_CARD_PROVIDER='nope' is not a known provider" in stderr
 
 
 def test_json_lists_are_still_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

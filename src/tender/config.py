@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     customer_jwt_audience: str | None = Field(None, min_length=1, max_length=500)
     """The ``aud`` customer tokens must name (the storefront's client id at the provider)."""
     """Admin JWTs that stay valid for longer than this from now are refused."""
-    operations_status_timeout_seconds: float = Field(5.0, gt=0, le=60)
+    operations_status_timeout_seconds: float = Field(5.0, gt=0, le=60, allow_inf_nan=False)
     """``GET /operations/status`` answers within this; a check still running is reported
     DOWN."""
     token_ttl_seconds: int = Field(3600, ge=60, le=86400)
@@ -133,8 +133,9 @@ class Settings(BaseSettings):
     code_alphabet: str = Field("digits", pattern="^(digits|alphanumeric)$")
     code_prefix: str = ""
     pin_length: int = Field(6, ge=4, le=12)
-    sweep_interval_seconds: float = Field(30.0, ge=0)
-    """How often each worker expires overdue holds; 0 turns the background sweep off."""
+    sweep_interval_seconds: float = Field(30.0, ge=0, le=86400, allow_inf_nan=False)
+    """How often each worker expires overdue holds; 0 turns the background sweep off (``inf``
+    is refused rather than read as a quiet off, as is a day or more between sweeps)."""
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     gift_card_provider: str = "ledger"
     """Which provider holds card money, by its name in ``tender.providers.PROVIDERS``."""

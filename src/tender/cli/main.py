@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -51,7 +52,10 @@ def serve(
     from tender.http_protocol import LimitedHttpToolsProtocol
 
     settings = Settings()
-    settings.validate_secrets()
+    # Every setting each worker reads when it builds the app (the provider, crash points,
+    # token issuers…), checked here once: a bad one is then one line, not a traceback from
+    # every worker the supervisor keeps restarting.
+    asyncio.run(Runtime(settings).close())
     host = host or settings.host
     port = port or settings.port
     url = settings.model_copy(update={"host": host, "port": port}).local_url
