@@ -3,6 +3,7 @@ shape, never 500: nothing was wrong with the request, and sending it again later
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 
@@ -14,6 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from tender.api.app import create_app
 from tender.config import Environment, Settings
+from tender.db import engine
 from tender.db.retries import retrying, unreachable
 from tender.domain.errors import StoreUnavailable
 from tests.api.conftest import SECRET, assert_error
@@ -23,6 +25,41 @@ from tests.api.test_http_glue_errors import glue_error
 NOWHERE = "postgresql+asyncpg://postgres@127.0.0.1:1/tender"
 """Nothing listens on port 1: every connection is refused at once."""
 CART = "01890a5d-ac96-774b-bcce-b302099a8057"
+
+
+async def test_a_database_that_never_answers_is_given_up_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A host that accepts connections and says nothing (hung, or a black-holed failover
+    address) kept a request for asyncpg's own 60 s connect limit; tender's is
+    ``CONNECT_TIMEOUT_SECONDS`` (shortened here), and the request is told to try again."""
+    monkeypatch.setattr(engine, "CONNECT_TIMEOUT_SECONDS", 0.5)
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = Settings(
+        env=Environment.TEST,
+        database_url=f"postgresql+asyncpg://tender:pw@127.0.0.1:{port}/tender",
+        secret_key=SECRET,
+        sweep_interval_seconds=0,
+    )
+    app = create_app(settings)
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                bearer = {"Authorization": "Bearer " + "t" * 43}
+                asked = client.get(f"/carts/{CART}", headers=bearer)
+                assert_unavailable(await asyncio.wait_for(asked, timeout=20))
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
 
 
 @pytest.fixture

@@ -42,6 +42,14 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+CONNECT_TIMEOUT_SECONDS = 10.0
+"""How long opening a PostgreSQL connection may take. asyncpg's own limit is 60 s: a request
+that found no connection free waited that long on a database host that accepts connections
+and never answers (hung, or behind a black-holed failover address), twice the 30 s a request
+waits for a connection at most (``lease.WAIT_LIMIT_SECONDS``). A reachable server answers in
+milliseconds."""
+
+
 def create_engine(
     url: str,
     *,
@@ -70,6 +78,7 @@ def create_engine(
         max_overflow=pool_size,
         pool_pre_ping=False,
         connect_args={
+            "timeout": CONNECT_TIMEOUT_SECONDS,
             "server_settings": {
                 "lock_timeout": "10s",
                 "application_name": "tender",
@@ -77,7 +86,7 @@ def create_engine(
                 # is ended by the server: its locks and idempotency claim are freed, and it
                 # can no longer commit.
                 "idle_in_transaction_session_timeout": f"{idle_timeout_ms}",
-            }
+            },
         },
     )
     event.listen(engine.sync_engine, "checkout", _refuse_lost)
