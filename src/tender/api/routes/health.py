@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
@@ -11,6 +12,7 @@ from tender.api.errors import Unavailable, responses
 from tender.api.security import runtime_of
 
 router = APIRouter(tags=["health"])
+log = logging.getLogger(__name__)
 
 
 class Liveness(BaseModel):
@@ -36,9 +38,8 @@ async def health() -> Liveness:
 )
 async def ready(request: Request) -> Readiness:
     runtime = runtime_of(request)
-    # A database that accepts connections but never answers kept the probe for asyncpg's
-    # connect timeout (60 s), far beyond any orchestrator's probe: give up as the operations
-    # status does.
+    # A database that accepts connections but never answers would keep the probe for the
+    # connect timeout, beyond any orchestrator's probe: give up as the operations status does.
     seconds = runtime.settings.operations_status_timeout_seconds
     try:
         async with asyncio.timeout(seconds):
@@ -48,6 +49,9 @@ async def ready(request: Request) -> Readiness:
             "DatabaseUnavailable", f"database unreachable: no answer within {seconds:g} s"
         ) from None
     except Exception as error:
+        # The answer names the error's type only (its text may name hosts); the operator
+        # finds why in the log, whatever it was, a fault of tender's own included.
+        log.warning("readiness: the database did not answer", exc_info=error)
         raise Unavailable(
             "DatabaseUnavailable", f"database unreachable: {type(error).__name__}"
         ) from None
