@@ -18,12 +18,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-var/tender.env: | $(STAMP)
-	$(BIN)/tender secrets init --out var/tender.env
+# The secrets go where tender reads them: var/tender.env, or the file TENDER_ENV_FILE names.
+$(TENDER_ENV_FILE): | $(STAMP)
+	$(BIN)/tender secrets init --out $(TENDER_ENV_FILE)
 
 # Development is switched on for this process only (an explicit TENDER_ENV wins): the env file
 # holds secrets alone, so copying it to a server never switches a development convenience on.
-run: $(STAMP) var/tender.env
+run: $(STAMP) $(TENDER_ENV_FILE)
 	TENDER_ENV=$${TENDER_ENV:-development} $(BIN)/tender db upgrade
 	@if [ "$${TENDER_ENV:-development}" = development ]; then TENDER_ENV=development $(BIN)/tender demo init; fi
 	@echo "CLI help: $(BIN)/tender --help"

@@ -150,9 +150,9 @@ def test_secrets_init_keeps_what_stands_at_the_path(tmp_path: Path) -> None:
     assert not target.exists()
 
 
-@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
-def test_make_run_switches_development_on_for_its_process_only(tmp_path: Path) -> None:
-    """``make run`` runs ``tender`` with TENDER_ENV=development unless the caller set one."""
+def make_sandbox(tmp_path: Path, echoed: str) -> Path:
+    """The Makefile in ``tmp_path``, its virtualenv taken as installed and ``tender`` a script
+    that appends ``echoed`` (shell words) to the log whose path is returned."""
     root = Path(__file__).resolve().parents[1]
     for name in ("Makefile", "pyproject.toml"):
         shutil.copy(root / name, tmp_path / name)
@@ -164,8 +164,28 @@ def test_make_run_switches_development_on_for_its_process_only(tmp_path: Path) -
     (tmp_path / ".venv" / f".installed-{checksum.decode()}").touch()
     log = tmp_path / "calls.log"
     fake = bin_dir / "tender"
-    fake.write_text(f'#!/bin/sh\necho "$TENDER_ENV $*" >> {log}\n')
+    fake.write_text(f"#!/bin/sh\necho {echoed} >> {log}\n")
     fake.chmod(0o755)
+    return log
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_run_writes_the_secrets_where_tender_reads_them(tmp_path: Path) -> None:
+    """With ``TENDER_ENV_FILE`` naming another file, ``make run`` wrote ``var/tender.env``,
+    which tender then never read: the secrets go to the file named."""
+    log = make_sandbox(tmp_path, '"$*"')
+    named = tmp_path / "etc" / "tender.env"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TENDER_", "MAKE"))}
+    env["TENDER_ENV_FILE"] = str(named)
+    subprocess.run(["make", "-s", "run"], cwd=tmp_path, env=env, check=True)
+    assert log.read_text().splitlines()[0] == f"secrets init --out {named}"
+    assert not (tmp_path / "var" / "tender.env").exists()
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_run_switches_development_on_for_its_process_only(tmp_path: Path) -> None:
+    """``make run`` runs ``tender`` with TENDER_ENV=development unless the caller set one."""
+    log = make_sandbox(tmp_path, '"$TENDER_ENV $*"')
     (tmp_path / "var").mkdir()
     (tmp_path / "var" / "tender.env").write_text("")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TENDER_", "MAKE"))}
