@@ -15,7 +15,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from pydantic import Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from tender.api import card_lookups
 from tender.api.card_lookups import server_card_lookup
@@ -27,6 +27,7 @@ from tender.api.schemas import Strict
 from tender.api.security import require, runtime_of
 from tender.domain.errors import DomainError
 from tender.domain.money import Money
+from tender.domain.orders import PaymentStatus
 from tender.domain.payments import Payment
 from tender.domain.principals import Principal, Scope
 
@@ -39,6 +40,24 @@ Orders = Annotated[Principal, Depends(require(Scope.MANAGE_ORDERS))]
 class NorcePaymentCreate(Strict):
     cardId: str = Field(max_length=128, description="The gift card number.")
     code: str | None = Field(None, max_length=32, description="The card's PIN, if it has one.")
+
+
+DecimalNumber = Annotated[Decimal, WithJsonSchema({"type": "number"})]
+"""An amount in major units, sent as a JSON number (``149.5``) as the seed shows it."""
+
+
+class NorcePaymentPublic(BaseModel):
+    """The answer of both routes, for the OpenAPI document: ``_answer`` writes the body itself,
+    so amounts stay exact decimal numbers and never pass through a float."""
+
+    id: str = Field(description="The payment's id, for the remove route.")
+    cardId: str = Field(description="The card number as sent; `****` and its last 4 once removed.")
+    code: str | None = Field(description="The PIN as sent when adding; null when removing.")
+    amount: DecimalNumber = Field(description="What the card covers; 0 once removed.")
+    upperLimitAmount: DecimalNumber = Field(
+        description="The card's balance: the most it can cover."
+    )
+    status: PaymentStatus = Field(description="`removed` after a remove, a soft delete.")
 
 
 async def card_id(body: NorcePaymentCreate) -> str:
@@ -80,6 +99,7 @@ def _answer(payment: Payment, card_id: str, code: str | None, status: int) -> Re
 @router.post(
     "/orders/{order_id}/payments",
     status_code=201,
+    response_model=NorcePaymentPublic,
     responses=responses(400, 401, 403, 404, 409, 429),
     summary="Add a gift card payment (Awardit adapter)",
 )
@@ -104,6 +124,7 @@ async def add_payment(
 
 @router.post(
     "/orders/{order_id}/payments/{payment_id}/remove",
+    response_model=NorcePaymentPublic,
     responses=responses(401, 403, 404, 409),
     summary="Remove a gift card payment (soft delete, stays visible as removed)",
 )
