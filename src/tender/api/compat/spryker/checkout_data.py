@@ -169,6 +169,24 @@ def _shipment_methods(
     return listed
 
 
+def _payment_providers(methods: list[Document]) -> list[Document]:
+    """The deprecated list: the listed methods (those the caller may use, in their order)
+    grouped by provider, each with the two fields the seed gives a method there."""
+    providers: dict[str, list[Document]] = {}
+    for resource in methods:
+        attributes = resource["attributes"]
+        providers.setdefault(attributes["paymentProviderName"], []).append(
+            {
+                "paymentMethodName": attributes["paymentMethodName"],
+                "requiredRequestData": attributes["requiredRequestData"],
+            }
+        )
+    return [
+        {"paymentProviderName": name, "paymentMethods": listed}
+        for name, listed in providers.items()
+    ]
+
+
 def _attributes(
     view: CartView,
     shipment_methods: list[Document],
@@ -188,7 +206,7 @@ def _attributes(
     ]
     return {
         "addresses": addresses,
-        "paymentProviders": [],
+        "paymentProviders": _payment_providers(methods),
         "shipmentMethods": shipment_methods,
         "selectedShipmentMethods": _selected_shipment(view, lang),
         "selectedPaymentMethods": [
