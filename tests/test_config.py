@@ -249,6 +249,18 @@ def test_code_formats_with_twelve_random_characters_pass(settings: dict[str, obj
     ).validate_secrets()
 
 
+def upgrade_with(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``tender db upgrade`` as an operator runs it, with ``env``."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "tender"), "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def test_a_guessable_code_format_stops_the_cli_with_one_clear_line(tmp_path: Path) -> None:
     env = {
         **os.environ,
@@ -257,14 +269,7 @@ def test_a_guessable_code_format_stops_the_cli_with_one_clear_line(tmp_path: Pat
         "TENDER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
         "TENDER_CODE_LENGTH": "10",
     }
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "tender"), "db", "upgrade"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = upgrade_with(env)
     assert done.returncode == 1
     assert "TENDER_CODE_LENGTH=10 leaves 9 random characters" in done.stderr
     assert "Traceback" not in done.stderr
@@ -375,14 +380,7 @@ def test_a_bad_setting_stops_the_cli_with_one_line_naming_the_variable(
         "TENDER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
         variable: value,
     }
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "tender"), "db", "upgrade"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = upgrade_with(env)
     assert done.returncode == 1, done.stdout
     assert done.stderr.strip().splitlines() == [done.stderr.strip()], done.stderr
     assert f"invalid setting {variable}: " in done.stderr

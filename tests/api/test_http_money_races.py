@@ -523,6 +523,27 @@ async def test_the_sweep_racing_what_it_expires(
     assert db_retries() == []
 
 
+async def placed_together(
+    api: Api, tripwire: Arm, one: Shop, two: Shop, turn: int, pause_at_most: float | None = None
+) -> None:
+    """Both carts placed at once, each placed. On PostgreSQL each pauses once it has ended its
+    first lapsed hold until the other has ended one too (``pause_at_most`` seconds at most:
+    a placing that takes its cards first may keep the other from getting there)."""
+    rows_locked = not api.runtime.db.is_sqlite
+    ended_one, ended_two = asyncio.Event(), asyncio.Event()
+    if rows_locked and pause_at_most is not None:
+        loop = asyncio.get_running_loop()
+        loop.call_later(pause_at_most, ended_one.set)
+        loop.call_later(pause_at_most, ended_two.set)
+    tripwire("end_hold", "one", ended_two if rows_locked else None, ended_one)
+    tripwire("end_hold", "two", ended_one if rows_locked else None, ended_two)
+    ends = (ended_one, ended_two)
+    answers = await in_turn(
+        [marked("one", place(one), *ends), marked("two", place(two), *ends)], turn
+    )
+    assert [r.status_code for r in answers] == [201, 201], [r.text for r in answers]
+
+
 async def test_two_carts_placed_at_once_after_their_redemptions_lapsed(
     api: Api, db_retries: Retries, tripwire: Arm
 ) -> None:
@@ -532,18 +553,10 @@ async def test_two_carts_placed_at_once_after_their_redemptions_lapsed(
     two placings sharing cards wait on each other in a cycle. On PostgreSQL each goes on once
     both have ended their first lapsed hold (each its own row: neither waits for the other
     there), so that both then take the card of that hold at once."""
-    rows_locked = not api.runtime.db.is_sqlite
     for turn in range(2):
         one, two, issued = await lapsing_redemptions(api)
         lapse(api)
-        ended_one, ended_two = asyncio.Event(), asyncio.Event()
-        tripwire("end_hold", "one", ended_two if rows_locked else None, ended_one)
-        tripwire("end_hold", "two", ended_one if rows_locked else None, ended_two)
-        ends = (ended_one, ended_two)
-        answers = await in_turn(
-            [marked("one", place(one), *ends), marked("two", place(two), *ends)], turn
-        )
-        assert [r.status_code for r in answers] == [201, 201], [r.text for r in answers]
+        await placed_together(api, tripwire, one, two, turn)
         found = await books(api, issued, [one.cart["id"], two.cart["id"]])
         assert [(c.posted, c.held) for c in found.cards.values()] == [(10_000, 4490)] * 2
         for shop in (one, two):
@@ -570,7 +583,6 @@ async def test_two_carts_placed_at_once_each_ending_a_lapsed_redemption_on_the_o
     order, the second cannot get there before the first ends."""
     api.runtime.redemptions.payment_window = WINDOW
     api.runtime.orders.payment_window = WINDOW
-    rows_locked = not api.runtime.db.is_sqlite
     for turn in range(2):
         one, two = await open_shop(api), await open_shop(api)
         issued = [await card(api, one.h, 10_000) for _ in range(2)]
@@ -580,18 +592,7 @@ async def test_two_carts_placed_at_once_each_ending_a_lapsed_redemption_on_the_o
             assert answer.json()["result"] == "Success", answer.text
             await add_card(api, shop.h, shop.cart["id"], added["code"])
         lapse(api)
-        ended_one, ended_two = asyncio.Event(), asyncio.Event()
-        if rows_locked:
-            loop = asyncio.get_running_loop()
-            loop.call_later(1.0, ended_one.set)
-            loop.call_later(1.0, ended_two.set)
-        tripwire("end_hold", "one", ended_two if rows_locked else None, ended_one)
-        tripwire("end_hold", "two", ended_one if rows_locked else None, ended_two)
-        ends = (ended_one, ended_two)
-        answers = await in_turn(
-            [marked("one", place(one), *ends), marked("two", place(two), *ends)], turn
-        )
-        assert [r.status_code for r in answers] == [201, 201], [r.text for r in answers]
+        await placed_together(api, tripwire, one, two, turn, pause_at_most=1.0)
         found = await books(
             api, {c["id"]: 10_000 for c in issued}, [one.cart["id"], two.cart["id"]]
         )

@@ -63,6 +63,18 @@ async def check(shop: Shop, code: str) -> dict[str, Any]:
     return (await shop.wait_for("giftcard:balance"))[-1]["detail"]  # type: ignore[no-any-return]
 
 
+async def paid_again(shop: Shop) -> list[str]:
+    """Pay pressed once more, and succeeding: the keys every redemption request sent so far."""
+    await shop.page.click("#pay")
+    completed = (await shop.wait_for("onComplete"))[0]["detail"]
+    assert completed["isSuccess"] is True
+    return [
+        (await r.all_headers())["idempotency-key"]
+        for r in shop.processor_requests()
+        if r.url.endswith("/redeem")
+    ]
+
+
 SHOWN = {"en": "Available balance: €30.00", "de": "Verfügbares Guthaben: 30,00 €"}
 
 
@@ -356,15 +368,7 @@ async def test_a_spent_budget_keeps_the_redemptions_key_and_says_one_second(shop
     await expect(shop.page.get_by_role("status")).to_have_text(
         "Too many attempts. Please try again in 1 second."
     )
-    await shop.page.click("#pay")
-    completed = (await shop.wait_for("onComplete"))[0]["detail"]
-    assert completed["isSuccess"] is True
-    keys = [
-        (await r.all_headers())["idempotency-key"]
-        for r in shop.processor_requests()
-        if r.url.endswith("/redeem")
-    ]
-    assert keys == [limited[0], limited[0]]
+    assert await paid_again(shop) == [limited[0], limited[0]]
 
 
 async def test_only_the_latest_balance_check_is_shown(shop: Shop) -> None:
@@ -425,14 +429,6 @@ async def test_a_redemption_left_unanswered_is_given_up_and_retried_with_its_key
     await expect(shop.page.get_by_role("status")).to_have_text(MESSAGES["GenericError"][0])
     await expect(shop.page.locator(".tender-gc")).not_to_have_attribute("aria-busy", "true")
 
-    await shop.page.click("#pay")
-    completed = (await shop.wait_for("onComplete"))[0]["detail"]
-    assert completed["isSuccess"] is True
-    keys = [
-        (await r.all_headers())["idempotency-key"]
-        for r in shop.processor_requests()
-        if r.url.endswith("/redeem")
-    ]
-    assert keys == [stalled[0], stalled[0]]
+    assert await paid_again(shop) == [stalled[0], stalled[0]]
     assert len(await gift_payments(shop.tender, shop.cart["id"])) == 1  # type: ignore[index]
     assert await holds_taken(shop.tender, card["id"]) == 1
