@@ -135,7 +135,7 @@ class Settings(BaseSettings):
     pin_length: int = Field(6, ge=4, le=12)
     sweep_interval_seconds: float = Field(30.0, ge=0, le=86400, allow_inf_nan=False)
     """How often each worker expires overdue holds; 0 turns the background sweep off (``inf``
-    is refused rather than read as a quiet off, as is a day or more between sweeps)."""
+    is refused rather than read as a quiet off, as is more than a day between sweeps)."""
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     gift_card_provider: str = "ledger"
     """Which provider holds card money, by its name in ``tender.providers.PROVIDERS``."""
