@@ -244,6 +244,37 @@ async def test_a_card_form_that_could_not_start_starts_when_the_shopper_continue
     assert len(dropped) == 1
 
 
+async def test_totals_that_could_not_be_read_after_a_card_paid_come_with_continue(
+    demo: Demo, tab: tuple[Any, list[Any]]
+) -> None:
+    """The card paid but reading the totals again failed: the shop said nothing (the enabler
+    keeps a callback's failure to itself) and went on showing the old amount to pay. Now it
+    says so, and Continue reads them again and shows what the card covers."""
+    page, _ = tab
+    t = TEXTS["en"]
+    card = await demo.tender.card(1000)
+    await to_payment(page, demo.tender.url, "en")
+    dropped: list[str] = []
+
+    async def drop_once(route: Any) -> None:
+        if dropped:
+            await route.continue_()
+        else:
+            dropped.append(route.request.url)
+            await route.abort("connectionreset")
+
+    await page.get_by_label(t["code"]).fill(card["code"])
+    await page.route("**/checkout-data", drop_once)
+    await page.get_by_role("button", name=t["apply"]).click()
+    await expect(page.locator("#problem")).not_to_have_text("")
+    await expect(page.locator("#applied li")).to_have_count(0)
+    await page.get_by_role("button", name=t["continue"]).click()
+    await expect(page.locator("#card-status")).to_have_text("Applied €10.00.")
+    await expect(page.locator("#applied li")).to_have_count(1)
+    await expect(page.locator("#problem")).to_have_text("")
+    assert len(dropped) == 1
+
+
 async def test_another_gift_card_by_keyboard_lands_in_the_new_form(
     demo: Demo, tab: tuple[Any, list[Any]]
 ) -> None:

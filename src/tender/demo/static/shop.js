@@ -46,7 +46,14 @@ function money(cents, currency) {
   return new Intl.NumberFormat(tag, { style: "currency", currency }).format(`${sign}${whole}.${frac}`);
 }
 
-const state = { products: [], basket: new Map(), session: null, shipment: null, component: null };
+const state = {
+  products: [],
+  basket: new Map(),
+  session: null,
+  shipment: null,
+  component: null,
+  appliedFrom: null, // what the cards covered before a card that paid, until the totals say more
+};
 
 function translate() {
   document.documentElement.lang = locale;
@@ -182,6 +189,7 @@ function renderTotals(totals) {
   $("#covered").textContent = money(totals.giftCardTotal, totals.currencyIsoCode);
   $("#remaining").textContent = money(totals.priceToPay, totals.currencyIsoCode);
   state.totals = totals;
+  if (state.appliedFrom !== null) showApplied(totals);
 }
 
 async function submitAddress(event) {
@@ -262,15 +270,24 @@ async function redeemed(result) {
     $("#apply").disabled = false;
     return;
   }
-  const before = state.totals.giftCardTotal;
-  const attributes = await checkoutData();
-  renderTotals(attributes.totals);
-  const amount = money(attributes.totals.giftCardTotal - before, attributes.totals.currencyIsoCode);
+  state.appliedFrom = state.totals.giftCardTotal;
+  try {
+    renderTotals((await checkoutData()).totals);
+  } catch (error) {
+    // The card paid; only the totals are behind. Said here (the enabler keeps a callback's
+    // failure to itself), and Continue, which reads them again, shows what the card covers.
+    problem(error.message);
+  }
+}
+
+function showApplied(totals) {
+  const amount = money(totals.giftCardTotal - state.appliedFrom, totals.currencyIsoCode);
+  state.appliedFrom = null;
   $("#card-status").textContent = text("applied")(amount);
   const item = document.createElement("li");
   item.textContent = `${text("card")} ${text("covers")(amount)}`;
   $("#applied").append(item);
-  $("#another").hidden = attributes.totals.priceToPay === 0;
+  $("#another").hidden = totals.priceToPay === 0;
   $("#check").disabled = true;
 }
 
