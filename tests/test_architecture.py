@@ -34,6 +34,7 @@ RULES = {
         "tender.auth",
         "tender.cli",
         "tender.config",
+        "tender.settings_checks",
         "tender.runtime",
     ),
     "services": (
@@ -60,6 +61,7 @@ RULES = {
         "tender.providers",
         "tender.runtime",
         "tender.config",
+        "tender.settings_checks",
     ),
     "cli": ("tender.db", "tender.api"),
     "enabler": (
@@ -72,6 +74,7 @@ RULES = {
         "tender.api",
         "tender.cli",
         "tender.config",
+        "tender.settings_checks",
         "tender.runtime",
     ),
     "migrations": (
@@ -84,6 +87,7 @@ RULES = {
         "tender.providers",
         "tender.runtime",
         "tender.config",
+        "tender.settings_checks",
     ),
 }
 MODULES = {
@@ -104,9 +108,10 @@ MODULES = {
     "secret_key": ("tender",),
     "http_protocol": ("tender",),
 }
-"""Single modules beside the layers: settings know no services or storage, the runtime wires
-everything but the API and the CLI, fault injection, the secrets' strength and file and the
-HTTP server's protocol depend on nothing of tender."""
+"""Single modules beside the layers: settings and their start-up checks know no services or
+storage, the runtime wires everything but the API and the CLI, fault injection, the secrets'
+strength and file and the HTTP server's protocol depend on nothing of tender."""
+MODULES["settings_checks"] = MODULES["config"]
 
 
 def imports(path: Path) -> list[str]:

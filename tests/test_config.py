@@ -12,15 +12,11 @@ import pytest
 from pydantic import ValidationError
 
 from tender.auth.jwt import OWN_ISSUER
-from tender.config import (
-    OWN_JWT_ISSUER,
-    Environment,
-    InsecureSettings,
-    Settings,
-)
+from tender.config import Environment, InsecureSettings, Settings
 from tender.providers import PROVIDERS
 from tender.runtime import Runtime
 from tender.secret_key import write_secrets_file
+from tender.settings_checks import OWN_JWT_ISSUER
 from tests.api.test_two_workers import free_port
 
 STRONG = "vK3u9-Qz_7pLw2Xc8RbN4mYt6HsJ1aFgE5dUoZqWi0"

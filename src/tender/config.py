@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 from datetime import timedelta
-from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
@@ -17,12 +16,20 @@ from limits import parse_many
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from tender.domain.codes import ALPHANUMERIC, DIGITS, MIN_RANDOM_CHARACTERS, CodeFormat
+from tender.domain.codes import ALPHANUMERIC, DIGITS, CodeFormat
 from tender.domain.network import parse_networks
 from tender.domain.payments import GIFT_CARD
 from tender.domain.policy import LedgerPolicy
 from tender.faults import parse_plan
 from tender.secret_key import MIN_SECRET_LENGTH, is_weak
+from tender.settings_checks import Environment as Environment
+from tender.settings_checks import InsecureSettings as InsecureSettings
+from tender.settings_checks import (
+    check_code_format,
+    check_customer_issuer,
+    check_jwt_issuer,
+    check_payments,
+)
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///var/tender.db"
 DATABASE_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
@@ -32,22 +39,8 @@ MAX_WINDOW_SECONDS = 366 * 86400
 ``timedelta`` overflows with a traceback instead of a message."""
 DEFAULT_ENV_FILE = "var/tender.env"
 """Read if present (``make run`` writes it); real environment variables take precedence."""
-_WEB_SCHEMES = ("https://", "http://")
-OWN_JWT_ISSUER = "tender"
-"""The ``iss`` of tender's own tokens (``tender.auth.jwt.OWN_ISSUER``; settings import no auth):
-an external issuer may not take the name."""
 DEFAULT_AUDIENCE = "tender"
 MAX_HOLD_SECONDS = int(LedgerPolicy().max_hold_ttl.total_seconds())
-
-
-class Environment(StrEnum):
-    DEVELOPMENT = "development"
-    TEST = "test"
-    PRODUCTION = "production"
-
-
-class InsecureSettings(RuntimeError):
-    """Raised at start-up; the message names the variable and how to fix it."""
 
 
 def setting_problem(error: ValidationError) -> str:
@@ -259,7 +252,7 @@ class Settings(BaseSettings):
                 "TENDER_FAULT_INJECTION kills workers on purpose and is for crash tests only: "
                 "unset it, or set TENDER_ENV=test or development"
             )
-        self.validate_code_format()
+        check_code_format(self)
         if self.secret_key is None:
             raise InsecureSettings(
                 "TENDER_SECRET_KEY is not set; generate one with `tender secrets init`"
@@ -269,49 +262,9 @@ class Settings(BaseSettings):
                 f"TENDER_SECRET_KEY is weak: use at least {MIN_SECRET_LENGTH} random "
                 "characters (`tender secrets init` writes good ones)"
             )
-        self.validate_jwt_issuer()
-        self.validate_customer_issuer()
-        self.validate_payments()
-
-    def validate_jwt_issuer(self) -> None:
-        """An external issuer is trusted only with its name and its keys' address, and in
-        production its keys are fetched over TLS only: a forged JWK Set mints admins."""
-        issuer, url = self.jwt_issuer, self.jwt_jwks_url
-        if (issuer is None) != (url is None):
-            raise InsecureSettings(
-                "an external JWT issuer needs both TENDER_JWT_ISSUER (its iss) and "
-                "TENDER_JWT_JWKS_URL (its JWK Set)"
-            )
-        if issuer == OWN_JWT_ISSUER:
-            raise InsecureSettings(
-                f"TENDER_JWT_ISSUER={OWN_JWT_ISSUER!r} is the name of tender's own tokens; "
-                "name the external issuer as its tokens do"
-            )
-        if url is not None:
-            schemes = _WEB_SCHEMES if self.env is not Environment.PRODUCTION else ("https://",)
-            if not url.startswith(schemes):
-                raise InsecureSettings("TENDER_JWT_JWKS_URL must be an https:// URL")
-
-    def validate_customer_issuer(self) -> None:
-        """Customer tokens come from an issuer of their own, named with its keys and its
-        audience: one issuer for admins and customers would let a customer's token pass for
-        an admin's, or the other way round."""
-        parts = (self.customer_jwt_issuer, self.customer_jwks_url, self.customer_jwt_audience)
-        if all(p is None for p in parts):
-            return
-        if any(p is None for p in parts):
-            raise InsecureSettings(
-                "customer tokens need TENDER_CUSTOMER_JWT_ISSUER, TENDER_CUSTOMER_JWKS_URL and "
-                "TENDER_CUSTOMER_JWT_AUDIENCE together"
-            )
-        if self.customer_jwt_issuer in (OWN_JWT_ISSUER, self.jwt_issuer):
-            raise InsecureSettings(
-                "TENDER_CUSTOMER_JWT_ISSUER must differ from tender's own issuer and from "
-                "TENDER_JWT_ISSUER: an admin's issuer cannot vouch for customers"
-            )
-        schemes = _WEB_SCHEMES if self.env is not Environment.PRODUCTION else ("https://",)
-        if not str(self.customer_jwks_url).startswith(schemes):
-            raise InsecureSettings("TENDER_CUSTOMER_JWKS_URL must be an https:// URL")
+        check_jwt_issuer(self)
+        check_customer_issuer(self)
+        check_payments(self)
 
     @property
     def customer_tokens_on(self) -> bool:
@@ -345,79 +298,6 @@ class Settings(BaseSettings):
         if self.payment_methods is None:
             return ["invoice", "redirect"] if redirect else ["invoice"]
         return list(dict.fromkeys(m.lower() for m in self.payment_methods if m != GIFT_CARD))
-
-    def validate_payments(self) -> None:
-        """Refuse payment settings that would let a payment be confirmed by nobody, or by
-        anybody: a method offered with no way to confirm it, or the simulator in production."""
-        if self.demo and self.env is Environment.PRODUCTION:
-            raise InsecureSettings(
-                "TENDER_DEMO serves a shop page whose backend makes carts for anyone: it runs "
-                "only with TENDER_ENV=development or test"
-            )
-        if self.redirect_simulator and self.env is Environment.PRODUCTION:
-            raise InsecureSettings(
-                "TENDER_REDIRECT_SIMULATOR lets anyone mark a payment paid: it runs only with "
-                "TENDER_ENV=development or test; configure a redirect provider instead"
-            )
-        url, secret = self.redirect_provider_url, self.redirect_provider_secret
-        if (url is None) != (secret is None):
-            raise InsecureSettings(
-                "a redirect provider needs both TENDER_REDIRECT_PROVIDER_URL (its payment page) "
-                "and TENDER_REDIRECT_PROVIDER_SECRET (the key of its signed callbacks)"
-            )
-        if url is not None:
-            schemes = ("https://",) if self.env is Environment.PRODUCTION else _WEB_SCHEMES
-            if not url.startswith(schemes) or "{paymentId}" not in url:
-                raise InsecureSettings(
-                    "TENDER_REDIRECT_PROVIDER_URL is the provider's page for one payment, "
-                    "https://… with {paymentId} in it"
-                )
-        if secret is not None and self.env is Environment.PRODUCTION:
-            if is_weak(secret.get_secret_value()):
-                raise InsecureSettings(
-                    f"TENDER_REDIRECT_PROVIDER_SECRET is weak: use at least {MIN_SECRET_LENGTH} "
-                    "random characters, shared with the provider only"
-                )
-        known = {"invoice", "redirect"}
-        for name in self.offered_payment_methods():
-            if name not in known:
-                raise InsecureSettings(
-                    f"TENDER_PAYMENT_METHODS: unknown method {name!r}; use a JSON list of "
-                    "invoice and redirect (gift cards are always offered)"
-                )
-            if name == "redirect" and not (self.redirect_provider_on or self.redirect_simulator_on):
-                raise InsecureSettings(
-                    "TENDER_PAYMENT_METHODS offers redirect, but nothing could confirm it: set "
-                    "TENDER_REDIRECT_PROVIDER_URL and TENDER_REDIRECT_PROVIDER_SECRET"
-                )
-
-    def validate_code_format(self) -> None:
-        """A code is a bearer secret: refuse formats with fewer than 12 random characters.
-
-        The prefix and the Luhn check digit are fixed or computed, so they add nothing an
-        attacker has to guess."""
-        check_digit = 1 if self.code_alphabet == "digits" else 0
-        if check_digit and not self.code_prefix.isdigit() and self.code_prefix:
-            raise InsecureSettings(
-                "TENDER_CODE_PREFIX must be digits with TENDER_CODE_ALPHABET=digits (the Luhn "
-                "check digit is computed over the whole code)"
-            )
-        random_chars = self.code_length - len(self.code_prefix) - check_digit
-        if random_chars >= MIN_RANDOM_CHARACTERS:
-            return
-        fixed = []
-        if self.code_prefix:
-            fixed.append(f"the {len(self.code_prefix)}-character TENDER_CODE_PREFIX")
-        if check_digit:
-            fixed.append("the Luhn check digit of TENDER_CODE_ALPHABET=digits")
-        after = f" after {' and '.join(fixed)}" if fixed else ""
-        needed = self.code_length - random_chars + MIN_RANDOM_CHARACTERS
-        raise InsecureSettings(
-            f"TENDER_CODE_LENGTH={self.code_length} leaves {random_chars} random characters"
-            f"{after}; gift card codes need at least {MIN_RANDOM_CHARACTERS}: set "
-            f"TENDER_CODE_LENGTH to {needed} or more"
-            + (" or shorten TENDER_CODE_PREFIX" if self.code_prefix else "")
-        )
 
     @cached_property
     def ledger_policy(self) -> LedgerPolicy:

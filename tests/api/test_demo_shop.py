@@ -16,6 +16,7 @@ from tender.cli.demo import _create
 from tender.config import Environment, InsecureSettings, Settings
 from tender.db.engine import Database
 from tender.runtime import Runtime
+from tender.settings_checks import check_payments
 from tests.api.conftest import SECRET, assert_error
 
 SHOP = "http://shop.test"
@@ -90,7 +91,7 @@ async def test_demo_is_off_unless_development_is_on(
     assert Settings(env=Environment.DEVELOPMENT).demo_on
     assert not Settings(env=Environment.PRODUCTION).demo_on
     with pytest.raises(InsecureSettings, match="TENDER_DEMO"):
-        Settings(env=Environment.PRODUCTION, demo=True).validate_payments()
+        check_payments(Settings(env=Environment.PRODUCTION, demo=True))
 
 
 @pytest.mark.parametrize(

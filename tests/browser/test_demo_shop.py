@@ -9,7 +9,7 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -215,6 +215,20 @@ async def to_payment(page: Any, url: str, locale: str) -> None:
 STARTS_AGAIN = "We cannot process your gift card at the moment. Please try again."
 
 
+def first_dropped(dropped: list[str]) -> Callable[[Any], Awaitable[None]]:
+    """A route handler that drops the first request it sees (its URL goes to ``dropped``), as
+    a network would, and lets the others through."""
+
+    async def handle(route: Any) -> None:
+        if dropped:
+            await route.continue_()
+        else:
+            dropped.append(route.request.url)
+            await route.abort("connectionreset")
+
+    return handle
+
+
 async def test_a_card_form_that_could_not_start_starts_when_the_shopper_continues_again(
     demo: Demo, tab: tuple[Any, list[Any]]
 ) -> None:
@@ -224,13 +238,7 @@ async def test_a_card_form_that_could_not_start_starts_when_the_shopper_continue
     page, _ = tab
     t = TEXTS["en"]
     dropped: list[str] = []
-
-    async def drop_first(route: Any) -> None:
-        if dropped:
-            await route.continue_()
-        else:
-            dropped.append(route.request.url)
-            await route.abort("connectionreset")
+    drop_first = first_dropped(dropped)
 
     await page.route("**/operations/config", drop_first)
     await to_payment(page, demo.tender.url, "en")
@@ -255,13 +263,7 @@ async def test_totals_that_could_not_be_read_after_a_card_paid_come_with_continu
     card = await demo.tender.card(1000)
     await to_payment(page, demo.tender.url, "en")
     dropped: list[str] = []
-
-    async def drop_once(route: Any) -> None:
-        if dropped:
-            await route.continue_()
-        else:
-            dropped.append(route.request.url)
-            await route.abort("connectionreset")
+    drop_once = first_dropped(dropped)
 
     await page.get_by_label(t["code"]).fill(card["code"])
     await page.route("**/checkout-data", drop_once)

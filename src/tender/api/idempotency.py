@@ -30,7 +30,6 @@ from tender.api.compat.spryker.shoppers import guest_actor
 from tender.api.errors import OWN_STATUS, refusal
 from tender.api.security import BearerError, customer_for, principal_for
 from tender.auth.sealing import SealBroken, Sealer
-from tender.config import OWN_JWT_ISSUER
 from tender.domain.idempotency import (
     MAX_KEY_LENGTH,
     IdempotencyKeyInUse,
@@ -42,6 +41,7 @@ from tender.domain.idempotency import (
 from tender.domain.principals import PrincipalKind
 from tender.faults import crash_point
 from tender.runtime import Runtime
+from tender.settings_checks import OWN_JWT_ISSUER
 
 REPLAYED = b"idempotent-replayed"
 _KEY = re.compile(rb"[\x20-\x7e]{1,%d}" % MAX_KEY_LENGTH)

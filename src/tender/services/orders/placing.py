@@ -10,11 +10,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from tender.domain.cart import Cart
 from tender.domain.checkout_ports import Work
-from tender.domain.customers import address_document, customer_document
 from tender.domain.errors import (
     DomainError,
     InvalidInput,
@@ -53,6 +51,7 @@ from tender.services.orders.base import (
     OrderService,
     Placed,
 )
+from tender.services.orders.snapshot import order_snapshot
 
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
@@ -192,7 +191,7 @@ class Placing(OrderService):
         """A new order in Processing, or the reopened one moved back to Processing, with the
         cart as placed."""
         cart, totals = view.cart, view.totals
-        snapshot = self._snapshot(view)
+        snapshot = order_snapshot(view)
         if existing is not None:
             check_order_transition(existing.state, OrderState.PROCESSING)
             order = replace(
@@ -357,34 +356,6 @@ class Placing(OrderService):
                 reason=error,
             ) from error
         await work.payments.update_payments(held)  # the hold references, all in one write
-
-    def _snapshot(self, view: CartView) -> dict[str, Any]:
-        cart, totals = view.cart, view.totals
-        return {
-            "lineItems": [
-                {
-                    "sku": line.sku,
-                    "name": line.name,
-                    "quantity": line.quantity,
-                    "unitGross": line.unit_gross,
-                    "taxRateBp": line.tax_rate_bp,
-                }
-                for line in cart.line_items
-            ],
-            "customer": customer_document(cart.customer),
-            "shippingAddress": address_document(cart.shipping_address),
-            "billingAddress": address_document(cart.billing_address),
-            "shippingMethodId": cart.shipping_method_id,
-            "totals": {
-                "subtotal": totals.subtotal,
-                "shipping": totals.shipping,
-                "net": totals.net,
-                "tax": totals.tax,
-                "grandTotal": totals.grand_total,
-                "giftCards": totals.gift_cards,
-                "remaining": totals.remaining,
-            },
-        }
 
     async def _reference_for(self, work: Work, cart: Cart, wanted: str | None) -> str:
         """The new order's reference, decided here only: the merchant's own (unless another
