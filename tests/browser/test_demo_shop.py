@@ -49,13 +49,13 @@ TEXTS = {
         "code": "Geschenkkartennummer",
         "pin": "PIN (falls vorhanden)",
         "check": "Guthaben prüfen",
-        "apply": "Gutschein einlösen",
-        "another": "Weiteren Gutschein verwenden",
+        "apply": "Geschenkkarte einlösen",
+        "another": "Weitere Geschenkkarte verwenden",
         "place": "Bestellung aufgeben",
         "balance": "Guthaben: 50,00 €.",
         "applied": ("50,00 € eingelöst.", "25,00 € eingelöst."),
         "remaining": "4,70 €",
-        "paid": ["Gutschein: 50,00 €", "Gutschein: 25,00 €", "Rechnung: 4,70 €"],
+        "paid": ["Geschenkkarte: 50,00 €", "Geschenkkarte: 25,00 €", "Rechnung: 4,70 €"],
         "thanks": "Vielen Dank für Ihre Bestellung",
     },
 }
@@ -305,3 +305,38 @@ async def test_another_gift_card_by_keyboard_lands_in_the_new_form(
     await page.keyboard.press("Tab")
     await expect(page.get_by_label(t["pin"])).to_be_focused()
     await shot(page, "another-card-by-keyboard")
+
+
+@pytest.mark.parametrize("refusal", ["network", "card"])
+async def test_apply_keeps_the_keyboard_where_it_was_when_a_card_is_not_applied(
+    demo: Demo, tab: tuple[Any, list[Any]], refusal: str
+) -> None:
+    """The button "Apply" is disabled while the card is redeemed, which takes the focus from
+    it: when the network dropped the redemption, the button comes back focused, so Enter tries
+    again instead of Tab starting from the top of the page; when the card was refused, the
+    focus is where the card form put it, on the number to correct."""
+    page, _ = tab
+    t = TEXTS["en"]
+    card = await demo.tender.card(1000)
+    await to_payment(page, demo.tender.url, "en")
+    code = page.get_by_label(t["code"])
+    dropped: list[str] = []
+    if refusal == "network":
+        await code.fill(card["code"])
+        await page.route("**/redeem", first_dropped(dropped))
+    else:
+        await code.fill("0000 0000 0000 0000")
+    apply = page.get_by_role("button", name=t["apply"])
+    await apply.focus()
+    await page.keyboard.press("Enter")
+    await expect(page.locator(".tender-gc__message")).not_to_have_text("")
+    await expect(apply).to_be_enabled()
+    if refusal == "card":
+        await expect(code).to_be_focused()
+        await code.fill(card["code"])
+        await apply.focus()
+    else:
+        await expect(apply).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#card-status")).to_have_text("Applied €10.00.")
+    assert len(dropped) == (1 if refusal == "network" else 0)

@@ -23,14 +23,14 @@ const TEXT = {
     salutation: "Anrede", ms: "Frau", mr: "Herr", dr: "Dr.", email: "E-Mail", firstName: "Vorname",
     lastName: "Nachname", street: "Straße", number: "Nr.", zip: "PLZ", city: "Ort",
     country: "Land", continue: "Weiter", shipping: "Versand", payment: "Zahlung",
-    checkBalance: "Guthaben prüfen", apply: "Gutschein einlösen", another: "Weiteren Gutschein verwenden",
-    grandTotal: "Gesamt", covered: "Gutscheine", remaining: "Per Rechnung zu zahlen",
+    checkBalance: "Guthaben prüfen", apply: "Geschenkkarte einlösen", another: "Weitere Geschenkkarte verwenden",
+    grandTotal: "Gesamt", covered: "Geschenkkarten", remaining: "Per Rechnung zu zahlen",
     place: "Bestellung aufgeben", thanks: "Vielen Dank für Ihre Bestellung", reference: "Bestellnummer",
     again: "Weiter einkaufen", add: "Hinzufügen", remove: "Entfernen", empty: "Ihr Warenkorb ist leer.",
     footer: "Eine Demo von tender: Es wird nichts versandt, es bewegt sich nur Testguthaben.",
     balanceIs: (amount) => `Guthaben: ${amount}.`, applied: (amount) => `${amount} eingelöst.`,
-    card: "Gutschein", invoice: "Rechnung", failed: "Etwas ist schiefgegangen. Bitte erneut versuchen.",
-    notApplied: "Der Gutschein konnte nicht eingelöst werden.", covers: (amount) => `deckt ${amount}`,
+    card: "Geschenkkarte", invoice: "Rechnung", failed: "Etwas ist schiefgegangen. Bitte erneut versuchen.",
+    notApplied: "Die Geschenkkarte konnte nicht eingelöst werden.", covers: (amount) => `deckt ${amount}`,
   },
 };
 const locale = new URLSearchParams(location.search).get("lang") === "de" ? "de" : "en";
@@ -257,10 +257,20 @@ async function checkBalance() {
 
 async function applyCard() {
   const totals = state.totals;
-  $("#apply").disabled = true;
+  const apply = $("#apply");
+  const focused = document.activeElement === apply;
+  apply.disabled = true; // which takes the focus from it
   state.paid = false;
-  await state.component.submit({ amount: { centAmount: totals.priceToPay, currency: totals.currencyIsoCode } });
-  if (!state.paid) $("#apply").disabled = false; // refused: the shopper may correct and retry
+  try {
+    await state.component.submit({ amount: { centAmount: totals.priceToPay, currency: totals.currencyIsoCode } });
+  } finally {
+    if (!state.paid) {
+      apply.disabled = false; // refused: the shopper may correct and retry
+      // Where the shopper was, unless they went elsewhere meanwhile: a keyboard user would
+      // otherwise start again from the top of the page.
+      if (focused && (document.activeElement === document.body || document.activeElement === null)) apply.focus();
+    }
+  }
 }
 
 async function redeemed(result) {
