@@ -93,6 +93,42 @@ async def test_token_errors_follow_rfc_6749(
         assert response.headers["www-authenticate"].startswith("Basic")
 
 
+async def test_a_client_may_ask_for_the_view_scope_its_manage_scope_implies(api: Api) -> None:
+    """A client holding ``manage_giftcards`` (and so reading cards) may ask for a token that
+    only reads them, for a reporting job, say: the narrower token is what least privilege is
+    for. Asking for more than the client holds stays refused."""
+    client_id, secret = await api.new_client("manage_giftcards manage_payments")
+    for asked in ("view_giftcards", "view_sessions", "view_giftcards view_sessions"):
+        response = await api.client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "scope": asked},
+            auth=(client_id, secret),
+        )
+        assert response.status_code == 200, (asked, response.text)
+        assert response.json()["scope"] == asked
+    token = response.json()["access_token"]
+    reader = {"Authorization": f"Bearer {token}"}
+    assert (await api.client.get("/giftcards", headers=reader)).status_code == 200
+    issued = await api.client.post(
+        "/giftcards", json={"amount": {"centAmount": 100, "currency": "EUR"}}, headers=reader
+    )
+    assert_error(issued, 403, "insufficient_scope")
+    for beyond in ("view_giftcards manage_orders", "introspect_oauth_tokens", "view_api_clients"):
+        refused = await api.client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "scope": beyond},
+            auth=(client_id, secret),
+        )
+        assert_error(refused, 400, "invalid_scope")
+    viewer_id, viewer_secret = await api.new_client("view_giftcards")
+    escalated = await api.client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "manage_giftcards"},
+        auth=(viewer_id, viewer_secret),
+    )
+    assert_error(escalated, 400, "invalid_scope")
+
+
 async def test_tokens_expire_and_die_with_their_client(api: Api) -> None:
     client_id, secret = await api.new_client("view_giftcards")
     token = (

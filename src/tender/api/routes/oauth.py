@@ -103,7 +103,8 @@ def _form(fields: dict[str, str], required: list[str]) -> dict[str, Any]:
 TOKEN_FORM = _form(
     {
         "grant_type": "client_credentials",
-        "scope": "Space-separated scopes, at most the client's (all of them if left out).",
+        "scope": "Space-separated scopes, at most the client's or those they imply (all of the "
+        "client's if left out).",
         "client_id": "The client's id, if not sent as HTTP Basic.",
         "client_secret": "The client's secret, if not sent as HTTP Basic.",
     },
