@@ -53,6 +53,18 @@ async def test_a_customer_checks_out_with_its_identity_providers_token(shop: Sho
     assert shop.idp.requests == 1  # the key set was fetched once, then cached
 
 
+async def test_a_merchant_admins_jwt_checks_out_as_the_merchants_token_does(shop: Shop) -> None:
+    """The OpenAPI document names an admin's JWT among Glue's callers: it is taken there."""
+    cart = await shop.cart(customerId="customer-43")
+    admin = {"Authorization": f"Bearer {shop.api.admin_jwt('manage_orders')}"}
+    await journey(shop, cart["id"], admin)
+    narrower = {"Authorization": f"Bearer {shop.api.admin_jwt('manage_payments')}"}
+    refused = await shop.post(
+        "/checkout-data", checkout_document("checkout-data", cart["id"], shop.shipping), narrower
+    )
+    assert refused.status_code == 403, refused.text
+
+
 async def test_the_database_holds_no_anonymous_id(shop: Shop) -> None:
     anonymous = guest_id()
     cart = await shop.cart(anonymousId=anonymous)

@@ -142,6 +142,9 @@ async def test_who_may_call_and_the_headers_are_declared(api: Api) -> None:
     assert paths["/balance"]["post"]["security"] == [{"session": []}]
     assert paths["/operations/status"]["get"]["security"] == [{"adminJwt": []}]
     assert paths["/health"]["get"]["security"] == []
+    # Glue's callers: a guest, a customer, a session, the merchant's token or an admin's JWT.
+    assert {"oauth2": ["manage_orders"]} in paths["/checkout"]["post"]["security"]
+    assert {"adminJwt": []} in paths["/checkout"]["post"]["security"]
     token_form = paths["/oauth/token"]["post"]["requestBody"]["content"]
     assert "grant_type" in token_form["application/x-www-form-urlencoded"]["schema"]["required"]
     for path, operations in paths.items():

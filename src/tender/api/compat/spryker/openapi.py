@@ -72,5 +72,6 @@ def glue_route(success: int, description: str, *queries: str) -> dict[str, Any]:
         {"customer": []},
         {"session": []},
         {"oauth2": [Scope.MANAGE_ORDERS.value]},
+        {"adminJwt": []},  # a merchant admin's JWT carrying manage_orders, as on every server route
     ]
     return {"responses": answers, "parameters": parameters, "security": security}
