@@ -9,15 +9,17 @@ row.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from tender.services.external_payments import callback_signature
 from tests.crash.effects import Effects, email
 from tests.crash.stack import Call
-from tests.helpers import ADDRESS
+from tests.helpers import ADDRESS, GLUE_ADDRESS
 
 BALANCE = 10_000
 LOAD = 2_500
@@ -33,7 +35,17 @@ REDEEM = 1_500
 
 UNITS = ("unit_ran", "unit_flushed", "before_commit", "after_commit")
 """What every keyed request passes: its unit of work, then its commit with the key's record."""
+ALONE = ("unit_ran", "unit_flushed", "unit_committed")
+"""What a request that no key's record joins passes: its unit of work, a transaction of its
+own, then its commit."""
 INTENTS = "/operations/payment-intents"
+NORCE = "/api/checkout/v1/orders"
+PROVIDER_SECRET = "crash-test-provider-secret-0123456789abcdef"
+PROVIDER = {
+    "TENDER_REDIRECT_PROVIDER_URL": "https://pay.example/checkout/{paymentId}",
+    "TENDER_REDIRECT_PROVIDER_SECRET": PROVIDER_SECRET,
+}
+"""The redirect provider's settings: the service offers ``redirect`` and takes its callback."""
 
 
 def eur(minor: int) -> dict[str, Any]:
@@ -112,6 +124,17 @@ class Shop:
         session = await self.post("/sessions", {"cart": {"cartRef": {"id": cart}}}, 201)
         return {"X-Session-Id": session["id"]}, str(card["code"])
 
+    async def external(self, tag: str, method: str) -> tuple[str, str]:
+        """A placed order whose cart ``method`` pays whole (``invoice``, ``redirect``), its
+        authorization pending: (order reference, payment)."""
+        cart = await self.cart(tag)
+        current = (await self.client.get(f"/carts/{cart}", headers=self.headers)).json()
+        actions = [{"action": "setPaymentMethod", "paymentMethod": method}]
+        await self.post(f"/carts/{cart}", {"version": current["version"], "actions": actions}, 200)
+        order = await self.post("/orders", {"cartId": cart, "orderReference": tag}, 201)
+        (payment,) = (p for p in order["payments"] if p["paymentMethod"] == method)
+        return str(order["orderReference"]), str(payment["id"])
+
     async def redeemed(self, tag: str) -> str:
         """A card redeemed by the shopper's page on a cart not placed yet: the payment."""
         page, code = await self.session(tag)
@@ -137,7 +160,8 @@ class Route:
     keyless: tuple[int, int]
     """What a retry without a key gets after the first attempt committed and died unanswered,
     and how many times the effect is then in the database: the route's own status and 2 (it
-    ran again: the money moved twice), or a refusal and 1 (the state had moved on)."""
+    ran again: the money moved twice), a refusal and 1 (the state had moved on), or, for a
+    request that is safe to send again (``REDELIVERED``), its own status and 1."""
 
     @property
     def keyed_points(self) -> tuple[str, ...]:
@@ -225,6 +249,81 @@ async def _intent_reverse(shop: Shop, tag: str) -> Call:
     return _call(shop, f"{INTENTS}/{payment}", intent("reversePayment"))
 
 
+async def _confirm(shop: Shop, tag: str) -> Call:
+    _, payment = await shop.external(tag, "invoice")
+    return _call(shop, f"/payments/{payment}/confirm", CONFIRMATION)
+
+
+async def _glue_checkout(shop: Shop, tag: str) -> Call:
+    """Glue's checkout document naming the card, on a cart without it: the route adds the card
+    and places the order, reserving the card's money, in one unit of work."""
+    card, cart = await shop.card(tag), await shop.cart(tag)
+    attributes = {
+        "idCart": cart,
+        "customer": {"email": email(tag)},
+        "billingAddress": GLUE_ADDRESS,
+        "shippingAddress": GLUE_ADDRESS,
+        "shipment": {"idShipmentMethod": shop.shipping_method_id},
+        "payments": [
+            {
+                "paymentMethodName": "giftcard",
+                "paymentProviderName": "tender",
+                "giftCard": {"code": card["code"]},
+            }
+        ],
+    }
+    return _call(shop, "/checkout", {"data": {"type": "checkout", "attributes": attributes}}, 201)
+
+
+async def _order_payments(shop: Shop, tag: str) -> Call:
+    reference, _ = await shop.external(tag, "invoice")
+    attributes = {"paymentIdentifier": reference, **CONFIRMATION}
+    return _call(
+        shop, "/order-payments", {"data": {"type": "order-payments", "attributes": attributes}}, 201
+    )
+
+
+async def _norce_add(shop: Shop, tag: str) -> Call:
+    card, cart = await shop.card(tag), await shop.cart(tag)
+    return _call(shop, f"{NORCE}/{cart}/payments", {"cardId": card["code"]}, 201)
+
+
+async def _norce_remove(shop: Shop, tag: str) -> Call:
+    cart, payment = await shop.paid_cart(tag)
+    return _call(shop, f"{NORCE}/{cart}/payments/{payment}/remove", None)
+
+
+async def _session_add(shop: Shop, tag: str) -> Call:
+    page, code = await shop.session(tag)
+    return Call("/session/giftcards", {"code": code}, page, 201)
+
+
+async def _session_remove(shop: Shop, tag: str) -> Call:
+    page, code = await shop.session(tag)
+    added = await shop.client.post("/session/giftcards", json={"code": code}, headers=page)
+    assert added.status_code == 201, added.text
+    return Call(f"/session/giftcards/{added.json()['payment']['id']}/remove", None, page, 200)
+
+
+async def _provider_callback(shop: Shop, tag: str) -> Call:
+    """The provider's signed callback confirming a redirect payment, as it delivers it (and
+    delivers it again when it got no answer): the same body, signature and timestamp."""
+    _, payment = await shop.external(tag, "redirect")
+    body = {
+        "paymentId": payment,
+        "status": "authorized",
+        "amount": eur(PRICE),
+        "providerReference": f"{tag}-psp",
+    }
+    raw = httpx.Request("POST", "/", json=body).content  # as ``send`` will encode it
+    timestamp = str(int(time.time()))
+    headers = {
+        "X-Tender-Timestamp": timestamp,
+        "X-Tender-Signature": callback_signature(PROVIDER_SECRET.encode(), timestamp, raw),
+    }
+    return Call(f"/redirect-payments/{payment}/callback", body, headers, 200)
+
+
 def _transactions(kind: str, amount: int) -> Callable[[Effects], int]:
     return lambda e: e.count("transactions", kind, "Success", amount)
 
@@ -233,6 +332,11 @@ def _activities(kind: str, amount: int) -> Callable[[Effects], int]:
     return lambda e: e.count("activities", kind, amount)
 
 
+def _payments(status: str, amount: int) -> Callable[[Effects], int]:
+    return lambda e: e.count("payments", status, amount)
+
+
+CONFIRMATION = {"dataPayload": [{"type": "invoice-confirmation"}]}
 MOVED = "ledger_moved"
 ROUTES = (
     Route("issue", _issue, (), lambda e: len(e.digest["cards"]), (201, 2)),
@@ -290,8 +394,37 @@ ROUTES = (
         _activities("release", REDEEM),
         (409, 1),
     ),
+    Route("confirm", _confirm, (), _transactions("Authorization", PRICE), (409, 1)),
+    Route(
+        "glue_checkout",
+        _glue_checkout,
+        (MOVED, "money_reserved"),
+        _activities("hold", PRICE),
+        (422, 1),
+    ),
+    Route(
+        "glue_order_payments", _order_payments, (), _transactions("Authorization", PRICE), (422, 1)
+    ),
+    Route("norce_add", _norce_add, (), _payments("active", PRICE), (400, 1)),
+    Route("norce_remove", _norce_remove, (), _payments("removed", 0), (409, 1)),
+    Route("session_add", _session_add, (), _payments("active", PRICE), (400, 1)),
+    Route("session_remove", _session_remove, (), _payments("removed", 0), (409, 1)),
 )
-"""Every route that moves money on a card, once each: issuing, loading and correcting cards;
-placing, capturing, completing, refunding, cancelling and reopening in checkout; the processor's
-redeem and each payment-intent action (reverse on a redemption given back before its cart is
-placed)."""
+"""Every route that moves money on a card or changes what pays for a cart or an order, once
+each: issuing, loading and correcting cards; placing, capturing, completing, refunding,
+cancelling and reopening in checkout; the processor's redeem and each payment-intent action
+(reverse on a redemption given back before its cart is placed); confirming an invoice
+(tender's route and Glue's ``/order-payments``); Glue's ``/checkout`` (adding the card the
+document names and placing); adding and removing a card on a cart through Norce's routes and
+the shopper's session."""
+REDELIVERED = (
+    Route(
+        "provider_callback",
+        _provider_callback,
+        (),
+        _transactions("Authorization", PRICE),
+        (200, 1),
+    ),
+)
+"""Requests sent again without a key by design: the redirect provider delivers its signed
+callback again when it got no answer. Each is crashed at every point of ``ALONE``."""

@@ -11,10 +11,16 @@ hold, charge or refund, nothing held that should not be, and a clean ledger audi
 Without a key, the crash that matters is after the commit: a retry cannot know the first
 attempt happened. ``test_a_retry_without_a_key`` records what each route does then, which is
 why clients must send a key to retry safely (the README says so).
+
+The redirect provider's signed callback is the exception: providers deliver it again, without
+a key, whenever they got no answer. ``test_a_delivery_again_after_a_crash_counts_once`` crashes
+its delivery at every point it passes and delivers it again: it must answer as one uncrashed
+delivery does, every time, and confirm the payment once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -26,7 +32,7 @@ import pytest
 from tender.db.engine import Database
 from tests.conftest import create_pg_database, drop_pg_database
 from tests.crash.effects import Digest, Effects, effects
-from tests.crash.routes import ROUTES, Route, Shop
+from tests.crash.routes import ALONE, PROVIDER, REDELIVERED, ROUTES, Route, Shop
 from tests.crash.service import admin_headers, run_cli, service_env
 from tests.crash.stack import Call, Running, Stack, answer, send
 
@@ -40,8 +46,13 @@ DATABASES = [
 its own template and steady service."""
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?")
-SECRETS = frozenset({"code"})
-"""Answer fields that differ between runs by design (a new card's code)."""
+BASE = re.compile(r"http://127\.0\.0\.1:\d+")
+"""The service's own address, in Glue's links: a replay tells the address of the service that
+answered first (the armed one)."""
+REFERENCE = re.compile(r"\bTND-[A-Z2-9]{10}\b")
+"""An order number tender chose (Glue's checkout names none)."""
+SECRETS = frozenset({"code", "cardId"})
+"""Answer fields that differ between runs by design (a new card's code, or its last four)."""
 
 
 @dataclass
@@ -55,21 +66,29 @@ class Bench:
     database: Database
     controls: dict[str, tuple[Any, Digest]] = field(default_factory=dict)
 
-    async def control(self, route: Route) -> tuple[Any, Digest]:
+    async def control(self, route: Route, *, keyed: bool = True) -> tuple[Any, Digest]:
         """What the route answers and leaves when nothing crashes."""
         if route.name not in self.controls:
             tag = f"{self.kind}-{route.name}-control"
             call = await route.prepare(self.shop, tag)
-            first = await send(self.steady.url, call, f"{tag}-key")
+            first = await send(self.steady.url, call, f"{tag}-key" if keyed else None)
             assert first.status_code == call.expect, first.text
             found = await effects(self.database, tag)
             assert found.problems == [], found.problems
             self.controls[route.name] = (shape(first.json(), tag), found.digest)
         return self.controls[route.name]
 
-    async def crash(self, point: str, call: Call, key: str | None) -> None:
-        """Send ``call`` to a service armed at ``point``; it must die there, unanswered."""
-        armed = await self.stack.start(f"{point}=1")
+    async def crash(self, route: Route, tag: str, point: str, key: str | None) -> Call:
+        """Prepare the case's request on the steady service while a service armed at ``point``
+        starts (each takes a good part of a case's time), then send it there: it must die at
+        ``point``, unanswered. Answers the request, for the retries."""
+        starting = asyncio.ensure_future(self.stack.start(f"{point}=1"))
+        try:
+            call = await route.prepare(self.shop, tag)
+        except BaseException:
+            await (await starting).stop()
+            raise
+        armed = await starting
         try:
             response = await send(armed.url, call, key)
         except httpx.TransportError:
@@ -82,6 +101,7 @@ class Bench:
             )
         await armed.gone()
         assert armed.crashed_at() == point, armed.tail()
+        return call
 
 
 def shape(answer: Any, tag: str) -> Any:
@@ -92,7 +112,8 @@ def shape(answer: Any, tag: str) -> Any:
     if isinstance(answer, list):
         return [shape(v, tag) for v in answer]
     if isinstance(answer, str):
-        return TIME.sub("<time>", UUID.sub("<id>", answer.replace(tag, "<case>")))
+        answer = UUID.sub("<id>", answer.replace(tag, "<case>"))
+        return REFERENCE.sub("<reference>", BASE.sub("<base>", TIME.sub("<time>", answer)))
     return answer
 
 
@@ -107,7 +128,7 @@ async def bench(
         if kind == "sqlite"
         else await create_pg_database()
     )
-    env = service_env(url, pool_size=2)
+    env = {**service_env(url, pool_size=2), **PROVIDER}
     migrated = run_cli(env, "db", "upgrade")
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
     stack = Stack(env, logs)
@@ -137,9 +158,8 @@ async def test_a_keyed_retry_after_a_crash_happens_once(
     bench: Bench, route: Route, point: str
 ) -> None:
     tag = f"{bench.kind}-{route.name}-{point}"
-    call = await route.prepare(bench.shop, tag)
     key = f"{tag}-key"
-    await bench.crash(point, call, key)
+    call = await bench.crash(route, tag, point, key)
 
     retried = await answer(bench.steady.url, call, key)
     expected_answer, expected_rows = await bench.control(route)
@@ -161,12 +181,11 @@ async def test_a_keyed_retry_after_a_crash_happens_once(
 @pytest.mark.parametrize("route", [pytest.param(r, id=r.name) for r in ROUTES])
 async def test_a_retry_without_a_key(bench: Bench, route: Route) -> None:
     """The first attempt committed and died unanswered; the retry cannot tell. A route that
-    moves an amount (issue, load, refund) moves it again; a transition, or redeeming a card the
-    cart already holds, is refused, the first one standing. Nothing is lost either way, and the
-    ledger stays balanced."""
+    moves an amount (issue, load, refund) moves it again; a transition (confirming, removing a
+    card too), or redeeming or adding a card the cart already holds, is refused, the first one
+    standing. Nothing is lost either way, and the ledger stays balanced."""
     tag = f"{bench.kind}-{route.name}-keyless"
-    call = await route.prepare(bench.shop, tag)
-    await bench.crash("unit_committed", call, None)
+    call = await bench.crash(route, tag, "unit_committed", None)
 
     retried = await answer(bench.steady.url, call, None)
     found: Effects = await effects(bench.database, tag)
@@ -177,6 +196,38 @@ async def test_a_retry_without_a_key(bench: Bench, route: Route) -> None:
     if times == 1:
         _, expected_rows = await bench.control(route)
         assert found.digest == expected_rows
+
+
+REDELIVERIES = [
+    pytest.param(route, point, id=f"{route.name}-{point}")
+    for route in REDELIVERED
+    for point in ALONE
+]
+
+
+@pytest.mark.parametrize(("route", "point"), REDELIVERIES)
+async def test_a_delivery_again_after_a_crash_counts_once(
+    bench: Bench, route: Route, point: str
+) -> None:
+    """The provider's callback, without a key (providers send none): the first delivery dies
+    at ``point``, before or after its commit, unanswered, and the provider delivers the same
+    signed callback again, and once more. Each delivery answers what one uncrashed delivery
+    answers, and the payment is confirmed once: one authorization, one event."""
+    tag = f"{bench.kind}-{route.name}-{point}"
+    call = await bench.crash(route, tag, point, None)
+
+    again = await answer(bench.steady.url, call, None)
+    expected_answer, expected_rows = await bench.control(route, keyed=False)
+    found = await effects(bench.database, tag)
+    assert found.problems == [], found.problems
+    assert route.effect(found) == 1
+    assert found.digest == expected_rows
+
+    assert again.status_code == call.expect, again.text
+    assert shape(again.json(), tag) == expected_answer
+    once_more = await answer(bench.steady.url, call, None)
+    assert (once_more.status_code, once_more.content) == (again.status_code, again.content)
+    assert (await effects(bench.database, tag)).digest == expected_rows
 
 
 def test_the_ledger_verifies_after_every_crash(bench: Bench) -> None:
