@@ -360,6 +360,10 @@ def test_the_local_url_is_where_a_browser_on_this_machine_reaches_tender(
         ("TENDER_SWEEP_INTERVAL_SECONDS", "inf", "finite number"),
         ("TENDER_SWEEP_INTERVAL_SECONDS", "nan", "finite number"),
         ("TENDER_OPERATIONS_STATUS_TIMEOUT_SECONDS", "nan", "finite number"),
+        ("TENDER_SHUTDOWN_GRACE_SECONDS", "-1", "greater than or equal to 0"),
+        ("TENDER_SHUTDOWN_GRACE_SECONDS", "inf", "valid integer"),
+        ("TENDER_SHUTDOWN_GRACE_SECONDS", "nan", "valid integer"),
+        ("TENDER_SHUTDOWN_GRACE_SECONDS", "86400", "less than or equal to 3600"),
     ],
 )
 def test_a_bad_setting_stops_the_cli_with_one_line_naming_the_variable(

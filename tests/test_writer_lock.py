@@ -4,7 +4,10 @@ is cancelled never keeps it."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import multiprocessing
+import os
+import threading
 import time
 from pathlib import Path
 
@@ -98,3 +101,46 @@ async def test_writers_of_two_processes_exclude_each_other(tmp_path: Path) -> No
     finally:
         child.join(30)
     assert child.exitcode == 0
+
+
+def test_a_waiter_given_up_holds_up_no_exit(tmp_path: Path) -> None:
+    """A worker stopping (SIGTERM) cancels a request still queued behind another process's
+    writer, then ``asyncio.run`` ends its loop. The thread that waits for the lock went on
+    waiting, and one of the loop's executor kept the process up until the other writer let go;
+    a daemon does not. The lock it gets once the loop is gone it gives back at once."""
+    path = str(tmp_path / "db")
+    other = os.open(f"{path}.writer-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(other, fcntl.LOCK_EX)  # another process's writer (an open file of its own)
+
+    async def give_up() -> None:
+        waiter = asyncio.create_task(_take(WriterLock(path), []))
+        deadline = time.monotonic() + 5
+        while not _queued_for(f"{path}.writer-lock"):
+            assert time.monotonic() < deadline, "the waiter never queued for the lock"
+            await asyncio.sleep(0.01)
+        waiter.cancel()
+        await asyncio.gather(waiter, return_exceptions=True)
+
+    loop = threading.Thread(target=asyncio.run, args=(give_up(),))
+    try:
+        loop.start()
+        loop.join(5)
+        assert not loop.is_alive(), "asyncio.run waited for the thread that waits for the lock"
+    finally:
+        os.close(other)
+        loop.join(5)
+
+    async def take_again() -> None:
+        async with asyncio.timeout(5), WriterLock(path).held():
+            pass
+
+    asyncio.run(take_again())
+
+
+def _queued_for(path: str) -> bool:
+    """Whether someone waits for ``path``'s ``flock`` (``->`` in ``/proc/locks``)."""
+    inode = f":{os.stat(path).st_ino} "
+    return any(
+        " -> FLOCK " in line and inode in line
+        for line in Path("/proc/locks").read_text().splitlines()
+    )

@@ -129,6 +129,11 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(30.0, ge=0, le=86400, allow_inf_nan=False)
     """How often each worker expires overdue holds; 0 turns the background sweep off (``inf``
     is refused rather than read as a quiet off, as is more than a day between sweeps)."""
+    shutdown_grace_seconds: int = Field(20, ge=0, le=3600)
+    """How long ``tender serve``, on SIGTERM, waits for the requests it has begun before it
+    cancels them (each rolls back whole) and exits: under the 30 s after which Kubernetes, and
+    systemd after 90, send SIGKILL, so that the pool and the sweep still close in order.
+    uvicorn's own default waits without limit."""
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     gift_card_provider: str = "ledger"
     """Which provider holds card money, by its name in ``tender.providers.PROVIDERS``."""

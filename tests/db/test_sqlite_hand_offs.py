@@ -6,13 +6,14 @@ whatever is still in flight on the thread."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, make_url, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -20,7 +21,7 @@ from tender.db import direct
 from tender.db.engine import READ_ONLY, Database
 from tender.db.migrate import upgrade
 from tender.db.models import RateLimitRow
-from tender.db.sqlite_driver import ROWS_HERE, OneHopConnection
+from tender.db.sqlite_driver import BUSY_STEP_MS, ROWS_HERE, OneHopConnection
 
 COUNTERS = RateLimitRow.__table__
 NEW_COUNTER = insert(COUNTERS)
@@ -216,3 +217,50 @@ async def test_a_lookup_leaves_the_leased_connection_ready_to_write(
         await sqlite.transaction(lambda conn: run(conn, COUNT_UP))
     assert used[0] is used[1]  # the request's one connection
     assert begun == ["BEGIN", "BEGIN IMMEDIATE"]
+
+
+@pytest.fixture
+def outside_writer(sqlite: Database) -> Iterator[sqlite3.Connection]:
+    """A connection outside tender (a shell, a backup tool) holding the database's write lock
+    until the test lets go of it."""
+    writer = sqlite3.connect(make_url(sqlite.url).database or "", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    yield writer
+    writer.close()
+
+
+async def test_an_outside_writer_is_waited_for_longer_than_a_step(
+    sqlite: Database, outside_writer: sqlite3.Connection
+) -> None:
+    """SQLite's busy timeout is one step; the hand-off waits for the lock step after step, as
+    long as SQLite's own busy timeout used to wait."""
+    loop = asyncio.get_running_loop()
+    loop.call_later(3 * BUSY_STEP_MS / 1000, outside_writer.rollback)
+    async with sqlite.engine.begin() as conn:
+        await direct.execute(conn, NEW_COUNTER, ROW)
+    assert await count_of(sqlite) == 1
+
+
+async def test_a_hand_off_given_up_stops_waiting_for_an_outside_writer(
+    sqlite: Database, outside_writer: sqlite3.Connection
+) -> None:
+    """A request cancelled while an outside writer held the database (a worker stopping after
+    its grace period): SQLite's busy handler sleeps out its timeout whatever happens, even past
+    ``sqlite3_interrupt``, and the thread went on waiting up to 30 s, which held up the
+    rollback, the pool's closing, and so the worker's exit. It gives up after a step now, and
+    the connection is left in no transaction."""
+    async with sqlite.engine.connect() as conn:
+        driver = await driver_of(conn)
+        await conn.begin()
+        task = asyncio.create_task(direct.execute(conn, NEW_COUNTER, ROW))
+        await asyncio.sleep(0)
+        assert driver._handed == driver._finished + 1  # the BEGIN IMMEDIATE, handed off
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        async with asyncio.timeout(10 * BUSY_STEP_MS / 1000):
+            await conn.rollback()
+            await driver.hand_off(None, lambda _: None)
+        assert not driver.raw.in_transaction
+    outside_writer.rollback()
+    assert await count_of(sqlite) is None

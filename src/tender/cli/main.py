@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from datetime import timedelta
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -64,6 +66,7 @@ def serve(
         highlight=False,
         soft_wrap=True,
     )
+    signal.signal(signal.SIGTERM, _stopped)
     uvicorn.run(
         "tender.api.app:app_from_env",
         factory=True,
@@ -78,6 +81,10 @@ def serve(
         # kill replacement workers before they started. A hung event loop is not what the
         # ping detects anyway: a thread of the worker answers it.
         timeout_worker_healthcheck=30,
+        # On SIGTERM uvicorn stops accepting at once, then waits for the requests under way;
+        # without a limit a hung one kept the process up until a deploy's SIGKILL, which no
+        # sweep or pool survives in order. Past the limit each is cancelled and rolls back.
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         # The client address is tender's to decide (TENDER_TRUSTED_PROXIES): uvicorn must not
         # rewrite it from X-Forwarded-For first, which it would for requests from 127.0.0.1.
         proxy_headers=False,
@@ -86,6 +93,14 @@ def serve(
         # access log (uvicorn's WebSocket handler logged the raw path and query, secrets too).
         ws="none",
     )
+
+
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM ends ``serve`` with exit code 0. uvicorn, once shut down in order, raises the
+    signal again under the handler it found: the default one killed the process, which its
+    supervisor (systemd, Kubernetes) then saw die of SIGTERM, status 143, as if stopped in
+    the middle. Before uvicorn takes the signal over, this stops ``serve`` just as well."""
+    raise SystemExit(0)
 
 
 @db_app.command("upgrade")

@@ -13,19 +13,29 @@ transaction costs two hand-offs, its start and its commit, whatever it does in b
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import aiosqlite
 
+BUSY_SECONDS = 30.0
+"""How long a statement waits for another process's writer before it fails "database is
+locked"; tender's own writers queue apart from SQLite (``tender.db.writer_lock``), so this is
+an outside writer: an operator's shell, a backup tool."""
+BUSY_STEP_MS = 100
+"""SQLite's busy handler sleeps out its timeout whatever happens, even past
+``sqlite3_interrupt``: a hand-off waits in steps this long, and stops after the step in which
+its task gave it up (``OneHopConnection._patiently``)."""
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=30000",
+    f"PRAGMA busy_timeout={BUSY_STEP_MS}",
 )
 """WAL lets readers run beside the writer; the busy timeout queues writers of other processes
-instead of failing them."""
+instead of failing them, one step at a time."""
 
 SYNCHRONOUS = frozenset({"FULL", "NORMAL"})
 """``FULL`` (the default) syncs the WAL at every commit, so an acknowledged change survives a
@@ -102,6 +112,8 @@ class OneHopConnection(aiosqlite.Connection):
     """Hand-offs queued for the thread, counted here in the loop."""
     _finished = 0
     """Hand-offs the thread has finished, counted there."""
+    _given_up = 0
+    """The last hand-off (by its number in ``_handed``) whose task stopped waiting for it."""
     _holds_lock = False
     """The transaction began with ``BEGIN IMMEDIATE``, sent by a hand-off
     that returned: it holds SQLite's write lock until it ends."""
@@ -146,10 +158,45 @@ class OneHopConnection(aiosqlite.Connection):
     async def hand_off(self, opening: str | None, work: Work[T]) -> T:
         """``work`` on the thread, after ``opening``; a ``BEGIN IMMEDIATE`` sent so holds the
         write lock from then on."""
-        result: T = await self._execute(self._in_cursor(opening, work))
+        number = self._handed + 1
+        try:
+            result: T = await self._execute(self._patiently(number, opening, work))
+        except asyncio.CancelledError:
+            self._given_up = number
+            raise
         if opening == IMMEDIATE:
             self._holds_lock = True
         return result
+
+    def _patiently(self, number: int, opening: str | None, work: Work[T]) -> Callable[[], T]:
+        """``work`` (after ``opening``) run again while another process's writer holds the
+        database, for ``BUSY_SECONDS`` at most, unless its task gave hand-off ``number`` up.
+        Only a hand-off that began outside any transaction runs again: one that begins its own
+        (``opening``) once that is rolled back, and statements standing alone if they changed
+        nothing. Before, one wait of 30 s in SQLite's busy handler outlived a cancelled request,
+        and its worker could not stop until that outside writer was done."""
+        run = self._in_cursor(opening, work)
+
+        def patient() -> T:
+            raw, deadline = self.raw, None
+            while True:
+                outside, changes = not raw.in_transaction, raw.total_changes
+                try:
+                    return run()
+                except sqlite3.OperationalError as error:
+                    deadline = deadline or time.monotonic() + BUSY_SECONDS
+                    if not (
+                        outside
+                        and (opening is not None or raw.total_changes == changes)
+                        and error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+                        and self._given_up < number
+                        and time.monotonic() < deadline
+                    ):
+                        raise
+                    if raw.in_transaction:
+                        raw.rollback()
+
+        return patient
 
     def _in_cursor(self, opening: str | None, work: Work[T]) -> Callable[[], T]:
         """``work`` on a cursor of its own, after ``opening`` (a ``BEGIN``) if any."""
