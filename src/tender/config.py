@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     jwt_audience: str = Field(DEFAULT_AUDIENCE, min_length=1, max_length=500)
     """The ``aud`` every JWT must name: tender, as its issuers know it."""
     jwt_max_lifetime_seconds: int = Field(7 * 86400, ge=60, le=MAX_WINDOW_SECONDS)
+    """Admin JWTs that stay valid for longer than this from now are refused."""
     jwt_key_generation: int = Field(1, ge=1, le=10_000)
     """Which key, derived from ``secret_key``, tender signs its JWTs with: raise it by one to
     rotate the key (``tender.auth.keys``); tokens of the generation before still verify."""
@@ -90,7 +91,6 @@ class Settings(BaseSettings):
     """The identity provider's JWK Set (https), fetched by ``kid`` and cached."""
     customer_jwt_audience: str | None = Field(None, min_length=1, max_length=500)
     """The ``aud`` customer tokens must name (the storefront's client id at the provider)."""
-    """Admin JWTs that stay valid for longer than this from now are refused."""
     operations_status_timeout_seconds: float = Field(5.0, gt=0, le=60, allow_inf_nan=False)
     """``GET /operations/status`` answers within this; a check still running is reported
     DOWN."""
