@@ -393,3 +393,55 @@ async def test_a_declined_payment_fails_and_the_order_cannot_complete(db: Databa
         refused = await api.client.post(f"/orders/{payment['orderId']}/complete", headers=h)
         message = assert_error(refused, 409, "PaymentsShortOfTotal")["errors"][0]["message"]
         assert payment_id in message
+
+
+@pytest.mark.parametrize("end", ["cancel", "reopen"])
+async def test_money_the_provider_took_after_the_order_ended_is_kept_for_the_merchant(
+    db: Database, end: str
+) -> None:
+    """The shopper paid at the provider after the merchant cancelled the order (or sent it
+    back to checkout). Refused with 409, the provider delivered the report for ever and nobody
+    learned of the money it held; now it is answered 200 and kept: a CancelAuthorization to do
+    at the provider, one event, the authorization still failed and the order as it was."""
+    async with api_with(db, **WITH_PROVIDER) as api:
+        h, payment_id = await pending_redirect(api)
+        order_id = (await payment_of(api, h, payment_id))["orderId"]
+        ended = await api.client.post(f"/orders/{order_id}/{end}", headers=h)
+        assert ended.status_code == 200, ended.text
+        order_before = (await api.client.get(f"/orders/{order_id}", headers=h)).json()
+        first = await callback(api, payment_id, callback_body(payment_id, 100_500))
+        assert first.status_code == 200, first.text
+        again = await callback(api, payment_id, callback_body(payment_id, 100_500))
+        assert again.status_code == 200, again.text
+        assert again.json() == first.json()
+        declined_late = await callback(
+            api, payment_id, callback_body(payment_id, 100_500, "failed")
+        )
+        assert declined_late.status_code == 200, declined_late.text
+
+        payment = await payment_of(api, h, payment_id)
+        assert auth_states(payment) == ["Failure"]
+        (asked,) = [t for t in payment["transactions"] if t["type"] == "CancelAuthorization"]
+        assert asked["state"] == "Initial"
+        assert asked["amount"]["centAmount"] == 100_500
+        order = (await api.client.get(f"/orders/{order_id}", headers=h)).json()
+        for unchanged in ("state", "version", "grandTotal", "snapshot", "lastModifiedAt"):
+            assert order[unchanged] == order_before[unchanged], unchanged
+        events = (await api.client.get("/events?limit=500", headers=h)).json()["results"]
+        (late,) = [e for e in events if e["type"] == "PaymentAuthorizedAfterCancel"]
+        assert late["payload"]["paymentId"] == payment_id
+        assert late["payload"]["providerReference"] == "psp-4711"
+        assert late["payload"]["amount"] == {"centAmount": 100_500, "currency": "EUR"}
+        assert not [e for e in events if e["type"] == "PaymentAuthorized"]
+
+
+async def test_a_provider_that_declined_cannot_authorize_later(db: Database) -> None:
+    """A provider's contradiction stays refused: only a payment tender ended is kept late."""
+    async with api_with(db, **WITH_PROVIDER) as api:
+        h, payment_id = await pending_redirect(api)
+        declined = await callback(api, payment_id, callback_body(payment_id, 100_500, "failed"))
+        assert declined.status_code == 200, declined.text
+        contrary = await callback(api, payment_id, callback_body(payment_id, 100_500))
+        assert_error(contrary, 409)
+        payment = await payment_of(api, h, payment_id)
+        assert [t["type"] for t in payment["transactions"]] == ["Authorization"]

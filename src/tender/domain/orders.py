@@ -58,6 +58,11 @@ class TransactionState(StrEnum):
     FAILURE = "Failure"
 
 
+CANCELLED = "Cancelled"
+"""The error code of a pending transaction tender failed itself, by cancelling or reopening its
+order, rather than the provider or the merchant."""
+
+
 TRANSACTION_TRANSITIONS: dict[TransactionState, frozenset[TransactionState]] = {
     TransactionState.INITIAL: frozenset(
         {TransactionState.PENDING, TransactionState.SUCCESS, TransactionState.FAILURE}

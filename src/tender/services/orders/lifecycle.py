@@ -12,6 +12,7 @@ from tender.domain.cart import Cart
 from tender.domain.checkout_ports import Work
 from tender.domain.money import Money
 from tender.domain.orders import (
+    CANCELLED,
     Order,
     OrderState,
     PaymentStatus,
@@ -155,7 +156,7 @@ class Lifecycle(OrderService):
                 await work.payments.update_transaction(
                     tx.id,
                     state=TransactionState.FAILURE,
-                    error_code="Cancelled",
+                    error_code=CANCELLED,
                     now=self.clock.now(),
                 )
             if drop_external and not payment.is_gift_card and payment.active:

@@ -14,6 +14,7 @@ from tender.domain.errors import (
 )
 from tender.domain.money import Money
 from tender.domain.orders import (
+    CANCELLED,
     Order,
     OrderState,
     TransactionState,
@@ -24,6 +25,7 @@ from tender.domain.payments import (
     Payment,
     PaymentMethodNotAllowed,
     PaymentNotFound,
+    Transaction,
     method_allowed,
 )
 from tender.services.external_payments import (
@@ -161,6 +163,8 @@ class PaymentOperations(OrderService):
         pending = payment.pending_authorization
         if pending is None and any(t.state is target for t in auths):
             return payment
+        if authorized and pending is None and ended_by_tender(auths):
+            return await self._paid_after_end(work, payment, order, amount, provider_reference)
         if order.state is not OrderState.PROCESSING or pending is None:
             raise NothingToDo("the payment is not waiting for a confirmation")
         await work.payments.update_transaction(
@@ -176,3 +180,55 @@ class PaymentOperations(OrderService):
             {"paymentId": payment.id, "by": "provider", "providerReference": provider_reference},
         )
         return await self._reload(work, payment)
+
+    async def _paid_after_end(
+        self,
+        work: Work,
+        payment: Payment,
+        order: Order,
+        amount: Money,
+        provider_reference: str | None,
+    ) -> Payment:
+        """The shopper paid at the provider after tender had ended the payment (its order was
+        cancelled, or sent back to checkout, first). Refusing the report would have the
+        provider deliver it again for ever while nobody learns of the money it holds, so it
+        is kept: a ``CancelAuthorization`` in state ``Initial`` (to be done at the provider,
+        which tender cannot call) and the event ``PaymentAuthorizedAfterCancel`` for the
+        merchant's backend. The authorization stays failed: the payment brings the order
+        nothing. A report delivered again finds the cancellation asked for and adds nothing."""
+        asked = [
+            t
+            for t in payment.transactions
+            if t.type is TransactionType.CANCEL_AUTHORIZATION
+            and t.state is TransactionState.INITIAL
+        ]
+        if asked:
+            return payment
+        await self._transaction(
+            work,
+            payment,
+            TransactionType.CANCEL_AUTHORIZATION,
+            amount.minor,
+            TransactionState.INITIAL,
+            interaction_id=provider_reference,
+        )
+        await self._event(
+            work,
+            "PaymentAuthorizedAfterCancel",
+            order,
+            {
+                "paymentId": payment.id,
+                "by": "provider",
+                "providerReference": provider_reference,
+                "amount": {"centAmount": amount.minor, "currency": amount.currency},
+            },
+        )
+        return await self._reload(work, payment)
+
+
+def ended_by_tender(authorizations: list[Transaction]) -> bool:
+    """An authorization tender ended while it waited for the provider (``Cancelled``, by
+    cancelling or reopening the order), with none confirmed."""
+    return any(
+        t.state is TransactionState.FAILURE and t.error_code == CANCELLED for t in authorizations
+    ) and not any(t.state is TransactionState.SUCCESS for t in authorizations)
