@@ -9,13 +9,14 @@ process [pid]``, which uvicorn does after the app is built, just before it accep
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,11 +26,26 @@ import httpx
 from tender.auth.jwt import mint_admin_token
 from tender.domain.principals import parse_scopes
 from tests.api.conftest import SECRET, SIGNING_KEY
+from tests.conftest import create_pg_database, drop_pg_database
 
 TENDER = str(Path(sys.executable).with_name("tender"))
 STARTED = re.compile(r"Started server process \[(\d+)\]")
 INJECTED = re.compile(r"fault injection: crash point (\w+) in process (\d+)")
 DIED = re.compile(r"Child process \[(\d+)\] died")
+
+
+@contextlib.asynccontextmanager
+async def a_database(kind: str, folder: Path) -> AsyncIterator[str]:
+    """The URL of a new, empty database for a service: a SQLite file in ``folder``, or a
+    PostgreSQL database of its own, dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{folder / 'tender.db'}"
+        return
+    url = await create_pg_database()
+    try:
+        yield url
+    finally:
+        await drop_pg_database(url)
 
 
 def service_env(url: str, *, pool_size: int, faults: str | None = None) -> dict[str, str]:

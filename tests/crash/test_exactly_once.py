@@ -28,10 +28,9 @@ import httpx
 import pytest
 
 from tests.api.test_two_workers import free_port
-from tests.conftest import create_pg_database, drop_pg_database
 from tests.crash.audit import audit
 from tests.crash.load import Caller, Journey, Tally, client_loop, eur
-from tests.crash.service import Service, admin_headers, run_cli, service_env
+from tests.crash.service import Service, a_database, admin_headers, run_cli, service_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.crash, pytest.mark.xdist_group("workers")]
 
@@ -81,12 +80,8 @@ class Run:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'crash.db'}"
-        return
-    url = await create_pg_database()
-    yield url
-    await drop_pg_database(url)
+    async with a_database(request.param, tmp_path) as url:
+        yield url
 
 
 async def drive(service: Service, rng: random.Random) -> Run:

@@ -30,10 +30,9 @@ import httpx
 import pytest
 
 from tender.db.engine import Database
-from tests.conftest import create_pg_database, drop_pg_database
 from tests.crash.effects import Digest, Effects, effects
 from tests.crash.routes import ALONE, PROVIDER, REDELIVERED, ROUTES, Route, Shop
-from tests.crash.service import admin_headers, run_cli, service_env
+from tests.crash.service import a_database, admin_headers, run_cli, service_env
 from tests.crash.stack import Call, Running, Stack, answer, send
 
 pytestmark = [pytest.mark.slow, pytest.mark.crash]
@@ -123,27 +122,21 @@ async def bench(
 ) -> AsyncIterator[Bench]:
     kind: str = request.param
     logs = tmp_path_factory.mktemp(f"crash-routes-{kind}")
-    url = (
-        f"sqlite+aiosqlite:///{logs / 'crash.db'}"
-        if kind == "sqlite"
-        else await create_pg_database()
-    )
-    env = {**service_env(url, pool_size=2), **PROVIDER}
-    migrated = run_cli(env, "db", "upgrade")
-    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
-    stack = Stack(env, logs)
-    database = Database(url, pool_size=1)
-    try:
-        steady = stack.steady = await stack.start()
-        async with httpx.AsyncClient(base_url=steady.url, timeout=30) as client:
-            shop = Shop(client, admin_headers("crash-routes@example.com"))
-            await shop.open()
-            yield Bench(kind, stack, steady, shop, database)
-    finally:
-        await stack.close()
-        await database.dispose()
-        if kind == "postgresql":
-            await drop_pg_database(url)
+    async with a_database(kind, logs) as url:
+        env = {**service_env(url, pool_size=2), **PROVIDER}
+        migrated = run_cli(env, "db", "upgrade")
+        assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+        stack = Stack(env, logs)
+        database = Database(url, pool_size=1)
+        try:
+            steady = stack.steady = await stack.start()
+            async with httpx.AsyncClient(base_url=steady.url, timeout=30) as client:
+                shop = Shop(client, admin_headers("crash-routes@example.com"))
+                await shop.open()
+                yield Bench(kind, stack, steady, shop, database)
+        finally:
+            await stack.close()
+            await database.dispose()
 
 
 KEYED = [
@@ -153,23 +146,34 @@ KEYED = [
 ]
 
 
-@pytest.mark.parametrize(("route", "point"), KEYED)
-async def test_a_keyed_retry_after_a_crash_happens_once(
-    bench: Bench, route: Route, point: str
-) -> None:
-    tag = f"{bench.kind}-{route.name}-{point}"
-    key = f"{tag}-key"
-    call = await bench.crash(route, tag, point, key)
+def call_tag(bench: Bench, route: Route, point: str) -> str:
+    return f"{bench.kind}-{route.name}-{point}"
 
-    retried = await answer(bench.steady.url, call, key)
-    expected_answer, expected_rows = await bench.control(route)
+
+async def sent_again_after(
+    bench: Bench, route: Route, point: str, key: str | None
+) -> tuple[Call, httpx.Response, Digest]:
+    """``route``'s request crashed at ``point`` and sent again (with ``key``, if any): the
+    second attempt answers as an uncrashed one does and leaves the same rows, given with it."""
+    tag = call_tag(bench, route, point)
+    call = await bench.crash(route, tag, point, key)
+    again = await answer(bench.steady.url, call, key)
+    expected_answer, expected_rows = await bench.control(route, keyed=key is not None)
     found = await effects(bench.database, tag)
     assert found.problems == [], found.problems
     assert route.effect(found) == 1
     assert found.digest == expected_rows
+    assert again.status_code == call.expect, again.text
+    assert shape(again.json(), tag) == expected_answer
+    return call, again, expected_rows
 
-    assert retried.status_code == call.expect, retried.text
-    assert shape(retried.json(), tag) == expected_answer
+
+@pytest.mark.parametrize(("route", "point"), KEYED)
+async def test_a_keyed_retry_after_a_crash_happens_once(
+    bench: Bench, route: Route, point: str
+) -> None:
+    key = f"{bench.kind}-{route.name}-{point}-key"
+    call, retried, _ = await sent_again_after(bench, route, point, key)
     # Before the commit nothing happened and the retry runs; after it, the retry is replayed.
     replayed = "true" if point == "after_commit" else "false"
     assert retried.headers.get("idempotent-replayed") == replayed
@@ -213,21 +217,10 @@ async def test_a_delivery_again_after_a_crash_counts_once(
     at ``point``, before or after its commit, unanswered, and the provider delivers the same
     signed callback again, and once more. Each delivery answers what one uncrashed delivery
     answers, and the payment is confirmed once: one authorization, one event."""
-    tag = f"{bench.kind}-{route.name}-{point}"
-    call = await bench.crash(route, tag, point, None)
-
-    again = await answer(bench.steady.url, call, None)
-    expected_answer, expected_rows = await bench.control(route, keyed=False)
-    found = await effects(bench.database, tag)
-    assert found.problems == [], found.problems
-    assert route.effect(found) == 1
-    assert found.digest == expected_rows
-
-    assert again.status_code == call.expect, again.text
-    assert shape(again.json(), tag) == expected_answer
+    call, again, rows = await sent_again_after(bench, route, point, None)
     once_more = await answer(bench.steady.url, call, None)
     assert (once_more.status_code, once_more.content) == (again.status_code, again.content)
-    assert (await effects(bench.database, tag)).digest == expected_rows
+    assert (await effects(bench.database, call_tag(bench, route, point))).digest == rows
 
 
 def test_the_ledger_verifies_after_every_crash(bench: Bench) -> None:

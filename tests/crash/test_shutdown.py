@@ -39,10 +39,10 @@ from sqlalchemy import make_url
 from tender.db.engine import Database
 from tender.db.migrate import upgrade
 from tests.api.test_two_workers import free_port
-from tests.conftest import PG_ADMIN_URL, create_pg_database, drop_pg_database
+from tests.conftest import PG_ADMIN_URL
 from tests.crash.effects import Effects, effects
 from tests.crash.routes import BALANCE, LOAD, REDEEM, Shop, eur
-from tests.crash.service import Service, admin_headers, service_env
+from tests.crash.service import Service, a_database, admin_headers, service_env
 
 WITHIN = 10.0
 """Seconds any awaited condition may take: far more than any takes (a tenth of one, idle)."""
@@ -155,21 +155,13 @@ async def place(
 ) -> AsyncIterator[Place]:
     kind: str = request.param
     root = tmp_path_factory.mktemp(f"shutdown-{kind}")
-    url = (
-        f"sqlite+aiosqlite:///{root / 'shutdown.db'}"
-        if kind == "sqlite"
-        else await create_pg_database()
-    )
-    try:
+    async with a_database(kind, root) as url:
         database = Database(url, pool_size=1)
         try:
             await upgrade(database.engine)
         finally:
             await database.dispose()
         yield Place(kind, url, root)
-    finally:
-        if kind == "postgresql":
-            await drop_pg_database(url)
 
 
 @pytest.fixture
