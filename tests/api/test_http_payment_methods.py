@@ -402,7 +402,8 @@ async def test_money_the_provider_took_after_the_order_ended_is_kept_for_the_mer
     """The shopper paid at the provider after the merchant cancelled the order (or sent it
     back to checkout). Refused with 409, the provider delivered the report for ever and nobody
     learned of the money it held; now it is answered 200 and kept: a CancelAuthorization to do
-    at the provider, one event, the authorization still failed and the order as it was."""
+    at the provider, one event, the authorization still failed and the order as it was; the
+    merchant, having cancelled it there, marks it done with the payment's cancel."""
     async with api_with(db, **WITH_PROVIDER) as api:
         h, payment_id = await pending_redirect(api)
         order_id = (await payment_of(api, h, payment_id))["orderId"]
@@ -433,6 +434,18 @@ async def test_money_the_provider_took_after_the_order_ended_is_kept_for_the_mer
         assert late["payload"]["providerReference"] == "psp-4711"
         assert late["payload"]["amount"] == {"centAmount": 100_500, "currency": "EUR"}
         assert not [e for e in events if e["type"] == "PaymentAuthorized"]
+
+        # The merchant cancelled it at the provider and says so: once.
+        made = await api.client.post(f"/payments/{payment_id}/cancel", headers=h)
+        assert made.status_code == 200, made.text
+        (done,) = [t for t in made.json()["transactions"] if t["type"] == "CancelAuthorization"]
+        assert (done["id"], done["state"]) == (asked["id"], "Success")
+        assert_error(await api.client.post(f"/payments/{payment_id}/cancel", headers=h), 409)
+        events = (await api.client.get("/events?limit=500", headers=h)).json()["results"]
+        (changed,) = [e for e in events if e["type"] == "PaymentTransactionChanged"]
+        assert changed["payload"]["transactionId"] == asked["id"]
+        assert changed["payload"]["state"] == "Success"
+        assert auth_states(await payment_of(api, h, payment_id)) == ["Failure"]
 
 
 async def test_a_provider_that_declined_cannot_authorize_later(db: Database) -> None:

@@ -81,6 +81,20 @@ class Payment:
     def awaiting_confirmation(self) -> bool:
         return self.pending_authorization is not None
 
+    @property
+    def cancellation_asked(self) -> Transaction | None:
+        """A cancellation still to make at the provider: money its callback reported after
+        tender had ended the payment (``CancelAuthorization`` in state ``Initial``)."""
+        return next(
+            (
+                t
+                for t in self.transactions
+                if t.type is TransactionType.CANCEL_AUTHORIZATION
+                and t.state is TransactionState.INITIAL
+            ),
+            None,
+        )
+
     def total(
         self, kind: TransactionType, state: TransactionState = TransactionState.SUCCESS
     ) -> int:

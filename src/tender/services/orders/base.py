@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from tender.domain.checkout_ports import Work
@@ -234,25 +234,37 @@ class OrderService:
                 updated_at=now,
             )
         )
+        await self._payment_event(
+            work,
+            "PaymentTransactionAdded",
+            payment,
+            {"type": kind.value, "state": state.value, "amount": amount},
+            now=now,
+        )
+
+    async def _payment_event(
+        self,
+        work: Work,
+        kind: str,
+        payment: Payment,
+        payload: dict[str, Any],
+        *,
+        now: datetime | None = None,
+    ) -> None:
+        """An event of the payment, for its cart's owner."""
         cart = await work.carts.get_cart(payment.cart_id)
         await work.events.append_events(
             [
                 NewEvent(
-                    "PaymentTransactionAdded",
+                    kind,
                     "payment",
                     payment.id,
                     cart.owner if cart else None,
-                    {
-                        "type": kind.value,
-                        "state": state.value,
-                        "amount": amount,
-                        "currency": payment.currency,
-                        "cartId": payment.cart_id,
-                    },
+                    {**payload, "currency": payment.currency, "cartId": payment.cart_id},
                 )
             ],
             correlation_id=work.correlation_id,
-            now=now,
+            now=now or self.clock.now(),
         )
 
     async def _event(self, work: Work, kind: str, order: Order, payload: dict[str, Any]) -> None:

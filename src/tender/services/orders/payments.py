@@ -84,11 +84,32 @@ class PaymentOperations(OrderService):
         return await self._reload(work, payment)
 
     async def cancel_payment(self, work: Work, *, payment_id: str, owner: str | None) -> Payment:
+        """Cancels the open authorization; or, for money the provider reported after the
+        payment had ended, records that the merchant cancelled it at the provider."""
         payment, _ = await self._payment_in_order(work, payment_id, owner)
+        if payment.authorized <= 0 and (asked := payment.cancellation_asked) is not None:
+            await self._made(work, payment, asked)
+            return await self._reload(work, payment)
         if payment.authorized <= 0:
             raise NothingToDo("there is no open authorization to cancel")
         await self._cancel_authorization(work, payment)
         return await self._reload(work, payment)
+
+    async def _made(self, work: Work, payment: Payment, asked: Transaction) -> None:
+        await work.payments.update_transaction(
+            asked.id, state=TransactionState.SUCCESS, error_code=None, now=self.clock.now()
+        )
+        await self._payment_event(
+            work,
+            "PaymentTransactionChanged",
+            payment,
+            {
+                "transactionId": asked.id,
+                "type": asked.type.value,
+                "state": TransactionState.SUCCESS.value,
+                "amount": asked.amount,
+            },
+        )
 
     async def confirm_external(
         self,
@@ -196,13 +217,7 @@ class PaymentOperations(OrderService):
         which tender cannot call) and the event ``PaymentAuthorizedAfterCancel`` for the
         merchant's backend. The authorization stays failed: the payment brings the order
         nothing. A report delivered again finds the cancellation asked for and adds nothing."""
-        asked = [
-            t
-            for t in payment.transactions
-            if t.type is TransactionType.CANCEL_AUTHORIZATION
-            and t.state is TransactionState.INITIAL
-        ]
-        if asked:
+        if payment.cancellation_asked is not None:
             return payment
         await self._transaction(
             work,
