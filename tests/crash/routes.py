@@ -309,6 +309,17 @@ async def _provider_callback(shop: Shop, tag: str) -> Call:
     """The provider's signed callback confirming a redirect payment, as it delivers it (and
     delivers it again when it got no answer): the same body, signature and timestamp."""
     _, payment = await shop.external(tag, "redirect")
+    return _signed_callback(payment, tag)
+
+
+async def _late_callback(shop: Shop, tag: str) -> Call:
+    """The same callback, for a payment whose order was cancelled before the shopper paid."""
+    order, payment = await shop.external(tag, "redirect")
+    await shop.post(f"/orders/{order}/cancel", None, 200)
+    return _signed_callback(payment, tag)
+
+
+def _signed_callback(payment: str, tag: str) -> Call:
     body = {
         "paymentId": payment,
         "status": "authorized",
@@ -425,6 +436,14 @@ REDELIVERED = (
         _transactions("Authorization", PRICE),
         (200, 1),
     ),
+    Route(
+        "late_provider_callback",
+        _late_callback,
+        (),
+        lambda e: e.count("transactions", "CancelAuthorization", "Initial", PRICE),
+        (200, 1),
+    ),
 )
 """Requests sent again without a key by design: the redirect provider delivers its signed
-callback again when it got no answer. Each is crashed at every point of ``ALONE``."""
+callback again when it got no answer, also for a payment tender ended before the shopper paid
+(tender keeps it as a cancellation to make). Each is crashed at every point of ``ALONE``."""
