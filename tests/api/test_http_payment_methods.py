@@ -446,6 +446,12 @@ async def test_money_the_provider_took_after_the_order_ended_is_kept_for_the_mer
         assert changed["payload"]["transactionId"] == asked["id"]
         assert changed["payload"]["state"] == "Success"
         assert auth_states(await payment_of(api, h, payment_id)) == ["Failure"]
+        # A delivery after that asks for nothing again.
+        late_again = await callback(api, payment_id, callback_body(payment_id, 100_500))
+        assert late_again.status_code == 200, late_again.text
+        payment = await payment_of(api, h, payment_id)
+        (still,) = [t for t in payment["transactions"] if t["type"] == "CancelAuthorization"]
+        assert still["state"] == "Success"
 
 
 async def test_a_provider_that_declined_cannot_authorize_later(db: Database) -> None:

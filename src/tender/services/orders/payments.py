@@ -216,8 +216,10 @@ class PaymentOperations(OrderService):
         is kept: a ``CancelAuthorization`` in state ``Initial`` (to be done at the provider,
         which tender cannot call) and the event ``PaymentAuthorizedAfterCancel`` for the
         merchant's backend. The authorization stays failed: the payment brings the order
-        nothing. A report delivered again finds the cancellation asked for and adds nothing."""
-        if payment.cancellation_asked is not None:
+        nothing. A report delivered again finds the cancellation asked for (or made since:
+        the authorization never succeeded, so no other cancellation is on this payment) and
+        adds nothing."""
+        if any(t.type is TransactionType.CANCEL_AUTHORIZATION for t in payment.transactions):
             return payment
         await self._transaction(
             work,
