@@ -175,12 +175,7 @@ async def test_a_refused_card_can_be_corrected_and_applied(
     page, _ = tab
     t = TEXTS["en"]
     card = await demo.tender.card(9000)
-    await page.goto(f"{demo.tender.url}/demo?lang=en")
-    await page.get_by_role("button", name=t["add_tea"]).click()
-    await page.get_by_role("button", name=t["checkout"], exact=True).click()
-    for label, value in zip(t["fields"], ADDRESS, strict=True):
-        await page.get_by_label(label, exact=True).fill(value)
-    await page.get_by_role("button", name=t["continue"]).click()
+    await to_payment(page, demo.tender.url, "en", product="add_tea")
     code = page.get_by_label(t["code"])
     await code.fill(card["code"])
     await page.get_by_role("button", name=t["check"]).click()
@@ -201,11 +196,12 @@ async def test_a_refused_card_can_be_corrected_and_applied(
     await shot(page, "corrected-card")
 
 
-async def to_payment(page: Any, url: str, locale: str) -> None:
-    """A teapot in the basket, the address given, the first shipping method chosen."""
+async def to_payment(page: Any, url: str, locale: str, product: str = "add_pot") -> None:
+    """A teapot (or the ``product`` of ``TEXTS``) in the basket, the address given, the first
+    shipping method chosen."""
     t = TEXTS[locale]
     await page.goto(f"{url}/demo?lang={locale}")
-    await page.get_by_role("button", name=t["add_pot"]).click()
+    await page.get_by_role("button", name=t[product]).click()
     await page.get_by_role("button", name=t["checkout"], exact=True).click()
     for label, value in zip(t["fields"], ADDRESS, strict=True):
         await page.get_by_label(label, exact=True).fill(value)
