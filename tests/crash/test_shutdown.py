@@ -38,6 +38,7 @@ from sqlalchemy import make_url
 
 from tender.db.engine import Database
 from tender.db.migrate import upgrade
+from tests.api.conftest import assert_error
 from tests.api.test_two_workers import free_port
 from tests.conftest import PG_ADMIN_URL
 from tests.crash.effects import Effects, effects
@@ -265,7 +266,8 @@ async def test_a_request_past_the_grace_period_is_cancelled_and_leaves_nothing(
     place: Place, started: list[Service]
 ) -> None:
     """A redemption from the shopper's page that still waits for the card when the grace
-    period ends is cancelled: no success answer, the process exits 0 while the card is still
+    period ends is cancelled: it is answered 503 in the error shape (uvicorn's own answer was a
+    plain-text 500, with a traceback in the log), the process exits 0 while the card is still
     locked, and the redemption left no hold, no payment, no ledger entry. On SQLite the wait
     (in SQLite's busy handler, which nothing interrupts) held up the exit until the outside
     writer let go; it now gives up after a step of it (``tender.db.sqlite_driver``)."""
@@ -302,9 +304,16 @@ async def test_a_request_past_the_grace_period_is_cancelled_and_leaves_nothing(
                 answer = None  # the connection closed unanswered
         finally:
             await lock.release()
-    assert answer is None or answer.status_code >= 500, answer.text
+    assert answer is not None, log_of(service)
+    body = assert_error(answer, 503, "ServiceUnavailable")
+    assert "Idempotency-Key" in body["message"], body
+    assert answer.headers["retry-after"] == "2"
     assert exited == 0, log_of(service)
     assert took >= GRACE, log_of(service)
+    log = log_of(service)
+    assert "Traceback" not in log, log
+    assert "request cancelled before its answer" in log, log
+    assert '"status": 503' in log, log
 
     await place.quiet()
     found = await rows(place.url, tag)
@@ -314,3 +323,22 @@ async def test_a_request_past_the_grace_period_is_cancelled_and_leaves_nothing(
     assert found.digest["entries"] == [("card", BALANCE, 1)]
     assert found.digest["holds"] == []
     assert found.digest["payments"] == []
+
+
+async def test_ctrl_c_stops_the_service_in_order_and_exits_0(
+    place: Place, started: list[Service]
+) -> None:
+    """Ctrl-C in the terminal of ``make run`` (SIGINT to the process group) stops the service
+    as SIGTERM does: shut down in order, exit 0, and no "Aborted!" (the command line's word for
+    a command that failed) after uvicorn's "Application shutdown complete"."""
+    service = place.service(f"shutdown-{place.kind}-interrupted")
+    started.append(service)
+    service.start()
+    service.wait_ready()
+    assert service.process is not None
+    os.killpg(service.process.pid, signal.SIGINT)
+    assert exit_of(service, WITHIN) == 0, log_of(service)
+    log = log_of(service)
+    assert "Application shutdown complete." in log, log
+    assert "Aborted" not in log, log
+    assert "Traceback" not in log, log

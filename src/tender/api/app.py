@@ -23,7 +23,13 @@ from tender.api.compat.spryker.shoppers import GLUE_MAX_BODY, GLUE_PATHS
 from tender.api.cors import BrowserCors
 from tender.api.idempotency import IdempotencyKeys, replay_handler
 from tender.api.logs import AccessLog, configure_logging
-from tender.api.middleware import BodySizeLimit, CorrelationId, HeadAsGet, RequestConnection
+from tender.api.middleware import (
+    BodySizeLimit,
+    CancelledAnswer,
+    CorrelationId,
+    HeadAsGet,
+    RequestConnection,
+)
 from tender.api.routes import (
     carts,
     enabler,
@@ -134,6 +140,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     limit = runtime.settings.max_body_bytes
     glue = dict.fromkeys(GLUE_PATHS, min(limit, GLUE_MAX_BODY))
     app.add_middleware(BodySizeLimit, limit=limit, smaller=glue)
+    app.add_middleware(CancelledAnswer)
     app.add_middleware(BrowserCors)
     app.add_middleware(HeadAsGet)
     app.add_middleware(AccessLog)

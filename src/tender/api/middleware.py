@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import logging
@@ -13,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tender.api.errors import failure, log_unexpected, refusal, route_path
+from tender.api.errors import RETRY_AFTER_SECONDS, failure, log_unexpected, refusal, route_path
 from tender.domain.errors import StoreUnavailable
 
 correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -26,6 +27,7 @@ does; the JSON logs escape what they carry. Control characters, other encodings 
 values are not."""
 _VALID_CORRELATION = re.compile(CORRELATION_PATTERN)
 log = logging.getLogger("tender.correlation")
+shutdown_log = logging.getLogger("tender.shutdown")
 
 
 class HttpMiddleware:
@@ -138,6 +140,43 @@ async def answer_failure(
         raise error
 
 
+class CancelledAnswer(HttpMiddleware):
+    """A request the server cancels (at shutdown, once ``TENDER_SHUTDOWN_GRACE_SECONDS`` have
+    passed) is answered 503 in the error shape, as a database out of reach is, and logged as
+    one line. uvicorn would answer a plain-text 500 and log a traceback of the cancellation,
+    which looks like a defect of tender and tells the client nothing of what to do.
+
+    Its work has rolled back by the time the cancellation reaches here (the transactions and
+    the connection's lease unwound on the way), unless it was cancelled during its commit,
+    whose outcome is unknown as after a crash: the answer asks for the request again, with its
+    Idempotency-Key, which covers both. Only a cancellation of the request's own task is
+    answered; an answer already begun goes on up, for the server to drop the connection."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if started or task is None or not task.cancelling():
+                raise
+            task.uncancel()  # answered: the request's task ends as any other
+            shutdown_log.warning("request cancelled before its answer: the service is stopping")
+            headers = {"Retry-After": RETRY_AFTER_SECONDS, "Connection": "close"}
+            refused = refusal(scope, 503, "ServiceUnavailable", STOPPING, headers=headers)
+            await refused(scope, receive, send)
+
+
+STOPPING = (
+    "The service stopped before it could finish this request. Send it again shortly, with the "
+    "same Idempotency-Key if it had one."
+)
 TOO_LARGE = "The request body exceeds {limit} bytes."
 
 
