@@ -17,7 +17,7 @@ from tender.providers import PROVIDERS
 from tender.runtime import Runtime
 from tender.secret_key import write_secrets_file
 from tender.settings_checks import OWN_JWT_ISSUER
-from tests.api.test_two_workers import free_port
+from tests.ports import free_port
 
 STRONG = "vK3u9-Qz_7pLw2Xc8RbN4mYt6HsJ1aFgE5dUoZqWi0"
 

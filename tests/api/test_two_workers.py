@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,14 +15,9 @@ import pytest
 
 from tender.db.engine import Database
 from tests.api.conftest import SECRET, SIGNING_KEY
+from tests.ports import free_port
 
 pytestmark = pytest.mark.xdist_group("workers")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

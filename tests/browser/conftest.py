@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -31,18 +30,13 @@ from tender.domain.principals import parse_scopes
 from tests.api.conftest import ALL_SCOPES, SECRET, SIGNING_KEY
 from tests.browser.shop_page import shop_server
 from tests.helpers import ADDRESS
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 IN_CI = os.environ.get("CI") == "true"
 TENDER = str(Path(sys.executable).with_name("tender"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def unknown_code() -> str:

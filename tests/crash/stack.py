@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from tests.api.test_two_workers import free_port
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 INJECTED = re.compile(r"fault injection: crash point (\w+) in process (\d+)")

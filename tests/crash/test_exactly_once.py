@@ -27,10 +27,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.test_two_workers import free_port
 from tests.crash.audit import audit
 from tests.crash.load import Caller, Journey, Tally, client_loop, eur
 from tests.crash.service import Service, a_database, admin_headers, run_cli, service_env
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.crash, pytest.mark.xdist_group("workers")]
 

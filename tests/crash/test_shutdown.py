@@ -39,11 +39,11 @@ from sqlalchemy import make_url
 from tender.db.engine import Database
 from tender.db.migrate import upgrade
 from tests.api.conftest import assert_error
-from tests.api.test_two_workers import free_port
 from tests.conftest import PG_ADMIN_URL
 from tests.crash.effects import Effects, effects
 from tests.crash.routes import BALANCE, LOAD, REDEEM, Shop, eur
 from tests.crash.service import Service, a_database, admin_headers, service_env
+from tests.ports import free_port
 
 WITHIN = 10.0
 """Seconds any awaited condition may take: far more than any takes (a tenth of one, idle)."""
