@@ -134,6 +134,20 @@ def test_errors_are_one_line_and_exit_non_zero(
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    "group", ["db", "secrets", "admin", "clients", "cards", "holds", "ledger", "demo"]
+)
+def test_a_groups_help_lists_each_commands_summary_on_one_line(group: str) -> None:
+    """The summary is the docstring's first paragraph, whose source spans lines: listed as
+    it was written, it broke off mid-sentence ("the Glue shoppers of its" / "carts stop…")."""
+    result = runner.invoke(app, [group, "--help"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    commands = typer.main.get_command(app).commands[group].commands
+    for command in commands.values():
+        summary = " ".join((command.help or "").split("\n\n")[0].split())
+        assert summary in result.output, (command.name, result.output)
+
+
 def test_a_database_out_of_reach_is_one_line(
     cli_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

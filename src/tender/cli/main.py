@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import signal
 from datetime import timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ import typer
 from tender.auth.jwt import mint_admin_token
 from tender.auth.keys import SigningKey
 from tender.cli import cards, checkout, clients, demo
+from tender.cli.clients import SCOPE_HELP
 from tender.cli.common import cli_errors, console, fail, run
 from tender.config import DEFAULT_ENV_FILE, Settings
 from tender.domain.principals import InvalidScope, parse_scopes
@@ -160,7 +162,7 @@ def secrets_init(
 @cli_errors
 def admin_token(
     subject: Annotated[str, typer.Option(help="Who the token speaks for, e.g. an email.")],
-    scopes: Annotated[str, typer.Option(help="Space-separated scopes.")],
+    scopes: Annotated[str, typer.Option(help=SCOPE_HELP)],
     ttl_minutes: Annotated[int, typer.Option(min=1, max=7 * 24 * 60)] = 60,
 ) -> None:
     """Mint a merchant-admin JWT (EdDSA, with the key of TENDER_JWT_KEY_GENERATION derived from
@@ -222,6 +224,22 @@ def ledger_verify() -> None:
             console.print(f"[red]✗[/] {problem}")
         raise typer.Exit(code=1)
     console.print("[green]✓[/] the ledger balances")
+
+
+def _summaries(group: typer.Typer) -> None:
+    """Give every command its docstring's first paragraph as the summary its group's help
+    lists, on one line: in that list typer keeps the docstring's line breaks, so a summary
+    longer than one source line broke off mid-sentence wherever the source did."""
+    for command in group.registered_commands:
+        if command.short_help is None and command.callback is not None:
+            doc = command.help or inspect.getdoc(command.callback) or ""
+            command.short_help = " ".join(doc.split("\n\n")[0].split()) or None
+    for subgroup in group.registered_groups:
+        if subgroup.typer_instance is not None:
+            _summaries(subgroup.typer_instance)
+
+
+_summaries(app)
 
 
 def main() -> None:
