@@ -1,6 +1,7 @@
 # tender: `make run` starts the service on SQLite; `make test` runs the whole suite on SQLite and
 # PostgreSQL. Both install what they need into .venv first (idempotent); `make test` also
-# installs Chromium (Debian's package) and TypeScript (.tools/) for the enabler's tests.
+# installs Chromium (Debian's package), and TypeScript and axe-core (.tools/) for the enabler's
+# and the browser tests.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin

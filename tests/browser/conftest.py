@@ -8,6 +8,7 @@ Playwright the tests skip, except under CI=true, where that is a failure.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -286,3 +287,29 @@ async def pin_shop(
 ) -> AsyncIterator[Shop]:
     async for shop in _shop(chromium, pin_tender_service, shop_origin, request.node.name):
         yield shop
+
+
+@dataclass
+class Demo:
+    tender: Tender
+    client_secret: str
+    """What the demo's backend holds and the page must never see."""
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """tender as ``make run`` starts it: development on, the demo's client made by
+    ``tender demo init`` (its cards are not used: each run issues its own)."""
+    folder = tmp_path_factory.mktemp("demo")
+    demo_file = folder / "demo.json"
+    with running_tender(folder, env="development", demo_file=str(demo_file)) as service:
+        env = {
+            **os.environ,
+            "TENDER_DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'tender.db'}",
+            "TENDER_ENV": "development",
+            "TENDER_DEMO_FILE": str(demo_file),
+            "TENDER_ENV_FILE": os.devnull,
+        }
+        env["TENDER_SECRET_KEY"] = SECRET
+        subprocess.run([TENDER, "demo", "init"], env=env, check=True, capture_output=True)
+        yield Demo(service, json.loads(demo_file.read_text())["client_secret"])

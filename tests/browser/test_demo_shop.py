@@ -5,18 +5,13 @@ page makes is recorded: none carries a bearer token or the demo client's secret.
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 
-from tests.api.conftest import SECRET
-from tests.browser.conftest import SCREENSHOTS, TENDER, Tender, running_tender
+from tests.browser.conftest import SCREENSHOTS, Demo
 from tests.browser.playwright_expect import expect
 
 pytestmark = pytest.mark.xdist_group("browser")
@@ -66,32 +61,6 @@ def spaced(text: str) -> re.Pattern[str]:
     """``text`` with any kind of space where it has one (Intl writes "4,70 €" with a
     no-break space)."""
     return re.compile(r"\s".join(re.escape(part) for part in text.split(" ")))
-
-
-@dataclass
-class Demo:
-    tender: Tender
-    client_secret: str
-    """What the demo's backend holds and the page must never see."""
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    """tender as ``make run`` starts it: development on, the demo's client made by
-    ``tender demo init`` (its cards are not used: each run issues its own)."""
-    folder = tmp_path_factory.mktemp("demo")
-    demo_file = folder / "demo.json"
-    with running_tender(folder, env="development", demo_file=str(demo_file)) as service:
-        env = {
-            **os.environ,
-            "TENDER_DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'tender.db'}",
-            "TENDER_ENV": "development",
-            "TENDER_DEMO_FILE": str(demo_file),
-            "TENDER_ENV_FILE": os.devnull,
-        }
-        env["TENDER_SECRET_KEY"] = SECRET
-        subprocess.run([TENDER, "demo", "init"], env=env, check=True, capture_output=True)
-        yield Demo(service, json.loads(demo_file.read_text())["client_secret"])
 
 
 @pytest.fixture
