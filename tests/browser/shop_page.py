@@ -74,11 +74,13 @@ PAGE = """<!doctype html>
 <script>{checkout}</script>
 </head>
 <body>
+<main>
 <a id="before" href="#top">Back to the cart</a>
 <h1>Payment</h1>
 <div id="giftcard"></div>
 <button id="balance" type="button">Check balance</button>
 <button id="pay" type="button">Pay</button>
+</main>
 {loader}
 </body>
 </html>

@@ -93,10 +93,10 @@ function renderProducts() {
   list.replaceChildren(...state.products.map((product) => {
     const item = document.createElement("li");
     item.className = "product";
-    item.innerHTML = `<span class="swatch" aria-hidden="true"></span><h3></h3><p class="price"></p>
+    item.innerHTML = `<span class="swatch" aria-hidden="true"></span><h2></h2><p class="price"></p>
       <button type="button" class="add"></button>`;
     item.querySelector(".swatch").style.background = product.colour;
-    item.querySelector("h3").textContent = product.name;
+    item.querySelector("h2").textContent = product.name;
     item.querySelector(".price").textContent = money(product.price.centAmount, product.price.currencyCode);
     const add = item.querySelector(".add");
     add.textContent = text("add");
