@@ -296,10 +296,11 @@ class Demo:
     """What the demo's backend holds and the page must never see."""
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     """tender as ``make run`` starts it: development on, the demo's client made by
-    ``tender demo init`` (its cards are not used: each run issues its own)."""
+    ``tender demo init`` (its cards are not used: each test issues its own). One for every
+    module that drives the demo shop."""
     folder = tmp_path_factory.mktemp("demo")
     demo_file = folder / "demo.json"
     with running_tender(folder, env="development", demo_file=str(demo_file)) as service:
