@@ -34,7 +34,7 @@ run: $(STAMP) $(TENDER_ENV_FILE)
 test: $(STAMP)
 	./scripts/ensure-postgres.sh
 	./scripts/ensure-chromium.sh
-	./scripts/ensure-typescript.sh
+	./scripts/ensure-node-tools.sh
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(STAMP)

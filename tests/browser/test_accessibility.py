@@ -1,5 +1,5 @@
 """An automated accessibility audit: axe-core (pinned in ``.tools/package-lock.json``, installed
-by ``scripts/ensure-typescript.sh``) runs in real Chromium at each step of the demo shop's
+by ``scripts/ensure-node-tools.sh``) runs in real Chromium at each step of the demo shop's
 journey, in English and German, at desktop width and at 375 px, and on the merchant's plain
 page with the card form. A violation of WCAG 2.1 A or AA whose impact is serious or critical
 fails the test, and so does a page wider than 375 px; every finding goes to
@@ -34,7 +34,7 @@ def axe_script() -> Path:
     if not AXE.exists():
         if shutil.which("npm") is None:
             unavailable("Node is not installed: axe-core cannot be installed for the audit")
-        subprocess.run([ROOT / "scripts" / "ensure-typescript.sh"], check=True, timeout=600)
+        subprocess.run([ROOT / "scripts" / "ensure-node-tools.sh"], check=True, timeout=600)
     if not AXE.exists():
         unavailable(f"{AXE.relative_to(ROOT)} is missing (make test installs it)")
     return AXE

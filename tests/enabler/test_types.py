@@ -1,5 +1,5 @@
 """The enabler's ``.d.ts`` type-checks against a checkout written by its documented API, with
-the pinned TypeScript from ``.tools`` (``scripts/ensure-typescript.sh``). Without Node the
+the pinned TypeScript from ``.tools`` (``scripts/ensure-node-tools.sh``). Without Node the
 check is skipped, since tender's Python users need none; under CI=true that is a failure."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def _typescript() -> Path:
             if IN_CI:
                 pytest.fail(reason + " (CI=true: this check may not skip)")
             pytest.skip(reason)
-        subprocess.run([ROOT / "scripts" / "ensure-typescript.sh"], check=True, timeout=600)
+        subprocess.run([ROOT / "scripts" / "ensure-node-tools.sh"], check=True, timeout=600)
     return TSC
 
 
