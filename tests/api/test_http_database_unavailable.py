@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -21,6 +22,7 @@ from tender.domain.errors import StoreUnavailable
 from tests.api.conftest import SECRET, assert_error
 from tests.api.glue_shoppers import GUEST_HEADER, guest_id
 from tests.api.test_http_glue_errors import glue_error
+from tests.conftest import PG_ADMIN_URL
 
 NOWHERE = "postgresql+asyncpg://postgres@127.0.0.1:1/tender"
 """Nothing listens on port 1: every connection is refused at once."""
@@ -118,6 +120,42 @@ async def test_a_preflight_from_an_origin_to_look_up_is_told_to_try_again(
     assert "access-control-allow-origin" not in response.headers
 
 
+SERVER = make_url(PG_ADMIN_URL).set(drivername="postgresql+asyncpg")
+"""The test PostgreSQL server, to name a database or role it does not have."""
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        SERVER.set(database="tender_no_such_database"),
+        SERVER.set(username="tender_no_such_role", password="pw"),
+    ],
+    ids=["missing-database", "refused-role"],
+)
+async def test_a_database_that_refuses_the_service_is_unavailable_not_an_error(url: URL) -> None:
+    """A server that answers but will not let the service in (its database dropped or
+    misnamed, its role or password refused) is the operator's to fix: every caller is told
+    503 and to try again, as for a server that is down, never 500 as for a defect."""
+    settings = Settings(
+        env=Environment.TEST,
+        database_url=url.render_as_string(hide_password=False),
+        secret_key=SECRET,
+        sweep_interval_seconds=0,
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            token = await client.post(
+                "/oauth/token", data={"grant_type": "client_credentials"}, auth=("id", "secret")
+            )
+            assert_unavailable(token)
+            bearer = {"Authorization": "Bearer " + "t" * 43}
+            assert_unavailable(await client.get(f"/carts/{CART}", headers=bearer))
+            ready = await client.get("/ready")
+            assert ready.status_code == 503, ready.text
+
+
 async def test_liveness_does_not_need_the_database(client: httpx.AsyncClient) -> None:
     assert (await client.get("/health")).status_code == 200
 
@@ -142,6 +180,9 @@ def _sqlite(message: str) -> DBAPIError:
         (_lost("57P03"), True),  # starting up, not yet accepting connections
         (_lost("53300"), True),  # too many connections
         (_lost("08006"), True),  # connection failure
+        (_lost("3D000"), True),  # the database does not exist (dropped, renamed)
+        (_lost("28P01"), True),  # the password was refused (rotated on one side only)
+        (_lost("28000"), True),  # the role may not connect
         (_lost(None, invalidated=True), True),  # the driver lost the connection
         (_lost("40001"), False),  # a serialization failure is retried, not unavailability
         (_sqlite("database or disk is full"), True),

@@ -29,8 +29,10 @@ log = logging.getLogger(__name__)
 
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 LOCK_TIMEOUT_SQLSTATES = frozenset({"55P03"})
-UNREACHABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+UNREACHABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300", "3D000", "28000", "28P01"})
 """Shut down by an administrator or a crash, not yet accepting connections, too many of them;
+the database gone or its role refused (dropped, renamed, a password rotated on one side only:
+the operator's to fix, and nothing is wrong with the request, which works once they have);
 and class ``08``, connection exceptions."""
 SQLITE_UNUSABLE = ("database or disk is full", "unable to open database file", "disk I/O error")
 """SQLite's file cannot be written or opened now (its ``SQLITE_FULL``, ``CANTOPEN``, ``IOERR``)."""
