@@ -101,9 +101,6 @@ class Runtime:
     def _checkout_services(self, settings: Settings) -> None:
         """Carts, orders, sessions, checkout data and the processor's redemptions, with the
         external methods the settings offer."""
-        self.sessions = Sessions(
-            self.hasher, self.clock, ttl=timedelta(seconds=settings.session_ttl_seconds)
-        )
         # Redirect payments exist only with a provider that confirms them by signed callback,
         # or with the development simulator standing in for one.
         self.redirect_method = RedirectMethod(settings.redirect_provider_url or SIMULATOR_PAGE)
@@ -112,6 +109,12 @@ class Runtime:
             "redirect": self.redirect_method,
         }
         methods = methods_by_name([available[name] for name in settings.offered_payment_methods()])
+        self.sessions = Sessions(
+            self.hasher,
+            self.clock,
+            ttl=timedelta(seconds=settings.session_ttl_seconds),
+            offered=frozenset({GIFT_CARD, *methods}),
+        )
         self.carts = Carts(self.clock, payment_methods=(GIFT_CARD, *methods), hasher=self.hasher)
         window = timedelta(seconds=settings.order_payment_window_seconds)
         self.orders = Orders(self.carts, self.clock, methods=methods, payment_window=window)

@@ -285,3 +285,32 @@ async def test_a_sessions_lists_are_bounded(api: Api) -> None:
         headers=h,
     )
     assert fits.status_code == 201, fits.text
+
+
+async def test_a_session_that_allows_no_method_offered_here_is_refused(api: Api) -> None:
+    """A typo (``gift-card``) or only another connector's methods would make a session that
+    pays with nothing, found out by its shopper at the last step; a list may still name other
+    connectors' methods beside tender's, in any case."""
+    h = await api.headers()
+    cart = (
+        await api.client.post("/carts", json={"currency": "EUR", "country": "DE"}, headers=h)
+    ).json()
+    ref = {"cartRef": {"id": cart["id"]}}
+    for methods in (["gift-card"], ["card", "paypal"], []):
+        refused = await api.client.post(
+            "/sessions",
+            json={"cart": ref, "metadata": {"allowedPaymentMethods": methods}},
+            headers=h,
+        )
+        body = assert_error(refused, 400, "InvalidInput")
+        assert body["errors"][0]["field"] == "metadata.allowedPaymentMethods"
+        assert "giftcard, invoice" in body["errors"][0]["message"], body
+    for methods in (["GiftCard", "paypal"], ["card", "Invoice"]):
+        made = await api.client.post(
+            "/sessions",
+            json={"cart": ref, "metadata": {"allowedPaymentMethods": methods}},
+            headers=h,
+        )
+        assert made.status_code == 201, (methods, made.text)
+    events = (await api.client.get(f"/events?resourceId={cart['id']}", headers=h)).json()
+    assert [e["type"] for e in events["results"]].count("SessionCreated") == 2, events

@@ -10,7 +10,7 @@ from typing import Any
 from tender.domain.cart import CartNotFound
 from tender.domain.checkout_ports import Work
 from tender.domain.codes import Hasher
-from tender.domain.errors import NotFound
+from tender.domain.errors import InvalidInput, NotFound
 from tender.domain.events import NewEvent
 from tender.domain.ownership import visible
 from tender.domain.ports import Clock
@@ -31,10 +31,14 @@ class SessionNotFound(NotFound):
 
 
 class Sessions:
-    def __init__(self, hasher: Hasher, clock: Clock, *, ttl: timedelta) -> None:
+    def __init__(
+        self, hasher: Hasher, clock: Clock, *, ttl: timedelta, offered: frozenset[str]
+    ) -> None:
         self.hasher = hasher
         self.clock = clock
         self.ttl = ttl
+        self.offered = offered
+        """The payment methods this service offers, by their lower-case names."""
 
     async def create(
         self,
@@ -49,6 +53,7 @@ class Sessions:
         if not visible(cart, owner):
             raise CartNotFound(field="cart.cartRef.id")
         metadata = check_metadata(dict(metadata))
+        self._check_methods(metadata.get("allowedPaymentMethods"))
         number = metadata.get("futureOrderNumber")
         if number is not None and not await work.orders.take_order_number(cart.owner, number):
             raise OrderNumberTaken(field="metadata.futureOrderNumber")
@@ -74,6 +79,19 @@ class Sessions:
             now=now,
         )
         return token, session
+
+    def _check_methods(self, allowed: list[str] | None) -> None:
+        """A session whose ``allowedPaymentMethods`` name none of the methods offered here
+        (a typo such as ``gift-card``, or only another connector's) could pay with nothing,
+        which its shopper would find out at the last step. Names of methods offered elsewhere
+        may stand beside tender's: one list may serve several connectors."""
+        if allowed is None or self.offered.intersection(m.lower() for m in allowed):
+            return
+        raise InvalidInput(
+            "allowedPaymentMethods names none of the payment methods offered here: "
+            + ", ".join(sorted(self.offered)),
+            field="metadata.allowedPaymentMethods",
+        )
 
     async def get(self, work: Work, *, token: str, owner: str | None) -> Session:
         session = await work.sessions.session(self.hasher.secret(token))
