@@ -211,6 +211,18 @@ def test_admin_tokens_the_service_would_refuse_are_not_minted(
     assert invoke(*args, "--subject", "ops", "--ttl-minutes", "60").count(".") == 2
 
 
+def test_admin_tokens_live_as_long_as_the_service_allows(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The limit is the service's (``TENDER_JWT_MAX_LIFETIME_SECONDS``, up to a year), not a
+    week fixed in the command line."""
+    monkeypatch.setenv("TENDER_JWT_MAX_LIFETIME_SECONDS", str(30 * 86400))
+    args = ["admin", "token", "--scopes", "view_giftcards", "--subject", "ops"]
+    token = invoke(*args, "--ttl-minutes", str(30 * 24 * 60)).strip()
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 30 * 86400
+
+
 def test_admin_token_is_signed_with_the_keys_generation(
     cli_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -163,7 +163,9 @@ def secrets_init(
 def admin_token(
     subject: Annotated[str, typer.Option(help="Who the token speaks for, e.g. an email.")],
     scopes: Annotated[str, typer.Option(help=SCOPE_HELP)],
-    ttl_minutes: Annotated[int, typer.Option(min=1, max=7 * 24 * 60)] = 60,
+    ttl_minutes: Annotated[
+        int, typer.Option(min=1, help="At most TENDER_JWT_MAX_LIFETIME_SECONDS allows.")
+    ] = 60,
 ) -> None:
     """Mint a merchant-admin JWT (EdDSA, with the key of TENDER_JWT_KEY_GENERATION derived from
     TENDER_SECRET_KEY and published at /.well-known/jwks.json)."""
