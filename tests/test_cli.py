@@ -16,7 +16,7 @@ import jwt
 import pytest
 import typer
 from rich.console import Console
-from sqlalchemy import select, text
+from sqlalchemy import URL, make_url, select, text
 from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
@@ -30,7 +30,7 @@ from tender.domain.codes import luhn_valid, normalise_code
 from tender.domain.principals import Principal, Scope
 from tender.runtime import Runtime
 from tender.services.ledger import IssuedCard
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.conftest import PG_ADMIN_URL, create_pg_database, drop_pg_database
 
 runner = CliRunner()
 
@@ -757,3 +757,46 @@ def test_commands_refuse_a_database_not_at_this_releases_schema(
         assert "newer than this release" in result.output
     assert not out.exists()
     assert runner.invoke(app, ["db", "current"]).exit_code == 1
+
+
+SERVER = make_url(PG_ADMIN_URL).set(drivername="postgresql+asyncpg")
+"""The test PostgreSQL server, to name a database or role it does not have."""
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        (
+            SERVER.set(database="tender_no_such_database"),
+            'database "tender_no_such_database" does not exist',
+        ),
+        (
+            SERVER.set(username="tender_no_such_role", password="pw"),
+            'role "tender_no_such_role" does not exist',
+        ),
+        (SERVER.set(host="127.0.0.1", port=1), "Connect call failed"),
+    ],
+    ids=["missing-database", "unknown-role", "refused"],
+)
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["db", "current"], ["clients", "list"]])
+def test_a_database_out_of_reach_is_one_line_with_the_drivers_reason(
+    url: URL, reason: str, command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ``db`` commands connect before any unit of work: a refused connection ended in a
+    traceback there, and elsewhere a missing database in the driver's exception class names."""
+    monkeypatch.setenv("TENDER_DATABASE_URL", url.render_as_string(hide_password=False))
+    monkeypatch.setenv("TENDER_ENV", "test")
+    monkeypatch.setenv("TENDER_SECRET_KEY", "cli-test-secret-key-0123456789abcdefghij")
+    monkeypatch.setenv("TENDER_ENV_FILE", str(tmp_path / "absent.env"))
+    result = runner.invoke(app, command)
+    assert result.exit_code == 1, result.output
+    assert not isinstance(result.exception, Exception) or isinstance(
+        result.exception, SystemExit
+    ), result.exception
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("error: the database cannot be reached ("), lines
+    assert reason in lines[0], lines
+    assert "TENDER_DATABASE_URL" in lines[0]
+    assert "DBAPIError" not in lines[0]
+    assert "sqlalchemy" not in lines[0]

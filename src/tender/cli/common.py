@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import socket
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
@@ -11,10 +12,11 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from tender.auth.oauth import OAuthError
 from tender.config import InsecureSettings, Settings, setting_problem
+from tender.db.retries import unreachable
 from tender.domain.errors import DomainError, StoreUnavailable
 from tender.runtime import Runtime
 
@@ -64,13 +66,38 @@ def cli_errors(func: Callable[P, T]) -> Callable[P, T]:
         except ValidationError as error:
             raise fail(f"invalid setting {setting_problem(error)}") from None
         except StoreUnavailable as error:
-            raise fail(f"{error}: check TENDER_DATABASE_URL and that the server is up") from None
+            raise fail(unreachable_database(error.__cause__)) from None
+        except (ConnectionError, TimeoutError, socket.gaierror) as error:
+            # Raised as they are by the commands that connect before any unit of work (the
+            # ``db`` commands): a refused connection or an unknown host.
+            raise fail(unreachable_database(error)) from None
+        except DBAPIError as error:
+            if unreachable(error):
+                raise fail(unreachable_database(error)) from None
+            raise fail(f"database error: {_first_line(error.orig or error)}") from None
         except SQLAlchemyError as error:
             raise fail(
                 f"database error: {type(error).__name__}: {str(error).splitlines()[0]}"
             ) from None
 
     return wrapper
+
+
+def unreachable_database(cause: BaseException | None) -> str:
+    """What the operator needs: that the database was not reached, the driver's own reason
+    (a database or role that does not exist, a refused connection), and where to look."""
+    if isinstance(cause, DBAPIError):
+        cause = cause.orig
+    reason = f" ({_first_line(cause)})" if cause is not None else ""
+    return (
+        f"the database cannot be reached{reason}: "
+        "check TENDER_DATABASE_URL and that the server is up"
+    )
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def run(work: Callable[[Runtime], Awaitable[T]], *, any_schema: bool = False) -> T:
