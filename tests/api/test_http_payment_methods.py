@@ -24,7 +24,13 @@ from tests.api.journeys import (
     ready_cart,
     shipping_method,
 )
-from tests.api.payment_setup import WITH_PROVIDER, api_with, callback_body, signed
+from tests.api.payment_setup import (
+    PROVIDER_SECRET,
+    WITH_PROVIDER,
+    api_with,
+    callback_body,
+    signed,
+)
 
 
 def jsonapi_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -464,3 +470,92 @@ async def test_a_provider_that_declined_cannot_authorize_later(db: Database) -> 
         assert_error(contrary, 409)
         payment = await payment_of(api, h, payment_id)
         assert [t["type"] for t in payment["transactions"]] == ["Authorization"]
+
+
+# --- tender's own placing answers the redirect page --------------------------------------------
+
+
+async def place(api: Api, h: dict[str, str], cart_id: str, **headers: str) -> httpx.Response:
+    return await api.client.post("/orders", json={"cartId": cart_id}, headers={**h, **headers})
+
+
+async def test_placing_with_invoice_answers_no_redirect_page(db: Database) -> None:
+    async with api_with(db, **WITH_PROVIDER) as api:  # redirect offered, invoice chosen
+        h, _, cart = await a_shop(api)
+        await choose_payment_method(api, h, cart["id"], "invoice")
+        placed = await place(api, h, cart["id"])
+        assert placed.status_code == 201, placed.text
+        assert placed.json()["redirectUrl"] is None
+
+
+async def test_placing_with_redirect_answers_the_providers_page_for_its_payment(
+    db: Database,
+) -> None:
+    """The merchant's backend sends the shopper to the page as answered, filling in nothing;
+    the provider's callback for the payment it names confirms the order."""
+    async with api_with(db, **WITH_PROVIDER) as api:
+        h, _, cart = await a_shop(api)  # 1,005.00 EUR
+        gift = await card(api, h, 5_000)
+        added = await api.client.post(
+            f"/carts/{cart['id']}/giftcards", json={"code": gift["code"]}, headers=h
+        )
+        assert added.status_code == 201, added.text
+        await choose_payment_method(api, h, cart["id"], "redirect")
+        placed = await place(api, h, cart["id"])
+        assert placed.status_code == 201, placed.text
+        order = placed.json()
+        (redirect,) = [p for p in order["payments"] if p["paymentMethod"] == "redirect"]
+        assert redirect["amountPlanned"]["centAmount"] == 95_500
+
+        url = httpx.URL(order["redirectUrl"])
+        assert (url.scheme, url.host, url.path) == (
+            "https",
+            "pay.example",
+            "/checkout/" + redirect["id"],
+        )
+        assert dict(url.params) == {"amount": "95500", "currency": "EUR"}  # what the cards leave
+        for secret in (PROVIDER_SECRET, gift["code"], SECRET):
+            assert secret not in order["redirectUrl"]
+
+        confirmed = await callback(api, redirect["id"], callback_body(redirect["id"], 95_500))
+        assert confirmed.status_code == 200, confirmed.text
+        assert auth_states(await payment_of(api, h, redirect["id"])) == ["Success"]
+        completed = await api.client.post(f"/orders/{order['id']}/complete", headers=h)
+        assert completed.status_code == 200, completed.text
+        assert completed.json()["state"] == "Completed"
+
+
+async def test_a_replayed_placing_answers_the_same_page_and_the_order_keeps_none(
+    db: Database,
+) -> None:
+    """A retry with the placing's Idempotency-Key gets the page it lost; the order itself, as
+    Glue's, does not carry it: the page belongs to placing."""
+    async with api_with(db, **WITH_PROVIDER) as api:
+        h, _, cart = await a_shop(api)
+        await choose_payment_method(api, h, cart["id"], "redirect")
+        first = await place(api, h, cart["id"], **{"Idempotency-Key": "place-1"})
+        assert first.status_code == 201, first.text
+        assert first.json()["redirectUrl"].startswith("https://pay.example/checkout/")
+        again = await place(api, h, cart["id"], **{"Idempotency-Key": "place-1"})
+        assert again.status_code == 201, again.text
+        assert again.headers["idempotent-replayed"] == "true"
+        assert again.json()["redirectUrl"] == first.json()["redirectUrl"]
+        assert again.content == first.content
+        order = (await api.client.get(f"/orders/{first.json()['id']}", headers=h)).json()
+        assert "redirectUrl" not in order
+
+
+async def test_the_simulators_page_is_answered_as_a_full_url(db: Database) -> None:
+    async with api_with(db, env=Environment.DEVELOPMENT) as api:
+        h, _, cart = await a_shop(api)
+        await choose_payment_method(api, h, cart["id"], "redirect")
+        placed = await place(api, h, cart["id"])
+        assert placed.status_code == 201, placed.text
+        order = placed.json()
+        (redirect,) = [p for p in order["payments"] if p["paymentMethod"] == "redirect"]
+        assert order["redirectUrl"] == f"http://test/redirect-payments/{redirect['id']}"
+        page = await api.client.get(order["redirectUrl"])
+        assert page.status_code == 200
+        paid = await api.client.post(f"{order['redirectUrl']}/pay")
+        assert paid.status_code == 200, paid.text
+        assert auth_states(await payment_of(api, h, redirect["id"])) == ["Success"]

@@ -161,3 +161,21 @@ async def test_who_may_call_and_the_headers_are_declared(api: Api) -> None:
                 answer = await api.client.request(method.upper(), path)
                 assert answer.status_code < 400, (path, answer.text)
     assert "HTTPValidationError" not in str(document)
+
+
+async def test_placing_declares_the_redirect_page_and_the_order_does_not(api: Api) -> None:
+    """A client generated from the document finds the page in the answer to placing only."""
+    document = (await api.client.get("/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+
+    def answer(path: str, method: str, status: str) -> dict[str, Any]:
+        content = document["paths"][path][method]["responses"][status]["content"]
+        ref: str = content["application/json"]["schema"]["$ref"]
+        return schemas[ref.rsplit("/", 1)[1]]  # type: ignore[no-any-return]
+
+    placed = answer("/orders", "post", "201")
+    assert "redirectUrl" in placed["required"]
+    page = placed["properties"]["redirectUrl"]
+    assert {kind.get("type") for kind in page["anyOf"]} == {"string", "null"}
+    assert "provider" in page["description"]
+    assert "redirectUrl" not in answer("/orders/{order_id}", "get", "200")["properties"]

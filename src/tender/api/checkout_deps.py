@@ -31,3 +31,11 @@ async def run(
     return await boundary(
         lambda conn: work(runtime.work(conn, actor=principal.actor, correlation_id=corr))
     )
+
+
+def page_url(request: Request, url: str | None) -> str | None:
+    """A page the shopper's browser is sent to, as a full URL: the redirect simulator's page
+    is tender's own (a path), and a path would be read against the merchant's site."""
+    if url is None or not url.startswith("/"):
+        return url
+    return str(request.base_url).rstrip("/") + url

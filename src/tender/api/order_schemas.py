@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from tender.api.checkout_schemas import payment_public, shipping_public
 from tender.api.schemas import MoneyOut
@@ -83,6 +83,27 @@ class OrderPublic(BaseModel):
     createdAt: str
     lastModifiedAt: str
     model_config = {"extra": "allow"}
+
+
+class PlacedOrder(OrderPublic):
+    """The order just placed, and where the shopper pays what the gift cards leave open when
+    that is paid by redirect (``redirectUrl``). The page is made for the payment placing
+    started, so it is answered with placing (and with a replay of it under the same
+    Idempotency-Key), as Glue's ``POST /checkout`` answers it; the order's other answers
+    (``GET /orders/{id}``, its transitions) do not carry it, as Glue's order does not."""
+
+    redirectUrl: str | None = Field(
+        description="The payment page for the order's pending redirect payment, to send the "
+        "shopper's browser to: the provider's page (TENDER_REDIRECT_PROVIDER_URL with the "
+        "payment's id, amount in minor units and currency filled in), or in development "
+        "tender's simulator. Holding it confirms nothing: only the provider's signed "
+        "callback does. null when nothing is paid by redirect (invoice, or gift cards "
+        "covering everything). Answered with placing and its replays only.",
+        examples=[
+            "https://pay.example/checkout/0190a5d2-7c3e-7b1a-9f4e-2d6c8b0a1e53"
+            "?amount=100500&currency=EUR"
+        ],
+    )
 
 
 class PaymentInOrder(PaymentPublic):

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
-from tender.api.checkout_deps import owner_of, run
+from tender.api.checkout_deps import owner_of, page_url, run
 from tender.api.checkout_schemas import (
     AmountBody,
     ShippingMethodCreate,
@@ -21,6 +21,7 @@ from tender.api.order_schemas import (
     OrderPublic,
     PaymentInOrder,
     PaymentPublic,
+    PlacedOrder,
     ShippingMethodList,
     ShippingMethodPublic,
 )
@@ -35,7 +36,7 @@ from tender.domain.ownership import visible
 from tender.domain.payments import PaymentNotFound
 from tender.domain.principals import Principal, Scope
 from tender.domain.totals import parse_tax_rate
-from tender.services.orders import OrderView
+from tender.services.orders import OrderView, Placed
 from tender.services.shipping import add_shipping_method, set_shipping_method_active
 
 router = APIRouter(tags=["orders"], route_class=AuthFirstRoute)
@@ -68,20 +69,26 @@ class CompleteOrder(Strict):
 @router.post(
     "/orders",
     status_code=201,
-    response_model=OrderPublic,
+    response_model=PlacedOrder,
     responses=responses(400, 401, 403, 404, 409, 422),
     summary="Place the cart as an order: reserves every gift card, all or nothing",
 )
-async def place_order(request: Request, body: PlaceOrder, principal: Orders) -> OrderPublic:
+async def place_order(request: Request, body: PlaceOrder, principal: Orders) -> PlacedOrder:
     runtime = request.app.state.runtime
+    # The page is the one placing made (``Placed.redirect``), as Glue's ``POST /checkout``
+    # answers it: the merchant's backend never fills in the provider's URL itself.
 
-    async def work(w: Work) -> OrderView:
-        placed = await runtime.orders.place(
+    async def work(w: Work) -> Placed:
+        placed: Placed = await runtime.orders.place(
             w, cart_id=body.cartId, owner=owner_of(principal), reference=body.orderReference
         )
-        return OrderView(placed.order, placed.view.payments)
+        return placed
 
-    return _public(await run(request, principal, work))
+    placed = await run(request, principal, work)
+    order = order_public(OrderView(placed.order, placed.view.payments))
+    return PlacedOrder.model_validate(
+        {**order, "redirectUrl": page_url(request, placed.redirect.url)}
+    )
 
 
 def _public(view: OrderView) -> OrderPublic:

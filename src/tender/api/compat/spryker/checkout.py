@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from tender.api.checkout_deps import run
+from tender.api.checkout_deps import page_url, run
 from tender.api.compat.spryker import jsonapi
 from tender.api.compat.spryker.documents import CheckoutAttributes, CheckoutDocument
 from tender.api.compat.spryker.gift_cards import CardsToApply, card_entries, with_cards
@@ -116,7 +116,7 @@ def checkout_document(request: Request, placed: Placed) -> Document:
         "id": None,
         "attributes": {
             "orderReference": placed.order.reference,
-            "redirectUrl": jsonapi.absolute(request, placed.redirect.url),
+            "redirectUrl": page_url(request, placed.redirect.url),
             "isExternalRedirect": placed.redirect.external or None,
         },
         "links": jsonapi.link(request, "/checkout"),

@@ -190,13 +190,6 @@ async def reachable(work: Work, cart_id: str, who: Caller) -> None:
 # --- documents out -------------------------------------------------------------------------
 
 
-def absolute(request: Request, url: str | None) -> str | None:
-    """Redirects to tender's own pages are given as full URLs, as a Glue client expects."""
-    if url is None or not url.startswith("/"):
-        return url
-    return str(request.base_url).rstrip("/") + url
-
-
 def link(request: Request, path: str) -> dict[str, str]:
     return {"self": str(request.base_url).rstrip("/") + path}
 
