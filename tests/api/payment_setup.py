@@ -41,9 +41,11 @@ async def api_with(db: Database, **overrides: Any) -> AsyncIterator[Api]:
     runtime = Runtime(Settings(**values), clock=clock)
     app = create_app(runtime=runtime)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        yield Api(client, runtime, clock)
-    await runtime.close()
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield Api(client, runtime, clock)
+    finally:  # a failed test's pool is closed too, or the next test fails on its connections
+        await runtime.close()
 
 
 def signed(
