@@ -75,8 +75,6 @@ class CompleteOrder(Strict):
 )
 async def place_order(request: Request, body: PlaceOrder, principal: Orders) -> PlacedOrder:
     runtime = request.app.state.runtime
-    # The page is the one placing made (``Placed.redirect``), as Glue's ``POST /checkout``
-    # answers it: the merchant's backend never fills in the provider's URL itself.
 
     async def work(w: Work) -> Placed:
         placed: Placed = await runtime.orders.place(
@@ -86,6 +84,8 @@ async def place_order(request: Request, body: PlaceOrder, principal: Orders) -> 
 
     placed = await run(request, principal, work)
     order = order_public(OrderView(placed.order, placed.view.payments))
+    # The page placing made (``Placed.redirect``), as Glue's ``POST /checkout`` answers it:
+    # the merchant's backend never fills in the provider's URL itself.
     return PlacedOrder.model_validate(
         {**order, "redirectUrl": page_url(request, placed.redirect.url)}
     )
