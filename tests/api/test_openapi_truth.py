@@ -15,9 +15,11 @@ import httpx
 import jsonschema
 import pytest
 
+from tender.db.engine import Database
 from tests.api.conftest import Api
 from tests.api.journeys import ORIGIN, card
 from tests.api.operations_setup import INTENTS, action, placed_order
+from tests.api.payment_setup import WITH_PROVIDER, api_with, callback_body
 from tests.api.processor import open_shop
 
 
@@ -179,3 +181,18 @@ async def test_placing_declares_the_redirect_page_and_the_order_does_not(api: Ap
     assert {kind.get("type") for kind in page["anyOf"]} == {"string", "null"}
     assert "provider" in page["description"]
     assert "redirectUrl" not in answer("/orders/{order_id}", "get", "200")["properties"]
+
+
+async def test_the_provider_callback_declares_its_signed_body(db: Database) -> None:
+    """The callback reads its body itself, after the signature: the document still says what
+    the provider sends, and the headers that sign it."""
+    async with api_with(db, **WITH_PROVIDER) as api:
+        document = (await api.client.get("/openapi.json")).json()
+    operation = document["paths"]["/redirect-payments/{payment_id}/callback"]["post"]
+    headers = {p["name"] for p in operation["parameters"] if p.get("required")}
+    assert {"X-Tender-Timestamp", "X-Tender-Signature"} <= headers
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    in_document = {**schema, "components": document["components"]}
+    jsonschema.validate(callback_body("0198a0a0-0000-7000-8000-000000000000", 100), in_document)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"paymentId": "x", "status": "paid"}, in_document)

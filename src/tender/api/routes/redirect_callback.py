@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
@@ -52,10 +52,37 @@ class CallbackAnswer(BaseModel):
     """The authorization's state now: what was reported, or what an earlier report settled."""
 
 
+def _signed_body() -> dict[str, Any]:
+    """``openapi_extra`` for the body this route reads itself, once its signature is checked:
+    FastAPI sees no body parameter, so the document named neither the body nor the headers
+    that sign it, and a provider's client generated from it had nothing to send."""
+    schema = ProviderCallback.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)  # MoneyIn is one of the document's own schemas
+    signing = {
+        TIMESTAMP_HEADER: "Unix seconds; the signature covers it with the body.",
+        SIGNATURE_HEADER: '``sha256=`` and the hex HMAC-SHA256 of ``"<timestamp>.<raw body>"``, '
+        "keyed with the provider's secret.",
+    }
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
+        "parameters": [
+            {
+                "name": name.title(),
+                "in": "header",
+                "required": True,
+                "description": text,
+                "schema": {"type": "string"},
+            }
+            for name, text in signing.items()
+        ],
+    }
+
+
 @router.post(
     "/redirect-payments/{payment_id}/callback",
     response_model=CallbackAnswer,
     responses=responses(400, 401, 404, 409, 422),
+    openapi_extra=_signed_body(),
     summary="The redirect provider confirms a payment (signed, server to server)",
 )
 async def provider_callback(request: Request, payment_id: str) -> CallbackAnswer | JSONResponse:
