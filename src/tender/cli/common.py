@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import socket
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
@@ -16,7 +15,6 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from tender.auth.oauth import OAuthError
 from tender.config import InsecureSettings, Settings, setting_problem
-from tender.db.retries import unreachable
 from tender.domain.errors import DomainError, StoreUnavailable
 from tender.runtime import Runtime
 
@@ -67,13 +65,7 @@ def cli_errors(func: Callable[P, T]) -> Callable[P, T]:
             raise fail(f"invalid setting {setting_problem(error)}") from None
         except StoreUnavailable as error:
             raise fail(unreachable_database(error.__cause__)) from None
-        except (ConnectionError, TimeoutError, socket.gaierror) as error:
-            # Raised as they are by the commands that connect before any unit of work (the
-            # ``db`` commands): a refused connection or an unknown host.
-            raise fail(unreachable_database(error)) from None
         except DBAPIError as error:
-            if unreachable(error):
-                raise fail(unreachable_database(error)) from None
             raise fail(f"database error: {_first_line(error.orig or error)}") from None
         except SQLAlchemyError as error:
             raise fail(
