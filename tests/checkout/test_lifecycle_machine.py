@@ -4,11 +4,13 @@ checkout, capture part of a card, confirm the invoice, complete, refund, cancel,
 merchant's payment intents (capture, refund, cancel, reverse). After every step: no card's
 available balance below zero, the ledger's holds equal the gift card authorizations still open,
 the books sum to zero, the cards never keep more of the shopper's money than the order's grand
-total (nothing while back in checkout), and before placing only redemptions hold money."""
+total (nothing while back in checkout but a redemption placing keeps), and before placing only
+redemptions hold money."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -172,12 +174,9 @@ class Lifecycle(RuleBasedStateMachine):
         """The shopper's page redeems at most ``amount`` of a card on the session's cart."""
 
         async def redeem(w: Work) -> Any:
-            redeemed = await self.rt.redemptions.redeem(
+            return await self.rt.redemptions.redeem(
                 w, session=self.session, code=self.codes[index], pin=None, amount=eur(amount)
             )
-            if not redeemed.succeeded:
-                REFUSED_REDEMPTIONS.append(redeemed.errors)
-            return redeemed
 
         self.attempt(
             "redeem",
@@ -273,7 +272,8 @@ class Lifecycle(RuleBasedStateMachine):
             place,
             allowed=self.editable,
             refusals=("OrderAlreadyPlaced", "CartLocked"),
-            unforeseen=("GiftCardReservationFailed", "GiftCardShortfall"),
+            # ``RedeemedBeyondTotal``: the cart's total fell below what redemptions hold.
+            unforeseen=("GiftCardReservationFailed", "GiftCardShortfall", "RedeemedBeyondTotal"),
         ):
             self.state = OrderState.PROCESSING
 
@@ -417,7 +417,10 @@ class Lifecycle(RuleBasedStateMachine):
         if order is not None:
             assert charged <= order.grand_total
         if self.state is OrderState.CHECKOUT:
-            assert charged == 0
+            # Back in checkout nothing keeps captured money but a redemption that placing
+            # will keep as it is (captured whole: reopening refused any other capture).
+            kept = [p for p in payments if p.already_reserved]
+            assert all(p.refundable == 0 for p in payments if p.is_gift_card and p not in kept)
 
 
 def eur(minor: int) -> Money:
@@ -430,13 +433,16 @@ INTENT_REFUSALS = (
     "InvalidStateTransition",  # capturing outside Processing
     "InvalidOrderStateTransition",
 )
-REFUSED_REDEMPTIONS: list[Any] = []
-"""Why redemptions the provider refused were refused (a card spent elsewhere meanwhile)."""
+EXPLORE = os.environ.get("TENDER_MACHINE_EXPLORE") == "1"
+"""Draw new examples on every run (a hunt on a developer's machine). By default the examples
+are the same on every run, so that the steps required below are reached on every run, in CI
+above all: with fresh draws one run in about fifteen took no intent on."""
 
 SUCCEEDED: dict[str, int] = {}
-"""Successful steps of a run, by name. A run is random: how far each of its examples gets is
-too, so a run is only required to have placed orders, cancelled one, and taken one on from
-Processing to Completed or back to Checkout (every run tried had more)."""
+"""Successful steps of a run, by name. How far each example gets depends on its draws, so a
+run is only required to have redeemed a card, placed orders, cancelled one, taken
+one on from Processing (completed, back to Checkout, or a card captured) and carried out a
+payment intent (every run tried had more)."""
 
 
 def _run(url: str) -> None:
@@ -446,10 +452,11 @@ def _run(url: str) -> None:
         run_state_machine_as_test(
             Lifecycle,
             settings=settings(
-                max_examples=40,
+                max_examples=50,
                 stateful_step_count=30,
                 deadline=None,
                 suppress_health_check=[HealthCheck.too_slow],
+                derandomize=not EXPLORE,
             ),
         )
     finally:
@@ -458,7 +465,8 @@ def _run(url: str) -> None:
     assert SUCCEEDED.get("add_card"), succeeded
     assert SUCCEEDED.get("place"), succeeded
     assert SUCCEEDED.get("cancel"), succeeded
-    assert SUCCEEDED.get("complete") or SUCCEEDED.get("reopen"), succeeded
+    taken_on = ("complete", "reopen", "capture_part", "intent_capture_approved")
+    assert any(SUCCEEDED.get(step) for step in taken_on), succeeded
     assert SUCCEEDED.get("redeem"), succeeded
     assert any(name.startswith("intent_") for name in SUCCEEDED), succeeded
 
