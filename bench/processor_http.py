@@ -2,8 +2,10 @@
 connector's ``POST /balance`` and ``POST /redeem``), on SQLite and PostgreSQL, with 1 and 2
 uvicorn workers, at 8 and 50 connections (wrk), over 10,000 cards. Every request speaks for a
 browser session of its own, on a cart of its own, prepared beforehand, so no per-session budget
-limits the run (the per-session and per-client lookup budgets are raised as well). After each
-run the books are audited, and every successful redemption must hold exactly once.
+limits the run (the per-session and per-client lookup budgets are raised as well). A redemption
+carries an ``Idempotency-Key`` of its own, as the enabler's ``submit`` sends one, so what is
+measured is the request a shopper's page makes. After each run the books are audited, and every
+successful redemption must hold exactly once.
 
 On PostgreSQL each workers/connections combination also measures a minimal FastAPI endpoint on
 raw asyncpg doing the same essential work (``bench/baseline_processor.py``), on sessions and
@@ -59,7 +61,8 @@ CARD_AMOUNT = 5000
 PROCESSOR_LUA = r"""
 -- Each request takes the next prepared line ("PATH SESSION BODY"); the threads interleave so no
 -- line is sent twice, except in "cycle" mode (balances change nothing, so a line may come
--- again). Answers that are not 2xx, and redemptions answered "Failure", are counted per status.
+-- again). A redemption carries an Idempotency-Key, as the enabler's submit does. Answers that
+-- are not 2xx, and redemptions answered "Failure", are counted per status.
 local ids = {}
 local counter = 0
 local threads = {}
@@ -88,6 +91,7 @@ function request()
   local headers = {}
   for name, value in pairs(wrk.headers) do headers[name] = value end
   headers["X-Session-Id"] = string.sub(line, first + 1, second - 1)
+  if path == "/redeem" then headers["Idempotency-Key"] = "redeem-" .. headers["X-Session-Id"] end
   return wrk.format("POST", path, headers, string.sub(line, second + 1))
 end
 function response(status, headers, body)
