@@ -280,6 +280,22 @@ async def test_successful_lookups_spend_no_failure_budget(start: Start) -> None:
     assert [count for key, count in counts.items() if "/attempts/" in key] == [6]
 
 
+async def test_keyed_successful_lookups_give_their_claims_back(start: Start) -> None:
+    """With an Idempotency-Key the claims are given back once the request's transaction has
+    ended (on PostgreSQL; with it, on SQLite): six found cards spend none of a budget of two."""
+    service = await start(card_failures_per_client="2/hour", card_failures_per_code="2/hour")
+    http = service.http()
+    headers = await service.headers()
+    _, code = await service.card()
+    for index in range(6):
+        keyed = {**headers, "Idempotency-Key": f"look-{index}"}
+        assert state_of(await balance(http, keyed, code)) == "Valid"
+    counts = await service.counts()
+    failures = {key: count for key, count in counts.items() if "/failed/" in key}
+    assert len(failures) == 2
+    assert set(failures.values()) == {0}, counts
+
+
 # --- racing lookups ------------------------------------------------------------------------
 
 

@@ -237,8 +237,9 @@ async def card_lookup(
     given back unless it failed.
 
     The counters are written apart from the lookup's transaction on PostgreSQL (even inside a
-    keyed request), so they stay counted whatever the lookup does, and a shared counter is
-    never locked for the rest of a request. SQLite's one writer is the request's: there a
+    keyed request, whose give-back waits until its transaction has ended and then takes the
+    request's own connection), so they stay counted whatever the lookup does, and a shared
+    counter is never locked for the rest of a request. SQLite's one writer is the request's: there a
     keyed request's counts commit with its answer, and go only with an answer of 5xx, which
     says nothing of the card."""
     runtime = runtime_of(request)
@@ -264,5 +265,5 @@ async def card_lookup(
         lookup.failed()
         raise
     finally:
-        if not lookup.failure:
-            await _give_back(runtime, admitted.claimed)
+        if not lookup.failure:  # in a keyed request, once its transaction has ended
+            await runtime.db.after_request(lambda: _give_back(runtime, admitted.claimed))

@@ -240,6 +240,17 @@ class Database:
         if request and request.database is self and not (request.conn or request.failed):
             await retrying(request.begin, 1)  # a database out of reach is a 503, as in a unit
 
+    async def after_request(self, action: Callable[[], Awaitable[None]]) -> None:
+        """Run ``action`` (a statement apart, which must not raise) once this task's keyed
+        request transaction has ended, or now if there is none. On PostgreSQL it then runs on
+        the request's own connection instead of one of the apart pool's; SQLite's apart
+        statements join the request's transaction (its one writer), so they run now."""
+        request = current_request.get()
+        if self.is_sqlite or request is None or request.database is not self or not request.conn:
+            await action()
+            return
+        request.after(action)
+
     def request_failed(self) -> bool:
         """Whether this task's request transaction failed: it can only roll back now, and its
         request must not answer as if its work were done."""
