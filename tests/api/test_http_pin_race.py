@@ -88,9 +88,12 @@ async def _tokens(client: httpx.AsyncClient, runtime: Runtime) -> list[dict[str,
     return headers
 
 
+@pytest.mark.parametrize("keyed", [False, True], ids=["keyless", "keyed"])
 async def test_pin_guesses_from_41_clients_at_once(
-    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, keyed: bool
 ) -> None:
+    """Keyed, each guess runs in a request transaction of its own, and its budgets' claims
+    and its PIN attempt are written apart from it, in a pool of two (and its overflow)."""
     compared = Compared()
     compared.install(monkeypatch)
     rng = random.Random(41)
@@ -106,14 +109,20 @@ async def test_pin_guesses_from_41_clients_at_once(
     async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=60) as http:
         callers = await _tokens(http, runtime)
         valid: Counter[str] = Counter()
+        callers_at = range(CALLERS)
         for card in issued:
             pins = [f"{rng.randrange(10**6):06d}" for _ in range(CALLERS - 1)]
             pins = [p if p != RIGHT_PIN else "000000" for p in pins]
             pins.insert(rng.randrange(CALLERS), RIGHT_PIN)
+            keys = [{"Idempotency-Key": f"{card.card.id}-{i}"} if keyed else {} for i in callers_at]
             responses = await asyncio.gather(
                 *(
-                    http.post("/giftcards/balance", json={"code": card.code, "pin": pin}, headers=h)
-                    for pin, h in zip(pins, callers, strict=True)
+                    http.post(
+                        "/giftcards/balance",
+                        json={"code": card.code, "pin": pin},
+                        headers={**h, **key},
+                    )
+                    for pin, h, key in zip(pins, callers, keys, strict=True)
                 )
             )
             assert {r.status_code for r in responses} == {200}

@@ -77,19 +77,26 @@ async def test_the_cost_of_one_call_is_counted(
     hand_offs = {(app, call): count for app, call, _, _, _, _, count, _ in rows}
     connections = {(app, call): int(count) for app, call, _, _, _, _, _, count in rows}
     if db.is_sqlite:
-        # session; the budgets' claims, one statement that commits on its own; the card; their
-        # give-back, the same. A redemption's unit adds its own between the two.
-        assert statements == {("tender", "balance"): 5, ("tender", "redeem"): 13}
-        # the claims and the give-back, one each; BEGIN IMMEDIATE with the unit's first
-        # statement, its commit (the rest runs on the loop's thread)
-        assert hand_offs == {("tender", "balance"): "4", ("tender", "redeem"): "4"}
+        # A balance: session; the budgets' claims, one statement that commits on its own; the
+        # card; their give-back, the same. A redemption is keyed, as the enabler sends it:
+        # session, then in the request's one transaction (BEGIN IMMEDIATE) the kept answer's
+        # read, the claims, the unit (cart, payments, card, hold, five tables' rows) and the
+        # give-back, each under a savepoint (SAVEPOINT and RELEASE), and the answer kept.
+        assert statements == {("tender", "balance"): 5, ("tender", "redeem"): 21}
+        # A balance: the claims and the give-back, one each; BEGIN IMMEDIATE with the unit's
+        # first statement, its commit (the rest runs on the loop's thread). A keyed
+        # redemption: eight (a keyless one took four).
+        assert hand_offs == {("tender", "balance"): "4", ("tender", "redeem"): "8"}
         # the one the last request left waiting, for every step (a lease, as on PostgreSQL)
         assert connections == {("tender", "balance"): 0, ("tender", "redeem"): 0}
     else:
         assert statements == {
             # session with its cart's currency, the budgets' claims, card, their give-back
             ("tender", "balance"): 4,
-            ("tender", "redeem"): 10,
+            # keyed: session; BEGIN, the key's lock and its kept answer; the claims (apart);
+            # the unit's savepoint, cart, payments, card, hold, rows; the keep, COMMIT; the
+            # give-back once the transaction has ended
+            ("tender", "redeem"): 14,
             ("baseline", "balance"): 2,
             ("baseline", "redeem"): 12,
         }

@@ -142,14 +142,18 @@ class Database:
         and wait for ever. Apart work never waits for the main pool, so its own always drains.
         Half the main pool's size (its overflow as much again): every card lookup counts its
         budgets apart, so a pool much smaller than the requests in flight queues lookups."""
+        self.wait_limit = lease.WAIT_LIMIT_SECONDS
+        """How long a request waits for a connection, or on SQLite for its turn to write."""
+        self._idle = lease.Idle(pool_size, self.wait_limit)
+        self._apart_idle: lease.Idle | None = None
+        """Apart statements' connections between two statements, checked out of the apart
+        pool up to its size (its overflow stays for apart transactions)."""
         if not self.is_sqlite:
             apart_size = apart_pool_size or max(2, pool_size // 2)
             self._apart_engine = create_engine(
                 url, pool_size=apart_size, echo=echo, idle_timeout_ms=idle_timeout_ms
             )
-        self.wait_limit = lease.WAIT_LIMIT_SECONDS
-        """How long a request waits for a connection, or on SQLite for its turn to write."""
-        self._idle = lease.Idle(pool_size, self.wait_limit)
+            self._apart_idle = lease.Idle(apart_size, self.wait_limit)
         self._sqlite_writer = asyncio.Lock()
         """SQLite has one writer at a time. Queueing this process's writers here keeps them out
         of SQLite's busy handler, which sleeps up to 100 ms between tries (p99 spikes);
@@ -210,8 +214,10 @@ class Database:
             # One statement commits on its own: no BEGIN and COMMIT hand-offs around it.
             return await _standalone(self.engine, work, turn=self.writer)
         # The request's own connection when free (a lookup before any unit): no pool waited for
-        engine = self.engine if lease.free(self.engine) else self._apart_engine
-        return await _standalone(engine, work)
+        if lease.free(self.engine) or self._apart_idle is None:
+            return await _standalone(self.engine, work)
+        idle, engine = self._apart_idle, self._apart_engine
+        return await _standalone(engine, work, source=lambda: lease.waiting_in(idle, engine))
 
     def request_lease(self) -> contextlib.AbstractAsyncContextManager[None]:
         return lease.held(self.engine, self._idle)  # one connection a request (db.lease)
@@ -295,6 +301,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self._idle.close()
+        if self._apart_idle is not None:
+            await self._apart_idle.close()
         await self.engine.dispose()
         if self._apart_engine is not self.engine:
             await self._apart_engine.dispose()
@@ -306,15 +314,18 @@ async def _standalone(
     *,
     read_only: bool = False,
     turn: Callable[[], contextlib.AbstractAsyncContextManager[None]] = contextlib.nullcontext,
+    source: Callable[[], contextlib.AbstractAsyncContextManager[AsyncConnection]] | None = None,
 ) -> T:
     """``work`` on a connection of ``engine`` (the request's own if free) with no transaction
     around it, retried like one: its ``direct`` statements each stand alone (no ``BEGIN`` and
     ``COMMIT`` round trips); any other statement begins a transaction (``read_only``: one that
     only reads), committed when ``work`` returns and rolled back if it raises. ``turn`` is
-    taken once the connection is (SQLite's writer's, for a write)."""
+    taken once the connection is (SQLite's writer's, for a write); ``source`` lends the
+    connection instead of ``lease.connection``."""
+    connect = source or (lambda: lease.connection(engine))
 
     async def once() -> T:
-        async with lease.connection(engine) as conn, turn():
+        async with connect() as conn, turn():
             if read_only:
                 conn = await conn.execution_options(**{READ_ONLY: True})
             try:

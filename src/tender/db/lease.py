@@ -229,6 +229,18 @@ def free(engine: AsyncEngine) -> bool:
 
 
 @contextlib.asynccontextmanager
+async def waiting_in(idle: Idle, engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection of ``engine`` that waits in ``idle`` between borrowers, as the requests'
+    connections do: for statements apart from every request (a card lookup's counters in a
+    keyed request), a ``pop`` instead of a checkout from the pool and its return."""
+    conn = await idle.connect(engine)
+    try:
+        yield conn
+    finally:
+        await idle.put(conn)
+
+
+@contextlib.asynccontextmanager
 async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A connection of ``engine``: the request's own if it holds a lease that is free, else a
     new one from the pool. The borrower ends any transaction it begins on it."""
