@@ -37,12 +37,13 @@ _UNDO_UNIT = text("ROLLBACK TO SAVEPOINT tender_unit")
 
 
 class UnitSavepoint:
-    """A unit's savepoint in a keyed request's transaction on PostgreSQL, set and undone by
-    prebuilt statements on the driver (``tender.db.direct``), and never released: the request's
-    ``COMMIT`` takes it with the rest, so a unit that succeeds costs one round trip for its
-    savepoint instead of two, and none of SQLAlchemy's nested-transaction bookkeeping. The
-    request's units run one after another, and ``ROLLBACK TO`` a name undoes to the latest
-    savepoint of that name, the failing unit's."""
+    """A unit's savepoint in a keyed request's transaction, set and undone by prebuilt
+    statements on the driver (``tender.db.direct``), and never released: the request's
+    ``COMMIT`` takes it with the rest, so a unit that succeeds costs one statement for its
+    savepoint instead of two, and none of SQLAlchemy's nested-transaction bookkeeping (on
+    SQLite, where the write lock is held by then, no hand-off to the connection's thread
+    either). The request's units run one after another, and ``ROLLBACK TO`` a name undoes to
+    the latest savepoint of that name, the failing unit's."""
 
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
@@ -152,8 +153,6 @@ class RequestTransaction:
             raise
 
     async def _savepoint(self, conn: AsyncConnection) -> UnitTransaction:
-        if self.database.is_sqlite:
-            return await conn.begin_nested()
         return await UnitSavepoint.set(conn)
 
     @property
