@@ -239,9 +239,9 @@ async def card_lookup(
     The counters are written apart from the lookup's transaction on PostgreSQL (even inside a
     keyed request, whose give-back waits until its transaction has ended and then takes the
     request's own connection), so they stay counted whatever the lookup does, and a shared
-    counter is never locked for the rest of a request. SQLite's one writer is the request's: there a
-    keyed request's counts commit with its answer, and go only with an answer of 5xx, which
-    says nothing of the card."""
+    counter is never locked for the rest of a request. SQLite's one writer is the request's:
+    there a keyed request's counts commit with its answer, and go only with an answer of 5xx,
+    which says nothing of the card."""
     runtime = runtime_of(request)
     if session is not None:
         caller = browser_caller(request, runtime, session)

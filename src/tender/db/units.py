@@ -142,7 +142,7 @@ class RequestTransaction:
             raise RuntimeError("the request's transaction already failed")
         conn = self.conn or await self.begin()
         try:
-            return await run_unit(conn, await self._savepoint(conn), work)
+            return await run_unit(conn, await UnitSavepoint.set(conn), work)
         except DomainError:
             raise
         except DBAPIError as error:
@@ -151,9 +151,6 @@ class RequestTransaction:
         except BaseException:
             self.failed = True
             raise
-
-    async def _savepoint(self, conn: AsyncConnection) -> UnitTransaction:
-        return await UnitSavepoint.set(conn)
 
     @property
     def active(self) -> bool:
