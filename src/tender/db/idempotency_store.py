@@ -29,8 +29,13 @@ _KEPT = select(keys.c.request_hash, keys.c.response_body, keys.c.expires_at).whe
     keys.c.expires_at > bindparam("b_now"),
 )
 _KEPT_COLUMNS = (
-    *("request_hash", "status", "response_status", "response_headers"),
-    *("response_body", "locked_until", "expires_at"),
+    "request_hash",
+    "status",
+    "response_status",
+    "response_headers",
+    "response_body",
+    "locked_until",
+    "expires_at",
 )
 
 
