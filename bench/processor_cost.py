@@ -172,6 +172,8 @@ async def measure(
         checkouts.append(1)
 
     def executed(conn: Connection, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("BEGIN") and statements[-2:] == ["BEGIN", "COMMIT"]:
+            del statements[-2]  # a BEGIN sent with statements of its own: counted as one trip
         statements.append(statement)
 
     def began(conn: Connection) -> None:

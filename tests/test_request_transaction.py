@@ -4,6 +4,7 @@ as its transaction, and a stuck request that can no longer commit once the serve
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -23,12 +24,9 @@ KEY = b"k" * 32
 """For behaviour only PostgreSQL has: the test runs there and nowhere else (never skipped)."""
 
 
-def claiming(scope_hash: bytes) -> Any:
-    async def on_begin(conn: Any) -> None:
-        if not await SqlIdempotencyStore(conn).try_claim(scope_hash):
-            raise IdempotencyKeyInUse()
-
-    return on_begin
+async def claimed(conn: Any) -> None:
+    """The read that follows the claim of ``KEY``: it raises if another transaction holds it."""
+    await SqlIdempotencyStore(conn).claimed(KEY, datetime.now(UTC))
 
 
 async def counted(db: Database) -> dict[str, int]:
@@ -58,7 +56,7 @@ async def test_a_refused_unit_is_undone_alone_but_for_its_kept_writes(db: Databa
 
         await db.transaction(work)
 
-    async with db.request_transaction(claiming(KEY)) as request:
+    async with db.request_transaction(claimed, key=KEY) as request:
         await hit("first")
         with pytest.raises(InvalidInput):
             await hit_then_refuse("refused")
@@ -82,7 +80,7 @@ async def test_a_refused_unit_alone_keeps_only_its_kept_writes(db: Database) -> 
 
 
 async def test_nothing_commits_unless_the_owner_commits(db: Database) -> None:
-    async with db.request_transaction(claiming(KEY)):
+    async with db.request_transaction(claimed, key=KEY):
         await db.transaction(lambda c: count(c, "lost", 60))
     assert await counted(db) == {}
 
@@ -95,13 +93,13 @@ async def test_a_claim_is_refused_while_held_and_free_once_its_transaction_ends(
     release = asyncio.Event()
 
     async def first() -> None:
-        async with db.request_transaction(claiming(KEY)):
+        async with db.request_transaction(claimed, key=KEY):
             await db.transaction(lambda c: asyncio.sleep(0))
             held.set()
             await release.wait()  # rolled back when the block ends, as after a crash
 
     async def second() -> str:
-        async with db.request_transaction(claiming(KEY)) as request:
+        async with db.request_transaction(claimed, key=KEY) as request:
             await db.transaction(lambda c: asyncio.sleep(0))
             await request.commit(lambda c: asyncio.sleep(0))
         return "claimed"
@@ -115,18 +113,43 @@ async def test_a_claim_is_refused_while_held_and_free_once_its_transaction_ends(
     assert await second() == "claimed"
 
 
+@POSTGRESQL_ONLY  # SQLite has one writer: a second claim waits for the first to end
+async def test_a_refused_first_unit_keeps_the_claim(db: Database) -> None:
+    """The first unit's savepoint goes out with the BEGIN, after the key's claim: undoing the
+    unit must not release the claim (a lock taken after a savepoint is released with it)."""
+
+    async def refuse(conn: Any) -> None:
+        await count(conn, "refused", 60)
+        raise InvalidInput()
+
+    async def other_worker() -> str:
+        async with db.request_transaction(claimed, key=KEY):
+            await db.transaction(lambda c: asyncio.sleep(0))
+        return "claimed"
+
+    async with db.request_transaction(claimed, key=KEY) as request:
+        with pytest.raises(InvalidInput):
+            await db.transaction(refuse)
+        with pytest.raises(IdempotencyKeyInUse):
+            await asyncio.create_task(other_worker())
+        await db.transaction(lambda c: count(c, "after", 60))
+        await request.commit(lambda c: asyncio.sleep(0))
+    assert await counted(db) == {"after": 1}
+    assert await other_worker() == "claimed"
+
+
 @POSTGRESQL_ONLY  # the server-side idle limit is PostgreSQL's
 async def test_a_request_stuck_past_the_idle_limit_loses_its_claim_and_cannot_commit(
     db: Database,
 ) -> None:
     stuck_db = Database(db.url, pool_size=2, idle_timeout_ms=300)
     try:
-        async with stuck_db.request_transaction(claiming(KEY)) as stuck:
+        async with stuck_db.request_transaction(claimed, key=KEY) as stuck:
             await stuck_db.transaction(lambda c: count(c, "stuck", 60))
             await asyncio.sleep(1.0)  # a hung worker: the server ends its session
 
             async def retry() -> None:
-                async with db.request_transaction(claiming(KEY)) as request:
+                async with db.request_transaction(claimed, key=KEY) as request:
                     await db.transaction(lambda c: count(c, "retry", 60))
                     await request.commit(lambda c: asyncio.sleep(0))
 
@@ -149,7 +172,7 @@ async def test_work_apart_commits_at_once_on_postgresql_and_with_the_request_on_
             result = await conn.execute(select(RateLimitRow.key, RateLimitRow.count))
             return {row.key: row.count for row in result}
 
-    async with db.request_transaction(claiming(KEY)):
+    async with db.request_transaction(claimed, key=KEY):
         await db.transaction(lambda c: count(c, "joined", 60))
         await db.transaction(lambda c: count(c, "apart", 60), apart=True)
         if not db.is_sqlite:

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 from starlette.requests import Request
 
 from tender.api.app import create_app
@@ -19,6 +20,7 @@ from tender.api.compat.spryker.jsonapi import incorrect_data
 from tender.api.compat.spryker.shoppers import GLUE_MAX_BODY
 from tender.auth.sealing import Sealer
 from tender.db.engine import Database
+from tender.db.idempotency_store import advisory_key
 from tender.domain.errors import RateLimited
 from tests.api.conftest import Api
 from tests.api.journeys import (
@@ -214,7 +216,8 @@ async def _while_key_held(api: Api, db: Database) -> None:
     body = checkout_document("checkout", cart_id, shipping, "invoice")
 
     async def hold(conn: Any) -> httpx.Response:
-        assert await runtime.idempotency(conn).try_claim(scope)
+        taken = await conn.scalar(select(func.pg_try_advisory_xact_lock(advisory_key(scope))))
+        assert taken
         headers = {**page, "Idempotency-Key": "busy", "Accept-Language": "de"}
         return await api.client.post("/checkout", json=body, headers=headers)
 

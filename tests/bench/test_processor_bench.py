@@ -94,10 +94,11 @@ async def test_the_cost_of_one_call_is_counted(
         assert statements == {
             # session with its cart's currency, the budgets' claims, card, their give-back
             ("tender", "balance"): 4,
-            # keyed: session; BEGIN, the key's lock and its kept answer; the claims (apart);
-            # the unit's savepoint, cart, payments, card, hold, rows; the keep, COMMIT; the
-            # give-back once the transaction has ended
-            ("tender", "redeem"): 14,
+            # keyed: session; BEGIN with the key's claim and the unit's savepoint; the
+            # claim's outcome with the kept answer; the budgets' claims (apart); cart,
+            # payments, card, hold, rows; the keep, COMMIT; the give-back once the
+            # transaction has ended
+            ("tender", "redeem"): 12,
             ("baseline", "balance"): 2,
             ("baseline", "redeem"): 12,
         }

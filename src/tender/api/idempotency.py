@@ -32,7 +32,6 @@ from tender.api.security import BearerError, customer_for, principal_for
 from tender.auth.sealing import SealBroken, Sealer
 from tender.domain.idempotency import (
     MAX_KEY_LENGTH,
-    IdempotencyKeyInUse,
     Replay,
     StoredResponse,
     check_reuse,
@@ -105,9 +104,7 @@ class Claim:
 
     async def begin(self, conn: AsyncConnection) -> None:
         store = self.runtime.idempotency(conn)
-        if not await store.try_claim(self.scope_hash):
-            raise IdempotencyKeyInUse(field="Idempotency-Key")
-        record = await store.get(self.scope_hash, self.runtime.clock.now())
+        record = await store.claimed(self.scope_hash, self.runtime.clock.now())
         if record is None:
             return
         if record.request_hash != hashlib.sha256(self._body).digest():
@@ -168,7 +165,7 @@ class IdempotencyKeys:
         scope_hash = self._sealer.lookup_hash(caller.encode(), b"POST", target.encode(), key)
         claim = Claim(runtime, self._sealer, key, scope_hash, body)
         replayed: bool | None = None
-        async with runtime.db.request_transaction(claim.begin) as transaction:
+        async with runtime.db.request_transaction(claim.begin, key=scope_hash) as transaction:
             captured = await _capture(self.app, scope, replay)
             if captured is None:  # the route replayed a kept answer (see ``replay_handler``)
                 response, replayed = scope["state"].pop(REPLAY_STATE), True

@@ -330,6 +330,68 @@ async def _begun(sync: Connection) -> Any:
     return adapter
 
 
+async def begin_with(conn: AsyncConnection, statements: Sequence[str]) -> None:
+    """Begin the transaction SQLAlchemy has begun on ``conn`` (PostgreSQL, before any statement
+    of it ran) with ``statements`` sent in the same round trip as its ``BEGIN``: statements
+    with nothing to bind and no rows to read, such as a key's claim and a savepoint. The
+    driver gets the ``BEGIN`` the adapter would have sent; the adapter keeps a transaction
+    that commits and rolls back as asyncpg's would (``_Begun``)."""
+    sync = conn.sync_connection
+    assert sync is not None
+    assert sync.dialect.name == "postgresql"
+    assert sync.in_transaction(), "SQLAlchemy's begin comes first"
+    adapter: Any = sync.connection.dbapi_connection
+    assert adapter._transaction is None, "the transaction already began"
+    driver = adapter._connection
+    script = " ".join([_begin_sql(adapter), *(f"{statement};" for statement in statements)])
+    if _watched(sync):
+        _announce(sync, script, (), many=False)
+    # Kept before the round trip: whatever of the script ran, the adapter's rollback ends it.
+    adapter._transaction = _Begun(driver)
+    try:
+        await driver.execute(script)
+    except Exception as error:
+        await _raise(conn, adapter, script, (), error)
+    except BaseException:
+        await _abandon(conn, adapter)
+        raise
+
+
+class _Begun:
+    """A transaction begun by ``begin_with``, as SQLAlchemy's asyncpg adapter uses asyncpg's
+    own (it only ever commits or rolls it back)."""
+
+    __slots__ = ("_driver",)
+
+    def __init__(self, driver: Any) -> None:
+        self._driver = driver
+
+    async def commit(self) -> None:
+        await self._driver.execute("COMMIT;")
+
+    async def rollback(self) -> None:
+        await self._driver.execute("ROLLBACK;")
+
+
+_ISOLATION = {
+    "read_committed": " ISOLATION LEVEL READ COMMITTED",
+    "read_uncommitted": " ISOLATION LEVEL READ UNCOMMITTED",
+    "repeatable_read": " ISOLATION LEVEL REPEATABLE READ",
+    "serializable": " ISOLATION LEVEL SERIALIZABLE",
+}
+
+
+def _begin_sql(adapter: Any) -> str:
+    """The ``BEGIN`` asyncpg's ``Transaction.start`` sends for the adapter's settings."""
+    assert adapter.isolation_level != "autocommit", "nothing to begin in autocommit"
+    sql = "BEGIN" + _ISOLATION.get(adapter.isolation_level or "", "")
+    if adapter.readonly:
+        sql += " READ ONLY"
+    if adapter.deferrable:
+        sql += " DEFERRABLE"
+    return sql + ";"
+
+
 def begin(sync: Connection, sql: str) -> None:
     """SQLite's ``BEGIN`` (or ``BEGIN IMMEDIATE``), from SQLAlchemy's ``begin`` event: sent by
     the driver with the transaction's first statement (``OneHopConnection.begin_later``), where

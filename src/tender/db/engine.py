@@ -226,12 +226,14 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def request_transaction(
-        self, on_begin: Callable[[AsyncConnection], Awaitable[None]]
+        self, on_begin: Callable[[AsyncConnection], Awaitable[None]], *, key: bytes | None = None
     ) -> AsyncIterator[RequestTransaction]:
         """Make every ``transaction`` (and ``read``) inside this block, in this task, share one
         transaction that only the block's owner commits; it is begun by the first unit of work,
-        which first calls ``on_begin`` (the idempotency claim). Left uncommitted, it rolls back."""
-        request = RequestTransaction(self, on_begin)
+        which first calls ``on_begin`` (the idempotency claim's read). ``key`` is the hash of
+        the idempotency key the transaction claims as it begins. Left uncommitted, it rolls
+        back."""
+        request = RequestTransaction(self, on_begin, key)
         token = current_request.set(request)
         try:
             yield request

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tender.db import direct, kept, lease, pending
+from tender.db.idempotency_store import claiming
 from tender.db.retries import is_retryable
 from tender.domain.errors import DomainError
 from tender.faults import crash_point
@@ -32,7 +33,8 @@ class UnitTransaction(Protocol):
     async def rollback(self) -> None: ...
 
 
-_SAVEPOINT = text("SAVEPOINT tender_unit")
+_SAVEPOINT_SQL = "SAVEPOINT tender_unit"
+_SAVEPOINT = text(_SAVEPOINT_SQL)
 _UNDO_UNIT = text("ROLLBACK TO SAVEPOINT tender_unit")
 
 
@@ -115,13 +117,19 @@ class RequestTransaction:
     """
 
     def __init__(
-        self, database: Database, on_begin: Callable[[AsyncConnection], Awaitable[None]]
+        self,
+        database: Database,
+        on_begin: Callable[[AsyncConnection], Awaitable[None]],
+        key: bytes | None = None,
     ) -> None:
         self.database = database
         self.conn: AsyncConnection | None = None
         self.failed = False
         """A unit failed unexpectedly: the transaction is only good for a rollback."""
         self._on_begin = on_begin
+        self._key = key
+        self._savepoint_set = False
+        """The first unit's savepoint went out with the ``BEGIN``."""
         self._exit = contextlib.AsyncExitStack()
         self._after: list[Callable[[], Awaitable[None]]] = []
 
@@ -131,6 +139,13 @@ class RequestTransaction:
             await self._exit.enter_async_context(self.database.writer())  # then, as ``_once``
             await conn.begin()
             self.conn = conn
+            if self._key is not None and not self.database.is_sqlite:
+                # One round trip for the BEGIN, the key's claim and the first unit's savepoint,
+                # in that order (undoing the savepoint would release a claim taken after it).
+                # Until the first unit, the transaction only reads: the savepoint set now
+                # undoes what one set right before the unit would.
+                await direct.begin_with(conn, [claiming(self._key), _SAVEPOINT_SQL])
+                self._savepoint_set = True
             await self._on_begin(conn)
         except BaseException:
             await self.close()  # a refused claim or a lost connection: begin again, or not
@@ -142,7 +157,12 @@ class RequestTransaction:
             raise RuntimeError("the request's transaction already failed")
         conn = self.conn or await self.begin()
         try:
-            return await run_unit(conn, await UnitSavepoint.set(conn), work)
+            if self._savepoint_set:
+                self._savepoint_set = False
+                savepoint = UnitSavepoint(conn)
+            else:
+                savepoint = await UnitSavepoint.set(conn)
+            return await run_unit(conn, savepoint, work)
         except DomainError:
             raise
         except DBAPIError as error:

@@ -79,13 +79,13 @@ def worth_keeping(status: int) -> bool:
 
 
 class IdempotencyStore(Protocol):
-    """Kept answers under their keys, inside one open transaction (never committing)."""
+    """Kept answers under their keys, inside one open transaction (never committing), which
+    claimed its key as it began (``Database.request_transaction``)."""
 
-    async def try_claim(self, scope_hash: bytes) -> bool:
-        """Take the key for this transaction, or False if another transaction holds it."""
+    async def claimed(self, scope_hash: bytes, now: datetime) -> KeyRecord | None:
+        """The answer kept under the claimed key, or None; ``IdempotencyKeyInUse`` if
+        another transaction holds the key."""
         ...
-
-    async def get(self, scope_hash: bytes, now: datetime) -> KeyRecord | None: ...
 
     async def keep(
         self, scope_hash: bytes, request_hash: bytes, sealed: bytes, now: datetime
