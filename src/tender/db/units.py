@@ -157,11 +157,8 @@ class RequestTransaction:
             raise RuntimeError("the request's transaction already failed")
         conn = self.conn or await self.begin()
         try:
-            if self._savepoint_set:
-                self._savepoint_set = False
-                savepoint = UnitSavepoint(conn)
-            else:
-                savepoint = await UnitSavepoint.set(conn)
+            preset, self._savepoint_set = self._savepoint_set, False
+            savepoint = UnitSavepoint(conn) if preset else await UnitSavepoint.set(conn)
             return await run_unit(conn, savepoint, work)
         except DomainError:
             raise
@@ -202,6 +199,7 @@ class RequestTransaction:
                 await self.conn.rollback()
         finally:
             self.conn = None
+            self._savepoint_set = False  # it ended with the transaction
             try:
                 await self._exit.aclose()
             finally:
