@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Float, bindparam, event, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from tender.db import direct
+from tender.db import direct, statement_plans
 from tender.db.engine import Database
 from tender.db.ledger_rows import card_of
 from tender.db.ledger_statements import CARD_BY_CODE_HASH, GET_CARD, GET_CARDS, TRY_HOLD
@@ -142,11 +142,11 @@ async def test_what_it_cannot_run_goes_through_sqlalchemy(db: Database, ledger: 
     async with db.engine.connect() as conn:
         result = await direct.execute(conn, GET_CARDS, {"ids": [first.card.id, second.card.id]})
         assert {row._mapping["id"] for row in result} == {first.card.id, second.card.id}
-    assert direct.plan(GET_CARDS, frozenset({"ids"}), db.engine.dialect) is None
+    assert statement_plans.plan(GET_CARDS, frozenset({"ids"}), db.engine.dialect) is None
     every = frozenset({"card_id", "amount", "b_currency", "now"})
-    assert direct.plan(TRY_HOLD, every, db.engine.dialect) is not None
+    assert statement_plans.plan(TRY_HOLD, every, db.engine.dialect) is not None
     missing = frozenset({"card_id"})  # SQLAlchemy names what is missing
-    assert direct.plan(TRY_HOLD, missing, db.engine.dialect) is None
+    assert statement_plans.plan(TRY_HOLD, missing, db.engine.dialect) is None
 
 
 async def test_the_engines_listeners_hear_every_statement(db: Database) -> None:
