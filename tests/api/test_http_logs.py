@@ -74,6 +74,18 @@ def test_json_formatter_carries_correlation_id() -> None:
     assert line["level"] == "warning"
 
 
+def test_uvicorns_colour_codes_stay_out_of_json_lines() -> None:
+    """uvicorn logs its start-up lines with a ``color_message`` extra full of ANSI escapes."""
+    record = logging.getLogger("uvicorn.error").makeRecord(
+        "uvicorn.error", logging.INFO, "(unknown file)", 0, "Started server process [%d]", (7,),
+        None, extra={"color_message": "Started server process [\x1b[36m%d\x1b[0m]"},
+    )  # fmt: skip
+    line = json.loads(JsonFormatter().format(record))
+    assert line["message"] == "Started server process [7]"
+    assert "color_message" not in line
+    assert "\x1b" not in json.dumps(line)
+
+
 def test_uvicorns_raw_path_access_log_is_off() -> None:
     from tender.api.logs import configure_logging
 

@@ -18,7 +18,11 @@ from starlette.types import Message, Receive, Scope, Send
 from tender.api.middleware import HttpMiddleware, correlation_id
 
 access_log = logging.getLogger("tender.access")
-RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's copy of its message with terminal colour codes, for consoles
+}
 _encode = json.JSONEncoder(default=str).encode
 """One encoder for every line (``json.dumps`` with ``default`` builds one per call)."""
 
