@@ -80,10 +80,11 @@ def test_uvicorns_colour_codes_stay_out_of_json_lines() -> None:
         "uvicorn.error", logging.INFO, "(unknown file)", 0, "Started server process [%d]", (7,),
         None, extra={"color_message": "Started server process [\x1b[36m%d\x1b[0m]"},
     )  # fmt: skip
-    line = json.loads(JsonFormatter().format(record))
+    text = JsonFormatter().format(record)
+    line = json.loads(text)
     assert line["message"] == "Started server process [7]"
     assert "color_message" not in line
-    assert "\x1b" not in json.dumps(line)
+    assert "\\u001b" not in text  # JSON's spelling of the escape character
 
 
 def test_uvicorns_raw_path_access_log_is_off() -> None:
