@@ -68,6 +68,34 @@ def pg_url_for(db: Database) -> str:
     return db.url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def server_cpu_seconds(proc: Path = Path("/proc")) -> float | None:
+    """CPU seconds (user and system) used so far by the PostgreSQL server processes this host
+    shows in ``proc``, every backend of every database included; ``None`` where none can be
+    seen (another host or container, not Linux). Read before and after a run with nothing
+    else on the server, the difference is the server's share of the run: at two workers both
+    cores are busy, and the server's CPU counts as much as the worker's."""
+    total, seen = 0, False
+    try:
+        pids = [entry for entry in os.listdir(proc) if entry.isdigit()]
+    except OSError:
+        return None
+    for pid in pids:
+        try:
+            line = (proc / pid / "stat").read_text()
+        except OSError:
+            continue  # ended meanwhile, or not ours to read
+        # proc(5): "pid (comm) state ..."; comm may hold spaces and parentheses itself
+        name, fields = line[line.find("(") + 1 : line.rfind(")")], line[line.rfind(")") + 2 :]
+        if name.startswith("postgres"):
+            parts = fields.split()
+            total += int(parts[11]) + int(parts[12])  # utime and stime, fields 14 and 15
+            seen = True
+    return total / CLOCK_TICKS if seen else None
+
+
 def percentile(samples: list[float], pct: float) -> float:
     if not samples:
         return float("nan")

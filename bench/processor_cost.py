@@ -10,9 +10,12 @@ turn of the event loop serves several; an app that waits for more round trips ga
 Calls and round trips do not depend on how busy the host is, unlike requests/s: they are the
 figures to compare across sittings; CPU per request varies with the host like req/s.
 A redemption carries an ``Idempotency-Key``, as the enabler's ``submit`` sends one.
-Statements are counted for tender only, by a SQLAlchemy listener, with a ``BEGIN`` and a
-``COMMIT`` for each transaction (on PostgreSQL each is a round trip; SQLite has none); the
-baseline's round trips are those its docstring lists.
+With several at once, the PostgreSQL server's CPU per request is read from ``/proc`` too,
+where its processes can be seen (``-`` otherwise): at two workers both cores are busy, and the
+server's share counts as much as the worker's. Statements are counted for tender only, by a
+SQLAlchemy listener, with a ``BEGIN`` and a ``COMMIT`` for each transaction (on PostgreSQL
+each is a round trip; SQLite has none); the baseline's round trips are those its docstring
+lists.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import Pool
 
 from bench.checkout_http import SECRET
-from bench.common import fresh_database, pg_url_for, print_table
+from bench.common import fresh_database, pg_url_for, print_table, server_cpu_seconds
 from bench.processor_http import ORIGIN, prepare
 from tender.api.app import create_app
 from tender.config import Environment, Settings
@@ -95,9 +98,10 @@ async def post(app: Asgi, line: str) -> None:
 
 async def cost(
     app: Asgi, lines: list[str], requests: int, warm_up: int, concurrency: int
-) -> tuple[float, float, float]:
+) -> tuple[float, float, float, float | None]:
     """CPU ms per request over ``requests`` lines one at a time after a warm-up, then over
-    ``requests`` more sent ``concurrency`` at once, then Python calls per request profiled
+    ``requests`` more sent ``concurrency`` at once (and the PostgreSQL server's CPU ms per
+    request meanwhile, if its processes can be seen), then Python calls per request profiled
     over the lines left (a profile's own cost must not be in the CPU)."""
     for line in lines[:warm_up]:
         await post(app, line)
@@ -114,16 +118,20 @@ async def cost(
         for line in queue:
             await post(app, line)
 
-    started = time.process_time()
+    started, server_started = time.process_time(), server_cpu_seconds()
     await asyncio.gather(*(serve() for _ in range(concurrency)))
     cpu_together = (time.process_time() - started) / len(together) * 1000
+    server_ended = server_cpu_seconds()
+    server = None
+    if server_started is not None and server_ended is not None:
+        server = (server_ended - server_started) / len(together) * 1000
     profile = cProfile.Profile()
     profile.enable()
     for line in profiled:
         await post(app, line)
     profile.disable()
     calls = pstats.Stats(profile).total_calls / len(profiled)  # type: ignore[attr-defined]
-    return cpu, cpu_together, calls
+    return cpu, cpu_together, calls, server
 
 
 @contextlib.contextmanager
@@ -188,7 +196,7 @@ async def measure(
         # Every cost first: a listener, even removed, leaves SQLAlchemy announcing each
         # statement, which would count against the calls measured after it.
         costs = [await cost(app, lines[:-1], requests, warm_up, concurrency) for _, lines in named]
-        for (name, lines), (cpu, together, calls) in zip(named, costs, strict=True):
+        for (name, lines), (cpu, together, calls, server) in zip(named, costs, strict=True):
             event.listen(Engine, "before_cursor_execute", executed)
             event.listen(Engine, "begin", began)
             event.listen(Pool, "checkout", checked_out)
@@ -205,7 +213,7 @@ async def measure(
             hops = str(hand_offs[0]) if db.is_sqlite else "-"
             counted = [str(len(statements)), hops, str(len(checkouts))]
             figures = [f"{cpu:.2f}", f"{together:.2f}", f"{calls:,.0f}"]
-            rows.append(["tender", name, *figures, *counted])
+            rows.append(["tender", name, *figures, *counted, _server_ms(server, postgresql)])
             if os.environ.get("BENCH_SHOW_STATEMENTS"):
                 print("\n".join(" ".join(s.split())[:100] for s in statements))
     if not postgresql:
@@ -216,11 +224,18 @@ async def measure(
 
     async with baseline.router.lifespan_context(baseline):
         for name, lines in (("balance", balance[share:]), ("redeem", redeem[share:])):
-            cpu, together, calls = await cost(baseline, lines, requests, warm_up, concurrency)
+            cpu, together, calls, server = await cost(
+                baseline, lines, requests, warm_up, concurrency
+            )
             round_trips = "2" if name == "balance" else "12"
             figures = [f"{cpu:.2f}", f"{together:.2f}", f"{calls:,.0f}"]
-            rows.append(["baseline", name, *figures, round_trips, "-", "1"])
+            server_ms = _server_ms(server, postgresql)
+            rows.append(["baseline", name, *figures, round_trips, "-", "1", server_ms])
     return rows
+
+
+def _server_ms(server: float | None, postgresql: bool) -> str:
+    return f"{server:.2f}" if postgresql and server is not None else "-"
 
 
 async def main(requests: int, kinds: list[str], concurrency: int) -> None:
@@ -231,7 +246,8 @@ async def main(requests: int, kinds: list[str], concurrency: int) -> None:
             f"One processor call in process on {kind}, {requests} requests each alone and "
             f"{requests} {concurrency} at once (CPU ms, Python calls and statements per "
             "request; on PostgreSQL statements are round trips, on SQLite hand-offs to a "
-            "connection's thread are; connections taken from the pool)",
+            "connection's thread are; connections taken from the pool; the PostgreSQL "
+            "server's CPU per request meanwhile, all of its processes)",
             [
                 "app",
                 "call",
@@ -241,6 +257,7 @@ async def main(requests: int, kinds: list[str], concurrency: int) -> None:
                 "statements",
                 "hand-offs",
                 "connections",
+                f"PostgreSQL CPU ms, {concurrency} at once",
             ],
             rows,
         )

@@ -4,10 +4,12 @@ by the asyncpg baseline against the same schema; the audit it runs afterwards fi
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 from bench.checkout_http import SECRET
-from bench.common import pg_url_for
+from bench.common import CLOCK_TICKS, pg_url_for, server_cpu_seconds
 from bench.processor_http import CARD_AMOUNT, HEADERS, REDEEM_CENTS, audit, prepare
 
 from bench import baseline_processor, processor_cost
@@ -73,9 +75,14 @@ async def test_the_cost_of_one_call_is_counted(
     # that run beside this one out of PostgreSQL's hundred.
     monkeypatch.setenv("BASELINE_POOL_SIZE", "1")
     rows = await processor_cost.measure(db, requests=4, warm_up=2)
-    statements = {(app, call): int(count) for app, call, _, _, _, count, _, _ in rows}
-    hand_offs = {(app, call): count for app, call, _, _, _, _, count, _ in rows}
-    connections = {(app, call): int(count) for app, call, _, _, _, _, _, count in rows}
+    statements = {(app, call): int(count) for app, call, _, _, _, count, _, _, _ in rows}
+    hand_offs = {(app, call): count for app, call, _, _, _, _, count, _, _ in rows}
+    connections = {(app, call): int(count) for app, call, _, _, _, _, _, count, _ in rows}
+    server = [ms for *_, ms in rows]
+    if db.is_sqlite:
+        assert server == ["-", "-"]  # no server to measure
+    else:  # the server's CPU, where its processes can be seen (other tests' backends too)
+        assert all(ms == "-" or float(ms) >= 0 for ms in server), server
     if db.is_sqlite:
         # A balance: session; the budgets' claims, one statement that commits on its own; the
         # card; their give-back, the same. A redemption is keyed, as the enabler sends it:
@@ -109,3 +116,26 @@ async def test_the_cost_of_one_call_is_counted(
             ("baseline", "redeem"): 1,
         }
         assert set(hand_offs.values()) == {"-"}
+
+
+def test_the_servers_cpu_is_summed_over_its_processes(tmp_path: Path) -> None:
+    """``bench.common.server_cpu_seconds`` adds user and system time of every process whose
+    name begins with ``postgres`` (a name may hold spaces and parentheses), and of no other."""
+    tail = "S 1 1 1 0 -1 4194560 1 0 0 0 {utime} {stime} 0 0 20 0 1 0 100 0 0"
+
+    def process(pid: int, name: str, utime: int, stime: int) -> None:
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "stat").write_text(
+            f"{pid} ({name}) " + tail.format(utime=utime, stime=stime)
+        )
+
+    process(10, "postgres", 300, 100)
+    process(11, "postgres: walwriter (x)", 50, 50)
+    process(12, "python3", 9_000, 9_000)
+    process(13, "(postgres)", 7_000, 7_000)  # a name that only contains it
+    (tmp_path / "self").mkdir()  # not a process id
+    (tmp_path / "14").mkdir()  # a process that ended before its stat was read
+    assert server_cpu_seconds(tmp_path) == 500 / CLOCK_TICKS
+    process(15, "python3", 1, 1)
+    assert server_cpu_seconds(tmp_path / "15") is None  # no process directories in it
+    assert server_cpu_seconds(tmp_path / "missing") is None
