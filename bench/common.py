@@ -71,13 +71,11 @@ def pg_url_for(db: Database) -> str:
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def server_cpu_seconds(proc: Path = Path("/proc")) -> float | None:
-    """CPU seconds (user and system) used so far by the PostgreSQL server processes this host
-    shows in ``proc``, every backend of every database included; ``None`` where none can be
-    seen (another host or container, not Linux). Read before and after a run with nothing
-    else on the server, the difference is the server's share of the run: at two workers both
-    cores are busy, and the server's CPU counts as much as the worker's."""
-    total, seen = 0, False
+def server_cpu(proc: Path = Path("/proc")) -> dict[str, float] | None:
+    """CPU seconds (user and system) used so far by each PostgreSQL server process this host
+    shows in ``proc``, by process id, every backend of every database included; ``None``
+    where none can be seen (another host or container, not Linux)."""
+    seconds: dict[str, float] = {}
     try:
         pids = [entry for entry in os.listdir(proc) if entry.isdigit()]
     except OSError:
@@ -91,9 +89,24 @@ def server_cpu_seconds(proc: Path = Path("/proc")) -> float | None:
         name, fields = line[line.find("(") + 1 : line.rfind(")")], line[line.rfind(")") + 2 :]
         if name.startswith("postgres"):
             parts = fields.split()
-            total += int(parts[11]) + int(parts[12])  # utime and stime, fields 14 and 15
-            seen = True
-    return total / CLOCK_TICKS if seen else None
+            seconds[pid] = (int(parts[11]) + int(parts[12])) / CLOCK_TICKS  # utime, stime
+    return seconds or None
+
+
+def server_cpu_since(before: dict[str, float] | None, proc: Path = Path("/proc")) -> float | None:
+    """The server's CPU seconds since ``before`` (``server_cpu``): the server's share of a run
+    with nothing else on it (at two workers both cores are busy, and the server's CPU counts
+    as much as the worker's). Counted process by process: a backend that ends meanwhile
+    (another client's) leaves out only what it used since ``before`` instead of taking all
+    it ever used off the sum, and one that starts meanwhile counts whole."""
+    after = server_cpu(proc)
+    if before is None or after is None:
+        return None
+    total = 0.0
+    for pid, used in after.items():
+        earlier = before.get(pid, 0.0)
+        total += used - earlier if used >= earlier else used  # less than before: a reused id
+    return total
 
 
 def percentile(samples: list[float], pct: float) -> float:

@@ -36,7 +36,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import Pool
 
 from bench.checkout_http import SECRET
-from bench.common import fresh_database, pg_url_for, print_table, server_cpu_seconds
+from bench.common import fresh_database, pg_url_for, print_table, server_cpu, server_cpu_since
 from bench.processor_http import ORIGIN, prepare
 from tender.api.app import create_app
 from tender.config import Environment, Settings
@@ -118,13 +118,11 @@ async def cost(
         for line in queue:
             await post(app, line)
 
-    started, server_started = time.process_time(), server_cpu_seconds()
+    started, server_before = time.process_time(), server_cpu()
     await asyncio.gather(*(serve() for _ in range(concurrency)))
     cpu_together = (time.process_time() - started) / len(together) * 1000
-    server_ended = server_cpu_seconds()
-    server = None
-    if server_started is not None and server_ended is not None:
-        server = (server_ended - server_started) / len(together) * 1000
+    server_seconds = server_cpu_since(server_before)
+    server = None if server_seconds is None else server_seconds / len(together) * 1000
     profile = cProfile.Profile()
     profile.enable()
     for line in profiled:

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from bench.checkout_http import SECRET
-from bench.common import CLOCK_TICKS, pg_url_for, server_cpu_seconds
+from bench.common import CLOCK_TICKS, pg_url_for, server_cpu, server_cpu_since
 from bench.processor_http import CARD_AMOUNT, HEADERS, REDEEM_CENTS, audit, prepare
 
 from bench import baseline_processor, processor_cost
@@ -118,13 +118,14 @@ async def test_the_cost_of_one_call_is_counted(
         assert set(hand_offs.values()) == {"-"}
 
 
-def test_the_servers_cpu_is_summed_over_its_processes(tmp_path: Path) -> None:
-    """``bench.common.server_cpu_seconds`` adds user and system time of every process whose
-    name begins with ``postgres`` (a name may hold spaces and parentheses), and of no other."""
+def test_the_servers_cpu_is_counted_process_by_process(tmp_path: Path) -> None:
+    """``bench.common.server_cpu`` reads user and system time of every process whose name
+    begins with ``postgres`` (a name may hold spaces and parentheses), and of no other;
+    ``server_cpu_since`` adds what each used since, whichever processes came and went."""
     tail = "S 1 1 1 0 -1 4194560 1 0 0 0 {utime} {stime} 0 0 20 0 1 0 100 0 0"
 
     def process(pid: int, name: str, utime: int, stime: int) -> None:
-        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid)).mkdir(exist_ok=True)
         (tmp_path / str(pid) / "stat").write_text(
             f"{pid} ({name}) " + tail.format(utime=utime, stime=stime)
         )
@@ -133,9 +134,18 @@ def test_the_servers_cpu_is_summed_over_its_processes(tmp_path: Path) -> None:
     process(11, "postgres: walwriter (x)", 50, 50)
     process(12, "python3", 9_000, 9_000)
     process(13, "(postgres)", 7_000, 7_000)  # a name that only contains it
+    process(14, "postgres", 4_000, 0)  # another client's backend, about to end
     (tmp_path / "self").mkdir()  # not a process id
-    (tmp_path / "14").mkdir()  # a process that ended before its stat was read
-    assert server_cpu_seconds(tmp_path) == 500 / CLOCK_TICKS
-    process(15, "python3", 1, 1)
-    assert server_cpu_seconds(tmp_path / "15") is None  # no process directories in it
-    assert server_cpu_seconds(tmp_path / "missing") is None
+    (tmp_path / "15").mkdir()  # a process that ended before its stat was read
+    before = server_cpu(tmp_path)
+    assert before == {"10": 400 / CLOCK_TICKS, "11": 100 / CLOCK_TICKS, "14": 4000 / CLOCK_TICKS}
+
+    process(10, "postgres", 330, 110)  # 40 ticks more
+    (tmp_path / "14" / "stat").unlink()  # ended: what it used before is not taken off
+    process(16, "postgres", 20, 5)  # started meanwhile: counted whole
+    process(11, "postgres", 6, 1)  # its id taken by a new process: counted whole
+    assert server_cpu_since(before, tmp_path) == pytest.approx((40 + 25 + 7) / CLOCK_TICKS)
+    assert server_cpu_since(None, tmp_path) is None
+    assert server_cpu(tmp_path / "12") is None  # no process directories in it
+    assert server_cpu(tmp_path / "missing") is None
+    assert server_cpu_since(before, tmp_path / "missing") is None
