@@ -95,10 +95,12 @@ def server_cpu(proc: Path = Path("/proc")) -> dict[str, float] | None:
 
 def server_cpu_since(before: dict[str, float] | None, proc: Path = Path("/proc")) -> float | None:
     """The server's CPU seconds since ``before`` (``server_cpu``): the server's share of a run
-    with nothing else on it (at two workers both cores are busy, and the server's CPU counts
-    as much as the worker's). Counted process by process: a backend that ends meanwhile
-    (another client's) leaves out only what it used since ``before`` instead of taking all
-    it ever used off the sum, and one that starts meanwhile counts whole."""
+    with nothing else on it, its background processes included (the vacuum and checkpoints
+    writes bring, a preparation's too: figures vary by some tenths of a millisecond). At two
+    workers both cores are busy, and the server's CPU counts as much as the worker's. Counted
+    process by process: a backend that ends meanwhile (another client's) leaves out only what
+    it used since ``before`` instead of taking all it ever used off the sum, and one that
+    starts meanwhile counts whole."""
     after = server_cpu(proc)
     if before is None or after is None:
         return None
