@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import importlib
 import io
 import os
 import stat
@@ -579,6 +580,31 @@ def test_listed_client_ids_are_whole(cli_env: Path, monkeypatch: pytest.MonkeyPa
     assert client_id in printed.getvalue()
     invoke("clients", "disable", client_id)
     assert f"disabled {client_id}" in printed.getvalue()
+
+
+def test_a_new_clients_scopes_are_printed_on_one_line(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A script reads ``scopes:`` as it reads ``client_id:``: cut to the width, the last
+    scopes fell on a line of their own (the README's client for its first calls)."""
+    from tender.cli import clients as clients_cli
+
+    printed = narrow(monkeypatch, clients_cli)
+    scopes = "manage_giftcards manage_orders manage_payments manage_checkout_payment_intents"
+    invoke("clients", "create", "--name", "shop backend", "--scopes", scopes)
+    line = next(line for line in printed.getvalue().splitlines() if line.startswith("scopes:"))
+    assert sorted(line.split()[1:]) == sorted(scopes.split())
+
+
+def test_paths_are_printed_whole(cli_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A path longer than the terminal is one a script copies: folded, it named no file."""
+    main_cli = importlib.import_module("tender.cli.main")  # ``tender.cli.main`` is a function
+    printed = narrow(monkeypatch, main_cli)
+    target = cli_env / ("a-folder-with-a-rather-long-name-" * 3) / "secrets.env"
+    target.parent.mkdir()
+    invoke("secrets", "init", "--out", str(target))
+    invoke("secrets", "init", "--out", str(target))
+    assert printed.getvalue().count(str(target)) == 2
 
 
 def _client_of(printed: str) -> tuple[str, str]:

@@ -74,7 +74,9 @@ async def _settle_failed_chunk(runtime: Runtime, codes: Codes, card_id: str) -> 
         )
         codes.mark("UNCONFIRMED", "may not be issued: check them with `tender cards show`")
         return False
-    err_console.print(f"the last chunk was committed after all; its codes are in {codes.where}")
+    err_console.print(
+        f"the last chunk was committed after all; its codes are in {codes.where}", soft_wrap=True
+    )
     codes.committed()
     return True
 
@@ -188,7 +190,7 @@ def issue(
         ).run()
     )
     if out:
-        console.print(f"issued {count} cards of {money}; codes written to {out}")
+        console.print(f"issued {count} cards of {money}; codes written to {out}", soft_wrap=True)
         return
     console.print(f"issued {count} card(s) of {money}. [yellow]Codes are shown only now.[/]")
 

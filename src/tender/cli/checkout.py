@@ -68,7 +68,7 @@ def shipping_add(
         )
 
     method = run(work)
-    console.print(f"shipping method {method.id}: {_named(method)}, {money}")
+    console.print(f"shipping method {method.id}: {_named(method)}, {money}", soft_wrap=True)
 
 
 def _named(method: ShippingMethod) -> str:
@@ -116,7 +116,9 @@ def orders_show(reference: str) -> None:
     view = run(work)
     order = view.order
     totals = order.snapshot.get("totals", {})
-    console.print(f"order {order.reference} ({order.id})  state {order.state.value}")
+    console.print(
+        f"order {order.reference} ({order.id})  state {order.state.value}", soft_wrap=True
+    )
     for label, key in (
         ("grand total", "grandTotal"),
         ("gift cards", "giftCards"),

@@ -35,7 +35,7 @@ def create(
     client, secret = run(work)
     console.print(f"client_id:     {client.client_id}", soft_wrap=True)  # never cut in two
     console.print(f"client_secret: {secret}", soft_wrap=True)
-    console.print(f"scopes:        {format_scopes(client.scopes)}")
+    console.print(f"scopes:        {format_scopes(client.scopes)}", soft_wrap=True)
     console.print("[yellow]The secret is shown only now: store it safely.[/]")
 
 
@@ -72,7 +72,7 @@ def disable(client_id: str) -> None:
 
     if not run(work):
         raise fail(f"no client {client_id}")
-    console.print(f"disabled {client_id}")
+    console.print(f"disabled {client_id}", soft_wrap=True)
 
 
 @app.command("rotate-secret")

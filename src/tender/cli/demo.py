@@ -140,9 +140,9 @@ def init(
         return state
 
     state = run(work)
-    console.print(f"Demo shop: {url.rstrip('/')}/demo", highlight=False)
+    console.print(f"Demo shop: {url.rstrip('/')}/demo", highlight=False, soft_wrap=True)
     console.print("Test gift cards:")
     for card in state.cards:
         pin = f"  PIN {card.pin}" if card.pin else ""
         amount = Money(card.amount, card.currency)
-        console.print(f"  {card.code}  {amount}{pin}", highlight=False)
+        console.print(f"  {card.code}  {amount}{pin}", highlight=False, soft_wrap=True)

@@ -153,9 +153,11 @@ def secrets_init(
     """Generate TENDER_SECRET_KEY once (it also derives the JWT signing key); an existing file
     is kept."""
     if write_secrets_file(out):
-        console.print(f"generated secrets in {out} (mode 0600); keep this file private")
+        console.print(
+            f"generated secrets in {out} (mode 0600); keep this file private", soft_wrap=True
+        )
     else:
-        console.print(f"{out} exists; keeping its secrets")
+        console.print(f"{out} exists; keeping its secrets", soft_wrap=True)
 
 
 @admin_app.command("token")
