@@ -19,6 +19,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# tender's own bytecode, written where Python looks for it (only what changed is compiled again).
+# Where PYTHONDONTWRITEBYTECODE is set (containers, CI images) Python writes none itself, and
+# every process the service or the tests start (each worker, each CLI command) compiled all of
+# tender's source again: about a quarter of a worker's start.
+COMPILE := $(BIN)/python -m compileall -q src
+
 # The secrets go where tender reads them: var/tender.env, or the file TENDER_ENV_FILE names.
 $(TENDER_ENV_FILE): | $(STAMP)
 	$(BIN)/tender secrets init --out $(TENDER_ENV_FILE)
@@ -26,12 +32,14 @@ $(TENDER_ENV_FILE): | $(STAMP)
 # Development is switched on for this process only (an explicit TENDER_ENV wins): the env file
 # holds secrets alone, so copying it to a server never switches a development convenience on.
 run: $(STAMP) $(TENDER_ENV_FILE)
+	@$(COMPILE)
 	TENDER_ENV=$${TENDER_ENV:-development} $(BIN)/tender db upgrade
 	@if [ "$${TENDER_ENV:-development}" = development ]; then TENDER_ENV=development $(BIN)/tender demo init; fi
 	@echo "CLI help: $(BIN)/tender --help"
 	TENDER_ENV=$${TENDER_ENV:-development} $(BIN)/tender serve
 
 test: $(STAMP)
+	@$(COMPILE)
 	./scripts/ensure-postgres.sh
 	./scripts/ensure-chromium.sh
 	./scripts/ensure-node-tools.sh
@@ -43,6 +51,7 @@ lint: $(STAMP)
 	$(BIN)/mypy src
 
 bench: $(STAMP)
+	@$(COMPILE)
 	./scripts/ensure-postgres.sh
 	$(BIN)/python -m bench.cards_issue
 	$(BIN)/python -m bench.ledger_throughput
