@@ -11,6 +11,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -30,7 +31,13 @@ from sqlalchemy.exc import IntegrityError
 
 from tender.db.engine import Database
 from tender.db.ledger_store import SqlLedgerStore
-from tender.db.migrate import alembic_config, current_revision, head_revision, upgrade
+from tender.db.migrate import (
+    alembic_config,
+    current_revision,
+    head_revision,
+    revisions,
+    upgrade,
+)
 from tender.db.models import Base
 from tender.db.types import UTCDateTime
 from tender.domain.customers import Address, address_document, address_from_document
@@ -47,6 +54,14 @@ def downgrade_to(revision: str) -> Callable[[Connection], None]:
         command.downgrade(config, revision)
 
     return run
+
+
+def test_the_revisions_read_from_the_files_are_alembics_own() -> None:
+    """Workers and the CLI read the shipped revisions without importing Alembic
+    (``tender.db.migrate``): Alembic's own reading of the same files must agree."""
+    script = ScriptDirectory.from_config(alembic_config())
+    assert revisions() == tuple(r.revision for r in reversed(list(script.walk_revisions())))
+    assert head_revision() == script.get_current_head()
 
 
 async def test_schema_matches_models(db: Database) -> None:
@@ -499,7 +514,7 @@ async def test_an_upgrade_cancelled_for_a_deadlock_runs_again(
     class Deadlock(Exception):
         sqlstate = "40P01"
 
-    real = migrate.command.upgrade
+    real = command.upgrade  # alembic's, which an upgrade imports when it runs
     calls: list[str] = []
 
     def deadlocking(config: Any, revision: str) -> None:
@@ -511,7 +526,7 @@ async def test_an_upgrade_cancelled_for_a_deadlock_runs_again(
     async def at_once(_: float) -> None:
         return None
 
-    monkeypatch.setattr(migrate.command, "upgrade", deadlocking)
+    monkeypatch.setattr(command, "upgrade", deadlocking)
     monkeypatch.setattr(migrate.asyncio, "sleep", at_once)
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'retried.db'}")
     try:

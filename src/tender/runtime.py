@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tender import faults
-from tender.auth.jwks import RemoteKeys
 from tender.auth.jwt import OWN_ISSUER, JwtVerifier, LocalKeys, TrustedIssuer
 from tender.auth.keys import SigningKeys
 from tender.auth.oauth import OAuth
@@ -51,6 +50,11 @@ from tender.services.ledger import Ledger
 from tender.services.orders import Orders
 from tender.services.redemption import Redemptions
 from tender.services.sessions import Sessions
+
+if TYPE_CHECKING:  # with an external issuer only: httpx's import is a tenth of a worker's start
+    import httpx
+
+    from tender.auth.jwks import RemoteKeys
 
 
 class Runtime:
@@ -132,6 +136,8 @@ class Runtime:
         settings, clock = self.settings, self.clock
         issuers = [TrustedIssuer(OWN_ISSUER, LocalKeys(self.signing_keys), own=True)]
         if settings.jwt_issuer and settings.jwt_jwks_url:
+            from tender.auth.jwks import RemoteKeys
+
             self.remote_keys = RemoteKeys(
                 settings.jwt_jwks_url,
                 transport=transport,
@@ -149,6 +155,8 @@ class Runtime:
         issuer, url = settings.customer_jwt_issuer, settings.customer_jwks_url
         if issuer is None or url is None or settings.customer_jwt_audience is None:
             return
+        from tender.auth.jwks import RemoteKeys
+
         self.customer_keys = RemoteKeys(url, transport=transport, clock=self.clock.now)
         self.customer_jwt = JwtVerifier(
             [TrustedIssuer(issuer, self.customer_keys, own=False)],

@@ -44,7 +44,6 @@ from tender.api.routes import (
 )
 from tender.api.routing import APP_DEPENDENCIES, include_flat
 from tender.config import Settings
-from tender.demo.backend import demo_router
 from tender.domain.idempotency import Replay
 from tender.runtime import Runtime
 
@@ -180,7 +179,11 @@ def _include_routers(app: FastAPI, settings: Settings) -> list[APIRouter]:
     if settings.redirect_provider_secret is not None:
         routers.append(redirect_callback.router)
     if settings.demo_on:
-        # development only: the demo's backend makes carts and sessions for anyone
+        # development only: the demo's backend makes carts and sessions for anyone. Imported
+        # here, so a production worker never loads it (nor httpx, its client, whose import
+        # brings its own CLI's rich and pygments: a tenth of a second of every worker's start)
+        from tender.demo.backend import demo_router
+
         routers.append(demo_router(Path(settings.demo_file)))
     for router in routers:
         app.include_router(router)

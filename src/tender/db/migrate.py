@@ -1,13 +1,21 @@
-"""Apply and inspect Alembic migrations from inside the process (no alembic.ini needed)."""
+"""Apply and inspect Alembic migrations from inside the process (no alembic.ini needed).
+
+Alembic is imported by an upgrade alone. Which revisions this code ships is read from the
+migration files' own ``revision`` and ``down_revision`` lines: every worker and every CLI
+command checks the database's schema against them, and importing Alembic (with Mako and
+Pygments) for that was a tenth of a worker's start. ``test_migrations`` holds that reading to
+Alembic's own.
+"""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import functools
+import re
+from importlib.resources import files
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
@@ -17,8 +25,17 @@ from tender.db.engine import Database
 from tender.db.retries import is_retryable, lock_timed_out, reachable
 from tender.domain.upkeep import UpgradeRefused
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+MIGRATIONS = "tender.migrations"
+ASSIGNED = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.M)
+"""A migration's ``revision = "0010"`` and ``down_revision = "0009"`` (annotated or not)."""
+
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", "tender:migrations")
     return config
@@ -33,9 +50,23 @@ was, so it is simply run again."""
 @functools.cache
 def revisions() -> tuple[str, ...]:
     """This code's revisions, oldest first (the history is one line), read from the package
-    once, as ``head_revision`` is."""
-    script = ScriptDirectory.from_config(alembic_config())
-    return tuple(r.revision for r in reversed(list(script.walk_revisions())))
+    once: it cannot change."""
+    parent_of: dict[str, str | None] = {}
+    for entry in (files(MIGRATIONS) / "versions").iterdir():
+        if entry.name.endswith(".py"):
+            names = dict(ASSIGNED.findall(entry.read_text(encoding="utf-8")))
+            parent_of[ast.literal_eval(names["revision"])] = ast.literal_eval(
+                names["down_revision"]
+            )
+    child_of = {parent: child for child, parent in parent_of.items()}
+    line: list[str] = []
+    current = child_of.get(None)
+    while current is not None:
+        line.append(current)
+        current = child_of.get(current)
+    if len(line) != len(parent_of) or len(child_of) != len(parent_of):
+        raise RuntimeError(f"the migrations are not one line: {parent_of}")
+    return tuple(line)
 
 
 def schema_problem(current: str | None, head: str | None) -> str | None:
@@ -76,6 +107,8 @@ def check_target(current: str | None, target: str) -> str:
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> str:
     """Apply migrations up to ``revision``; answers the revision the database is at."""
 
+    from alembic import command
+
     def run(connection: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
@@ -94,10 +127,10 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> str:
     raise AssertionError("unreachable")
 
 
-@functools.cache
 def head_revision() -> str | None:
-    """The newest migration this code ships (read from the package once: it cannot change)."""
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    """The newest migration this code ships."""
+    known = revisions()
+    return known[-1] if known else None
 
 
 async def revision_of(conn: AsyncConnection) -> str | None:
