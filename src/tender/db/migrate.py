@@ -53,7 +53,7 @@ def revisions() -> tuple[str, ...]:
     once: it cannot change."""
     parent_of: dict[str, str | None] = {}
     for entry in (files(MIGRATIONS) / "versions").iterdir():
-        if entry.name.endswith(".py"):
+        if entry.name.endswith(".py") and not entry.name.startswith("__"):  # as Alembic reads
             names = dict(ASSIGNED.findall(entry.read_text(encoding="utf-8")))
             parent_of[ast.literal_eval(names["revision"])] = ast.literal_eval(
                 names["down_revision"]
