@@ -22,7 +22,7 @@ install: $(STAMP)
 # tender's own bytecode, written where Python looks for it (only what changed is compiled again).
 # Where PYTHONDONTWRITEBYTECODE is set (containers, CI images) Python writes none itself, and
 # every process the service or the tests start (each worker, each CLI command) compiled all of
-# tender's source again: about a quarter of a worker's start.
+# tender's source again: about a fifth of a worker's start.
 COMPILE := $(BIN)/python -m compileall -q src
 
 # The secrets go where tender reads them: var/tender.env, or the file TENDER_ENV_FILE names.
