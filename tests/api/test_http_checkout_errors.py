@@ -260,7 +260,7 @@ async def test_amounts_over_what_is_open_are_refused(world: dict[str, Any]) -> N
         json={"amount": {"centAmount": 101, "currency": "EUR"}},
         headers=h,
     )
-    assert_error(over, 400, "InvalidAmount")
+    assert_error(over, 422, "CaptureExceedsAuthorization")
     wrong = await api.client.post(
         f"/payments/{payment['id']}/capture",
         json={"amount": {"centAmount": 50, "currency": "USD"}},

@@ -14,6 +14,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -23,7 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tender.api.app import create_app
-from tender.auth.jwks import parse_jwks
+from tender.auth.jwks import MAX_JWKS_BYTES, RemoteKeys, parse_jwks
 from tender.auth.keys import SigningKey, SigningKeys, thumbprint
 from tender.domain.principals import MAX_ADMIN_SUBJECT
 from tender.runtime import Runtime
@@ -450,3 +451,38 @@ async def test_an_admin_whose_subject_cannot_be_recorded_is_refused(api: Api) ->
     listed = await api.client.get(CARDS, headers=token(longest))
     assert listed.status_code == 200, listed.text
     assert listed.json()["results"] == []  # none of the refused issued a card
+
+
+async def test_a_slow_or_endless_issuer_is_given_up_on() -> None:
+    """The fetch's timeout is for the whole answer: an issuer that trickles bytes (each in time
+    for a per-read timeout) or sends a JWK Set without end is left after ``timeout`` or
+    ``MAX_JWKS_BYTES``, and the token's key is simply unknown."""
+    sent: list[int] = []
+
+    async def endless() -> AsyncIterator[bytes]:
+        yield b'{"keys": ['
+        while True:
+            sent.append(1)
+            await asyncio.sleep(0)
+            yield b'{"kid": "k", "kty": "EC"},' * 100
+
+    async def trickle() -> AsyncIterator[bytes]:
+        while True:
+            await asyncio.sleep(0.01)
+            yield b" "
+
+    for body in (endless, trickle):
+
+        def answer(_: httpx.Request, body: Callable[[], AsyncIterator[bytes]] = body) -> Any:
+            return httpx.Response(200, content=body())
+
+        keys = RemoteKeys(
+            "https://issuer.test/jwks",
+            transport=httpx.MockTransport(answer),
+            timeout=timedelta(seconds=0.3),
+        )
+        try:
+            assert await asyncio.wait_for(keys.key("k"), timeout=5) is None
+        finally:
+            await keys.close()
+    assert 0 < len(sent) * 2_600 <= MAX_JWKS_BYTES + 2_600  # read no further than the cap

@@ -91,7 +91,20 @@ async def test_cancel_and_reverse_release_an_open_authorization(api: Api) -> Non
         (action("refundPayment", 0), 400, "InvalidAmount", "actions.0.amount.centAmount"),
         (action("refundPayment", -5), 400, "InvalidAmount", "actions.0.amount.centAmount"),
         (action("refundPayment", 100, transactionId=str(uuid.uuid4())), 404, None, None),
-        (action("refundPayment"), 400, "MissingField", "actions.0.refundPayment.amount"),
+        (action("refundPayment"), 400, "MissingField", "actions.0.amount"),
+        (action("capturePayment"), 400, "MissingField", "actions.0.amount"),
+        (
+            action("cancelPayment", merchantReference="x" * 201),
+            400,
+            "InvalidField",
+            "actions.0.merchantReference",
+        ),
+        (
+            {"actions": [{"action": "capturePayment", "amount": {"centAmount": 1.5}}]},
+            400,
+            "InvalidField",
+            "actions.0.amount.centAmount",
+        ),
         (action("voidPayment"), 400, "InvalidField", "actions.0"),
         ({"actions": []}, 400, "InvalidField", "actions"),
         ({"actions": action("cancelPayment")["actions"] * 2}, 400, "InvalidField", "actions"),
@@ -126,7 +139,7 @@ async def test_capture_checks_amount_currency_and_state(api: Api) -> None:
     wrong_digits["actions"][0]["amount"]["fractionDigits"] = 3
     before = await rows.snapshot(api.runtime.db)
     for body, status, code in (
-        (action("capturePayment", 4_491), 400, "InvalidAmount"),
+        (action("capturePayment", 4_491), 422, "CaptureExceedsAuthorization"),
         (action("capturePayment", 100, "USD"), 422, "CurrencyMismatch"),
         (wrong_digits, 400, "InvalidAmount"),
         (action("refundPayment", 100), 409, "PaymentTransactionRefused"),  # nothing captured

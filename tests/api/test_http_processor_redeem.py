@@ -131,6 +131,9 @@ async def test_refused_redemptions_change_nothing(api: Api) -> None:
     ]
     for response, status, code in refusals:
         assert_error(response, status, code)
+    for minor in (0, -5, 10**14):  # each names the field the page sent
+        error = assert_error(await shop.redeem(gift["code"], minor), 400, "InvalidAmount")
+        assert error["errors"][0]["field"] == "redeemAmount.centAmount", error
     await nothing_changed(shop, gift, before)
     post = shop.api.client.post
     for body in (

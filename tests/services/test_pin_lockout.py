@@ -210,3 +210,48 @@ async def test_a_wrong_pin_in_a_keyed_request_commits_nothing_else_of_its_unit(
         ActivityType.LOAD,
     ]
     assert await audit(db) == []
+
+
+async def _transaction_ids_taken(db: Database, call: Any) -> int:
+    """How many transaction ids PostgreSQL gave out while ``call`` ran: one for each
+    transaction that wrote, whose commit is written and waited for."""
+    snapshot = "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
+    before = await db.read(lambda c: c.exec_driver_sql(snapshot))
+    await call()
+    after = await db.read(lambda c: c.exec_driver_sql(snapshot))
+    return int(after.scalar_one()) - int(before.scalar_one())
+
+
+@pytest.mark.parametrize("migrated_db", ["postgresql"], indirect=True)
+async def test_a_pin_compared_with_nothing_costs_what_a_wrong_one_does(
+    db: Database, pin_ledger: Ledger, counting: CountingHasher
+) -> None:
+    """A guesser timing the answers must not learn which codes are cards with a PIN: a PIN
+    sent with an unknown code, or for a locked card, commits a transaction apart as a wrong
+    PIN's attempt does (and counts nothing); no PIN at all commits none, either way."""
+    issued = await issue_card(db, pin_ledger, pin=RIGHT)
+    locked = await issue_card(db, pin_ledger, pin=RIGHT)
+    for _ in range(5):
+        await authenticated(db, pin_ledger, locked.code, WRONG)
+    unknown = "9999 8888 7777 6666"
+
+    def attempt(code: str, pin: str | None) -> Any:
+        return lambda: authenticated(db, pin_ledger, code, pin)
+
+    taken = {
+        "wrong PIN": await _transaction_ids_taken(db, attempt(issued.code, WRONG)),
+        "unknown code": await _transaction_ids_taken(db, attempt(unknown, WRONG)),
+        "locked card": await _transaction_ids_taken(db, attempt(locked.code, RIGHT)),
+        "no PIN": await _transaction_ids_taken(db, attempt(issued.code, None)),
+        "unknown code, no PIN": await _transaction_ids_taken(db, attempt(unknown, None)),
+    }
+    assert taken == {
+        "wrong PIN": 1,
+        "unknown code": 1,
+        "locked card": 1,
+        "no PIN": 0,
+        "unknown code, no PIN": 0,
+    }
+    assert (await pin_state(db, issued.card.id))[0] == 1  # the decoys counted nothing
+    assert (await pin_state(db, locked.card.id))[0] == 5
+    assert counting.compared[locked.card.id] == 5

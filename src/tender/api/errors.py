@@ -197,9 +197,39 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorBody} for code in codes}
 
 
-def _field(loc: tuple[Any, ...]) -> str | None:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+def _field(loc: tuple[Any, ...], body: Any = None) -> str | None:
+    """The field as the caller spelled it: where a list holds objects of several kinds told
+    apart by a field (the connector's ``actions``), pydantic puts the kind's name in the
+    location (``actions.0.capturePayment.amount``), a key the request does not have."""
+    parts: list[str] = []
+    node = body
+    names = [p for p in loc if p not in ("body", "query", "path", "header")]
+    for index, part in enumerate(names):
+        if _union_tag(node, part, last=index == len(names) - 1):
+            continue
+        parts.append(str(part))
+        node = _inside(node, part)
     return ".".join(parts) or None
+
+
+def _union_tag(node: Any, part: Any, *, last: bool) -> bool:
+    """Whether ``part`` names the kind of the object ``node`` rather than one of its keys: not
+    a key of it but the value of one, with the location going on inside it."""
+    return (
+        not last
+        and isinstance(node, dict)
+        and isinstance(part, str)
+        and part not in node
+        and any(value == part for value in node.values() if isinstance(value, str))
+    )
+
+
+def _inside(node: Any, part: Any) -> Any:
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and -len(node) <= part < len(node):
+        return node[part]
+    return None
 
 
 def domain_problems(exc: e.DomainError) -> list[Problem]:
@@ -267,21 +297,24 @@ VALIDATION_TEMPLATES = {
 not parse pydantic's English; the English answer keeps pydantic's own text."""
 
 
-def _validation_problem(err: dict[str, Any]) -> Problem:
+def _validation_problem(err: dict[str, Any], body: Any = None) -> Problem:
     kind = err.get("type", "")
     loc = tuple(err.get("loc", ()))
+    body = body if loc[:1] == ("body",) else None
     message = str(err.get("msg", "invalid value"))
     ctx = err.get("ctx") or {}
     if kind == "value_error" and "error" in ctx:
         cause = ctx["error"]
         if isinstance(cause, e.DomainError):
-            return Problem(cause.code, cause.detail, _field(loc), cause.template, cause.params)
+            return Problem(
+                cause.code, cause.detail, _field(loc, body), cause.template, cause.params
+            )
         message = str(cause)
     code = "MissingField" if kind == "missing" else "InvalidField"
     template = VALIDATION_TEMPLATES.get(kind)
     params = {k: v for k, v in ctx.items() if isinstance(v, str | int)} if template else {}
     source = str(loc[0]) if loc and loc[0] in ("query", "header", "path") else "body"
-    return Problem(code, message, _field(loc), template or message, params, source)
+    return Problem(code, message, _field(loc, body), template or message, params, source)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
@@ -293,7 +326,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
             malformed = True
             problems.append(Problem("InvalidJsonInput", "The request body is not valid JSON."))
             continue
-        problems.append(_validation_problem(err))
+        problems.append(_validation_problem(err, exc.body))
     message = "Malformed JSON in the request body." if malformed else "The request is invalid."
     return problem_response(request.scope, 400, problems, message=message)
 

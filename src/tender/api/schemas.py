@@ -95,7 +95,9 @@ class MoneyIn(Strict):
             )
         if abs(self.centAmount) > MAX_MINOR:
             raise InvalidAmount(
-                "amounts are limited to {limit}", field=field, limit=Money(MAX_MINOR, code)
+                "amounts are limited to {limit}",
+                field=f"{field}.centAmount",
+                limit=Money(MAX_MINOR, code),
             )
         if signed:
             if self.centAmount == 0:

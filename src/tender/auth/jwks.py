@@ -5,11 +5,16 @@ send a token with a made-up ``kid``: fetches are spaced at least ``min_interval`
 arrives, failed fetches included, so junk tokens cannot make tender hammer the issuer. Between
 fetches an unknown ``kid`` is simply refused. Known keys are fetched again once they are older
 than ``max_age``, so a key the issuer withdrew stops being trusted.
+
+A fetch has ``timeout`` in all, not per step: the requests that wait for it (every token of
+that issuer, while its keys are stale) wait no longer, however slowly an issuer answers, and
+no more than ``MAX_JWKS_BYTES`` of its answer are ever read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -46,6 +51,7 @@ class RemoteKeys:
         self.clock = clock
         self.min_interval = min_interval
         self.max_age = max_age
+        self.timeout = timeout
         self._http = httpx.AsyncClient(transport=transport, timeout=timeout.total_seconds())
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at: datetime | None = None
@@ -71,16 +77,26 @@ class RemoteKeys:
         self._fetched_at = self.clock()
         self.fetches += 1
         try:
-            response = await self._http.get(self.url, headers={"Accept": "application/json"})
-            response.raise_for_status()
-            if len(response.content) > MAX_JWKS_BYTES:
-                raise ValueError(f"the JWK Set is larger than {MAX_JWKS_BYTES} bytes")
-            keys = parse_jwks(response.json())
-        except (httpx.HTTPError, ValueError) as error:
+            async with asyncio.timeout(self.timeout.total_seconds()):
+                document = await self._download()
+            keys = parse_jwks(json.loads(document))
+        except (httpx.HTTPError, ValueError, TimeoutError) as error:
             # Keep the keys we had: the issuer being briefly down must not log everyone out.
             log.warning("fetching the JWT issuer's keys failed: %s", type(error).__name__)
             return
         self._keys = keys
+
+    async def _download(self) -> bytes:
+        """The issuer's answer, read no further than ``MAX_JWKS_BYTES``."""
+        headers = {"Accept": "application/json"}
+        async with self._http.stream("GET", self.url, headers=headers) as response:
+            response.raise_for_status()
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_JWKS_BYTES:
+                    raise ValueError(f"the JWK Set is larger than {MAX_JWKS_BYTES} bytes")
+            return bytes(body)
 
     async def close(self) -> None:
         await self._http.aclose()

@@ -69,3 +69,15 @@ class SqlPinAttempts:
         return await self.database.transaction(
             lambda conn: settle(conn, attempt, matches), apart=True
         )
+
+    async def count_nothing(self) -> None:
+        """PostgreSQL: a transaction apart as an attempt's, which takes a transaction id, so
+        that its commit is written and waited for as an attempt's is; it changes no row and
+        locks none. SQLite: nothing yet (its attempts are written in the caller's transaction,
+        and an equal write there would need a row to write)."""
+        if not self.database.is_sqlite:
+            await self.database.transaction(_take_a_transaction_id, apart=True)
+
+
+async def _take_a_transaction_id(conn: AsyncConnection) -> None:
+    await conn.exec_driver_sql("SELECT pg_current_xact_id()")

@@ -12,6 +12,7 @@ keeps it whole). The API layer maps each branch to a status in one table
     │   └── SessionInvalid                   domain.sessions             InvalidSession
     ├── BusinessRuleViolation                domain.errors               BusinessRuleViolation
     │   ├── BalanceLimitExceeded             domain.errors               BalanceLimitExceeded
+    │   ├── CaptureExceedsAuthorization      domain.errors               CaptureExceedsAuthorization
     │   ├── CardDisabled                     domain.errors               GiftCardDisabled
     │   ├── CardExpired                      domain.errors               GiftCardExpired
     │   ├── CartPaidInFull                   domain.redemption           CartPaidInFull
@@ -191,6 +192,14 @@ class InsufficientFunds(BusinessRuleViolation):
 class BalanceLimitExceeded(BusinessRuleViolation):
     code = "BalanceLimitExceeded"
     message = "The operation would take the balance past its limit."
+
+
+class CaptureExceedsAuthorization(BusinessRuleViolation):
+    """As a refund over what was captured: the amount is well formed, the payment's state is
+    what refuses it (422, not the 400 of an amount that could never be right)."""
+
+    code = "CaptureExceedsAuthorization"
+    message = "The capture is larger than what is authorized."
 
 
 class RefundExceedsCapture(BusinessRuleViolation):

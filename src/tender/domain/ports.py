@@ -179,6 +179,13 @@ class PinAttempts(Protocol):
         ``matches`` is not called when the window is full."""
         ...
 
+    async def count_nothing(self) -> None:
+        """Cost about what counting an attempt costs, and count nothing: a PIN sent with a code
+        that is no card, or for a card that is locked, is compared with nothing, and its
+        answer should take about as long as a wrong PIN's, or the time would tell which codes
+        are cards that have a PIN."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class ProviderCard:

@@ -39,23 +39,29 @@ class Credentials(LedgerBase):
         - A full window locks the card: every PIN, the right one too, is refused uncompared
           until the window closes; then counting starts again.
         - No PIN for a card that has one is refused without counting: nothing was compared.
+        - A PIN that is compared with nothing (the code is no card, or the card is locked)
+          costs what counting one does (``count_nothing``), so that how long the answer takes
+          does not tell a guesser which codes are cards with a PIN.
         """
         try:
             normalised = normalise_code(code)
         except InvalidCardCode:
             raise InvalidCredentials() from None
         found = await store.credentials_by_code_hash(self.hasher.code(normalised))
+        candidate = pin.strip() if pin else ""
         if found is None:
+            if candidate:  # as long as a wrong PIN takes: the time tells no code apart
+                await pins.count_nothing()
             raise InvalidCredentials()
         card, pin_hash = found.card, found.pin_hash
         if pin_hash is None:
             return card
-        candidate = pin.strip() if pin else ""
         if not candidate:
             raise InvalidCredentials()
         now = self.clock.now()
         limit = self.policy.max_pin_attempts
-        if card.pin_locked(now, limit):  # no write for a card known to be locked
+        if card.pin_locked(now, limit):  # no count for a card known to be locked, but its time
+            await pins.count_nothing()
             raise InvalidCredentials()
         attempt = PinAttempt(card.id, limit, now, now + self.policy.pin_lockout)
         right = await pins.compare(

@@ -18,10 +18,10 @@ from typing import Protocol, TypeVar
 
 from tender.domain.checkout_ports import StaleWrite, Work
 from tender.domain.errors import (
+    CaptureExceedsAuthorization,
     Conflict,
     DomainError,
     IllegalTransition,
-    InvalidAmount,
     NotFound,
     RefundExceedsCapture,
 )
@@ -192,7 +192,9 @@ class PaymentIntents(OrderService):
                 raise NothingToDo("the authorization was already captured or cancelled")
             wanted = self._wanted(payment, intent, payment.authorized)
             if wanted > payment.authorized:
-                raise InvalidAmount(f"at most {payment.authorized} can be captured", field="amount")
+                raise CaptureExceedsAuthorization(
+                    f"at most {payment.authorized} can be captured", field="amount"
+                )
             return _Plan(TransactionType.CHARGE, wanted)
         if action is IntentAction.REFUND:
             if payment.refundable <= 0:

@@ -8,8 +8,8 @@ from typing import Any
 
 from tender.domain.checkout_ports import Work
 from tender.domain.errors import (
+    CaptureExceedsAuthorization,
     IllegalTransition,
-    InvalidAmount,
     RefundExceedsCapture,
 )
 from tender.domain.money import Money
@@ -65,7 +65,9 @@ class PaymentOperations(OrderService):
             raise NothingToDo("the authorization was already captured or cancelled")
         wanted = payment.authorized if amount is None else self._amount(payment, amount)
         if wanted > payment.authorized:
-            raise InvalidAmount(f"at most {payment.authorized} can be captured", field="amount")
+            raise CaptureExceedsAuthorization(
+                f"at most {payment.authorized} can be captured", field="amount"
+            )
         await self._capture(work, payment, wanted)
         return await self._reload(work, payment)
 
