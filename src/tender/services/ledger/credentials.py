@@ -40,8 +40,8 @@ class Credentials(LedgerBase):
           until the window closes; then counting starts again.
         - No PIN for a card that has one is refused without counting: nothing was compared.
         - A PIN that is compared with nothing (the code is no card, or the card is locked)
-          costs what counting one does (``count_nothing``), so that how long the answer takes
-          does not tell a guesser which codes are cards with a PIN.
+          costs about what counting one does (``count_nothing``), so that how long the answer
+          takes tells a guesser little of which codes are cards with a PIN.
         """
         try:
             normalised = normalise_code(code)
@@ -50,7 +50,7 @@ class Credentials(LedgerBase):
         found = await store.credentials_by_code_hash(self.hasher.code(normalised))
         candidate = pin.strip() if pin else ""
         if found is None:
-            if candidate:  # as long as a wrong PIN takes: the time tells no code apart
+            if candidate:  # about as long as a wrong PIN takes
                 await pins.count_nothing()
             raise InvalidCredentials()
         card, pin_hash = found.card, found.pin_hash
