@@ -19,6 +19,7 @@ derived from that comparison ever left the process.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tender.db import direct, kept
 from tender.db.engine import Database
 from tender.db.ledger_statements import CLAIM_PIN_ATTEMPT, RETURN_PIN_ATTEMPT
+from tender.db.rate_limit_store import SqlLimitCounters
 from tender.domain.ports import PinAttempt
 
 
@@ -71,13 +73,28 @@ class SqlPinAttempts:
         )
 
     async def count_nothing(self) -> None:
-        """PostgreSQL: a transaction apart as an attempt's, which takes a transaction id, so
-        that its commit is written and waited for as an attempt's is; it changes no row and
-        locks none. SQLite: nothing yet (its attempts are written in the caller's transaction,
-        and an equal write there would need a row to write)."""
-        if not self.database.is_sqlite:
-            await self.database.transaction(_take_a_transaction_id, apart=True)
+        """What counting an attempt writes and waits for, with nothing counted.
+
+        PostgreSQL: a transaction apart, as an attempt's, that takes a transaction id, so that
+        its commit is written and waited for as an attempt's is; it changes no row and locks
+        none. SQLite: a row written in the caller's transaction and, kept, once more after its
+        rollback, as a wrong PIN's count is; the row must change (SQLite writes nothing for
+        a row set to what it holds), so it counts these PINs per minute in ``rate_limits``,
+        where the purge forgets it. There is one writer there, so the row locks nobody out."""
+        if self.database.is_sqlite:
+            await _count_unmatched(self.conn)
+            kept.keep(self.conn, _count_unmatched)
+            return
+        await self.database.transaction(_take_a_transaction_id, apart=True)
+
+
+UNMATCHED_PINS = "cards/pins-compared-with-nothing"
+"""SQLite's counter of the PINs sent for unknown codes or locked cards, one a minute."""
 
 
 async def _take_a_transaction_id(conn: AsyncConnection) -> None:
     await conn.exec_driver_sql("SELECT pg_current_xact_id()")
+
+
+async def _count_unmatched(conn: AsyncConnection) -> None:
+    await SqlLimitCounters(conn, time.time).claim([(UNMATCHED_PINS, 60)])
