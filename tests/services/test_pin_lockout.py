@@ -9,12 +9,13 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 from sqlalchemy.engine import Connection
 
 from tender.db.engine import Database
 from tender.db.ledger_store import SqlLedgerStore
-from tender.db.pin_attempts import SqlPinAttempts
+from tender.db.pin_attempts import UNMATCHED_PINS, SqlPinAttempts
+from tender.db.rate_limit_store import limits_table
 from tender.domain.errors import InvalidCredentials
 from tender.domain.ledger import ActivityType
 from tender.domain.money import Money
@@ -246,6 +247,14 @@ async def _commits_that_wrote(db: Database, call: Any) -> int:
     return sum(wrote)
 
 
+async def _unmatched_pins(db: Database) -> int:
+    """The PINs compared with nothing, as the current minute's counters hold them."""
+    counted = select(func.coalesce(func.sum(limits_table.c.count), 0)).where(
+        limits_table.c.key.startswith(UNMATCHED_PINS)
+    )
+    return int(await db.read(lambda c: c.scalar(counted)))
+
+
 async def test_a_pin_compared_with_nothing_costs_what_a_wrong_one_does(
     db: Database, pin_ledger: Ledger, counting: CountingHasher
 ) -> None:
@@ -262,6 +271,7 @@ async def test_a_pin_compared_with_nothing_costs_what_a_wrong_one_does(
     def attempt(code: str, pin: str | None) -> Any:
         return lambda: authenticated(db, pin_ledger, code, pin)
 
+    counted_before = await _unmatched_pins(db)
     wrote = {
         "wrong PIN": await _commits_that_wrote(db, attempt(issued.code, WRONG)),
         "unknown code": await _commits_that_wrote(db, attempt(unknown, WRONG)),
@@ -276,6 +286,7 @@ async def test_a_pin_compared_with_nothing_costs_what_a_wrong_one_does(
         "no PIN": 0,
         "unknown code, no PIN": 0,
     }
+    assert await _unmatched_pins(db) == counted_before + 2  # what they wrote instead
     assert (await pin_state(db, issued.card.id))[0] == 1  # the decoys counted nothing
     assert (await pin_state(db, locked.card.id))[0] == 5
     assert counting.compared[locked.card.id] == 5

@@ -19,15 +19,16 @@ derived from that comparison ever left the process.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tender.db import direct, kept
 from tender.db.engine import Database
 from tender.db.ledger_statements import CLAIM_PIN_ATTEMPT, RETURN_PIN_ATTEMPT
-from tender.db.rate_limit_store import SqlLimitCounters
 from tender.domain.ports import PinAttempt
 
 
@@ -73,28 +74,42 @@ class SqlPinAttempts:
         )
 
     async def count_nothing(self) -> None:
-        """What counting an attempt writes and waits for, with nothing counted.
+        """What counting an attempt writes and waits for, with nothing counted: a row written
+        and committed where an attempt's would be. The row must change (SQLite writes nothing
+        for a row set to what it holds, and PostgreSQL's commit of no change waits for less),
+        so it counts these PINs per minute in ``rate_limits``, where the purge forgets it.
 
-        PostgreSQL: a transaction apart, as an attempt's, that takes a transaction id, so that
-        its commit is written and waited for as an attempt's is; it changes no row and locks
-        none. SQLite: a row written in the caller's transaction and, kept, once more after its
-        rollback, as a wrong PIN's count is; the row must change (SQLite writes nothing for
-        a row set to what it holds), so it counts these PINs per minute in ``rate_limits``,
-        where the purge forgets it. There is one writer there, so the row locks nobody out."""
+        PostgreSQL: in a transaction apart, as an attempt, committed as it is (waiting for the
+        flush, unlike the budgets' counters); the count is spread over ``SHARDS`` rows, so
+        that racing PINs wait for one another's row no more than racing attempts on one card
+        do. SQLite: in the caller's transaction and, kept, once more after its rollback, as a
+        wrong PIN's count is; there is one writer there, so the row locks nobody out."""
         if self.database.is_sqlite:
             await _count_unmatched(self.conn)
             kept.keep(self.conn, _count_unmatched)
             return
-        await self.database.transaction(_take_a_transaction_id, apart=True)
+        await self.database.transaction(_count_unmatched, apart=True)
 
 
 UNMATCHED_PINS = "cards/pins-compared-with-nothing"
-"""SQLite's counter of the PINs sent for unknown codes or locked cards, one a minute."""
-
-
-async def _take_a_transaction_id(conn: AsyncConnection) -> None:
-    await conn.exec_driver_sql("SELECT pg_current_xact_id()")
+"""The counters of the PINs sent for unknown codes or locked cards, a minute each."""
+SHARDS = 16
+WINDOW_SECONDS = 60
+_COUNT_UNMATCHED = text(
+    "INSERT INTO rate_limits (key, window_start, count, expires_at)"
+    " VALUES (:key, :window_start, 1, :expires_at)"
+    " ON CONFLICT (key) DO UPDATE SET count = CASE"
+    " WHEN rate_limits.window_start = excluded.window_start THEN rate_limits.count + 1 ELSE 1 END,"
+    " window_start = excluded.window_start, expires_at = excluded.expires_at"
+)
 
 
 async def _count_unmatched(conn: AsyncConnection) -> None:
-    await SqlLimitCounters(conn, time.time).claim([(UNMATCHED_PINS, 60)])
+    now = int(time.time())
+    start = now - now % WINDOW_SECONDS
+    params = {
+        "key": f"{UNMATCHED_PINS}/{secrets.randbelow(SHARDS)}",
+        "window_start": start,
+        "expires_at": start + WINDOW_SECONDS,
+    }
+    await direct.execute(conn, _COUNT_UNMATCHED, params)

@@ -180,9 +180,9 @@ class PinAttempts(Protocol):
         ...
 
     async def count_nothing(self) -> None:
-        """Cost about what counting an attempt costs, and count nothing: a PIN sent with a code
-        that is no card, or for a card that is locked, is compared with nothing, and its
-        answer should take about as long as a wrong PIN's, or the time would tell which codes
+        """Write and wait for what counting an attempt does, and count nothing: a PIN sent
+        with a code that is no card, or for a card that is locked, is compared with nothing,
+        and its answer must take as long as a wrong PIN's, or the time would tell which codes
         are cards that have a PIN."""
         ...
 

@@ -40,8 +40,8 @@ class Credentials(LedgerBase):
           until the window closes; then counting starts again.
         - No PIN for a card that has one is refused without counting: nothing was compared.
         - A PIN that is compared with nothing (the code is no card, or the card is locked)
-          costs about what counting one does (``count_nothing``), so that how long the answer
-          takes tells a guesser little of which codes are cards with a PIN.
+          writes and waits for what counting one does (``count_nothing``), so that how long the
+          answer takes does not tell a guesser which codes are cards with a PIN.
         """
         try:
             normalised = normalise_code(code)
