@@ -39,6 +39,7 @@ window.startCheckout = async function (Enabler) {
     record(name, value);
     if (mode === "throwing") throw new Error(name + " failed on purpose");
     if (mode === "rejecting") return Promise.reject(new Error(name + " rejected on purpose"));
+    if (mode === "rejecting-text") return Promise.reject(name + " rejected with a string");
     return Promise.resolve();
   };
   const builder = await new Enabler(options).createGiftCardBuilder();

@@ -130,7 +130,7 @@ async def test_the_shoppers_language(shop: Shop, locale: str, texts: tuple[str, 
     await shop.shot("required")
 
 
-@pytest.mark.parametrize("mode", ["none", "throwing", "rejecting"])
+@pytest.mark.parametrize("mode", ["none", "throwing", "rejecting", "rejecting-text"])
 async def test_missing_or_failing_callbacks_never_break_the_page(shop: Shop, mode: str) -> None:
     await shop.open(callbacks=mode, amount="1000")
     page = shop.page
@@ -145,12 +145,17 @@ async def test_missing_or_failing_callbacks_never_break_the_page(shop: Shop, mod
     await shop.page.wait_for_function("!document.querySelector('.tender-gc[aria-busy]')")
     await asyncio.sleep(0.2)  # let any late rejection surface as a page error
     assert shop.page_errors == []
-    reported = [c["detail"]["message"] for c in await shop.calls("onError")]
+    errors = [c["detail"] for c in await shop.calls("onError")]
+    reported = [e["message"] for e in errors]
     if mode == "none":
         assert reported == []
     else:
         for name in ("onGiftCardReady", "onChange", "onValueChange", "onEnter", "onGiftCardSubmit"):
             assert any(name in message for message in reported), (name, reported)
+        # Whatever a callback threw, onError gets the EnablerError the .d.ts promises.
+        failed = [e for e in errors if e["code"] == "CallbackFailed"]
+        assert len(failed) >= 5, errors
+        assert {e["name"] for e in errors} == {"EnablerError"}, errors
 
 
 async def test_dom_events_tell_the_page_what_happened(shop: Shop) -> None:

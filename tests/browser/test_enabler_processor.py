@@ -398,6 +398,55 @@ async def test_only_the_latest_balance_check_is_shown(shop: Shop) -> None:
     assert states == ["Valid"]
 
 
+async def test_a_balance_answer_never_speaks_over_the_redemption_after_it(shop: Shop) -> None:
+    """The shopper checks the balance and pays before its answer came: the redemption's
+    result stays on screen, not the late balance of the card it has just emptied."""
+    card = await shop.tender.card(500)
+    await shop.open(amount="500")
+
+    async def delayed(route: Any) -> None:
+        await asyncio.sleep(1.5)
+        await route.continue_()
+
+    await shop.page.route("**/balance", delayed)
+    field = shop.page.locator(".tender-gc__input").first
+    await field.fill(card["code"])
+    await field.press("Enter")
+    await shop.page.click("#pay")
+    assert (await shop.wait_for("onComplete"))[0]["detail"]["isSuccess"] is True
+    paid = spaced("€5.00 paid with your gift card.")
+    await expect(shop.page.get_by_role("status")).to_have_text(paid)
+    await asyncio.sleep(2)  # the balance's answer (the card is empty now) has come by now
+    await expect(shop.page.get_by_role("status")).to_have_text(paid)
+    assert await field.get_attribute("aria-invalid") is None
+    assert await shop.calls("giftcard:balance") == []
+
+
+async def test_a_form_mounted_again_shows_nothing_of_the_one_before(shop: Shop) -> None:
+    """Mounted again (the page re-rendered its payment step) while a balance check was on its
+    way: the new, empty form shows no answer about the old one's input, and the page hears
+    that the code field is empty again."""
+    card = await shop.tender.card(1500)
+    await shop.open()
+
+    async def delayed(route: Any) -> None:
+        await asyncio.sleep(1.5)
+        await route.continue_()
+
+    await shop.page.route("**/balance", delayed)
+    field = shop.page.locator(".tender-gc__input").first
+    await field.fill(card["code"])
+    await field.press("Enter")
+    await shop.page.evaluate("window.component.mount('#giftcard')")
+    await asyncio.sleep(2)  # the old form's answer has come by now
+    await expect(shop.page.get_by_role("status")).to_have_text("")
+    assert await shop.page.locator(".tender-gc").count() == 1
+    assert await shop.calls("giftcard:balance") == []
+    await shop.page.locator(".tender-gc__input").first.fill("1")
+    changes = [c["detail"] for c in await shop.calls("onValueChange")]
+    assert changes == [True, False, True]
+
+
 async def test_a_redemption_left_unanswered_is_given_up_and_retried_with_its_key(
     shop: Shop,
 ) -> None:

@@ -37,7 +37,8 @@ export interface EnablerError extends Error {
    * NotFound, CurrencyMismatch is CurrencyNotMatch; the processor's own are in `errors`), or
    * the enabler's own (NetworkError: no answer, or none within 30 seconds; TooManyRequests,
    * CodeRequired, PinRequired, AmountRequired, InvalidAmount, NotMounted, MountTargetNotFound,
-   * InvalidOptions). */
+   * InvalidOptions; CallbackFailed: a callback of the page's threw or rejected, what it threw
+   * is the `cause`). */
   code: string;
   /** The HTTP status when the processor answered. */
   statusCode?: number;

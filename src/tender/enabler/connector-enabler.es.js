@@ -187,6 +187,7 @@ class GiftCardComponent {
     if (this.#root) {
       this.#root.remove();
     }
+    this.#turn += 1; // a balance still on its way is about the old form's input
     installStyles(host.ownerDocument || document);
     const texts = this.#context.texts;
     const id = `tender-gc-${++mounted}`;
@@ -223,11 +224,16 @@ class GiftCardComponent {
       input.addEventListener("input", () => this.#changed());
       input.addEventListener("keydown", (event) => this.#keydown(event));
     }
+    if (this.#pending > 0) root.setAttribute("aria-busy", "true"); // a redemption in flight
     host.appendChild(root);
     this.#host = host;
     this.#root = root;
     this.#emit("giftcard:ready", {});
     this.#call("onGiftCardReady");
+    if (this.#hasValue) {
+      this.#hasValue = false; // the new code field is empty
+      this.#call("onValueChange", false);
+    }
   }
 
   /** The balance of the card typed in; a second call while one is in flight for the same
@@ -300,6 +306,7 @@ class GiftCardComponent {
   }
 
   async #redeem(amount) {
+    this.#turn += 1; // a balance answer still on its way must not speak over the redemption
     this.#emit("giftcard:submit", { amount });
     this.#call("onGiftCardSubmit");
     const texts = this.#context.texts;
@@ -391,7 +398,9 @@ class GiftCardComponent {
       else this.#show(texts.errors.Failure, "error");
     }
     this.#emit("giftcard:complete", result);
-    invoke(this.#context.onComplete, [result], (error) => this.#report(error));
+    invoke(this.#context.onComplete, [result], (failure) =>
+      this.#report(callbackFailed("onComplete", failure)),
+    );
   }
 
   #showBalance(result) {
@@ -492,7 +501,7 @@ class GiftCardComponent {
   }
 
   #call(name, ...args) {
-    invoke(this.#options[name], args, (error) => this.#report(error));
+    invoke(this.#options[name], args, (failure) => this.#report(callbackFailed(name, failure)));
   }
 
   #report(error) {
@@ -618,6 +627,15 @@ function retryAfter(header) {
 function networkError(failure, texts) {
   if (failure instanceof EnablerError) return failure;
   const error = new EnablerError("NetworkError", texts.errors.GenericError);
+  error.cause = failure;
+  return error;
+}
+
+/** A callback of the page's that threw or rejected, as onError's one kind of argument: an
+ * EnablerError whose `cause` is what was thrown (anything at all, a string included). */
+function callbackFailed(name, failure) {
+  const said = failure instanceof Error ? failure.message : String(failure);
+  const error = new EnablerError("CallbackFailed", `${name} failed: ${said}`);
   error.cause = failure;
   return error;
 }
