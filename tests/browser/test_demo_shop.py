@@ -29,8 +29,8 @@ TEXTS = {
         "apply": "Apply gift card",
         "another": "Use another gift card",
         "place": "Place order",
-        "balance": "This card has €50.00.",
-        "applied": ("Applied €50.00.", "Applied €25.00."),
+        "balance": "Available balance: €50.00",
+        "applied": ("Gift card covers €50.00", "Gift card covers €25.00"),
         "remaining": "€4.70",
         "paid": ["Gift card: €50.00", "Gift card: €25.00", "Invoice: €4.70"],
         "thanks": "Thank you for your order",
@@ -47,8 +47,8 @@ TEXTS = {
         "apply": "Geschenkkarte einlösen",
         "another": "Weitere Geschenkkarte verwenden",
         "place": "Bestellung aufgeben",
-        "balance": "Guthaben: 50,00 €.",
-        "applied": ("50,00 € eingelöst.", "25,00 € eingelöst."),
+        "balance": "Verfügbares Guthaben: 50,00 €",
+        "applied": ("Geschenkkarte deckt 50,00 €", "Geschenkkarte deckt 25,00 €"),
         "remaining": "4,70 €",
         "paid": ["Geschenkkarte: 50,00 €", "Geschenkkarte: 25,00 €", "Rechnung: 4,70 €"],
         "thanks": "Vielen Dank für Ihre Bestellung",
@@ -88,6 +88,8 @@ async def test_two_gift_cards_and_an_invoice_pay_for_an_order(
     demo: Demo, tab: tuple[Any, list[Any]], locale: str
 ) -> None:
     page, requests = tab
+    failed: list[str] = []
+    page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
     demo_service = demo.tender
     t = TEXTS[locale]
     plain = await demo_service.card(5000)
@@ -107,16 +109,20 @@ async def test_two_gift_cards_and_an_invoice_pay_for_an_order(
 
     await page.get_by_label(t["code"]).fill(plain["code"])
     await page.get_by_role("button", name=t["check"]).click()
-    await expect(page.locator("#card-status")).to_have_text(spaced(t["balance"]))
+    await expect(page.locator(".tender-gc__message")).to_have_text(spaced(t["balance"]))
     await page.get_by_role("button", name=t["apply"]).click()
-    await expect(page.locator("#card-status")).to_have_text(spaced(t["applied"][0]))
+    await expect(page.locator("#applied li")).to_have_text([spaced(t["applied"][0])])
+    await expect(page.locator("#card-status")).to_have_text("")  # told once, by the card form
+    # What the card paid is for this total: the shipping (and its price) is fixed from now on.
+    await expect(page.locator("#methods input").first).to_be_disabled()
+    await expect(page.locator("#shipping-fixed")).to_be_visible()
     await shot(page, f"{locale}-3-first-card")
 
     await page.get_by_role("button", name=t["another"]).click()
     await page.get_by_label(t["code"]).fill(with_pin["code"])
     await page.get_by_label(t["pin"]).fill("4711")
     await page.get_by_role("button", name=t["apply"]).click()
-    await expect(page.locator("#card-status")).to_have_text(spaced(t["applied"][1]))
+    await expect(page.locator("#applied li")).to_have_text([spaced(a) for a in t["applied"]])
     await expect(page.locator("#remaining")).to_have_text(spaced(t["remaining"]))
     await shot(page, f"{locale}-4-second-card")
 
@@ -126,6 +132,9 @@ async def test_two_gift_cards_and_an_invoice_pay_for_an_order(
     assert reference
     await expect(page.locator("#paid li")).to_have_text([spaced(p) for p in t["paid"]])
     await shot(page, f"{locale}-5-confirmation")
+    for link in (page.locator("a.brand"), page.locator("#done a")):  # in the shopper's language
+        assert await link.get_attribute("href") == f"/demo?lang={locale}"
+    assert failed == []  # nothing the page asked for was missing (a favicon included)
 
     order = await demo_service.call("GET", f"/orders/{reference}", status=200)
     paid = sorted((p["paymentMethod"], p["amountPlanned"]["centAmount"]) for p in order["payments"])
@@ -148,7 +157,9 @@ async def test_a_refused_card_can_be_corrected_and_applied(
     code = page.get_by_label(t["code"])
     await code.fill(card["code"])
     await page.get_by_role("button", name=t["check"]).click()
-    await expect(page.locator("#card-status")).not_to_have_text("")
+    await expect(page.locator(".tender-gc__message")).to_have_text(
+        spaced("Available balance: €90.00")
+    )
     await code.fill("0000 0000 0000 0000")
     await page.get_by_role("button", name=t["check"]).click()
     await expect(page.locator(".tender-gc__message")).to_have_text(
@@ -161,7 +172,8 @@ async def test_a_refused_card_can_be_corrected_and_applied(
     await expect(page.locator("#card-status")).to_have_text("")  # said once, by the form
     await code.fill(card["code"])
     await page.get_by_role("button", name=t["apply"]).click()
-    await expect(page.locator("#card-status")).to_have_text(re.compile(r"^Applied "))
+    await expect(page.locator("#applied li")).to_have_text([re.compile(r"^Gift card covers ")])
+    await expect(page.locator("#card-status")).to_have_text("")
     await shot(page, "corrected-card")
 
 
@@ -236,8 +248,7 @@ async def test_totals_that_could_not_be_read_after_a_card_paid_come_with_continu
     await expect(page.locator("#problem")).not_to_have_text("")
     await expect(page.locator("#applied li")).to_have_count(0)
     await page.get_by_role("button", name=t["continue"]).click()
-    await expect(page.locator("#card-status")).to_have_text("Applied €10.00.")
-    await expect(page.locator("#applied li")).to_have_count(1)
+    await expect(page.locator("#applied li")).to_have_text([spaced("Gift card covers €10.00")])
     await expect(page.locator("#problem")).to_have_text("")
     assert len(dropped) == 1
 
@@ -303,5 +314,7 @@ async def test_apply_keeps_the_keyboard_where_it_was_when_a_card_is_not_applied(
     else:
         await expect(apply).to_be_focused()
     await page.keyboard.press("Enter")
-    await expect(page.locator("#card-status")).to_have_text("Applied €10.00.")
+    await expect(page.locator("#applied li")).to_have_text([spaced("Gift card covers €10.00")])
+    # "Apply" is disabled for good now: the keyboard goes on from the next step, not the top.
+    await expect(page.get_by_role("button", name=t["another"])).to_be_focused()
     assert len(dropped) == (1 if refusal == "network" else 0)

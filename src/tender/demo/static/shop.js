@@ -13,9 +13,9 @@ const TEXT = {
     place: "Place order", thanks: "Thank you for your order", reference: "Order reference",
     again: "Shop again", add: "Add", remove: "Remove", empty: "Your basket is empty.",
     footer: "A demo of tender: nothing is shipped, no money moves but test gift cards.",
-    balanceIs: (amount) => `This card has ${amount}.`, applied: (amount) => `Applied ${amount}.`,
     card: "Gift card", invoice: "Invoice", failed: "Something went wrong. Please try again.",
     notApplied: "The gift card could not be applied.", covers: (amount) => `covers ${amount}`,
+    shippingFixed: "Shipping is fixed once a gift card has paid part of the order.",
   },
   de: {
     demo: "Demo-Shop", products: "Unsere Tees", basket: "Ihr Warenkorb", subtotal: "Zwischensumme",
@@ -28,9 +28,9 @@ const TEXT = {
     place: "Bestellung aufgeben", thanks: "Vielen Dank für Ihre Bestellung", reference: "Bestellnummer",
     again: "Weiter einkaufen", add: "Hinzufügen", remove: "Entfernen", empty: "Ihr Warenkorb ist leer.",
     footer: "Eine Demo von tender: Es wird nichts versandt, es bewegt sich nur Testguthaben.",
-    balanceIs: (amount) => `Guthaben: ${amount}.`, applied: (amount) => `${amount} eingelöst.`,
     card: "Geschenkkarte", invoice: "Rechnung", failed: "Etwas ist schiefgegangen. Bitte erneut versuchen.",
     notApplied: "Die Geschenkkarte konnte nicht eingelöst werden.", covers: (amount) => `deckt ${amount}`,
+    shippingFixed: "Der Versand steht fest, sobald eine Geschenkkarte einen Teil der Bestellung bezahlt hat.",
   },
 };
 const locale = new URLSearchParams(location.search).get("lang") === "de" ? "de" : "en";
@@ -53,6 +53,8 @@ const state = {
   shipment: null,
   component: null,
   appliedFrom: null, // what the cards covered before a card that paid, until the totals say more
+  shippingFixed: false, // a card paid for this total: another shipping price would not match it
+  focusAfterApply: false, // "Apply" had the keyboard's focus when the card paid
 };
 
 function translate() {
@@ -64,6 +66,8 @@ function translate() {
   for (const link of document.querySelectorAll("[data-lang]")) {
     if (link.dataset.lang === locale) link.setAttribute("aria-current", "true");
   }
+  // Back to the shop in the language the shopper chose.
+  for (const link of document.querySelectorAll("a[data-home]")) link.href = `/demo?lang=${locale}`;
 }
 
 async function call(path, { method = "POST", body, session = true } = {}) {
@@ -176,11 +180,13 @@ function renderMethods(methods) {
     const input = label.querySelector("input");
     input.value = String(m.id);
     input.checked = m.id === state.shipment;
+    input.disabled = state.shippingFixed;
     input.addEventListener("change", () => chooseShipment(m.id).catch(report));
     label.querySelector("span").textContent = `${m.name} (${m.carrierName})`;
     label.querySelector("strong").textContent = money(m.defaultGrossPrice, m.currencyIsoCode);
     return label;
   }));
+  $("#shipping-fixed").hidden = !state.shippingFixed;
   $("#shipping").hidden = false;
 }
 
@@ -249,10 +255,7 @@ async function mountGiftCard() {
 }
 
 async function checkBalance() {
-  const balance = await state.component.balance();
-  $("#card-status").textContent = balance.status.state === "Valid"
-    ? text("balanceIs")(money(balance.amount.centAmount, balance.amount.currencyCode ?? balance.amount.currency))
-    : ""; // the component says why
+  await state.component.balance(); // the card form shows and announces the balance, or why not
 }
 
 async function applyCard() {
@@ -261,6 +264,7 @@ async function applyCard() {
   const focused = document.activeElement === apply;
   apply.disabled = true; // which takes the focus from it
   state.paid = false;
+  state.focusAfterApply = focused;
   try {
     await state.component.submit({ amount: { centAmount: totals.priceToPay, currency: totals.currencyIsoCode } });
   } finally {
@@ -276,8 +280,7 @@ async function applyCard() {
 async function redeemed(result) {
   state.paid = Boolean(result?.isSuccess);
   if (!result?.isSuccess) {
-    $("#card-status").textContent = text("notApplied");
-    $("#apply").disabled = false;
+    $("#apply").disabled = false; // the card form says why
     return;
   }
   state.appliedFrom = state.totals.giftCardTotal;
@@ -290,15 +293,24 @@ async function redeemed(result) {
   }
 }
 
+/** What the card covers, beside the totals; the card form has said what it paid. */
 function showApplied(totals) {
   const amount = money(totals.giftCardTotal - state.appliedFrom, totals.currencyIsoCode);
   state.appliedFrom = null;
-  $("#card-status").textContent = text("applied")(amount);
   const item = document.createElement("li");
   item.textContent = `${text("card")} ${text("covers")(amount)}`;
   $("#applied").append(item);
   $("#another").hidden = totals.priceToPay === 0;
   $("#check").disabled = true;
+  if (!state.shippingFixed) {
+    state.shippingFixed = true;
+    for (const input of document.querySelectorAll("#methods input")) input.disabled = true;
+    $("#shipping-fixed").hidden = false;
+  }
+  // "Apply" is disabled for good: a keyboard user goes on from the next step, not the top.
+  const lost = document.activeElement === document.body || document.activeElement === null;
+  if (state.focusAfterApply && lost) ($("#another").hidden ? $("#place") : $("#another")).focus();
+  state.focusAfterApply = false;
 }
 
 async function anotherCard() {
