@@ -34,6 +34,9 @@ TEXTS = {
         "remaining": "€4.70",
         "paid": ["Gift card: €50.00", "Gift card: €25.00", "Invoice: €4.70"],
         "thanks": "Thank you for your order",
+        "country": "Country",
+        "languages": "Language",
+        "title": "Teahouse — tender demo shop",
     },
     "de": {
         "add_pot": "Hinzufügen: Teekanne aus Gusseisen",
@@ -52,6 +55,9 @@ TEXTS = {
         "remaining": "4,70 €",
         "paid": ["Geschenkkarte: 50,00 €", "Geschenkkarte: 25,00 €", "Rechnung: 4,70 €"],
         "thanks": "Vielen Dank für Ihre Bestellung",
+        "country": "Land",
+        "languages": "Sprache",
+        "title": "Teahouse — tender Demo-Shop",
     },
 }
 ADDRESS = ("ada@example.com", "Ada", "Lovelace", "Teestraße", "7", "10115", "Berlin")
@@ -106,6 +112,10 @@ async def test_two_gift_cards_and_an_invoice_pay_for_an_order(
     await page.get_by_role("button", name=t["continue"]).click()
     await expect(page.get_by_label(t["code"])).to_be_visible()  # shipping chosen, card form up
     await shot(page, f"{locale}-2-address-and-shipping")
+    country = "Germany" if locale == "en" else "Deutschland"
+    await expect(page.get_by_label(t["country"], exact=True)).to_have_value(country)
+    await expect(page.get_by_role("navigation", name=t["languages"])).to_be_visible()
+    await expect(page).to_have_title(t["title"])
 
     await page.get_by_label(t["code"]).fill(plain["code"])
     await page.get_by_role("button", name=t["check"]).click()

@@ -16,6 +16,7 @@ const TEXT = {
     card: "Gift card", invoice: "Invoice", failed: "Something went wrong. Please try again.",
     notApplied: "The gift card could not be applied.", covers: (amount) => `covers ${amount}`,
     shippingFixed: "Shipping is fixed once a gift card has paid part of the order.",
+    title: "Teahouse — tender demo shop", language: "Language", germany: "Germany",
   },
   de: {
     demo: "Demo-Shop", products: "Unsere Tees", basket: "Ihr Warenkorb", subtotal: "Zwischensumme",
@@ -31,6 +32,7 @@ const TEXT = {
     card: "Geschenkkarte", invoice: "Rechnung", failed: "Etwas ist schiefgegangen. Bitte erneut versuchen.",
     notApplied: "Die Geschenkkarte konnte nicht eingelöst werden.", covers: (amount) => `deckt ${amount}`,
     shippingFixed: "Der Versand steht fest, sobald eine Geschenkkarte einen Teil der Bestellung bezahlt hat.",
+    title: "Teahouse — tender Demo-Shop", language: "Sprache", germany: "Deutschland",
   },
 };
 const locale = new URLSearchParams(location.search).get("lang") === "de" ? "de" : "en";
@@ -59,6 +61,9 @@ const state = {
 
 function translate() {
   document.documentElement.lang = locale;
+  document.title = text("title");
+  $("nav.langs").setAttribute("aria-label", text("language"));
+  $("input[name=country]").value = text("germany");
   for (const node of document.querySelectorAll("[data-t]")) {
     const value = text(node.dataset.t);
     if (typeof value === "string") node.textContent = value;
