@@ -130,6 +130,30 @@ async def test_the_shoppers_language(shop: Shop, locale: str, texts: tuple[str, 
     await shop.shot("required")
 
 
+async def test_the_same_refusal_twice_is_announced_twice(shop: Shop) -> None:
+    """A live region whose words do not change is not read again: the second Enter on an
+    empty field empties the message and then says it anew."""
+    await shop.open()
+    page = shop.page
+    await page.evaluate(
+        """() => {
+            window.said = [];
+            const message = document.querySelector(".tender-gc__message");
+            new MutationObserver(() => window.said.push(message.textContent))
+                .observe(message, { childList: true, characterData: true, subtree: true });
+        }"""
+    )
+    code = page.get_by_label("Gift card number")
+    required = "Please enter your gift card number."
+    await code.press("Enter")
+    await expect(page.get_by_role("status")).to_have_text(required)
+    await code.press("Enter")
+    await page.wait_for_function("window.said.length >= 3")
+    await expect(page.get_by_role("status")).to_have_text(required)
+    said = await page.evaluate("window.said")
+    assert [text for text in said if text] == [required, required], said
+
+
 @pytest.mark.parametrize("mode", ["none", "throwing", "rejecting", "rejecting-text"])
 async def test_missing_or_failing_callbacks_never_break_the_page(shop: Shop, mode: str) -> None:
     await shop.open(callbacks=mode, amount="1000")

@@ -9,6 +9,9 @@
  * string, never from a float.
  */
 
+/** How long a message repeated word for word stays away before it is said again. */
+const REPEAT_DELAY_MS = 150;
+
 const STATES = ["Valid", "NotFound", "Expired", "CurrencyNotMatch", "ZeroBalance", "GenericError"];
 
 /** Refusals caused by what the shopper typed: the field is marked invalid. */
@@ -481,10 +484,20 @@ class GiftCardComponent {
   }
 
   #show(text, kind) {
-    if (!this.#message) return;
-    this.#message.textContent = text;
-    if (kind) this.#message.dataset.kind = kind;
-    else delete this.#message.dataset.kind;
+    const message = this.#message;
+    if (!message) return;
+    if (kind) message.dataset.kind = kind;
+    else delete message.dataset.kind;
+    if (text && message.textContent === text) {
+      // The same words again (a second try, refused alike): a live region whose text does
+      // not change is not read again, so it is emptied and then said anew.
+      message.textContent = "";
+      setTimeout(() => {
+        if (message.textContent === "") message.textContent = text;
+      }, REPEAT_DELAY_MS);
+      return;
+    }
+    message.textContent = text;
   }
 
   #busy(on) {
