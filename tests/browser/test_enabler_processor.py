@@ -228,6 +228,8 @@ async def test_a_processor_that_wants_pins_gets_a_pin_field(pin_shop: Shop) -> N
     await expect(shop.page.get_by_role("status")).to_have_text(
         "The gift card number or PIN you entered is invalid. Please try again."
     )
+    for field in (shop.page.get_by_label("Gift card number"), pin):  # either may be wrong
+        await expect(field).to_have_attribute("aria-invalid", "true")
     await shop.page.keyboard.press("Control+A")
     await shop.page.keyboard.type("4711")
     await shop.page.keyboard.press("Enter")

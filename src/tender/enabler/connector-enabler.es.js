@@ -479,6 +479,10 @@ class GiftCardComponent {
     if (FIELD_ERRORS.includes(code)) {
       const input = code === "PinRequired" ? this.#pin : this.#code;
       if (input) input.setAttribute("aria-invalid", "true");
+      // "The number or PIN": either may be wrong, so a PIN typed in is marked as well.
+      if (code === "NotFound" && this.#pin && this.#pin.value) {
+        this.#pin.setAttribute("aria-invalid", "true");
+      }
       if (input && focus) input.focus();
     }
   }
