@@ -152,6 +152,11 @@ async def test_the_same_refusal_twice_is_announced_twice(shop: Shop) -> None:
     await expect(page.get_by_role("status")).to_have_text(required)
     said = await page.evaluate("window.said")
     assert [text for text in said if text] == [required, required], said
+    # Typing before the repeat is said: the words were about the empty field, and stay unsaid.
+    await code.press("Enter")
+    await code.type("1")
+    await asyncio.sleep(0.5)
+    await expect(page.get_by_role("status")).to_have_text("")
 
 
 @pytest.mark.parametrize("mode", ["none", "throwing", "rejecting", "rejecting-text"])

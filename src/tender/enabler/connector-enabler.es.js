@@ -176,6 +176,7 @@ class GiftCardComponent {
   #submission = null;
   #turn = 0;
   #pending = 0;
+  #said = 0;
 
   constructor(context, options) {
     this.#context = context;
@@ -447,9 +448,7 @@ class GiftCardComponent {
     for (const input of this.#inputs()) {
       input.removeAttribute("aria-invalid");
     }
-    if (this.#message.textContent) {
-      this.#show("", ""); // what it said was about the input as it was
-    }
+    this.#show("", ""); // what it said (or was about to say again) was about the input as it was
     this.#call("onChange", values.some((value) => value !== ""));
     const hasValue = normalised(values[0]) !== "";
     if (hasValue !== this.#hasValue) {
@@ -490,6 +489,7 @@ class GiftCardComponent {
   #show(text, kind) {
     const message = this.#message;
     if (!message) return;
+    const said = ++this.#said; // a repeat still waiting to be said is dropped by anything newer
     if (kind) message.dataset.kind = kind;
     else delete message.dataset.kind;
     if (text && message.textContent === text) {
@@ -497,7 +497,7 @@ class GiftCardComponent {
       // not change is not read again, so it is emptied and then said anew.
       message.textContent = "";
       setTimeout(() => {
-        if (message.textContent === "") message.textContent = text;
+        if (this.#said === said) message.textContent = text;
       }, REPEAT_DELAY_MS);
       return;
     }
