@@ -57,6 +57,10 @@ async def test_the_same_origin_rules_apply(api: Api) -> None:
         assert "access-control-allow-origin" not in evil.headers
         with_secret = await api.client.get("/session/cart", headers={**headers, **h})
         assert_error(with_secret, 401, "CredentialsNotAllowed")
+        # Centra's shared secret header, as its seed says: "the request will fail".
+        centra = {**headers, "Origin": SHOP, "API-Authorization": "shared-secret"}
+        with_shared = await api.client.get("/session/cart", headers=centra)
+        assert_error(with_shared, 401, "CredentialsNotAllowed")
     # Two different sessions in one request name nobody.
     for headers in (
         {"X-Session-Id": token, "API-token": other},

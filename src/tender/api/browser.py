@@ -1,6 +1,7 @@
 """Who a browser request speaks for: the session named by ``X-Session-Id``, and only from an
-origin that session (or the service) allows. A browser request carrying ``Authorization`` is
-refused, so a server credential pasted into a page can never work there (Centra's rule).
+origin that session (or the service) allows. A browser request carrying ``Authorization`` (or
+Centra's ``API-Authorization``) is refused, so a server credential pasted into a page can never
+work there (Centra's rule).
 
 As in Centra's checkout API, the page may name its session as ``API-token`` too, and on a GET
 as a parameter of ``Accept`` (``Accept: */*; api-token=…``): ``Accept`` is a header browsers
@@ -39,6 +40,11 @@ def session_tokens(headers: Headers, method: str) -> set[str]:
     return found
 
 
+SERVER_CREDENTIALS = ("authorization", "api-authorization")
+"""Headers that carry a server's secret (Centra's shared secret travels in
+``API-Authorization``): a browser call sending one is refused, never run."""
+
+
 def has_session(request: Request) -> bool:
     return bool(session_tokens(request.headers, request.method))
 
@@ -54,7 +60,7 @@ async def browser_session(request: Request) -> Session:
     if known is not None:
         return known
     runtime = runtime_of(request)
-    if "authorization" in request.headers:
+    if any(name in request.headers for name in SERVER_CREDENTIALS):
         raise CredentialsInBrowser()
     tokens = session_tokens(request.headers, request.method)
     if len(tokens) > 1:

@@ -59,7 +59,10 @@ class OriginNotAllowed(BrowserUnauthorized):
 
 class CredentialsInBrowser(BrowserUnauthorized):
     code = "CredentialsNotAllowed"
-    message = "Browser calls authenticate with X-Session-Id only; remove the Authorization header."
+    message = (
+        "Browser calls authenticate with X-Session-Id only; remove the server's credentials"
+        " (Authorization, API-Authorization)."
+    )
 
 
 class OrderNumberTaken(Conflict):
