@@ -99,6 +99,13 @@ async def test_cards_are_applied_once_however_often_they_are_sent(api: Api) -> N
     assert placed.status_code == 201, placed.text
     payments = placed.json()["included"][0]["attributes"]["payments"]
     assert sorted(p["amount"] for p in payments) == [2000, 3000, 10_490 - 5000]
+    offered = {
+        (provider["paymentProviderName"], method["paymentMethodName"])
+        for provider in response.json()["data"]["attributes"]["paymentProviders"]
+        for method in provider["paymentMethods"]
+    }
+    # Each payment under the names /checkout-data offered it by, as in the seed.
+    assert {(p["paymentProvider"], p["paymentMethod"]) for p in payments} <= offered, payments
     assert await held(api, h, with_pin["id"]) == (3000, 3000)
     assert await held(api, h, plain["id"]) == (2000, 2000)
 

@@ -43,3 +43,29 @@ async def test_the_deprecated_payment_providers_list_names_every_usable_method(a
             for m in included
         ]
         assert len({p["paymentProviderName"] for p in providers}) == len(providers)
+
+
+async def test_a_payment_method_has_one_id_whoever_asks(api: Api) -> None:
+    """JSON:API: "The values of the id and type members MUST be strings" that identify a
+    resource; the seed's methods keep theirs ("id": "1" Invoice, "id": "2" Credit Card). A
+    session that allows fewer methods sees fewer, under the same ids."""
+    h, cart_id, _ids = await shop(api)
+    body = document("checkout-data", cart_id)
+    body["data"]["attributes"]["payments"] = [{"paymentMethodName": "invoice"}]
+    seen = []
+    for headers in (h, await browser(api, h, cart_id, allowedPaymentMethods=["invoice"])):
+        response = await api.client.post(
+            "/checkout-data?include=payment-methods", json=body, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        included = {
+            r["attributes"]["paymentMethodName"]: r["id"]
+            for r in response.json()["included"]
+            if r["type"] == "payment-methods"
+        }
+        selected = response.json()["data"]["attributes"]["selectedPaymentMethods"]
+        assert [str(m["id"]) for m in selected] == [included["invoice"]]
+        seen.append(included)
+    backend, page = seen
+    assert set(page) == {"invoice"}
+    assert page["invoice"] == backend["invoice"]

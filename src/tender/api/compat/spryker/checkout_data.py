@@ -15,7 +15,12 @@ from tender.api.compat.spryker.documents import CheckoutDataDocument
 from tender.api.compat.spryker.errors import language
 from tender.api.compat.spryker.gift_cards import CardsToApply, card_entries, with_cards
 from tender.api.compat.spryker.jsonapi import Document
-from tender.api.compat.spryker.names import glue_address, glue_country, glue_delivery_time
+from tender.api.compat.spryker.names import (
+    GLUE_GIFT_CARD_PROVIDER,
+    glue_address,
+    glue_country,
+    glue_delivery_time,
+)
 from tender.api.compat.spryker.openapi import glue_route
 from tender.api.i18n import translate
 from tender.api.security import runtime_of
@@ -56,12 +61,13 @@ def payment_method_resources(request: Request, allowed: frozenset[str] | None) -
     single method (JSON:API lets them be left out)."""
     runtime = runtime_of(request)
     lang = language(request.scope)
-    methods = [(GIFT_CARD, "tender", GIFT_CARD_DATA)]
+    methods = [(GIFT_CARD, GLUE_GIFT_CARD_PROVIDER, GIFT_CARD_DATA)]
     methods += [
         (m.name, m.provider_name, list(m.required_request_data))
         for m in runtime.orders.methods.values()
     ]
-    methods = [m for m in methods if method_allowed(m[0], allowed)]
+    # Numbered before a session's filter: a resource's ``type`` and ``id`` name one method,
+    # whoever asks (the seed's ids are fixed: 1 Invoice, 2 Credit Card).
     return [
         {
             "type": "payment-methods",
@@ -75,6 +81,7 @@ def payment_method_resources(request: Request, allowed: frozenset[str] | None) -
             },
         }
         for i, (name, provider, data) in enumerate(methods, start=1)
+        if method_allowed(name, allowed)
     ]
 
 

@@ -91,6 +91,11 @@ def glue_delivery_time(text: str | None) -> int | None:
     return None
 
 
+GLUE_GIFT_CARD_PROVIDER = "tender"
+"""The ``paymentProviderName`` of gift cards in Glue's documents, whichever provider (tender's
+ledger, an external one) holds the card: one name in /checkout-data and in the order."""
+
+
 def glue_field(field: str) -> str:
     if field in GLUE_FIELDS:
         return GLUE_FIELDS[field]

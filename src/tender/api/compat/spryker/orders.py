@@ -17,8 +17,9 @@ from fastapi import Request
 
 from tender.api.compat.spryker import jsonapi
 from tender.api.compat.spryker.jsonapi import Document
-from tender.api.compat.spryker.names import glue_order_address
+from tender.api.compat.spryker.names import GLUE_GIFT_CARD_PROVIDER, glue_order_address
 from tender.domain.customers import address_from_document
+from tender.domain.payments import GIFT_CARD
 from tender.domain.totals import format_tax_rate, price_line
 from tender.services.orders import Placed
 
@@ -143,7 +144,10 @@ def order_resource(request: Request, placed: Placed) -> Document:
             "payments": [
                 {
                     "amount": p.amount_planned,
-                    "paymentProvider": p.provider,
+                    # As /checkout-data names it: tender's provider behind a card is its own.
+                    "paymentProvider": GLUE_GIFT_CARD_PROVIDER
+                    if p.method == GIFT_CARD
+                    else p.provider,
                     "paymentMethod": p.method,
                 }
                 for p in view.payments
