@@ -85,3 +85,44 @@ async def test_postal_codes_as_the_post_writes_them_are_taken(
     body = document("checkout-data", cart["id"], shippingAddress=given)
     response = await api.client.post("/checkout-data", json=body, headers=h)
     assert response.status_code == 200, response.text
+
+
+async def test_a_destination_the_chosen_method_does_not_ship_to_unselects_it(api: Api) -> None:
+    """The shopper chose a method that ships to Germany, then gives an address in the US: the
+    answer no longer shows that method nor its price (it showed both, and placing refused
+    them); placing asks for a method. Back in Germany, a method is chosen again."""
+    h = await api.headers()
+    cart = await new_cart(api, h)
+    method = await shipping_method(api, h)
+    chosen = document(
+        "checkout-data",
+        cart["id"],
+        shippingAddress=GLUE_ADDRESS,
+        shipment={"idShipmentMethod": method},
+    )
+    response = await api.client.post("/checkout-data", json=chosen, headers=h)
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["attributes"]["totals"]["expenseTotal"] == 490
+    us = {**GLUE_ADDRESS, "iso2Code": "US", "zipCode": "94043", "city": "Mountain View"}
+    moved = document("checkout-data", cart["id"], shippingAddress=us)
+    response = await api.client.post("/checkout-data", json=moved, headers=h)
+    assert response.status_code == 200, response.text
+    attributes = response.json()["data"]["attributes"]
+    assert attributes["shipmentMethods"] == []
+    assert attributes["selectedShipmentMethods"] == []
+    assert attributes["totals"]["expenseTotal"] == 0
+    placing = document(
+        "checkout",
+        cart["id"],
+        customer={"email": "ada@example.com"},
+        billingAddress=GLUE_ADDRESS,
+        payments=[{"paymentMethodName": "invoice"}],
+    )
+    refused = await api.client.post("/checkout", json=placing, headers=h)
+    assert refused.status_code == 422, refused.text
+    back = await api.client.post("/checkout-data", json=chosen, headers=h)
+    assert back.json()["data"]["attributes"]["selectedShipmentMethods"][0]["id"] == method
+    # A change that keeps the destination keeps the method.
+    again = document("checkout-data", cart["id"], shippingAddress={**GLUE_ADDRESS, "city": "Köln"})
+    kept = await api.client.post("/checkout-data", json=again, headers=h)
+    assert kept.json()["data"]["attributes"]["selectedShipmentMethods"][0]["id"] == method

@@ -121,6 +121,8 @@ class CheckoutDataService:
             )
         if data.shipping_method_id is not None:
             await self._shipping_method(work, changes, data.shipping_method_id)
+        elif cart.shipping_method_id is not None and not changes.errors:
+            await self._keep_shipping_method(work, changes, cart.shipping_method_id)
         if changes.errors:
             raise DomainError.all_of(changes.errors)
         values = {k: v for k, v in changes.values.items() if getattr(cart, k) != v}
@@ -165,6 +167,18 @@ class CheckoutDataService:
                 changes.values[f"{kind}_address"] = known[given.id]
             else:
                 changes.errors.append(InvalidInput("no address with this id", field=f"{field}.id"))
+
+    async def _keep_shipping_method(self, work: Work, changes: _Changes, method_id: int) -> None:
+        """A new destination the chosen method does not ship to unselects it: the answer says
+        so (no method selected, no shipping in the totals), and placing asks for one, where
+        keeping it showed a method and a price that placing would refuse."""
+        draft = replace(changes.cart, **changes.values)
+        if self.carts.ship_to(draft) == self.carts.ship_to(changes.cart):
+            return
+        try:
+            await self.carts.shipping_method(work, draft, method_id)
+        except DomainError:
+            changes.values["shipping_method_id"] = None
 
     async def _shipping_method(self, work: Work, changes: _Changes, method_id: int) -> None:
         """Checked against the destination the request itself may have just set (or tried
