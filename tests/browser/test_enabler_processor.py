@@ -400,11 +400,9 @@ async def test_only_the_latest_balance_check_is_shown(shop: Shop) -> None:
     assert states == ["Valid"]
 
 
-async def test_a_balance_answer_never_speaks_over_the_redemption_after_it(shop: Shop) -> None:
-    """The shopper checks the balance and pays before its answer came: the redemption's
-    result stays on screen, not the late balance of the card it has just emptied."""
-    card = await shop.tender.card(500)
-    await shop.open(amount="500")
+async def balance_on_its_way(shop: Shop, code: str) -> Any:
+    """``code`` typed in and its balance asked for with Enter, the answer held back 1.5 s;
+    the code field."""
 
     async def delayed(route: Any) -> None:
         await asyncio.sleep(1.5)
@@ -412,8 +410,17 @@ async def test_a_balance_answer_never_speaks_over_the_redemption_after_it(shop: 
 
     await shop.page.route("**/balance", delayed)
     field = shop.page.locator(".tender-gc__input").first
-    await field.fill(card["code"])
+    await field.fill(code)
     await field.press("Enter")
+    return field
+
+
+async def test_a_balance_answer_never_speaks_over_the_redemption_after_it(shop: Shop) -> None:
+    """The shopper checks the balance and pays before its answer came: the redemption's
+    result stays on screen, not the late balance of the card it has just emptied."""
+    card = await shop.tender.card(500)
+    await shop.open(amount="500")
+    field = await balance_on_its_way(shop, card["code"])
     await shop.page.click("#pay")
     assert (await shop.wait_for("onComplete"))[0]["detail"]["isSuccess"] is True
     paid = spaced("€5.00 paid with your gift card.")
@@ -430,15 +437,7 @@ async def test_a_form_mounted_again_shows_nothing_of_the_one_before(shop: Shop) 
     that the code field is empty again."""
     card = await shop.tender.card(1500)
     await shop.open()
-
-    async def delayed(route: Any) -> None:
-        await asyncio.sleep(1.5)
-        await route.continue_()
-
-    await shop.page.route("**/balance", delayed)
-    field = shop.page.locator(".tender-gc__input").first
-    await field.fill(card["code"])
-    await field.press("Enter")
+    await balance_on_its_way(shop, card["code"])
     await shop.page.evaluate("window.component.mount('#giftcard')")
     await asyncio.sleep(2)  # the old form's answer has come by now
     await expect(shop.page.get_by_role("status")).to_have_text("")
