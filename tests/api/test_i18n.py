@@ -14,7 +14,8 @@ import pytest
 import tender
 from tender.api import i18n
 from tender.api.compat.spryker.checkout_data import METHOD_NAMES
-from tender.api.errors import DATABASE_UNAVAILABLE, UNEXPECTED, VALIDATION_TEMPLATES
+from tender.api.errors import DATABASE_UNAVAILABLE, UNEXPECTED
+from tender.api.validation_problems import VALIDATION_TEMPLATES
 from tender.domain.errors import DomainError
 from tender.domain.money import MAX_MINOR, Money
 

@@ -378,17 +378,7 @@ async def test_only_the_latest_balance_check_is_shown(shop: Shop) -> None:
     neither shows nor marks the field."""
     card = await shop.tender.card(3000)
     await shop.open()
-    slow = unknown_code()
-
-    async def delayed(route: Any) -> None:
-        if slow.replace(" ", "") in (route.request.post_data or ""):
-            await asyncio.sleep(1.5)
-        await route.continue_()
-
-    await shop.page.route("**/balance", delayed)
-    field = shop.page.locator(".tender-gc__input").first
-    await field.fill(slow)
-    await field.press("Enter")
+    field = await balance_on_its_way(shop, unknown_code(), only_this_code=True)
     await field.fill(card["code"])
     await field.press("Enter")
     await expect(shop.page.get_by_role("status")).to_have_text(spaced("Available balance: €30.00"))
@@ -400,12 +390,13 @@ async def test_only_the_latest_balance_check_is_shown(shop: Shop) -> None:
     assert states == ["Valid"]
 
 
-async def balance_on_its_way(shop: Shop, code: str) -> Any:
-    """``code`` typed in and its balance asked for with Enter, the answer held back 1.5 s;
-    the code field."""
+async def balance_on_its_way(shop: Shop, code: str, *, only_this_code: bool = False) -> Any:
+    """``code`` typed in and its balance asked for with Enter, the answer held back 1.5 s (and
+    so every later one, unless ``only_this_code``); the code field."""
 
     async def delayed(route: Any) -> None:
-        await asyncio.sleep(1.5)
+        if not only_this_code or code.replace(" ", "") in (route.request.post_data or ""):
+            await asyncio.sleep(1.5)
         await route.continue_()
 
     await shop.page.route("**/balance", delayed)

@@ -9,10 +9,8 @@ Every error answer, a route's, a handler's or a middleware's, is written by
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
@@ -23,6 +21,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import Scope
 
+from tender.api.problems import Problem
+from tender.api.validation_problems import validation_problems
 from tender.auth.oauth import OAuthError
 from tender.domain import errors as e
 from tender.domain.errors import RateLimited
@@ -80,24 +80,6 @@ def error_body(
         "message": message or (cleaned[0]["message"] if cleaned else "Error"),
         "errors": cleaned,
     }
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One error item before it is written: its English text, and what a translation needs
-    (the message's template and its values, and where in the request the field is)."""
-
-    code: str
-    message: str
-    field: str | None = None
-    template: str | None = None
-    """The catalogue's key for this message (``message`` is its English rendering)."""
-    params: Mapping[str, object] = dataclasses.field(default_factory=dict)
-    source: str = "body"
-    """Where ``field`` is: ``body``, ``query``, ``header`` or ``path``."""
-
-    def item(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "field": self.field}
 
 
 class Flavour(Protocol):
@@ -197,41 +179,6 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorBody} for code in codes}
 
 
-def _field(loc: tuple[Any, ...], body: Any = None) -> str | None:
-    """The field as the caller spelled it: where a list holds objects of several kinds told
-    apart by a field (the connector's ``actions``), pydantic puts the kind's name in the
-    location (``actions.0.capturePayment.amount``), a key the request does not have."""
-    parts: list[str] = []
-    node = body
-    names = [p for p in loc if p not in ("body", "query", "path", "header")]
-    for index, part in enumerate(names):
-        if _union_tag(node, part, last=index == len(names) - 1):
-            continue
-        parts.append(str(part))
-        node = _inside(node, part)
-    return ".".join(parts) or None
-
-
-def _union_tag(node: Any, part: Any, *, last: bool) -> bool:
-    """Whether ``part`` names the kind of the object ``node`` rather than one of its keys: not
-    a key of it but the value of one, with the location going on inside it."""
-    return (
-        not last
-        and isinstance(node, dict)
-        and isinstance(part, str)
-        and part not in node
-        and any(value == part for value in node.values() if isinstance(value, str))
-    )
-
-
-def _inside(node: Any, part: Any) -> Any:
-    if isinstance(node, dict):
-        return node.get(part)
-    if isinstance(node, list) and isinstance(part, int) and -len(node) <= part < len(node):
-        return node[part]
-    return None
-
-
 def domain_problems(exc: e.DomainError) -> list[Problem]:
     return [
         Problem(err.code, err.detail, err.field, err.template, err.params, err.source)
@@ -266,67 +213,9 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     return domain_response(request.scope, exc)
 
 
-def _once(errors: Sequence[Any]) -> list[Any]:
-    """Each problem once: a body that a route and its card lookup dependency both read (see
-    ``tender.api.card_lookups``) is validated, and found wrong, once for each."""
-    seen: dict[tuple[str, tuple[Any, ...], str], Any] = {}
-    for err in errors:
-        seen.setdefault((err.get("type", ""), tuple(err.get("loc", ())), err.get("msg", "")), err)
-    return list(seen.values())
-
-
-VALIDATION_TEMPLATES = {
-    "missing": "This field is required.",
-    "string_too_long": "At most {max_length} characters are allowed.",
-    "string_too_short": "At least {min_length} characters are required.",
-    "too_long": "At most {max_length} entries are allowed.",
-    "too_short": "At least {min_length} entries are required.",
-    "string_type": "Text is expected here.",
-    "int_type": "A whole number is expected here.",
-    "int_parsing": "A whole number is expected here.",
-    "int_from_float": "A whole number is expected here.",
-    "bool_type": "true or false is expected here.",
-    "list_type": "A list is expected here.",
-    "model_type": "An object is expected here.",
-    "dict_type": "An object is expected here.",
-    "model_attributes_type": "An object is expected here.",
-    "literal_error": "Expected {expected}.",
-    "extra_forbidden": "This field is not allowed.",
-}
-"""Templates (the catalogue's keys) for pydantic's usual complaints, so a translation need
-not parse pydantic's English; the English answer keeps pydantic's own text."""
-
-
-def _validation_problem(err: dict[str, Any], body: Any = None) -> Problem:
-    kind = err.get("type", "")
-    loc = tuple(err.get("loc", ()))
-    body = body if loc[:1] == ("body",) else None
-    message = str(err.get("msg", "invalid value"))
-    ctx = err.get("ctx") or {}
-    if kind == "value_error" and "error" in ctx:
-        cause = ctx["error"]
-        if isinstance(cause, e.DomainError):
-            return Problem(
-                cause.code, cause.detail, _field(loc, body), cause.template, cause.params
-            )
-        message = str(cause)
-    code = "MissingField" if kind == "missing" else "InvalidField"
-    template = VALIDATION_TEMPLATES.get(kind)
-    params = {k: v for k, v in ctx.items() if isinstance(v, str | int)} if template else {}
-    source = str(loc[0]) if loc and loc[0] in ("query", "header", "path") else "body"
-    return Problem(code, message, _field(loc, body), template or message, params, source)
-
-
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    problems: list[Problem] = []
-    malformed = False
-    for err in _once(exc.errors()):
-        if err.get("type", "") == "json_invalid":
-            malformed = True
-            problems.append(Problem("InvalidJsonInput", "The request body is not valid JSON."))
-            continue
-        problems.append(_validation_problem(err, exc.body))
+    problems, malformed = validation_problems(exc.errors(), exc.body)
     message = "Malformed JSON in the request body." if malformed else "The request is invalid."
     return problem_response(request.scope, 400, problems, message=message)
 

@@ -23,12 +23,12 @@ import secrets
 import time
 from collections.abc import Callable
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tender.db import direct, kept
 from tender.db.engine import Database
 from tender.db.ledger_statements import CLAIM_PIN_ATTEMPT, RETURN_PIN_ATTEMPT
+from tender.db.rate_limit_store import SqlLimitCounters
 from tender.domain.ports import PinAttempt
 
 
@@ -95,21 +95,9 @@ UNMATCHED_PINS = "cards/pins-compared-with-nothing"
 """The counters of the PINs sent for unknown codes or locked cards, a minute each."""
 SHARDS = 16
 WINDOW_SECONDS = 60
-_COUNT_UNMATCHED = text(
-    "INSERT INTO rate_limits (key, window_start, count, expires_at)"
-    " VALUES (:key, :window_start, 1, :expires_at)"
-    " ON CONFLICT (key) DO UPDATE SET count = CASE"
-    " WHEN rate_limits.window_start = excluded.window_start THEN rate_limits.count + 1 ELSE 1 END,"
-    " window_start = excluded.window_start, expires_at = excluded.expires_at"
-)
 
 
 async def _count_unmatched(conn: AsyncConnection) -> None:
-    now = int(time.time())
-    start = now - now % WINDOW_SECONDS
-    params = {
-        "key": f"{UNMATCHED_PINS}/{secrets.randbelow(SHARDS)}",
-        "window_start": start,
-        "expires_at": start + WINDOW_SECONDS,
-    }
-    await direct.execute(conn, _COUNT_UNMATCHED, params)
+    counters = SqlLimitCounters(conn, time.time)
+    shard = f"{UNMATCHED_PINS}/{secrets.randbelow(SHARDS)}"
+    await counters.claim([(shard, WINDOW_SECONDS)], flushed=True)

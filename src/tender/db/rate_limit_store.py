@@ -29,7 +29,7 @@ Now = Callable[[], float]
 DIALECTS = ("postgresql", "sqlite")
 
 
-def _claim_statement(give_back: bool, *, postgres: bool) -> Executable:
+def _claim_statement(give_back: bool, *, postgres: bool, flushed: bool = False) -> Executable:
     """Count one more (or, giving back, one less) in several counters with one statement. The
     rows are written in key order, so two claims that share counters (every lookup of a
     client shares its failure budget) lock them in the same order and never deadlock. A
@@ -46,6 +46,9 @@ def _claim_statement(give_back: bool, *, postgres: bool) -> Executable:
     be counted then, once per crash; a lost give-back leaves a failure counted that did not
     happen. The PIN lockout, money and idempotency records are not touched by this.
 
+    ``flushed`` claims leave the transaction's own setting (a counter whose commit must be
+    waited for as another write's is: ``tender.db.pin_attempts``).
+
     SQLite takes the counters as one JSON text (it has no arrays), and its writers take turns
     anyway: the statement commits on its own, one hand-off to its thread and one sync."""
     if give_back:
@@ -60,10 +63,11 @@ def _claim_statement(give_back: bool, *, postgres: bool) -> Executable:
         ends = f"CASE WHEN {current} THEN r.expires_at ELSE excluded.expires_at END"
         fresh = "1"
     if postgres:
+        unflushed = "true" if flushed else "set_config('synchronous_commit', 'off', true) <> ''"
         rows = (
             " FROM unnest(CAST(:keys AS TEXT[]), CAST(:starts AS BIGINT[]),"
             " CAST(:ends AS BIGINT[])) AS c(key, window_start, expires_at)"
-            " WHERE set_config('synchronous_commit', 'off', true) <> '' ORDER BY c.key"
+            f" WHERE {unflushed} ORDER BY c.key"
         )
     else:
         rows = (
@@ -89,6 +93,9 @@ def _claim_statement(give_back: bool, *, postgres: bool) -> Executable:
 
 _CLAIM = {name: _claim_statement(False, postgres=name == "postgresql") for name in DIALECTS}
 _GIVE_BACK = {name: _claim_statement(True, postgres=name == "postgresql") for name in DIALECTS}
+_FLUSHED_CLAIM = {
+    name: _claim_statement(False, postgres=name == "postgresql", flushed=True) for name in DIALECTS
+}
 
 
 Window = tuple[str, int, int]
@@ -116,12 +123,16 @@ class SqlLimitCounters:
         window_start = now - now % expiry
         return key, window_start, window_start + expiry
 
-    async def claim(self, windows: Sequence[tuple[str, int]]) -> dict[str, Counted]:
+    async def claim(
+        self, windows: Sequence[tuple[str, int]], *, flushed: bool = False
+    ) -> dict[str, Counted]:
         """Count one more in each counter (a key and its window's length in seconds) at once:
-        what each holds now, this claim included."""
+        what each holds now, this claim included. ``flushed``: committed as the transaction's
+        other writes are, not without waiting for the flush."""
         counters = [self._window(key, expiry) for key, expiry in sorted(dict(windows).items())]
         dialect = self.conn.dialect.name
-        found = await direct.execute(self.conn, _CLAIM[dialect], _counters(dialect, counters))
+        statement = (_FLUSHED_CLAIM if flushed else _CLAIM)[dialect]
+        found = await direct.execute(self.conn, statement, _counters(dialect, counters))
         return {key: Counted(count, start, ends) for key, count, start, ends in found}
 
     async def give_back(self, claimed: Mapping[str, Counted]) -> None:

@@ -21,7 +21,7 @@ from starlette.types import Scope
 from tender.api import i18n
 from tender.api.compat.spryker.names import glue_field
 from tender.api.compat.spryker.shoppers import GLUE_PATHS
-from tender.api.errors import Problem
+from tender.api.problems import Problem
 
 JSONAPI = "application/vnd.api+json"
 PART = "part"
