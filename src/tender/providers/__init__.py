@@ -28,8 +28,11 @@ class ProviderContext:
 
 ProviderFactory = Callable[[ProviderContext], GiftCardProvider]
 
+LEDGER = "ledger"
+"""tender's own ledger: the cards are rows of its database."""
+
 PROVIDERS: dict[str, ProviderFactory] = {
-    "ledger": lambda context: LedgerProvider(
+    LEDGER: lambda context: LedgerProvider(
         context.ledger, context.store, context.pins, actor=context.actor
     ),
 }
