@@ -159,7 +159,8 @@ class Settings(BaseSettings):
     production, since it would confirm payments nobody made."""
     redirect_provider_url: str | None = None
     """The redirect provider's payment page for one payment; ``{paymentId}`` (required),
-    ``{centAmount}`` and ``{currency}`` are filled in."""
+    ``{centAmount}``, ``{currency}`` and ``{returnUrl}`` (the session's ``merchantReturnUrl``,
+    percent-encoded) are filled in."""
     redirect_provider_secret: SecretStr | None = None
     """Shared with the redirect provider, never with a browser: the provider signs its
     server-to-server confirmations (``POST /redirect-payments/{id}/callback``) with it."""

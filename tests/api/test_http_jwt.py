@@ -486,3 +486,18 @@ async def test_a_slow_or_endless_issuer_is_given_up_on() -> None:
         finally:
             await keys.close()
     assert 0 < len(sent) * 2_600 <= MAX_JWKS_BYTES + 2_600  # read no further than the cap
+
+
+async def test_a_jwk_set_nested_too_deep_is_a_failed_fetch() -> None:
+    """60 kB of brackets fit under the cap and overflow the JSON parser's recursion: the fetch
+    failed, as for any answer that is no JWK Set (it once escaped as a 500)."""
+    body = b"[" * 30_000 + b"]" * 30_000
+    keys = RemoteKeys(
+        "https://issuer.test/jwks",
+        transport=httpx.MockTransport(lambda _: httpx.Response(200, content=body)),
+    )
+    try:
+        assert await keys.key("k") is None
+        assert keys.fetches == 1
+    finally:
+        await keys.close()

@@ -26,6 +26,7 @@ from tests.api.journeys import (
 )
 from tests.api.payment_setup import (
     PROVIDER_SECRET,
+    PROVIDER_URL,
     WITH_PROVIDER,
     api_with,
     callback_body,
@@ -460,6 +461,65 @@ async def test_money_the_provider_took_after_the_order_ended_is_kept_for_the_mer
         assert still["state"] == "Success"
 
 
+def of_type(payment: dict[str, Any], kind: str) -> list[tuple[str, int]]:
+    return [
+        (t["state"], t["amount"]["centAmount"])
+        for t in payment["transactions"]
+        if t["type"] == kind
+    ]
+
+
+@pytest.mark.parametrize("end", ["cancel", "reopen"])
+async def test_an_authorization_the_provider_holds_is_only_asked_back_when_the_order_ends(
+    db: Database, end: str
+) -> None:
+    """tender cannot call a redirect provider: ending an order whose payment it confirmed asks
+    for the cancellation (``Initial``) instead of recording it made, as it does for money
+    reported after the end; the merchant cancels at the provider and marks it made, once."""
+    async with api_with(db, **WITH_PROVIDER) as api:
+        h, payment_id = await pending_redirect(api)
+        order_id = (await payment_of(api, h, payment_id))["orderId"]
+        confirmed = await callback(api, payment_id, callback_body(payment_id, 100_500))
+        assert confirmed.status_code == 200, confirmed.text
+        ended = await api.client.post(f"/orders/{order_id}/{end}", headers=h)
+        assert ended.status_code == 200, ended.text
+        payment = await payment_of(api, h, payment_id)
+        assert auth_states(payment) == ["Success"]
+        assert of_type(payment, "CancelAuthorization") == [("Initial", 100_500)]
+        if end == "reopen":  # and cancelled from checkout after that: asked once still
+            cancelled = await api.client.post(f"/orders/{order_id}/cancel", headers=h)
+            assert cancelled.status_code == 200, cancelled.text
+            payment = await payment_of(api, h, payment_id)
+            assert of_type(payment, "CancelAuthorization") == [("Initial", 100_500)]
+        made = await api.client.post(f"/payments/{payment_id}/cancel", headers=h)
+        assert made.status_code == 200, made.text
+        assert of_type(made.json(), "CancelAuthorization") == [("Success", 100_500)]
+        assert_error(await api.client.post(f"/payments/{payment_id}/cancel", headers=h), 409)
+
+
+async def test_captured_money_the_provider_holds_is_only_asked_back_when_the_order_is_cancelled(
+    db: Database,
+) -> None:
+    async with api_with(db, **WITH_PROVIDER) as api:
+        h, payment_id = await pending_redirect(api)
+        order_id = (await payment_of(api, h, payment_id))["orderId"]
+        confirmed = await callback(api, payment_id, callback_body(payment_id, 100_500))
+        assert confirmed.status_code == 200, confirmed.text
+        completed = await api.client.post(f"/orders/{order_id}/complete", headers=h)
+        assert completed.status_code == 200, completed.text
+        cancelled = await api.client.post(f"/orders/{order_id}/cancel", headers=h)
+        assert cancelled.status_code == 200, cancelled.text
+        payment = await payment_of(api, h, payment_id)
+        assert of_type(payment, "Refund") == [("Initial", 100_500)]
+        other = {"amount": {"centAmount": 500, "currency": "EUR"}}
+        refused = await api.client.post(f"/payments/{payment_id}/refund", json=other, headers=h)
+        assert_error(refused, 409)
+        made = await api.client.post(f"/payments/{payment_id}/refund", headers=h)
+        assert made.status_code == 200, made.text
+        assert of_type(made.json(), "Refund") == [("Success", 100_500)]
+        assert_error(await api.client.post(f"/payments/{payment_id}/refund", headers=h), 409)
+
+
 async def test_a_provider_that_declined_cannot_authorize_later(db: Database) -> None:
     """A provider's contradiction stays refused: only a payment tender ended is kept late."""
     async with api_with(db, **WITH_PROVIDER) as api:
@@ -543,6 +603,20 @@ async def test_a_replayed_placing_answers_the_same_page_and_the_order_keeps_none
         assert again.content == first.content
         order = (await api.client.get(f"/orders/{first.json()['id']}", headers=h)).json()
         assert "redirectUrl" not in order
+
+
+async def test_the_providers_page_learns_where_to_send_the_shopper_back(db: Database) -> None:
+    """``{returnUrl}`` is the session's ``merchantReturnUrl``, one query value; empty without."""
+    url = PROVIDER_URL + "&back={returnUrl}"
+    async with api_with(db, **{**WITH_PROVIDER, "redirect_provider_url": url}) as api:
+        h, shipping, cart = await a_shop(api)
+        back = "https://shop.example/thanks?step=2&x=a b"
+        page = await browser(api, h, cart["id"], merchantReturnUrl=back)
+        placed = await glue_checkout(api, page, cart["id"], shipping, "redirect")
+        assert httpx.URL(placed["redirectUrl"]).params["back"] == back
+        h, shipping, cart = await a_shop(api)
+        placed = await glue_checkout(api, h, cart["id"], shipping, "redirect")
+        assert httpx.URL(placed["redirectUrl"]).params["back"] == ""
 
 
 async def test_the_simulators_page_is_answered_as_a_full_url(db: Database) -> None:

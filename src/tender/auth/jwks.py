@@ -80,7 +80,7 @@ class RemoteKeys:
             async with asyncio.timeout(self.timeout.total_seconds()):
                 document = await self._download()
             keys = parse_jwks(json.loads(document))
-        except (httpx.HTTPError, ValueError, TimeoutError) as error:
+        except (httpx.HTTPError, ValueError, RecursionError, TimeoutError) as error:
             # Keep the keys we had: the issuer being briefly down must not log everyone out.
             log.warning("fetching the JWT issuer's keys failed: %s", type(error).__name__)
             return

@@ -83,17 +83,20 @@ class Payment:
 
     @property
     def cancellation_asked(self) -> Transaction | None:
-        """A cancellation still to make at the provider: money its callback reported after
-        tender had ended the payment (``CancelAuthorization`` in state ``Initial``)."""
-        return next(
-            (
-                t
-                for t in self.transactions
-                if t.type is TransactionType.CANCEL_AUTHORIZATION
-                and t.state is TransactionState.INITIAL
-            ),
-            None,
-        )
+        """A cancellation still to make at the provider (``CancelAuthorization`` in state
+        ``Initial``): of money its callback reported after tender had ended the payment, or
+        of an authorization its order's reopening or cancelling ended."""
+        return self._asked(TransactionType.CANCEL_AUTHORIZATION)
+
+    @property
+    def refund_asked(self) -> Transaction | None:
+        """A refund still to make at the provider (``Refund`` in state ``Initial``), asked
+        for by cancelling the order it paid."""
+        return self._asked(TransactionType.REFUND)
+
+    def _asked(self, kind: TransactionType) -> Transaction | None:
+        initial = TransactionState.INITIAL
+        return next((t for t in self.transactions if t.type is kind and t.state is initial), None)
 
     def total(
         self, kind: TransactionType, state: TransactionState = TransactionState.SUCCESS

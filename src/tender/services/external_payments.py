@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from tender.domain.errors import BusinessRuleViolation, IllegalTransition
 from tender.domain.payments import Payment
@@ -86,14 +87,18 @@ class RedirectMethod:
 
     def __init__(self, page_url: str = SIMULATOR_PAGE) -> None:
         self.page_url = page_url
-        """The provider's page for one payment; ``{paymentId}``, ``{centAmount}`` and
-        ``{currency}`` are filled in."""
+        """The provider's page for one payment; ``{paymentId}``, ``{centAmount}``,
+        ``{currency}`` and ``{returnUrl}`` are filled in."""
 
     def start(self, payment: Payment, *, return_url: str | None) -> Redirect:
+        """``return_url`` is the session's ``merchantReturnUrl`` (an http(s) address the
+        merchant's backend set), percent-encoded whole so it stays one query value; empty
+        when the session has none."""
         url = (
             self.page_url.replace("{paymentId}", payment.id)
             .replace("{centAmount}", str(payment.amount_planned))
             .replace("{currency}", payment.currency)
+            .replace("{returnUrl}", quote(return_url or "", safe=""))
         )
         return Redirect(url, True)
 

@@ -40,6 +40,7 @@ from tender.domain.ports import Clock
 from tender.faults import crash_point
 from tender.services.carts import Carts, CartView
 from tender.services.external_payments import (
+    Confirmation,
     ExternalMethod,
     Redirect,
 )
@@ -183,6 +184,7 @@ class OrderService:
             payment,
             TransactionType.CANCEL_AUTHORIZATION,
             payment.authorized,
+            self._done_or_asked(payment),
             interaction_id=payment.hold_ref,
         )
 
@@ -194,7 +196,22 @@ class OrderService:
                 reference=payment.id,
             )
         crash_point("money_refunded")
-        await self._transaction(work, payment, TransactionType.REFUND, amount)
+        await self._transaction(
+            work, payment, TransactionType.REFUND, amount, self._done_or_asked(payment)
+        )
+
+    def _at_provider(self, payment: Payment) -> bool:
+        """Whether the payment's money is held by an outside provider that only confirms
+        (a redirect payment): tender cannot call it to give money back."""
+        method = None if payment.is_gift_card else self.methods.get(payment.method)
+        return method is not None and method.confirmation is Confirmation.PROVIDER
+
+    def _done_or_asked(self, payment: Payment) -> TransactionState:
+        """A cancellation or refund tender makes itself is done (``Success``); one of money at
+        an outside provider is only asked for (``Initial``): the merchant makes it at the
+        provider, then marks it made (``POST /payments/{id}/cancel`` or ``…/refund``). Recorded
+        as done, the books would show money given back that the provider still holds."""
+        return TransactionState.INITIAL if self._at_provider(payment) else TransactionState.SUCCESS
 
     @staticmethod
     def _amount(payment: Payment, amount: Money) -> int:

@@ -75,6 +75,14 @@ class PaymentOperations(OrderService):
         self, work: Work, *, payment_id: str, owner: str | None, amount: Money | None = None
     ) -> Payment:
         payment, _ = await self._payment_in_order(work, payment_id, owner)
+        if (asked := payment.refund_asked) is not None:
+            if amount is not None and self._amount(payment, amount) != asked.amount:
+                raise IllegalTransition(
+                    f"a refund of {Money(asked.amount, payment.currency)} waits to be made at "
+                    "the provider: mark it made first, without an amount or with that one"
+                )
+            await self._made(work, payment, asked)
+            return await self._reload(work, payment)
         if payment.refundable <= 0:
             raise NothingToDo("nothing was captured, or it was all refunded")
         wanted = payment.refundable if amount is None else self._amount(payment, amount)
@@ -86,10 +94,11 @@ class PaymentOperations(OrderService):
         return await self._reload(work, payment)
 
     async def cancel_payment(self, work: Work, *, payment_id: str, owner: str | None) -> Payment:
-        """Cancels the open authorization; or, for money the provider reported after the
-        payment had ended, records that the merchant cancelled it at the provider."""
+        """Cancels the open authorization; or, for a cancellation asked of the provider
+        (money it reported after the payment had ended, or an authorization its order's
+        reopening or cancelling ended), records that the merchant made it there."""
         payment, _ = await self._payment_in_order(work, payment_id, owner)
-        if payment.authorized <= 0 and (asked := payment.cancellation_asked) is not None:
+        if (asked := payment.cancellation_asked) is not None:
             await self._made(work, payment, asked)
             return await self._reload(work, payment)
         if payment.authorized <= 0:
