@@ -331,3 +331,25 @@ async def test_a_lapsed_reservation_spent_elsewhere_is_rejected_by_the_ledger(ap
     assert await held(api, h, world["card"]["id"]) == (10_000, 10_000)
     assert (await transactions(api, h, world["payment"]))[-1] == ("Charge", "Failure", 4_490)
     assert await audit(api) == []
+
+
+async def test_a_capture_on_a_worker_whose_clock_is_behind_still_ends_the_authorization(
+    api: Api,
+) -> None:
+    """Workers' clocks differ: a capture written by one two seconds behind the worker that
+    placed the order is still the payment's later transaction. Sorted by its own clock it came
+    first, and the captured authorization looked open: completing failed and a cancel was
+    approved for money no longer held."""
+    h = await api.headers()
+    world = await placed_order(api, h)
+    payment = world["payment"]
+    api.clock.advance(seconds=-2)
+    assert await intent(api, h, payment, action("capturePayment", 4490)) == {"outcome": "approved"}
+    assert [t[0] for t in await transactions(api, h, payment)] == ["Authorization", "Charge"]
+    done = await api.client.post(f"/orders/{world['order']['id']}/complete", headers=h)
+    assert done.status_code == 200, done.text
+    refused = await api.client.post(
+        f"/operations/payment-intents/{payment}", json=action("cancelPayment"), headers=h
+    )
+    assert_error(refused, 409)
+    assert await audit(api) == []

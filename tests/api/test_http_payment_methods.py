@@ -486,6 +486,13 @@ async def test_an_authorization_the_provider_holds_is_only_asked_back_when_the_o
         payment = await payment_of(api, h, payment_id)
         assert auth_states(payment) == ["Success"]
         assert of_type(payment, "CancelAuthorization") == [("Initial", 100_500)]
+        if end == "reopen":  # placed again, the old payment is no longer the order's to take
+            cart_id = (await api.client.get(f"/orders/{order_id}", headers=h)).json()["cartId"]
+            again = await api.client.post("/orders", json={"cartId": cart_id}, headers=h)
+            assert again.status_code == 201, again.text
+            assert_error(await api.client.post(f"/payments/{payment_id}/capture", headers=h), 409)
+            reopened = await api.client.post(f"/orders/{order_id}/reopen", headers=h)
+            assert reopened.status_code == 200, reopened.text
         if end == "reopen":  # and cancelled from checkout after that: asked once still
             cancelled = await api.client.post(f"/orders/{order_id}/cancel", headers=h)
             assert cancelled.status_code == 200, cancelled.text
@@ -495,6 +502,23 @@ async def test_an_authorization_the_provider_holds_is_only_asked_back_when_the_o
         assert made.status_code == 200, made.text
         assert of_type(made.json(), "CancelAuthorization") == [("Success", 100_500)]
         assert_error(await api.client.post(f"/payments/{payment_id}/cancel", headers=h), 409)
+
+
+async def test_a_redirect_payment_the_merchant_cancelled_is_not_taken_by_completing(
+    db: Database,
+) -> None:
+    """The payment's own cancel is the merchant reporting what it did at the provider: made,
+    and completing the order no longer counts on (or captures) that money."""
+    async with api_with(db, **WITH_PROVIDER) as api:
+        h, payment_id = await pending_redirect(api)
+        order_id = (await payment_of(api, h, payment_id))["orderId"]
+        confirmed = await callback(api, payment_id, callback_body(payment_id, 100_500))
+        assert confirmed.status_code == 200, confirmed.text
+        cancelled = await api.client.post(f"/payments/{payment_id}/cancel", headers=h)
+        assert cancelled.status_code == 200, cancelled.text
+        assert of_type(cancelled.json(), "CancelAuthorization") == [("Success", 100_500)]
+        assert_error(await api.client.post(f"/orders/{order_id}/complete", headers=h), 409)
+        assert of_type(await payment_of(api, h, payment_id), "Charge") == []
 
 
 async def test_captured_money_the_provider_holds_is_only_asked_back_when_the_order_is_cancelled(

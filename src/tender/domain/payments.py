@@ -18,6 +18,10 @@ from tender.domain.orders import PaymentStatus, TransactionState, TransactionTyp
 
 GIFT_CARD = "giftcard"
 MAX_SELECTED_METHODS = 3
+ENDING = frozenset({TransactionState.SUCCESS, TransactionState.INITIAL})
+"""The states in which a cancellation or refund ends money for the order: made, or asked of
+an outside provider that tender cannot call (``Initial``), which the merchant makes there.
+Either way the order may no longer count on it, nor capture or refund it again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,11 +115,11 @@ class Payment:
         authorization made later (placing the order again after a refund) is spent by it."""
         open_amount = 0
         for t in self.transactions:
-            if t.state is not TransactionState.SUCCESS:
-                continue
-            if t.type is TransactionType.AUTHORIZATION:
+            if t.state is TransactionState.SUCCESS and t.type is TransactionType.AUTHORIZATION:
                 open_amount += t.amount
-            elif t.type in (TransactionType.CHARGE, TransactionType.CANCEL_AUTHORIZATION):
+            elif t.type is TransactionType.CHARGE and t.state is TransactionState.SUCCESS:
+                open_amount = max(open_amount - t.amount, 0)
+            elif t.type is TransactionType.CANCEL_AUTHORIZATION and t.state in ENDING:
                 open_amount = max(open_amount - t.amount, 0)
         return open_amount
 
@@ -129,13 +133,16 @@ class Payment:
 
     @property
     def refundable(self) -> int:
-        return self.charged - self.total_refunded
+        """Captured and neither refunded nor asked back of the provider."""
+        refunds = (t for t in self.transactions if t.type is TransactionType.REFUND)
+        return self.charged - sum(t.amount for t in refunds if t.state in ENDING)
 
     @property
     def brings(self) -> int:
         """What the payment still brings to its order: open authorizations and captures not
-        refunded (a cancelled or released authorization brings nothing)."""
-        return self.authorized + self.charged - self.total_refunded
+        refunded (a cancelled or released authorization brings nothing, nor does money asked
+        back of the provider)."""
+        return self.authorized + self.refundable
 
     @property
     def already_reserved(self) -> bool:

@@ -172,7 +172,9 @@ class OrderService:
                 interaction_id=hold_ref,
             )
 
-    async def _cancel_authorization(self, work: Work, payment: Payment) -> None:
+    async def _cancel_authorization(
+        self, work: Work, payment: Payment, *, by_order: bool = False
+    ) -> None:
         if payment.is_gift_card and payment.hold_ref:
             try:
                 await work.provider.release(hold_ref=payment.hold_ref)
@@ -184,11 +186,13 @@ class OrderService:
             payment,
             TransactionType.CANCEL_AUTHORIZATION,
             payment.authorized,
-            self._done_or_asked(payment),
+            self._done_or_asked(payment, by_order),
             interaction_id=payment.hold_ref,
         )
 
-    async def _refund(self, work: Work, payment: Payment, amount: int) -> None:
+    async def _refund(
+        self, work: Work, payment: Payment, amount: int, *, by_order: bool = False
+    ) -> None:
         if payment.is_gift_card:
             await work.provider.refund(
                 ref=payment.card_ref or "",
@@ -197,7 +201,7 @@ class OrderService:
             )
         crash_point("money_refunded")
         await self._transaction(
-            work, payment, TransactionType.REFUND, amount, self._done_or_asked(payment)
+            work, payment, TransactionType.REFUND, amount, self._done_or_asked(payment, by_order)
         )
 
     def _at_provider(self, payment: Payment) -> bool:
@@ -206,12 +210,15 @@ class OrderService:
         method = None if payment.is_gift_card else self.methods.get(payment.method)
         return method is not None and method.confirmation is Confirmation.PROVIDER
 
-    def _done_or_asked(self, payment: Payment) -> TransactionState:
-        """A cancellation or refund tender makes itself is done (``Success``); one of money at
-        an outside provider is only asked for (``Initial``): the merchant makes it at the
-        provider, then marks it made (``POST /payments/{id}/cancel`` or ``…/refund``). Recorded
-        as done, the books would show money given back that the provider still holds."""
-        return TransactionState.INITIAL if self._at_provider(payment) else TransactionState.SUCCESS
+    def _done_or_asked(self, payment: Payment, by_order: bool) -> TransactionState:
+        """A cancellation or refund is done (``Success``) when tender makes it, or when the
+        merchant reports one of a payment it made at the provider (the payment's own cancel
+        and refund). One that reopening or cancelling an order makes of money at an outside
+        provider is only asked for (``Initial``): the merchant makes it at the provider, then
+        marks it made (``POST /payments/{id}/cancel`` or ``…/refund``). Recorded as done, the
+        books would show money given back that the provider still holds."""
+        asked = by_order and self._at_provider(payment)
+        return TransactionState.INITIAL if asked else TransactionState.SUCCESS
 
     @staticmethod
     def _amount(payment: Payment, amount: Money) -> int:
@@ -236,7 +243,14 @@ class OrderService:
         interaction_id: str | None = None,
         error_code: str | None = None,
     ) -> None:
+        """A payment's transactions are read back in the order of their ``created_at``, and
+        what is open is worked out in that order (``Payment.authorized``): a worker whose clock
+        is behind the one that wrote the last transaction must still write the next after it,
+        or a capture would sort before its authorization and leave it looking open."""
+        latest = max((t.created_at for t in payment.transactions), default=None)
         now = self.clock.now()
+        if latest is not None and now <= latest:
+            now = latest + timedelta(microseconds=1)
         await work.payments.insert_transaction(
             Transaction(
                 id=new_id(),

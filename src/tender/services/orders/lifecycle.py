@@ -141,16 +141,16 @@ class Lifecycle(OrderService):
         check_order_transition(order.state, OrderState.CANCELLED)
         await self._release_all(work, order, drop_external=False)
         for payment in in_card_order(await work.payments.payments(order.cart_id)):
-            if payment.refundable > 0 and payment.refund_asked is None:
-                await self._refund(work, payment, payment.refundable)
+            if payment.refundable > 0:
+                await self._refund(work, payment, payment.refundable, by_order=True)
         if not cart.locked:  # cancelled from Checkout: the cart is final as well
             await work.carts.set_cart_locked(cart.id, True, self.clock.now())
         return await self._move(work, order, OrderState.CANCELLED)
 
     async def _release_all(self, work: Work, order: Order, *, drop_external: bool) -> None:
         for payment in in_card_order(await work.payments.payments(order.cart_id)):
-            if payment.authorized > 0 and payment.cancellation_asked is None:
-                await self._cancel_authorization(work, payment)
+            if payment.authorized > 0:
+                await self._cancel_authorization(work, payment, by_order=True)
             pending = [t for t in payment.transactions if t.state is TransactionState.PENDING]
             for tx in pending:
                 await work.payments.update_transaction(
