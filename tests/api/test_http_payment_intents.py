@@ -353,3 +353,28 @@ async def test_a_capture_on_a_worker_whose_clock_is_behind_still_ends_the_author
     )
     assert_error(refused, 409)
     assert await audit(api) == []
+
+
+async def test_a_charge_refunded_once_cannot_be_named_again(api: Api) -> None:
+    """A refund naming a charge is held to what is left of that charge, not to what it took:
+    the order reopened and placed again has a second charge, which naming the first (refunded
+    in full) once more would have refunded."""
+    h = await api.headers()
+    world = await placed_order(api, h)
+    order, payment = world["order"]["id"], world["payment"]
+    assert await intent(api, h, payment, action("capturePayment", 4490)) == {"outcome": "approved"}
+    found = (await api.client.get(f"/payments/{payment}", headers=h)).json()["transactions"]
+    (first,) = [t["id"] for t in found if t["type"] == "Charge"]
+    named = action("refundPayment", 1000, transactionId=first)
+    assert await intent(api, h, payment, named) == {"outcome": "approved"}
+    rest = action("refundPayment", 3490, transactionId=first)
+    assert await intent(api, h, payment, rest) == {"outcome": "approved"}
+    assert (await api.client.post(f"/orders/{order}/reopen", headers=h)).status_code == 200
+    placed = await api.client.post("/orders", json={"cartId": world["order"]["cartId"]}, headers=h)
+    assert placed.status_code == 201, placed.text
+    assert (await api.client.post(f"/orders/{order}/complete", headers=h)).status_code == 200
+    again = await api.client.post(f"{INTENTS}/{payment}", json=named, headers=h)
+    assert_error(again, 409)
+    refunds = [t for t in await transactions(api, h, payment) if t[0] == "Refund"]
+    assert [t[2] for t in refunds] == [1000, 3490]
+    assert await audit(api) == []

@@ -137,6 +137,29 @@ class Payment:
         refunds = (t for t in self.transactions if t.type is TransactionType.REFUND)
         return self.charged - sum(t.amount for t in refunds if t.state in ENDING)
 
+    def refundable_of(self, charge_id: str) -> int:
+        """What is left to refund of one charge: refunds naming it (their ``interaction_id``)
+        come off it, and refunds naming none come off the earliest charges first. Without that,
+        a charge refunded once could be named again and refund a later one's money."""
+        charges = {
+            t.id: t.amount
+            for t in self.transactions
+            if t.type is TransactionType.CHARGE and t.state is TransactionState.SUCCESS
+        }
+        unnamed = 0
+        for t in self.transactions:
+            if t.type is not TransactionType.REFUND or t.state not in ENDING:
+                continue
+            if t.interaction_id in charges:
+                charges[t.interaction_id] -= t.amount
+            else:
+                unnamed += t.amount
+        for charged_id, left in charges.items():
+            taken = min(max(left, 0), unnamed)
+            charges[charged_id] = left - taken
+            unnamed -= taken
+        return max(charges.get(charge_id, 0), 0)
+
     @property
     def brings(self) -> int:
         """What the payment still brings to its order: open authorizations and captures not

@@ -191,8 +191,16 @@ class OrderService:
         )
 
     async def _refund(
-        self, work: Work, payment: Payment, amount: int, *, by_order: bool = False
+        self,
+        work: Work,
+        payment: Payment,
+        amount: int,
+        *,
+        by_order: bool = False,
+        charge_id: str | None = None,
     ) -> None:
+        """``charge_id``: the charge the refund names, kept as its ``interaction_id`` so that
+        no charge is refunded beyond what it took (``Payment.refundable_of``)."""
         if payment.is_gift_card:
             await work.provider.refund(
                 ref=payment.card_ref or "",
@@ -201,7 +209,12 @@ class OrderService:
             )
         crash_point("money_refunded")
         await self._transaction(
-            work, payment, TransactionType.REFUND, amount, self._done_or_asked(payment, by_order)
+            work,
+            payment,
+            TransactionType.REFUND,
+            amount,
+            self._done_or_asked(payment, by_order),
+            interaction_id=charge_id,
         )
 
     def _at_provider(self, payment: Payment) -> bool:

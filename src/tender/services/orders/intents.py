@@ -99,6 +99,8 @@ class UnitRunner(Protocol):
 class _Plan:
     kind: TransactionType
     amount: int
+    charge_id: str | None = None
+    """The charge a refund names."""
 
 
 class PaymentIntents(OrderService):
@@ -199,11 +201,13 @@ class PaymentIntents(OrderService):
         if action is IntentAction.REFUND:
             if payment.refundable <= 0:
                 raise NothingToDo("nothing was captured, or it was all refunded")
-            wanted = self._wanted(payment, intent, payment.refundable)
             limit = min(payment.refundable, self._charge(payment, intent.transaction_id))
+            wanted = self._wanted(payment, intent, limit)
+            if limit <= 0:
+                raise NothingToDo("that charge was refunded already")
             if wanted > limit:
                 raise RefundExceedsCapture(f"at most {limit} can be refunded", field="amount")
-            return _Plan(TransactionType.REFUND, wanted)
+            return _Plan(TransactionType.REFUND, wanted, intent.transaction_id)
         if payment.authorized <= 0:
             raise NothingToDo("there is no open authorization to cancel")
         return _Plan(TransactionType.CANCEL_AUTHORIZATION, payment.authorized)
@@ -213,20 +217,20 @@ class PaymentIntents(OrderService):
 
     @staticmethod
     def _charge(payment: Payment, transaction_id: str | None) -> int:
-        """What the named charge took (unbounded when none is named)."""
+        """What is left to refund of the named charge (unbounded when none is named)."""
         if transaction_id is None:
             return payment.charged
         for t in payment.transactions:
             if t.id == transaction_id and t.type is TransactionType.CHARGE:
                 if t.state is TransactionState.SUCCESS:
-                    return t.amount
+                    return payment.refundable_of(t.id)
         raise TransactionNotFound(field="transactionId")
 
     async def _move_money(self, work: Work, payment: Payment, plan: _Plan) -> None:
         if plan.kind is TransactionType.CHARGE:
             await self._capture(work, payment, plan.amount)
         elif plan.kind is TransactionType.REFUND:
-            await self._refund(work, payment, plan.amount)
+            await self._refund(work, payment, plan.amount, charge_id=plan.charge_id)
         else:
             await self._cancel_authorization(work, payment)
 
