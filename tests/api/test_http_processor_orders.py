@@ -335,3 +335,37 @@ async def test_a_redemption_whose_hold_lapsed_and_was_spent_stops_placing(api: A
     cart = await shop.current()
     assert transactions(gift_payments(cart)[0]) == [("Authorization", "Success", 4490)]
     assert await shop.audit() == []
+
+
+@pytest.mark.parametrize("route", ["intent", "merchant"])
+async def test_a_kept_redemption_is_refunded_whole_or_not_at_all_in_checkout(
+    api: Api, route: str
+) -> None:
+    """Reopening keeps a redemption that brings its whole share, and placing again counts
+    that share: a refund of part of it in between would have the order placed as paid with
+    the card bringing less (found only at completing). In part it is refused; in full it is
+    taken, and placing takes the card again like any other."""
+    api.runtime.redemptions.capture = CaptureMode.IMMEDIATE
+    shop = await open_shop(api)  # 44.90
+    gift = await card(api, shop.h, 10_000)
+    redeemed = (await shop.redeem(gift["code"], 4490)).json()
+    payment = redeemed["paymentReference"]
+    placed = await api.client.post("/orders", json={"cartId": shop.cart["id"]}, headers=shop.h)
+    assert placed.status_code == 201, placed.text
+    reopened = await api.client.post(f"/orders/{placed.json()['id']}/reopen", headers=shop.h)
+    assert reopened.status_code == 200, reopened.text
+
+    async def refund(minor: int) -> Any:
+        if route == "intent":
+            body = {"actions": [{"action": "refundPayment", "amount": euros(minor)}]}
+            path = f"/operations/payment-intents/{payment}"
+            return await api.client.post(path, json=body, headers=shop.h)
+        body = {"amount": {"centAmount": minor, "currency": "EUR"}}
+        return await api.client.post(f"/payments/{payment}/refund", json=body, headers=shop.h)
+
+    assert_error(await refund(1000), 409)
+    assert (await refund(4490)).status_code == 200
+    again = await api.client.post("/orders", json={"cartId": shop.cart["id"]}, headers=shop.h)
+    assert again.status_code == 201, again.text
+    (taken,) = gift_payments(again.json())
+    assert taken["amountPlanned"]["centAmount"] == 4490

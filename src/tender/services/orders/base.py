@@ -27,6 +27,7 @@ from tender.domain.ids import new_id
 from tender.domain.money import Money
 from tender.domain.orders import (
     Order,
+    OrderState,
     TransactionState,
     TransactionType,
 )
@@ -216,6 +217,20 @@ class OrderService:
             self._done_or_asked(payment, by_order),
             interaction_id=charge_id,
         )
+
+    @staticmethod
+    def _check_refund_leaves_share(payment: Payment, order: Order | None, wanted: int) -> None:
+        """While its order is back in checkout, a redemption placing would keep is refunded in
+        full or not at all: placing counts a kept redemption's whole share, so one refunded in
+        part would leave the order short of what it says it holds (reopening refuses such a
+        payment for the same reason)."""
+        in_checkout = order is not None and order.state is OrderState.CHECKOUT
+        if in_checkout and payment.already_reserved and wanted < payment.refundable:
+            raise IllegalTransition(
+                "the order is back in checkout: refund all of this redemption "
+                f"({Money(payment.refundable, payment.currency)}) or none of it",
+                field="amount",
+            )
 
     def _at_provider(self, payment: Payment) -> bool:
         """Whether the payment's money is held by an outside provider that only confirms

@@ -207,6 +207,7 @@ class PaymentIntents(OrderService):
                 raise NothingToDo("that charge was refunded already")
             if wanted > limit:
                 raise RefundExceedsCapture(f"at most {limit} can be refunded", field="amount")
+            self._check_refund_leaves_share(payment, order, wanted)
             return _Plan(TransactionType.REFUND, wanted, intent.transaction_id)
         if payment.authorized <= 0:
             raise NothingToDo("there is no open authorization to cancel")

@@ -74,7 +74,7 @@ class PaymentOperations(OrderService):
     async def refund_payment(
         self, work: Work, *, payment_id: str, owner: str | None, amount: Money | None = None
     ) -> Payment:
-        payment, _ = await self._payment_in_order(work, payment_id, owner)
+        payment, order = await self._payment_in_order(work, payment_id, owner)
         if (asked := payment.refund_asked) is not None:
             if amount is not None and self._amount(payment, amount) != asked.amount:
                 raise IllegalTransition(
@@ -90,6 +90,7 @@ class PaymentOperations(OrderService):
             raise RefundExceedsCapture(
                 f"at most {payment.refundable} can be refunded", field="amount"
             )
+        self._check_refund_leaves_share(payment, order, wanted)
         await self._refund(work, payment, wanted)
         return await self._reload(work, payment)
 
