@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import pytest
 
@@ -147,3 +148,38 @@ async def test_no_trace_backend_is_given_a_raw_path(
     looked_up = await api.client.get(f"/sessions/{session['id']}?x=1", headers=h)
     assert looked_up.status_code == 200
     assert asked == []
+
+
+@pytest.mark.parametrize("path", ["/oauth/token", "/balance", "/giftcards"])
+async def test_a_client_that_leaves_mid_body_is_no_error(
+    api: Api, caplog: pytest.LogCaptureFixture, path: str
+) -> None:
+    """A body cut short by its client leaving (anyone can do it, no credentials needed)
+    runs nothing and is logged as the client's doing (499), not as tender's 500 with a
+    traceback at error level."""
+    app = api.client._transport.app  # type: ignore[attr-defined]
+    sent: list[dict[str, Any]] = []
+    messages = [
+        {"type": "http.request", "body": b'{"code": "12', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    headers = {"content-type": "application/json", "content-length": "100"}
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+        "root_path": "", "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 50000), "server": ("test", 80), "state": {}, "app": app,
+    }  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="tender"):
+        await app(scope, receive, send)
+    assert sent == []
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    (line,) = [r for r in caplog.records if r.name == "tender.access"]
+    assert line.status == 499  # type: ignore[attr-defined]

@@ -67,10 +67,15 @@ def configure_logging(level: str = "INFO") -> None:
     uvicorn_access.disabled = True
 
 
+CLIENT_CLOSED_REQUEST = 499
+"""What the access log says of a request that ended with no answer and no error: its client
+left before it could be answered (the status nginx logs for it; never sent)."""
+
+
 class AccessLog(HttpMiddleware):
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        status = 500
+        status: int | None = None
 
         async def observe(message: Message) -> None:
             nonlocal status
@@ -80,7 +85,11 @@ class AccessLog(HttpMiddleware):
 
         try:
             await self.app(scope, receive, observe)
+            if status is None:  # nothing to answer: the client left first
+                status = CLIENT_CLOSED_REQUEST
         finally:
+            if status is None:  # an error nobody answered: the server drops the connection
+                status = 500
             route = scope.get("route")
             path = getattr(route, "path", None) or "(unmatched)"
             access_log.info(

@@ -201,6 +201,11 @@ class RequestConnection(HttpMiddleware):
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         received = await _whole_body(receive)
+        if received[-1]["type"] == "http.disconnect":
+            # The client left before its body arrived: nobody is there to answer, and a body
+            # cut short must not run as if it were whole (nor end as a 500 with a traceback).
+            log.info("the client left before its request body arrived")
+            return
         let_go = self.let_go
 
         async def send_apart(message: Message) -> None:
