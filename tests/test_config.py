@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
 from tender.auth.jwt import OWN_ISSUER
+from tender.cli import app
 from tender.config import Environment, InsecureSettings, Settings
 from tender.providers import PROVIDERS
 from tender.runtime import Runtime
@@ -420,6 +422,19 @@ def test_serve_checks_what_its_workers_read_before_it_starts_them(tmp_path: Path
     assert server.returncode == 1
     assert stderr.strip().splitlines() == [stderr.strip()], stderr
     assert "TENDER_GIFT_CARD_PROVIDER='nope' is not a known provider" in stderr
+
+
+def test_serve_refuses_a_database_not_at_this_releases_schema(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every other command refused it; ``serve`` started, and its workers answered 500s
+    wherever the schema differed (``no such column``), while ``/ready`` said 503."""
+    monkeypatch.setenv("TENDER_SECRET_KEY", STRONG)
+    monkeypatch.setenv("TENDER_ENV_FILE", str(tmp_path / "absent.env"))
+    monkeypatch.setenv("TENDER_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'never.db'}")
+    result = CliRunner().invoke(app, ["serve", "--port", "1"])
+    assert result.exit_code == 1, result.output
+    assert "the database was never migrated" in result.output
 
 
 def test_json_lists_are_still_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

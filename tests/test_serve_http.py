@@ -44,6 +44,8 @@ def served(home: Path) -> Iterator[int]:
         "TENDER_HOST": "127.0.0.1",
     }
     log = (home / "serve.log").open("wb")
+    cli = [sys.executable, "-c", "from tender.cli import main; main()"]
+    subprocess.run([*cli, "db", "upgrade"], env=env, cwd=home, check=True, capture_output=True)
     server = subprocess.Popen(
         [sys.executable, "-c", "from tender.cli import main; main()", "serve"],
         env=env,

@@ -16,8 +16,9 @@ from tender.auth.jwt import mint_admin_token
 from tender.auth.keys import SigningKey
 from tender.cli import cards, checkout, clients, demo
 from tender.cli.clients import SCOPE_HELP
-from tender.cli.common import cli_errors, console, fail, run
-from tender.config import DEFAULT_ENV_FILE, Settings
+from tender.cli.common import cli_errors, console, fail, run, unreachable_database
+from tender.config import DEFAULT_ENV_FILE, Environment, Settings
+from tender.domain.errors import StoreUnavailable
 from tender.domain.principals import InvalidScope, parse_scopes
 from tender.domain.upkeep import UpgradeRefused
 from tender.runtime import Runtime
@@ -58,13 +59,22 @@ def serve(
     settings = Settings()
     # Every setting each worker reads when it builds the app (the provider, crash points,
     # token issuers…), checked here once: a bad one is then one line, not a traceback from
-    # every worker the supervisor keeps restarting.
-    asyncio.run(Runtime(settings).close())
+    # every worker the supervisor keeps restarting. So is the schema, as every command does.
+    asyncio.run(_ready_to_serve(settings))
+    if settings.env is not Environment.PRODUCTION:
+        console.print(
+            f"[bold yellow]TENDER_ENV={settings.env.value}:[/] the production checks are off "
+            "(weak secrets, the demo, the redirect simulator and the API docs are allowed); "
+            "never run a shop's real traffic like this",
+            highlight=False,
+            soft_wrap=True,
+        )
     host = host or settings.host
     port = port or settings.port
     url = settings.model_copy(update={"host": host, "port": port}).local_url
+    docs = f"  API docs: {url}/docs" if settings.api_docs_on else ""
     console.print(
-        f"tender on {url}  API docs: {url}/docs  health: {url}/health  ready: {url}/ready",
+        f"tender on {url}{docs}  health: {url}/health  ready: {url}/ready",
         highlight=False,
         soft_wrap=True,
     )
@@ -95,6 +105,29 @@ def serve(
         # access log (uvicorn's WebSocket handler logged the raw path and query, secrets too).
         ws="none",
     )
+
+
+async def _ready_to_serve(settings: Settings) -> None:
+    """Refuse to start on a database whose schema is not this release's (never migrated,
+    behind, or migrated by a newer release): the workers would answer 500s wherever the
+    schema differs. A database out of reach is left to ``/ready``: it may come up later."""
+    runtime = Runtime(settings)
+    try:
+        try:
+            current = await runtime.schema.current()
+        except StoreUnavailable as error:
+            console.print(
+                f"[bold yellow]warning:[/] {unreachable_database(error.__cause__)}; "
+                "/ready answers 503 until it is",
+                highlight=False,
+                soft_wrap=True,
+            )
+            return
+        problem = runtime.schema.problem(current)
+        if problem is not None:
+            raise fail(problem)
+    finally:
+        await runtime.close()
 
 
 def _stopped(signum: int, frame: FrameType | None) -> None:
