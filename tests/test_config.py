@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -435,6 +436,17 @@ def test_serve_refuses_a_database_not_at_this_releases_schema(
     result = CliRunner().invoke(app, ["serve", "--port", "1"])
     assert result.exit_code == 1, result.output
     assert "the database was never migrated" in result.output
+
+
+@pytest.mark.parametrize("entry", ["*", "null", "shop.example", "https://shop.example/checkout"])
+def test_allowed_origins_are_origins(entry: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``*`` and ``null`` (any sandboxed page's origin) were accepted, and a null origin was
+    then allowed everywhere; a bare host or one with a path matched nothing, silently."""
+    monkeypatch.setenv("TENDER_ALLOWED_ORIGINS", json.dumps(["https://ok.example", entry]))
+    with pytest.raises(ValidationError, match="is not an origin"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    monkeypatch.setenv("TENDER_ALLOWED_ORIGINS", '["HTTPS://Shop.Example/"]')
+    assert Settings(_env_file=None).allowed_origins == ["https://shop.example"]  # type: ignore[call-arg]
 
 
 def test_json_lists_are_still_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,6 +20,7 @@ from tender.domain.codes import ALPHANUMERIC, DIGITS, CodeFormat
 from tender.domain.network import parse_networks
 from tender.domain.payments import GIFT_CARD
 from tender.domain.policy import LedgerPolicy
+from tender.domain.sessions import origin
 from tender.faults import parse_plan
 from tender.secret_key import MIN_SECRET_LENGTH, is_weak
 from tender.settings_checks import Environment as Environment
@@ -204,6 +205,20 @@ class Settings(BaseSettings):
             return json.loads(value)
         except ValueError:
             raise ValueError('not a JSON list such as ["a", "b"]') from None
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        """Origins as browsers send them: ``*``, ``null`` (any sandboxed page's), a bare host
+        or one with a path was accepted and then matched nothing, or everything."""
+        found = [origin(entry) for entry in value]
+        wrong = [entry for entry, seen in zip(value, found, strict=True) if seen is None]
+        if wrong:
+            raise ValueError(
+                f"{wrong[0]!r} is not an origin: write it as https://shop.example "
+                "(a scheme, a host and a port if any)"
+            )
+        return [seen for seen in found if seen is not None]
 
     @field_validator("database_url")
     @classmethod

@@ -126,6 +126,24 @@ MAX_METHODS = 10
 MAX_METHOD_NAME = 50
 
 
+_ORIGIN = re.compile(
+    r"https?://(?:[a-z0-9](?:[a-z0-9.\-]*[a-z0-9])?|\[[0-9a-f:.]+\])(?::(?P<port>[0-9]{1,5}))?",
+    re.IGNORECASE,
+)
+
+
+def origin(text: str) -> str | None:
+    """``text`` as a browser's ``Origin`` header says it (``https://shop.example``, with a
+    port if any, in lower case; one trailing ``/`` dropped), or ``None`` when it is none: a
+    path, a query, a wildcard, ``null`` or a bare host name never equals what a browser sends,
+    so an allow-list holding one would allow nothing its author meant."""
+    candidate = text.removesuffix("/")
+    found = _ORIGIN.fullmatch(candidate) if len(candidate) <= 200 else None
+    if found is None or int(found["port"] or 0) > 65535:
+        return None
+    return candidate.lower()
+
+
 def check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     unknown = set(metadata) - ALLOWED_METADATA
     if unknown:
@@ -135,17 +153,14 @@ def check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
         if (
             not isinstance(origins, list)
             or len(origins) > MAX_ORIGINS
-            or not all(
-                isinstance(o, str) and o.startswith(("https://", "http://")) and len(o) <= 200
-                for o in origins
-            )
+            or not all(isinstance(o, str) and origin(o) is not None for o in origins)
         ):
             raise InvalidInput(
                 f"allowedOrigins is a list of at most {MAX_ORIGINS} origins such as "
-                "https://shop.example",
+                "https://shop.example (a scheme, a host and a port if any: no path)",
                 field="metadata.allowedOrigins",
             )
-        metadata["allowedOrigins"] = [o.rstrip("/") for o in origins]
+        metadata["allowedOrigins"] = [origin(o) for o in origins]
     number = metadata.get("futureOrderNumber")
     if number is not None and (not isinstance(number, str) or not 1 <= len(number) <= 100):
         raise InvalidInput(
