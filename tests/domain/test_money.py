@@ -52,6 +52,13 @@ def test_parse_is_exact(text: str, currency: str, minor: int) -> None:
         ("1.00000000000000000000000000009", "EUR"),  # 28 digits would round it to 1.00
         ("1e999999999", "EUR"),
         ("sNaN", "EUR"),
+        ("1e3", "EUR"),  # the CLI loaded 1,000.00 for this typo
+        ("1E2", "EUR"),
+        (" 1_000 ", "EUR"),
+        ("１２", "EUR"),  # fullwidth digits
+        ("+5", "EUR"),
+        ("5.", "EUR"),
+        (".5", "EUR"),
     ],
 )
 def test_parse_refuses_what_it_cannot_represent(text: str, currency: str) -> None:

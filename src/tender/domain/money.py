@@ -7,6 +7,7 @@ more digits than the currency allows is refused rather than rounded.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation, localcontext
 from functools import cache
@@ -63,6 +64,9 @@ def exponent(currency: str) -> int:
     return EXPONENTS.get(check_currency(currency), 2)
 
 
+PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+
 @dataclass(frozen=True, slots=True)
 class Money:
     minor: int
@@ -85,14 +89,17 @@ class Money:
 
     @classmethod
     def parse(cls, text: str, currency: str) -> Money:
-        """Exact conversion of a decimal string in major units ("50.00") to minor units."""
+        """Exact conversion of a decimal string in major units ("50.00") to minor units.
+        Only plain ASCII digits with an optional fraction: ``Decimal`` alone also read
+        ``1e3``, ``1_000`` and other scripts' digits, typos that would have moved money."""
         digits = exponent(currency)
+        plain = text.strip() if isinstance(text, str) else ""
+        if not PLAIN_DECIMAL.fullmatch(plain):
+            raise InvalidAmount(f"{text!r} is not a decimal amount such as 50.00")
         try:
-            value = Decimal(text.strip())
-        except (InvalidOperation, AttributeError):
-            raise InvalidAmount(f"{text!r} is not a decimal amount") from None
-        if not value.is_finite():
-            raise InvalidAmount(f"{text!r} is not a decimal amount")
+            value = Decimal(plain)
+        except InvalidOperation:
+            raise InvalidAmount(f"{text!r} is not a decimal amount such as 50.00") from None
         if value.adjusted() > MAX_DIGITS:
             raise InvalidAmount("amount must not exceed {limit}", limit=cls(MAX_MINOR, currency))
         # Exactly: with the default 28 significant digits, scaling would round away digits.
