@@ -55,7 +55,7 @@ def test_parse_is_exact(text: str, currency: str, minor: int) -> None:
         ("1e3", "EUR"),  # the CLI loaded 1,000.00 for this typo
         ("1E2", "EUR"),
         (" 1_000 ", "EUR"),
-        ("１２", "EUR"),  # fullwidth digits
+        ("\uff11\uff12", "EUR"),  # fullwidth digits
         ("+5", "EUR"),
         ("5.", "EUR"),
         (".5", "EUR"),
