@@ -682,7 +682,7 @@ def test_a_rotated_secret_revokes_the_old_one_and_its_tokens(cli_env: Path) -> N
                                    "manage_orders manage_payments")))  # fmt: skip
     assert shop.answers() == {"secret": 200, "token": 200, "page": 200, "balance": 404}
     rotated = invoke("clients", "rotate-secret", shop.client_id)
-    assert "ended 0 browser sessions" in rotated
+    assert "its browser sessions stay open: pass --end-sessions" in rotated
     client_id, secret = _client_of(rotated)
     assert client_id == shop.client_id
     assert secret != shop.secret

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Float, bindparam, event, func, insert, select, update
+from sqlalchemy import Float, bindparam, event, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from tender.db import direct, statement_plans
@@ -184,3 +184,21 @@ async def test_a_statement_interrupted_leaves_no_connection_to_use_again(db: Dat
         assert conn.invalidated
     async with db.request_lease():
         assert await db.lookup(lambda c: direct.execute(c, READ_COUNTER)) is not None
+
+
+async def test_a_failed_statements_error_names_no_value_it_was_given(db: Database) -> None:
+    """Errors reach the logs (a 500's traceback): the statement is there, its values never
+    (they may be an address, an e-mail, a code's hash)."""
+    async def twice(conn: Any) -> None:
+        row = {"k": "shopper@example.org", "s": 1, "e": 2}
+        for _ in range(2):
+            await conn.execute(
+                text("INSERT INTO rate_limits (key, window_start, count, expires_at)"
+                     " VALUES (:k, :s, 1, :e)"),
+                row,
+            )  # fmt: skip
+
+    with pytest.raises(IntegrityError) as raised:
+        await db.transaction(twice)
+    assert "rate_limits" in str(raised.value)
+    assert "shopper@example.org" not in str(raised.value)

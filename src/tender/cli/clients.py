@@ -105,11 +105,11 @@ def enable(client_id: str) -> None:
 
 async def _new_secret(
     runtime: Runtime, client_id: str, end_sessions: bool, activate: bool | None
-) -> tuple[str | None, int]:
+) -> tuple[str | None, int | None]:
     """In one transaction: the new secret (``None`` for an unknown client), the client
-    activated if asked, and how many of its live sessions were ended."""
+    activated if asked, and how many of its live sessions were ended (``None``: not asked)."""
 
-    async def unit(conn: AsyncConnection) -> tuple[str | None, int]:
+    async def unit(conn: AsyncConnection) -> tuple[str | None, int | None]:
         store = runtime.clients(conn)
         stored = await store.client_by_client_id(client_id)
         if activate and stored is not None and stored.client.active:
@@ -120,17 +120,20 @@ async def _new_secret(
         if activate is not None:
             await store.set_client_active(client_id, activate)
         if not end_sessions:
-            return secret, 0
+            return secret, None
         sessions = runtime.work(conn, actor=None).sessions
         return secret, await sessions.end_sessions(CLIENT_ACTOR + client_id, runtime.clock.now())
 
     return await runtime.db.transaction(unit)
 
 
-def _print_secret(client_id: str, secret: str | None, ended: int) -> None:
+def _print_secret(client_id: str, secret: str | None, ended: int | None) -> None:
     if secret is None:
         raise fail(f"no client {client_id}")
     console.print(f"client_id:     {client_id}", soft_wrap=True)
     console.print(f"client_secret: {secret}", soft_wrap=True)
-    console.print(f"ended {ended} browser session{'' if ended == 1 else 's'}")
+    if ended is None:  # "ended 0" read as "none was open" during a leak's response
+        console.print("its browser sessions stay open: pass --end-sessions to end them")
+    else:
+        console.print(f"ended {ended} browser session{'' if ended == 1 else 's'}")
     console.print("[yellow]The secret is shown only now: store it safely.[/]")

@@ -63,6 +63,7 @@ def create_engine(
         engine = create_async_engine(
             url,
             echo=echo,
+            hide_parameters=True,
             pool_size=pool_size,
             max_overflow=pool_size,  # as on PostgreSQL: the requests' leases take up to pool_size
             async_creator=lambda: _awaitable(
@@ -74,6 +75,7 @@ def create_engine(
     engine = create_async_engine(
         url,
         echo=echo,
+        hide_parameters=True,  # errors and logs show statements, never addresses or codes
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=False,
