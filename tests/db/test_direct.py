@@ -189,6 +189,7 @@ async def test_a_statement_interrupted_leaves_no_connection_to_use_again(db: Dat
 async def test_a_failed_statements_error_names_no_value_it_was_given(db: Database) -> None:
     """Errors reach the logs (a 500's traceback): the statement is there, its values never
     (they may be an address, an e-mail, a code's hash)."""
+
     async def twice(conn: Any) -> None:
         row = {"k": "shopper@example.org", "s": 1, "e": 2}
         for _ in range(2):
