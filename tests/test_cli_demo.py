@@ -107,3 +107,77 @@ def test_demo_init_refuses_outside_development(
         assert refused.exit_code == 1
         assert "development" in refused.output
     assert not (dev_env / "var" / "demo.json").exists()
+
+
+def test_a_database_the_demo_ran_on_is_served_in_production_only_once_removed(
+    dev_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Copied to production, the demo's client (whose secret sits in the demo file) still
+    took tokens and its test cards still paid: ``serve`` refuses until ``demo remove``."""
+    made = runner.invoke(app, ["demo", "init"])
+    assert made.exit_code == 0, made.output
+    codes = cards(made.output)
+    served: list[object] = []
+    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: served.append(args))
+    monkeypatch.setattr("signal.signal", lambda *args: None)  # the test process keeps its own
+    monkeypatch.setenv("TENDER_ENV", "production")
+    refused = runner.invoke(app, ["serve", "--port", "1"])
+    assert refused.exit_code == 1, refused.output
+    assert "tender demo remove" in refused.output
+    assert served == []
+    removed = runner.invoke(app, ["demo", "remove"])
+    assert removed.exit_code == 0, removed.output
+    assert "disabled 3 test cards" in removed.output
+    for code in codes:
+        assert "disabled" in runner.invoke(app, ["cards", "show", code]).output
+    started = runner.invoke(app, ["serve", "--port", "1"])
+    assert started.exit_code == 0, started.output
+    assert len(served) == 1
+
+
+def _spend(code: str, minor: int) -> None:
+    """Pay ``minor`` with the card, as a shop's order would."""
+    from tender.config import Settings
+    from tender.domain.money import Money
+    from tender.runtime import Runtime
+
+    async def spend() -> None:
+        runtime = Runtime(Settings())
+
+        async def unit(conn: object) -> None:
+            ledger = runtime.work(conn, actor=None).ledger  # type: ignore[arg-type]
+            card = await runtime.ledger.find_by_code(ledger, code=code)
+            hold = await runtime.ledger.reserve(
+                ledger, card_id=card.id, amount=Money(minor, card.currency)
+            )
+            await runtime.ledger.capture(ledger, hold_id=hold.id)
+
+        try:
+            await runtime.db.transaction(unit)
+        finally:
+            await runtime.close()
+
+    asyncio.run(spend())
+
+
+def test_demo_init_shows_what_the_cards_have_left_and_replaces_spent_ones(
+    dev_env: Path,
+) -> None:
+    """It printed the amounts issued for ever; once the cards were spent, every ``make run``
+    offered empty cards."""
+    first = runner.invoke(app, ["demo", "init"])
+    codes = cards(first.output)
+    _spend(codes[0], 1000)
+    again = runner.invoke(app, ["demo", "init"])
+    assert cards(again.output) == codes
+    assert re.search(re.escape(codes[0]) + r"\s+40\.00 EUR", again.output), again.output
+    for code, minor in zip(codes, (4000, 2500, 1000), strict=True):
+        _spend(code, minor)
+    renewed = runner.invoke(app, ["demo", "init"])
+    assert renewed.exit_code == 0, renewed.output
+    fresh = cards(renewed.output)
+    assert len(fresh) == 3
+    assert not set(fresh) & set(codes)
+    assert "50.00 EUR" in renewed.output
+    listed = runner.invoke(app, ["clients", "list"])
+    assert listed.output.count("demo-shop") == 1  # the client is kept

@@ -126,6 +126,12 @@ async def _ready_to_serve(settings: Settings) -> None:
         problem = runtime.schema.problem(current)
         if problem is not None:
             raise fail(problem)
+        if settings.env is Environment.PRODUCTION and (found := await demo.demo_clients(runtime)):
+            raise fail(
+                f"the development demo's API client {found[0]} is active on this database: "
+                "run tender demo remove (it disables the client and its test cards), or give "
+                "the demo a database of its own"
+            )
     finally:
         await runtime.close()
 
