@@ -152,6 +152,7 @@ def test_a_websocket_upgrade_is_plain_http_and_logs_no_raw_path(served: int, hom
     log = (home / "serve.log").read_text()
     assert '"route": "/health"' in log
     assert "SECRET" not in log
+    assert "upgrade" not in log.lower()  # no advice to install a WebSocket library
 
 
 def test_a_chunked_bodys_trailers_have_the_limit(served: int) -> None:

@@ -58,6 +58,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         """Whether the message refused had a request started (it was its trailers)."""
         self._refused = False
 
+    def _unsupported_upgrade_warning(self) -> None:
+        """tender serves no WebSocket and answers an upgrade request as plain HTTP. uvicorn
+        warned twice for each, the second time advising to install a WebSocket library:
+        anyone could fill the log with advice that does not apply."""
+        self.logger.debug("an upgrade request is answered as plain HTTP")
+
     def data_received(self, data: bytes) -> None:
         if self._over or self.transport.is_closing():
             return  # refused: nothing more is read
