@@ -196,3 +196,10 @@ async def test_the_provider_callback_declares_its_signed_body(db: Database) -> N
     jsonschema.validate(callback_body("0198a0a0-0000-7000-8000-000000000000", 100), in_document)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"paymentId": "x", "status": "paid"}, in_document)
+
+
+async def test_schemas_are_named_without_tenders_modules(api: Api) -> None:
+    """Two models of one name were published under their module paths
+    (``tender__api__…__BalanceStatus``): internals a client generator turned into class names."""
+    document = (await api.client.get("/openapi.json")).json()
+    assert [name for name in document["components"]["schemas"] if "__" in name] == []

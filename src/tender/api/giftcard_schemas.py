@@ -104,29 +104,29 @@ class BalanceCheck(Strict):
     currency: str | None = Field(None, description="Answer CurrencyNotMatch unless the card's.")
 
 
-class BalanceStatusError(BaseModel):
+class CardBalanceError(BaseModel):
     code: str
     message: str
 
 
-class BalanceStatus(BaseModel):
+class CardBalanceStatus(BaseModel):
     state: str = Field(description="Valid, NotFound, Expired, CurrencyNotMatch, ZeroBalance, …")
-    errors: list[BalanceStatusError] | None = None
+    errors: list[CardBalanceError] | None = None
 
 
 class CardBalanceType(BaseModel):
     """The commercetools connector's ``BalanceType`` (named apart from the processor's own
     model of it, so that OpenAPI names neither by its module)."""
 
-    status: BalanceStatus
+    status: CardBalanceStatus
     amount: MoneyOut | None = None
     giftCardId: str | None = Field(None, description="Server callers only.")
 
     @classmethod
     def of(cls, result: BalanceResult, *, with_id: bool) -> CardBalanceType:
-        errors = [BalanceStatusError(code=e.code, message=e.message) for e in result.errors]
+        errors = [CardBalanceError(code=e.code, message=e.message) for e in result.errors]
         return cls(
-            status=BalanceStatus(state=result.state.value, errors=errors or None),
+            status=CardBalanceStatus(state=result.state.value, errors=errors or None),
             amount=MoneyOut.of(result.amount.minor, result.amount.currency)
             if result.amount
             else None,
