@@ -84,29 +84,28 @@ async def test_the_cost_of_one_call_is_counted(
     else:  # the server's CPU, where its processes can be seen (other tests' backends too)
         assert all(ms == "-" or float(ms) >= 0 for ms in server), server
     if db.is_sqlite:
-        # The cards have no PIN, so a lookup cannot fail: its failure budgets are read in the
-        # statement that counts its attempt, and nothing is given back. A balance: session;
-        # the budgets' count, one statement that commits on its own; the card. A redemption
-        # is keyed, as the enabler sends it: session, then in the request's one transaction
-        # (BEGIN IMMEDIATE) the kept answer's read, the count, the unit (cart, payments, card,
-        # hold, five tables' rows) after a savepoint of its own, and the answer kept.
-        assert statements == {("tender", "balance"): 4, ("tender", "redeem"): 16}
-        # A balance: the count; BEGIN IMMEDIATE with the unit's first statement, its commit
-        # (the rest runs on the loop's thread). A keyed redemption: BEGIN IMMEDIATE with the
-        # key's read, and the commit; its count joins its transaction, and everything in it
-        # runs on the loop's thread.
-        assert hand_offs == {("tender", "balance"): "3", ("tender", "redeem"): "2"}
+        # A balance: session; the budgets' claims, one statement that commits on its own; the
+        # card; their give-back, the same. A redemption is keyed, as the enabler sends it:
+        # session, then in the request's one transaction (BEGIN IMMEDIATE) the kept answer's
+        # read, the claims, the unit (cart, payments, card, hold, five tables' rows) and the
+        # give-back, each after a savepoint of its own, and the answer kept.
+        assert statements == {("tender", "balance"): 5, ("tender", "redeem"): 18}
+        # A balance: the claims and the give-back, one each; BEGIN IMMEDIATE with the unit's
+        # first statement, its commit (the rest runs on the loop's thread). A keyed
+        # redemption: BEGIN IMMEDIATE with the key's read, and the commit; its claims and
+        # give-back join its transaction, and everything in it runs on the loop's thread.
+        assert hand_offs == {("tender", "balance"): "4", ("tender", "redeem"): "2"}
         # the one the last request left waiting, for every step (a lease, as on PostgreSQL)
         assert connections == {("tender", "balance"): 0, ("tender", "redeem"): 0}
     else:
         assert statements == {
-            # session with its cart's currency, the budgets' count, card (a card without a
-            # PIN cannot fail: its failure budgets are read, not claimed and given back)
-            ("tender", "balance"): 3,
+            # session with its cart's currency, the budgets' claims, card, their give-back
+            ("tender", "balance"): 4,
             # keyed: session; BEGIN with the key's claim and the unit's savepoint; the
-            # claim's outcome with the kept answer; the budgets' count (apart); cart,
-            # payments, card, hold, rows; the keep, COMMIT
-            ("tender", "redeem"): 11,
+            # claim's outcome with the kept answer; the budgets' claims (apart); cart,
+            # payments, card, hold, rows; the keep, COMMIT; the give-back once the
+            # transaction has ended
+            ("tender", "redeem"): 12,
             ("baseline", "balance"): 2,
             ("baseline", "redeem"): 12,
         }
