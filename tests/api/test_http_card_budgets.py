@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from tender.api.app import create_app
 from tender.config import Environment, Settings
@@ -294,77 +294,6 @@ async def test_keyed_successful_lookups_give_their_claims_back(start: Start) -> 
     failures = {key: count for key, count in counts.items() if "/failed/" in key}
     assert len(failures) == 2
     assert set(failures.values()) == {0}, counts
-
-
-# --- cards that cannot fail ----------------------------------------------------------------
-
-
-async def test_a_card_without_a_pin_is_looked_up_without_claims(
-    start: Start, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A card without a PIN authenticates whatever comes: its lookups claim nothing against
-    the failure budgets (the statement counting the attempt reads them instead), so none
-    has anything to give back, keyed or not; the attempts are still counted."""
-    service = await start(card_failures_per_client="2/hour", card_failures_per_code="2/hour")
-    http = service.http()
-    headers = await service.headers()
-    _, code = await service.card(pin=None)
-    given_back: list[object] = []
-    original = SqlLimitCounters.give_back
-
-    async def spy(self: SqlLimitCounters, claimed: Any) -> None:
-        given_back.append(claimed)
-        await original(self, claimed)
-
-    monkeypatch.setattr(SqlLimitCounters, "give_back", spy)
-    for index in range(6):
-        keyed = {**headers, "Idempotency-Key": f"look-{index}"} if index % 2 else headers
-        assert state_of(await balance(http, keyed, code, "any PIN")) == "Valid"
-    assert given_back == []
-    counts = await service.counts()
-    assert {n for key, n in counts.items() if "/failed/" in key} <= {0}, counts
-    assert [n for key, n in counts.items() if "/attempts/" in key] == [6]
-
-
-async def test_a_spent_budget_refuses_a_card_that_cannot_fail(start: Start) -> None:
-    """Read rather than claimed, a spent failure budget still refuses every lookup."""
-    service = await start(card_failures_per_client="2/hour")
-    http = service.http()
-    headers = await service.headers()
-    _, code = await service.card(pin=None)
-    assert state_of(await balance(http, headers, code)) == "Valid"
-    for index in range(2):
-        assert state_of(await balance(http, headers, f"1234 5678 9012 {index:04d}")) == ("NotFound")
-    assert_limited(await balance(http, headers, code), 3600)
-    counts = await service.counts()
-    assert [n for key, n in counts.items() if "/failed/client/" in key] == [2]
-    service.clock.advance(hours=1)
-    assert state_of(await balance(http, await service.headers(), code)) == "Valid"
-
-
-async def test_a_card_given_a_pin_after_its_count_fails_and_is_counted(
-    start: Start, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The card had no PIN when the lookup was counted, and has one when it is looked up:
-    the lookup fails, and its failure is counted after it."""
-    service = await start(card_failures_per_client="5/hour", card_failures_per_code="5/hour")
-    headers = await service.headers()
-    card_id, code = await service.card(pin=None)
-    original = SqlLimitCounters.claim_lookup
-
-    async def then_a_pin(self: SqlLimitCounters, *args: Any) -> Any:
-        counted = await original(self, *args)
-        pin_hash = service.runtime.hasher.pin(card_id, PIN)
-        # On the counters' own connection: on SQLite it holds the one writer's turn.
-        given = update(cards).where(cards.c.id == card_id).values(pin_hash=pin_hash)
-        await self.conn.execute(given)
-        return counted
-
-    monkeypatch.setattr(SqlLimitCounters, "claim_lookup", then_a_pin)
-    assert state_of(await balance(service.http(), headers, code, None)) == "NotFound"
-    counts = await service.counts()
-    failures = sorted(n for key, n in counts.items() if "/failed/" in key)
-    assert failures == [1, 1], counts
 
 
 # --- racing lookups ------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from limits import parse
 from sqlalchemy import select, text
 
 from tender.db.engine import Database
-from tender.db.ledger_store import cards
 from tender.db.purge import forget_rate_limits
 from tender.db.rate_limit_store import SqlLimitCounters, limits_table
 from tender.domain.upkeep import Counted
@@ -110,45 +109,6 @@ async def test_racing_claims_on_shared_counters_all_count_and_never_deadlock(
     assert await counts(db, T0, (shared,)) == [40]
     assert set(await counts(db, T0, tuple(own))) == {2}
     assert db_retries() == []
-
-
-async def test_a_lookup_claims_failures_unless_its_card_cannot_fail(db: Database) -> None:
-    """A lookup's failure budgets are claimed with its attempt, unless the code is a card of
-    the ledger without a PIN: then they are read (an older window's count as none) and left
-    as they were."""
-    attempts, failed = parse("9/minute").key_for("a"), parse("9/hour").key_for("f")
-    stale = parse("9/minute").key_for("stale")
-    pinless, with_pin = b"\x01" * 32, b"\x02" * 32
-
-    at = datetime.fromtimestamp(T0, UTC)
-
-    async def insert_cards(conn: Any) -> None:
-        for code_hash, pin_hash in ((pinless, None), (with_pin, b"\x03" * 32)):
-            await conn.execute(
-                cards.insert().values(
-                    {"id": f"card-{code_hash[0]}", "code_hash": code_hash, "pin_hash": pin_hash,
-                     "code_last4": "0000", "currency": "EUR", "status": "active", "posted": 0,
-                     "held": 0, "version": 1, "failed_pin_attempts": 0, "metadata": {},
-                     "created_at": at, "updated_at": at}
-                )
-            )  # fmt: skip
-
-    await db.transaction(insert_cards)
-    await claim(db, T0 - 60, stale, 60)  # counted in the minute before
-
-    def lookup(card: bytes | None, *also: tuple[str, int]) -> Any:
-        return lambda s: s.claim_lookup([(attempts, 60)], [(failed, 3600), *also], card)
-
-    for card, n in ((None, 1), (with_pin, 2), (b"\x04" * 32, 3)):
-        counted = await using(db, T0 + 1, lookup(card))
-        assert counted.claimed
-        assert counted.counted[attempts].count == counted.counted[failed].count == n
-    certain = await using(db, T0 + 2, lookup(pinless, (stale, 60)))
-    assert not certain.claimed
-    assert certain.counted[attempts].count == 4
-    assert certain.counted[failed] == Counted(3, T0, T0 + 3600)
-    assert certain.counted[stale] == Counted(0, T0, T0 + 60)
-    assert await counts(db, T0 + 3, (attempts, failed, stale)) == [4, 3, 0]
 
 
 async def test_a_counter_renewed_while_the_purge_runs_is_kept(db: Database) -> None:

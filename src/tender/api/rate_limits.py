@@ -17,14 +17,7 @@ card) keeps them. So failures are counted before the comparison, atomically: how
 lookups race, no more of them than a budget allows get as far as comparing, which counting
 after the fact could not promise (a burst of concurrent failures overshot the budget by the
 burst's size). A crash between the claim and the give-back leaves a failure counted that did
-not happen, the safe side.
-
-A lookup that cannot fail is not claimed against: when tender's ledger is the provider and
-holds the code's card without a PIN, the statement that counts the attempt reads the failure
-budgets instead of claiming them (the check is part of that statement), and the lookup has
-nothing to give back. A spent budget refuses it all the same. Should it fail after all (the
-card was given a PIN in between), its failure is counted then. All of this happens only
-after the caller was authenticated, so an
+not happen, the safe side. All of this happens only after the caller was authenticated, so an
 anonymous request writes no counter. The counters live in the database
 (``Runtime.limit_counters``), so every worker shares them; ``limits`` parses the rates.
 """
@@ -50,7 +43,6 @@ from tender.domain.network import Network, budget_name, client_address, parse_ne
 from tender.domain.principals import Principal
 from tender.domain.sessions import Session
 from tender.domain.upkeep import Counted
-from tender.providers import LEDGER
 from tender.runtime import Runtime
 
 NAMESPACE = "tender"
@@ -162,33 +154,19 @@ def server_caller(runtime: Runtime, principal: Principal) -> Caller:
     return Caller(attempts, client, None)
 
 
-def failure_budgets(runtime: Runtime, caller: Caller, normalised: str | None) -> list[Budget]:
-    """The failure budgets a lookup of a code (``normalised``, or ``None`` when malformed:
-    it names no card, and the other budgets still count it) draws on."""
+def failure_budgets(runtime: Runtime, caller: Caller, code: str) -> list[Budget]:
     settings = runtime.settings
     found = budgets(rates(settings.card_failures_per_client), "failed", "client", caller.client)
-    if normalised is not None:
+    try:
+        normalised = normalise_code(code)
+    except InvalidCardCode:
+        pass  # a malformed code names no card; the other budgets still count it
+    else:
         code_key = runtime.hasher.budget_key(normalised)
         found += budgets(rates(settings.card_failures_per_code), "failed", "code", code_key)
     if caller.address is not None:
         found += budgets(rates(settings.card_failures_per_ip), "failed", "ip", caller.address)
     return found
-
-
-def _normalised(code: str) -> str | None:
-    try:
-        return normalise_code(code)
-    except InvalidCardCode:
-        return None
-
-
-def _card_of(runtime: Runtime, normalised: str | None) -> bytes | None:
-    """The keyed hash under which tender's ledger would hold the card, when the ledger is the
-    gift card provider: a lookup of a card it holds without a PIN cannot fail, so its
-    failure budgets are read rather than claimed (``LimitCounters.claim_lookup``)."""
-    if normalised is None or runtime.settings.gift_card_provider != LEDGER:
-        return None
-    return runtime.hasher.code(normalised)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,48 +175,23 @@ class Admission:
     it may run at all."""
 
     claimed: dict[str, Counted]
-    """The failure budgets' counters as this lookup's claims left them; none when the card
-    cannot fail, whose budgets were read instead (a failure then is counted after it)."""
+    """The failure budgets' counters as this lookup's claims left them."""
     wait: int | None
     """Seconds until every spent budget has a new window, or ``None`` when none is spent."""
 
 
 async def _admit(
-    conn: AsyncConnection,
-    runtime: Runtime,
-    caller: Caller,
-    failures: Sequence[Budget],
-    card: bytes | None,
+    conn: AsyncConnection, runtime: Runtime, caller: Caller, failures: Sequence[Budget]
 ) -> Admission:
-    """Count the attempt and claim a failure against each failure budget (or, for a card that
-    cannot fail, read them), in one statement. A budget a claim takes past its limit is
-    spent, as is one that is only read and has no claim left."""
+    """Count the attempt and claim a failure against each failure budget, in one statement."""
     now = runtime.clock.now().timestamp()
-    attempts = [(caller.attempts.key, caller.attempts.item.get_expiry())]
-    windows = [(budget.key, budget.item.get_expiry()) for budget in failures]
-    counters = runtime.limit_counters(conn, lambda: now)
-    counts = await counters.claim_lookup(attempts, windows, card)
-    counted = counts.counted
-    read_only = {budget.key for budget in failures} if not counts.claimed else set()
-    ends = [
-        counted[b.key].expires_at
-        for b in (caller.attempts, *failures)
-        if counted[b.key].count + (b.key in read_only) > b.item.amount
-    ]
-    wait = max(1, math.ceil(max(ends) - now)) if ends else None
-    claimed = {b.key: counted[b.key] for b in failures} if counts.claimed else {}
-    return Admission(claimed, wait)
-
-
-async def _count_failure(runtime: Runtime, failures: Sequence[Budget]) -> None:
-    """Claim, and keep, the failure of a lookup whose card could not fail when it was
-    counted (it was given a PIN, or removed, in between): counted after the fact, as a
-    failure always is."""
-    now = runtime.clock.now().timestamp()
-    windows = [(budget.key, budget.item.get_expiry()) for budget in failures]
-    await runtime.db.apart_statement(
-        lambda conn: runtime.limit_counters(conn, lambda: now).claim(windows)
+    budgets = (caller.attempts, *failures)
+    counted = await runtime.limit_counters(conn, lambda: now).claim(
+        [(budget.key, budget.item.get_expiry()) for budget in budgets]
     )
+    ends = [counted[b.key].expires_at for b in budgets if counted[b.key].count > b.item.amount]
+    wait = max(1, math.ceil(max(ends) - now)) if ends else None
+    return Admission({budget.key: counted[budget.key] for budget in failures}, wait)
 
 
 async def _give_back(runtime: Runtime, claimed: dict[str, Counted]) -> None:
@@ -246,8 +199,6 @@ async def _give_back(runtime: Runtime, claimed: dict[str, Counted]) -> None:
     (a redemption holds the card's money), so a give-back that fails (the database gone for
     a moment) must not turn its answer into an error the page would retry. A claim left
     counts as a failure until its window ends, the safe side."""
-    if not claimed:
-        return
     now = runtime.clock.now().timestamp()
     try:
         await runtime.db.apart_statement(
@@ -300,12 +251,10 @@ async def card_lookup(
         caller = server_caller(runtime, principal)
     else:
         raise TypeError("a card lookup is made by a session, a shopper or a principal")
-    normalised = _normalised(code)
-    lookup = CardLookup(failure_budgets(runtime, caller, normalised))
-    card = _card_of(runtime, normalised)
+    lookup = CardLookup(failure_budgets(runtime, caller, code))
     await runtime.db.begin_request()  # a retry that has its answer already counts nothing
     admitted = await runtime.db.apart_statement(
-        lambda conn: _admit(conn, runtime, caller, lookup.failures, card)
+        lambda conn: _admit(conn, runtime, caller, lookup.failures)
     )
     if admitted.wait is not None:
         await _give_back(runtime, admitted.claimed)  # refused, it looked nothing up
@@ -316,7 +265,5 @@ async def card_lookup(
         lookup.failed()
         raise
     finally:
-        if lookup.failure and not admitted.claimed:
-            await _count_failure(runtime, lookup.failures)
-        elif not lookup.failure and admitted.claimed:  # keyed: once its transaction ended
+        if not lookup.failure:  # in a keyed request, once its transaction has ended
             await runtime.db.after_request(lambda: _give_back(runtime, admitted.claimed))

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
-from sqlalchemy import Boolean, Table, column, text
+from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
-from sqlalchemy.sql.elements import ColumnClause
 
 from tender.db import direct
 from tender.db.models import RateLimitRow
-from tender.domain.upkeep import Counted, LookupCounts
+from tender.domain.upkeep import Counted
 
 limits_table: Table = RateLimitRow.__table__  # type: ignore[assignment]
 
@@ -29,50 +27,6 @@ Now = Callable[[], float]
 
 
 DIALECTS = ("postgresql", "sqlite")
-
-
-def _counting(give_back: bool, amount: str = "1") -> tuple[str, str, str, str]:
-    """The upsert's count, window and end for a counter row ``r`` met again by ``excluded``
-    (claiming counts ``amount`` more, giving back one less), and a new row's count."""
-    if give_back:
-        same = "r.window_start = excluded.window_start"
-        count = f"CASE WHEN {same} AND r.count > 0 THEN r.count - 1 ELSE r.count END"
-        return count, "r.window_start", "r.expires_at", "0"
-    current = "r.window_start >= excluded.window_start"
-    count = f"CASE WHEN {current} THEN r.count + {amount} ELSE {amount} END"
-    window = f"CASE WHEN {current} THEN r.window_start ELSE excluded.window_start END"
-    ends = f"CASE WHEN {current} THEN r.expires_at ELSE excluded.expires_at END"
-    return count, window, ends, amount
-
-
-_UPSERT = (
-    "INSERT INTO rate_limits AS r (key, window_start, count, expires_at)"
-    " SELECT c.key, c.window_start, {fresh}, c.expires_at{rows}"
-    " ON CONFLICT (key) DO UPDATE SET count = {count}, window_start = {window},"
-    " expires_at = {ends}"
-)
-_UNFLUSHED = "set_config('synchronous_commit', 'off', true) <> ''"
-_PG_ROWS = (
-    " FROM unnest(CAST(:keys AS TEXT[]), CAST(:starts AS BIGINT[]),"
-    " CAST(:ends AS BIGINT[])) AS c(key, window_start, expires_at)"
-)
-_SQLITE_ROWS = (
-    " FROM (SELECT json_extract(value, '$[0]') AS key,"
-    " json_extract(value, '$[1]') AS window_start,"
-    " json_extract(value, '$[2]') AS expires_at{more}"
-    " FROM json_each(:rows)) AS c"
-)
-_COLUMNS = ' RETURNING key, "count", window_start, expires_at'
-
-
-def _typed(sql: str, *more: ColumnClause[Any]) -> Executable:
-    return text(sql).columns(
-        limits_table.c.key,
-        limits_table.c.count,
-        limits_table.c.window_start,
-        limits_table.c.expires_at,
-        *more,
-    )
 
 
 def _claim_statement(give_back: bool, *, postgres: bool, flushed: bool = False) -> Executable:
@@ -97,70 +51,44 @@ def _claim_statement(give_back: bool, *, postgres: bool, flushed: bool = False) 
 
     SQLite takes the counters as one JSON text (it has no arrays), and its writers take turns
     anyway: the statement commits on its own, one hand-off to its thread and one sync."""
-    count, window, ends, fresh = _counting(give_back)
-    if postgres:
-        unflushed = "true" if flushed else _UNFLUSHED
-        rows = f"{_PG_ROWS} WHERE {unflushed} ORDER BY c.key"
+    if give_back:
+        same = "r.window_start = excluded.window_start"
+        count = f"CASE WHEN {same} AND r.count > 0 THEN r.count - 1 ELSE r.count END"
+        window, ends = "r.window_start", "r.expires_at"
+        fresh = "0"
     else:
-        rows = _SQLITE_ROWS.format(more="") + " WHERE true ORDER BY c.key"
-    upsert = _UPSERT.format(fresh=fresh, rows=rows, count=count, window=window, ends=ends)
-    return _typed(upsert + _COLUMNS)
-
-
-_CERTAIN = (
-    "EXISTS (SELECT 1 FROM cards WHERE code_hash = CAST(:card AS {blob}) AND pin_hash IS NULL)"
-)
-"""Whether the code a lookup is of names a card of tender's ledger that has no PIN: such a
-lookup cannot fail (``Credentials.authenticate`` returns the card whatever PIN came)."""
-
-
-def _lookup_statement(*, postgres: bool) -> Executable:
-    """A card lookup's counters in one statement: its attempt claimed, and its failure budgets
-    claimed too, unless the card it is of certainly authenticates, in which case they are
-    only read (``claimed`` false), with nothing to give back afterwards.
-
-    The check and the claims are one statement, so a lookup that can fail is claimed before
-    its comparison exactly as ``_claim_statement`` claims (the same key order, the same
-    unflushed commit on PostgreSQL); one that cannot writes a single row instead of
-    claiming its failure budgets and giving them back in a second statement (one row per
-    budget and window each time, the client's shared row among them).
-
-    PostgreSQL claims in a data-modifying ``WITH`` and reads the budgets it left alone
-    beside it (a counter in an older window reads as zero). SQLite allows no ``WITH`` that
-    writes: there a failure budget left alone is upserted with nothing added, which reads it
-    and renews its window in the same write; its writers take turns anyway."""
+        current = "r.window_start >= excluded.window_start"
+        count = f"CASE WHEN {current} THEN r.count + 1 ELSE 1 END"
+        window = f"CASE WHEN {current} THEN r.window_start ELSE excluded.window_start END"
+        ends = f"CASE WHEN {current} THEN r.expires_at ELSE excluded.expires_at END"
+        fresh = "1"
     if postgres:
-        count, window, ends, fresh = _counting(False)
+        unflushed = "true" if flushed else "set_config('synchronous_commit', 'off', true) <> ''"
         rows = (
             " FROM unnest(CAST(:keys AS TEXT[]), CAST(:starts AS BIGINT[]),"
-            " CAST(:ends AS BIGINT[]), CAST(:failures AS BOOLEAN[]))"
-            " AS c(key, window_start, expires_at, failure), certain"
-            f" WHERE (NOT c.failure OR NOT certain.found) AND {_UNFLUSHED} ORDER BY c.key"
-        )
-        upsert = _UPSERT.format(fresh=fresh, rows=rows, count=count, window=window, ends=ends)
-        sql = (
-            f"WITH certain AS (SELECT {_CERTAIN.format(blob='BYTEA')} AS found),"
-            f" claimed AS ({upsert}{_COLUMNS})"
-            ' SELECT key, "count", window_start, expires_at, NOT certain.found AS claimed'
-            " FROM claimed, certain"
-            " UNION ALL"
-            " SELECT r.key, CASE WHEN r.window_start >= c.window_start THEN r.count ELSE 0 END,"
-            " c.window_start, c.expires_at, false AS claimed"
-            " FROM unnest(CAST(:keys AS TEXT[]), CAST(:starts AS BIGINT[]),"
-            " CAST(:ends AS BIGINT[]), CAST(:failures AS BOOLEAN[]))"
-            " AS c(key, window_start, expires_at, failure)"
-            " JOIN rate_limits AS r ON r.key = c.key, certain"
-            " WHERE c.failure AND certain.found"
+            " CAST(:ends AS BIGINT[])) AS c(key, window_start, expires_at)"
+            f" WHERE {unflushed} ORDER BY c.key"
         )
     else:
-        certain = _CERTAIN.format(blob="BLOB")
-        amount = f"CASE WHEN c.failure AND {certain} THEN 0 ELSE 1 END"
-        count, window, ends, _ = _counting(False, "excluded.count")
-        more = ", json_extract(value, '$[3]') AS failure"
-        rows = _SQLITE_ROWS.format(more=more) + " WHERE true ORDER BY c.key"
-        upsert = _UPSERT.format(fresh=amount, rows=rows, count=count, window=window, ends=ends)
-        sql = f"{upsert}{_COLUMNS}, NOT {certain} AS claimed"
-    return _typed(sql, column("claimed", Boolean))
+        rows = (
+            " FROM (SELECT json_extract(value, '$[0]') AS key,"
+            " json_extract(value, '$[1]') AS window_start,"
+            " json_extract(value, '$[2]') AS expires_at"
+            " FROM json_each(:rows)) AS c WHERE true ORDER BY c.key"
+        )
+    sql = (
+        "INSERT INTO rate_limits AS r (key, window_start, count, expires_at)"
+        f" SELECT c.key, c.window_start, {fresh}, c.expires_at{rows}"
+        f" ON CONFLICT (key) DO UPDATE SET count = {count}, window_start = {window},"
+        f" expires_at = {ends}"
+        ' RETURNING key, "count", window_start, expires_at'
+    )
+    return text(sql).columns(
+        limits_table.c.key,
+        limits_table.c.count,
+        limits_table.c.window_start,
+        limits_table.c.expires_at,
+    )
 
 
 _CLAIM = {name: _claim_statement(False, postgres=name == "postgresql") for name in DIALECTS}
@@ -168,7 +96,6 @@ _GIVE_BACK = {name: _claim_statement(True, postgres=name == "postgresql") for na
 _FLUSHED_CLAIM = {
     name: _claim_statement(False, postgres=name == "postgresql", flushed=True) for name in DIALECTS
 }
-_LOOKUP = {name: _lookup_statement(postgres=name == "postgresql") for name in DIALECTS}
 
 
 Window = tuple[str, int, int]
@@ -207,35 +134,6 @@ class SqlLimitCounters:
         statement = (_FLUSHED_CLAIM if flushed else _CLAIM)[dialect]
         found = await direct.execute(self.conn, statement, _counters(dialect, counters))
         return {key: Counted(count, start, ends) for key, count, start, ends in found}
-
-    async def claim_lookup(
-        self,
-        attempts: Sequence[tuple[str, int]],
-        failures: Sequence[tuple[str, int]],
-        card: bytes | None,
-    ) -> LookupCounts:
-        """Count a card lookup's attempt, and claim its failure budgets unless ``card`` (the
-        keyed hash of its code) names a card without a PIN: see ``_lookup_statement``."""
-        failing = dict(failures)
-        windows = {**dict(attempts), **failing}
-        counters = [self._window(key, expiry) for key, expiry in sorted(windows.items())]
-        dialect = self.conn.dialect.name
-        if dialect == "postgresql":
-            values: dict[str, object] = {
-                **_counters(dialect, counters),
-                "failures": [key in failing for key, _, _ in counters],
-            }
-        else:
-            values = {"rows": json.dumps([(*w, w[0] in failing) for w in counters])}
-        found = await direct.execute(self.conn, _LOOKUP[dialect], {**values, "card": card})
-        counted: dict[str, Counted] = {}
-        claimed = False  # no row: nothing was claimed
-        for key, count, start, ends, made in found:
-            counted[key] = Counted(count, start, ends)
-            claimed = bool(made)  # every row tells the same: were the failures claimed
-        for key, start, ends in counters:  # a budget never counted reads as none spent
-            counted.setdefault(key, Counted(0, start, ends))
-        return LookupCounts(counted, claimed)
 
     async def give_back(self, claimed: Mapping[str, Counted]) -> None:
         """Take back one claim from each counter, if its window is still the one claimed in."""

@@ -22,17 +22,6 @@ class Counted:
     expires_at: int
 
 
-@dataclass(frozen=True, slots=True)
-class LookupCounts:
-    """A card lookup's counters as its claim left them."""
-
-    counted: dict[str, Counted]
-    """Every counter named, claimed or only read (``claimed``)."""
-    claimed: bool
-    """Whether its failure budgets were claimed; if not, they were only read: the card
-    it is of cannot fail to authenticate, so there is nothing to give back."""
-
-
 class LimitCounters(Protocol):
     """Fixed-window counters every worker shares, on the connection they were given (a
     statement of their own on PostgreSQL, the caller's transaction on SQLite)."""
@@ -41,17 +30,6 @@ class LimitCounters(Protocol):
         """Count one more in each counter (a key and its window's length in seconds) at once,
         in one statement where the database allows: what each holds now, this claim
         included."""
-        ...
-
-    async def claim_lookup(
-        self,
-        attempts: Sequence[tuple[str, int]],
-        failures: Sequence[tuple[str, int]],
-        card: bytes | None,
-    ) -> LookupCounts:
-        """Count a card lookup: ``attempts`` claimed, and ``failures`` claimed too unless
-        ``card`` (a keyed hash of the code, or ``None``) names a card that cannot fail to
-        authenticate, all in one statement."""
         ...
 
     async def give_back(self, claimed: Mapping[str, Counted]) -> None:

@@ -28,11 +28,8 @@ class ProviderContext:
 
 ProviderFactory = Callable[[ProviderContext], GiftCardProvider]
 
-LEDGER = "ledger"
-"""tender's own ledger: the cards are rows of its database."""
-
 PROVIDERS: dict[str, ProviderFactory] = {
-    LEDGER: lambda context: LedgerProvider(
+    "ledger": lambda context: LedgerProvider(
         context.ledger, context.store, context.pins, actor=context.actor
     ),
 }
