@@ -461,6 +461,16 @@ async def test_money_the_provider_took_after_the_order_ended_is_kept_for_the_mer
         assert still["state"] == "Success"
 
 
+async def confirmed_redirect(api: Api) -> tuple[dict[str, str], str, str]:
+    """A placed order's redirect payment of 1,005.00 the provider confirmed: the merchant's
+    headers, the payment's id and the order's."""
+    h, payment_id = await pending_redirect(api)
+    order_id = (await payment_of(api, h, payment_id))["orderId"]
+    confirmed = await callback(api, payment_id, callback_body(payment_id, 100_500))
+    assert confirmed.status_code == 200, confirmed.text
+    return h, payment_id, order_id
+
+
 def of_type(payment: dict[str, Any], kind: str) -> list[tuple[str, int]]:
     return [
         (t["state"], t["amount"]["centAmount"])
@@ -477,10 +487,7 @@ async def test_an_authorization_the_provider_holds_is_only_asked_back_when_the_o
     for the cancellation (``Initial``) instead of recording it made, as it does for money
     reported after the end; the merchant cancels at the provider and marks it made, once."""
     async with api_with(db, **WITH_PROVIDER) as api:
-        h, payment_id = await pending_redirect(api)
-        order_id = (await payment_of(api, h, payment_id))["orderId"]
-        confirmed = await callback(api, payment_id, callback_body(payment_id, 100_500))
-        assert confirmed.status_code == 200, confirmed.text
+        h, payment_id, order_id = await confirmed_redirect(api)
         ended = await api.client.post(f"/orders/{order_id}/{end}", headers=h)
         assert ended.status_code == 200, ended.text
         payment = await payment_of(api, h, payment_id)
@@ -493,7 +500,7 @@ async def test_an_authorization_the_provider_holds_is_only_asked_back_when_the_o
             assert_error(await api.client.post(f"/payments/{payment_id}/capture", headers=h), 409)
             reopened = await api.client.post(f"/orders/{order_id}/reopen", headers=h)
             assert reopened.status_code == 200, reopened.text
-        if end == "reopen":  # and cancelled from checkout after that: asked once still
+            # and cancelled from checkout after that: asked once still
             cancelled = await api.client.post(f"/orders/{order_id}/cancel", headers=h)
             assert cancelled.status_code == 200, cancelled.text
             payment = await payment_of(api, h, payment_id)
@@ -510,10 +517,7 @@ async def test_a_redirect_payment_the_merchant_cancelled_is_not_taken_by_complet
     """The payment's own cancel is the merchant reporting what it did at the provider: made,
     and completing the order no longer counts on (or captures) that money."""
     async with api_with(db, **WITH_PROVIDER) as api:
-        h, payment_id = await pending_redirect(api)
-        order_id = (await payment_of(api, h, payment_id))["orderId"]
-        confirmed = await callback(api, payment_id, callback_body(payment_id, 100_500))
-        assert confirmed.status_code == 200, confirmed.text
+        h, payment_id, order_id = await confirmed_redirect(api)
         cancelled = await api.client.post(f"/payments/{payment_id}/cancel", headers=h)
         assert cancelled.status_code == 200, cancelled.text
         assert of_type(cancelled.json(), "CancelAuthorization") == [("Success", 100_500)]
@@ -525,10 +529,7 @@ async def test_captured_money_the_provider_holds_is_only_asked_back_when_the_ord
     db: Database,
 ) -> None:
     async with api_with(db, **WITH_PROVIDER) as api:
-        h, payment_id = await pending_redirect(api)
-        order_id = (await payment_of(api, h, payment_id))["orderId"]
-        confirmed = await callback(api, payment_id, callback_body(payment_id, 100_500))
-        assert confirmed.status_code == 200, confirmed.text
+        h, payment_id, order_id = await confirmed_redirect(api)
         completed = await api.client.post(f"/orders/{order_id}/complete", headers=h)
         assert completed.status_code == 200, completed.text
         cancelled = await api.client.post(f"/orders/{order_id}/cancel", headers=h)
