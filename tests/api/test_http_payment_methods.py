@@ -414,8 +414,7 @@ async def test_money_the_provider_took_after_the_order_ended_is_kept_for_the_mer
     async with api_with(db, **WITH_PROVIDER) as api:
         h, payment_id = await pending_redirect(api)
         order_id = (await payment_of(api, h, payment_id))["orderId"]
-        ended = await api.client.post(f"/orders/{order_id}/{end}", headers=h)
-        assert ended.status_code == 200, ended.text
+        await moved(api, h, order_id, end)
         order_before = (await api.client.get(f"/orders/{order_id}", headers=h)).json()
         first = await callback(api, payment_id, callback_body(payment_id, 100_500))
         assert first.status_code == 200, first.text
@@ -471,6 +470,12 @@ async def confirmed_redirect(api: Api) -> tuple[dict[str, str], str, str]:
     return h, payment_id, order_id
 
 
+async def moved(api: Api, h: dict[str, str], order_id: str, step: str) -> None:
+    """The order moved by ``POST /orders/{id}/{step}`` (reopen, cancel, complete)."""
+    response = await api.client.post(f"/orders/{order_id}/{step}", headers=h)
+    assert response.status_code == 200, response.text
+
+
 def of_type(payment: dict[str, Any], kind: str) -> list[tuple[str, int]]:
     return [
         (t["state"], t["amount"]["centAmount"])
@@ -488,8 +493,7 @@ async def test_an_authorization_the_provider_holds_is_only_asked_back_when_the_o
     reported after the end; the merchant cancels at the provider and marks it made, once."""
     async with api_with(db, **WITH_PROVIDER) as api:
         h, payment_id, order_id = await confirmed_redirect(api)
-        ended = await api.client.post(f"/orders/{order_id}/{end}", headers=h)
-        assert ended.status_code == 200, ended.text
+        await moved(api, h, order_id, end)
         payment = await payment_of(api, h, payment_id)
         assert auth_states(payment) == ["Success"]
         assert of_type(payment, "CancelAuthorization") == [("Initial", 100_500)]
@@ -498,11 +502,9 @@ async def test_an_authorization_the_provider_holds_is_only_asked_back_when_the_o
             again = await api.client.post("/orders", json={"cartId": cart_id}, headers=h)
             assert again.status_code == 201, again.text
             assert_error(await api.client.post(f"/payments/{payment_id}/capture", headers=h), 409)
-            reopened = await api.client.post(f"/orders/{order_id}/reopen", headers=h)
-            assert reopened.status_code == 200, reopened.text
+            await moved(api, h, order_id, "reopen")
             # and cancelled from checkout after that: asked once still
-            cancelled = await api.client.post(f"/orders/{order_id}/cancel", headers=h)
-            assert cancelled.status_code == 200, cancelled.text
+            await moved(api, h, order_id, "cancel")
             payment = await payment_of(api, h, payment_id)
             assert of_type(payment, "CancelAuthorization") == [("Initial", 100_500)]
         made = await api.client.post(f"/payments/{payment_id}/cancel", headers=h)
@@ -530,10 +532,8 @@ async def test_captured_money_the_provider_holds_is_only_asked_back_when_the_ord
 ) -> None:
     async with api_with(db, **WITH_PROVIDER) as api:
         h, payment_id, order_id = await confirmed_redirect(api)
-        completed = await api.client.post(f"/orders/{order_id}/complete", headers=h)
-        assert completed.status_code == 200, completed.text
-        cancelled = await api.client.post(f"/orders/{order_id}/cancel", headers=h)
-        assert cancelled.status_code == 200, cancelled.text
+        await moved(api, h, order_id, "complete")
+        await moved(api, h, order_id, "cancel")
         payment = await payment_of(api, h, payment_id)
         assert of_type(payment, "Refund") == [("Initial", 100_500)]
         other = {"amount": {"centAmount": 500, "currency": "EUR"}}

@@ -151,7 +151,7 @@ def init(
         if kept is not None and left is not None and any(m.minor > 0 for m in left):
             return kept, left
         # Nothing kept here, or every test card spent: new cards (for the kept client).
-        client = (kept.client_id, kept.client_secret) if left is not None and kept else None
+        client = (kept.client_id, kept.client_secret) if kept and left is not None else None
         state = await _create(runtime, client)
         path.parent.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

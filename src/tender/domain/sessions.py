@@ -150,17 +150,15 @@ def check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInput(f"unknown metadata: {', '.join(sorted(unknown))}", field="metadata")
     origins = metadata.get("allowedOrigins")
     if origins is not None:
-        if (
-            not isinstance(origins, list)
-            or len(origins) > MAX_ORIGINS
-            or not all(isinstance(o, str) and origin(o) is not None for o in origins)
-        ):
+        listed = isinstance(origins, list) and len(origins) <= MAX_ORIGINS  # before any regex
+        found = [origin(o) if isinstance(o, str) else None for o in origins] if listed else [None]
+        if None in found:
             raise InvalidInput(
                 f"allowedOrigins is a list of at most {MAX_ORIGINS} origins such as "
                 "https://shop.example (a scheme, a host and a port if any: no path)",
                 field="metadata.allowedOrigins",
             )
-        metadata["allowedOrigins"] = [origin(o) for o in origins]
+        metadata["allowedOrigins"] = found
     number = metadata.get("futureOrderNumber")
     if number is not None and (not isinstance(number, str) or not 1 <= len(number) <= 100):
         raise InvalidInput(
